@@ -1,0 +1,19 @@
+"""Default data shipped as versioned files beside this module, loaded once at import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+_DIR = Path(__file__).resolve().parent
+
+
+def _load(name: str) -> dict:
+    return json.loads((_DIR / name).read_text(encoding="utf-8"))
+
+
+HOUSEHOLD_CATEGORIES: tuple[str, ...] = tuple(c["name"] for c in _load("household_categories.json")["categories"])
+SERVICE_CATALOGUE: dict = _load("service_catalogue.json")
+SERVICE_CODES: frozenset[str] = frozenset(
+    s["code"] for cat in SERVICE_CATALOGUE["categories"] for s in cat["services"]
+)

@@ -1,0 +1,165 @@
+"""One Settings object, read from the environment (prefix ``HAIBEI_``) and an optional ``.env``.
+
+Every setting has a default that runs the *embedded* mode: SQLite under ``./var/``, an in-process
+Redis substitute, the local WeChat stand-in, and development keys generated once into
+``./var/dev-keys.json``. ``HAIBEI_MODE=production`` turns the defaults off: a missing or
+placeholder secret then stops start-up with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = ROOT / "var"
+
+PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "xxx", "todo", "your-secret"}
+
+
+class ConfigError(Exception):
+    """Raised when settings cannot run the service; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Documented in README "Configuration"; keep the two in step.
+    mode: str = "embedded"
+    db_url: str = ""
+    redis_url: str = ""
+    redis_prefix: str = "haibei:"
+    wechat_appid: str = ""
+    wechat_secret: str = ""
+    wechat_api_base: str = ""
+    standin_host: str = "127.0.0.1"
+    standin_port: int = 8001
+    jwt_secret: str = ""
+    jwt_ttl_seconds: int = 7 * 24 * 3600
+    data_key: str = ""
+    data_keys_retired: str = ""
+    index_key: str = ""
+    admin_openids: tuple[str, ...] = ()
+    max_body_bytes: int = 256 * 1024
+    log_level: str = "INFO"
+    # Filled in by load(): which secrets were generated for development, for the start-up log.
+    generated: tuple[str, ...] = field(default=())
+
+    @property
+    def embedded(self) -> bool:
+        return self.mode == "embedded"
+
+    @property
+    def uses_fake_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def is_mysql(self) -> bool:
+        return self.db_url.startswith("mysql://")
+
+    def tortoise_config(self) -> dict[str, Any]:
+        return tortoise_config(self.db_url)
+
+
+def tortoise_config(db_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": db_url},
+        "apps": {
+            "models": {
+                "models": ["models"],
+                "default_connection": "default",
+                "migrations": "models.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "Asia/Shanghai",
+    }
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def _dev_keys() -> dict[str, str]:
+    """Development keys, generated once per checkout so embedded data stays readable across runs."""
+    path = VAR_DIR / "dev-keys.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    keys = {
+        "jwt_secret": "dev-" + secrets.token_urlsafe(32),
+        "data_key": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "index_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    path.write_text(json.dumps(keys), encoding="utf-8")
+    os.chmod(path, 0o600)
+    return keys
+
+
+def load(environ: dict[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
+    """Build Settings from the environment; the environment wins over ``.env``."""
+    env = dict(_read_dotenv(dotenv if dotenv is not None else ROOT / ".env"))
+    env.update(os.environ if environ is None else environ)
+    raw: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "generated":
+            continue
+        value = env.get("HAIBEI_" + f.name.upper())
+        if value is None:
+            continue
+        if f.name == "admin_openids":
+            raw[f.name] = tuple(v.strip() for v in value.split(",") if v.strip())
+        elif f.type in ("int", int):
+            try:
+                raw[f.name] = int(value)
+            except ValueError:
+                raise ConfigError(f"HAIBEI_{f.name.upper()} must be an integer, got {value!r}") from None
+        else:
+            raw[f.name] = value
+    mode = raw.get("mode", "embedded")
+    if mode not in ("embedded", "production"):
+        raise ConfigError(f"HAIBEI_MODE must be 'embedded' or 'production', got {mode!r}")
+
+    generated: list[str] = []
+    if mode == "production":
+        missing = [
+            "HAIBEI_" + name.upper()
+            for name in ("db_url", "redis_url", "wechat_appid", "wechat_secret", "jwt_secret", "data_key", "index_key")
+            if str(raw.get(name, "")).strip().lower() in PLACEHOLDERS
+        ]
+        if missing:
+            raise ConfigError(
+                "production mode refuses to start: set real values for " + ", ".join(missing)
+            )
+        if len(raw["jwt_secret"]) < 32:
+            raise ConfigError("HAIBEI_JWT_SECRET must be at least 32 characters in production")
+        raw.setdefault("wechat_api_base", "https://api.weixin.qq.com")
+    else:
+        raw.setdefault("db_url", "sqlite://" + str(VAR_DIR / "haibei.sqlite3"))
+        port = raw.get("standin_port", Settings.standin_port)
+        host = raw.get("standin_host", Settings.standin_host)
+        raw.setdefault("wechat_api_base", f"http://{host}:{port}")
+        raw.setdefault("wechat_appid", "wx-standin-appid")
+        raw.setdefault("wechat_secret", "standin-secret-not-real")
+        needs_dev_keys = [n for n in ("jwt_secret", "data_key", "index_key") if not raw.get(n)]
+        if needs_dev_keys:
+            dev = _dev_keys()
+            for name in needs_dev_keys:
+                raw[name] = dev[name]
+                generated.append("HAIBEI_" + name.upper())
+    if raw.get("db_url", "").startswith("sqlite://"):
+        Path(raw["db_url"][len("sqlite://"):]).parent.mkdir(parents=True, exist_ok=True)
+    return Settings(**raw, generated=tuple(generated))

@@ -1,0 +1,11 @@
+"""One Sanic blueprint per resource: HTTP in, HTTP out, nothing else."""
+
+from handlers.admin import bp as admin
+from handlers.auth import bp as auth
+from handlers.health import bp as health
+from handlers.me import bp as me
+from handlers.residents import bp as residents
+from handlers.stations import bp as stations
+from handlers.volunteers import bp as volunteers
+
+blueprints = [health, auth, me, residents, volunteers, stations, admin]

@@ -1,0 +1,80 @@
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+from tortoise.transactions import in_transaction
+
+from handlers.schemas import ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
+from server.access import access_resident, require_worker_station
+from server.auth import authenticate
+from server.http import respond, body, query, returns
+from server.services import residents
+
+bp = Blueprint("residents", url_prefix="/api/v1/residents")
+
+
+@bp.get("")
+@openapi.summary("My station's households (workers), masked")
+@openapi.secured("token")
+@query(ResidentListQuery)
+@returns(ResidentPage)
+async def list_residents(request: Request):
+    actor = await authenticate(request)
+    station_id = require_worker_station(actor)
+    q = request.ctx.query
+    rows, total = await residents.list_for_station(station_id=station_id, category=q.category, limit=q.limit, offset=q.offset)
+    cipher = request.app.ctx.cipher
+    return respond({"items": [residents.present(r, cipher=cipher) for r in rows], "total": total})
+
+
+@bp.post("")
+@openapi.summary("Register a household on someone's behalf (workers)")
+@openapi.secured("token")
+@body(ResidentIn)
+@returns(ResidentOut, status=201)
+async def create_resident(request: Request):
+    actor = await authenticate(request)
+    station_id = require_worker_station(actor)
+    cipher = request.app.ctx.cipher
+    async with in_transaction():
+        resident = await residents.create_on_behalf(
+            worker_id=actor.id, station_id=station_id, data=request.ctx.body.model_dump(), cipher=cipher
+        )
+    return respond(residents.present(resident, cipher=cipher), status=201)
+
+
+@bp.get("/<resident_id:int>")
+@openapi.summary("A household profile, masked")
+@openapi.secured("token")
+@returns(ResidentOut)
+async def get_resident(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    resident = await access_resident(actor, resident_id)
+    return respond(residents.present(resident, cipher=request.app.ctx.cipher))
+
+
+@bp.put("/<resident_id:int>")
+@openapi.summary("Edit a household profile of my station (workers)")
+@openapi.secured("token")
+@body(ResidentIn)
+@returns(ResidentOut)
+async def update_resident(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    cipher = request.app.ctx.cipher
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id, purpose="edit")
+        resident = await residents.update_on_behalf(
+            worker_id=actor.id, station_id=actor.station_id, resident=resident,
+            data=request.ctx.body.model_dump(), cipher=cipher,
+        )
+    return respond(residents.present(resident, cipher=cipher))
+
+
+@bp.get("/<resident_id:int>/unmasked")
+@openapi.summary("Full personal data: the person or their station's workers; audited")
+@openapi.secured("token")
+@returns(ResidentOut)
+async def get_resident_unmasked(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id, purpose="unmask")
+        out = await residents.read_unmasked(actor_id=actor.id, resident=resident, cipher=request.app.ctx.cipher)
+    return respond(out, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,298 @@
+"""Request and response shapes of the public API (pydantic v2).
+
+Every request model forbids unknown fields: a body that tries to set ``roles``, ``status`` or
+``user_id`` is refused with a 400 rather than silently ignored (mass assignment). String lengths
+are bounded so one request cannot fill a column or a log.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from config.data import HOUSEHOLD_CATEGORIES, SERVICE_CODES
+from server import pii
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=2000)
+
+
+def _phone(value: str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return pii.normalize_phone(value)
+    except ValueError:
+        raise ValueError("手机号应为11位大陆手机号") from None
+
+
+# --- auth and me ---------------------------------------------------------------------------
+
+
+class LoginIn(Strict):
+    code: Code
+
+
+class PhoneCodeIn(Strict):
+    code: Code
+
+
+class UserOut(BaseModel):
+    id: int
+    roles: list[str]
+    station_id: int | None = None
+    organization_id: int | None = None
+    phone: str | None = Field(None, description="masked")
+
+
+class LoginOut(BaseModel):
+    token: str
+    expires_in: int
+    user: UserOut
+
+
+class ResidentOut(BaseModel):
+    id: int
+    masked: bool
+    station_id: int
+    name: str
+    id_number: str | None
+    phone: str | None
+    community: str | None
+    address: str | None
+    lat: float | None
+    lng: float | None
+    categories: list[str]
+    health_notes: str | None
+    has_health_notes: bool
+    gender: str | None
+    age: int | None
+    guardian_name: str | None
+    guardian_phone: str | None
+    guardian_relation: str | None
+    guardian_consent_at: datetime | None
+    entered_on_behalf: bool
+    has_account: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class VolunteerOut(BaseModel):
+    id: int
+    user_id: int
+    station_id: int
+    name: str
+    phone: str | None
+    skills: list[str]
+    status: str
+    reject_reason: str | None
+    reviewed_at: datetime | None
+
+
+class MeOut(UserOut):
+    resident: ResidentOut | None
+    volunteer: VolunteerOut | None
+
+
+# --- profiles ------------------------------------------------------------------------------
+
+
+class ResidentIn(Strict):
+    name: Name
+    id_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    birth_date: date | None = Field(None, description="only when there is no ID number")
+    phone: Annotated[str, StringConstraints(max_length=20)] | None = None
+    community: Short | None = Field(None, description="community/village level, shown unmasked")
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    lat: float | None = Field(None, ge=-90, le=90, description="GCJ-02")
+    lng: float | None = Field(None, ge=-180, le=180, description="GCJ-02")
+    station_id: int = Field(gt=0)
+    categories: list[str] = Field(default_factory=list, max_length=16)
+    health_notes: Text | None = None
+    guardian_name: Name | None = None
+    guardian_phone: Annotated[str, StringConstraints(max_length=20)] | None = None
+    guardian_relation: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    guardian_consent: bool = False
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return pii.normalize_id_number(value)
+        except ValueError:
+            raise ValueError("身份证号无效(请检查位数、出生日期和校验位)") from None
+
+    _phones = field_validator("phone", "guardian_phone")(classmethod(lambda cls, v: _phone(v)))
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in HOUSEHOLD_CATEGORIES]
+        if unknown:
+            raise ValueError(f"未知的困难类别: {'、'.join(unknown[:5])}")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _pairs(self) -> ResidentIn:
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError("经纬度须同时提供")
+        return self
+
+
+class VolunteerIn(Strict):
+    name: Name
+    phone: Annotated[str, StringConstraints(max_length=20)]
+    skills: list[str] = Field(default_factory=list, max_length=20)
+    station_id: int = Field(gt=0)
+
+    _phone = field_validator("phone")(classmethod(lambda cls, v: _phone(v)))
+
+    @field_validator("skills")
+    @classmethod
+    def _skills(cls, value: list[str]) -> list[str]:
+        unknown = [s for s in value if s not in SERVICE_CODES]
+        if unknown:
+            raise ValueError(f"未知的服务项目: {', '.join(unknown[:5])}")
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _phone_required(self) -> VolunteerIn:
+        if not self.phone:
+            raise ValueError("请填写手机号")
+        return self
+
+
+class RejectIn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ListQuery(Strict):
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class ResidentListQuery(ListQuery):
+    category: Annotated[str, StringConstraints(max_length=20)] | None = None
+
+
+class VolunteerListQuery(ListQuery):
+    status: Literal["pending", "approved", "rejected"] | None = None
+
+
+class ResidentPage(BaseModel):
+    items: list[ResidentOut]
+    total: int
+
+
+class VolunteerPage(BaseModel):
+    items: list[VolunteerOut]
+    total: int
+
+
+# --- places and staff ----------------------------------------------------------------------
+
+
+class DistrictIn(Strict):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z_-]{1,12}$")]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class DistrictPatch(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = None
+
+
+class DistrictOut(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
+class StationIn(Strict):
+    district_id: int = Field(gt=0)
+    name: Short
+    town: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+
+
+class StationPatch(Strict):
+    name: Short | None = None
+    town: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+
+
+class StationOut(BaseModel):
+    id: int
+    district_id: int
+    district_name: str | None = None
+    name: str
+    town: str
+    address: str
+    phone: str | None
+    lat: float | None
+    lng: float | None
+
+
+class OrganizationIn(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    kind: Literal["social_organization", "community_enterprise", "social_work_agency", "charity", "other"]
+    district_id: int | None = Field(None, gt=0)
+
+
+class OrganizationOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    district_id: int | None
+
+
+class StaffIn(Strict):
+    user_id: int = Field(gt=0)
+    role: Literal["worker", "org_staff"]
+    station_id: int | None = Field(None, gt=0)
+    organization_id: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _binding(self) -> StaffIn:
+        if self.role == "worker" and (self.station_id is None or self.organization_id is not None):
+            raise ValueError("社区工作者须且只能绑定一个驿站 (station_id)")
+        if self.role == "org_staff" and (self.organization_id is None or self.station_id is not None):
+            raise ValueError("机构人员须且只能绑定一个机构 (organization_id)")
+        return self
+
+
+class StaffRemoveIn(Strict):
+    user_id: int = Field(gt=0)
+    role: Literal["worker", "org_staff"]
+
+
+class StaffOut(BaseModel):
+    user_id: int
+    role: str
+    station_id: int | None
+    organization_id: int | None
+
+
+class Ok(BaseModel):
+    ok: bool = True
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    db: bool
+    redis: bool

@@ -1,0 +1,20 @@
+"""The audit trail: who read or changed whose personal data, and when (PIPL art. 51, 55)."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class AuditLog(Model):
+    id = fields.BigIntField(primary_key=True)
+    actor_id = fields.IntField(null=True)
+    action = fields.CharField(max_length=40)
+    subject_type = fields.CharField(max_length=30)
+    subject_id = fields.IntField(null=True)
+    fields_read = fields.JSONField(default=list)
+    detail = fields.JSONField(null=True)
+    request_id = fields.CharField(max_length=40, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_log"
+        indexes = (("subject_type", "subject_id"), ("actor_id",))

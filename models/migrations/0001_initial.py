@@ -1,0 +1,163 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    initial = True
+
+    operations = [
+        ops.CreateModel(
+            name='AuditLog',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('actor_id', fields.IntField(null=True)),
+                ('action', fields.CharField(max_length=40)),
+                ('subject_type', fields.CharField(max_length=30)),
+                ('subject_id', fields.IntField(null=True)),
+                ('fields_read', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('detail', fields.JSONField(null=True, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('request_id', fields.CharField(null=True, max_length=40)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'audit_log', 'app': 'models', 'indexes': [Index(fields=['subject_type', 'subject_id']), Index(fields=['actor_id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='District',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('code', fields.CharField(unique=True, max_length=12)),
+                ('name', fields.CharField(max_length=50)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'districts', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Organization',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(unique=True, max_length=100)),
+                ('kind', fields.CharField(max_length=30)),
+                ('district', fields.ForeignKeyField('models.District', source_field='district_id', null=True, db_constraint=True, to_field='id', related_name='organizations', on_delete=OnDelete.SET_NULL)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'organizations', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A provider (承接主体): social organisation, community enterprise, social-work agency (机制二).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Station',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('district', fields.ForeignKeyField('models.District', source_field='district_id', db_constraint=True, to_field='id', related_name='stations', on_delete=OnDelete.RESTRICT)),
+                ('name', fields.CharField(max_length=80)),
+                ('town', fields.CharField(max_length=50)),
+                ('address', fields.CharField(max_length=200)),
+                ('phone', fields.CharField(null=True, max_length=20)),
+                ('lat', fields.FloatField(null=True)),
+                ('lng', fields.FloatField(null=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'stations', 'app': 'models', 'unique_together': (('district', 'name'),), 'pk_attr': 'id', 'table_description': 'One per town/street (镇/街道), run through its federation of social organisations (任务二).'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='User',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('openid', fields.CharField(null=True, unique=True, max_length=64)),
+                ('unionid', fields.CharField(null=True, max_length=64)),
+                ('phone_enc', fields.CharField(null=True, max_length=200)),
+                ('phone_masked', fields.CharField(null=True, max_length=20)),
+                ('token_version', fields.IntField(default=1)),
+                ('status', fields.CharField(default='active', max_length=10)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('last_login_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'users', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ResidentProfile',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('user', fields.OneToOneField('models.User', source_field='user_id', null=True, db_constraint=True, to_field='id', related_name='resident', on_delete=OnDelete.SET_NULL)),
+                ('station', fields.ForeignKeyField('models.Station', source_field='station_id', db_constraint=True, to_field='id', related_name='residents', on_delete=OnDelete.RESTRICT)),
+                ('name', fields.CharField(max_length=40)),
+                ('id_number_enc', fields.CharField(null=True, max_length=200)),
+                ('id_number_index', fields.CharField(null=True, unique=True, max_length=64)),
+                ('id_number_masked', fields.CharField(null=True, max_length=20)),
+                ('birth_date', fields.DateField(null=True)),
+                ('gender', fields.CharField(null=True, max_length=6)),
+                ('phone_enc', fields.CharField(null=True, max_length=200)),
+                ('phone_masked', fields.CharField(null=True, max_length=20)),
+                ('community', fields.CharField(null=True, max_length=80)),
+                ('address_enc', fields.CharField(null=True, max_length=600)),
+                ('location_enc', fields.CharField(null=True, max_length=200)),
+                ('categories', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('health_notes_enc', fields.TextField(null=True, unique=False)),
+                ('guardian_name', fields.CharField(null=True, max_length=40)),
+                ('guardian_phone_enc', fields.CharField(null=True, max_length=200)),
+                ('guardian_relation', fields.CharField(null=True, max_length=20)),
+                ('guardian_consent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('guardian_consent_recorded_by', fields.IntField(null=True)),
+                ('entered_on_behalf', fields.BooleanField(default=False)),
+                ('entered_by', fields.IntField(null=True)),
+                ('status', fields.CharField(default='active', max_length=12)),
+                ('anonymised_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'resident_profiles', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='UserRole',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('user', fields.ForeignKeyField('models.User', source_field='user_id', db_constraint=True, to_field='id', related_name='roles', on_delete=OnDelete.CASCADE)),
+                ('role', fields.CharField(max_length=16)),
+                ('station', fields.ForeignKeyField('models.Station', source_field='station_id', null=True, db_constraint=True, to_field='id', related_name='staff', on_delete=OnDelete.RESTRICT)),
+                ('organization', fields.ForeignKeyField('models.Organization', source_field='organization_id', null=True, db_constraint=True, to_field='id', related_name='staff', on_delete=OnDelete.RESTRICT)),
+                ('granted_by', fields.IntField(null=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'user_roles', 'app': 'models', 'unique_together': (('user', 'role'),), 'pk_attr': 'id', 'table_description': 'A role a user holds. A worker binds to a station, org_staff to an organisation.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='VolunteerProfile',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('user', fields.OneToOneField('models.User', source_field='user_id', db_constraint=True, to_field='id', related_name='volunteer', on_delete=OnDelete.CASCADE)),
+                ('station', fields.ForeignKeyField('models.Station', source_field='station_id', db_constraint=True, to_field='id', related_name='volunteers', on_delete=OnDelete.RESTRICT)),
+                ('name', fields.CharField(max_length=40)),
+                ('phone_enc', fields.CharField(null=True, max_length=200)),
+                ('phone_masked', fields.CharField(null=True, max_length=20)),
+                ('skills', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('status', fields.CharField(default='pending', max_length=12)),
+                ('reviewed_by', fields.IntField(null=True)),
+                ('reviewed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('reject_reason', fields.CharField(null=True, max_length=200)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'volunteer_profiles', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='WechatSession',
+            fields=[
+                ('user', fields.OneToOneField('models.User', source_field='user_id', primary_key=True, db_index=True, db_constraint=True, to_field='id', related_name='wechat_session', on_delete=OnDelete.CASCADE)),
+                ('session_key_enc', fields.CharField(max_length=200)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'wechat_sessions', 'app': 'models', 'pk_attr': 'user_id', 'table_description': "code2Session's session_key: needed later to decrypt WeChat payloads, never sent out."},
+            bases=['Model'],
+        ),
+    ]

@@ -1,0 +1,45 @@
+"""Places: districts (区市), referral stations (转介驿站, 任务二) and provider organisations."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class District(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=12, unique=True)
+    name = fields.CharField(max_length=50)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "districts"
+
+
+class Station(Model):
+    """One per town/street (镇/街道), run through its federation of social organisations (任务二)."""
+
+    id = fields.IntField(primary_key=True)
+    district = fields.ForeignKeyField("models.District", related_name="stations", on_delete=fields.RESTRICT)
+    name = fields.CharField(max_length=80)
+    town = fields.CharField(max_length=50)
+    address = fields.CharField(max_length=200)
+    phone = fields.CharField(max_length=20, null=True)
+    lat = fields.FloatField(null=True)
+    lng = fields.FloatField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "stations"
+        unique_together = (("district", "name"),)
+
+
+class Organization(Model):
+    """A provider (承接主体): social organisation, community enterprise, social-work agency (机制二)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100, unique=True)
+    kind = fields.CharField(max_length=30)
+    district = fields.ForeignKeyField("models.District", related_name="organizations", null=True, on_delete=fields.SET_NULL)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "organizations"

@@ -1,0 +1,101 @@
+"""The application factory: ``sanic server.app:create_app --factory``."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from config import Settings, load
+from server import db, errors
+from server.logs import log_config, request_id_var
+from server.pii import FieldCipher
+from server.redis import make_clients
+from server.wechat import RedisTokenStorage, WeChatGateway
+
+log = logging.getLogger("haibei.app")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def create_app(settings: Settings | None = None, *, name: str = "haibei") -> Sanic:
+    # `sanic --factory` calls this with its parsed CLI arguments; those are not our settings.
+    if not isinstance(settings, Settings):
+        settings = load()
+    app = Sanic(name, log_config=log_config(settings.log_level), configure_logging=True)
+    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.OAS_UI_DEFAULT = "swagger"
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.OAS_UI_REDOC = False
+    app.config.CORS = False
+    app.config.HEALTH = False
+    app.ext.openapi.describe(
+        "Haibei (海贝) API",
+        version="1",
+        description="Service-type social assistance in Weihai (威民发〔2024〕27号). Errors: "
+        '`{"error": {"code", "message", "details"}}`.',
+    )
+    app.ext.openapi.add_security_scheme("token", "http", scheme="bearer", bearer_format="JWT")
+
+    app.ctx.settings = settings
+    app.ctx.cipher = FieldCipher.from_settings(
+        data_key=settings.data_key, retired_keys=settings.data_keys_retired, index_key=settings.index_key
+    )
+
+    errors.install(app)
+    _install_request_id(app)
+    _install_lifecycle(app, settings)
+
+    from handlers import blueprints
+
+    for bp in blueprints:
+        app.blueprint(bp)
+    return app
+
+
+def _install_request_id(app: Sanic) -> None:
+    @app.on_request(priority=100)
+    async def assign_request_id(request: Request) -> None:
+        # Accept the caller's id (a gateway's trace id) only when it looks like one.
+        incoming = request.headers.get("x-request-id", "")
+        request.ctx.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id_var.set(request.ctx.request_id)
+
+    @app.on_response(priority=100)
+    async def echo_request_id(request: Request, response: HTTPResponse) -> None:
+        request_id = getattr(request.ctx, "request_id", None) if request else None
+        if request_id:
+            response.headers["X-Request-ID"] = request_id
+
+
+def _install_lifecycle(app: Sanic, settings: Settings) -> None:
+    @app.before_server_start
+    async def start(app: Sanic) -> None:
+        if settings.embedded:
+            log.warning(
+                "EMBEDDED MODE: database %s, %s, WeChat at %s; development keys %s. Not for real data.",
+                settings.db_url.split("@")[-1],
+                "in-process fake Redis (single worker only)" if settings.uses_fake_redis else "Redis",
+                settings.wechat_api_base,
+                ", ".join(settings.generated) or "none",
+            )
+        elif settings.uses_fake_redis:
+            log.warning("in-process fake Redis: correct only with a single worker process")
+        await db.connect(settings.db_url)
+        app.ctx.redis = make_clients(settings.redis_url)
+        app.ctx.wechat = WeChatGateway(
+            appid=settings.wechat_appid,
+            secret=settings.wechat_secret,
+            api_base=settings.wechat_api_base,
+            token_storage=RedisTokenStorage(app.ctx.redis.sync, prefix=settings.redis_prefix + "wechat:"),
+        )
+
+    @app.after_server_stop
+    async def stop(app: Sanic) -> None:
+        await app.ctx.wechat.close()
+        await app.ctx.redis.close()
+        await db.disconnect()

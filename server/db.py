@@ -1,0 +1,80 @@
+"""Database lifecycle: create the database if missing, apply the committed migrations, connect.
+
+Schema changes go through Tortoise 1.x's own migrations in ``models/migrations`` (see README,
+"Design decisions"); nothing here calls ``generate_schemas``.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import unquote, urlparse
+
+from tortoise import Tortoise
+from tortoise.migrations.api import migrate as tortoise_migrate
+
+from config.settings import tortoise_config
+
+log = logging.getLogger("haibei.db")
+
+
+async def ensure_database(db_url: str) -> None:
+    """On MySQL/MariaDB, create the named database (utf8mb4) if it does not exist yet."""
+    if not db_url.startswith("mysql://"):
+        return
+    import aiomysql
+
+    url = urlparse(db_url)
+    name = url.path.lstrip("/")
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"refusing odd database name {name!r}")
+    conn = await aiomysql.connect(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 3306,
+        user=unquote(url.username or "root"),
+        password=unquote(url.password or ""),
+    )
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(
+                f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+    finally:
+        conn.close()
+
+
+async def drop_database(db_url: str) -> None:
+    """Drop a MySQL database (tests only) so migrations can be proven from empty."""
+    import aiomysql
+
+    url = urlparse(db_url)
+    name = url.path.lstrip("/")
+    conn = await aiomysql.connect(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 3306,
+        user=unquote(url.username or "root"),
+        password=unquote(url.password or ""),
+    )
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()
+
+
+async def apply_migrations(db_url: str) -> None:
+    """Bring the schema up to the newest committed migration, then release the connections."""
+    await ensure_database(db_url)
+    try:
+        await tortoise_migrate(config=tortoise_config(db_url))
+    finally:
+        await Tortoise.close_connections()
+
+
+async def connect(db_url: str) -> None:
+    # Sanic runs listeners and each request in separate tasks; the global fallback lets them all
+    # see the context initialised here (the same switch Tortoise's own framework integrations use).
+    await Tortoise.init(config=tortoise_config(db_url), _enable_global_fallback=True)
+
+
+async def disconnect() -> None:
+    await Tortoise.close_connections()

@@ -1,0 +1,112 @@
+"""Domain errors and the one handler that renders every failure as
+``{"error": {"code", "message", "details"}}``.
+
+Each error carries its HTTP status and a stable code the mini-program can branch on; the
+message is Chinese because it is shown to the person holding the phone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.exceptions import SanicException
+from sanic.response import JSONResponse, json
+
+log = logging.getLogger("haibei.errors")
+
+
+class DomainError(Exception):
+    status = 400
+    code = "BAD_REQUEST"
+    message = "请求有误"
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        self.message = message or type(self).message
+        self.details = details
+        super().__init__(self.message)
+
+
+class ValidationFailed(DomainError):
+    status = 400
+    code = "VALIDATION_ERROR"
+    message = "提交的内容有误,请检查后重试"
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "UNAUTHENTICATED"
+    message = "请先登录"
+
+
+class TokenInvalid(Unauthenticated):
+    code = "TOKEN_INVALID"
+    message = "登录已失效,请重新登录"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "FORBIDDEN"
+    message = "您没有权限进行此操作"
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "NOT_FOUND"
+    message = "内容不存在或无权查看"
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "CONFLICT"
+    message = "操作与当前状态冲突"
+
+
+class WeChatUnavailableError(DomainError):
+    status = 503
+    code = "WECHAT_UNAVAILABLE"
+    message = "微信服务暂时不可用,请稍后再试"
+
+
+class WeChatRejected(DomainError):
+    status = 400
+    code = "WECHAT_CODE_INVALID"
+    message = "微信授权已失效,请重新授权"
+
+
+# Sanic's own exceptions (routing, body size, method) mapped into the same shape.
+_SANIC_CODES = {
+    400: ("BAD_REQUEST", "请求格式有误"),
+    404: ("NOT_FOUND", "请求的地址不存在"),
+    405: ("METHOD_NOT_ALLOWED", "不支持该请求方式"),
+    408: ("REQUEST_TIMEOUT", "请求超时,请重试"),
+    413: ("PAYLOAD_TOO_LARGE", "提交的内容过大"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "不支持的内容格式"),
+    416: ("RANGE_NOT_SATISFIABLE", "请求范围无效"),
+    429: ("TOO_MANY_REQUESTS", "请求过于频繁,请稍后再试"),
+    503: ("SERVICE_UNAVAILABLE", "服务暂时不可用,请稍后再试"),
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def render_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.ctx, "request_id", None) if request else None
+    if isinstance(exc, DomainError):
+        return json(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, SanicException) and exc.status_code in _SANIC_CODES:
+        code, message = _SANIC_CODES[exc.status_code]
+        return json(error_body(code, message), status=exc.status_code)
+    # Anything else is our bug: log it with the request id, reveal nothing but the id.
+    log.exception("unhandled error", extra={"request_id": request_id})
+    return json(
+        error_body("INTERNAL_ERROR", "服务器开小差了,请稍后再试", {"request_id": request_id}),
+        status=500,
+    )
+
+
+def install(app: Sanic) -> None:
+    app.error_handler.add(Exception, render_error)

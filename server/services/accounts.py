@@ -1,0 +1,147 @@
+"""Accounts: WeChat login, phone binding, closing an account (PIPL art. 47)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from tortoise.exceptions import IntegrityError
+
+from models import ResidentProfile, User, UserRole, VolunteerProfile, WechatSession
+from server.errors import DomainError, WeChatRejected, WeChatUnavailableError
+from server.pii import FieldCipher, mask_phone, normalize_phone
+from server.services import audit
+from server.wechat import WeChatError, WeChatGateway, WeChatUnavailable
+
+log = logging.getLogger("haibei.accounts")
+
+SESSION_KEY_CONTEXT = "wechat_session.session_key"
+USER_PHONE_CONTEXT = "user.phone"
+
+# WeChat errcodes that mean "this code is no good", as opposed to "WeChat is down".
+_CODE_REJECTED = {40029, 40163, 40226, 45011}
+
+
+class PhoneInvalid(DomainError):
+    status = 400
+    code = "PHONE_INVALID"
+    message = "手机号无效"
+
+
+async def wechat_code_to_session(*, wechat: WeChatGateway, code: str) -> dict:
+    """Exchange a wx.login code; map WeChat failures to our errors. Runs outside any transaction."""
+    try:
+        return await wechat.code_to_session(code=code)
+    except WeChatUnavailable:
+        raise WeChatUnavailableError() from None
+    except WeChatError as exc:
+        if exc.errcode in _CODE_REJECTED:
+            raise WeChatRejected() from None
+        log.warning("code2Session failed", extra={"errcode": exc.errcode})
+        raise WeChatUnavailableError() from None
+
+
+async def login(*, session: dict, cipher: FieldCipher, admin_openids: tuple[str, ...]) -> User:
+    """Find or create the user for a code2Session result and store its session key encrypted."""
+    openid = session["openid"]
+    now = datetime.now(timezone.utc)
+    user = await User.get_or_none(openid=openid)
+    if user is None:
+        try:
+            user = await User.create(openid=openid, unionid=session.get("unionid"), last_login_at=now)
+            # Anyone may ask for help: every account starts as a resident (任务一, 群众点题).
+            await UserRole.create(user=user, role="resident")
+        except IntegrityError:
+            # A double tap logged in twice at once and the other request created the user. A
+            # locking read sees its committed row where this transaction's snapshot would not.
+            user = await User.select_for_update().get(openid=openid)
+    if user.last_login_at != now:
+        user.last_login_at = now
+        await user.save(update_fields=["last_login_at"])
+    if openid in admin_openids and not await UserRole.exists(user_id=user.id, role="admin"):
+        await UserRole.create(user=user, role="admin")
+        await audit.record(actor_id=None, action="role.grant", subject_type="user", subject_id=user.id,
+                           detail={"role": "admin", "source": "HAIBEI_ADMIN_OPENIDS"})
+    encrypted = cipher.encrypt(session["session_key"], context=SESSION_KEY_CONTEXT)
+    updated = await WechatSession.filter(user_id=user.id).update(session_key_enc=encrypted)
+    if not updated:
+        await WechatSession.create(user=user, session_key_enc=encrypted)
+    return user
+
+
+async def fetch_phone(*, wechat: WeChatGateway, code: str) -> str:
+    """Ask WeChat for the verified phone behind a getPhoneNumber code."""
+    try:
+        phone = await wechat.get_phone_number(code=code)
+    except WeChatUnavailable:
+        raise WeChatUnavailableError() from None
+    except WeChatError as exc:
+        if exc.errcode in _CODE_REJECTED:
+            raise WeChatRejected("手机号授权已失效,请重新授权") from None
+        raise WeChatUnavailableError() from None
+    try:
+        return normalize_phone(phone)
+    except ValueError:
+        raise PhoneInvalid("暂不支持非大陆手机号") from None
+
+
+async def bind_phone(*, user: User, phone: str, cipher: FieldCipher) -> User:
+    """Store a WeChat-verified phone on the account."""
+    user.phone_enc = cipher.encrypt(phone, context=USER_PHONE_CONTEXT)
+    user.phone_masked = mask_phone(phone)
+    await user.save(update_fields=["phone_enc", "phone_masked"])
+    return user
+
+
+def present_user(*, user: User, roles: dict) -> dict:
+    """The account as the mini-program sees it; roles are read fresh, not from the token."""
+    worker = roles.get("worker")
+    staff = roles.get("org_staff")
+    return {
+        "id": user.id,
+        "roles": sorted(roles),
+        "station_id": worker.station_id if worker else None,
+        "organization_id": staff.organization_id if staff else None,
+        "phone": user.phone_masked,
+    }
+
+
+async def close_account(*, user: User) -> None:
+    """Erase or anonymise everything that identifies the person; keep service history anonymous.
+
+    PIPL art. 47: on closing the account personal information is deleted. Records other people
+    rely on (service history, statistics by station and category) stay, stripped of identity.
+    """
+    now = datetime.now(timezone.utc)
+    resident = await ResidentProfile.get_or_none(user_id=user.id)
+    if resident is not None:
+        await anonymise_resident(resident=resident, now=now)
+    await VolunteerProfile.filter(user_id=user.id).update(
+        name="已注销", phone_enc=None, phone_masked=None, skills=[], status="closed"
+    )
+    await WechatSession.filter(user_id=user.id).delete()
+    await UserRole.filter(user_id=user.id).delete()
+    await User.filter(id=user.id).update(
+        openid=None,
+        unionid=None,
+        phone_enc=None,
+        phone_masked=None,
+        status="closed",
+        closed_at=now,
+        token_version=user.token_version + 1,
+    )
+    await audit.record(actor_id=user.id, action="account.close", subject_type="user", subject_id=user.id)
+
+
+async def anonymise_resident(*, resident: ResidentProfile, now: datetime) -> None:
+    """Strip a household profile down to station and categories, the anonymous statistics."""
+    resident.name = "已注销"
+    for field in (
+        "id_number_enc", "id_number_index", "id_number_masked", "birth_date", "gender", "phone_enc",
+        "phone_masked", "community", "address_enc", "location_enc", "health_notes_enc", "guardian_name",
+        "guardian_phone_enc", "guardian_relation",
+    ):
+        setattr(resident, field, None)
+    resident.status = "closed"
+    resident.anonymised_at = now
+    await resident.save()

@@ -1,0 +1,33 @@
+"""Reachability of the database and Redis, each bounded by a short timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from tortoise import connections
+
+log = logging.getLogger("haibei.health")
+
+
+async def _db() -> bool:
+    conn = connections.get("default")
+    await conn.execute_query("SELECT 1")
+    return True
+
+
+async def _redis(redis: Any) -> bool:
+    return bool(await redis.ping())
+
+
+async def check(*, redis: Any, timeout: float = 2.0) -> dict[str, Any]:
+    """``{"status": "ok"|"degraded", "db": bool, "redis": bool}``."""
+    results = {}
+    for name, probe in (("db", _db()), ("redis", _redis(redis))):
+        try:
+            results[name] = await asyncio.wait_for(probe, timeout)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+            log.warning("health probe failed", extra={"probe": name, "error": type(exc).__name__})
+            results[name] = False
+    return {"status": "ok" if all(results.values()) else "degraded", **results}

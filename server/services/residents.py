@@ -1,0 +1,249 @@
+"""Household (resident) profiles: who is served (任务一), kept with their personal data protected.
+
+Sensitive fields are encrypted at rest and masked in every ordinary response (PIPL art. 28/51,
+GB/T 35273 §6.3). The ID number also gets a keyed blind index, so a household registered twice,
+by itself and by a worker say, is caught without decrypting anything (机制四: 避免重复).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from typing import Any
+
+from models import ResidentProfile, Station, User
+from server.errors import Conflict, ValidationFailed
+from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
+from server.services import audit
+
+# AES-GCM associated data per column: a ciphertext moved to another column will not decrypt.
+CTX = {
+    "id_number": "resident.id_number",
+    "phone": "resident.phone",
+    "address": "resident.address",
+    "location": "resident.location",
+    "health_notes": "resident.health_notes",
+    "guardian_phone": "resident.guardian_phone",
+}
+UNMASKED_FIELDS = ("name", "id_number", "phone", "address", "lat", "lng", "health_notes", "guardian_name", "guardian_phone")
+
+# PIPL art. 31: personal information of a minor under fourteen needs a guardian's consent.
+GUARDIAN_CONSENT_AGE = 14
+
+
+class DuplicateHousehold(Conflict):
+    code = "DUPLICATE_HOUSEHOLD"
+    message = "该身份证号已登记,请联系所在驿站核实"
+
+
+class GuardianRequired(ValidationFailed):
+    code = "GUARDIAN_CONSENT_REQUIRED"
+    message = "未满14周岁,须填写监护人信息并取得监护人同意"
+
+
+class ProfileExists(Conflict):
+    code = "PROFILE_EXISTS"
+    message = "您已有居民档案"
+
+
+def _today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+async def _check_station(station_id: int) -> None:
+    if not await Station.exists(id=station_id):
+        raise ValidationFailed("所选驿站不存在", details=[{"field": "station_id", "type": "not_found"}])
+
+
+def _birth(data: dict[str, Any]) -> date | None:
+    if data.get("id_number"):
+        birth = id_birth_date(data["id_number"])
+        if data.get("birth_date") and data["birth_date"] != birth:
+            raise ValidationFailed("出生日期与身份证号不一致", details=[{"field": "birth_date", "type": "mismatch"}])
+        return birth
+    return data.get("birth_date")
+
+
+def check_profile(*, data: dict[str, Any]) -> None:
+    """Rules a profile must meet beyond field shapes; raises with the reason."""
+    birth = _birth(data)
+    if birth is not None and birth > _today():
+        raise ValidationFailed("出生日期不能晚于今天", details=[{"field": "birth_date", "type": "future"}])
+    if birth is not None and age_on(birth, _today()) < GUARDIAN_CONSENT_AGE:
+        missing = [f for f in ("guardian_name", "guardian_phone", "guardian_relation") if not data.get(f)]
+        if missing or not data.get("guardian_consent"):
+            details = [{"field": f, "type": "missing"} for f in missing]
+            if not data.get("guardian_consent"):
+                details.append({"field": "guardian_consent", "type": "must_be_true"})
+            raise GuardianRequired(details=details)
+
+
+def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCipher, actor_id: int) -> None:
+    """Copy validated input onto the row, encrypting and masking as it goes."""
+    enc = cipher.encrypt_optional
+    id_number = data.get("id_number")
+    birth = _birth(data)
+    resident.name = data["name"]
+    resident.station_id = data["station_id"]
+    resident.id_number_enc = enc(id_number, context=CTX["id_number"])
+    resident.id_number_index = cipher.blind_index(id_number, context=CTX["id_number"]) if id_number else None
+    resident.id_number_masked = mask_id_number(id_number)
+    resident.birth_date = birth
+    resident.gender = id_gender(id_number) if id_number else None
+    resident.phone_enc = enc(data.get("phone"), context=CTX["phone"])
+    resident.phone_masked = mask_phone(data.get("phone"))
+    resident.community = data.get("community")
+    resident.address_enc = enc(data.get("address"), context=CTX["address"])
+    location = None
+    if data.get("lat") is not None:
+        location = json.dumps([data["lat"], data["lng"]])
+    resident.location_enc = enc(location, context=CTX["location"])
+    resident.categories = list(data.get("categories") or [])
+    resident.health_notes_enc = enc(data.get("health_notes") or None, context=CTX["health_notes"])
+    resident.guardian_name = data.get("guardian_name")
+    resident.guardian_phone_enc = enc(data.get("guardian_phone"), context=CTX["guardian_phone"])
+    resident.guardian_relation = data.get("guardian_relation")
+    if data.get("guardian_consent") and data.get("guardian_name"):
+        # Re-saving with consent re-records who took it and when; withdrawing clears it.
+        resident.guardian_consent_at = datetime.now(timezone.utc)
+        resident.guardian_consent_recorded_by = actor_id
+    elif not data.get("guardian_consent"):
+        resident.guardian_consent_at = None
+        resident.guardian_consent_recorded_by = None
+
+
+async def _check_duplicate(*, cipher: FieldCipher, id_number: str | None, exclude_id: int | None) -> None:
+    if not id_number:
+        return
+    index = cipher.blind_index(id_number, context=CTX["id_number"])
+    other = await ResidentProfile.filter(id_number_index=index).exclude(id=exclude_id or 0).first()
+    if other is not None:
+        # The station is shown so workers can coordinate; nothing else about the other record.
+        raise DuplicateHousehold(details={"station_id": other.station_id})
+
+
+async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -> ResidentProfile:
+    """Create or replace the caller's own household profile."""
+    await _check_station(data["station_id"])
+    check_profile(data=data)
+    resident = await ResidentProfile.get_or_none(user_id=user.id).select_for_update()
+    await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id if resident else None)
+    created = resident is None
+    if resident is None:
+        resident = ResidentProfile(user_id=user.id)
+    _apply(resident, data=data, cipher=cipher, actor_id=user.id)
+    await resident.save()
+    await audit.record(actor_id=user.id, action="resident.create" if created else "resident.update",
+                       subject_type="resident", subject_id=resident.id)
+    return resident
+
+
+async def create_on_behalf(*, worker_id: int, station_id: int, data: dict[str, Any], cipher: FieldCipher) -> ResidentProfile:
+    """A worker registers someone who has no phone of their own (机制一: 铁脚板)."""
+    if data["station_id"] != station_id:
+        raise ValidationFailed("只能为本驿站登记居民", details=[{"field": "station_id", "type": "other_station"}])
+    check_profile(data=data)
+    await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=None)
+    resident = ResidentProfile(entered_on_behalf=True, entered_by=worker_id)
+    _apply(resident, data=data, cipher=cipher, actor_id=worker_id)
+    await resident.save()
+    await audit.record(actor_id=worker_id, action="resident.create_on_behalf", subject_type="resident",
+                       subject_id=resident.id)
+    return resident
+
+
+async def update_on_behalf(*, worker_id: int, station_id: int, resident: ResidentProfile, data: dict[str, Any],
+                           cipher: FieldCipher) -> ResidentProfile:
+    """A worker corrects a profile of their station; it may not be moved to another station here."""
+    if data["station_id"] != station_id:
+        raise ValidationFailed("只能在本驿站内编辑居民档案", details=[{"field": "station_id", "type": "other_station"}])
+    check_profile(data=data)
+    await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id)
+    _apply(resident, data=data, cipher=cipher, actor_id=worker_id)
+    await resident.save()
+    await audit.record(actor_id=worker_id, action="resident.update_on_behalf", subject_type="resident",
+                       subject_id=resident.id)
+    return resident
+
+
+async def list_for_station(*, station_id: int, category: str | None, limit: int, offset: int) -> tuple[list[ResidentProfile], int]:
+    """A station's active households, newest first."""
+    qs = ResidentProfile.filter(station_id=station_id, status="active").order_by("-id")
+    if category:
+        # JSON containment differs between MySQL and SQLite; a station's households number in
+        # the hundreds, so filtering here is cheap and the same on both.
+        matching = [r for r in await qs if category in (r.categories or [])]
+        return matching[offset : offset + limit], len(matching)
+    return await qs.limit(limit).offset(offset), await qs.count()
+
+
+def present(resident: ResidentProfile, *, cipher: FieldCipher, masked: bool = True) -> dict[str, Any]:
+    """The API form of a profile; masked unless the caller went through ``read_unmasked``."""
+    today = _today()
+    out: dict[str, Any] = {
+        "id": resident.id,
+        "masked": masked,
+        "station_id": resident.station_id,
+        "categories": list(resident.categories or []),
+        "community": resident.community,
+        "gender": resident.gender,
+        "age": age_on(resident.birth_date, today) if resident.birth_date else None,
+        "guardian_relation": resident.guardian_relation,
+        "guardian_consent_at": resident.guardian_consent_at,
+        "entered_on_behalf": resident.entered_on_behalf,
+        "has_account": resident.user_id is not None,
+        "has_health_notes": resident.health_notes_enc is not None,
+        "created_at": resident.created_at,
+        "updated_at": resident.updated_at,
+    }
+    if masked:
+        location = None
+        if resident.location_enc:
+            lat, lng = json.loads(cipher.decrypt(resident.location_enc, context=CTX["location"]))
+            # ~1 km: enough to plan a visit from the community, not to find the door.
+            location = (round(lat, 2), round(lng, 2))
+        out.update(
+            name=mask_name(resident.name),
+            id_number=resident.id_number_masked,
+            phone=resident.phone_masked,
+            address=(resident.community or "") + "****" if resident.address_enc else None,
+            lat=location[0] if location else None,
+            lng=location[1] if location else None,
+            health_notes=None,
+            guardian_name=mask_name(resident.guardian_name),
+            guardian_phone=mask_phone(_dec(cipher, resident.guardian_phone_enc, "guardian_phone")),
+        )
+    else:
+        location = _dec(cipher, resident.location_enc, "location")
+        lat, lng = json.loads(location) if location else (None, None)
+        out.update(
+            name=resident.name,
+            id_number=_dec(cipher, resident.id_number_enc, "id_number"),
+            phone=_dec(cipher, resident.phone_enc, "phone"),
+            address=_dec(cipher, resident.address_enc, "address"),
+            lat=lat,
+            lng=lng,
+            health_notes=_dec(cipher, resident.health_notes_enc, "health_notes"),
+            guardian_name=resident.guardian_name,
+            guardian_phone=_dec(cipher, resident.guardian_phone_enc, "guardian_phone"),
+        )
+    return out
+
+
+def _dec(cipher: FieldCipher, token: str | None, field: str) -> str | None:
+    return cipher.decrypt_optional(token, context=CTX[field])
+
+
+async def read_unmasked(*, actor_id: int, resident: ResidentProfile, cipher: FieldCipher) -> dict[str, Any]:
+    """Full values, with an audit row naming who read which fields of whom (PIPL art. 51)."""
+    out = present(resident, cipher=cipher, masked=False)
+    read = [f for f in UNMASKED_FIELDS if out.get(f) is not None]
+    await audit.record(actor_id=actor_id, action="resident.read_unmasked", subject_type="resident",
+                       subject_id=resident.id, fields=read)
+    return out
+
+
+async def get_own(*, user_id: int) -> ResidentProfile | None:
+    return await ResidentProfile.get_or_none(user_id=user_id, status="active")
+
+

@@ -1,0 +1,108 @@
+"""Volunteer applications and their review by the station (机制二: 社区志愿者)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from models import Station, User, UserRole, VolunteerProfile
+from server.errors import Conflict, ValidationFailed
+from server.pii import FieldCipher, mask_phone
+from server.services import audit
+
+PHONE_CONTEXT = "volunteer.phone"
+
+
+class NotPending(Conflict):
+    code = "VOLUNTEER_NOT_PENDING"
+    message = "该申请已处理"
+
+
+async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -> VolunteerProfile:
+    """Apply, or edit an application. A new station or name sends it back to review."""
+    if not await Station.exists(id=data["station_id"]):
+        raise ValidationFailed("所选驿站不存在", details=[{"field": "station_id", "type": "not_found"}])
+    volunteer = await VolunteerProfile.get_or_none(user_id=user.id).select_for_update()
+    if volunteer is None:
+        volunteer = VolunteerProfile(user_id=user.id, status="pending")
+    elif volunteer.status in ("approved",) and (
+        volunteer.station_id != data["station_id"] or volunteer.name != data["name"]
+    ):
+        # The reviewing station vouched for this person at that station under that name.
+        volunteer.status = "pending"
+        await UserRole.filter(user_id=user.id, role="volunteer").delete()
+    elif volunteer.status in ("rejected", "closed"):
+        volunteer.status = "pending"
+        volunteer.reject_reason = None
+    volunteer.name = data["name"]
+    volunteer.station_id = data["station_id"]
+    volunteer.phone_enc = cipher.encrypt(data["phone"], context=PHONE_CONTEXT)
+    volunteer.phone_masked = mask_phone(data["phone"])
+    volunteer.skills = list(data.get("skills") or [])
+    await volunteer.save()
+    return volunteer
+
+
+def check_review(*, volunteer: VolunteerProfile) -> None:
+    """Only a pending application can be approved or rejected."""
+    if volunteer.status != "pending":
+        raise NotPending()
+
+
+async def _decide(*, volunteer: VolunteerProfile, reviewer_id: int, status: str, reason: str | None) -> VolunteerProfile:
+    now = datetime.now(timezone.utc)
+    # Two workers may press the button at once: the row decides, only one update lands.
+    updated = await VolunteerProfile.filter(id=volunteer.id, status="pending").update(
+        status=status, reviewed_by=reviewer_id, reviewed_at=now, reject_reason=reason
+    )
+    if updated != 1:
+        raise NotPending()
+    await volunteer.refresh_from_db()
+    return volunteer
+
+
+async def approve(*, volunteer: VolunteerProfile, reviewer_id: int) -> VolunteerProfile:
+    """Approve an application and grant the volunteer role."""
+    check_review(volunteer=volunteer)
+    volunteer = await _decide(volunteer=volunteer, reviewer_id=reviewer_id, status="approved", reason=None)
+    if not await UserRole.exists(user_id=volunteer.user_id, role="volunteer"):
+        await UserRole.create(user_id=volunteer.user_id, role="volunteer", station_id=volunteer.station_id,
+                              granted_by=reviewer_id)
+    await audit.record(actor_id=reviewer_id, action="volunteer.approve", subject_type="volunteer",
+                       subject_id=volunteer.id)
+    return volunteer
+
+
+async def reject(*, volunteer: VolunteerProfile, reviewer_id: int, reason: str) -> VolunteerProfile:
+    """Reject an application with a reason the applicant will read."""
+    check_review(volunteer=volunteer)
+    volunteer = await _decide(volunteer=volunteer, reviewer_id=reviewer_id, status="rejected", reason=reason)
+    await audit.record(actor_id=reviewer_id, action="volunteer.reject", subject_type="volunteer",
+                       subject_id=volunteer.id, detail={"reason": reason})
+    return volunteer
+
+
+async def list_for_station(*, station_id: int, status: str | None, limit: int, offset: int) -> tuple[list[VolunteerProfile], int]:
+    qs = VolunteerProfile.filter(station_id=station_id).exclude(status="closed")
+    if status:
+        qs = qs.filter(status=status)
+    return await qs.order_by("-id").limit(limit).offset(offset), await qs.count()
+
+
+async def get_own(*, user_id: int) -> VolunteerProfile | None:
+    return await VolunteerProfile.get_or_none(user_id=user_id)
+
+
+def present(volunteer: VolunteerProfile) -> dict[str, Any]:
+    """Volunteers' phones are masked everywhere; the name is shown, they serve under it."""
+    return {
+        "id": volunteer.id,
+        "user_id": volunteer.user_id,
+        "station_id": volunteer.station_id,
+        "name": volunteer.name,
+        "phone": volunteer.phone_masked,
+        "skills": list(volunteer.skills or []),
+        "status": volunteer.status,
+        "reject_reason": volunteer.reject_reason,
+        "reviewed_at": volunteer.reviewed_at,
+    }

@@ -1,0 +1,5 @@
+"""WeChat server API access: the async gateway (wechatpy in a thread pool) and its errors."""
+
+from server.wechat.gateway import RedisTokenStorage, WeChatError, WeChatGateway, WeChatUnavailable
+
+__all__ = ["RedisTokenStorage", "WeChatError", "WeChatGateway", "WeChatUnavailable"]
