@@ -1,0 +1,123 @@
+"""Builders with overridable defaults. People log in through the real API; places and roles that
+only an administrator could create are written straight to the database to keep tests short."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from models import District, Organization, Station, UserRole
+from server.pii import make_valid_id_number
+
+
+@dataclass
+class Session:
+    token: str
+    user: dict[str, Any]
+    openid: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> int:
+        return self.user["id"]
+
+
+def new_openid(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+async def login(client: httpx.AsyncClient, openid: str | None = None) -> Session:
+    openid = openid or new_openid()
+    r = await client.post("/api/v1/auth/wechat-login", json={"code": f"fake:{openid}"})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    return Session(token=data["token"], user=data["user"], openid=openid,
+                   headers={"Authorization": f"Bearer {data['token']}"})
+
+
+async def make_district(**overrides: Any) -> District:
+    defaults = {"code": str(random.randint(100000, 999999)), "name": "测试区"}
+    return await District.create(**{**defaults, **overrides})
+
+
+async def make_station(district: District | None = None, **overrides: Any) -> Station:
+    district = district or await make_district()
+    defaults = {"name": f"测试驿站{uuid.uuid4().hex[:6]}", "town": "测试街道", "address": "测试路1号",
+                "lat": 37.5, "lng": 122.1}
+    return await Station.create(district=district, **{**defaults, **overrides})
+
+
+async def make_organization(**overrides: Any) -> Organization:
+    defaults = {"name": f"测试社工机构{uuid.uuid4().hex[:6]}", "kind": "social_work_agency"}
+    return await Organization.create(**{**defaults, **overrides})
+
+
+async def grant(session: Session, role: str, **binding: Any) -> Session:
+    await UserRole.create(user_id=session.id, role=role, **binding)
+    return session
+
+
+async def make_worker(client: httpx.AsyncClient, station: Station) -> Session:
+    return await grant(await login(client, new_openid("worker")), "worker", station_id=station.id)
+
+
+async def make_admin(client: httpx.AsyncClient) -> Session:
+    return await grant(await login(client, new_openid("admin")), "admin")
+
+
+async def make_org_staff(client: httpx.AsyncClient, organization: Organization | None = None) -> Session:
+    organization = organization or await make_organization()
+    return await grant(await login(client, new_openid("staff")), "org_staff", organization_id=organization.id)
+
+
+def random_id_number(birth: str | None = None) -> str:
+    birth = birth or f"19{random.randint(30, 79)}{random.randint(1, 12):02d}{random.randint(1, 28):02d}"
+    return make_valid_id_number(region="371002", birth=birth, seq=f"{random.randint(0, 999):03d}")
+
+
+def resident_payload(station: Station, **overrides: Any) -> dict[str, Any]:
+    payload = {
+        "name": "王秀英",
+        "id_number": random_id_number(),
+        "phone": f"139{random.randint(0, 99999999):08d}",
+        "community": "鲸园街道新威社区",
+        "address": "鲸园街道新威社区3号楼2单元501室",
+        "lat": 37.512345,
+        "lng": 122.121234,
+        "station_id": station.id,
+        "categories": ["特困", "独居"],
+        "health_notes": "高血压,左腿骨折恢复中",
+    }
+    payload.update(overrides)
+    return {k: v for k, v in payload.items() if v is not ...}
+
+
+async def make_resident(client: httpx.AsyncClient, station: Station, **overrides: Any) -> tuple[Session, dict]:
+    session = await login(client, new_openid("resident"))
+    r = await client.put("/api/v1/me/resident", json=resident_payload(station, **overrides), headers=session.headers)
+    assert r.status_code == 200, r.text
+    return session, r.json()
+
+
+def volunteer_payload(station: Station, **overrides: Any) -> dict[str, Any]:
+    payload = {"name": "赵志愿", "phone": f"137{random.randint(0, 99999999):08d}", "skills": ["CLEAN_HOME"],
+               "station_id": station.id}
+    payload.update(overrides)
+    return payload
+
+
+async def make_volunteer(client: httpx.AsyncClient, station: Station, *, approved_by: Session | None = None,
+                         **overrides: Any) -> tuple[Session, dict]:
+    session = await login(client, new_openid("volunteer"))
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station, **overrides), headers=session.headers)
+    assert r.status_code == 200, r.text
+    profile = r.json()
+    if approved_by is not None:
+        r = await client.post(f"/api/v1/volunteers/{profile['id']}/approve", headers=approved_by.headers)
+        assert r.status_code == 200, r.text
+        profile = r.json()
+    return session, profile

@@ -1,0 +1,192 @@
+"""Test harness: one real server per session, on MariaDB + Redis when they answer.
+
+The API, the WeChat stand-in and the tests share one event loop; requests go over real HTTP
+(httpx → Sanic), wechatpy goes over real HTTP to the stand-in. Each test starts from empty
+tables, a fresh Redis key prefix and an empty stand-in mailbox.
+
+Backend choice happens once, before anything imports Tortoise models against a connection:
+Tortoise caches SQL per connection name, so SQLite and MySQL never mix in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import tempfile
+import uuid
+from types import SimpleNamespace
+
+import httpx
+import pytest
+import pytest_asyncio
+import redis
+from sanic import Request
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from config import Settings
+from server.app import create_app
+from server.db import apply_migrations, drop_database
+from server.pii import generate_key
+from server.wechat.standin import create_standin_app
+from tests.support import serve_in_loop, unique_app_name
+
+DEFAULT_DB = "mysql://root:@127.0.0.1:3306/haibei_test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
+ENV_ADMIN_OPENID = "env-admin"
+
+
+def _mysql_reachable(url: str) -> str | None:
+    import aiomysql
+    from urllib.parse import unquote, urlparse
+
+    u = urlparse(url)
+
+    async def probe() -> None:
+        conn = await aiomysql.connect(host=u.hostname, port=u.port or 3306, user=unquote(u.username or "root"),
+                                      password=unquote(u.password or ""), connect_timeout=3)
+        conn.close()
+
+    try:
+        asyncio.run(probe())
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _redis_reachable(url: str) -> str | None:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _choose_backend() -> SimpleNamespace:
+    db_url = os.environ.get("HAIBEI_TEST_DB_URL", DEFAULT_DB)
+    redis_url = os.environ.get("HAIBEI_TEST_REDIS_URL", DEFAULT_REDIS)
+    require = os.environ.get("HAIBEI_REQUIRE_SERVICES") == "1"
+    db_problem = _mysql_reachable(db_url) if db_url.startswith("mysql://") else None
+    redis_problem = _redis_reachable(redis_url)
+    if require and (db_problem or redis_problem):
+        pytest.exit(
+            f"HAIBEI_REQUIRE_SERVICES=1 but services are not reachable: db={db_problem} redis={redis_problem}",
+            returncode=3,
+        )
+    if db_problem:
+        db_url = "sqlite://" + os.path.join(tempfile.mkdtemp(prefix="haibei-test-"), "test.sqlite3")
+    return SimpleNamespace(
+        db_url=db_url,
+        redis_url="" if redis_problem else redis_url,
+        db_note=f"MariaDB/MySQL {db_url.split('@')[-1]}" if not db_problem else f"SQLite (MySQL unreachable: {db_problem})",
+        redis_note="Redis " + redis_url if not redis_problem else f"fakeredis (Redis unreachable: {redis_problem})",
+    )
+
+
+BACKEND = _choose_backend()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"haibei test backend: {BACKEND.db_note}; {BACKEND.redis_note}"]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    terminalreporter.write_line(f"haibei test backend: {BACKEND.db_note}; {BACKEND.redis_note}")
+
+
+@pytest.fixture(scope="session")
+def backend() -> SimpleNamespace:
+    return BACKEND
+
+
+@pytest_asyncio.fixture(scope="session")
+async def standin():
+    app = create_standin_app(unique_app_name("standin"))
+    async with serve_in_loop(app) as url:
+        yield SimpleNamespace(app=app, url=url)
+
+
+@pytest.fixture(scope="session")
+def settings(standin) -> Settings:
+    return Settings(
+        mode="embedded",
+        db_url=BACKEND.db_url,
+        redis_url=BACKEND.redis_url,
+        redis_prefix=f"haibei-test-{uuid.uuid4().hex[:8]}:",
+        wechat_appid="wx-test-appid",
+        wechat_secret="test-secret-not-real",
+        wechat_api_base=standin.url,
+        jwt_secret="test-" + secrets.token_urlsafe(32),
+        data_key="t1:" + generate_key(),
+        index_key=base64.b64encode(secrets.token_bytes(32)).decode(),
+        admin_openids=(ENV_ADMIN_OPENID,),
+        max_body_bytes=64 * 1024,
+        log_level="DEBUG",
+    )
+
+
+async def _boom(request: Request):
+    raise RuntimeError("secret internals: password=hunter2")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def api(settings):
+    if settings.is_mysql:
+        # From empty every session: this is also the proof that migrations build the schema.
+        await drop_database(settings.db_url)
+    await apply_migrations(settings.db_url)
+    app = create_app(settings, name=unique_app_name("haibei"))
+    # A route that fails the way a bug would, to check what a 500 reveals.
+    app.add_route(_boom, "/__test/boom")
+    async with serve_in_loop(app) as url:
+        yield SimpleNamespace(app=app, url=url, settings=settings, cipher=app.ctx.cipher)
+
+
+async def _truncate_all() -> None:
+    conn = connections.get("default")
+    tables = [
+        r["name"] if "name" in r else list(r.values())[0]
+        for r in (
+            await conn.execute_query_dict("SHOW TABLES")
+            if BACKEND.db_url.startswith("mysql://")
+            else await conn.execute_query_dict("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+        )
+    ]
+    tables = [t for t in tables if t != "tortoise_migrations"]
+    if BACKEND.db_url.startswith("mysql://"):
+        async with in_transaction() as tx:
+            await tx.execute_script("SET FOREIGN_KEY_CHECKS=0")
+            for t in tables:
+                await tx.execute_script(f"DELETE FROM `{t}`")
+            await tx.execute_script("SET FOREIGN_KEY_CHECKS=1")
+    else:
+        await conn.execute_script("PRAGMA foreign_keys=OFF")
+        for t in tables:
+            await conn.execute_script(f'DELETE FROM "{t}"')
+        await conn.execute_script("PRAGMA foreign_keys=ON")
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def clean(request):
+    """Empty tables, Redis keys under the test prefix, and the stand-in mailbox before each test."""
+    if "api" not in request.fixturenames:
+        yield
+        return
+    api = request.getfixturevalue("api")
+    await _truncate_all()
+    r = api.app.ctx.redis.aio
+    keys = [k async for k in r.scan_iter(match=api.settings.redis_prefix + "*")]
+    if keys:
+        await r.delete(*keys)
+    standin = request.getfixturevalue("standin")
+    async with httpx.AsyncClient() as c:
+        await c.delete(standin.url + "/__standin/messages")
+    yield
+
+
+@pytest_asyncio.fixture
+async def client(api):
+    async with httpx.AsyncClient(base_url=api.url, timeout=20) as c:
+        yield c
