@@ -123,7 +123,7 @@ def settings(standin) -> Settings:
         index_key=base64.b64encode(secrets.token_bytes(32)).decode(),
         admin_openids=(ENV_ADMIN_OPENID,),
         max_body_bytes=64 * 1024,
-        log_level="DEBUG",
+        log_level="INFO",
     )
 
 

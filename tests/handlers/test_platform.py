@@ -1,0 +1,100 @@
+"""Health, docs, request ids and the error shape for everything that can go wrong in HTTP."""
+
+import re
+
+import redis.asyncio as aioredis
+
+from server.services import health
+
+
+def assert_error(r, status: int, code: str):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]  # Chinese, for the person holding the phone
+    return body["error"]
+
+
+async def test_healthz_reports_db_and_redis(client):
+    r = await client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "db": True, "redis": True}
+
+
+async def test_health_check_reports_unreachable_redis(api):
+    broken = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        report = await health.check(redis=broken, timeout=1.0)
+    finally:
+        await broken.aclose()
+    assert report == {"status": "degraded", "db": True, "redis": False}
+
+
+async def test_openapi_documents_every_route_with_schemas(client, api):
+    r = await client.get("/docs/openapi.json")
+    assert r.status_code == 200
+    spec = r.json()
+    paths = spec["paths"]
+    routes = {
+        (method.lower(), "/" + re.sub(r"<(\w+):\w+>", r"{\1}", route.path))
+        for route in api.app.router.routes
+        for method in route.methods
+        if route.path.startswith("api/") and method not in ("OPTIONS", "HEAD")
+    }
+    assert len(routes) > 20
+    bodiless = {("post", "/api/v1/volunteers/{volunteer_id}/approve")}
+    for method, path in sorted(routes):
+        op = paths.get(path, {}).get(method)
+        assert op is not None, f"{method} {path} missing from OpenAPI"
+        assert op.get("responses"), f"{method} {path} has no response schema"
+        if method in ("post", "put", "patch") and (method, path) not in bodiless:
+            assert "requestBody" in op, f"{method} {path} has no request body schema"
+    assert (await client.get("/docs")).status_code in (200, 302)
+
+
+async def test_every_response_carries_a_request_id(client):
+    r = await client.get("/healthz")
+    assert len(r.headers["x-request-id"]) >= 8
+    r = await client.get("/healthz", headers={"X-Request-ID": "trace-abc-12345"})
+    assert r.headers["x-request-id"] == "trace-abc-12345"
+    # A header that doesn't look like an id is replaced, not echoed into logs.
+    r = await client.get("/healthz", headers={"X-Request-ID": "bad id\twith junk"})
+    assert r.headers["x-request-id"] != "bad id\twith junk"
+
+
+async def test_unknown_route_is_404_in_error_shape(client):
+    assert_error(await client.get("/api/v1/nothing-here"), 404, "NOT_FOUND")
+
+
+async def test_wrong_method_is_405_in_error_shape(client):
+    assert_error(await client.delete("/api/v1/stations"), 405, "METHOD_NOT_ALLOWED")
+
+
+async def test_malformed_json_is_400(client):
+    r = await client.post("/api/v1/auth/wechat-login", content=b'{"code": ', headers={"content-type": "application/json"})
+    err = assert_error(r, 400, "VALIDATION_ERROR")
+    assert err["details"][0]["type"] == "json_invalid"
+
+
+async def test_wrong_types_give_field_details(client):
+    r = await client.post("/api/v1/auth/wechat-login", json={"code": 12})
+    err = assert_error(r, 400, "VALIDATION_ERROR")
+    assert err["details"][0]["field"] == "code"
+
+
+async def test_non_object_body_is_400(client):
+    assert_error(await client.post("/api/v1/auth/wechat-login", json=["fake:x"]), 400, "VALIDATION_ERROR")
+
+
+async def test_body_over_limit_is_413(client, api):
+    big = b'{"code": "' + b"x" * (api.settings.max_body_bytes + 10) + b'"}'
+    r = await client.post("/api/v1/auth/wechat-login", content=big, headers={"content-type": "application/json"})
+    assert_error(r, 413, "PAYLOAD_TOO_LARGE")
+
+
+async def test_unexpected_error_is_500_with_request_id_and_no_internals(client):
+    r = await client.get("/__test/boom")
+    err = assert_error(r, 500, "INTERNAL_ERROR")
+    assert err["details"] == {"request_id": r.headers["x-request-id"]}
+    assert "hunter2" not in r.text and "RuntimeError" not in r.text and "Traceback" not in r.text
