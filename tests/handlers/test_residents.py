@@ -1,0 +1,209 @@
+"""Household profiles: validation, encryption at rest, masking, audited unmasked reads, duplicates."""
+
+from tortoise import connections
+
+from models import AuditLog, ResidentProfile
+from server.pii import make_valid_id_number
+from tests.builders import login, make_resident, make_station, make_worker, new_openid, random_id_number, resident_payload
+from tests.handlers.test_platform import assert_error
+
+
+async def test_resident_profile_is_masked_in_responses(client):
+    station = await make_station()
+    payload = resident_payload(station, name="王秀英", phone="13912345678",
+                               id_number=make_valid_id_number(region="370602", birth="19450302", seq="123"))
+    s = await login(client)
+    r = await client.put("/api/v1/me/resident", json=payload, headers=s.headers)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["masked"] is True
+    assert out["name"] == "王**"
+    assert out["id_number"] == "3706**********" + payload["id_number"][-4:]
+    assert out["phone"] == "139****5678"
+    assert out["address"] == "鲸园街道新威社区****"
+    assert (out["lat"], out["lng"]) == (37.51, 122.12)
+    assert out["health_notes"] is None and out["has_health_notes"] is True
+    assert out["categories"] == ["特困", "独居"]
+    assert out["gender"] == "male" and out["age"] >= 80  # 17th digit 3 is odd
+    for secret in (payload["id_number"], payload["phone"], payload["address"], "高血压", "122.121234"):
+        assert secret not in r.text
+    me = await client.get("/api/v1/me", headers=s.headers)
+    assert me.json()["resident"]["id"] == out["id"]
+    assert payload["id_number"] not in me.text and payload["phone"] not in me.text
+
+
+async def test_personal_data_is_encrypted_in_the_database(client):
+    station = await make_station()
+    payload = resident_payload(station)
+    _, out = await make_resident(client, station, **{k: payload[k] for k in ("id_number", "phone", "address")})
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(
+        "SELECT id_number_enc, id_number_index, phone_enc, address_enc, location_enc, health_notes_enc "
+        "FROM resident_profiles WHERE id = %s" if conn.capabilities.dialect == "mysql" else
+        "SELECT id_number_enc, id_number_index, phone_enc, address_enc, location_enc, health_notes_enc "
+        "FROM resident_profiles WHERE id = ?",
+        [out["id"]],
+    )
+    raw = rows[0]
+    for column, plain in (("id_number_enc", payload["id_number"]), ("phone_enc", payload["phone"]),
+                          ("address_enc", payload["address"]), ("health_notes_enc", "高血压")):
+        assert raw[column].startswith("v1."), column
+        assert plain not in raw[column], column
+    assert "37.51" not in raw["location_enc"]
+    assert len(raw["id_number_index"]) == 64 and payload["id_number"] not in raw["id_number_index"]
+
+
+async def test_unmasked_read_by_the_person_is_full_and_audited(client):
+    station = await make_station()
+    payload = resident_payload(station)
+    s = await login(client)
+    rid = (await client.put("/api/v1/me/resident", json=payload, headers=s.headers)).json()["id"]
+    r = await client.get(f"/api/v1/residents/{rid}/unmasked", headers=s.headers)
+    assert r.status_code == 200, r.text
+    full = r.json()
+    assert full["masked"] is False
+    assert full["id_number"] == payload["id_number"] and full["phone"] == payload["phone"]
+    assert full["address"] == payload["address"] and full["health_notes"] == payload["health_notes"]
+    assert (full["lat"], full["lng"]) == (payload["lat"], payload["lng"])
+    assert r.headers["cache-control"] == "no-store"
+    rows = await AuditLog.filter(action="resident.read_unmasked", subject_id=rid)
+    assert len(rows) == 1
+    assert rows[0].actor_id == s.id
+    assert rows[0].request_id == r.headers["x-request-id"]
+    assert {"id_number", "phone", "address", "health_notes"} <= set(rows[0].fields_read)
+    await client.get(f"/api/v1/residents/{rid}/unmasked", headers=s.headers)
+    assert await AuditLog.filter(action="resident.read_unmasked", subject_id=rid).count() == 2
+
+
+async def test_worker_of_the_station_reads_unmasked_and_is_audited(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, out = await make_resident(client, station)
+    r = await client.get(f"/api/v1/residents/{out['id']}/unmasked", headers=worker.headers)
+    assert r.status_code == 200
+    row = await AuditLog.get(action="resident.read_unmasked", subject_id=out["id"])
+    assert row.actor_id == worker.id
+
+
+async def test_worker_of_another_station_gets_404_and_no_audit(client):
+    a, b = await make_station(), await make_station()
+    worker_b = await make_worker(client, b)
+    _, resident_a = await make_resident(client, a)
+    for path in (f"/api/v1/residents/{resident_a['id']}", f"/api/v1/residents/{resident_a['id']}/unmasked"):
+        assert_error(await client.get(path, headers=worker_b.headers), 404, "NOT_FOUND")
+    r = await client.put(f"/api/v1/residents/{resident_a['id']}", json=resident_payload(b), headers=worker_b.headers)
+    assert_error(r, 404, "NOT_FOUND")
+    assert await AuditLog.filter(action="resident.read_unmasked").count() == 0
+
+
+async def test_another_resident_gets_404(client):
+    station = await make_station()
+    _, mine = await make_resident(client, station)
+    other, _ = await make_resident(client, station)
+    assert_error(await client.get(f"/api/v1/residents/{mine['id']}", headers=other.headers), 404, "NOT_FOUND")
+
+
+async def test_duplicate_id_number_is_detected_via_the_blind_index(client):
+    a, b = await make_station(), await make_station()
+    id_number = random_id_number()
+    await make_resident(client, a, id_number=id_number)
+    other = await login(client)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(b, id_number=id_number), headers=other.headers)
+    err = assert_error(r, 409, "DUPLICATE_HOUSEHOLD")
+    assert err["details"] == {"station_id": a.id}
+    # Lower-case x normalises to the same number, so it is caught too.
+    worker = await make_worker(client, b)
+    r = await client.post("/api/v1/residents", json=resident_payload(b, id_number=id_number.lower()), headers=worker.headers)
+    assert_error(r, 409, "DUPLICATE_HOUSEHOLD")
+    assert await ResidentProfile.all().count() == 1
+
+
+async def test_worker_registers_a_household_on_behalf(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    payload = resident_payload(station, phone=None)
+    r = await client.post("/api/v1/residents", json=payload, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    out = r.json()
+    assert out["entered_on_behalf"] is True and out["has_account"] is False
+    row = await ResidentProfile.get(id=out["id"])
+    assert row.entered_by == worker.id and row.user_id is None
+    # The worker edits it later (e.g. after a home visit).
+    payload["categories"] = ["低保", "失能"]
+    r = await client.put(f"/api/v1/residents/{out['id']}", json=payload, headers=worker.headers)
+    assert r.status_code == 200 and r.json()["categories"] == ["低保", "失能"]
+    listed = await client.get("/api/v1/residents", params={"category": "失能"}, headers=worker.headers)
+    assert [x["id"] for x in listed.json()["items"]] == [out["id"]]
+    assert listed.json()["total"] == 1
+
+
+async def test_worker_cannot_register_for_another_station(client):
+    a, b = await make_station(), await make_station()
+    worker = await make_worker(client, a)
+    r = await client.post("/api/v1/residents", json=resident_payload(b), headers=worker.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert await ResidentProfile.all().count() == 0
+
+
+async def test_residents_cannot_register_others(client):
+    station = await make_station()
+    s = await login(client)
+    assert_error(await client.post("/api/v1/residents", json=resident_payload(station), headers=s.headers), 403, "FORBIDDEN")
+
+
+async def test_minor_under_14_needs_guardian_and_consent(client):
+    station = await make_station()
+    child_id = make_valid_id_number(region="371002", birth="20180405", seq="222")
+    s = await login(client)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(station, id_number=child_id), headers=s.headers)
+    err = assert_error(r, 400, "GUARDIAN_CONSENT_REQUIRED")
+    assert {d["field"] for d in err["details"]} == {"guardian_name", "guardian_phone", "guardian_relation", "guardian_consent"}
+    assert await ResidentProfile.all().count() == 0
+    r = await client.put("/api/v1/me/resident", json=resident_payload(
+        station, id_number=child_id, guardian_name="刘建华", guardian_phone="13800003001", guardian_relation="祖父",
+        guardian_consent=True), headers=s.headers)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["guardian_consent_at"] and out["guardian_name"] == "刘**" and out["guardian_phone"] == "138****3001"
+    row = await ResidentProfile.get(id=out["id"])
+    assert row.guardian_consent_recorded_by == s.id
+
+
+async def test_invalid_id_number_phone_and_category_are_rejected_per_field(client):
+    station = await make_station()
+    s = await login(client)
+    good = random_id_number()
+    bad_check = good[:-1] + ("1" if good[-1] != "1" else "2")
+    r = await client.put("/api/v1/me/resident", json=resident_payload(
+        station, id_number=bad_check, phone="1234", categories=["富豪"]), headers=s.headers)
+    err = assert_error(r, 400, "VALIDATION_ERROR")
+    assert {d["field"] for d in err["details"]} == {"id_number", "phone", "categories"}
+    assert await ResidentProfile.all().count() == 0
+
+
+async def test_overlong_strings_and_unknown_fields_are_refused(client):
+    station = await make_station()
+    s = await login(client)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(station, name="张" * 41), headers=s.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    for field, value in (("status", "closed"), ("user_id", 1), ("entered_by", 3), ("roles", ["worker"])):
+        r = await client.put("/api/v1/me/resident", json={**resident_payload(station), field: value}, headers=s.headers)
+        err = assert_error(r, 400, "VALIDATION_ERROR")
+        assert err["details"][0]["field"] == field
+    assert await ResidentProfile.all().count() == 0
+
+
+async def test_unknown_station_is_refused(client):
+    station = await make_station()
+    s = await login(client)
+    payload = resident_payload(station, station_id=station.id + 999)
+    assert_error(await client.put("/api/v1/me/resident", json=payload, headers=s.headers), 400, "VALIDATION_ERROR")
+
+
+async def test_updating_own_profile_keeps_one_row(client):
+    station = await make_station()
+    s, first = await make_resident(client, station)
+    payload = resident_payload(station, name="王秀兰")
+    r = await client.put("/api/v1/me/resident", json=payload, headers=s.headers)
+    assert r.status_code == 200 and r.json()["id"] == first["id"]
+    assert await ResidentProfile.filter(user_id=s.id).count() == 1
