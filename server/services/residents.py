@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from models import ResidentProfile, Station, User
-from server.errors import Conflict, ValidationFailed
+from server.errors import Conflict, Forbidden, ValidationFailed
 from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
 from server.services import audit
 
@@ -41,9 +41,9 @@ class GuardianRequired(ValidationFailed):
     message = "未满14周岁,须填写监护人信息并取得监护人同意"
 
 
-class ProfileExists(Conflict):
-    code = "PROFILE_EXISTS"
-    message = "您已有居民档案"
+class OtherStation(Forbidden):
+    code = "OTHER_STATION"
+    message = "只能登记和编辑本驿站的居民档案"
 
 
 def _today() -> date:
@@ -141,7 +141,7 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
 async def create_on_behalf(*, worker_id: int, station_id: int, data: dict[str, Any], cipher: FieldCipher) -> ResidentProfile:
     """A worker registers someone who has no phone of their own (机制一: 铁脚板)."""
     if data["station_id"] != station_id:
-        raise ValidationFailed("只能为本驿站登记居民", details=[{"field": "station_id", "type": "other_station"}])
+        raise OtherStation()
     check_profile(data=data)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=None)
     resident = ResidentProfile(entered_on_behalf=True, entered_by=worker_id)
@@ -156,7 +156,8 @@ async def update_on_behalf(*, worker_id: int, station_id: int, resident: Residen
                            cipher: FieldCipher) -> ResidentProfile:
     """A worker corrects a profile of their station; it may not be moved to another station here."""
     if data["station_id"] != station_id:
-        raise ValidationFailed("只能在本驿站内编辑居民档案", details=[{"field": "station_id", "type": "other_station"}])
+        # Moving a household between stations is a hand-over both stations should see (later issue).
+        raise OtherStation()
     check_profile(data=data)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id)
     _apply(resident, data=data, cipher=cipher, actor_id=worker_id)

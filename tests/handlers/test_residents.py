@@ -141,7 +141,7 @@ async def test_worker_cannot_register_for_another_station(client):
     a, b = await make_station(), await make_station()
     worker = await make_worker(client, a)
     r = await client.post("/api/v1/residents", json=resident_payload(b), headers=worker.headers)
-    assert_error(r, 400, "VALIDATION_ERROR")
+    assert_error(r, 403, "OTHER_STATION")
     assert await ResidentProfile.all().count() == 0
 
 

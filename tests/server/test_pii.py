@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import base64
 import os
-import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-# `pytest` (unlike `python -m pytest`) does not put the repo root on sys.path. This directory has
-# no __init__.py on purpose: with one (and no tests/__init__.py) pytest would import it as a
-# package named `server`, shadowing the real `server` package for the whole run.
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from server.pii import (  # noqa: E402
+from server.pii import (
     DecryptionError,
     FieldCipher,
     age_on,

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import fakeredis
@@ -21,50 +18,16 @@ import pytest
 import pytest_asyncio
 from sanic import Sanic
 
-# `pytest` (unlike `python -m pytest`) does not put the repo root on sys.path, and tests/ is not a
-# package, so `server` would not be importable otherwise.
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from server.wechat import RedisTokenStorage, WeChatGateway  # noqa: E402
-from server.wechat.standin import create_standin_app  # noqa: E402
+from server.wechat import RedisTokenStorage, WeChatGateway
+from server.wechat.standin import create_standin_app
+from tests.support import serve_in_loop, unique_app_name as _unique_app_name
 
 APPID = "wx-test-appid"
 SECRET = "test-secret-do-not-log"
 
 
-@asynccontextmanager
-async def serve_in_loop(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Serve ``app`` on a free port in the running loop; yields its base URL.
-
-    Binding the socket ourselves (port 0) avoids the pick-a-port-then-bind race. create_server()
-    runs no lifecycle events by itself, hence the explicit startup/before/after calls.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
-    # create_server() already awaits the AsyncioServer, so the socket is listening on return; do
-    # not await it again ("cannot reuse already awaited coroutine").
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
-    assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await server.before_stop()
-        for connection in list(server.connections):
-            connection.close_if_idle()
-        await server.close()
-        await server.after_stop()
-
-
 def unique_app_name(prefix: str = "wechat_standin") -> str:
-    # Sanic refuses two apps with one name in a process.
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+    return _unique_app_name(prefix)
 
 
 @pytest.fixture

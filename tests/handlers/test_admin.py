@@ -1,0 +1,112 @@
+"""Administrators: districts, stations, organisations, staff appointments."""
+
+from models import AuditLog, Station, UserRole
+from tests.builders import login, make_admin, make_district, make_organization, make_resident, make_station
+from tests.handlers.test_platform import assert_error
+
+
+async def test_admin_creates_district_and_station_and_the_public_sees_it(client):
+    admin = await make_admin(client)
+    r = await client.post("/api/v1/admin/districts", json={"code": "371002", "name": "环翠区"}, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    district = r.json()
+    assert_error(await client.post("/api/v1/admin/districts", json={"code": "371002", "name": "重复"}, headers=admin.headers),
+                 409, "DISTRICT_CODE_TAKEN")
+    station_in = {"district_id": district["id"], "name": "鲸园街道驿站", "town": "鲸园街道", "address": "新威路1号",
+                  "lat": 37.51, "lng": 122.12}
+    r = await client.post("/api/v1/admin/stations", json=station_in, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    station = r.json()
+    assert_error(await client.post("/api/v1/admin/stations", json=station_in, headers=admin.headers), 409, "STATION_NAME_TAKEN")
+    public = await client.get("/api/v1/stations")
+    assert public.status_code == 200
+    assert [(s["id"], s["district_name"]) for s in public.json()] == [(station["id"], "环翠区")]
+    r = await client.patch(f"/api/v1/admin/stations/{station['id']}", json={"phone": "0631-5200000"}, headers=admin.headers)
+    assert r.json()["phone"] == "0631-5200000" and r.json()["name"] == "鲸园街道驿站"
+    assert_error(await client.delete(f"/api/v1/admin/districts/{district['id']}", headers=admin.headers), 409, "PLACE_IN_USE")
+    assert (await client.delete(f"/api/v1/admin/stations/{station['id']}", headers=admin.headers)).status_code == 200
+    assert (await client.delete(f"/api/v1/admin/districts/{district['id']}", headers=admin.headers)).status_code == 200
+
+
+async def test_station_in_use_cannot_be_deleted(client):
+    admin = await make_admin(client)
+    station = await make_station()
+    await make_resident(client, station)
+    assert_error(await client.delete(f"/api/v1/admin/stations/{station.id}", headers=admin.headers), 409, "PLACE_IN_USE")
+    assert await Station.exists(id=station.id)
+
+
+async def test_station_in_unknown_district_is_404(client):
+    admin = await make_admin(client)
+    r = await client.post("/api/v1/admin/stations", json={"district_id": 99999, "name": "x", "town": "x", "address": "x"},
+                          headers=admin.headers)
+    assert_error(r, 404, "NOT_FOUND")
+
+
+async def test_appoint_and_remove_a_worker(client):
+    admin = await make_admin(client)
+    station = await make_station()
+    person = await login(client)
+    assert_error(await client.get("/api/v1/residents", headers=person.headers), 403, "FORBIDDEN")
+    r = await client.post("/api/v1/admin/staff", json={"user_id": person.id, "role": "worker", "station_id": station.id},
+                          headers=admin.headers)
+    assert r.status_code == 200, r.text
+    me = (await client.get("/api/v1/me", headers=person.headers)).json()
+    assert "worker" in me["roles"] and me["station_id"] == station.id
+    assert (await client.get("/api/v1/residents", headers=person.headers)).status_code == 200
+    listed = (await client.get("/api/v1/admin/staff", headers=admin.headers)).json()
+    assert {"user_id": person.id, "role": "worker", "station_id": station.id, "organization_id": None} in listed
+    r = await client.request("DELETE", "/api/v1/admin/staff", json={"user_id": person.id, "role": "worker"}, headers=admin.headers)
+    assert r.status_code == 200
+    assert_error(await client.get("/api/v1/residents", headers=person.headers), 403, "FORBIDDEN")
+    actions = [a.action for a in await AuditLog.filter(subject_type="user", subject_id=person.id).order_by("id")]
+    assert actions == ["role.grant", "role.revoke"]
+
+
+async def test_reappointing_moves_a_worker_to_the_new_station(client):
+    admin = await make_admin(client)
+    a, b = await make_station(), await make_station()
+    person = await login(client)
+    for station in (a, b):
+        r = await client.post("/api/v1/admin/staff", json={"user_id": person.id, "role": "worker", "station_id": station.id},
+                              headers=admin.headers)
+        assert r.status_code == 200
+    assert await UserRole.filter(user_id=person.id, role="worker").count() == 1
+    assert (await client.get("/api/v1/me", headers=person.headers)).json()["station_id"] == b.id
+
+
+async def test_org_staff_binds_to_an_organisation(client):
+    admin = await make_admin(client)
+    r = await client.post("/api/v1/admin/organizations", json={"name": "威海市阳光社工服务中心", "kind": "social_work_agency"},
+                          headers=admin.headers)
+    assert r.status_code == 201
+    org = r.json()
+    person = await login(client)
+    r = await client.post("/api/v1/admin/staff", json={"user_id": person.id, "role": "org_staff", "organization_id": org["id"]},
+                          headers=admin.headers)
+    assert r.status_code == 200
+    assert (await client.get("/api/v1/me", headers=person.headers)).json()["organization_id"] == org["id"]
+
+
+async def test_staff_binding_must_match_the_role(client):
+    admin = await make_admin(client)
+    org = await make_organization()
+    person = await login(client)
+    for body in (
+        {"user_id": person.id, "role": "worker"},
+        {"user_id": person.id, "role": "worker", "organization_id": org.id},
+        {"user_id": person.id, "role": "org_staff"},
+        {"user_id": person.id, "role": "admin", "station_id": 1},
+    ):
+        assert_error(await client.post("/api/v1/admin/staff", json=body, headers=admin.headers), 400, "VALIDATION_ERROR")
+    assert_error(await client.post("/api/v1/admin/staff", json={"user_id": 999999, "role": "worker", "station_id": (await make_station()).id},
+                                   headers=admin.headers), 404, "NOT_FOUND")
+    assert not await UserRole.filter(user_id=person.id, role__in=("worker", "org_staff")).exists()
+
+
+async def test_district_rename(client):
+    admin = await make_admin(client)
+    d = await make_district(name="旧名")
+    r = await client.patch(f"/api/v1/admin/districts/{d.id}", json={"name": "新名"}, headers=admin.headers)
+    assert r.json()["name"] == "新名"
+    assert_error(await client.patch(f"/api/v1/admin/districts/{d.id}", json={"code": "x"}, headers=admin.headers), 400, "VALIDATION_ERROR")

@@ -1,0 +1,102 @@
+"""Volunteer applications and their review by the station."""
+
+import asyncio
+
+from models import AuditLog, UserRole, VolunteerProfile
+from tests.builders import login, make_station, make_volunteer, make_worker, volunteer_payload
+from tests.handlers.test_platform import assert_error
+
+
+async def test_apply_then_worker_approves_and_grants_the_role(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, profile = await make_volunteer(client, station, phone="13712345678")
+    assert profile["status"] == "pending" and profile["phone"] == "137****5678"
+    assert "volunteer" not in (await client.get("/api/v1/me", headers=s.headers)).json()["roles"]
+    listed = await client.get("/api/v1/volunteers", params={"status": "pending"}, headers=worker.headers)
+    assert [v["id"] for v in listed.json()["items"]] == [profile["id"]]
+    r = await client.post(f"/api/v1/volunteers/{profile['id']}/approve", headers=worker.headers)
+    assert r.status_code == 200 and r.json()["status"] == "approved"
+    me = (await client.get("/api/v1/me", headers=s.headers)).json()
+    assert "volunteer" in me["roles"] and me["volunteer"]["status"] == "approved"
+    assert await AuditLog.filter(action="volunteer.approve", subject_id=profile["id"], actor_id=worker.id).exists()
+
+
+async def test_reject_records_the_reason_and_reapplying_returns_to_pending(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, profile = await make_volunteer(client, station)
+    r = await client.post(f"/api/v1/volunteers/{profile['id']}/reject", json={"reason": "请补充真实姓名"}, headers=worker.headers)
+    assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["reject_reason"] == "请补充真实姓名"
+    assert_error(await client.post(f"/api/v1/volunteers/{profile['id']}/approve", headers=worker.headers), 409, "VOLUNTEER_NOT_PENDING")
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station, name="赵志远"), headers=s.headers)
+    assert r.json()["status"] == "pending" and r.json()["reject_reason"] is None
+
+
+async def test_reject_needs_a_reason(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, profile = await make_volunteer(client, station)
+    assert_error(await client.post(f"/api/v1/volunteers/{profile['id']}/reject", json={}, headers=worker.headers), 400, "VALIDATION_ERROR")
+    assert (await VolunteerProfile.get(id=profile["id"])).status == "pending"
+
+
+async def test_moving_station_sends_an_approved_volunteer_back_to_review(client):
+    a, b = await make_station(), await make_station()
+    worker = await make_worker(client, a)
+    s, profile = await make_volunteer(client, a, approved_by=worker)
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(b, name=profile["name"]), headers=s.headers)
+    assert r.json()["status"] == "pending"
+    assert not await UserRole.exists(user_id=s.id, role="volunteer")
+
+
+async def test_changing_skills_keeps_approval(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, profile = await make_volunteer(client, station, approved_by=worker)
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(
+        station, name=profile["name"], skills=["LIVING_MEAL", "CLEAN_HOME"]), headers=s.headers)
+    assert r.json()["status"] == "approved" and r.json()["skills"] == ["LIVING_MEAL", "CLEAN_HOME"]
+
+
+async def test_worker_of_another_station_gets_404_and_residents_403(client):
+    a, b = await make_station(), await make_station()
+    worker_b = await make_worker(client, b)
+    _, profile = await make_volunteer(client, a)
+    assert_error(await client.post(f"/api/v1/volunteers/{profile['id']}/approve", headers=worker_b.headers), 404, "NOT_FOUND")
+    resident = await login(client)
+    assert_error(await client.post(f"/api/v1/volunteers/{profile['id']}/approve", headers=resident.headers), 403, "FORBIDDEN")
+    assert (await VolunteerProfile.get(id=profile["id"])).status == "pending"
+
+
+async def test_unknown_skill_and_missing_phone_are_refused(client):
+    station = await make_station()
+    s = await login(client)
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station, skills=["FLY"]), headers=s.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    payload = volunteer_payload(station)
+    del payload["phone"]
+    assert_error(await client.put("/api/v1/me/volunteer", json=payload, headers=s.headers), 400, "VALIDATION_ERROR")
+    r = await client.put("/api/v1/me/volunteer", json={**volunteer_payload(station), "status": "approved"}, headers=s.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert await VolunteerProfile.all().count() == 0
+
+
+async def test_concurrent_approve_and_reject_decide_once(client):
+    """Two workers press at the same moment: the database lets exactly one decision land."""
+    station = await make_station()
+    w1, w2 = await make_worker(client, station), await make_worker(client, station)
+    _, profile = await make_volunteer(client, station)
+    url = f"/api/v1/volunteers/{profile['id']}"
+    results = await asyncio.gather(
+        client.post(url + "/approve", headers=w1.headers),
+        client.post(url + "/reject", json={"reason": "重复申请"}, headers=w2.headers),
+        client.post(url + "/approve", headers=w2.headers),
+    )
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200, 409, 409], [r.text for r in results]
+    row = await VolunteerProfile.get(id=profile["id"])
+    decisions = await AuditLog.filter(subject_type="volunteer", subject_id=profile["id"]).count()
+    assert decisions == 1
+    assert row.status in ("approved", "rejected")
+    assert await UserRole.exists(user_id=profile["user_id"], role="volunteer") == (row.status == "approved")

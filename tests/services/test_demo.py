@@ -1,0 +1,27 @@
+"""Demo data: idempotent, and the stand-in logs in as the demo accounts."""
+
+from models import District, ResidentProfile, Station, User, UserRole, VolunteerProfile
+from server.services import demo
+
+
+async def test_seed_is_idempotent_and_complete(api, client):
+    first = await demo.seed(cipher=api.cipher)
+    second = await demo.seed(cipher=api.cipher)
+    assert first == second == {"districts": 2, "stations": 3, "users": 14}
+    assert await District.all().count() == 2 and await Station.all().count() == 3
+    assert await VolunteerProfile.filter(status="approved").count() == 5
+    assert await ResidentProfile.all().count() == 5
+    categories = {c for r in await ResidentProfile.all() for c in r.categories}
+    assert {"特困", "低保", "事实无人抚养", "重残"} <= categories
+    workers = await UserRole.filter(role="worker").values_list("station_id", flat=True)
+    assert sorted(workers) == sorted(await Station.all().values_list("id", flat=True))
+    assert await UserRole.exists(role="admin", user__openid="demo-admin")
+
+    r = await client.post("/api/v1/auth/wechat-login", json={"code": "fake:demo-worker-1"})
+    assert r.status_code == 200
+    user = r.json()["user"]
+    assert "worker" in user["roles"] and user["station_id"]
+    token = r.json()["token"]
+    listed = await client.get("/api/v1/residents", headers={"Authorization": f"Bearer {token}"})
+    assert listed.json()["total"] >= 1
+    assert await User.filter(openid__startswith="demo-").count() == 14
