@@ -33,7 +33,8 @@ from server.pii import generate_key
 from server.wechat.standin import create_standin_app
 from tests.support import serve_in_loop, unique_app_name
 
-DEFAULT_DB = "mysql://root:@127.0.0.1:3306/haibei_test"
+# A database of its own per run, so two runs on one machine (a developer and CI) never collide.
+DEFAULT_DB = f"mysql://root:@127.0.0.1:3306/haibei_test_{uuid.uuid4().hex[:8]}"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/15"
 ENV_ADMIN_OPENID = "env-admin"
 
@@ -142,6 +143,8 @@ async def api(settings):
     app.add_route(_boom, "/__test/boom")
     async with serve_in_loop(app) as url:
         yield SimpleNamespace(app=app, url=url, settings=settings, cipher=app.ctx.cipher)
+    if settings.is_mysql and "HAIBEI_TEST_DB_URL" not in os.environ:
+        await drop_database(settings.db_url)
 
 
 async def _truncate_all() -> None:

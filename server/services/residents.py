@@ -11,6 +11,8 @@ import json
 from datetime import date, datetime, timezone
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+
 from models import ResidentProfile, Station, User
 from server.errors import Conflict, Forbidden, ValidationFailed
 from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
@@ -122,17 +124,29 @@ async def _check_duplicate(*, cipher: FieldCipher, id_number: str | None, exclud
         raise DuplicateHousehold(details={"station_id": other.station_id})
 
 
+async def _save(resident: ResidentProfile) -> None:
+    try:
+        await resident.save()
+    except IntegrityError:
+        # Two registrations of one ID number at the same moment both passed the check above;
+        # the unique blind index lets only one in.
+        raise DuplicateHousehold() from None
+
+
 async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -> ResidentProfile:
     """Create or replace the caller's own household profile."""
+    # Lock the account row first, before any plain read fixes this transaction's snapshot: a
+    # double-tapped "save" must then see the profile the first tap created and update it.
+    await User.select_for_update().get(id=user.id)
     await _check_station(data["station_id"])
     check_profile(data=data)
-    resident = await ResidentProfile.get_or_none(user_id=user.id).select_for_update()
+    resident = await ResidentProfile.get_or_none(user_id=user.id)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id if resident else None)
     created = resident is None
     if resident is None:
         resident = ResidentProfile(user_id=user.id)
     _apply(resident, data=data, cipher=cipher, actor_id=user.id)
-    await resident.save()
+    await _save(resident)
     await audit.record(actor_id=user.id, action="resident.create" if created else "resident.update",
                        subject_type="resident", subject_id=resident.id)
     return resident
@@ -146,7 +160,7 @@ async def create_on_behalf(*, worker_id: int, station_id: int, data: dict[str, A
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=None)
     resident = ResidentProfile(entered_on_behalf=True, entered_by=worker_id)
     _apply(resident, data=data, cipher=cipher, actor_id=worker_id)
-    await resident.save()
+    await _save(resident)
     await audit.record(actor_id=worker_id, action="resident.create_on_behalf", subject_type="resident",
                        subject_id=resident.id)
     return resident
@@ -161,7 +175,7 @@ async def update_on_behalf(*, worker_id: int, station_id: int, resident: Residen
     check_profile(data=data)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id)
     _apply(resident, data=data, cipher=cipher, actor_id=worker_id)
-    await resident.save()
+    await _save(resident)
     await audit.record(actor_id=worker_id, action="resident.update_on_behalf", subject_type="resident",
                        subject_id=resident.id)
     return resident

@@ -20,9 +20,12 @@ class NotPending(Conflict):
 
 async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -> VolunteerProfile:
     """Apply, or edit an application. A new station or name sends it back to review."""
+    # Lock the account row first (before any plain read fixes the snapshot), so a double submit
+    # updates one application instead of racing to create two.
+    await User.select_for_update().get(id=user.id)
     if not await Station.exists(id=data["station_id"]):
         raise ValidationFailed("所选驿站不存在", details=[{"field": "station_id", "type": "not_found"}])
-    volunteer = await VolunteerProfile.get_or_none(user_id=user.id).select_for_update()
+    volunteer = await VolunteerProfile.get_or_none(user_id=user.id)
     if volunteer is None:
         volunteer = VolunteerProfile(user_id=user.id, status="pending")
     elif volunteer.status in ("approved",) and (

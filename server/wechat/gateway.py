@@ -15,6 +15,7 @@ URL. Network errors are therefore re-raised with a sanitized message and without
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import json
 import logging
@@ -468,7 +469,12 @@ class WeChatGateway:
         if self._closed:
             raise RuntimeError("WeChatGateway is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(self._translated, fn, endpoint))
+        # Run in a copy of the caller's context so log lines from the worker thread carry the
+        # request id (contextvars do not cross into executor threads by themselves).
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(
+            self._executor, functools.partial(context.run, self._translated, fn, endpoint)
+        )
 
     async def _run_with_token(self, op: Callable[[str], T], endpoint: str) -> T:
         def call() -> T:
