@@ -20,7 +20,9 @@ async def list_residents(request: Request):
     actor = await authenticate(request)
     station_id = require_worker_station(actor)
     q = request.ctx.query
-    rows, total = await residents.list_for_station(station_id=station_id, category=q.category, limit=q.limit, offset=q.offset)
+    rows, total = await residents.list_for_station(
+        station_id=station_id, category=q.category, name=q.name, limit=q.limit, offset=q.offset
+    )
     cipher = request.app.ctx.cipher
     return respond({"items": [residents.present(r, cipher=cipher) for r in rows], "total": total})
 

@@ -183,6 +183,9 @@ class ListQuery(Strict):
 
 class ResidentListQuery(ListQuery):
     category: Annotated[str, StringConstraints(max_length=20)] | None = None
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = Field(
+        None, description="name prefix, e.g. 王"
+    )
 
 
 class VolunteerListQuery(ListQuery):

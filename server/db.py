@@ -18,22 +18,27 @@ from config.settings import tortoise_config
 log = logging.getLogger("haibei.db")
 
 
-async def ensure_database(db_url: str) -> None:
-    """On MySQL/MariaDB, create the named database (utf8mb4) if it does not exist yet."""
-    if not db_url.startswith("mysql://"):
-        return
+async def _server_connection(db_url: str):
+    """A plain connection to the MySQL server of ``db_url``, no database selected."""
     import aiomysql
 
     url = urlparse(db_url)
-    name = url.path.lstrip("/")
-    if not name.replace("_", "").isalnum():
-        raise ValueError(f"refusing odd database name {name!r}")
-    conn = await aiomysql.connect(
+    return await aiomysql.connect(
         host=url.hostname or "127.0.0.1",
         port=url.port or 3306,
         user=unquote(url.username or "root"),
         password=unquote(url.password or ""),
     )
+
+
+async def ensure_database(db_url: str) -> None:
+    """On MySQL/MariaDB, create the named database (utf8mb4) if it does not exist yet."""
+    if not db_url.startswith("mysql://"):
+        return
+    name = urlparse(db_url).path.lstrip("/")
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"refusing odd database name {name!r}")
+    conn = await _server_connection(db_url)
     try:
         async with conn.cursor() as cur:
             await cur.execute(
@@ -45,16 +50,8 @@ async def ensure_database(db_url: str) -> None:
 
 async def drop_database(db_url: str) -> None:
     """Drop a MySQL database (tests only) so migrations can be proven from empty."""
-    import aiomysql
-
-    url = urlparse(db_url)
-    name = url.path.lstrip("/")
-    conn = await aiomysql.connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 3306,
-        user=unquote(url.username or "root"),
-        password=unquote(url.password or ""),
-    )
+    name = urlparse(db_url).path.lstrip("/")
+    conn = await _server_connection(db_url)
     try:
         # MySQL answers IF EXISTS on a missing database with a warning that aiomysql re-raises
         # as a Python warning; there is nothing to warn about.

@@ -7,12 +7,19 @@ message is Chinese because it is shown to the person holding the phone.
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
+from functools import partial
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import JSONResponse, json
+from tortoise.exceptions import DBConnectionError
+
+_dumps = partial(jsonlib.dumps, ensure_ascii=False, separators=(",", ":"))
 
 log = logging.getLogger("haibei.errors")
 
@@ -69,6 +76,14 @@ class WeChatUnavailableError(DomainError):
     message = "微信服务暂时不可用,请稍后再试"
 
 
+class DependencyUnavailable(DomainError):
+    """The database or Redis did not answer: nothing was done, the caller may retry."""
+
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+    message = "服务暂时不可用,请稍后再试"
+
+
 class WeChatRejected(DomainError):
     status = 400
     code = "WECHAT_CODE_INVALID"
@@ -95,16 +110,20 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def render_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.ctx, "request_id", None) if request else None
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, DBConnectionError, ConnectionError)):
+        log.error("dependency unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
+        exc = DependencyUnavailable(details={"request_id": request_id})
     if isinstance(exc, DomainError):
-        return json(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        return json(error_body(exc.code, exc.message, exc.details), status=exc.status, dumps=_dumps)
     if isinstance(exc, SanicException) and exc.status_code in _SANIC_CODES:
         code, message = _SANIC_CODES[exc.status_code]
-        return json(error_body(code, message), status=exc.status_code)
+        return json(error_body(code, message), status=exc.status_code, dumps=_dumps)
     # Anything else is our bug: log it with the request id, reveal nothing but the id.
     log.exception("unhandled error", extra={"request_id": request_id})
     return json(
         error_body("INTERNAL_ERROR", "服务器开小差了,请稍后再试", {"request_id": request_id}),
         status=500,
+        dumps=_dumps,
     )
 
 

@@ -181,9 +181,13 @@ async def update_on_behalf(*, worker_id: int, station_id: int, resident: Residen
     return resident
 
 
-async def list_for_station(*, station_id: int, category: str | None, limit: int, offset: int) -> tuple[list[ResidentProfile], int]:
-    """A station's active households, newest first."""
+async def list_for_station(
+    *, station_id: int, category: str | None, name: str | None, limit: int, offset: int
+) -> tuple[list[ResidentProfile], int]:
+    """A station's active households, newest first; optionally by category and name prefix."""
     qs = ResidentProfile.filter(station_id=station_id, status="active").order_by("-id")
+    if name:
+        qs = qs.filter(name__startswith=name)
     if category:
         # JSON containment differs between MySQL and SQLite; a station's households number in
         # the hundreds, so filtering here is cheap and the same on both.

@@ -98,3 +98,52 @@ async def test_unexpected_error_is_500_with_request_id_and_no_internals(client):
     err = assert_error(r, 500, "INTERNAL_ERROR")
     assert err["details"] == {"request_id": r.headers["x-request-id"]}
     assert "hunter2" not in r.text and "RuntimeError" not in r.text and "Traceback" not in r.text
+
+
+async def test_log_lines_are_json_with_the_request_id(client, api):
+    import json
+    import logging
+
+    from server.logs import JsonFormatter, RequestIdFilter
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    handler = Keep()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("haibei.errors")
+    logger.addHandler(handler)
+    try:
+        r = await client.get("/__test/boom")
+    finally:
+        logger.removeHandler(handler)
+    entries = [json.loads(line) for line in lines]
+    assert entries and all(e["request_id"] == r.headers["x-request-id"] for e in entries)
+    assert entries[0]["level"] == "ERROR" and "exc" in entries[0]
+
+
+async def test_redis_down_mid_request_is_503_and_writes_nothing(client, api):
+    import redis as sync_redis
+
+    from models import User
+    from server.wechat import RedisTokenStorage, WeChatGateway
+    from tests.builders import login
+
+    s = await login(client)
+    live = api.app.ctx.wechat
+    dead_redis = sync_redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    api.app.ctx.wechat = WeChatGateway(appid=api.settings.wechat_appid, secret=api.settings.wechat_secret,
+                                       api_base=api.settings.wechat_api_base,
+                                       token_storage=RedisTokenStorage(dead_redis, prefix="x"))
+    try:
+        r = await client.post("/api/v1/me/phone", json={"code": "fake-phone:13812345678"}, headers=s.headers)
+    finally:
+        await api.app.ctx.wechat.close()
+        api.app.ctx.wechat = live
+    err = assert_error(r, 503, "SERVICE_UNAVAILABLE")
+    assert err["details"] == {"request_id": r.headers["x-request-id"]}
+    assert (await User.get(id=s.id)).phone_enc is None

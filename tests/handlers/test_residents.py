@@ -135,6 +135,12 @@ async def test_worker_registers_a_household_on_behalf(client):
     listed = await client.get("/api/v1/residents", params={"category": "失能"}, headers=worker.headers)
     assert [x["id"] for x in listed.json()["items"]] == [out["id"]]
     assert listed.json()["total"] == 1
+    await make_resident(client, station, name="李建国")
+    by_name = await client.get("/api/v1/residents", params={"name": "李"}, headers=worker.headers)
+    assert [x["name"] for x in by_name.json()["items"]] == ["李**"]
+    page = await client.get("/api/v1/residents", params={"limit": 1, "offset": 1}, headers=worker.headers)
+    assert page.json()["total"] == 2 and len(page.json()["items"]) == 1
+    assert_error(await client.get("/api/v1/residents", params={"limit": 1000}, headers=worker.headers), 400, "VALIDATION_ERROR")
 
 
 async def test_worker_cannot_register_for_another_station(client):

@@ -1,0 +1,52 @@
+"""Re-encrypting personal data under the current data key (key rotation, GB/T 35273 §6.3).
+
+Rotation: set the new key as ``HAIBEI_DATA_KEY``, move the old one to ``HAIBEI_DATA_KEYS_RETIRED``,
+restart, run ``scripts/rotate_keys``; once it reports nothing left, the old key can be retired.
+The blind index has its own key and is untouched.
+"""
+
+from __future__ import annotations
+
+from tortoise.models import Model
+
+from models import ResidentProfile, User, VolunteerProfile, WechatSession
+from server.pii import FieldCipher
+from server.services import accounts, residents, volunteers
+
+# Every encrypted column, with the associated-data context it was encrypted under.
+ENCRYPTED_COLUMNS: list[tuple[type[Model], str, str]] = [
+    (User, "phone_enc", accounts.USER_PHONE_CONTEXT),
+    (WechatSession, "session_key_enc", accounts.SESSION_KEY_CONTEXT),
+    (VolunteerProfile, "phone_enc", volunteers.PHONE_CONTEXT),
+    (ResidentProfile, "id_number_enc", residents.CTX["id_number"]),
+    (ResidentProfile, "phone_enc", residents.CTX["phone"]),
+    (ResidentProfile, "address_enc", residents.CTX["address"]),
+    (ResidentProfile, "location_enc", residents.CTX["location"]),
+    (ResidentProfile, "health_notes_enc", residents.CTX["health_notes"]),
+    (ResidentProfile, "guardian_phone_enc", residents.CTX["guardian_phone"]),
+]
+
+
+async def rotate(*, cipher: FieldCipher, batch: int = 500) -> dict[str, int]:
+    """Re-encrypt every value not under the current key; returns counts per ``table.column``."""
+    counts: dict[str, int] = {}
+    for model, column, context in ENCRYPTED_COLUMNS:
+        pk = model._meta.pk_attr
+        done = 0
+        last = None
+        while True:
+            qs = model.filter(**{f"{column}__isnull": False}).order_by(pk).limit(batch)
+            if last is not None:
+                qs = qs.filter(**{f"{pk}__gt": last})
+            rows = await qs.values(pk, column)
+            if not rows:
+                break
+            for row in rows:
+                token = row[column]
+                if cipher.needs_rotation(token):
+                    fresh = cipher.encrypt(cipher.decrypt(token, context=context), context=context)
+                    # Only if nobody rewrote the value meanwhile; a fresh write is already current.
+                    done += await model.filter(**{pk: row[pk], column: token}).update(**{column: fresh})
+            last = rows[-1][pk]
+        counts[f"{model._meta.db_table}.{column}"] = done
+    return counts
