@@ -14,6 +14,3 @@ def _load(name: str) -> dict:
 
 HOUSEHOLD_CATEGORIES: tuple[str, ...] = tuple(c["name"] for c in _load("household_categories.json")["categories"])
 SERVICE_CATALOGUE: dict = _load("service_catalogue.json")
-SERVICE_CODES: frozenset[str] = frozenset(
-    s["code"] for cat in SERVICE_CATALOGUE["categories"] for s in cat["services"]
-)

@@ -45,6 +45,13 @@ class Settings:
     index_key: str = ""
     admin_openids: tuple[str, ...] = ()
     max_body_bytes: int = 256 * 1024
+    upload_max_bytes: int = 3 * 1024 * 1024
+    upload_dir: str = str(VAR_DIR / "uploads")
+    # Service workflow (issue 3); README "Configuration" explains each.
+    claim_limit: int = 3
+    checkin_radius_m: int = 300
+    checkin_grace_minutes: int = 30
+    claim_grace_minutes: int = 30
     log_level: str = "INFO"
     # Filled in by load(): which secrets were generated for development, for the start-up log.
     generated: tuple[str, ...] = field(default=())

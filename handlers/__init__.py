@@ -2,10 +2,14 @@
 
 from handlers.admin import bp as admin
 from handlers.auth import bp as auth
+from handlers.catalog import bp as catalog
 from handlers.health import bp as health
 from handlers.me import bp as me
+from handlers.needs import bp as needs
 from handlers.residents import bp as residents
 from handlers.stations import bp as stations
+from handlers.tasks import bp as tasks
+from handlers.uploads import bp as uploads
 from handlers.volunteers import bp as volunteers
 
-blueprints = [health, auth, me, residents, volunteers, stations, admin]
+blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads]

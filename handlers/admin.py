@@ -3,13 +3,13 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import (
-    DistrictIn, DistrictOut, DistrictPatch, Ok, OrganizationIn, OrganizationOut, StaffIn, StaffOut,
-    StaffRemoveIn, StationIn, StationOut, StationPatch,
+    DistrictIn, DistrictOut, DistrictPatch, Ok, OrganizationIn, OrganizationOut, ServiceIn, ServiceOut, ServicePatch,
+    StaffIn, StaffOut, StaffRemoveIn, StationIn, StationOut, StationPatch,
 )
 from handlers.stations import present_station
 from server.auth import Actor, authenticate
 from server.http import body, respond, returns
-from server.services import places, staff
+from server.services import catalogue, places, staff
 
 bp = Blueprint("admin", url_prefix="/api/v1/admin")
 
@@ -165,3 +165,27 @@ async def remove_staff(request: Request):
     async with in_transaction():
         await staff.remove(admin_id=actor.id, **request.ctx.body.model_dump())
     return respond({"ok": True})
+
+
+@bp.post("/services")
+@openapi.summary("Add a service to the catalogue")
+@openapi.secured("token")
+@body(ServiceIn)
+@returns(ServiceOut, status=201)
+async def create_service(request: Request):
+    await _admin(request)
+    async with in_transaction():
+        service = await catalogue.create_service(data=request.ctx.body.model_dump())
+    return respond(catalogue.present(service), status=201)
+
+
+@bp.patch("/services/<code:str>")
+@openapi.summary("Edit a service, or retire it (status=retired); old records keep it")
+@openapi.secured("token")
+@body(ServicePatch)
+@returns(ServiceOut)
+async def update_service(request: Request, code: str):
+    await _admin(request)
+    async with in_transaction():
+        service = await catalogue.update_service(code=code, changes=request.ctx.body.model_dump(exclude_unset=True))
+    return respond(catalogue.present(service))

@@ -1,12 +1,13 @@
 from sanic import Blueprint, Request
+from sanic.response import raw
 from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
-from server.access import access_resident, require_worker_station
+from server.access import access_household_for_plate, access_resident, require_worker_station
 from server.auth import authenticate
 from server.http import respond, body, query, returns
-from server.services import residents
+from server.services import accounts, plates, residents
 
 bp = Blueprint("residents", url_prefix="/api/v1/residents")
 
@@ -80,3 +81,16 @@ async def get_resident_unmasked(request: Request, resident_id: int):
         resident = await access_resident(actor, resident_id, purpose="unmask")
         out = await residents.read_unmasked(actor_id=actor.id, resident=resident, cipher=request.app.ctx.cipher)
     return respond(out, headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/<resident_id:int>/qr-plate")
+@openapi.summary("The household's QR plate (wxacode PNG) for check-in, to print by the door (workers)")
+@openapi.secured("token")
+@openapi.response(200, {"image/png": {"type": "string", "format": "binary"}})
+async def qr_plate(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    resident = await access_household_for_plate(actor, resident_id)
+    ctx = request.app.ctx
+    scene = plates.scene_for(resident_id=resident.id, key=ctx.cipher.derived_key("plate"))
+    png = await accounts.wxacode(wechat=ctx.wechat, scene=scene)
+    return raw(png, content_type="image/png", headers={"Cache-Control": "private, max-age=86400"})

@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from config.data import HOUSEHOLD_CATEGORIES, SERVICE_CODES
+from config.data import HOUSEHOLD_CATEGORIES
 from server import pii
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
@@ -152,7 +152,7 @@ class ResidentIn(Strict):
 class VolunteerIn(Strict):
     name: Name
     phone: Annotated[str, StringConstraints(max_length=20)]
-    skills: list[str] = Field(default_factory=list, max_length=20)
+    skills: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=20)
     station_id: int = Field(gt=0)
 
     _phone = field_validator("phone")(classmethod(lambda cls, v: _phone(v)))
@@ -160,9 +160,7 @@ class VolunteerIn(Strict):
     @field_validator("skills")
     @classmethod
     def _skills(cls, value: list[str]) -> list[str]:
-        unknown = [s for s in value if s not in SERVICE_CODES]
-        if unknown:
-            raise ValueError(f"未知的服务项目: {', '.join(unknown[:5])}")
+        # Whether each code names a service is the catalogue's call (server.services.catalogue).
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
@@ -299,3 +297,211 @@ class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     db: bool
     redis: bool
+
+
+# --- service catalogue -------------------------------------------------------------------
+
+
+CheckinPolicy = Literal["plate_or_location", "plate", "location", "plate_and_location"]
+
+
+class ServiceOut(BaseModel):
+    code: str
+    name: str
+    category_code: str
+    category_name: str | None
+    description: str
+    default_minutes: int
+    points_per_hour: int
+    requires_skill: bool
+    professional: bool
+    checkin_policy: str
+    status: str
+
+
+class ServiceIn(Strict):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Z0-9_]{1,39}$")]
+    category_code: Annotated[str, StringConstraints(max_length=20)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    default_minutes: int = Field(60, ge=5, le=24 * 60)
+    points_per_hour: int = Field(10, ge=0, le=1000)
+    requires_skill: bool = False
+    professional: bool = False
+    checkin_policy: CheckinPolicy = "plate_or_location"
+
+
+class ServicePatch(Strict):
+    category_code: Annotated[str, StringConstraints(max_length=20)] | None = None
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    default_minutes: int | None = Field(None, ge=5, le=24 * 60)
+    points_per_hour: int | None = Field(None, ge=0, le=1000)
+    requires_skill: bool | None = None
+    professional: bool | None = None
+    checkin_policy: CheckinPolicy | None = None
+    status: Literal["active", "retired"] | None = None
+
+
+class CatalogQuery(Strict):
+    include_retired: bool = False
+
+
+# --- needs ---------------------------------------------------------------------------------
+
+
+class Place(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class NeedIn(Strict):
+    service_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    urgency: Literal["normal", "urgent"] = "normal"
+    window_start: AwareDatetime | None = None
+    window_end: AwareDatetime | None = None
+    location: Place | None = None
+    resident_id: int | None = Field(None, gt=0, description="workers: the household reported on behalf (代报)")
+    source: Literal["self", "worker", "grid_worker", "visit", "hotline"] | None = None
+
+
+class NeedOut(BaseModel):
+    id: int
+    resident_id: int
+    resident_name: str | None
+    station_id: int
+    service_code: str
+    service_name: str | None
+    description: str
+    urgency: str
+    window_start: datetime | None
+    window_end: datetime | None
+    location: dict | None
+    source: str
+    on_behalf: bool
+    status: str
+    status_reason: str | None
+    rating: dict | None
+    follow_up: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class NeedListQuery(Strict):
+    status: Literal["submitted", "accepted", "dispatched", "in_service", "completed", "closed", "rejected", "cancelled"] | None = None
+    service_code: Annotated[str, StringConstraints(max_length=40)] | None = None
+    urgency: Literal["normal", "urgent"] | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
+    follow_up: bool | None = None
+    cursor: int | None = Field(None, gt=0)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class NeedPage(BaseModel):
+    items: list[NeedOut]
+    next_cursor: int | None
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class RatingIn(Strict):
+    score: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    would_use_again: bool
+
+
+class TimelineEntry(BaseModel):
+    subject: str
+    task_id: int | None
+    claim_id: int | None
+    actor_id: int | None
+    actor_role: str
+    to: str
+    reason: str | None
+    at: datetime
+
+
+class Timeline(BaseModel):
+    need: NeedOut
+    events: list[TimelineEntry]
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+
+class TaskIn(Strict):
+    service_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    scheduled_start: AwareDatetime
+    scheduled_end: AwareDatetime
+    volunteers_needed: int = Field(1, ge=1, le=20)
+    points: int | None = Field(None, ge=0, le=1000)
+    notes_for_volunteer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class TaskOut(BaseModel):
+    id: int
+    service_code: str
+    service_name: str | None
+    title: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    volunteers_needed: int
+    slots_left: int
+    points: int
+    community: str | None
+    approx_location: dict | None
+    status: str
+    need_id: int | None = None
+    claims: list[dict] | None = None
+    location: dict | None = Field(None, description="claimant only: the exact place, for navigation")
+    contact: dict | None = None
+
+
+class OpenTasksQuery(Strict):
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+    radius_km: float | None = Field(None, gt=0, le=100)
+    service_code: Annotated[str, StringConstraints(max_length=40)] | None = None
+    limit: int = Field(50, ge=1, le=100)
+
+
+class TaskList(BaseModel):
+    items: list[TaskOut]
+
+
+class CheckInIn(Strict):
+    scene: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+
+
+class RecordIn(Strict):
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    photos: list[int] = Field(default_factory=list, max_length=9)
+
+
+class ConfirmIn(Strict):
+    minutes: int | None = Field(None, ge=1, le=24 * 60)
+
+
+class BulkConfirmIn(Strict):
+    ids: list[int] = Field(min_length=1, max_length=100)
+    minutes: int | None = Field(None, ge=1, le=24 * 60)
+
+
+class BulkConfirmOut(BaseModel):
+    results: list[dict]
+
+
+class UploadOut(BaseModel):
+    id: int
+    content_type: str
+    size: int

@@ -1,19 +1,28 @@
 """Tortoise models, one module per aggregate, re-exported here for ``Tortoise.init(models=["models"])``."""
 
 from models.audit import AuditLog
+from models.catalogue import Service, ServiceCategory
 from models.places import District, Organization, Station
 from models.profiles import ResidentProfile, VolunteerProfile
 from models.users import ROLES, User, UserRole, WechatSession
+from models.workflow import Need, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
     "ROLES",
     "AuditLog",
     "District",
+    "Need",
     "Organization",
     "ResidentProfile",
+    "Service",
+    "ServiceCategory",
     "Station",
+    "Task",
+    "TaskClaim",
+    "Upload",
     "User",
     "UserRole",
     "VolunteerProfile",
     "WechatSession",
+    "WorkflowEvent",
 ]

@@ -7,7 +7,7 @@ A caller who may see a record but not do the thing asked gets 403.
 
 from __future__ import annotations
 
-from models import ResidentProfile, VolunteerProfile
+from models import Need, ResidentProfile, Task, TaskClaim, VolunteerProfile
 from server.auth import Actor
 from server.errors import Forbidden, NotFound
 
@@ -53,3 +53,69 @@ def require_worker_station(actor: Actor) -> int:
     actor.require("worker")
     assert actor.station_id is not None
     return actor.station_id
+
+
+async def access_need(actor: Actor, need_id: int, *, purpose: str = "view") -> Need:
+    """Resolve a need for ``purpose`` in view | manage | household.
+
+    view:      the household, workers of its station, administrators.
+    manage:    workers of the station (accept, reject, dispatch tasks).
+    household: the household itself or a worker of the station on its behalf (cancel, rate).
+    """
+    need = await Need.get_or_none(id=need_id).select_related("service", "resident")
+    if need is None:
+        raise NotFound("需求不存在")
+    own = need.resident.user_id is not None and need.resident.user_id == actor.id
+    worker = is_worker_of(actor, need.station_id)
+    if not (own or worker or actor.has("admin")):
+        raise NotFound("需求不存在")
+    if purpose == "manage" and not worker:
+        raise Forbidden("仅所属驿站工作人员可处理")
+    if purpose == "household" and not (own or worker):
+        raise Forbidden("仅本人或所属驿站工作人员可操作")
+    return need
+
+
+async def task_viewer(actor: Actor, task: Task) -> tuple[str, TaskClaim | None]:
+    """How the caller relates to a task: worker | admin | household | claimant | browser."""
+    if is_worker_of(actor, task.station_id):
+        return "worker", None
+    volunteer = await VolunteerProfile.get_or_none(user_id=actor.id, status="approved") if actor.has("volunteer") else None
+    if volunteer is not None:
+        claim = await TaskClaim.filter(task_id=task.id, volunteer_id=volunteer.id).exclude(
+            status__in=("released", "cancelled", "expired")
+        ).first()
+        if claim is not None:
+            return "claimant", claim
+    need = await Need.get(id=task.need_id).select_related("resident")
+    if need.resident.user_id is not None and need.resident.user_id == actor.id:
+        return "household", None
+    if actor.has("admin"):
+        return "admin", None
+    if volunteer is not None and task.status == "open":
+        return "browser", None
+    raise NotFound("任务不存在")
+
+
+async def access_task(actor: Actor, task_id: int, *, purpose: str = "view") -> tuple[Task, str, TaskClaim | None]:
+    """Resolve a task for ``purpose`` in view | claim | claimant | manage."""
+    task = await Task.get_or_none(id=task_id).select_related("service")
+    if task is None:
+        raise NotFound("任务不存在")
+    if purpose == "claim":
+        actor.require("volunteer")
+        if task.status == "open" or (task.status == "claimed" and not is_worker_of(actor, task.station_id)):
+            # Anyone racing for the last slot learns they lost (409 from the claim check), not 404.
+            return task, "browser", None
+    viewer, claim = await task_viewer(actor, task)
+    if purpose == "manage" and viewer != "worker":
+        raise Forbidden("仅所属驿站工作人员可操作")
+    if purpose == "claimant" and viewer != "claimant":
+        raise NotFound("您没有领取该任务") if viewer == "browser" else Forbidden("仅领取任务的志愿者可操作")
+    return task, viewer, claim
+
+
+async def access_household_for_plate(actor: Actor, resident_id: int) -> ResidentProfile:
+    """Printing a household's QR plate is a station job."""
+    actor.require("worker")
+    return await access_resident(actor, resident_id, purpose="edit")

@@ -13,7 +13,10 @@ from config import Settings, load
 from server import db, errors
 from server.logs import log_config, request_id_var
 from server.pii import FieldCipher
+from server.clock import utc_now
 from server.redis import make_clients
+from server.storage import LocalStorage
+from server.services import catalogue
 from server.wechat import RedisTokenStorage, WeChatGateway
 
 log = logging.getLogger("haibei.app")
@@ -26,7 +29,8 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
     if not isinstance(settings, Settings):
         settings = load()
     app = Sanic(name, log_config=log_config(settings.log_level), configure_logging=True)
-    app.config.REQUEST_MAX_SIZE = settings.max_body_bytes
+    # Uploads need more room than JSON; JSON bodies are held to max_body_bytes in server.http.
+    app.config.REQUEST_MAX_SIZE = max(settings.max_body_bytes, settings.upload_max_bytes + 64 * 1024)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.OAS_UI_DEFAULT = "swagger"
     app.config.OAS_URL_PREFIX = "/docs"
@@ -42,6 +46,8 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
     app.ext.openapi.add_security_scheme("token", "http", scheme="bearer", bearer_format="JWT")
 
     app.ctx.settings = settings
+    app.ctx.clock = utc_now
+    app.ctx.storage = LocalStorage(settings.upload_dir)
     app.ctx.cipher = FieldCipher.from_settings(
         data_key=settings.data_key, retired_keys=settings.data_keys_retired, index_key=settings.index_key
     )
@@ -86,6 +92,7 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
         elif settings.uses_fake_redis:
             log.warning("in-process fake Redis: correct only with a single worker process")
         await db.connect(settings.db_url)
+        await catalogue.sync_defaults()
         app.ctx.redis = make_clients(settings.redis_url)
         app.ctx.wechat = WeChatGateway(
             appid=settings.wechat_appid,

@@ -18,7 +18,13 @@ from sanic import HTTPResponse, Request
 from sanic.response import json as sanic_json
 from sanic_ext import openapi
 
-from server.errors import ValidationFailed
+from server.errors import DomainError, ValidationFailed
+
+
+class BodyTooLarge(DomainError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+    message = "提交的内容过大"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -51,6 +57,8 @@ def body(model: type[BaseModel]) -> Callable:
     def decorator(handler: Callable) -> Callable:
         @wraps(handler)
         async def wrapper(request: Request, *args: Any, **kwargs: Any) -> Any:
+            if len(request.body or b"") > request.app.ctx.settings.max_body_bytes:
+                raise BodyTooLarge()
             request.ctx.body = parse(model, request.body)
             return await handler(request, *args, **kwargs)
 

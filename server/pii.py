@@ -282,6 +282,10 @@ class FieldCipher:
 
     # -- blind index --------------------------------------------------------------------------
 
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for another HMAC use (e.g. QR plates), stable across data-key rotation."""
+        return hmac.new(self._index_key, b"derive\x00" + _check_context(purpose), hashlib.sha256).digest()
+
     def blind_index(self, value: str, *, context: str) -> str:
         """HMAC-SHA256(index_key, context + "\\x00" + value) as 64 hex chars.
 

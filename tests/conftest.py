@@ -30,6 +30,7 @@ from config import Settings
 from server.app import create_app
 from server.db import apply_migrations, drop_database
 from server.pii import generate_key
+from server.services import catalogue
 from server.wechat.standin import create_standin_app
 from tests.support import serve_in_loop, unique_app_name
 
@@ -169,6 +170,8 @@ async def _truncate_all() -> None:
         for t in tables:
             await conn.execute_script(f'DELETE FROM "{t}"')
         await conn.execute_script("PRAGMA foreign_keys=ON")
+    # The catalogue is default data the app loads at start; each test starts with it as shipped.
+    await catalogue.sync_defaults()
 
 
 @pytest_asyncio.fixture(autouse=True)

@@ -85,6 +85,18 @@ async def fetch_phone(*, wechat: WeChatGateway, code: str) -> str:
         raise PhoneInvalid("暂不支持非大陆手机号") from None
 
 
+async def wxacode(*, wechat: WeChatGateway, scene: str) -> bytes:
+    """A mini-program code opening the check-in page with ``scene``."""
+    try:
+        # check_path off: the page exists in the released mini-program, not necessarily in a trial build.
+        return await wechat.get_wxa_code_unlimited(scene=scene, page="pages/checkin/index", check_path=False)
+    except WeChatUnavailable:
+        raise WeChatUnavailableError() from None
+    except WeChatError as exc:
+        log.warning("getwxacodeunlimit failed", extra={"errcode": exc.errcode})
+        raise WeChatUnavailableError() from None
+
+
 async def bind_phone(*, user: User, phone: str, cipher: FieldCipher) -> User:
     """Store a WeChat-verified phone on the account."""
     user.phone_enc = cipher.encrypt(phone, context=USER_PHONE_CONTEXT)

@@ -10,7 +10,7 @@ from tortoise.transactions import in_transaction
 
 from models import District, ResidentProfile, Station, User, UserRole, VolunteerProfile
 from server.pii import FieldCipher, make_valid_id_number
-from server.services import residents, volunteers
+from server.services import catalogue, residents, volunteers
 
 DISTRICTS = [("371002", "环翠区"), ("371003", "文登区")]
 STATIONS = [
@@ -46,6 +46,7 @@ async def _role(user: User, role: str, **binding: int) -> None:
 
 async def seed(*, cipher: FieldCipher) -> dict[str, int]:
     """Create whatever part of the demo set is missing; returns counts of what exists."""
+    await catalogue.sync_defaults()
     async with in_transaction():
         districts = {}
         for code, name in DISTRICTS:

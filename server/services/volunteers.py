@@ -8,7 +8,7 @@ from typing import Any
 from models import Station, User, UserRole, VolunteerProfile
 from server.errors import Conflict, ValidationFailed
 from server.pii import FieldCipher, mask_phone
-from server.services import audit
+from server.services import audit, catalogue
 
 PHONE_CONTEXT = "volunteer.phone"
 
@@ -25,6 +25,7 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     await User.select_for_update().get(id=user.id)
     if not await Station.exists(id=data["station_id"]):
         raise ValidationFailed("所选驿站不存在", details=[{"field": "station_id", "type": "not_found"}])
+    await catalogue.check_codes(codes=data.get("skills") or [])
     volunteer = await VolunteerProfile.get_or_none(user_id=user.id)
     if volunteer is None:
         volunteer = VolunteerProfile(user_id=user.id, status="pending")

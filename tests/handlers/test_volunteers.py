@@ -73,7 +73,7 @@ async def test_unknown_skill_and_missing_phone_are_refused(client):
     station = await make_station()
     s = await login(client)
     r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station, skills=["FLY"]), headers=s.headers)
-    assert_error(r, 400, "VALIDATION_ERROR")
+    assert_error(r, 400, "UNKNOWN_SERVICE")
     payload = volunteer_payload(station)
     del payload["phone"]
     assert_error(await client.put("/api/v1/me/volunteer", json=payload, headers=s.headers), 400, "VALIDATION_ERROR")

@@ -1,0 +1,142 @@
+"""Needs, tasks, claims and their history: the service workflow (任务二、五, 机制三).
+
+A need is what a household asks for; a worker turns it into tasks; volunteers claim a task's
+slots (one claim per volunteer), check in on site, record the service, and a worker confirms.
+"""
+
+from tortoise import fields
+from tortoise.models import Model
+
+NEED_OPEN = ("submitted", "accepted", "dispatched", "in_service", "completed")
+NEED_STATES = NEED_OPEN + ("closed", "rejected", "cancelled")
+TASK_STATES = ("open", "claimed", "checked_in", "submitted", "confirmed", "cancelled", "expired")
+CLAIM_ACTIVE = ("claimed", "checked_in", "submitted")
+CLAIM_STATES = CLAIM_ACTIVE + ("confirmed", "released", "expired", "cancelled")
+
+
+class Need(Model):
+    id = fields.IntField(primary_key=True)
+    resident = fields.ForeignKeyField("models.ResidentProfile", related_name="needs", on_delete=fields.RESTRICT)
+    station = fields.ForeignKeyField("models.Station", related_name="needs", on_delete=fields.RESTRICT)
+    service = fields.ForeignKeyField("models.Service", related_name="needs", on_delete=fields.RESTRICT)
+    description = fields.CharField(max_length=500)
+    urgency = fields.CharField(max_length=8, default="normal")
+    window_start = fields.DatetimeField(null=True)
+    window_end = fields.DatetimeField(null=True)
+    # Where the service happens when it is not the household's address (encrypted, PIPL art. 51).
+    location_enc = fields.CharField(max_length=800, null=True)
+    source = fields.CharField(max_length=12, default="self")
+    reported_by = fields.IntField()
+    on_behalf = fields.BooleanField(default=False)
+    status = fields.CharField(max_length=12, default="submitted")
+    status_reason = fields.CharField(max_length=200, null=True)
+    # "<resident>:<service>" while the need is open, NULL after: a unique index then allows one
+    # open need per household and service, even under concurrent submissions.
+    open_key = fields.CharField(max_length=64, null=True, unique=True)
+    accepted_by = fields.IntField(null=True)
+    accepted_at = fields.DatetimeField(null=True)
+    rating_score = fields.SmallIntField(null=True)
+    rating_comment = fields.CharField(max_length=500, null=True)
+    would_use_again = fields.BooleanField(null=True)
+    rated_at = fields.DatetimeField(null=True)
+    rated_by = fields.IntField(null=True)
+    follow_up = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "needs"
+        indexes = (("station_id", "status", "created_at"), ("resident_id", "status"))
+
+
+class Task(Model):
+    id = fields.IntField(primary_key=True)
+    need = fields.ForeignKeyField("models.Need", related_name="tasks", on_delete=fields.RESTRICT)
+    station = fields.ForeignKeyField("models.Station", related_name="tasks", on_delete=fields.RESTRICT)
+    service = fields.ForeignKeyField("models.Service", related_name="tasks", on_delete=fields.RESTRICT)
+    title = fields.CharField(max_length=80)
+    scheduled_start = fields.DatetimeField()
+    scheduled_end = fields.DatetimeField()
+    volunteers_needed = fields.SmallIntField(default=1)
+    # Slots taken by active claims; only a conditional UPDATE changes it (the claim race).
+    claimed_count = fields.SmallIntField(default=0)
+    points = fields.IntField()
+    notes_for_volunteer = fields.CharField(max_length=500, default="")
+    # What browsing volunteers may see: the community name and a position snapped to a ~500 m
+    # grid, stored in the clear so browsing never decrypts a household's address.
+    community = fields.CharField(max_length=80, null=True)
+    approx_lat = fields.FloatField(null=True)
+    approx_lng = fields.FloatField(null=True)
+    status = fields.CharField(max_length=12, default="open")
+    created_by = fields.IntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "tasks"
+        indexes = (("status", "scheduled_start"), ("station_id", "status"))
+
+
+class TaskClaim(Model):
+    """The part one volunteer takes in a task, from claim to confirmation."""
+
+    id = fields.IntField(primary_key=True)
+    task = fields.ForeignKeyField("models.Task", related_name="claims", on_delete=fields.RESTRICT)
+    volunteer = fields.ForeignKeyField("models.VolunteerProfile", related_name="claims", on_delete=fields.RESTRICT)
+    status = fields.CharField(max_length=12, default="claimed")
+    # "<task>:<volunteer>" while active: one live claim per volunteer and task.
+    active_key = fields.CharField(max_length=32, null=True, unique=True)
+    claimed_at = fields.DatetimeField()
+    checked_in_at = fields.DatetimeField(null=True)
+    checkin_evidence = fields.JSONField(null=True)
+    started_at = fields.DatetimeField(null=True)
+    ended_at = fields.DatetimeField(null=True)
+    summary = fields.CharField(max_length=1000, null=True)
+    photos = fields.JSONField(default=list)
+    submitted_at = fields.DatetimeField(null=True)
+    record_reject_reason = fields.CharField(max_length=200, null=True)
+    confirmed_by = fields.IntField(null=True)
+    confirmed_at = fields.DatetimeField(null=True)
+    verified_minutes = fields.IntField(null=True)
+    # Owed from confirmation on; the points ledger (issue 4) credits it.
+    points_due = fields.IntField(null=True)
+    ended_reason = fields.CharField(max_length=200, null=True)
+
+    class Meta:
+        table = "task_claims"
+        indexes = (("volunteer_id", "status"),)
+
+
+class WorkflowEvent(Model):
+    """Every state change of a need, task or claim: who, in which role, from, to, when, why."""
+
+    id = fields.BigIntField(primary_key=True)
+    need = fields.ForeignKeyField("models.Need", related_name="events", on_delete=fields.RESTRICT)
+    task_id = fields.IntField(null=True)
+    claim_id = fields.IntField(null=True)
+    subject = fields.CharField(max_length=8)
+    actor_id = fields.IntField(null=True)
+    actor_role = fields.CharField(max_length=16)
+    from_status = fields.CharField(max_length=16, null=True)
+    to_status = fields.CharField(max_length=16)
+    reason = fields.CharField(max_length=200, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "workflow_events"
+
+
+class Upload(Model):
+    """A photo a volunteer attaches to a service record. The bytes live behind server.storage."""
+
+    id = fields.IntField(primary_key=True)
+    owner_id = fields.IntField()
+    storage_key = fields.CharField(max_length=120, unique=True)
+    content_type = fields.CharField(max_length=40)
+    size = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "uploads"

@@ -1,0 +1,124 @@
+"""The service catalogue (任务五: 5 categories, 20 services; the list itself is left to districts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from config.data import SERVICE_CATALOGUE
+from models import Service, ServiceCategory
+from server.errors import Conflict, NotFound, ValidationFailed
+
+
+class ServiceCodeTaken(Conflict):
+    code = "SERVICE_CODE_TAKEN"
+    message = "服务编码已存在"
+
+
+class UnknownService(ValidationFailed):
+    code = "UNKNOWN_SERVICE"
+    message = "服务项目不存在或已停用"
+
+
+async def sync_defaults() -> int:
+    """Add default categories and services missing from the database; never overwrite edits.
+
+    Runs at every start in every worker. Concurrent starts may both try to insert; the loser's
+    IntegrityError means the rows are there, which is all this wants.
+    """
+    version = SERVICE_CATALOGUE["version"]
+    have_cats = set(await ServiceCategory.all().values_list("code", flat=True))
+    have_svcs = set(await Service.all().values_list("code", flat=True))
+    cats = [
+        ServiceCategory(code=c["code"], name=c["name"], sort=i)
+        for i, c in enumerate(SERVICE_CATALOGUE["categories"])
+        if c["code"] not in have_cats
+    ]
+    svcs = [
+        Service(category_id=c["code"], catalogue_version=version, **s)
+        for c in SERVICE_CATALOGUE["categories"]
+        for s in c["services"]
+        if s["code"] not in have_svcs
+    ]
+    try:
+        async with in_transaction():
+            if cats:
+                await ServiceCategory.bulk_create(cats)
+            if svcs:
+                await Service.bulk_create(svcs)
+    except IntegrityError:
+        return 0
+    return len(svcs)
+
+
+async def list_services(*, include_retired: bool = False) -> list[Service]:
+    qs = Service.all().select_related("category").order_by("category__sort", "code")
+    if not include_retired:
+        qs = qs.filter(status="active")
+    return await qs
+
+
+async def get_service(*, code: str) -> Service:
+    service = await Service.get_or_none(code=code).select_related("category")
+    if service is None:
+        raise NotFound("服务项目不存在")
+    return service
+
+
+async def require_active(*, code: str, field: str = "service_code") -> Service:
+    """The service for a new need or task; retired or unknown codes are a payload error."""
+    service = await Service.get_or_none(code=code, status="active")
+    if service is None:
+        raise UnknownService(details=[{"field": field, "type": "unknown_service"}])
+    return service
+
+
+async def check_codes(*, codes: list[str], field: str = "skills") -> None:
+    """Every code names an active service (volunteer skills)."""
+    if not codes:
+        return
+    known = set(await Service.filter(code__in=codes, status="active").values_list("code", flat=True))
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise UnknownService(f"未知的服务项目: {', '.join(unknown[:5])}", details=[{"field": field, "type": "unknown_service"}])
+
+
+async def create_service(*, data: dict[str, Any]) -> Service:
+    """Add a service to the catalogue."""
+    if not await ServiceCategory.exists(code=data["category_code"]):
+        raise ValidationFailed("服务类别不存在", details=[{"field": "category_code", "type": "not_found"}])
+    if await Service.exists(code=data["code"]):
+        raise ServiceCodeTaken()
+    fields = {k: v for k, v in data.items() if k != "category_code"}
+    await Service.create(category_id=data["category_code"], **fields)
+    return await get_service(code=data["code"])
+
+
+async def update_service(*, code: str, changes: dict[str, Any]) -> Service:
+    """Edit or retire (``status='retired'``) a service; old records keep pointing at it."""
+    service = await get_service(code=code)
+    if "category_code" in changes:
+        if not await ServiceCategory.exists(code=changes["category_code"]):
+            raise ValidationFailed("服务类别不存在", details=[{"field": "category_code", "type": "not_found"}])
+        service.category_id = changes.pop("category_code")
+    service.update_from_dict(changes)
+    await service.save()
+    return await get_service(code=code)
+
+
+def present(service: Service) -> dict[str, Any]:
+    return {
+        "code": service.code,
+        "name": service.name,
+        "category_code": service.category_id,
+        "category_name": service.category.name if hasattr(service.category, "name") else None,
+        "description": service.description,
+        "default_minutes": service.default_minutes,
+        "points_per_hour": service.points_per_hour,
+        "requires_skill": service.requires_skill,
+        "professional": service.professional,
+        "checkin_policy": service.checkin_policy,
+        "status": service.status,
+    }

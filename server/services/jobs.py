@@ -1,0 +1,59 @@
+"""Scheduled housekeeping of the workflow, run by ``scripts/run_jobs`` (later the worker process).
+
+Each job takes ``now`` so tests drive it with a controlled clock; each item is handled in its own
+transaction so one bad row cannot block the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from config import Settings
+from models import Task, TaskClaim
+from server.services import events, tasks
+
+log = logging.getLogger("haibei.jobs")
+
+
+async def release_stale_claims(*, settings: Settings, now: datetime) -> int:
+    """Claims not checked in within the grace period after the start go back to the pool."""
+    deadline = now - timedelta(minutes=settings.claim_grace_minutes)
+    stale = await TaskClaim.filter(status="claimed", task__scheduled_start__lt=deadline).values_list("id", flat=True)
+    released = 0
+    for claim_id in stale:
+        async with in_transaction():
+            claim = await TaskClaim.select_for_update().get(id=claim_id)
+            if claim.status != "claimed":
+                continue
+            task = await Task.get(id=claim.task_id)
+            await tasks.release(claim=claim, task=task, actor_id=None, actor_role="system", now=now,
+                                reason="not checked in in time", to="expired")
+            released += 1
+    if released:
+        log.info("released stale claims", extra={"count": released})
+    return released
+
+
+async def expire_unclaimed(*, now: datetime) -> int:
+    """Open tasks whose window has passed are marked expired."""
+    expired = 0
+    for task_id in await Task.filter(status="open", scheduled_end__lt=now).values_list("id", flat=True):
+        async with in_transaction():
+            task = await Task.get(id=task_id)
+            try:
+                await events.move(task, to="expired", allowed_from=("open",), wanted="过期", need_id=task.need_id,
+                                  actor_id=None, actor_role="system", now=now, reason="window passed unclaimed")
+            except events.InvalidState:
+                continue
+            expired += 1
+    return expired
+
+
+async def run_all(*, settings: Settings, now: datetime) -> dict[str, int]:
+    return {
+        "released_claims": await release_stale_claims(settings=settings, now=now),
+        "expired_tasks": await expire_unclaimed(now=now),
+    }

@@ -1,0 +1,441 @@
+"""Tasks and claims: from a worker's dispatch to a volunteer's confirmed service (任务五, 机制三).
+
+Task: open → claimed → checked_in → submitted → confirmed, or cancelled / expired.
+Claim (one volunteer's part): claimed → checked_in → submitted → confirmed, or released / expired /
+cancelled; a rejected record sends a submitted claim back to checked_in with the reason.
+A task with several slots (volunteers_needed) is `claimed` once every slot is taken and moves on
+when all its active claims have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from config import Settings
+from models import Need, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
+from server.errors import Conflict, DomainError, NotFound, ValidationFailed
+from server.pii import FieldCipher, mask_name, mask_phone
+from server.services import catalogue, events, geo, needs, plates, residents
+
+CONFIRMED_ADDRESS_TTL = timedelta(hours=24)
+
+
+class TaskAlreadyClaimed(Conflict):
+    code = "TASK_ALREADY_CLAIMED"
+    message = "手慢了,该任务已被其他志愿者领取"
+
+
+class ClaimLimit(Conflict):
+    code = "CLAIM_LIMIT"
+    message = "进行中的任务已达上限,请先完成已领取的任务"
+
+
+class ClaimOverlap(Conflict):
+    code = "CLAIM_OVERLAP"
+    message = "与您已领取任务的时间冲突"
+
+
+class OwnHousehold(Conflict):
+    code = "OWN_HOUSEHOLD"
+    message = "不能领取本人家庭的服务任务"
+
+
+class SkillRequired(DomainError):
+    status = 403
+    code = "SKILL_REQUIRED"
+    message = "该服务需要相应技能,请先在志愿者资料中登记"
+
+
+class CheckinEvidence(DomainError):
+    status = 422
+    code = "CHECKIN_EVIDENCE"
+    message = "签到条件不满足"
+
+
+def _minutes(start: datetime, end: datetime) -> int:
+    return max(0, int((end - start).total_seconds() // 60))
+
+
+def default_points(service: Service) -> int:
+    """The catalogue rule: points per hour × the service's default duration, rounded up."""
+    return math.ceil(service.points_per_hour * service.default_minutes / 60)
+
+
+# ---- create -------------------------------------------------------------------------------
+
+
+async def household_location(*, need: Need, cipher: FieldCipher) -> dict[str, Any] | None:
+    """Where the service happens: the need's own location, else the household's address."""
+    if need.location_enc:
+        return json.loads(cipher.decrypt(need.location_enc, context=needs.LOCATION_CONTEXT))
+    resident = await ResidentProfile.get(id=need.resident_id)
+    if not resident.location_enc:
+        return None
+    lat, lng = json.loads(cipher.decrypt(resident.location_enc, context=residents.CTX["location"]))
+    address = cipher.decrypt_optional(resident.address_enc, context=residents.CTX["address"])
+    return {"lat": lat, "lng": lng, "address": address}
+
+
+async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: FieldCipher, now: datetime) -> Task:
+    """Dispatch part of an accepted need as a task volunteers can claim."""
+    if need.status not in ("accepted", "dispatched", "in_service"):
+        raise events.invalid_state(need, "派发任务")
+    service = await catalogue.require_active(code=data.get("service_code") or need.service_id)
+    needs.check_window(start=data["scheduled_start"], end=data["scheduled_end"], now=now, field="scheduled")
+    if data["scheduled_start"] < now - timedelta(minutes=5):
+        raise ValidationFailed("开始时间已过去", details=[{"field": "scheduled_start", "type": "in_past"}])
+    location = await household_location(need=need, cipher=cipher)
+    approx = geo.fuzz(location["lat"], location["lng"]) if location and location.get("lat") is not None else (None, None)
+    resident = await ResidentProfile.get(id=need.resident_id)
+    task = await Task.create(
+        need_id=need.id,
+        station_id=need.station_id,
+        service_id=service.code,
+        title=data["title"],
+        scheduled_start=data["scheduled_start"],
+        scheduled_end=data["scheduled_end"],
+        volunteers_needed=data.get("volunteers_needed") or 1,
+        points=data.get("points") if data.get("points") is not None else default_points(service),
+        notes_for_volunteer=data.get("notes_for_volunteer") or "",
+        community=resident.community,
+        approx_lat=approx[0],
+        approx_lng=approx[1],
+        created_by=actor_id,
+    )
+    await events.record(task, need_id=need.id, actor_id=actor_id, actor_role="worker", from_status=None,
+                        to_status="open", now=now)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
+    return task
+
+
+# ---- browse -------------------------------------------------------------------------------
+
+
+async def browse_open(
+    *, volunteer: VolunteerProfile, lat: float | None, lng: float | None, radius_km: float | None,
+    service_code: str | None, now: datetime, limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Open tasks a volunteer may claim, nearest first then soonest; positions fuzzed to ~500 m."""
+    qs = Task.filter(status="open", scheduled_end__gt=now).select_related("service")
+    if service_code:
+        qs = qs.filter(service_id=service_code)
+    own_household = await ResidentProfile.get_or_none(user_id=volunteer.user_id, status="active")
+    if own_household is not None:
+        qs = qs.exclude(need__resident_id=own_household.id)
+    mine = await TaskClaim.filter(volunteer_id=volunteer.id, status__in=("claimed", "checked_in", "submitted")).values_list("task_id", flat=True)
+    if mine:
+        qs = qs.exclude(id__in=list(mine))
+    skills = set(volunteer.skills or [])
+    out = []
+    for task in await qs.order_by("scheduled_start").limit(1000):
+        if task.service.requires_skill and task.service_id not in skills:
+            continue
+        distance = None
+        if lat is not None and lng is not None and task.approx_lat is not None:
+            distance = geo.distance_m(lat, lng, task.approx_lat, task.approx_lng)
+            if radius_km is not None and distance > radius_km * 1000:
+                continue
+        out.append((distance, task))
+    out.sort(key=lambda pair: (pair[0] is None, pair[0] or 0, pair[1].scheduled_start))
+    return [present_public(task, distance_m=distance) for distance, task in out[:limit]]
+
+
+def present_public(task: Task, *, distance_m: float | None = None) -> dict[str, Any]:
+    """What any approved volunteer may see: no name, no phone, no address, a fuzzed position."""
+    service = task.service
+    return {
+        "id": task.id,
+        "service_code": task.service_id,
+        "service_name": service.name if isinstance(service, Service) else None,
+        "title": task.title,
+        "scheduled_start": task.scheduled_start,
+        "scheduled_end": task.scheduled_end,
+        "volunteers_needed": task.volunteers_needed,
+        "slots_left": max(0, task.volunteers_needed - task.claimed_count),
+        "points": task.points,
+        "notes_for_volunteer": task.notes_for_volunteer,
+        "community": task.community,
+        "approx_location": None if task.approx_lat is None else {"lat": task.approx_lat, "lng": task.approx_lng},
+        "distance_m": None if distance_m is None else int(distance_m),
+        "status": task.status,
+    }
+
+
+# ---- claim --------------------------------------------------------------------------------
+
+
+async def lock_volunteer(*, user_id: int) -> VolunteerProfile:
+    """The caller's approved volunteer profile, locked: one volunteer's claims run one at a time."""
+    volunteer = await VolunteerProfile.select_for_update().get_or_none(user_id=user_id, status="approved")
+    if volunteer is None:
+        from server.errors import Forbidden
+
+        raise Forbidden("仅已审核通过的志愿者可领取任务")
+    return volunteer
+
+
+async def check_claim(*, task: Task, volunteer: VolunteerProfile, settings: Settings, now: datetime) -> None:
+    """Why this volunteer may not claim this task, if they may not."""
+    if task.status != "open" or task.scheduled_end <= now:
+        raise TaskAlreadyClaimed() if task.status == "claimed" else events.invalid_state(task, "领取")
+    service = await Service.get(code=task.service_id)
+    if service.requires_skill and task.service_id not in (volunteer.skills or []):
+        raise SkillRequired()
+    need = await Need.get(id=task.need_id).select_related("resident")
+    if need.resident.user_id is not None and need.resident.user_id == volunteer.user_id:
+        raise OwnHousehold()
+    active = await TaskClaim.filter(volunteer_id=volunteer.id, status__in=("claimed", "checked_in", "submitted")).select_related("task")
+    if any(c.task_id == task.id for c in active):
+        raise TaskAlreadyClaimed("您已领取该任务")
+    if len(active) >= settings.claim_limit:
+        raise ClaimLimit(details={"limit": settings.claim_limit, "active": len(active)})
+    for claim in active:
+        if claim.task.scheduled_start < task.scheduled_end and task.scheduled_start < claim.task.scheduled_end:
+            raise ClaimOverlap(details={"task_id": claim.task_id})
+
+
+async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime) -> TaskClaim:
+    """Take one slot. The conditional UPDATE is the referee: of many simultaneous claims on the
+    last slot, exactly one matches ``claimed_count < volunteers_needed``."""
+    won = await Task.filter(id=task.id, status="open", claimed_count__lt=F("volunteers_needed")).update(
+        claimed_count=F("claimed_count") + 1
+    )
+    if won != 1:
+        raise TaskAlreadyClaimed()
+    await task.refresh_from_db()
+    try:
+        claim = await TaskClaim.create(task_id=task.id, volunteer_id=volunteer.id, claimed_at=now,
+                                       active_key=f"{task.id}:{volunteer.id}")
+    except IntegrityError:
+        raise TaskAlreadyClaimed("您已领取该任务") from None
+    await events.record(claim, need_id=task.need_id, actor_id=volunteer.user_id, actor_role="volunteer",
+                        from_status=None, to_status="claimed", now=now)
+    if task.claimed_count >= task.volunteers_needed:
+        await events.move(task, to="claimed", allowed_from=("open",), wanted="领取", need_id=task.need_id,
+                          actor_id=volunteer.user_id, actor_role="volunteer", now=now)
+    return claim
+
+
+async def _free_slot(*, task: Task, actor_id: int | None, actor_role: str, now: datetime, reason: str) -> None:
+    await Task.filter(id=task.id, claimed_count__gt=0).update(claimed_count=F("claimed_count") - 1)
+    await task.refresh_from_db()
+    if task.status == "claimed":
+        if task.scheduled_end > now:
+            await events.move(task, to="open", allowed_from=("claimed",), wanted="释放", need_id=task.need_id,
+                              actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
+
+
+async def release(*, claim: TaskClaim, task: Task, actor_id: int | None, actor_role: str, now: datetime,
+                  reason: str, to: str = "released") -> None:
+    """Give a claimed (not yet checked-in) slot back to the pool."""
+    await events.move(claim, to=to, allowed_from=("claimed",), wanted="放弃", need_id=task.need_id,
+                      actor_id=actor_id, actor_role=actor_role, now=now, reason=reason,
+                      extra={"active_key": None, "ended_reason": reason})
+    await _free_slot(task=task, actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
+
+
+async def active_claim(*, task: Task, volunteer: VolunteerProfile) -> TaskClaim:
+    claim = await TaskClaim.get_or_none(task_id=task.id, volunteer_id=volunteer.id,
+                                        status__in=("claimed", "checked_in", "submitted"))
+    if claim is None:
+        raise NotFound("您没有领取该任务")
+    return claim
+
+
+# ---- check-in and record --------------------------------------------------------------------
+
+
+async def check_in(
+    *, task: Task, claim: TaskClaim, scene: str | None, lat: float | None, lng: float | None,
+    cipher: FieldCipher, settings: Settings, now: datetime, actor_id: int,
+) -> TaskClaim:
+    """Layered evidence that the volunteer is at the household, at the agreed time."""
+    need = await Need.get(id=task.need_id)
+    service = await Service.get(code=task.service_id)
+    evidence: dict[str, Any] = {"plate": False, "location": False, "time": False}
+    if scene:
+        evidence["plate"] = plates.resident_for(scene=scene, key=cipher.derived_key("plate")) == need.resident_id
+    home = await household_location(need=need, cipher=cipher)
+    if lat is not None and lng is not None and home and home.get("lat") is not None:
+        distance = geo.distance_m(lat, lng, home["lat"], home["lng"])
+        evidence["distance_m"] = int(distance)
+        evidence["location"] = distance <= settings.checkin_radius_m
+    grace = timedelta(minutes=settings.checkin_grace_minutes)
+    evidence["time"] = task.scheduled_start - grace <= now <= task.scheduled_end + grace
+    policy = service.checkin_policy
+    place_ok = {
+        "plate": evidence["plate"],
+        "location": evidence["location"],
+        "plate_and_location": evidence["plate"] and evidence["location"],
+    }.get(policy, evidence["plate"] or evidence["location"])
+    if not (place_ok and evidence["time"]):
+        missing = []
+        if not place_ok:
+            missing.append({"plate": "plate", "location": "location", "plate_and_location": "plate_and_location"}.get(policy, "plate_or_location"))
+        if not evidence["time"]:
+            missing.append("time")
+        raise CheckinEvidence(
+            "签到失败:" + "、".join({"plate": "未扫描门牌码", "location": "不在服务地点附近", "plate_or_location": "请扫描门牌码或在服务地点附近签到",
+                                     "plate_and_location": "须扫描门牌码且在服务地点附近", "time": "不在服务时间内"}[m] for m in missing),
+            details={"missing": missing, "policy": policy, "evidence": evidence},
+        )
+    evidence["policy"] = policy
+    await events.move(claim, to="checked_in", allowed_from=("claimed",), wanted="签到", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="volunteer", now=now,
+                      extra={"checked_in_at": now, "checkin_evidence": evidence})
+    if task.status in ("open", "claimed"):
+        await events.move(task, to="checked_in", allowed_from=("open", "claimed"), wanted="签到", need_id=task.need_id,
+                          actor_id=actor_id, actor_role="volunteer", now=now)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="volunteer", now=now)
+    return claim
+
+
+async def submit_record(
+    *, task: Task, claim: TaskClaim, started_at: datetime, ended_at: datetime, summary: str,
+    photos: list[int], settings: Settings, now: datetime, actor_id: int, owner_user_id: int,
+) -> TaskClaim:
+    """The volunteer's account of the service; it must fit the window (plus grace) and the past."""
+    grace = timedelta(minutes=settings.checkin_grace_minutes)
+    if ended_at <= started_at:
+        raise ValidationFailed("结束时间须晚于开始时间", details=[{"field": "ended_at", "type": "ends_before_start"}])
+    if ended_at > now + timedelta(minutes=5):
+        raise ValidationFailed("结束时间不能晚于现在", details=[{"field": "ended_at", "type": "in_future"}])
+    if started_at < task.scheduled_start - grace or ended_at > task.scheduled_end + grace:
+        raise ValidationFailed("服务时间须在任务时段内(含宽限)", details=[{"field": "started_at", "type": "outside_window"}])
+    if photos:
+        owned = await Upload.filter(id__in=photos, owner_id=owner_user_id).count()
+        if owned != len(set(photos)):
+            raise ValidationFailed("照片不存在", details=[{"field": "photos", "type": "not_found"}])
+    await events.move(claim, to="submitted", allowed_from=("checked_in",), wanted="提交服务记录", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="volunteer", now=now,
+                      extra={"started_at": started_at, "ended_at": ended_at, "summary": summary,
+                             "photos": list(dict.fromkeys(photos)), "submitted_at": now, "record_reject_reason": None})
+    await _task_follows_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now)
+    return claim
+
+
+async def _task_follows_claims(*, task: Task, actor_id: int | None, actor_role: str, now: datetime) -> None:
+    """Move the task to the least advanced state among its active and confirmed claims."""
+    claims = await TaskClaim.filter(task_id=task.id, status__in=("claimed", "checked_in", "submitted", "confirmed"))
+    if not claims:
+        return
+    order = ["claimed", "checked_in", "submitted", "confirmed"]
+    target = min((c.status for c in claims), key=order.index)
+    if target != task.status and target != "claimed":
+        await events.move(task, to=target, allowed_from=tuple(s for s in order if s != target), wanted="推进",
+                          need_id=task.need_id, actor_id=actor_id, actor_role=actor_role, now=now)
+
+
+# ---- confirmation -----------------------------------------------------------------------------
+
+
+async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: Settings, now: datetime) -> Task:
+    """A worker confirms the submitted records; from now on points are owed (points_due)."""
+    claims = await TaskClaim.filter(task_id=task.id, status="submitted")
+    if task.status != "submitted" or not claims:
+        raise events.invalid_state(task, "确认")
+    grace = timedelta(minutes=settings.checkin_grace_minutes)
+    window_cap = _minutes(task.scheduled_start, task.scheduled_end) + 2 * int(grace.total_seconds() // 60)
+    for claim in claims:
+        recorded = _minutes(claim.started_at, claim.ended_at)
+        if minutes is not None and minutes > min(recorded, window_cap):
+            raise ValidationFailed("核定时长不能超过服务记录或任务时段",
+                                   details=[{"field": "minutes", "type": "too_long", "max": min(recorded, window_cap)}])
+        verified = min(recorded, window_cap) if minutes is None else minutes
+        points = task.points if recorded == 0 else math.floor(task.points * min(verified, recorded) / recorded)
+        await events.move(claim, to="confirmed", allowed_from=("submitted",), wanted="确认", need_id=task.need_id,
+                          actor_id=actor_id, actor_role="worker", now=now,
+                          extra={"confirmed_by": actor_id, "confirmed_at": now, "verified_minutes": verified,
+                                 "points_due": points, "active_key": None})
+    await _task_follows_claims(task=task, actor_id=actor_id, actor_role="worker", now=now)
+    need = await Need.get(id=task.need_id)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
+    await task.refresh_from_db()
+    return task
+
+
+async def reject_record(*, task: Task, actor_id: int, reason: str, now: datetime) -> Task:
+    """Send submitted records back so the volunteer can correct them."""
+    claims = await TaskClaim.filter(task_id=task.id, status="submitted")
+    if task.status != "submitted" or not claims:
+        raise events.invalid_state(task, "退回记录")
+    for claim in claims:
+        await events.move(claim, to="checked_in", allowed_from=("submitted",), wanted="退回", need_id=task.need_id,
+                          actor_id=actor_id, actor_role="worker", now=now, reason=reason,
+                          extra={"record_reject_reason": reason})
+    await events.move(task, to="checked_in", allowed_from=("submitted",), wanted="退回", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="worker", now=now, reason=reason)
+    return task
+
+
+# ---- views ----------------------------------------------------------------------------------
+
+
+async def load(*, task_id: int) -> Task:
+    task = await Task.get_or_none(id=task_id).select_related("service")
+    if task is None:
+        raise NotFound("任务不存在")
+    return task
+
+
+async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: TaskClaim | None = None,
+                       now: datetime) -> dict[str, Any]:
+    """The task for a worker, the household, or a claimant (who gets the exact address)."""
+    out = present_public(task)
+    out["need_id"] = task.need_id
+    out["station_id"] = task.station_id
+    claims = await TaskClaim.filter(task_id=task.id).exclude(status__in=("released", "cancelled", "expired")).select_related("volunteer")
+    out["claims"] = [
+        {"id": c.id, "status": c.status, "volunteer_name": mask_name(c.volunteer.name),
+         "checked_in_at": c.checked_in_at, "started_at": c.started_at, "ended_at": c.ended_at,
+         "summary": c.summary if viewer != "claimant" or (claim and c.id == claim.id) else None,
+         "record_reject_reason": c.record_reject_reason, "verified_minutes": c.verified_minutes,
+         "points_due": c.points_due, "volunteer_id": c.volunteer_id if viewer == "worker" else None}
+        for c in claims
+    ]
+    if viewer == "claimant" and claim is not None:
+        out["my_claim"] = {"id": claim.id, "status": claim.status, "points_due": claim.points_due,
+                           "record_reject_reason": claim.record_reject_reason}
+        live = claim.status in ("claimed", "checked_in", "submitted") or (
+            claim.status == "confirmed" and claim.confirmed_at and now - claim.confirmed_at <= CONFIRMED_ADDRESS_TTL
+        )
+        if live:
+            need = await Need.get(id=task.need_id)
+            out["location"] = await household_location(need=need, cipher=cipher)
+            resident = await ResidentProfile.get(id=need.resident_id)
+            phone = cipher.decrypt_optional(resident.phone_enc, context=residents.CTX["phone"])
+            out["contact"] = {
+                "name": mask_name(resident.name),
+                "phone": mask_phone(phone),
+                # The real number stays with the station: volunteers call through it.
+                "call_hint": "请通过驿站电话联系服务对象",
+            }
+    return out
+
+
+async def approved_volunteer(*, actor) -> VolunteerProfile:
+    """The caller's approved volunteer profile (browsing and 'my tasks')."""
+    actor.require("volunteer")
+    volunteer = await VolunteerProfile.get_or_none(user_id=actor.id, status="approved")
+    if volunteer is None:
+        from server.errors import Forbidden
+
+        raise Forbidden("仅已审核通过的志愿者可查看任务")
+    return volunteer
+
+
+async def claimed_by(*, volunteer: VolunteerProfile) -> list[tuple[Task, TaskClaim]]:
+    """A volunteer's claims with their tasks: active ones first, then the 50 latest finished."""
+    claims = await TaskClaim.filter(volunteer_id=volunteer.id).exclude(status__in=("released", "cancelled")).order_by("-id").limit(100)
+    order = {"claimed": 0, "checked_in": 0, "submitted": 0}
+    claims.sort(key=lambda c: (order.get(c.status, 1), -c.id))
+    out = []
+    for claim in claims[:50]:
+        out.append((await load(task_id=claim.task_id), claim))
+    return out

@@ -1,0 +1,47 @@
+"""Photo uploads for service records: images only, size-limited, content checked by magic bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from models import Upload
+from server.errors import DomainError, ValidationFailed
+from server.storage import Storage
+
+# The type is read from the bytes, not trusted from the client's header.
+MAGIC = {
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"RIFF": "image/webp",  # checked further below: RIFF....WEBP
+}
+
+
+class UploadTooLarge(DomainError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+    message = "图片过大"
+
+
+def sniff(data: bytes) -> str | None:
+    for magic, kind in MAGIC.items():
+        if data.startswith(magic):
+            if kind == "image/webp" and data[8:12] != b"WEBP":
+                return None
+            return kind
+    return None
+
+
+async def store(*, owner_id: int, data: bytes, storage: Storage, max_bytes: int) -> Upload:
+    """Keep an image for the caller and return its row (the id goes into a service record)."""
+    if not data:
+        raise ValidationFailed("请选择图片", details=[{"field": "file", "type": "missing"}])
+    if len(data) > max_bytes:
+        raise UploadTooLarge(details={"max_bytes": max_bytes})
+    kind = sniff(data)
+    if kind is None:
+        raise ValidationFailed("仅支持 JPEG、PNG、WebP 图片", details=[{"field": "file", "type": "not_an_image"}])
+    key = secrets.token_hex(16)
+    await storage.put(key, data)
+    return await Upload.create(owner_id=owner_id, storage_key=key, content_type=kind, size=len(data),
+                               sha256=hashlib.sha256(data).hexdigest())
