@@ -121,3 +121,66 @@ async def make_volunteer(client: httpx.AsyncClient, station: Station, *, approve
         assert r.status_code == 200, r.text
         profile = r.json()
     return session, profile
+
+
+# --- service workflow ----------------------------------------------------------------------
+
+
+def iso(dt) -> str:
+    return dt.isoformat()
+
+
+def soon(minutes: int = 10):
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.now(timezone.utc) + timedelta(minutes=minutes)
+
+
+async def make_need(client: httpx.AsyncClient, session: Session, **overrides: Any) -> dict:
+    body = {"service_code": "CLEAN_HOME", "description": "家里需要打扫,行动不便", "urgency": "normal"}
+    body.update(overrides)
+    r = await client.post("/api/v1/needs", json=body, headers=session.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def make_task(client: httpx.AsyncClient, worker: Session, need: dict, *, accept: bool = True,
+                    **overrides: Any) -> dict:
+    if accept and need["status"] == "submitted":
+        r = await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+        assert r.status_code == 200, r.text
+    body = {"title": "打扫卫生", "scheduled_start": iso(soon(10)), "scheduled_end": iso(soon(130))}
+    body.update(overrides)
+    r = await client.post(f"/api/v1/needs/{need['id']}/tasks", json=body, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def make_open_task(client: httpx.AsyncClient, station: Station, **overrides: Any) -> tuple[dict, dict, Session, Session]:
+    """An open task at ``station``: returns (task, need, worker, resident session)."""
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    task = await make_task(client, worker, need, **overrides)
+    return task, need, worker, resident
+
+
+async def bulk_volunteers(api, station: Station, n: int, *, skills: list[str] | None = None) -> list[Session]:
+    """``n`` approved volunteers written straight to the database, with real tokens (for load)."""
+    from models import User, VolunteerProfile
+    from server.auth import issue_token
+
+    tag = uuid.uuid4().hex[:8]
+    await User.bulk_create([User(openid=f"bulk-{tag}-{i}") for i in range(n)])
+    users = await User.filter(openid__startswith=f"bulk-{tag}-").order_by("id")
+    await UserRole.bulk_create([UserRole(user_id=u.id, role=r, station_id=station.id if r == "volunteer" else None)
+                                for u in users for r in ("resident", "volunteer")])
+    await VolunteerProfile.bulk_create([
+        VolunteerProfile(user_id=u.id, station_id=station.id, name=f"志愿者{i}", skills=skills or [], status="approved")
+        for i, u in enumerate(users)
+    ])
+    sessions = []
+    for u in users:
+        token = issue_token(user=u, secret=api.settings.jwt_secret, ttl_seconds=600)
+        sessions.append(Session(token=token, user={"id": u.id}, openid=u.openid, headers={"Authorization": f"Bearer {token}"}))
+    return sessions

@@ -201,13 +201,12 @@ async def check_claim(*, task: Task, volunteer: VolunteerProfile, settings: Sett
 
 
 async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime) -> TaskClaim:
-    """Take one slot. The conditional UPDATE is the referee: of many simultaneous claims on the
-    last slot, exactly one matches ``claimed_count < volunteers_needed``."""
-    won = await Task.filter(id=task.id, status="open", claimed_count__lt=F("volunteers_needed")).update(
-        claimed_count=F("claimed_count") + 1
-    )
-    if won != 1:
+    """Take one slot. The task's row lock is the referee: simultaneous claims queue on it, and
+    each sees the count the one before left (see server.services.events on why by primary key)."""
+    locked = await Task.select_for_update().get(id=task.id)
+    if locked.status != "open" or locked.claimed_count >= locked.volunteers_needed:
         raise TaskAlreadyClaimed()
+    await Task.filter(id=task.id).update(claimed_count=F("claimed_count") + 1)
     await task.refresh_from_db()
     try:
         claim = await TaskClaim.create(task_id=task.id, volunteer_id=volunteer.id, claimed_at=now,
@@ -223,7 +222,9 @@ async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime) ->
 
 
 async def _free_slot(*, task: Task, actor_id: int | None, actor_role: str, now: datetime, reason: str) -> None:
-    await Task.filter(id=task.id, claimed_count__gt=0).update(claimed_count=F("claimed_count") - 1)
+    locked = await Task.select_for_update().get(id=task.id)
+    if locked.claimed_count > 0:
+        await Task.filter(id=task.id).update(claimed_count=F("claimed_count") - 1)
     await task.refresh_from_db()
     if task.status == "claimed":
         if task.scheduled_end > now:

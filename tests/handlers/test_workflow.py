@@ -1,0 +1,289 @@
+"""The service workflow end to end through the HTTP API: need → task → claim → check-in → record
+→ confirmation → rating, and the rules along the way."""
+
+from datetime import timedelta
+
+from models import Need, Task, TaskClaim, WorkflowEvent
+from server.services import plates
+from tests.builders import (
+    iso, login, make_need, make_open_task, make_resident, make_station, make_task, make_volunteer, make_worker, soon,
+)
+from tests.handlers.test_platform import assert_error
+
+HOME = {"lat": 37.512345, "lng": 122.121234}  # resident_payload's household position
+
+
+async def test_catalogue_lists_five_categories_of_services(client):
+    r = await client.get("/api/v1/catalog/services")
+    assert r.status_code == 200
+    services = r.json()
+    assert len(services) == 20
+    assert {s["category_name"] for s in services} == {"生活保障类", "卫生清洁类", "健康照护类", "支持提升类", "资源链接类"}
+    clean = next(s for s in services if s["code"] == "CLEAN_HOME")
+    assert clean["points_per_hour"] > 0 and clean["default_minutes"] > 0
+
+
+async def test_whole_path_from_a_residents_need_to_a_closed_rated_need(client, api):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, profile = await make_resident(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+
+    need = await make_need(client, resident, urgency="urgent")
+    assert need["status"] == "submitted" and need["source"] == "self" and need["on_behalf"] is False
+    r = await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+    assert r.json()["status"] == "accepted"
+    task = await make_task(client, worker, need, accept=False)
+    assert task["status"] == "open" and task["points"] == 20  # CLEAN_HOME: 10/h × 120 min
+    assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "dispatched"
+
+    browse = await client.get("/api/v1/tasks/open", params=HOME, headers=volunteer.headers)
+    assert [t["id"] for t in browse.json()["items"]] == [task["id"]]
+
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    claimed = r.json()
+    assert claimed["status"] == "claimed"
+    assert claimed["location"]["address"] == "鲸园街道新威社区3号楼2单元501室"
+    assert claimed["contact"]["phone"].count("*") == 4 and claimed["contact"]["call_hint"]
+
+    scene = plates.scene_for(resident_id=profile["id"], key=api.cipher.derived_key("plate"))
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json={"scene": scene}, headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["my_claim"]["status"] == "checked_in" and r.json()["status"] == "checked_in"
+    assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "in_service"
+
+    started, ended = soon(-15), soon(0)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/record",
+                          json={"started_at": iso(started), "ended_at": iso(ended), "summary": "打扫了客厅和厨房"},
+                          headers=volunteer.headers)
+    assert r.status_code == 200, r.text and r.json()["status"] == "submitted"
+
+    r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "confirmed"
+    claim = await TaskClaim.get(task_id=task["id"])
+    assert claim.status == "confirmed" and claim.verified_minutes == 15 and claim.points_due == 20
+    assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "completed"
+
+    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 5, "comment": "很好", "would_use_again": True},
+                          headers=resident.headers)
+    assert r.status_code == 200 and r.json()["status"] == "closed" and r.json()["rating"]["score"] == 5
+    assert r.json()["follow_up"] is False
+
+    timeline = (await client.get(f"/api/v1/needs/{need['id']}/timeline", headers=resident.headers)).json()["events"]
+    need_states = [e["to"] for e in timeline if e["subject"] == "need"]
+    assert need_states == ["submitted", "accepted", "dispatched", "in_service", "completed", "closed"]
+    claim_states = [e["to"] for e in timeline if e["subject"] == "claim"]
+    assert claim_states == ["claimed", "checked_in", "submitted", "confirmed"]
+    assert all(e["actor_role"] for e in timeline)
+
+
+async def test_worker_reports_on_behalf_and_rates_for_the_household(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    r = await client.post("/api/v1/residents", json={"name": "孙大爷", "station_id": station.id, "categories": ["独居"],
+                                                     "lat": HOME["lat"], "lng": HOME["lng"], "address": "某村1号"},
+                          headers=worker.headers)
+    household = r.json()
+    need = await make_need(client, worker, resident_id=household["id"], source="grid_worker", service_code="LIVING_MEAL")
+    assert need["on_behalf"] is True and need["source"] == "grid_worker" and need["resident_id"] == household["id"]
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task = await make_task(client, worker, need)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-10)), "ended_at": iso(soon(0)),
+                                                                  "summary": "送餐"}, headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
+    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 2, "would_use_again": False},
+                          headers=worker.headers)
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    assert r.json()["follow_up"] is True  # a low score lands on the station's follow-up list
+    listed = await client.get("/api/v1/needs", params={"follow_up": "true"}, headers=worker.headers)
+    assert [n["id"] for n in listed.json()["items"]] == [need["id"]]
+
+
+async def test_duplicate_open_need_is_409_with_the_existing_id(client):
+    station = await make_station()
+    resident, _ = await make_resident(client, station)
+    first = await make_need(client, resident)
+    r = await client.post("/api/v1/needs", json={"service_code": "CLEAN_HOME", "description": "再来一次"}, headers=resident.headers)
+    err = assert_error(r, 409, "NEED_DUPLICATE")
+    assert err["details"] == {"need_id": first["id"]}
+    # A different service is fine; after cancelling, the same service may be asked again.
+    await make_need(client, resident, service_code="LIVING_MEAL")
+    await client.post(f"/api/v1/needs/{first['id']}/cancel", json={}, headers=resident.headers)
+    await make_need(client, resident)
+
+
+async def test_need_requires_a_household_profile_and_a_known_service(client):
+    s = await login(client)
+    r = await client.post("/api/v1/needs", json={"service_code": "CLEAN_HOME", "description": "x"}, headers=s.headers)
+    assert_error(r, 400, "RESIDENT_PROFILE_REQUIRED")
+    station = await make_station()
+    resident, _ = await make_resident(client, station)
+    r = await client.post("/api/v1/needs", json={"service_code": "NOPE", "description": "x"}, headers=resident.headers)
+    assert_error(r, 400, "UNKNOWN_SERVICE")
+    assert await Need.all().count() == 0
+
+
+async def test_bad_windows_are_400(client):
+    station = await make_station()
+    resident, _ = await make_resident(client, station)
+    cases = [
+        (soon(60), soon(30), "ends_before_start"),
+        (soon(60), soon(60 + 31 * 24 * 60), "too_long"),
+        (soon(-120), soon(-60), "in_past"),
+    ]
+    for start, end, kind in cases:
+        r = await client.post("/api/v1/needs", json={"service_code": "CLEAN_HOME", "description": "x",
+                                                     "window_start": iso(start), "window_end": iso(end)}, headers=resident.headers)
+        err = assert_error(r, 400, "VALIDATION_ERROR")
+        assert err["details"][0]["type"] == kind
+    r = await client.post("/api/v1/needs", json={"service_code": "CLEAN_HOME", "description": "x",
+                                                 "window_start": "2026-12-01T10:00:00"}, headers=resident.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")  # no offset: ambiguous, refused
+    assert await Need.all().count() == 0
+
+
+async def test_wrong_transitions_are_409_naming_the_state(client):
+    station = await make_station()
+    task, need, worker, resident = await make_open_task(client, station)
+    err = assert_error(await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers), 409, "INVALID_STATE")
+    assert err["details"]["current_status"] == "dispatched"
+    err = assert_error(await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers), 409, "INVALID_STATE")
+    assert err["details"]["current_status"] == "open"
+    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 5, "would_use_again": True}, headers=resident.headers)
+    assert_error(r, 409, "INVALID_STATE")
+
+
+async def test_reject_need_with_reason(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    assert_error(await client.post(f"/api/v1/needs/{need['id']}/reject", json={}, headers=worker.headers), 400, "VALIDATION_ERROR")
+    r = await client.post(f"/api/v1/needs/{need['id']}/reject", json={"reason": "不属于服务范围"}, headers=worker.headers)
+    assert r.json()["status"] == "rejected" and r.json()["status_reason"] == "不属于服务范围"
+
+
+async def test_cancel_ends_open_tasks_and_claims(client):
+    station = await make_station()
+    task, need, worker, resident = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    r = await client.post(f"/api/v1/needs/{need['id']}/cancel", json={"reason": "家人已处理"}, headers=resident.headers)
+    assert r.json()["status"] == "cancelled"
+    assert (await Task.get(id=task["id"])).status == "cancelled"
+    assert (await TaskClaim.get(task_id=task["id"])).status == "cancelled"
+    mine = await client.get("/api/v1/tasks/mine", headers=volunteer.headers)
+    assert mine.json()["items"] == []
+
+
+async def test_check_in_far_away_or_out_of_time_is_422_saying_what_is_missing(client, api):
+    station = await make_station()
+    task, need, worker, resident = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    far = {"lat": HOME["lat"] + 0.05, "lng": HOME["lng"]}
+    err = assert_error(await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=far, headers=volunteer.headers),
+                       422, "CHECKIN_EVIDENCE")
+    assert err["details"]["missing"] == ["plate_or_location"] and err["details"]["evidence"]["distance_m"] > 5000
+    forged = {"scene": "h1.0000000000000000"}
+    err = assert_error(await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=forged, headers=volunteer.headers),
+                       422, "CHECKIN_EVIDENCE")
+    # Out of time: move the clock two days on.
+    real_clock = api.app.ctx.clock
+    api.app.ctx.clock = lambda: real_clock() + timedelta(days=2)
+    try:
+        err = assert_error(await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers),
+                           422, "CHECKIN_EVIDENCE")
+    finally:
+        api.app.ctx.clock = real_clock
+    assert err["details"]["missing"] == ["time"]
+    assert (await TaskClaim.get(task_id=task["id"])).status == "claimed"
+
+
+async def test_record_outside_the_window_is_400_and_reject_record_sends_it_back(client):
+    station = await make_station()
+    task, need, worker, resident = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/record",
+                          json={"started_at": iso(soon(-300)), "ended_at": iso(soon(0)), "summary": "太长"}, headers=volunteer.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    await client.post(f"/api/v1/tasks/{task['id']}/record",
+                      json={"started_at": iso(soon(-20)), "ended_at": iso(soon(0)), "summary": "打扫"}, headers=volunteer.headers)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/reject-record", json={"reason": "请写清楚打扫了哪些房间"}, headers=worker.headers)
+    assert r.status_code == 200 and r.json()["status"] == "checked_in"
+    mine = (await client.get(f"/api/v1/tasks/{task['id']}", headers=volunteer.headers)).json()
+    assert mine["my_claim"]["status"] == "checked_in" and mine["my_claim"]["record_reject_reason"] == "请写清楚打扫了哪些房间"
+    await client.post(f"/api/v1/tasks/{task['id']}/record",
+                      json={"started_at": iso(soon(-20)), "ended_at": iso(soon(0)), "summary": "打扫了卧室和客厅"}, headers=volunteer.headers)
+    # Minutes may be adjusted down, never above the record.
+    assert_error(await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={"minutes": 60}, headers=worker.headers),
+                 400, "VALIDATION_ERROR")
+    r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={"minutes": 10}, headers=worker.headers)
+    assert r.status_code == 200
+    claim = await TaskClaim.get(task_id=task["id"])
+    assert claim.verified_minutes == 10 and claim.points_due == 10  # half the recorded time, half of 20 points
+
+
+async def test_bulk_confirm_checks_each_task(client):
+    station = await make_station()
+    other_station = await make_station()
+    worker = await make_worker(client, station)
+    done = []
+    for _ in range(2):
+        # Two volunteers: one volunteer cannot hold two tasks in the same time window.
+        volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+        resident, _ = await make_resident(client, station)
+        need = await make_need(client, resident)
+        task = await make_task(client, worker, need)
+        await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+        await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+        await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-10)), "ended_at": iso(soon(0)),
+                                                                      "summary": "ok"}, headers=volunteer.headers)
+        done.append(task["id"])
+    elsewhere, *_ = await make_open_task(client, other_station)
+    not_ready, *_ = await make_open_task(client, station)
+    r = await client.post("/api/v1/tasks/confirm", json={"ids": done + [elsewhere["id"], not_ready["id"]]}, headers=worker.headers)
+    results = {x["id"]: x for x in r.json()["results"]}
+    assert all(results[i]["ok"] for i in done)
+    assert results[elsewhere["id"]]["error"]["code"] == "NOT_FOUND"
+    assert results[not_ready["id"]]["error"]["code"] == "INVALID_STATE"
+    assert await TaskClaim.filter(task_id__in=done, status="confirmed").count() == 2
+
+
+async def test_qr_plate_is_a_png_for_workers_of_the_station(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, profile = await make_resident(client, station)
+    r = await client.get(f"/api/v1/residents/{profile['id']}/qr-plate", headers=worker.headers)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert_error(await client.get(f"/api/v1/residents/{profile['id']}/qr-plate", headers=resident.headers), 403, "FORBIDDEN")
+    other = await make_worker(client, await make_station())
+    assert_error(await client.get(f"/api/v1/residents/{profile['id']}/qr-plate", headers=other.headers), 404, "NOT_FOUND")
+
+
+async def test_plate_scene_fits_wechat_and_cannot_be_forged(api):
+    key = api.cipher.derived_key("plate")
+    scene = plates.scene_for(resident_id=123456789, key=key)
+    assert len(scene) <= 32
+    assert plates.resident_for(scene=scene, key=key) == 123456789
+    assert plates.resident_for(scene=scene[:-1] + ("0" if scene[-1] != "0" else "1"), key=key) is None
+    assert plates.resident_for(scene=plates.scene_for(resident_id=5, key=b"k" * 32), key=key) is None
+
+
+async def test_events_record_who_and_when(client):
+    station = await make_station()
+    task, need, worker, resident = await make_open_task(client, station)
+    rows = await WorkflowEvent.filter(need_id=need["id"]).order_by("id")
+    assert [(r.subject, r.to_status, r.actor_role) for r in rows] == [
+        ("need", "submitted", "resident"), ("need", "accepted", "worker"), ("task", "open", "worker"),
+        ("need", "dispatched", "worker"),
+    ]
+    assert rows[1].actor_id == worker.id and rows[1].from_status == "submitted"
