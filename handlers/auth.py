@@ -1,6 +1,5 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
 
 from handlers.schemas import LoginIn, LoginOut
 from server.auth import issue_token, load_actor
@@ -17,8 +16,8 @@ bp = Blueprint("auth", url_prefix="/api/v1/auth")
 async def wechat_login(request: Request):
     ctx = request.app.ctx
     session = await accounts.wechat_code_to_session(wechat=ctx.wechat, code=request.ctx.body.code)
-    async with in_transaction():
-        user = await accounts.login(session=session, cipher=ctx.cipher, admin_openids=ctx.settings.admin_openids)
+    # No request transaction here: login is a chain of idempotent steps (see accounts.login).
+    user = await accounts.login(session=session, cipher=ctx.cipher, admin_openids=ctx.settings.admin_openids)
     actor = await load_actor(user=user)
     token = issue_token(user=user, secret=ctx.settings.jwt_secret, ttl_seconds=ctx.settings.jwt_ttl_seconds)
     return respond({

@@ -42,31 +42,47 @@ async def wechat_code_to_session(*, wechat: WeChatGateway, code: str) -> dict:
 
 
 async def login(*, session: dict, cipher: FieldCipher, admin_openids: tuple[str, ...]) -> User:
-    """Find or create the user for a code2Session result and store its session key encrypted."""
+    """Find or create the user for a code2Session result and store its session key encrypted.
+
+    Unlike other services this runs as a few idempotent autocommit steps, not one transaction:
+    a double-tapped first login makes two requests insert the same openid at once, and inside
+    transactions the loser's duplicate-key error leaves it holding a shared lock that a second
+    locking read must upgrade, which deadlocks against the other loser. Each step here is safe to
+    repeat, so a request that dies half-way is completed by the next login.
+    """
     openid = session["openid"]
     now = datetime.now(timezone.utc)
     user = await User.get_or_none(openid=openid)
     if user is None:
         try:
             user = await User.create(openid=openid, unionid=session.get("unionid"), last_login_at=now)
-            # Anyone may ask for help: every account starts as a resident (任务一, 群众点题).
-            await UserRole.create(user=user, role="resident")
         except IntegrityError:
-            # A double tap logged in twice at once and the other request created the user. A
-            # locking read sees its committed row where this transaction's snapshot would not.
-            user = await User.select_for_update().get(openid=openid)
-    if user.last_login_at != now:
-        user.last_login_at = now
-        await user.save(update_fields=["last_login_at"])
-    if openid in admin_openids and not await UserRole.exists(user_id=user.id, role="admin"):
-        await UserRole.create(user=user, role="admin")
+            user = await User.get(openid=openid)
+    else:
+        await User.filter(id=user.id).update(last_login_at=now)
+    # Anyone may ask for help: every account is a resident (任务一, 群众点题).
+    await _ensure_role(user=user, role="resident")
+    if openid in admin_openids and await _ensure_role(user=user, role="admin"):
         await audit.record(actor_id=None, action="role.grant", subject_type="user", subject_id=user.id,
                            detail={"role": "admin", "source": "HAIBEI_ADMIN_OPENIDS"})
     encrypted = cipher.encrypt(session["session_key"], context=SESSION_KEY_CONTEXT)
-    updated = await WechatSession.filter(user_id=user.id).update(session_key_enc=encrypted)
-    if not updated:
-        await WechatSession.create(user=user, session_key_enc=encrypted)
+    if not await WechatSession.filter(user_id=user.id).update(session_key_enc=encrypted):
+        try:
+            await WechatSession.create(user=user, session_key_enc=encrypted)
+        except IntegrityError:
+            await WechatSession.filter(user_id=user.id).update(session_key_enc=encrypted)
     return user
+
+
+async def _ensure_role(*, user: User, role: str) -> bool:
+    """Grant ``role`` unless held; True if this call granted it."""
+    if await UserRole.exists(user_id=user.id, role=role):
+        return False
+    try:
+        await UserRole.create(user=user, role=role)
+    except IntegrityError:
+        return False
+    return True
 
 
 async def fetch_phone(*, wechat: WeChatGateway, code: str) -> str:

@@ -94,8 +94,10 @@ async def create(*, actor: Actor, data: dict[str, Any], cipher: FieldCipher, now
     try:
         await need.save()
     except IntegrityError:
-        # The same need submitted twice at once: the unique open_key let the other one in.
-        other = await Need.select_for_update().get_or_none(open_key=open_key)
+        # The same need submitted twice at once: the unique open_key let the other one in. No
+        # locking read here (two losers upgrading their shared locks would deadlock); this
+        # transaction's snapshot may not show the winner yet, so the id can be missing.
+        other = await Need.get_or_none(open_key=open_key)
         raise NeedDuplicate(details={"need_id": other.id if other else None}) from None
     await events.record(need, need_id=need.id, actor_id=actor.id, actor_role="worker" if on_behalf else "resident",
                         from_status=None, to_status="submitted", now=now, reason=f"source={source}")

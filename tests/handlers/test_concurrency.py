@@ -43,3 +43,17 @@ async def test_same_id_number_registered_at_once_by_two_people_lets_one_in(clien
     assert statuses == [200, 409, 409, 409], [r.text for r in results]
     assert all(r.json()["error"]["code"] == "DUPLICATE_HOUSEHOLD" for r in results if r.status_code == 409)
     assert await ResidentProfile.all().count() == 1
+
+
+async def test_same_need_submitted_at_once_lands_once(client):
+    from models import Need
+    from tests.builders import make_resident
+
+    station = await make_station()
+    resident, _ = await make_resident(client, station)
+    body = {"service_code": "CLEAN_HOME", "description": "打扫"}
+    results = await asyncio.gather(*(client.post("/api/v1/needs", json=body, headers=resident.headers) for _ in range(6)))
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [201] + [409] * 5, [r.text for r in results]
+    assert all(r.json()["error"]["code"] == "NEED_DUPLICATE" for r in results if r.status_code == 409)
+    assert await Need.all().count() == 1
