@@ -82,8 +82,11 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
                 "migrations": "models.migrations",
             }
         },
+        # Everything is stored and compared in UTC. MySQL DATETIME has no offset and the driver
+        # writes an aware value's own wall time, so one zone everywhere is the only safe choice;
+        # the API accepts any offset and converts at the edge (handlers.schemas.UtcDatetime).
         "use_tz": True,
-        "timezone": "Asia/Shanghai",
+        "timezone": "UTC",
     }
 
 

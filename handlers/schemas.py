@@ -7,13 +7,16 @@ are bounded so one request cannot fill a column or a log.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from config.data import HOUSEHOLD_CATEGORIES
 from server import pii
+
+# Times come in with any offset (the mini-program sends +08:00) and are kept in UTC from here on.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(timezone.utc))]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -360,8 +363,8 @@ class NeedIn(Strict):
     service_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     urgency: Literal["normal", "urgent"] = "normal"
-    window_start: AwareDatetime | None = None
-    window_end: AwareDatetime | None = None
+    window_start: UtcDatetime | None = None
+    window_end: UtcDatetime | None = None
     location: Place | None = None
     resident_id: int | None = Field(None, gt=0, description="workers: the household reported on behalf (代报)")
     source: Literal["self", "worker", "grid_worker", "visit", "hotline"] | None = None
@@ -393,8 +396,8 @@ class NeedListQuery(Strict):
     status: Literal["submitted", "accepted", "dispatched", "in_service", "completed", "closed", "rejected", "cancelled"] | None = None
     service_code: Annotated[str, StringConstraints(max_length=40)] | None = None
     urgency: Literal["normal", "urgent"] | None = None
-    created_from: AwareDatetime | None = None
-    created_to: AwareDatetime | None = None
+    created_from: UtcDatetime | None = None
+    created_to: UtcDatetime | None = None
     follow_up: bool | None = None
     cursor: int | None = Field(None, gt=0)
     limit: int = Field(20, ge=1, le=100)
@@ -437,8 +440,8 @@ class Timeline(BaseModel):
 class TaskIn(Strict):
     service_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-    scheduled_start: AwareDatetime
-    scheduled_end: AwareDatetime
+    scheduled_start: UtcDatetime
+    scheduled_end: UtcDatetime
     volunteers_needed: int = Field(1, ge=1, le=20)
     points: int | None = Field(None, ge=0, le=1000)
     notes_for_volunteer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
@@ -482,8 +485,8 @@ class CheckInIn(Strict):
 
 
 class RecordIn(Strict):
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
+    started_at: UtcDatetime
+    ended_at: UtcDatetime
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
     photos: list[int] = Field(default_factory=list, max_length=9)
 

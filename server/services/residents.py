@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -17,6 +18,8 @@ from models import ResidentProfile, Station, User
 from server.errors import Conflict, Forbidden, ValidationFailed
 from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
 from server.services import audit
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
 
 # AES-GCM associated data per column: a ciphertext moved to another column will not decrypt.
 CTX = {
@@ -49,7 +52,8 @@ class OtherStation(Forbidden):
 
 
 def _today() -> date:
-    return datetime.now(timezone.utc).date()
+    # Ages are counted on the calendar in Weihai, not in UTC.
+    return datetime.now(CHINA_TZ).date()
 
 
 async def _check_station(station_id: int) -> None:

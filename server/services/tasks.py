@@ -227,9 +227,9 @@ async def _free_slot(*, task: Task, actor_id: int | None, actor_role: str, now: 
         await Task.filter(id=task.id).update(claimed_count=F("claimed_count") - 1)
     await task.refresh_from_db()
     if task.status == "claimed":
-        if task.scheduled_end > now:
-            await events.move(task, to="open", allowed_from=("claimed",), wanted="释放", need_id=task.need_id,
-                              actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
+        # Back to open even when the window has passed: the expiry job then closes it as expired.
+        await events.move(task, to="open", allowed_from=("claimed",), wanted="释放", need_id=task.need_id,
+                          actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
 
 
 async def release(*, claim: TaskClaim, task: Task, actor_id: int | None, actor_role: str, now: datetime,
