@@ -3,7 +3,7 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import CancelIn, NeedIn, NeedListQuery, NeedOut, NeedPage, RatingIn, RejectIn, TaskIn, TaskOut, Timeline
-from server.access import access_need
+from server.access import access_need, sees_need_unmasked
 from server.auth import authenticate
 from server.http import body, query, respond, returns
 from server.services import needs, tasks
@@ -51,7 +51,7 @@ async def list_needs(request: Request):
 async def get_need(request: Request, need_id: int):
     actor = await authenticate(request)
     need = await access_need(actor, need_id)
-    return respond(needs.present(need, cipher=request.app.ctx.cipher))
+    return respond(needs.present(need, cipher=request.app.ctx.cipher, masked=not sees_need_unmasked(actor, need)))
 
 
 @bp.post("/<need_id:int>/accept")
@@ -131,4 +131,6 @@ async def rate_need(request: Request, need_id: int):
 async def need_timeline(request: Request, need_id: int):
     actor = await authenticate(request)
     need = await access_need(actor, need_id)
-    return respond({"need": needs.present(need, cipher=request.app.ctx.cipher), "events": await needs.timeline(need=need)})
+    masked = not sees_need_unmasked(actor, need)
+    return respond({"need": needs.present(need, cipher=request.app.ctx.cipher, masked=masked),
+                    "events": await needs.timeline(need=need)})

@@ -151,6 +151,20 @@ async def reject_record(request: Request, task_id: int):
     return await _show(request, task_id, viewer="worker")
 
 
+@bp.post("/<task_id:int>/cancel")
+@openapi.summary("Withdraw a task not yet under way (workers of the station)")
+@openapi.secured("token")
+@body(RejectIn)
+@returns(TaskOut)
+async def cancel_task(request: Request, task_id: int):
+    actor = await authenticate(request)
+    ctx = request.app.ctx
+    async with in_transaction():
+        task, _, _ = await access_task(actor, task_id, purpose="manage")
+        await tasks.cancel(task=task, actor_id=actor.id, reason=request.ctx.body.reason, now=ctx.clock())
+    return await _show(request, task_id, viewer="worker")
+
+
 @bp.post("/confirm")
 @openapi.summary("Confirm many tasks at once; each is checked and reported on its own")
 @openapi.secured("token")

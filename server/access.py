@@ -76,6 +76,12 @@ async def access_need(actor: Actor, need_id: int, *, purpose: str = "view") -> N
     return need
 
 
+def sees_need_unmasked(actor: Actor, need: Need) -> bool:
+    """Only the household and its station see where a need's service happens."""
+    own = need.resident.user_id is not None and need.resident.user_id == actor.id
+    return own or is_worker_of(actor, need.station_id)
+
+
 async def task_viewer(actor: Actor, task: Task) -> tuple[str, TaskClaim | None]:
     """How the caller relates to a task: worker | admin | household | claimant | browser."""
     if is_worker_of(actor, task.station_id):

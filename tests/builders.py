@@ -184,3 +184,17 @@ async def bulk_volunteers(api, station: Station, n: int, *, skills: list[str] | 
         token = issue_token(user=u, secret=api.settings.jwt_secret, ttl_seconds=600)
         sessions.append(Session(token=token, user={"id": u.id}, openid=u.openid, headers={"Authorization": f"Bearer {token}"}))
     return sessions
+
+
+async def fast_login(api, role: str | None = None, **binding: Any) -> Session:
+    """A signed-in account created straight in the database with a real token (matrix tests,
+    where hundreds of logins through WeChat would only test the same login again)."""
+    from models import User
+    from server.auth import issue_token
+
+    user = await User.create(openid=new_openid("fast"))
+    await UserRole.create(user_id=user.id, role="resident")
+    if role:
+        await UserRole.create(user_id=user.id, role=role, **binding)
+    token = issue_token(user=user, secret=api.settings.jwt_secret, ttl_seconds=600)
+    return Session(token=token, user={"id": user.id}, openid=user.openid, headers={"Authorization": f"Bearer {token}"})

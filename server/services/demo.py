@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from tortoise.transactions import in_transaction
 
-from models import District, ResidentProfile, Station, User, UserRole, VolunteerProfile
+from datetime import timedelta
+
+from config import Settings
+from models import District, Need, ResidentProfile, Station, User, UserRole, VolunteerProfile
+from server.auth import Actor, load_actor
+from server.clock import utc_now
 from server.pii import FieldCipher, make_valid_id_number
-from server.services import catalogue, residents, volunteers
+from server.services import catalogue, needs, plates, residents, tasks, volunteers
 
 DISTRICTS = [("371002", "环翠区"), ("371003", "文登区")]
 STATIONS = [
@@ -44,8 +49,59 @@ async def _role(user: User, role: str, **binding: int) -> None:
         await UserRole.create(user=user, role=role, **binding)
 
 
-async def seed(*, cipher: FieldCipher) -> dict[str, int]:
+async def _actor(openid: str) -> Actor:
+    return await load_actor(user=await User.get(openid=openid))
+
+
+async def _seed_workflow(*, cipher: FieldCipher, settings: Settings) -> None:
+    """Needs and tasks in several states so the demo is alive: submitted, open, claimed, closed, rejected."""
+    if await Need.exists():
+        return
+    now = utc_now()
+    worker = {i: await _actor(f"demo-worker-{i}") for i in (1, 2, 3)}
+    households = {i: await _actor(f"demo-resident-{i}") for i in range(1, 6)}
+    station_of = {i: (await ResidentProfile.get(user_id=households[i].id)).station_id for i in households}
+    worker_of = {i: next(w for w in worker.values() if w.station_id == station_of[i]) for i in households}
+    volunteer = {i: await VolunteerProfile.get(user__openid=f"demo-volunteer-{i}") for i in range(1, 6)}
+
+    async def need(i: int, code: str, text: str, urgency: str = "normal") -> Need:
+        return await needs.create(actor=households[i], data={"service_code": code, "description": text, "urgency": urgency},
+                                  cipher=cipher, now=now)
+
+    async def task(n: Need, i: int, title: str, start: timedelta, minutes: int = 90):
+        await needs.accept(need=n, actor=worker_of[i], now=now) if n.status == "submitted" else None
+        return await tasks.create(need=n, actor_id=worker_of[i].id, cipher=cipher, now=now, data={
+            "title": title, "scheduled_start": now + start, "scheduled_end": now + start + timedelta(minutes=minutes)})
+
+    async with in_transaction():
+        # 1: open task tomorrow. 2: just submitted. 3: claimed by a volunteer.
+        n1 = await need(1, "CLEAN_HOME", "老人独居,卧床,需要打扫房间")
+        await task(n1, 1, "居室打扫", timedelta(days=1))
+        await need(2, "LIVING_MEAL", "腿脚不便,需要午餐送餐", urgency="urgent")
+        n3 = await need(3, "HEALTH_MEDICAL_ESCORT", "下周复查,需要陪同去市立医院")
+        t3 = await task(n3, 3, "陪同就医", timedelta(days=2), minutes=180)
+        await tasks.do_claim(task=t3, volunteer=volunteer[2], now=now)
+        # 4: served today, confirmed and rated (closed).
+        n4 = await need(4, "SUPPORT_TUTOR", "孩子四年级,数学跟不上")
+        t4 = await task(n4, 4, "课业辅导", timedelta(minutes=10))
+        claim = await tasks.do_claim(task=t4, volunteer=volunteer[3], now=now)
+        scene = plates.scene_for(resident_id=n4.resident_id, key=cipher.derived_key("plate"))
+        await tasks.check_in(task=t4, claim=claim, scene=scene, lat=None, lng=None, cipher=cipher, settings=settings,
+                             now=now, actor_id=volunteer[3].user_id)
+        await tasks.submit_record(task=t4, claim=claim, started_at=now - timedelta(minutes=15), ended_at=now,
+                                  summary="辅导分数加减法,完成练习册两页", photos=[], settings=settings, now=now,
+                                  actor_id=volunteer[3].user_id, owner_user_id=volunteer[3].user_id)
+        await tasks.confirm(task=t4, actor_id=worker_of[4].id, minutes=None, settings=settings, now=now)
+        n4 = await Need.get(id=n4.id)
+        await needs.rate(need=n4, actor=households[4], role="resident", score=5, comment="老师很耐心", would_use_again=True, now=now)
+        # 5: outside what the station offers.
+        n5 = await need(5, "LINK_LEGAL", "想咨询房屋继承问题")
+        await needs.reject(need=n5, actor=worker_of[5], reason="已转介至区法律援助中心", now=now)
+
+
+async def seed(*, cipher: FieldCipher, settings: Settings | None = None) -> dict[str, int]:
     """Create whatever part of the demo set is missing; returns counts of what exists."""
+    settings = settings or Settings()
     await catalogue.sync_defaults()
     async with in_transaction():
         districts = {}
@@ -89,6 +145,7 @@ async def seed(*, cipher: FieldCipher) -> dict[str, int]:
                 data.update(guardian_name="刘建华", guardian_phone="13800003001", guardian_relation="祖父",
                             guardian_consent=True)
             await residents.upsert_own(user=user, data=data, cipher=cipher)
+    await _seed_workflow(cipher=cipher, settings=settings)
     return {
         "districts": await District.all().count(),
         "stations": await Station.all().count(),

@@ -195,12 +195,15 @@ async def list_needs(
     return rows[:limit], next_cursor
 
 
-def present(need: Need, *, cipher: FieldCipher) -> dict[str, Any]:
+def present(need: Need, *, cipher: FieldCipher, masked: bool = False) -> dict[str, Any]:
+    """A need for the household and its station; ``masked`` (administrators) hides the place."""
     service: Service = need.service
     resident: ResidentProfile = need.resident
     location = None
     if need.location_enc:
         location = json.loads(cipher.decrypt(need.location_enc, context=LOCATION_CONTEXT))
+        if masked:
+            location = {"lat": round(location["lat"], 2), "lng": round(location["lng"], 2), "address": None}
     return {
         "id": need.id,
         "resident_id": need.resident_id,

@@ -440,3 +440,18 @@ async def claimed_by(*, volunteer: VolunteerProfile) -> list[tuple[Task, TaskCla
     for claim in claims[:50]:
         out.append((await load(task_id=claim.task_id), claim))
     return out
+
+
+async def cancel(*, task: Task, actor_id: int, reason: str, now: datetime) -> Task:
+    """A worker withdraws a task that is not yet under way; its claims end with it."""
+    if task.status not in ("open", "claimed"):
+        raise events.invalid_state(task, "取消任务")
+    for claim in await TaskClaim.filter(task_id=task.id, status="claimed"):
+        await events.move(claim, to="cancelled", allowed_from=("claimed",), wanted="取消", need_id=task.need_id,
+                          actor_id=actor_id, actor_role="worker", now=now, reason=reason,
+                          extra={"active_key": None, "ended_reason": reason})
+    await events.move(task, to="cancelled", allowed_from=("open", "claimed"), wanted="取消任务", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="worker", now=now, reason=reason)
+    need = await Need.get(id=task.need_id)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
+    return task

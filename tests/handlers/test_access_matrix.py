@@ -8,10 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.builders import (
-    login, make_admin, make_org_staff, make_resident, make_station, make_volunteer, make_worker, new_openid,
-    resident_payload, volunteer_payload,
-)
+from tests.builders import make_station, new_openid, resident_payload, volunteer_payload
 
 ROLES = ["anonymous", "resident", "owner", "volunteer", "worker_a", "worker_b", "org_staff", "admin"]
 SIGNED_IN = set(ROLES) - {"anonymous"}
@@ -64,26 +61,29 @@ ROUTES = [
 
 
 @pytest.fixture
-async def world(client):
-    from tests.builders import make_district
+async def world(client, api):
+    from tests.builders import bulk_volunteers, fast_login, make_district, make_organization
 
     a, b = await make_station(), await make_station()
     spare_district = await make_district()
     spare_station = await make_station(district=await make_district())
-    worker_a, worker_b = await make_worker(client, a), await make_worker(client, b)
-    owner, resident = await make_resident(client, a)
-    _, pending = await make_volunteer(client, a)
-    volunteer, _ = await make_volunteer(client, a, approved_by=worker_a)
+    worker_a = await fast_login(api, "worker", station_id=a.id)
+    worker_b = await fast_login(api, "worker", station_id=b.id)
+    owner = await fast_login(api)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(a), headers=owner.headers)
+    applicant = await fast_login(api)
+    p = await client.put("/api/v1/me/volunteer", json=volunteer_payload(a), headers=applicant.headers)
+    (volunteer,) = await bulk_volunteers(api, a, 1)
     sessions = {
-        "resident": await login(client),
+        "resident": await fast_login(api),
         "owner": owner,
         "volunteer": volunteer,
         "worker_a": worker_a,
         "worker_b": worker_b,
-        "org_staff": await make_org_staff(client),
-        "admin": await make_admin(client),
+        "org_staff": await fast_login(api, "org_staff", organization_id=(await make_organization()).id),
+        "admin": await fast_login(api, "admin"),
     }
-    return SimpleNamespace(a=a, b=b, sessions=sessions, resident_id=resident["id"], pending_id=pending["id"],
+    return SimpleNamespace(a=a, b=b, sessions=sessions, resident_id=r.json()["id"], pending_id=p.json()["id"],
                            spare_district=spare_district, spare_station=spare_station)
 
 

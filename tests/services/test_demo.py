@@ -1,12 +1,12 @@
 """Demo data: idempotent, and the stand-in logs in as the demo accounts."""
 
-from models import District, ResidentProfile, Station, User, UserRole, VolunteerProfile
+from models import District, Need, ResidentProfile, Station, Task, User, UserRole, VolunteerProfile
 from server.services import demo
 
 
 async def test_seed_is_idempotent_and_complete(api, client):
-    first = await demo.seed(cipher=api.cipher)
-    second = await demo.seed(cipher=api.cipher)
+    first = await demo.seed(cipher=api.cipher, settings=api.settings)
+    second = await demo.seed(cipher=api.cipher, settings=api.settings)
     assert first == second == {"districts": 2, "stations": 3, "users": 14}
     assert await District.all().count() == 2 and await Station.all().count() == 3
     assert await VolunteerProfile.filter(status="approved").count() == 5
@@ -25,3 +25,11 @@ async def test_seed_is_idempotent_and_complete(api, client):
     listed = await client.get("/api/v1/residents", headers={"Authorization": f"Bearer {token}"})
     assert listed.json()["total"] >= 1
     assert await User.filter(openid__startswith="demo-").count() == 14
+
+    # The workflow is alive: needs and tasks in several states, once.
+    assert sorted(await Need.all().values_list("status", flat=True)) == [
+        "closed", "dispatched", "dispatched", "rejected", "submitted"]
+    assert sorted(await Task.all().values_list("status", flat=True)) == ["claimed", "confirmed", "open"]
+    volunteer = await client.post("/api/v1/auth/wechat-login", json={"code": "fake:demo-volunteer-1"})
+    open_tasks = await client.get("/api/v1/tasks/open", headers={"Authorization": f"Bearer {volunteer.json()['token']}"})
+    assert len(open_tasks.json()["items"]) == 1

@@ -1,0 +1,146 @@
+"""Every route of the service workflow × every role (issue 3, "Access").
+
+The world: station A with a household (``owner``), its need with a claimed task (claimed by
+``claimant``) and an open task, and a second, just-submitted need. ``volunteer`` is approved but
+holds no claim; ``worker_b`` works at station B and must learn nothing about A.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+
+from tests.builders import (
+    bulk_volunteers, fast_login, iso, make_district, make_need, make_organization, make_station, make_task,
+    resident_payload, soon,
+)
+from tests.handlers.test_catalogue_uploads import tiny_png
+
+ROLES = ["anonymous", "resident", "owner", "volunteer", "claimant", "worker_a", "worker_b", "org_staff", "admin"]
+SIGNED_IN = set(ROLES) - {"anonymous"}
+HOME = {"lat": 37.512345, "lng": 122.121234}
+
+
+async def _check_in(w, client):
+    r = await client.post(f"/api/v1/tasks/{w.claimed_task}/check-in", json=HOME, headers=w.s["claimant"].headers)
+    assert r.status_code == 200, r.text
+
+
+async def _submit(w, client):
+    await _check_in(w, client)
+    r = await client.post(f"/api/v1/tasks/{w.claimed_task}/record",
+                          json={"started_at": iso(soon(-10)), "ended_at": iso(soon(0)), "summary": "完成"},
+                          headers=w.s["claimant"].headers)
+    assert r.status_code == 200, r.text
+
+
+async def _complete(w, client):
+    await _submit(w, client)
+    r = await client.post(f"/api/v1/tasks/{w.claimed_task}/confirm", json={}, headers=w.s["worker_a"].headers)
+    assert r.status_code == 200, r.text
+    # The open task lies days ahead: the station withdraws it, which completes the need.
+    r = await client.post(f"/api/v1/tasks/{w.open_task}/cancel", json={"reason": "已不需要"}, headers=w.s["worker_a"].headers)
+    assert r.status_code == 200, r.text
+
+
+MANAGE = {"owner": 403, "admin": 403, "*": 404}
+CLAIMANT_ONLY = {"worker_a": 403, "owner": 403, "admin": 403, "*": 404}
+VOLUNTEERS = {"volunteer", "claimant"}
+
+# (name, method, path, body, allowed, denied, prepare)
+ROUTES = [
+    ("catalog", "GET", lambda w: "/api/v1/catalog/services", None, set(ROLES), None, None),
+    ("needs.create_on_behalf", "POST", lambda w: "/api/v1/needs",
+     lambda w: {"service_code": "LIVING_SHOP", "description": "代购", "resident_id": w.resident_id, "source": "visit"},
+     {"worker_a"}, MANAGE, None),
+    ("needs.list", "GET", lambda w: "/api/v1/needs", None, SIGNED_IN, None, None),
+    ("needs.get", "GET", lambda w: f"/api/v1/needs/{w.need}", None, {"owner", "worker_a", "admin"}, {"*": 404}, None),
+    ("needs.accept", "POST", lambda w: f"/api/v1/needs/{w.fresh_need}/accept", None, {"worker_a"}, MANAGE, None),
+    ("needs.reject", "POST", lambda w: f"/api/v1/needs/{w.fresh_need}/reject", lambda w: {"reason": "重复"},
+     {"worker_a"}, MANAGE, None),
+    ("needs.cancel", "POST", lambda w: f"/api/v1/needs/{w.fresh_need}/cancel", lambda w: {},
+     {"owner", "worker_a"}, {"admin": 403, "*": 404}, None),
+    ("needs.tasks", "POST", lambda w: f"/api/v1/needs/{w.need}/tasks",
+     lambda w: {"title": "再派一个", "scheduled_start": iso(soon(60 * 24 * 3)), "scheduled_end": iso(soon(60 * 24 * 3 + 60))},
+     {"worker_a"}, MANAGE, None),
+    ("needs.rating", "POST", lambda w: f"/api/v1/needs/{w.need}/rating", lambda w: {"score": 4, "would_use_again": True},
+     {"owner", "worker_a"}, {"admin": 403, "*": 404}, "complete"),
+    ("needs.timeline", "GET", lambda w: f"/api/v1/needs/{w.need}/timeline", None, {"owner", "worker_a", "admin"},
+     {"*": 404}, None),
+    ("tasks.open", "GET", lambda w: "/api/v1/tasks/open", None, VOLUNTEERS, {"*": 403}, None),
+    ("tasks.mine", "GET", lambda w: "/api/v1/tasks/mine", None, VOLUNTEERS, {"*": 403}, None),
+    ("tasks.get_open", "GET", lambda w: f"/api/v1/tasks/{w.open_task}", None,
+     {"owner", "volunteer", "claimant", "worker_a", "admin"}, {"*": 404}, None),
+    ("tasks.get_claimed", "GET", lambda w: f"/api/v1/tasks/{w.claimed_task}", None,
+     {"owner", "claimant", "worker_a", "admin"}, {"*": 404}, None),
+    ("tasks.claim", "POST", lambda w: f"/api/v1/tasks/{w.open_task}/claim", None, VOLUNTEERS,
+     {"worker_a": 403, "*": 403}, None),
+    ("tasks.release", "POST", lambda w: f"/api/v1/tasks/{w.claimed_task}/release", None, {"claimant"}, CLAIMANT_ONLY, None),
+    ("tasks.check_in", "POST", lambda w: f"/api/v1/tasks/{w.claimed_task}/check-in", lambda w: HOME,
+     {"claimant"}, CLAIMANT_ONLY, None),
+    ("tasks.record", "POST", lambda w: f"/api/v1/tasks/{w.claimed_task}/record",
+     lambda w: {"started_at": iso(soon(-10)), "ended_at": iso(soon(0)), "summary": "完成"},
+     {"claimant"}, CLAIMANT_ONLY, "check_in"),
+    ("tasks.confirm", "POST", lambda w: f"/api/v1/tasks/{w.claimed_task}/confirm", lambda w: {},
+     {"worker_a"}, {"owner": 403, "admin": 403, "claimant": 403, "*": 404}, "submit"),
+    ("tasks.reject_record", "POST", lambda w: f"/api/v1/tasks/{w.claimed_task}/reject-record", lambda w: {"reason": "补充"},
+     {"worker_a"}, {"owner": 403, "admin": 403, "claimant": 403, "*": 404}, "submit"),
+    ("tasks.cancel", "POST", lambda w: f"/api/v1/tasks/{w.open_task}/cancel", lambda w: {"reason": "不需要了"},
+     {"worker_a"}, {"owner": 403, "admin": 403, "volunteer": 403, "claimant": 403, "*": 404}, None),
+    ("tasks.bulk_confirm", "POST", lambda w: "/api/v1/tasks/confirm", lambda w: {"ids": [w.claimed_task]},
+     {"worker_a", "worker_b"}, {"*": 403}, "submit"),
+    ("residents.qr_plate", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/qr-plate", None, {"worker_a"},
+     {"worker_b": 404, "*": 403}, None),
+    ("uploads", "POST", lambda w: "/api/v1/uploads", "png", SIGNED_IN, None, None),
+    ("admin.services.create", "POST", lambda w: "/api/v1/admin/services",
+     lambda w: {"code": "MATRIX_TEST", "category_code": "LINK", "name": "测试"}, {"admin"}, {"*": 403}, None),
+    ("admin.services.patch", "PATCH", lambda w: "/api/v1/admin/services/LINK_LEGAL", lambda w: {"points_per_hour": 16},
+     {"admin"}, {"*": 403}, None),
+]
+
+PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete}
+
+
+@pytest.fixture
+async def world(client, api):
+    a, b = await make_station(), await make_station(district=await make_district())
+    s = {
+        "resident": await fast_login(api),
+        "owner": await fast_login(api),
+        "worker_a": await fast_login(api, "worker", station_id=a.id),
+        "worker_b": await fast_login(api, "worker", station_id=b.id),
+        "org_staff": await fast_login(api, "org_staff", organization_id=(await make_organization()).id),
+        "admin": await fast_login(api, "admin"),
+    }
+    s["volunteer"], s["claimant"] = await bulk_volunteers(api, a, 2)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(a), headers=s["owner"].headers)
+    resident_id = r.json()["id"]
+    need = await make_need(client, s["owner"])
+    claimed = await make_task(client, s["worker_a"], need)
+    open_task = await make_task(client, s["worker_a"], need, accept=False,
+                                scheduled_start=iso(soon(60 * 24 * 2)), scheduled_end=iso(soon(60 * 24 * 2 + 60)))
+    r = await client.post(f"/api/v1/tasks/{claimed['id']}/claim", headers=s["claimant"].headers)
+    assert r.status_code == 200, r.text
+    fresh = await make_need(client, s["owner"], service_code="LIVING_MEAL")
+    return SimpleNamespace(s=s, resident_id=resident_id, need=need["id"], fresh_need=fresh["id"],
+                           claimed_task=claimed["id"], open_task=open_task["id"])
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
+async def test_workflow_route_by_role(client, world, route, role):
+    name, method, path, body, allowed, denied, prepare = route
+    if prepare:
+        await PREPARE[prepare](world, client)
+    headers = world.s[role].headers if role != "anonymous" else {}
+    if body == "png":
+        r = await client.request(method, path(world), files={"file": ("p.png", tiny_png(), "image/png")}, headers=headers)
+    else:
+        r = await client.request(method, path(world), json=body(world) if body else None, headers=headers)
+    if role in allowed:
+        assert 200 <= r.status_code < 300, f"{name} as {role}: {r.status_code} {r.text}"
+    elif role == "anonymous":
+        assert r.status_code == 401, f"{name} anonymous: {r.status_code} {r.text}"
+    else:
+        expected = denied.get(role, denied.get("*"))
+        assert r.status_code == expected, f"{name} as {role}: {r.status_code} {r.text}"
+        assert "error" in r.json()
