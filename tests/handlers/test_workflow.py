@@ -287,3 +287,27 @@ async def test_events_record_who_and_when(client):
         ("need", "dispatched", "worker"),
     ]
     assert rows[1].actor_id == worker.id and rows[1].from_status == "submitted"
+
+
+async def test_claimant_sees_the_address_until_24h_after_confirmation_and_household_sees_a_masked_name(client, api):
+    station = await make_station()
+    task, need, worker, resident = await make_open_task(client, station)
+    volunteer, vprofile = await make_volunteer(client, station, approved_by=worker, name="赵志愿")
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-10)), "ended_at": iso(soon(0)),
+                                                                  "summary": "ok"}, headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
+    view = (await client.get(f"/api/v1/tasks/{task['id']}", headers=volunteer.headers)).json()
+    assert view["location"]["address"] == "鲸园街道新威社区3号楼2单元501室"
+    real_clock = api.app.ctx.clock
+    api.app.ctx.clock = lambda: real_clock() + timedelta(hours=25)
+    try:
+        later = await client.get(f"/api/v1/tasks/{task['id']}", headers=volunteer.headers)
+    finally:
+        api.app.ctx.clock = real_clock
+    assert later.status_code == 200 and later.json().get("location") is None
+    assert "501室" not in later.text
+    household_view = await client.get(f"/api/v1/tasks/{task['id']}", headers=resident.headers)
+    assert household_view.json()["claims"][0]["volunteer_name"] == "赵**"
+    assert "赵志愿" not in household_view.text and "phone" not in household_view.text
