@@ -14,3 +14,5 @@ def _load(name: str) -> dict:
 
 HOUSEHOLD_CATEGORIES: tuple[str, ...] = tuple(c["name"] for c in _load("household_categories.json")["categories"])
 SERVICE_CATALOGUE: dict = _load("service_catalogue.json")
+POINTS_RULES: dict = _load("points_rules.json")
+CREDIT_THRESHOLDS: list[dict] = _load("credit_thresholds.json")["thresholds"]

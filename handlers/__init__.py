@@ -6,10 +6,14 @@ from handlers.catalog import bp as catalog
 from handlers.health import bp as health
 from handlers.me import bp as me
 from handlers.needs import bp as needs
+from handlers.points import admin_bp as points_admin
+from handlers.points import bp as points
+from handlers.points import leaderboard_bp as leaderboard
 from handlers.residents import bp as residents
 from handlers.stations import bp as stations
 from handlers.tasks import bp as tasks
 from handlers.uploads import bp as uploads
 from handlers.volunteers import bp as volunteers
 
-blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads]
+blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
+              points_admin, leaderboard]

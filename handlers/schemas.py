@@ -508,3 +508,69 @@ class UploadOut(BaseModel):
     id: int
     content_type: str
     size: int
+
+
+# --- points ------------------------------------------------------------------------------
+
+
+class AccountOut(BaseModel):
+    user_id: int
+    balance: int
+    earned: int
+    spent: int
+    owed: int
+    verified_minutes: int
+    verified_hours: float
+
+
+class EntryOut(BaseModel):
+    id: int
+    amount: int
+    kind: str
+    ref_type: str | None
+    ref_id: int | None
+    reason: str | None
+    minutes: int
+    balance_after: int
+    created_at: datetime
+
+
+class EntryPage(BaseModel):
+    items: list[EntryOut]
+    next_cursor: int | None
+
+
+class CursorQuery(Strict):
+    cursor: int | None = Field(None, gt=0)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class ReversalIn(Strict):
+    entry_id: int = Field(gt=0)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class PointsRulesIn(Strict):
+    points_per_hour: dict[Annotated[str, StringConstraints(max_length=40)], Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default_factory=dict, max_length=200)
+    min_per_service: int = Field(ge=0, le=1000)
+    urgent_bonus: int = Field(ge=0, le=1000)
+    first_service_bonus: int = Field(ge=0, le=1000)
+    daily_cap: int | None = Field(None, ge=0, le=100000)
+    redemption_expiry_days: int = Field(14, ge=1, le=365)
+
+
+class LeaderboardQuery(Strict):
+    scope: Literal["station", "district", "city"] = "city"
+    period: Literal["month", "all"] = "month"
+    metric: Literal["points", "hours"] = "points"
+    limit: int = Field(20, ge=1, le=100)
+
+
+class LeaderboardOut(BaseModel):
+    scope: str
+    scope_id: int
+    period: str
+    metric: str
+    items: list[dict]
+    me: dict | None

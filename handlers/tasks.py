@@ -7,7 +7,7 @@ from server.access import access_task
 from server.auth import authenticate
 from server.errors import DomainError
 from server.http import body, query, respond, returns
-from server.services import tasks
+from server.services import leaderboard, tasks
 
 bp = Blueprint("tasks", url_prefix="/api/v1/tasks")
 
@@ -132,8 +132,9 @@ async def confirm(request: Request, task_id: int):
     ctx = request.app.ctx
     async with in_transaction():
         task, _, _ = await access_task(actor, task_id, purpose="manage")
-        await tasks.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes, settings=ctx.settings,
-                            now=ctx.clock())
+        posted = await tasks.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes,
+                                     settings=ctx.settings, now=ctx.clock())
+    await leaderboard.after_commit(app=request.app, entries=posted)
     return await _show(request, task_id, viewer="worker")
 
 
@@ -180,8 +181,9 @@ async def bulk_confirm(request: Request):
             # One transaction per task: a bad id fails alone and leaves the others confirmed.
             async with in_transaction():
                 task, _, _ = await access_task(actor, task_id, purpose="manage")
-                await tasks.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes,
-                                    settings=ctx.settings, now=ctx.clock())
+                posted = await tasks.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes,
+                                             settings=ctx.settings, now=ctx.clock())
+            await leaderboard.after_commit(app=request.app, entries=posted)
             results.append({"id": task_id, "ok": True})
         except DomainError as exc:
             results.append({"id": task_id, "ok": False, "error": {"code": exc.code, "message": exc.message}})

@@ -3,11 +3,22 @@
 from models.audit import AuditLog
 from models.catalogue import Service, ServiceCategory
 from models.places import District, Organization, Station
+from models.points import (
+    CreditBatch, CreditIncrement, IdempotencyRecord, PointsAccount, PointsEntry, PointsRules, Redemption, Reward,
+)
 from models.profiles import ResidentProfile, VolunteerProfile
 from models.users import ROLES, User, UserRole, WechatSession
 from models.workflow import Need, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
+    "CreditBatch",
+    "CreditIncrement",
+    "IdempotencyRecord",
+    "PointsAccount",
+    "PointsEntry",
+    "PointsRules",
+    "Redemption",
+    "Reward",
     "ROLES",
     "AuditLog",
     "District",

@@ -50,6 +50,10 @@ class VolunteerProfile(Model):
     phone_enc = fields.CharField(max_length=200, null=True)
     phone_masked = fields.CharField(max_length=20, null=True)
     skills = fields.JSONField(default=list)
+    # Optional: needed only to pass verified hours to 信用威海 as 海贝分 increments.
+    id_number_enc = fields.CharField(max_length=200, null=True)
+    id_number_index = fields.CharField(max_length=64, null=True)
+    id_number_masked = fields.CharField(max_length=20, null=True)
     status = fields.CharField(max_length=12, default="pending")
     reviewed_by = fields.IntField(null=True)
     reviewed_at = fields.DatetimeField(null=True)

@@ -7,7 +7,7 @@ A caller who may see a record but not do the thing asked gets 403.
 
 from __future__ import annotations
 
-from models import Need, ResidentProfile, Task, TaskClaim, VolunteerProfile
+from models import Need, PointsEntry, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile
 from server.auth import Actor
 from server.errors import Forbidden, NotFound
 
@@ -125,3 +125,31 @@ async def access_household_for_plate(actor: Actor, resident_id: int) -> Resident
     """Printing a household's QR plate is a station job."""
     actor.require("worker")
     return await access_resident(actor, resident_id, purpose="edit")
+
+
+async def access_points_entry(actor: Actor, entry_id: int) -> PointsEntry:
+    """A ledger entry, for reversal by a worker of the volunteer's station or an administrator."""
+    actor.require("worker", "admin")
+    entry = await PointsEntry.get_or_none(id=entry_id).select_related("account")
+    if entry is None:
+        raise NotFound("积分记录不存在")
+    if actor.has("admin"):
+        return entry
+    volunteer = await VolunteerProfile.get_or_none(user_id=entry.account.user_id)
+    if volunteer is None or not is_worker_of(actor, volunteer.station_id):
+        raise NotFound("积分记录不存在")
+    return entry
+
+
+async def leaderboard_scope(actor: Actor, scope: str) -> int:
+    """Which station or district board the caller sees: their own (volunteer's, else worker's)."""
+    if scope == "city":
+        return 0
+    volunteer = await VolunteerProfile.get_or_none(user_id=actor.id)
+    station_id = volunteer.station_id if volunteer else actor.station_id
+    if station_id is None:
+        raise NotFound("您尚未加入任何驿站")
+    if scope == "station":
+        return station_id
+    station = await Station.get(id=station_id)
+    return station.district_id

@@ -195,4 +195,5 @@ async def clean(request):
 @pytest_asyncio.fixture
 async def client(api):
     async with httpx.AsyncClient(base_url=api.url, timeout=20) as c:
+        c._haibei_api = api  # builders that move the app's clock find it here
         yield c

@@ -18,10 +18,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from config import Settings
-from models import Need, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
+from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name, mask_phone
-from server.services import catalogue, events, geo, needs, plates, residents
+from server.services import catalogue, events, geo, ledger, needs, plates, residents
 
 CONFIRMED_ADDRESS_TTL = timedelta(hours=24)
 
@@ -336,29 +336,35 @@ async def _task_follows_claims(*, task: Task, actor_id: int | None, actor_role: 
 # ---- confirmation -----------------------------------------------------------------------------
 
 
-async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: Settings, now: datetime) -> Task:
-    """A worker confirms the submitted records; from now on points are owed (points_due)."""
+async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: Settings, now: datetime) -> list[PointsEntry]:
+    """A worker confirms the submitted records and each volunteer is credited, in this same
+    transaction and once per claim (the ledger key is the claim). Returns the ledger entries."""
     claims = await TaskClaim.filter(task_id=task.id, status="submitted")
     if task.status != "submitted" or not claims:
         raise events.invalid_state(task, "确认")
     grace = timedelta(minutes=settings.checkin_grace_minutes)
     window_cap = _minutes(task.scheduled_start, task.scheduled_end) + 2 * int(grace.total_seconds() // 60)
+    need = await Need.get(id=task.need_id)
+    posted: list[PointsEntry] = []
     for claim in claims:
         recorded = _minutes(claim.started_at, claim.ended_at)
         if minutes is not None and minutes > min(recorded, window_cap):
             raise ValidationFailed("核定时长不能超过服务记录或任务时段",
                                    details=[{"field": "minutes", "type": "too_long", "max": min(recorded, window_cap)}])
         verified = min(recorded, window_cap) if minutes is None else minutes
-        points = task.points if recorded == 0 else math.floor(task.points * min(verified, recorded) / recorded)
         await events.move(claim, to="confirmed", allowed_from=("submitted",), wanted="确认", need_id=task.need_id,
                           actor_id=actor_id, actor_role="worker", now=now,
                           extra={"confirmed_by": actor_id, "confirmed_at": now, "verified_minutes": verified,
-                                 "points_due": points, "active_key": None})
+                                 "active_key": None})
+        volunteer = await VolunteerProfile.get(id=claim.volunteer_id)
+        amount, entries = await ledger.award_for_claim(claim=claim, task=task, need=need, volunteer=volunteer,
+                                                       actor_id=actor_id, now=now)
+        await TaskClaim.filter(id=claim.id).update(points_due=amount)
+        posted += entries
     await _task_follows_claims(task=task, actor_id=actor_id, actor_role="worker", now=now)
-    need = await Need.get(id=task.need_id)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
     await task.refresh_from_db()
-    return task
+    return posted
 
 
 async def reject_record(*, task: Task, actor_id: int, reason: str, now: datetime) -> Task:

@@ -63,7 +63,8 @@ async def test_whole_path_from_a_residents_need_to_a_closed_rated_need(client, a
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "confirmed"
     claim = await TaskClaim.get(task_id=task["id"])
-    assert claim.status == "confirmed" and claim.verified_minutes == 15 and claim.points_due == 20
+    # 15 min of CLEAN_HOME (10/h) rounds to 3, lifted to the 5-point minimum, +5 urgent, +20 first service.
+    assert claim.status == "confirmed" and claim.verified_minutes == 15 and claim.points_due == 30
     assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "completed"
 
     r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 5, "comment": "很好", "would_use_again": True},
@@ -228,7 +229,7 @@ async def test_record_outside_the_window_is_400_and_reject_record_sends_it_back(
     r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={"minutes": 10}, headers=worker.headers)
     assert r.status_code == 200
     claim = await TaskClaim.get(task_id=task["id"])
-    assert claim.verified_minutes == 10 and claim.points_due == 10  # half the recorded time, half of 20 points
+    assert claim.verified_minutes == 10 and claim.points_due == 25  # minimum 5 + first-service bonus 20
 
 
 async def test_bulk_confirm_checks_each_task(client):

@@ -1,0 +1,245 @@
+"""The points ledger: the only writer of ``points_entries`` and ``points_accounts``.
+
+Every credit or debit is one call to ``post``: it locks the account row by primary key, appends an
+entry carrying the resulting balance, and updates the balance in the same transaction. A balance
+never goes below zero: a debit that does not fit is refused, except a reversal, whose remainder is
+recorded as ``owed`` and netted from later awards.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.exceptions import IntegrityError
+from tortoise.functions import Sum
+
+from config.data import POINTS_RULES
+from models import Need, PointsAccount, PointsEntry, PointsRules, Service, Task, TaskClaim, VolunteerProfile
+from server.errors import Conflict, NotFound, ValidationFailed
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class InsufficientPoints(Conflict):
+    code = "INSUFFICIENT_POINTS"
+    message = "积分不足"
+
+
+class DuplicateEntry(Conflict):
+    code = "DUPLICATE_LEDGER_ENTRY"
+    message = "该笔积分已记录"
+
+
+class AlreadyReversed(Conflict):
+    code = "ALREADY_REVERSED"
+    message = "该笔积分已撤销"
+
+
+async def account_for(*, user_id: int) -> PointsAccount:
+    """The user's account, created on first use; concurrent creators end with one row."""
+    account = await PointsAccount.get_or_none(user_id=user_id)
+    if account is None:
+        try:
+            account = await PointsAccount.create(user_id=user_id)
+        except IntegrityError:
+            account = await PointsAccount.get(user_id=user_id)
+    return account
+
+
+async def lock(*, user_id: int) -> PointsAccount:
+    """The account, row-locked by primary key for the rest of the transaction."""
+    account = await account_for(user_id=user_id)
+    return await PointsAccount.select_for_update().get(id=account.id)
+
+
+async def post(
+    *, account: PointsAccount, amount: int, kind: str, key: str, now: datetime, ref_type: str | None = None,
+    ref_id: int | None = None, actor_id: int | None = None, reason: str | None = None, minutes: int = 0,
+) -> PointsEntry:
+    """Append one entry to a locked account. Debits that would overdraw are refused."""
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise ValidationFailed("积分须为整数", details=[{"field": "amount", "type": "int"}])
+    if account.balance + amount < 0:
+        raise InsufficientPoints(details={"balance": account.balance, "amount": amount})
+    account.balance += amount
+    if amount > 0 and kind in ("service_award", "bonus", "adjustment"):
+        account.earned += amount
+    if kind == "redemption":
+        account.spent += -amount
+    elif kind == "redemption_refund":
+        account.spent -= amount
+    elif kind == "reversal" and amount < 0:
+        account.earned += amount
+    account.verified_minutes += minutes
+    try:
+        entry = await PointsEntry.create(
+            account_id=account.id, amount=amount, kind=kind, ref_type=ref_type, ref_id=ref_id,
+            idempotency_key=key, actor_id=actor_id, reason=reason, minutes=minutes,
+            balance_after=account.balance, created_at=now,
+        )
+    except IntegrityError:
+        raise DuplicateEntry(details={"key": key}) from None
+    await PointsAccount.filter(id=account.id).update(
+        balance=account.balance, earned=account.earned, spent=account.spent, owed=account.owed,
+        verified_minutes=account.verified_minutes,
+    )
+    return entry
+
+
+# ---- earning rules --------------------------------------------------------------------------
+
+
+async def current_rules() -> dict[str, Any]:
+    """The rules in force: the newest published version, else the shipped defaults."""
+    row = await PointsRules.all().order_by("-version").first()
+    return row.rules if row else POINTS_RULES
+
+
+async def publish_rules(*, rules: dict[str, Any], actor_id: int) -> PointsRules:
+    """Publish a new version of the earning rules (older awards keep their amounts)."""
+    latest = await PointsRules.all().order_by("-version").first()
+    version = (latest.version if latest else POINTS_RULES["version"]) + 1
+    return await PointsRules.create(version=version, rules={**rules, "version": version}, created_by=actor_id)
+
+
+def _round(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+async def award_for_claim(
+    *, claim: TaskClaim, task: Task, need: Need, volunteer: VolunteerProfile, actor_id: int, now: datetime,
+) -> tuple[int, list[PointsEntry]]:
+    """Credit a confirmed claim under the rules in force, once (the key is the claim).
+
+    Per verified hour of the service, at least ``min_per_service``; ``urgent_bonus`` for urgent
+    needs; ``first_service_bonus`` for a volunteer's first award; everything beyond ``daily_cap``
+    on the volunteer's day (Weihai calendar) is not credited. Returns the amount credited.
+    """
+    rules = await current_rules()
+    service = await Service.get(code=task.service_id)
+    per_hour = int(rules.get("points_per_hour", {}).get(service.code, service.points_per_hour))
+    minutes = claim.verified_minutes or 0
+    base = max(_round(Decimal(per_hour) * minutes / 60), int(rules.get("min_per_service", 0)))
+    account = await lock(user_id=volunteer.user_id)
+    first = not await PointsEntry.filter(account_id=account.id, kind="service_award").exists()
+    amount = base
+    if need.urgency == "urgent":
+        amount += int(rules.get("urgent_bonus", 0))
+    if first:
+        amount += int(rules.get("first_service_bonus", 0))
+    day_start = now.astimezone(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = await PointsEntry.filter(account_id=account.id, kind="service_award", created_at__gte=day_start,
+                                     created_at__lt=day_start + timedelta(days=1)).annotate(total=Sum("amount")).values("total")
+    credited_today = (today[0]["total"] if today and today[0]["total"] else 0)
+    cap = rules.get("daily_cap")
+    if cap is not None:
+        amount = max(0, min(amount, int(cap) - credited_today))
+    entries = [await post(account=account, amount=amount, kind="service_award", key=f"award:claim:{claim.id}",
+                          now=now, ref_type="claim", ref_id=claim.id, actor_id=actor_id, minutes=minutes,
+                          reason=f"task {task.id}")]
+    if account.owed and account.balance:
+        # Net what an earlier reversal could not take back.
+        settle = min(account.owed, account.balance)
+        account.owed -= settle
+        entries.append(await post(account=account, amount=-settle, kind="reversal", key=f"owed:claim:{claim.id}",
+                                  now=now, ref_type="claim", ref_id=claim.id, actor_id=None,
+                                  reason="netting earlier reversal"))
+    return amount, entries
+
+
+async def reverse(*, entry_id: int, actor_id: int, reason: str, now: datetime) -> list[PointsEntry]:
+    """Take back a service award: a new negative entry; what the balance can't cover becomes owed."""
+    original = await PointsEntry.get_or_none(id=entry_id)
+    if original is None or original.kind not in ("service_award", "bonus"):
+        raise NotFound("积分记录不存在或不可撤销")
+    account = await PointsAccount.select_for_update().get(id=original.account_id)
+    if await PointsEntry.filter(idempotency_key=f"reversal:{entry_id}").exists():
+        raise AlreadyReversed()
+    take = min(original.amount, account.balance)
+    account.owed += original.amount - take
+    return [await post(account=account, amount=-take, kind="reversal", key=f"reversal:{entry_id}", now=now,
+                       ref_type="entry", ref_id=entry_id, actor_id=actor_id, reason=reason,
+                       minutes=-original.minutes)]
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+
+def present_account(account: PointsAccount) -> dict[str, Any]:
+    return {
+        "user_id": account.user_id,
+        "balance": account.balance,
+        "earned": account.earned,
+        "spent": account.spent,
+        "owed": account.owed,
+        "verified_minutes": account.verified_minutes,
+        "verified_hours": math.floor(account.verified_minutes / 6) / 10,
+    }
+
+
+def present_entry(entry: PointsEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id, "amount": entry.amount, "kind": entry.kind, "ref_type": entry.ref_type,
+        "ref_id": entry.ref_id, "reason": entry.reason, "minutes": entry.minutes,
+        "balance_after": entry.balance_after, "created_at": entry.created_at,
+    }
+
+
+async def entries(*, account: PointsAccount, cursor: int | None, limit: int) -> tuple[list[PointsEntry], int | None]:
+    """Newest first, by id cursor."""
+    qs = PointsEntry.filter(account_id=account.id)
+    if cursor:
+        qs = qs.filter(id__lt=cursor)
+    rows = await qs.order_by("-id").limit(limit + 1)
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None
+
+
+async def accounts_for_station(*, station_id: int | None) -> list[PointsAccount]:
+    """Accounts of a station's volunteers (None: every account, for administrators)."""
+    qs = PointsAccount.all()
+    if station_id is not None:
+        user_ids = await VolunteerProfile.filter(station_id=station_id).values_list("user_id", flat=True)
+        qs = qs.filter(user_id__in=list(user_ids))
+    return await qs.order_by("-balance", "id").limit(500)
+
+
+# ---- reconciliation ------------------------------------------------------------------------
+
+
+async def reconcile() -> list[dict[str, Any]]:
+    """Every difference between stored balances/stock and what the entries/redemptions say."""
+    from models import Redemption, Reward
+
+    problems: list[dict[str, Any]] = []
+    sums = {
+        row["account_id"]: row
+        for row in await PointsEntry.all().group_by("account_id").annotate(total=Sum("amount"), mins=Sum("minutes"))
+        .values("account_id", "total", "mins")
+    }
+    for account in await PointsAccount.all():
+        total = int(sums.get(account.id, {}).get("total") or 0)
+        mins = int(sums.get(account.id, {}).get("mins") or 0)
+        last = await PointsEntry.filter(account_id=account.id).order_by("-id").first()
+        if account.balance != total:
+            problems.append({"account_id": account.id, "field": "balance", "stored": account.balance, "from_entries": total})
+        if last is not None and last.balance_after != account.balance:
+            problems.append({"account_id": account.id, "field": "balance_after", "stored": account.balance,
+                             "last_entry": last.balance_after})
+        if account.verified_minutes != mins:
+            problems.append({"account_id": account.id, "field": "verified_minutes", "stored": account.verified_minutes,
+                             "from_entries": mins})
+        if account.balance < 0:
+            problems.append({"account_id": account.id, "field": "balance", "stored": account.balance, "problem": "negative"})
+    for reward in await Reward.all():
+        held = await Redemption.filter(reward_id=reward.id, status__in=("pending", "fulfilled")).count()
+        if reward.stock != reward.total_stock - held:
+            problems.append({"reward_id": reward.id, "field": "stock", "stored": reward.stock,
+                             "expected": reward.total_stock - held})
+        if reward.stock < 0:
+            problems.append({"reward_id": reward.id, "field": "stock", "stored": reward.stock, "problem": "negative"})
+    return problems
+

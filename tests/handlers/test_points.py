@@ -1,0 +1,175 @@
+"""The points ledger through the API: awards on confirmation (once), reversals, rules, leaderboards,
+reconciliation."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tortoise import connections
+
+from models import PointsAccount, PointsEntry
+from tests.builders import (
+    iso, make_admin, make_need, make_open_task, make_resident, make_station, make_task, make_volunteer, make_worker, soon,
+)
+from tests.handlers.test_platform import assert_error
+
+HOME = {"lat": 37.512345, "lng": 122.121234}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def serve(client, station, worker, volunteer, *, minutes_ago=30, service="CLEAN_HOME", urgency="normal"):
+    """One service of ``minutes_ago`` minutes delivered and submitted by ``volunteer``; returns the
+    task id. The app's clock is moved to the end of the service for check-in and record."""
+    from datetime import timedelta
+
+    api = client._haibei_api
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident, service_code=service, urgency=urgency)
+    start = soon(5)
+    task = await make_task(client, worker, need, scheduled_start=iso(start),
+                           scheduled_end=iso(start + timedelta(minutes=minutes_ago + 60)))
+    real = api.app.ctx.clock
+    api.app.ctx.clock = lambda: real() + timedelta(minutes=minutes_ago + 5)
+    try:
+        record = {"started_at": iso(start), "ended_at": iso(start + timedelta(minutes=minutes_ago)), "summary": "完成"}
+        for path, body in (("claim", None), ("check-in", HOME), ("record", record)):
+            r = await client.post(f"/api/v1/tasks/{task['id']}/{path}", json=body, headers=volunteer.headers)
+            assert r.status_code == 200, r.text
+    finally:
+        api.app.ctx.clock = real
+    return task["id"]
+
+
+async def test_confirmation_credits_the_volunteer_once(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task_id = await serve(client, station, worker, volunteer, minutes_ago=30)
+    results = await asyncio.gather(*(client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
+                                     for _ in range(8)))
+    assert sorted(r.status_code for r in results) == [200] + [409] * 7
+    me = (await client.get("/api/v1/points/me", headers=volunteer.headers)).json()
+    # 30 min × 10/h = 5, the minimum is 5, + 20 first-service bonus.
+    assert me["balance"] == 25 and me["earned"] == 25 and me["verified_minutes"] == 30
+    entries = (await client.get("/api/v1/points/me/entries", headers=volunteer.headers)).json()["items"]
+    assert [(e["kind"], e["amount"], e["balance_after"]) for e in entries] == [("service_award", 25, 25)]
+    assert await PointsEntry.filter(idempotency_key__startswith="award:claim:").count() == 1
+
+
+async def test_rules_bonus_minimum_and_daily_cap(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker, skills=["HEALTH_REHAB"])
+    first = await serve(client, station, worker, volunteer, minutes_ago=10)
+    await client.post(f"/api/v1/tasks/{first}/confirm", json={}, headers=worker.headers)
+    # Second service, urgent, 2 hours of 10/h: 20 + 5 urgent, no first-service bonus.
+    second_volunteer_day = await serve(client, station, worker, volunteer, minutes_ago=120, urgency="urgent",
+                                       service="LIVING_ESCORT")
+    await client.post(f"/api/v1/tasks/{second_volunteer_day}/confirm", json={}, headers=worker.headers)
+    me = (await client.get("/api/v1/points/me", headers=volunteer.headers)).json()
+    assert me["balance"] == 25 + 25
+    # Third: the daily cap of 60 leaves only 10.
+    third = await serve(client, station, worker, volunteer, minutes_ago=120, service="LIVING_SHOP")
+    r = await client.post(f"/api/v1/tasks/{third}/confirm", json={}, headers=worker.headers)
+    assert r.json()["claims"][0]["points_due"] == 10
+    assert (await client.get("/api/v1/points/me", headers=volunteer.headers)).json()["balance"] == 60
+
+
+async def test_admin_publishes_new_rules(client):
+    admin = await make_admin(client)
+    r = await client.put("/api/v1/admin/points-rules", json={"points_per_hour": {"CLEAN_HOME": 30}, "min_per_service": 0,
+                                                             "urgent_bonus": 0, "first_service_bonus": 0, "daily_cap": None},
+                         headers=admin.headers)
+    assert r.status_code == 200 and r.json()["version"] == 2
+    assert_error(await client.put("/api/v1/admin/points-rules", json={"min_per_service": -1, "urgent_bonus": 0,
+                                                                       "first_service_bonus": 0}, headers=admin.headers),
+                 400, "VALIDATION_ERROR")
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task_id = await serve(client, station, worker, volunteer, minutes_ago=60)
+    await client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
+    assert (await client.get("/api/v1/points/me", headers=volunteer.headers)).json()["balance"] == 30
+
+
+async def test_reversal_takes_back_and_nets_what_it_could_not(client, api):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task_id = await serve(client, station, worker, volunteer)
+    await client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
+    award = await PointsEntry.get(kind="service_award")
+    # Spend part of it, directly through the ledger as a redemption would.
+    from server.services import ledger
+    from tortoise.transactions import in_transaction
+
+    async with in_transaction():
+        account = await ledger.lock(user_id=volunteer.id)
+        await ledger.post(account=account, amount=-20, kind="redemption", key="test-spend", now=api.app.ctx.clock())
+    r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    me = (await client.get("/api/v1/points/me", headers=volunteer.headers)).json()
+    assert me["balance"] == 0 and me["owed"] == 20 and me["verified_minutes"] == 0
+    assert_error(await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "again"},
+                                   headers=worker.headers), 409, "ALREADY_REVERSED")
+    # The next award pays the debt first.
+    task2 = await serve(client, station, worker, volunteer, minutes_ago=60, service="LIVING_SHOP")
+    await client.post(f"/api/v1/tasks/{task2}/confirm", json={}, headers=worker.headers)
+    me = (await client.get("/api/v1/points/me", headers=volunteer.headers)).json()
+    assert me["owed"] == 10 and me["balance"] == 0  # award of 10 (60 min × 10/h) went to the debt
+    other_worker = await make_worker(client, await make_station())
+    assert_error(await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "x"},
+                                   headers=other_worker.headers), 404, "NOT_FOUND")
+    assert_error(await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "x"},
+                                   headers=volunteer.headers), 403, "FORBIDDEN")
+
+
+async def test_leaderboard_is_right_after_redis_loses_everything(client, api):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    stars = []
+    for minutes, name in ((120, "王小明"), (60, "李小红"), (30, "张小刚")):
+        volunteer, _ = await make_volunteer(client, station, approved_by=worker, name=name)
+        task_id = await serve(client, station, worker, volunteer, minutes_ago=minutes, service="LIVING_SHOP")
+        await client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
+        stars.append(volunteer)
+    params = {"scope": "station", "period": "month", "metric": "hours"}
+    board = (await client.get("/api/v1/leaderboard", params=params, headers=stars[1].headers)).json()
+    assert [(i["name"], i["value"]) for i in board["items"]] == [("王**", 2.0), ("李**", 1.0), ("张**", 0.5)]
+    assert board["me"] == {"rank": 2, "value": 1.0}
+    # Redis loses its data (FLUSHDB on the test database: FLUSHALL would hit other runs on this machine).
+    await api.app.ctx.redis.aio.flushdb()
+    again = (await client.get("/api/v1/leaderboard", params=params, headers=stars[1].headers)).json()
+    assert again["items"] == board["items"] and again["me"] == board["me"]
+    points = (await client.get("/api/v1/leaderboard", params={"scope": "city", "period": "all", "metric": "points"},
+                               headers=stars[2].headers)).json()
+    assert [i["value"] for i in points["items"]] == [40, 30, 25]  # 20/10/5 earned + 20 first-service bonus
+    # After a new award the board follows without a rebuild.
+    task_id = await serve(client, station, worker, stars[2], minutes_ago=180, service="LIVING_SHOP")
+    await client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
+    points = (await client.get("/api/v1/leaderboard", params={"scope": "city", "period": "all", "metric": "points"},
+                               headers=stars[2].headers)).json()
+    assert points["me"] == {"rank": 1, "value": 55}
+
+
+async def test_reconcile_finds_a_difference_planted_in_the_database(client, api):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task_id = await serve(client, station, worker, volunteer)
+    await client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
+    env = {**os.environ, "HAIBEI_DB_URL": api.settings.db_url}
+    clean = await asyncio.to_thread(subprocess.run, [sys.executable, str(ROOT / "scripts" / "reconcile_points")],
+                                    env=env, capture_output=True, text=True, timeout=60)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    account = await PointsAccount.get(user_id=volunteer.id)
+    conn = connections.get("default")
+    await conn.execute_query(f"UPDATE points_accounts SET balance = balance + 7 WHERE id = {account.id}")
+    planted = await asyncio.to_thread(subprocess.run, [sys.executable, str(ROOT / "scripts" / "reconcile_points")],
+                                      env=env, capture_output=True, text=True, timeout=60)
+    assert planted.returncode == 1
+    assert '"field": "balance"' in planted.stdout and str(account.id) in planted.stdout
+    # It reported, it did not fix.
+    assert (await PointsAccount.get(id=account.id)).balance == 32
