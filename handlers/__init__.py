@@ -10,10 +10,13 @@ from handlers.points import admin_bp as points_admin
 from handlers.points import bp as points
 from handlers.points import leaderboard_bp as leaderboard
 from handlers.residents import bp as residents
+from handlers.rewards import admin_bp as rewards_admin
+from handlers.rewards import bp as rewards
+from handlers.rewards import redemptions_bp as redemptions
 from handlers.stations import bp as stations
 from handlers.tasks import bp as tasks
 from handlers.uploads import bp as uploads
 from handlers.volunteers import bp as volunteers
 
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
-              points_admin, leaderboard]
+              points_admin, leaderboard, rewards, redemptions, rewards_admin]

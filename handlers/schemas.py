@@ -574,3 +574,54 @@ class LeaderboardOut(BaseModel):
     metric: str
     items: list[dict]
     me: dict | None
+
+
+# --- rewards -----------------------------------------------------------------------------
+
+
+class RewardIn(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    donor: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    donor_kind: Literal["enterprise", "unit", "individual", "organization"] = "enterprise"
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    price: int = Field(ge=1, le=100000)
+    stock: int = Field(ge=0, le=100000)
+    per_person_limit: int = Field(1, ge=1, le=100)
+    valid_from: UtcDatetime
+    valid_until: UtcDatetime
+    pickup_station_ids: list[int] = Field(default_factory=list, max_length=50)
+
+
+class RewardPatch(Strict):
+    add_stock: int | None = Field(None, ge=-100000, le=100000)
+    status: Literal["active", "retired"] | None = None
+
+
+class RewardOut(BaseModel):
+    id: int
+    name: str
+    donor: str
+    donor_kind: str
+    description: str
+    price: int
+    stock: int
+    per_person_limit: int
+    valid_from: datetime
+    valid_until: datetime
+    pickup_station_ids: list[int]
+    status: str
+
+
+class RedemptionOut(BaseModel):
+    id: int
+    reward_id: int
+    points: int
+    status: str
+    pickup_code: str
+    expires_at: datetime
+    fulfilled_at: datetime | None
+    created_at: datetime
+
+
+class FulfilIn(Strict):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=8)]

@@ -20,6 +20,11 @@ class PointsAccount(Model):
     earned = fields.IntField(default=0)
     spent = fields.IntField(default=0)
     verified_minutes = fields.IntField(default=0)
+    # Read under the row lock, so concurrent confirmations see each other: the first-service bonus
+    # is paid once and the daily cap holds (a plain read could see an older snapshot).
+    award_count = fields.IntField(default=0)
+    cap_day = fields.CharField(max_length=8, default="")
+    cap_day_points = fields.IntField(default=0)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

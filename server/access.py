@@ -7,7 +7,7 @@ A caller who may see a record but not do the thing asked gets 403.
 
 from __future__ import annotations
 
-from models import Need, PointsEntry, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile
+from models import Need, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile
 from server.auth import Actor
 from server.errors import Forbidden, NotFound
 
@@ -153,3 +153,11 @@ async def leaderboard_scope(actor: Actor, scope: str) -> int:
         return station_id
     station = await Station.get(id=station_id)
     return station.district_id
+
+
+async def access_redemption(actor: Actor, redemption_id: int, *, account: PointsAccount) -> Redemption:
+    """One of the caller's own redemptions (anyone else's is a 404)."""
+    redemption = await Redemption.get_or_none(id=redemption_id)
+    if redemption is None or redemption.account_id != account.id:
+        raise NotFound("兑换记录不存在")
+    return redemption

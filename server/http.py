@@ -97,9 +97,9 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-_dumps = partial(json.dumps, default=_default, ensure_ascii=False, separators=(",", ":"))
+dumps = partial(json.dumps, default=_default, ensure_ascii=False, separators=(",", ":"))
 
 
 def respond(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
     """A JSON response; datetimes as ISO 8601, Chinese left readable."""
-    return sanic_json(data, status=status, headers=headers, dumps=_dumps)
+    return sanic_json(data, status=status, headers=headers, dumps=dumps)

@@ -198,3 +198,28 @@ async def fast_login(api, role: str | None = None, **binding: Any) -> Session:
         await UserRole.create(user_id=user.id, role=role, **binding)
     token = issue_token(user=user, secret=api.settings.jwt_secret, ttl_seconds=600)
     return Session(token=token, user={"id": user.id}, openid=user.openid, headers={"Authorization": f"Bearer {token}"})
+
+
+async def make_reward(**overrides: Any):
+    from datetime import datetime, timedelta, timezone
+
+    from models import Reward
+
+    now = datetime.now(timezone.utc)
+    data = {"name": "爱心米面油礼包", "donor": "威海某爱心企业", "price": 10, "stock": 5, "per_person_limit": 1,
+            "valid_from": now - timedelta(days=1), "valid_until": now + timedelta(days=30), "pickup_station_ids": []}
+    data.update(overrides)
+    return await Reward.create(total_stock=data["stock"], **data)
+
+
+async def give_points(api, session: Session, amount: int) -> None:
+    """Credit ``amount`` points through the ledger (a bonus), as an award would."""
+    from tortoise.transactions import in_transaction
+
+    from server.services import ledger
+
+    await ledger.account_for(user_id=session.id)
+    async with in_transaction():
+        account = await ledger.lock(user_id=session.id)
+        await ledger.post(account=account, amount=amount, kind="bonus", key=f"test-bonus:{uuid.uuid4().hex}",
+                          now=api.app.ctx.clock(), reason="test")

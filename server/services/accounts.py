@@ -101,11 +101,11 @@ async def fetch_phone(*, wechat: WeChatGateway, code: str) -> str:
         raise PhoneInvalid("暂不支持非大陆手机号") from None
 
 
-async def wxacode(*, wechat: WeChatGateway, scene: str) -> bytes:
-    """A mini-program code opening the check-in page with ``scene``."""
+async def wxacode(*, wechat: WeChatGateway, scene: str, page: str = "pages/checkin/index") -> bytes:
+    """A mini-program code opening ``page`` with ``scene``."""
     try:
         # check_path off: the page exists in the released mini-program, not necessarily in a trial build.
-        return await wechat.get_wxa_code_unlimited(scene=scene, page="pages/checkin/index", check_path=False)
+        return await wechat.get_wxa_code_unlimited(scene=scene, page=page, check_path=False)
     except WeChatUnavailable:
         raise WeChatUnavailableError() from None
     except WeChatError as exc:

@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from config import Settings
 from models import Task, TaskClaim
-from server.services import events, tasks
+from server.services import events, rewards, tasks
 
 log = logging.getLogger("haibei.jobs")
 
@@ -56,4 +56,5 @@ async def run_all(*, settings: Settings, now: datetime) -> dict[str, int]:
     return {
         "released_claims": await release_stale_claims(settings=settings, now=now),
         "expired_tasks": await expire_unclaimed(now=now),
+        "expired_redemptions": await rewards.expire_unclaimed(now=now),
     }

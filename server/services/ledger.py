@@ -9,7 +9,7 @@ recorded as ``owed`` and netted from later awards.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,9 +51,18 @@ async def account_for(*, user_id: int) -> PointsAccount:
 
 
 async def lock(*, user_id: int) -> PointsAccount:
-    """The account, row-locked by primary key for the rest of the transaction."""
-    account = await account_for(user_id=user_id)
-    return await PointsAccount.select_for_update().get(id=account.id)
+    """The account, row-locked for the rest of the transaction.
+
+    The locking read comes first, with no plain read before it: MariaDB's REPEATABLE READ takes a
+    transaction's snapshot at its first plain read, and a snapshot older than the lock would hide
+    what the previous holder committed (an idempotency record, a redemption). Accounts are
+    created when a volunteer is approved; one still missing is created here.
+    """
+    account = await PointsAccount.select_for_update().get_or_none(user_id=user_id)
+    if account is None:
+        created = await account_for(user_id=user_id)
+        account = await PointsAccount.select_for_update().get(id=created.id)
+    return account
 
 
 async def post(
@@ -85,7 +94,8 @@ async def post(
         raise DuplicateEntry(details={"key": key}) from None
     await PointsAccount.filter(id=account.id).update(
         balance=account.balance, earned=account.earned, spent=account.spent, owed=account.owed,
-        verified_minutes=account.verified_minutes,
+        verified_minutes=account.verified_minutes, award_count=account.award_count, cap_day=account.cap_day,
+        cap_day_points=account.cap_day_points,
     )
     return entry
 
@@ -125,19 +135,19 @@ async def award_for_claim(
     minutes = claim.verified_minutes or 0
     base = max(_round(Decimal(per_hour) * minutes / 60), int(rules.get("min_per_service", 0)))
     account = await lock(user_id=volunteer.user_id)
-    first = not await PointsEntry.filter(account_id=account.id, kind="service_award").exists()
     amount = base
     if need.urgency == "urgent":
         amount += int(rules.get("urgent_bonus", 0))
-    if first:
+    if account.award_count == 0:
         amount += int(rules.get("first_service_bonus", 0))
-    day_start = now.astimezone(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
-    today = await PointsEntry.filter(account_id=account.id, kind="service_award", created_at__gte=day_start,
-                                     created_at__lt=day_start + timedelta(days=1)).annotate(total=Sum("amount")).values("total")
-    credited_today = (today[0]["total"] if today and today[0]["total"] else 0)
+    day = now.astimezone(CHINA_TZ).strftime("%Y%m%d")
+    credited_today = account.cap_day_points if account.cap_day == day else 0
     cap = rules.get("daily_cap")
     if cap is not None:
         amount = max(0, min(amount, int(cap) - credited_today))
+    account.award_count += 1
+    account.cap_day = day
+    account.cap_day_points = credited_today + amount
     entries = [await post(account=account, amount=amount, kind="service_award", key=f"award:claim:{claim.id}",
                           now=now, ref_type="claim", ref_id=claim.id, actor_id=actor_id, minutes=minutes,
                           reason=f"task {task.id}")]

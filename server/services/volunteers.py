@@ -8,7 +8,7 @@ from typing import Any
 from models import Station, User, UserRole, VolunteerProfile
 from server.errors import Conflict, ValidationFailed
 from server.pii import FieldCipher, mask_phone
-from server.services import audit, catalogue
+from server.services import audit, catalogue, ledger
 
 PHONE_CONTEXT = "volunteer.phone"
 
@@ -72,6 +72,8 @@ async def approve(*, volunteer: VolunteerProfile, reviewer_id: int) -> Volunteer
     if not await UserRole.exists(user_id=volunteer.user_id, role="volunteer"):
         await UserRole.create(user_id=volunteer.user_id, role="volunteer", station_id=volunteer.station_id,
                               granted_by=reviewer_id)
+    # Open the points account now, so the first award never has to create it mid-transaction.
+    await ledger.account_for(user_id=volunteer.user_id)
     await audit.record(actor_id=reviewer_id, action="volunteer.approve", subject_type="volunteer",
                        subject_id=volunteer.id)
     return volunteer
