@@ -3,6 +3,7 @@
 from handlers.admin import bp as admin
 from handlers.auth import bp as auth
 from handlers.catalog import bp as catalog
+from handlers.credit import bp as credit_admin
 from handlers.health import bp as health
 from handlers.me import bp as me
 from handlers.needs import bp as needs
@@ -19,4 +20,5 @@ from handlers.uploads import bp as uploads
 from handlers.volunteers import bp as volunteers
 
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
-              points_admin, leaderboard, rewards, redemptions, rewards_admin]
+              points_admin, leaderboard, rewards, redemptions, rewards_admin,
+              credit_admin]

@@ -37,6 +37,15 @@ def _phone(value: str | None) -> str | None:
         raise ValueError("手机号应为11位大陆手机号") from None
 
 
+def _id_number(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return pii.normalize_id_number(value)
+    except ValueError:
+        raise ValueError("身份证号无效(请检查位数、出生日期和校验位)") from None
+
+
 # --- auth and me ---------------------------------------------------------------------------
 
 
@@ -94,6 +103,7 @@ class VolunteerOut(BaseModel):
     station_id: int
     name: str
     phone: str | None
+    id_number: str | None = Field(None, description="masked")
     skills: list[str]
     status: str
     reject_reason: str | None
@@ -125,15 +135,7 @@ class ResidentIn(Strict):
     guardian_relation: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
     guardian_consent: bool = False
 
-    @field_validator("id_number")
-    @classmethod
-    def _id_number(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        try:
-            return pii.normalize_id_number(value)
-        except ValueError:
-            raise ValueError("身份证号无效(请检查位数、出生日期和校验位)") from None
+    _id_number = field_validator("id_number")(classmethod(lambda cls, v: _id_number(v)))
 
     _phones = field_validator("phone", "guardian_phone")(classmethod(lambda cls, v: _phone(v)))
 
@@ -155,10 +157,13 @@ class ResidentIn(Strict):
 class VolunteerIn(Strict):
     name: Name
     phone: Annotated[str, StringConstraints(max_length=20)]
+    id_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = Field(
+        None, description="optional: lets verified hours count toward the 海贝分 credit score")
     skills: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=20)
     station_id: int = Field(gt=0)
 
     _phone = field_validator("phone")(classmethod(lambda cls, v: _phone(v)))
+    _id_number = field_validator("id_number")(classmethod(lambda cls, v: _id_number(v)))
 
     @field_validator("skills")
     @classmethod
@@ -625,3 +630,9 @@ class RedemptionOut(BaseModel):
 
 class FulfilIn(Strict):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=8)]
+
+
+class CreditBatchOut(BaseModel):
+    batch_id: int | None
+    count: int
+    increments: list[dict]

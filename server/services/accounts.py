@@ -145,7 +145,8 @@ async def close_account(*, user: User) -> None:
     if resident is not None:
         await anonymise_resident(resident=resident, now=now)
     await VolunteerProfile.filter(user_id=user.id).update(
-        name="已注销", phone_enc=None, phone_masked=None, skills=[], status="closed"
+        name="已注销", phone_enc=None, phone_masked=None, skills=[], status="closed", id_number_enc=None,
+        id_number_index=None, id_number_masked=None,
     )
     await WechatSession.filter(user_id=user.id).delete()
     await UserRole.filter(user_id=user.id).delete()

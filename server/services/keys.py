@@ -18,6 +18,7 @@ ENCRYPTED_COLUMNS: list[tuple[type[Model], str, str]] = [
     (User, "phone_enc", accounts.USER_PHONE_CONTEXT),
     (WechatSession, "session_key_enc", accounts.SESSION_KEY_CONTEXT),
     (VolunteerProfile, "phone_enc", volunteers.PHONE_CONTEXT),
+    (VolunteerProfile, "id_number_enc", volunteers.ID_NUMBER_CONTEXT),
     (ResidentProfile, "id_number_enc", residents.CTX["id_number"]),
     (ResidentProfile, "phone_enc", residents.CTX["phone"]),
     (ResidentProfile, "address_enc", residents.CTX["address"]),

@@ -7,10 +7,11 @@ from typing import Any
 
 from models import Station, User, UserRole, VolunteerProfile
 from server.errors import Conflict, ValidationFailed
-from server.pii import FieldCipher, mask_phone
+from server.pii import FieldCipher, mask_id_number, mask_phone
 from server.services import audit, catalogue, ledger
 
 PHONE_CONTEXT = "volunteer.phone"
+ID_NUMBER_CONTEXT = "volunteer.id_number"
 
 
 class NotPending(Conflict):
@@ -43,6 +44,11 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     volunteer.phone_enc = cipher.encrypt(data["phone"], context=PHONE_CONTEXT)
     volunteer.phone_masked = mask_phone(data["phone"])
     volunteer.skills = list(data.get("skills") or [])
+    id_number = data.get("id_number")
+    volunteer.id_number_enc = cipher.encrypt_optional(id_number, context=ID_NUMBER_CONTEXT)
+    # Same index key and context as households, so one person is recognisable across both.
+    volunteer.id_number_index = cipher.blind_index(id_number, context="resident.id_number") if id_number else None
+    volunteer.id_number_masked = mask_id_number(id_number)
     await volunteer.save()
     return volunteer
 
@@ -107,6 +113,7 @@ def present(volunteer: VolunteerProfile) -> dict[str, Any]:
         "station_id": volunteer.station_id,
         "name": volunteer.name,
         "phone": volunteer.phone_masked,
+        "id_number": volunteer.id_number_masked,
         "skills": list(volunteer.skills or []),
         "status": volunteer.status,
         "reject_reason": volunteer.reject_reason,

@@ -11,7 +11,7 @@ async def test_rotation_moves_every_column_to_the_new_key(api, client):
     station = await make_station()
     s, resident = await make_resident(client, station, guardian_phone="13800003001")
     await client.post("/api/v1/me/phone", json={"code": "fake-phone:13812345678"}, headers=s.headers)
-    await make_volunteer(client, station)
+    await make_volunteer(client, station, id_number="11010519491231002X")
     old = api.cipher
     before_plain = {}
     for model, column, context in keys.ENCRYPTED_COLUMNS:

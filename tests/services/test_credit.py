@@ -1,0 +1,76 @@
+"""The 海贝分 credit export: exact at each threshold, idempotent across runs (API and script)."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tortoise.transactions import in_transaction
+
+from models import CreditIncrement, PointsAccount
+from server.services import credit, ledger
+from tests.builders import make_admin, make_station, make_volunteer, make_worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def add_minutes(api, user_id: int, minutes: int) -> None:
+    async with in_transaction():
+        account = await ledger.lock(user_id=user_id)
+        await ledger.post(account=account, amount=1, kind="service_award", key=f"t:{user_id}:{minutes}:{account.verified_minutes}",
+                          now=api.app.ctx.clock(), minutes=minutes)
+
+
+async def test_thresholds_are_exact_and_exported_once(api, client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    v, profile = await make_volunteer(client, station, approved_by=worker, id_number="11010519491231002X")
+    await add_minutes(api, v.id, 10 * 60 - 1)  # 9 h 59 min: not yet
+    r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["count"] == 0
+    await add_minutes(api, v.id, 1)  # exactly 10 h
+    r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
+    assert r.status_code == 201
+    batch = r.json()
+    assert [(i["threshold_hours"], i["increment"]) for i in batch["increments"]] == [(10, 2)]
+    inc = batch["increments"][0]
+    assert inc["hours"] == 10.0 and inc["id_number_masked"] == "1101**********002X" and len(inc["id_number_index"]) == 64
+    assert "11010519491231002X" not in r.text
+    # Again: nothing twice.
+    assert (await client.post("/api/v1/admin/credit-exports", headers=admin.headers)).json()["count"] == 0
+    # Jumping from 10 h to 55 h crosses 20 h and 50 h at once: two increments, next batch number.
+    await add_minutes(api, v.id, 45 * 60)
+    r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
+    assert r.json()["batch_id"] == batch["batch_id"] + 1
+    assert [(i["threshold_hours"], i["increment"]) for i in r.json()["increments"]] == [(20, 5), (50, 10)]
+    csv_text = (await client.get(f"/api/v1/admin/credit-exports/{batch['batch_id']}", params={"format": "csv"},
+                                 headers=admin.headers)).text
+    assert csv_text.splitlines()[0].startswith("batch_id,volunteer_id") and ",10,2," in csv_text.splitlines()[1]
+    assert await CreditIncrement.filter(user_id=v.id).count() == 3
+
+
+def test_due_thresholds_table():
+    assert credit.due_thresholds(minutes=599, exported=set()) == []
+    assert [t["hours"] for t in credit.due_thresholds(minutes=300 * 60, exported={10, 20})] == [50, 80, 100, 150, 200, 250, 300]
+    assert sum(t["increment"] for t in credit.due_thresholds(minutes=10**6, exported=set())) == 197
+
+
+async def test_export_script_is_idempotent(api, client, tmp_path):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    v, _ = await make_volunteer(client, station, approved_by=worker)
+    await add_minutes(api, v.id, 25 * 60)
+    env = {**os.environ, "HAIBEI_DB_URL": api.settings.db_url}
+    cmd = [sys.executable, str(ROOT / "scripts" / "export_credit"), "--out", str(tmp_path)]
+    first = await asyncio.to_thread(subprocess.run, cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 2 and files[0].endswith(".csv")
+    data = json.loads(next(tmp_path.glob("*.json")).read_text(encoding="utf-8"))
+    assert [(d["threshold_hours"], d["increment"]) for d in data] == [(10, 2), (20, 5)]
+    second = await asyncio.to_thread(subprocess.run, cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert "nothing new" in second.stdout and len(list(tmp_path.iterdir())) == 2
+    assert (await PointsAccount.get(user_id=v.id)).verified_minutes == 25 * 60
