@@ -3,7 +3,7 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import (
-    AccountOut, CursorQuery, EntryOut, EntryPage, LeaderboardOut, LeaderboardQuery, PointsRulesIn, ReversalIn,
+    AccountOut, AdjustmentIn, CursorQuery, EntryOut, EntryPage, LeaderboardOut, LeaderboardQuery, PointsRulesIn, ReversalIn,
 )
 from server.access import access_points_entry, leaderboard_scope
 from server.auth import authenticate
@@ -61,6 +61,23 @@ async def reverse(request: Request):
 
 
 admin_bp = Blueprint("points_admin", url_prefix="/api/v1/admin/points-rules")
+adjust_bp = Blueprint("points_adjust", url_prefix="/api/v1/admin/points")
+
+
+@adjust_bp.post("/adjustments")
+@openapi.summary("Credit or debit points by hand, with a reason (admins); audited in the ledger")
+@openapi.secured("token")
+@body(AdjustmentIn)
+@openapi.response(201, {"application/json": EntryOut})
+async def adjust(request: Request):
+    actor = await authenticate(request)
+    actor.require("admin")
+    b = request.ctx.body
+    async with in_transaction():
+        entry = await ledger.adjust(user_id=b.user_id, amount=b.amount, reason=b.reason, actor_id=actor.id,
+                                    now=request.app.ctx.clock())
+    await leaderboard.after_commit(app=request.app, entries=[entry])
+    return respond(ledger.present_entry(entry), status=201)
 
 
 @admin_bp.get("")

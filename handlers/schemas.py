@@ -636,3 +636,16 @@ class CreditBatchOut(BaseModel):
     batch_id: int | None
     count: int
     increments: list[dict]
+
+
+class AdjustmentIn(Strict):
+    user_id: int = Field(gt=0)
+    amount: int = Field(ge=-100000, le=100000)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+    @field_validator("amount")
+    @classmethod
+    def _nonzero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("调整积分不能为0")
+        return value

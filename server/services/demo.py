@@ -11,11 +11,11 @@ from tortoise.transactions import in_transaction
 from datetime import timedelta
 
 from config import Settings
-from models import District, Need, ResidentProfile, Station, User, UserRole, VolunteerProfile
+from models import District, Need, ResidentProfile, Reward, Station, User, UserRole, VolunteerProfile
 from server.auth import Actor, load_actor
 from server.clock import utc_now
 from server.pii import FieldCipher, make_valid_id_number
-from server.services import catalogue, needs, plates, residents, tasks, volunteers
+from server.services import catalogue, ledger, needs, plates, residents, rewards, tasks, volunteers
 
 DISTRICTS = [("371002", "环翠区"), ("371003", "文登区")]
 STATIONS = [
@@ -99,6 +99,32 @@ async def _seed_workflow(*, cipher: FieldCipher, settings: Settings) -> None:
         await needs.reject(need=n5, actor=worker_of[5], reason="已转介至区法律援助中心", now=now)
 
 
+async def _seed_rewards() -> None:
+    """A few donated rewards, some welcome points for the demo volunteers, one redemption waiting."""
+    if await Reward.exists():
+        return
+    now = utc_now()
+    stations = await Station.all().order_by("id")
+    async with in_transaction():
+        for name, donor, kind, price, stock, where in (
+            ("爱心米面油礼包", "威海市某粮油公司", "enterprise", 30, 20, [stations[0].id]),
+            ("社区理发券", "鲸园街道某理发店", "enterprise", 15, 50, []),
+            ("超市购物卡(50元)", "某爱心人士", "individual", 100, 5, [s.id for s in stations]),
+        ):
+            await rewards.create(data={"name": name, "donor": donor, "donor_kind": kind, "price": price, "stock": stock,
+                                       "per_person_limit": 2, "valid_from": now - timedelta(days=1),
+                                       "valid_until": now + timedelta(days=90), "pickup_station_ids": where})
+        for i in range(1, 6):
+            user = await User.get(openid=f"demo-volunteer-{i}")
+            account = await ledger.lock(user_id=user.id)
+            await ledger.post(account=account, amount=10 * i, kind="bonus", key=f"demo-welcome-{i}", now=now,
+                              reason="志愿者注册奖励(演示)")
+        user = await User.get(openid="demo-volunteer-5")
+        account = await ledger.lock(user_id=user.id)
+        haircut = await Reward.get(name="社区理发券")
+        await rewards.redeem(account=account, reward_id=haircut.id, now=now, expiry_days=14)
+
+
 async def seed(*, cipher: FieldCipher, settings: Settings | None = None) -> dict[str, int]:
     """Create whatever part of the demo set is missing; returns counts of what exists."""
     settings = settings or Settings()
@@ -146,6 +172,7 @@ async def seed(*, cipher: FieldCipher, settings: Settings | None = None) -> dict
                             guardian_consent=True)
             await residents.upsert_own(user=user, data=data, cipher=cipher)
     await _seed_workflow(cipher=cipher, settings=settings)
+    await _seed_rewards()
     return {
         "districts": await District.all().count(),
         "stations": await Station.all().count(),

@@ -9,6 +9,7 @@ recorded as ``owed`` and netted from later awards.
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -174,6 +175,17 @@ async def reverse(*, entry_id: int, actor_id: int, reason: str, now: datetime) -
     return [await post(account=account, amount=-take, kind="reversal", key=f"reversal:{entry_id}", now=now,
                        ref_type="entry", ref_id=entry_id, actor_id=actor_id, reason=reason,
                        minutes=-original.minutes)]
+
+
+async def adjust(*, user_id: int, amount: int, reason: str, actor_id: int, now: datetime) -> PointsEntry:
+    """A hand correction by an administrator; the user must exist (else a payload error)."""
+    from models import User
+
+    if not await User.exists(id=user_id):
+        raise ValidationFailed("用户不存在", details=[{"field": "user_id", "type": "unknown_reference"}])
+    account = await lock(user_id=user_id)
+    return await post(account=account, amount=amount, kind="adjustment", key=f"adjust:{uuid.uuid4().hex}", now=now,
+                      ref_type="user", ref_id=user_id, actor_id=actor_id, reason=reason)
 
 
 # ---- reading ------------------------------------------------------------------------------

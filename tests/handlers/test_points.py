@@ -173,3 +173,62 @@ async def test_reconcile_finds_a_difference_planted_in_the_database(client, api)
     assert '"field": "balance"' in planted.stdout and str(account.id) in planted.stdout
     # It reported, it did not fix.
     assert (await PointsAccount.get(id=account.id)).balance == 32
+
+
+async def test_adjustments_refuse_bad_amounts_and_unknown_users(client):
+    admin = await make_admin(client)
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    for amount in (1.5, "ten", 0):
+        r = await client.post("/api/v1/admin/points/adjustments", json={"user_id": volunteer.id, "amount": amount, "reason": "x"},
+                              headers=admin.headers)
+        assert_error(r, 400, "VALIDATION_ERROR")
+    r = await client.post("/api/v1/admin/points/adjustments", json={"user_id": 999999, "amount": 5, "reason": "x"}, headers=admin.headers)
+    err = assert_error(r, 400, "VALIDATION_ERROR")
+    assert err["details"][0]["type"] == "unknown_reference"
+    r = await client.post("/api/v1/admin/points/adjustments", json={"user_id": volunteer.id, "amount": -5, "reason": "x"},
+                          headers=admin.headers)
+    assert_error(r, 409, "INSUFFICIENT_POINTS")
+    r = await client.post("/api/v1/admin/points/adjustments", json={"user_id": volunteer.id, "amount": 8, "reason": "活动奖励"},
+                          headers=admin.headers)
+    assert r.status_code == 201 and r.json()["balance_after"] == 8
+    assert await PointsEntry.all().count() == 1
+    assert_error(await client.post("/api/v1/admin/points/adjustments", json={"user_id": volunteer.id, "amount": 8, "reason": "x"},
+                                   headers=worker.headers), 403, "FORBIDDEN")
+
+
+async def test_workers_see_their_station_admins_everyone(client):
+    admin = await make_admin(client)
+    a, b = await make_station(), await make_station()
+    worker_a, worker_b = await make_worker(client, a), await make_worker(client, b)
+    va, _ = await make_volunteer(client, a, approved_by=worker_a)
+    vb, _ = await make_volunteer(client, b, approved_by=worker_b)
+    seen_a = {x["user_id"] for x in (await client.get("/api/v1/points/accounts", headers=worker_a.headers)).json()}
+    assert seen_a == {va.id}
+    seen_all = {x["user_id"] for x in (await client.get("/api/v1/points/accounts", headers=admin.headers)).json()}
+    assert {va.id, vb.id} <= seen_all
+    assert_error(await client.get("/api/v1/points/accounts", headers=va.headers), 403, "FORBIDDEN")
+
+
+async def test_redis_down_ledger_still_works_and_boards_catch_up(client, api):
+    import redis.asyncio as aioredis
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    params = {"scope": "city", "period": "all", "metric": "points"}
+    assert (await client.get("/api/v1/leaderboard", params=params, headers=volunteer.headers)).json()["me"] is None
+    task_id = await serve(client, station, worker, volunteer, minutes_ago=60, service="LIVING_SHOP")
+    live = api.app.ctx.redis.aio
+    api.app.ctx.redis.aio = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.3)
+    try:
+        r = await client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
+        assert r.status_code == 200, r.text
+        assert (await client.get("/api/v1/points/me", headers=volunteer.headers)).json()["balance"] == 30
+        assert_error(await client.get("/api/v1/leaderboard", params=params, headers=volunteer.headers), 503, "SERVICE_UNAVAILABLE")
+    finally:
+        await api.app.ctx.redis.aio.aclose()
+        api.app.ctx.redis.aio = live
+    board = (await client.get("/api/v1/leaderboard", params=params, headers=volunteer.headers)).json()
+    assert board["me"] == {"rank": 1, "value": 30}

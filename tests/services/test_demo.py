@@ -1,7 +1,7 @@
 """Demo data: idempotent, and the stand-in logs in as the demo accounts."""
 
-from models import District, Need, ResidentProfile, Station, Task, User, UserRole, VolunteerProfile
-from server.services import demo
+from models import District, Need, Redemption, ResidentProfile, Station, Task, User, UserRole, VolunteerProfile
+from server.services import demo, ledger
 
 
 async def test_seed_is_idempotent_and_complete(api, client):
@@ -33,3 +33,10 @@ async def test_seed_is_idempotent_and_complete(api, client):
     volunteer = await client.post("/api/v1/auth/wechat-login", json={"code": "fake:demo-volunteer-1"})
     open_tasks = await client.get("/api/v1/tasks/open", headers={"Authorization": f"Bearer {volunteer.json()['token']}"})
     assert len(open_tasks.json()["items"]) == 1
+
+    # Rewards with stock, and points history for the demo volunteers.
+    headers = {"Authorization": f"Bearer {volunteer.json()['token']}"}
+    assert len((await client.get("/api/v1/rewards", headers=headers)).json()) == 3
+    me = (await client.get("/api/v1/points/me", headers=headers)).json()
+    assert me["balance"] == 10
+    assert await Redemption.all().count() == 1 and await ledger.reconcile() == []
