@@ -16,3 +16,4 @@ HOUSEHOLD_CATEGORIES: tuple[str, ...] = tuple(c["name"] for c in _load("househol
 SERVICE_CATALOGUE: dict = _load("service_catalogue.json")
 POINTS_RULES: dict = _load("points_rules.json")
 CREDIT_THRESHOLDS: list[dict] = _load("credit_thresholds.json")["thresholds"]
+NOTIFICATION_TEMPLATES: dict = _load("notification_templates.json")["events"]

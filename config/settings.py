@@ -52,6 +52,8 @@ class Settings:
     checkin_radius_m: int = 300
     checkin_grace_minutes: int = 30
     claim_grace_minutes: int = 30
+    # auto: the outbox worker runs inside the API process in embedded mode only; on | off.
+    run_worker: str = "auto"
     log_level: str = "INFO"
     # Filled in by load(): which secrets were generated for development, for the start-up log.
     generated: tuple[str, ...] = field(default=())

@@ -7,6 +7,7 @@ from handlers.credit import bp as credit_admin
 from handlers.health import bp as health
 from handlers.me import bp as me
 from handlers.needs import bp as needs
+from handlers.notifications import bp as notifications
 from handlers.points import adjust_bp as points_adjust
 from handlers.points import admin_bp as points_admin
 from handlers.points import bp as points
@@ -22,4 +23,4 @@ from handlers.volunteers import bp as volunteers
 
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
-              credit_admin, points_adjust]
+              credit_admin, points_adjust, notifications]

@@ -649,3 +649,32 @@ class AdjustmentIn(Strict):
         if value == 0:
             raise ValueError("调整积分不能为0")
         return value
+
+
+# --- notifications -------------------------------------------------------------------------
+
+
+class SubscriptionsIn(Strict):
+    accepted: list[Annotated[str, StringConstraints(max_length=80)]] = Field(default_factory=list, max_length=20)
+    rejected: list[Annotated[str, StringConstraints(max_length=80)]] = Field(default_factory=list, max_length=20)
+
+
+class InboxOut(BaseModel):
+    items: list[dict]
+    next_cursor: int | None
+    unread: int
+
+
+class ReadIn(Strict):
+    ids: list[int] = Field(default_factory=list, max_length=200)
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> ReadIn:
+        if not self.all and not self.ids:
+            raise ValueError("请指定 ids 或 all")
+        return self
+
+
+class RetryIn(Strict):
+    ids: list[int] = Field(min_length=1, max_length=500)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -100,6 +101,22 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
             api_base=settings.wechat_api_base,
             token_storage=RedisTokenStorage(app.ctx.redis.sync, prefix=settings.redis_prefix + "wechat:"),
         )
+
+    @app.after_server_start
+    async def start_worker(app: Sanic) -> None:
+        # Embedded mode has one process, so the outbox worker and the jobs run inside it; in
+        # production they run as `python -m server.worker` processes of their own.
+        if settings.run_worker == "on" or (settings.run_worker == "auto" and settings.embedded):
+            from server.worker import OutboxWorker, run_forever
+
+            app.ctx.worker_stop = asyncio.Event()
+            app.add_task(run_forever(worker=OutboxWorker(wechat=app.ctx.wechat, clock=app.ctx.clock), settings=settings,
+                                     stop=app.ctx.worker_stop), name="outbox-worker")
+
+    @app.before_server_stop
+    async def stop_worker(app: Sanic) -> None:
+        if getattr(app.ctx, "worker_stop", None) is not None:
+            app.ctx.worker_stop.set()
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:

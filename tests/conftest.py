@@ -126,6 +126,7 @@ def settings(standin) -> Settings:
         admin_openids=(ENV_ADMIN_OPENID,),
         max_body_bytes=64 * 1024,
         log_level="INFO",
+        run_worker="off",  # tests drive the outbox worker themselves
     )
 
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from config import Settings
-from models import Task, TaskClaim
-from server.services import events, rewards, tasks
+from models import Task, TaskClaim, VolunteerProfile
+from server.services import events, notify, rewards, tasks
 
 log = logging.getLogger("haibei.jobs")
 
@@ -31,6 +31,9 @@ async def release_stale_claims(*, settings: Settings, now: datetime) -> int:
             task = await Task.get(id=claim.task_id)
             await tasks.release(claim=claim, task=task, actor_id=None, actor_role="system", now=now,
                                 reason="not checked in in time", to="expired")
+            volunteer = await VolunteerProfile.get(id=claim.volunteer_id)
+            await notify.notify(user_id=volunteer.user_id, event="claim_released", now=now,
+                                ctx={"task_id": task.id, "title": task.title, "volunteer_name": volunteer.name, "at": now})
             released += 1
     if released:
         log.info("released stale claims", extra={"count": released})

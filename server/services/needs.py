@@ -16,7 +16,7 @@ from models import Need, ResidentProfile, Service, Task, TaskClaim, WorkflowEven
 from server.auth import Actor
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
-from server.services import catalogue, events
+from server.services import catalogue, events, notify
 
 LOCATION_CONTEXT = "need.location"
 MAX_WINDOW = timedelta(days=30)
@@ -109,6 +109,7 @@ async def accept(*, need: Need, actor: Actor, now: datetime) -> Need:
     await events.move(need, to="accepted", allowed_from=("submitted",), wanted="受理", need_id=need.id,
                       actor_id=actor.id, actor_role="worker", now=now,
                       extra={"accepted_by": actor.id, "accepted_at": now})
+    await _tell_household(need, "need_accepted", now=now)
     return need
 
 
@@ -117,7 +118,15 @@ async def reject(*, need: Need, actor: Actor, reason: str, now: datetime) -> Nee
     await events.move(need, to="rejected", allowed_from=("submitted", "accepted"), wanted="驳回", need_id=need.id,
                       actor_id=actor.id, actor_role="worker", now=now, reason=reason,
                       extra={"status_reason": reason, "open_key": None, "closed_at": now})
+    await _tell_household(need, "need_rejected", now=now, reason=reason)
     return need
+
+
+async def _tell_household(need: Need, event: str, *, now: datetime, **extra: Any) -> None:
+    resident = await ResidentProfile.get(id=need.resident_id)
+    service = await Service.get(code=need.service_id)
+    await notify.notify(user_id=resident.user_id, event=event, now=now,
+                        ctx={"need_id": need.id, "service_name": service.name, "at": now, **extra})
 
 
 async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now: datetime) -> Need:
@@ -161,6 +170,8 @@ async def follow_tasks(*, need: Need, actor_id: int | None, actor_role: str, now
     if need.status in allowed:
         await events.move(need, to=target, allowed_from=allowed, wanted="推进", need_id=need.id,
                           actor_id=actor_id, actor_role=actor_role, now=now)
+        if target == "completed":
+            await _tell_household(need, "need_completed", now=now)
 
 
 async def list_needs(

@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 
 from models import PointsAccount, PointsEntry, Redemption, Reward, Station
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
-from server.services import ledger
+from server.services import ledger, notify
 
 # No 0/O, 1/I/L: codes are read aloud and typed by people at a station counter.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -107,6 +107,9 @@ async def redeem(*, account: PointsAccount, reward_id: int, now: datetime, expir
         raise Conflict("请重试")
     await ledger.post(account=account, amount=-reward.price, kind="redemption", key=f"redeem:{redemption.id}", now=now,
                       ref_type="redemption", ref_id=redemption.id, actor_id=account.user_id, reason=reward.name)
+    await notify.notify(user_id=account.user_id, event="redemption_ready", now=now,
+                        ctx={"redemption_id": redemption.id, "reward_name": reward.name,
+                             "pickup_code": redemption.pickup_code, "expires": redemption.expires_at})
     return redemption
 
 

@@ -21,7 +21,7 @@ from config import Settings
 from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name, mask_phone
-from server.services import catalogue, events, geo, ledger, needs, plates, residents
+from server.services import catalogue, events, geo, ledger, needs, notify, plates, residents
 
 CONFIRMED_ADDRESS_TTL = timedelta(hours=24)
 
@@ -218,7 +218,21 @@ async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime) ->
     if task.claimed_count >= task.volunteers_needed:
         await events.move(task, to="claimed", allowed_from=("open",), wanted="领取", need_id=task.need_id,
                           actor_id=volunteer.user_id, actor_role="volunteer", now=now)
+    await _tell(task, "task_claimed", who="household", volunteer=volunteer, now=now, start=task.scheduled_start)
     return claim
+
+
+async def _tell(task: Task, event: str, *, who: str, volunteer: VolunteerProfile, now: datetime, **extra: Any) -> None:
+    """Notify the household, the volunteer or the station's workers about ``task``."""
+    ctx = {"task_id": task.id, "need_id": task.need_id, "title": task.title, "volunteer_name": mask_name(volunteer.name),
+           "at": now, **extra}
+    if who == "household":
+        need = await Need.get(id=task.need_id).select_related("resident")
+        await notify.notify(user_id=need.resident.user_id, event=event, ctx=ctx, now=now)
+    elif who == "volunteer":
+        await notify.notify(user_id=volunteer.user_id, event=event, ctx={**ctx, "volunteer_name": volunteer.name}, now=now)
+    else:
+        await notify.notify_station_workers(station_id=task.station_id, event=event, ctx=ctx, now=now)
 
 
 async def _free_slot(*, task: Task, actor_id: int | None, actor_role: str, now: datetime, reason: str) -> None:
@@ -294,6 +308,8 @@ async def check_in(
         await events.move(task, to="checked_in", allowed_from=("open", "claimed"), wanted="签到", need_id=task.need_id,
                           actor_id=actor_id, actor_role="volunteer", now=now)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="volunteer", now=now)
+    await _tell(task, "volunteer_checked_in", who="household", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
+                now=now)
     return claim
 
 
@@ -318,6 +334,7 @@ async def submit_record(
                       extra={"started_at": started_at, "ended_at": ended_at, "summary": summary,
                              "photos": list(dict.fromkeys(photos)), "submitted_at": now, "record_reject_reason": None})
     await _task_follows_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now)
+    await _tell(task, "record_submitted", who="workers", volunteer=await VolunteerProfile.get(id=claim.volunteer_id), now=now)
     return claim
 
 
@@ -361,6 +378,7 @@ async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: S
                                                        actor_id=actor_id, now=now)
         await TaskClaim.filter(id=claim.id).update(points_due=amount)
         posted += entries
+        await _tell(task, "task_confirmed", who="volunteer", volunteer=volunteer, now=now, points=amount)
     await _task_follows_claims(task=task, actor_id=actor_id, actor_role="worker", now=now)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
     await task.refresh_from_db()
@@ -376,6 +394,8 @@ async def reject_record(*, task: Task, actor_id: int, reason: str, now: datetime
         await events.move(claim, to="checked_in", allowed_from=("submitted",), wanted="退回", need_id=task.need_id,
                           actor_id=actor_id, actor_role="worker", now=now, reason=reason,
                           extra={"record_reject_reason": reason})
+        await _tell(task, "record_rejected", who="volunteer", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
+                    now=now, reason=reason)
     await events.move(task, to="checked_in", allowed_from=("submitted",), wanted="退回", need_id=task.need_id,
                       actor_id=actor_id, actor_role="worker", now=now, reason=reason)
     return task

@@ -8,7 +8,7 @@ from typing import Any
 from models import Station, User, UserRole, VolunteerProfile
 from server.errors import Conflict, ValidationFailed
 from server.pii import FieldCipher, mask_id_number, mask_phone
-from server.services import audit, catalogue, ledger
+from server.services import audit, catalogue, ledger, notify
 
 PHONE_CONTEXT = "volunteer.phone"
 ID_NUMBER_CONTEXT = "volunteer.id_number"
@@ -82,6 +82,10 @@ async def approve(*, volunteer: VolunteerProfile, reviewer_id: int) -> Volunteer
     await ledger.account_for(user_id=volunteer.user_id)
     await audit.record(actor_id=reviewer_id, action="volunteer.approve", subject_type="volunteer",
                        subject_id=volunteer.id)
+    station = await Station.get(id=volunteer.station_id)
+    now = datetime.now(timezone.utc)
+    await notify.notify(user_id=volunteer.user_id, event="volunteer_approved", ctx={"station_name": station.name, "at": now},
+                        now=now)
     return volunteer
 
 

@@ -54,6 +54,23 @@ ERR_INVALID_PAGE = {"errcode": 41030, "errmsg": "invalid page"}
 PHONE_CODE = re.compile(r"fake-phone:(\d{11})")
 
 
+# WeChat's limits on subscribe-message field values, by the key's kind (thing1 → thing).
+FIELD_LIMITS = {"thing": 20, "name": 10, "phrase": 5, "character_string": 32, "number": 32, "letter": 32,
+                "symbol": 5, "car_number": 8, "phone_number": 17, "amount": 32, "date": 32, "time": 32}
+
+
+def field_ok(key: str, value: str) -> bool:
+    kind = key.rstrip("0123456789")
+    limit = FIELD_LIMITS.get(kind)
+    if limit is None or not value or len(value) > limit:
+        return False
+    if kind == "character_string":
+        return all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+    if kind == "number":
+        return value.replace(".", "", 1).isdigit()
+    return True
+
+
 def create_standin_app(name: str = "wechat_standin", *, appid: str | None = None, secret: str | None = None) -> Sanic:
     """Build the stand-in. With ``appid``/``secret`` set, other credentials are refused (40013 /
     40125) like the real API; by default any non-empty pair is accepted."""
@@ -70,6 +87,8 @@ def create_standin_app(name: str = "wechat_standin", *, appid: str | None = None
     app.ctx.tokens = {}  # access_token -> {"appid": str, "expires_at": float}
     app.ctx.tokens_issued = 0
     app.ctx.messages = []
+    # Errcodes the next subscribe sends answer with, one each (POST /__standin/faults).
+    app.ctx.faults = []
     app.ctx.msgids = itertools.count(1_000_000_001)
 
     def check_credentials(given_appid: str, given_secret: str) -> dict[str, Any] | None:
@@ -210,6 +229,12 @@ def create_standin_app(name: str = "wechat_standin", *, appid: str | None = None
             return json(ERR_NO_QUOTA)
         if touser.startswith("busy-"):
             return json(ERR_SYSTEM)
+        bad_field = next((key for key, value in data.items() if not field_ok(key, value["value"])), None)
+        if bad_field:
+            return json({"errcode": 47003, "errmsg": f"argument invalid! data.{bad_field}.value invalid"})
+        if app.ctx.faults:
+            code = app.ctx.faults.pop(0)
+            return json({"errcode": code, "errmsg": "injected fault"})
         msgid = next(app.ctx.msgids)
         app.ctx.messages.append({"msgid": msgid, "received_at": time.time(), "body": body})
         return json({"errcode": 0, "errmsg": "ok", "msgid": msgid})
@@ -251,6 +276,13 @@ def create_standin_app(name: str = "wechat_standin", *, appid: str | None = None
     @app.get("/__standin/messages")
     async def list_messages(request: Request) -> HTTPResponse:
         return json({"messages": app.ctx.messages})
+
+    @app.post("/__standin/faults")
+    async def inject_faults(request: Request) -> HTTPResponse:
+        """``{"errcode": -1, "count": 2}``: the next two subscribe sends fail with -1."""
+        body = json_body(request) or {}
+        app.ctx.faults.extend([int(body.get("errcode", -1))] * int(body.get("count", 1)))
+        return json({"queued": len(app.ctx.faults)})
 
     @app.delete("/__standin/messages")
     async def clear_messages(request: Request) -> HTTPResponse:

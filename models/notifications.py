@@ -1,0 +1,58 @@
+"""Notifications: the in-app inbox (always), the WeChat outbox (when the user has quota), and the
+per-template subscription quota that WeChat itself cannot report."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Notification(Model):
+    id = fields.BigIntField(primary_key=True)
+    user_id = fields.IntField()
+    event = fields.CharField(max_length=40)
+    title = fields.CharField(max_length=60)
+    body = fields.CharField(max_length=300)
+    page = fields.CharField(max_length=200, null=True)
+    data = fields.JSONField(default=dict)
+    read_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "notifications"
+        indexes = (("user_id", "id"),)
+
+
+class OutboxMessage(Model):
+    """A WeChat subscribe message waiting to be sent by a worker process (server.worker)."""
+
+    id = fields.BigIntField(primary_key=True)
+    notification_id = fields.BigIntField()
+    user_id = fields.IntField()
+    openid = fields.CharField(max_length=64)
+    template_id = fields.CharField(max_length=80)
+    page = fields.CharField(max_length=200, null=True)
+    data = fields.JSONField()
+    # pending → sending (leased) → sent | dead; skipped when WeChat says the user has no quota.
+    status = fields.CharField(max_length=8, default="pending")
+    attempts = fields.SmallIntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    lease_until = fields.DatetimeField(null=True)
+    last_error = fields.CharField(max_length=200, null=True)
+    sent_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "outbox_messages"
+
+
+class SubscriptionQuota(Model):
+    """How many one-time subscribe messages a user has granted for a template and not yet used."""
+
+    id = fields.IntField(primary_key=True)
+    user_id = fields.IntField()
+    template_id = fields.CharField(max_length=80)
+    remaining = fields.IntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "subscription_quotas"
+        unique_together = (("user_id", "template_id"),)

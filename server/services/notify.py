@@ -1,0 +1,128 @@
+"""Telling people: every event lands in the in-app inbox, and, when the user has granted a
+one-time subscription for the template, in the WeChat outbox too. Both rows are written in the
+caller's transaction, so a rolled-back request tells nobody anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.expressions import F
+from tortoise.exceptions import IntegrityError
+
+from config.data import NOTIFICATION_TEMPLATES
+from models import Notification, OutboxMessage, SubscriptionQuota, User, UserRole
+from server.errors import ValidationFailed
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+TEMPLATES: dict[str, dict[str, Any]] = NOTIFICATION_TEMPLATES
+TEMPLATE_IDS = frozenset(t["template_id"] for t in TEMPLATES.values())
+# WeChat's limits per field kind; values are cut to fit so no send fails with 47003 for length.
+LIMITS = {"thing": 20, "name": 10, "phrase": 5, "character_string": 32, "number": 32}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    return "" if value is None else str(value)
+
+
+def fit(key: str, value: str) -> str:
+    """A field value cut to WeChat's rules for the field's kind."""
+    kind = key.rstrip("0123456789")
+    if kind == "time":
+        return value[:16] or "-"
+    if kind == "character_string":
+        value = re.sub(r"[^A-Za-z0-9_-]", "", value)
+    elif kind == "number":
+        value = re.sub(r"[^0-9.]", "", value) or "0"
+    limit = LIMITS.get(kind, 20)
+    if len(value) > limit:
+        value = value[: limit - 1] + "…" if kind == "thing" else value[:limit]
+    return value or "-"
+
+
+def render(event: str, ctx: dict[str, Any]) -> dict[str, Any]:
+    """Title, body, page and WeChat fields of ``event`` filled from ``ctx`` (missing keys blank)."""
+    spec = TEMPLATES[event]
+    values = defaultdict(str, {k: _text(v) for k, v in ctx.items()})
+    return {
+        "template_id": spec["template_id"],
+        "title": spec["title"],
+        "body": spec["body"].format_map(values)[:300],
+        "page": spec["page"].format_map(values),
+        "fields": {key: fit(key, pattern.format_map(values)) for key, pattern in spec["fields"].items()},
+    }
+
+
+async def notify(*, user_id: int | None, event: str, ctx: dict[str, Any], now: datetime) -> Notification | None:
+    """Write the inbox row, and an outbox row if the user can receive this template."""
+    if user_id is None:
+        return None  # a household kept by a worker, with no account: the station sees it anyway
+    msg = render(event, ctx)
+    notification = await Notification.create(
+        user_id=user_id, event=event, title=msg["title"], body=msg["body"], page=msg["page"],
+        data={k: _text(v) for k, v in ctx.items()}, created_at=now,
+    )
+    user = await User.get_or_none(id=user_id, status="active")
+    if user is None or not user.openid:
+        return notification
+    # One-time subscriptions: one send per consent. The decrement and the outbox row commit together.
+    used = await SubscriptionQuota.filter(user_id=user_id, template_id=msg["template_id"], remaining__gt=0).update(
+        remaining=F("remaining") - 1
+    )
+    if used:
+        await OutboxMessage.create(
+            notification_id=notification.id, user_id=user_id, openid=user.openid, template_id=msg["template_id"],
+            page=msg["page"], data=msg["fields"], next_attempt_at=now, created_at=now,
+        )
+    return notification
+
+
+async def notify_station_workers(*, station_id: int, event: str, ctx: dict[str, Any], now: datetime) -> None:
+    for user_id in await UserRole.filter(role="worker", station_id=station_id).values_list("user_id", flat=True):
+        await notify(user_id=user_id, event=event, ctx=ctx, now=now)
+
+
+async def grant(*, user_id: int, accepted: list[str], rejected: list[str]) -> dict[str, int]:
+    """Record what wx.requestSubscribeMessage returned: each accepted template is one more send."""
+    unknown = [t for t in accepted + rejected if t not in TEMPLATE_IDS]
+    if unknown:
+        raise ValidationFailed("未知的消息模板", details=[{"field": "accepted", "type": "unknown_template", "ids": unknown[:5]}])
+    for template_id in accepted:
+        if not await SubscriptionQuota.filter(user_id=user_id, template_id=template_id).update(remaining=F("remaining") + 1):
+            try:
+                await SubscriptionQuota.create(user_id=user_id, template_id=template_id, remaining=1)
+            except IntegrityError:
+                await SubscriptionQuota.filter(user_id=user_id, template_id=template_id).update(remaining=F("remaining") + 1)
+    return dict(await SubscriptionQuota.filter(user_id=user_id).values_list("template_id", "remaining"))
+
+
+async def inbox(*, user_id: int, cursor: int | None, limit: int) -> tuple[list[Notification], int | None, int]:
+    qs = Notification.filter(user_id=user_id)
+    if cursor:
+        qs = qs.filter(id__lt=cursor)
+    rows = await qs.order_by("-id").limit(limit + 1)
+    unread = await Notification.filter(user_id=user_id, read_at__isnull=True).count()
+    return rows[:limit], rows[limit - 1].id if len(rows) > limit else None, unread
+
+
+async def mark_read(*, user_id: int, ids: list[int] | None, now: datetime) -> int:
+    qs = Notification.filter(user_id=user_id, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(id__in=ids)
+    return await qs.update(read_at=now)
+
+
+def present(n: Notification) -> dict[str, Any]:
+    return {"id": n.id, "event": n.event, "title": n.title, "body": n.body, "page": n.page,
+            "read": n.read_at is not None, "created_at": n.created_at}
+
+
+def backoff(attempts: int, *, base: float = 30.0, cap: float = 3600.0, jitter: float = 0.0) -> timedelta:
+    """Exponential backoff: 30 s, 60 s, 120 s … up to an hour, plus the given jitter."""
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)) + jitter)

@@ -1,0 +1,165 @@
+"""The worker process: sends the WeChat outbox and runs the scheduled jobs.
+
+``python -m server.worker`` (several may run beside the API). Rows are taken with
+``SELECT … FOR UPDATE SKIP LOCKED`` and leased: a worker killed after taking a row leaves it
+``sending`` until the lease runs out, then another worker takes it. A lost lease is detected when
+marking (the row's attempt counter moved on), so a late worker never overwrites a newer result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import timedelta
+from typing import Any, Callable
+
+from tortoise.exceptions import OperationalError
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from models import OutboxMessage, SubscriptionQuota
+from server.services import jobs, notify
+from server.wechat import WeChatError, WeChatUnavailable
+
+log = logging.getLogger("haibei.worker")
+
+# Answers that will never succeed on retry: the message itself is wrong.
+DEAD_ERRCODES = {40003, 40037, 41030, 47003}
+NO_QUOTA = 43101
+
+
+class OutboxWorker:
+    def __init__(self, *, wechat: Any, clock: Callable, batch: int = 50, lease_seconds: int = 60,
+                 max_attempts: int = 8, name: str = "worker") -> None:
+        self.wechat = wechat
+        self.clock = clock
+        self.batch = batch
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.name = name
+
+    async def claim(self) -> list[OutboxMessage]:
+        """Lease up to ``batch`` due rows; other workers skip the ones locked here."""
+        now = self.clock()
+        for _ in range(5):
+            try:
+                async with in_transaction():
+                    rows = await (
+                        OutboxMessage.filter(Q(status="pending", next_attempt_at__lte=now)
+                                             | Q(status="sending", lease_until__lt=now))
+                        .order_by("id").limit(self.batch).select_for_update(skip_locked=True)
+                    )
+                    for row in rows:
+                        row.attempts += 1
+                        await OutboxMessage.filter(id=row.id).update(status="sending", lease_until=now + self.lease,
+                                                                     attempts=row.attempts)
+                return rows
+            except OperationalError as exc:  # a deadlock between two claimers: try again
+                if "1213" not in str(exc):
+                    raise
+                await asyncio.sleep(random.uniform(0.01, 0.05))
+        return []
+
+    async def _mark(self, row: OutboxMessage, **changes: Any) -> bool:
+        # Only if this worker still holds the lease (nobody re-took the row after it expired).
+        return bool(await OutboxMessage.filter(id=row.id, status="sending", attempts=row.attempts).update(**changes))
+
+    async def send(self, row: OutboxMessage) -> str:
+        """Send one leased row; returns what became of it."""
+        now = self.clock()
+        try:
+            await self.wechat.send_subscribe_message(openid=row.openid, template_id=row.template_id, data=row.data,
+                                                     page=row.page)
+        except WeChatUnavailable as exc:
+            return await self._retry(row, f"unavailable: {exc.errcode}")
+        except WeChatError as exc:
+            if exc.errcode == NO_QUOTA:
+                # The user has no subscription left after all: stop counting on one; the inbox has it.
+                await SubscriptionQuota.filter(user_id=row.user_id, template_id=row.template_id).update(remaining=0)
+                await self._mark(row, status="skipped", last_error="43101 no quota")
+                return "skipped"
+            if exc.errcode in DEAD_ERRCODES:
+                await self._mark(row, status="dead", last_error=f"{exc.errcode} {exc.errmsg}"[:200])
+                return "dead"
+            return await self._retry(row, f"{exc.errcode} {exc.errmsg}")
+        await self._mark(row, status="sent", sent_at=now, last_error=None)
+        return "sent"
+
+    async def _retry(self, row: OutboxMessage, error: str) -> str:
+        if row.attempts >= self.max_attempts:
+            await self._mark(row, status="dead", last_error=f"gave up after {row.attempts}: {error}"[:200])
+            return "dead"
+        delay = notify.backoff(row.attempts, jitter=random.uniform(0, 5))
+        await self._mark(row, status="pending", next_attempt_at=self.clock() + delay, last_error=error[:200])
+        return "retry"
+
+    async def run_once(self) -> dict[str, int]:
+        rows = await self.claim()
+        outcomes: dict[str, int] = {}
+        for outcome in await asyncio.gather(*(self.send(r) for r in rows)):
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        return outcomes
+
+
+async def retry_dead(*, ids: list[int], now) -> int:
+    """An administrator sends dead letters again."""
+    return await OutboxMessage.filter(id__in=ids, status="dead").update(status="pending", next_attempt_at=now, attempts=0)
+
+
+async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Event, jobs_every: int = 60) -> None:
+    last_jobs = None
+    while not stop.is_set():
+        try:
+            outcomes = await worker.run_once()
+            now = worker.clock()
+            if last_jobs is None or (now - last_jobs).total_seconds() >= jobs_every:
+                log.info("scheduled jobs", extra=await jobs.run_all(settings=settings, now=now))
+                last_jobs = now
+        except Exception:  # noqa: BLE001 - the loop must outlive any one bad round
+            log.exception("worker round failed")
+            outcomes = {}
+        if not outcomes:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except TimeoutError:
+                pass
+
+
+def main() -> None:
+    import signal
+
+    from config import load
+    from server import db
+    from server.clock import utc_now
+    from server.logs import log_config
+    from server.redis import make_clients
+    from server.wechat import RedisTokenStorage, WeChatGateway
+
+    import logging.config
+
+    settings = load()
+    logging.config.dictConfig(log_config(settings.log_level))
+
+    async def run() -> None:
+        await db.connect(settings.db_url)
+        clients = make_clients(settings.redis_url)
+        gateway = WeChatGateway(appid=settings.wechat_appid, secret=settings.wechat_secret,
+                                api_base=settings.wechat_api_base,
+                                token_storage=RedisTokenStorage(clients.sync, prefix=settings.redis_prefix + "wechat:"))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_forever(worker=OutboxWorker(wechat=gateway, clock=utc_now), settings=settings, stop=stop)
+        finally:
+            await gateway.close()
+            await clients.close()
+            await db.disconnect()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

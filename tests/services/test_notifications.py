@@ -1,0 +1,229 @@
+"""Notifications: inbox always, WeChat outbox within subscription quota, delivered by the worker to
+the stand-in over real HTTP, exactly once, with WeChat's field limits respected."""
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+
+from models import Notification, OutboxMessage, SubscriptionQuota, User
+from server.services import notify
+from server.worker import OutboxWorker
+from tests.builders import iso, login, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, soon
+from tests.handlers.test_platform import assert_error
+
+HOME = {"lat": 37.512345, "lng": 122.121234}
+ALL = sorted(notify.TEMPLATE_IDS)
+
+
+async def subscribe(client, session, times: int = 3):
+    for _ in range(times):
+        r = await client.post("/api/v1/subscriptions", json={"accepted": ALL, "rejected": []}, headers=session.headers)
+        assert r.status_code == 200, r.text
+
+
+async def drain(api, clock=None) -> Counter:
+    worker = OutboxWorker(wechat=api.app.ctx.wechat, clock=clock or api.app.ctx.clock, name="test")
+    total: Counter = Counter()
+    while True:
+        outcomes = await worker.run_once()
+        if not outcomes:
+            return total
+        total.update(outcomes)
+
+
+async def standin_messages(standin) -> list[dict]:
+    async with httpx.AsyncClient() as c:
+        return (await c.get(standin.url + "/__standin/messages")).json()["messages"]
+
+
+async def test_the_workflow_tells_everyone_once_within_wechat_limits(client, api, standin):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    volunteer, _ = await make_volunteer(client, station, name="欧阳志愿者名字特别长", approved_by=None)
+    for s in (worker, resident, volunteer):
+        await subscribe(client, s)
+    profile = (await client.get("/api/v1/me", headers=volunteer.headers)).json()["volunteer"]
+    await client.post(f"/api/v1/volunteers/{profile['id']}/approve", headers=worker.headers)
+    need = await make_need(client, resident, description="家里需要打扫" * 20)
+    task = await make_task(client, worker, need, title="打扫卫生并整理厨房阳台卧室客厅和卫生间的所有物品")
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-15)), "ended_at": iso(soon(0)),
+                                                                  "summary": "完成"}, headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
+
+    outcomes = await drain(api)
+    assert outcomes == Counter(sent=7), outcomes
+    messages = await standin_messages(standin)
+    openids = {s.id: (await User.get(id=s.id)).openid for s in (worker, resident, volunteer)}
+    got = Counter((m["body"]["touser"], m["body"]["template_id"]) for m in messages)
+    expected = Counter({
+        (openids[volunteer.id], "TPL_AUDIT"): 1,          # approved
+        (openids[resident.id], "TPL_NEED_PROGRESS"): 1,   # accepted
+        (openids[resident.id], "TPL_TASK_UPDATE"): 2,     # claimed, checked in
+        (openids[worker.id], "TPL_REVIEW_TODO"): 1,       # record submitted
+        (openids[volunteer.id], "TPL_POINTS"): 1,         # confirmed + points
+        (openids[resident.id], "TPL_RATE"): 1,            # completed, please rate
+    })
+    assert got == expected
+    # The stand-in applies WeChat's field rules (it would have answered 47003); check them here too.
+    for m in messages:
+        for key, field in m["body"]["data"].items():
+            kind = key.rstrip("0123456789")
+            assert len(field["value"]) <= {"thing": 20, "name": 10, "phrase": 5}.get(kind, 32), (key, field)
+    points = next(m for m in messages if m["body"]["template_id"] == "TPL_POINTS")
+    assert points["body"]["data"]["number2"]["value"] == "25"  # minimum 5 + first-service 20
+    assert await drain(api) == Counter()  # nothing twice
+    inbox = (await client.get("/api/v1/notifications", headers=resident.headers)).json()
+    assert inbox["unread"] == 4 and [n["title"] for n in inbox["items"]][0] == "服务已完成,请评价"
+    await client.post("/api/v1/notifications/read", json={"all": True}, headers=resident.headers)
+    assert (await client.get("/api/v1/notifications", headers=resident.headers)).json()["unread"] == 0
+
+
+async def test_without_quota_only_the_inbox(client, api, standin):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+    assert await Notification.filter(user_id=resident.id, event="need_accepted").count() == 1
+    assert await OutboxMessage.all().count() == 0
+    # One consent is one message.
+    await subscribe(client, resident, times=1)
+    r = await client.post("/api/v1/subscriptions", json={"accepted": ["NOT_A_TEMPLATE"]}, headers=resident.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    n2 = await make_need(client, resident, service_code="LIVING_MEAL")
+    n3 = await make_need(client, resident, service_code="LIVING_SHOP")
+    for n in (n2, n3):
+        await client.post(f"/api/v1/needs/{n['id']}/accept", headers=worker.headers)
+    assert await OutboxMessage.filter(template_id="TPL_NEED_PROGRESS").count() == 1
+    assert (await SubscriptionQuota.get(user_id=resident.id, template_id="TPL_NEED_PROGRESS")).remaining == 0
+
+
+async def test_a_rolled_back_request_tells_nobody(client, api):
+    """Confirming two volunteers' records: the first is confirmed and notified, the second fails
+    (15 verified minutes > its 10 recorded) and the whole request rolls back, notification included."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    task = await make_task(client, worker, need, volunteers_needed=2)
+    volunteers = []
+    for _ in range(2):
+        v, _ = await make_volunteer(client, station, approved_by=worker)
+        await subscribe(client, v)
+        await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=v.headers)
+        volunteers.append(v)
+    for v, minutes in zip(volunteers, (18, 10)):
+        await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=v.headers)
+        r = await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-minutes)),
+                              "ended_at": iso(soon(0)), "summary": "完成"}, headers=v.headers)
+        assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={"minutes": 15}, headers=worker.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert await Notification.filter(event="task_confirmed").count() == 0
+    assert await OutboxMessage.filter(template_id="TPL_POINTS").count() == 0
+    assert (await client.get("/api/v1/points/me", headers=volunteers[0].headers)).json()["balance"] == 0
+
+
+async def make_rows(api, n: int, openid_prefix: str = "bulk") -> list[int]:
+    user = await User.create(openid=f"{openid_prefix}-{n}-{id(api)}")
+    now = api.app.ctx.clock()
+    await OutboxMessage.bulk_create([
+        OutboxMessage(notification_id=0, user_id=user.id, openid=user.openid, template_id="TPL_POINTS", page="pages/points/index",
+                      data={"thing1": f"消息{i}", "number2": str(i), "time3": "2026-11-28 10:00"}, next_attempt_at=now,
+                      created_at=now)
+        for i in range(n)
+    ])
+    return list(await OutboxMessage.filter(user_id=user.id).values_list("id", flat=True))
+
+
+async def test_two_workers_send_each_of_1000_messages_exactly_once(api, standin):
+    await make_rows(api, 1000)
+    a = OutboxWorker(wechat=api.app.ctx.wechat, clock=api.app.ctx.clock, batch=40, name="a")
+    b = OutboxWorker(wechat=api.app.ctx.wechat, clock=api.app.ctx.clock, batch=40, name="b")
+
+    async def loop(w):
+        sent = 0
+        while outcomes := await w.run_once():
+            sent += outcomes.get("sent", 0)
+        return sent
+
+    sent_a, sent_b = await asyncio.gather(loop(a), loop(b))
+    assert sent_a + sent_b == 1000 and sent_a > 0 and sent_b > 0
+    messages = await standin_messages(standin)
+    numbers = Counter(m["body"]["data"]["number2"]["value"] for m in messages)
+    assert len(messages) == 1000 and len(numbers) == 1000 and max(numbers.values()) == 1
+    assert await OutboxMessage.filter(status="sent").count() == 1000
+
+
+async def test_a_killed_worker_leaves_its_rows_to_the_lease(api, standin):
+    (row_id,) = await make_rows(api, 1, "lease")
+    clock = api.app.ctx.clock
+    dead = OutboxWorker(wechat=api.app.ctx.wechat, clock=clock, lease_seconds=60, name="dies")
+    taken = await dead.claim()  # ...and the process dies here, before sending.
+    assert [r.id for r in taken] == [row_id]
+    other = OutboxWorker(wechat=api.app.ctx.wechat, clock=clock, lease_seconds=60, name="other")
+    assert await other.run_once() == {}  # still leased
+    later = OutboxWorker(wechat=api.app.ctx.wechat, clock=lambda: clock() + timedelta(seconds=61), name="later")
+    assert await later.run_once() == {"sent": 1}
+    assert len(await standin_messages(standin)) == 1  # the normal crash case: exactly once
+    # The dead worker's late "sent" cannot overwrite anything: its lease (attempt 1) is gone.
+    assert await dead._mark(taken[0], status="pending") is False
+
+
+async def test_crash_after_sending_before_marking_sends_at_most_twice(api, standin):
+    (row_id,) = await make_rows(api, 1, "twice")
+    clock = api.app.ctx.clock
+    crashing = OutboxWorker(wechat=api.app.ctx.wechat, clock=clock, name="crash")
+    (row,) = await crashing.claim()
+    await api.app.ctx.wechat.send_subscribe_message(openid=row.openid, template_id=row.template_id, data=row.data, page=row.page)
+    # ...killed before marking the row sent. After the lease another worker sends it again:
+    later = OutboxWorker(wechat=api.app.ctx.wechat, clock=lambda: clock() + timedelta(seconds=61), name="later")
+    assert await later.run_once() == {"sent": 1}
+    assert len(await standin_messages(standin)) == 2  # at most twice, and this is the case where it is twice
+
+
+async def test_errors_no_quota_busy_and_invalid(api, standin):
+    async with httpx.AsyncClient() as c:
+        # 43101: no retry, quota zeroed, the inbox keeps the notification.
+        user = await User.create(openid="noquota-abc")
+        await SubscriptionQuota.create(user_id=user.id, template_id="TPL_POINTS", remaining=2)
+        await notify.notify(user_id=user.id, event="task_confirmed", ctx={"title": "t", "points": 5, "at": api.app.ctx.clock()},
+                            now=api.app.ctx.clock())
+        assert await drain(api) == Counter(skipped=1)
+        assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_POINTS")).remaining == 0
+        assert await Notification.filter(user_id=user.id).count() == 1
+
+        # -1 (busy): retried with backoff and delivered once WeChat is back.
+        (busy_row,) = await make_rows(api, 1, "retry")
+        await c.post(standin.url + "/__standin/faults", json={"errcode": -1, "count": 2})
+        assert await drain(api) == Counter(retry=1)
+        row = await OutboxMessage.get(id=busy_row)
+        assert row.status == "pending" and row.attempts == 1 and row.next_attempt_at > api.app.ctx.clock()
+        later = lambda: api.app.ctx.clock() + timedelta(hours=2)  # noqa: E731
+        assert await drain(api, clock=later) == Counter(retry=1)
+        assert await drain(api, clock=lambda: api.app.ctx.clock() + timedelta(hours=4)) == Counter(sent=1)
+
+        # 47003: dead letter with the error, listed for admins and retryable.
+        (bad_row,) = await make_rows(api, 1, "invalid")
+        await c.post(standin.url + "/__standin/faults", json={"errcode": 47003, "count": 1})
+        assert await drain(api) == Counter(dead=1)
+        dead = await OutboxMessage.get(id=bad_row)
+        assert dead.status == "dead" and dead.last_error.startswith("47003")
+    from server.worker import retry_dead
+
+    assert await retry_dead(ids=[bad_row], now=api.app.ctx.clock()) == 1
+    assert await drain(api) == Counter(sent=1)
+
+
+def test_fit_cuts_to_wechat_rules():
+    assert len(notify.fit("thing1", "一" * 30)) == 20 and notify.fit("thing1", "一" * 30).endswith("…")
+    assert notify.fit("phrase2", "已经受理完成了") == "已经受理完"
+    assert notify.fit("name3", "欧阳志愿者名字特别长的人") == "欧阳志愿者名字特别长"
+    assert notify.fit("character_string4", "AB-12 中文") == "AB-12"
+    assert notify.fit("number5", "积分 30") == "30"
+    assert notify.fit("thing6", "") == "-"
