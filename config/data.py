@@ -17,3 +17,4 @@ SERVICE_CATALOGUE: dict = _load("service_catalogue.json")
 POINTS_RULES: dict = _load("points_rules.json")
 CREDIT_THRESHOLDS: list[dict] = _load("credit_thresholds.json")["thresholds"]
 NOTIFICATION_TEMPLATES: dict = _load("notification_templates.json")["events"]
+CONTENT_WORDS: frozenset[str] = frozenset(_load("content_words.json")["risky"])

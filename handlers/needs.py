@@ -6,7 +6,7 @@ from handlers.schemas import CancelIn, NeedIn, NeedListQuery, NeedOut, NeedPage,
 from server.access import access_need, sees_need_unmasked
 from server.auth import authenticate
 from server.http import body, query, respond, returns
-from server.services import needs, tasks
+from server.services import content, needs, tasks
 
 bp = Blueprint("needs", url_prefix="/api/v1/needs")
 
@@ -23,8 +23,11 @@ def _role(actor, need) -> str:
 async def create_need(request: Request):
     actor = await authenticate(request)
     ctx = request.app.ctx
+    screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=request.ctx.body.description,
+                                    now=ctx.clock(), field="description")
     async with in_transaction():
-        need = await needs.create(actor=actor, data=request.ctx.body.model_dump(), cipher=ctx.cipher, now=ctx.clock())
+        need = await needs.create(actor=actor, data=request.ctx.body.model_dump(), cipher=ctx.cipher, now=ctx.clock(),
+                                  screened=screened)
     need = await needs.load(need_id=need.id)
     return respond(needs.present(need, cipher=ctx.cipher), status=201)
 
@@ -117,10 +120,13 @@ async def create_task(request: Request, need_id: int):
 async def rate_need(request: Request, need_id: int):
     actor = await authenticate(request)
     b = request.ctx.body
+    ctx = request.app.ctx
+    screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=b.comment, now=ctx.clock(),
+                                    field="comment")
     async with in_transaction():
         need = await access_need(actor, need_id, purpose="household")
         await needs.rate(need=need, actor=actor, role=_role(actor, need), score=b.score, comment=b.comment,
-                         would_use_again=b.would_use_again, now=request.app.ctx.clock())
+                         would_use_again=b.would_use_again, now=ctx.clock(), screened=screened)
     return respond(needs.present(need, cipher=request.app.ctx.cipher))
 
 

@@ -5,7 +5,8 @@ from tortoise.transactions import in_transaction
 from handlers.schemas import CursorQuery, InboxOut, Ok, ReadIn, RetryIn, SubscriptionsIn
 from server.auth import authenticate
 from server.http import body, query, respond, returns
-from server.services import notify
+from server.access import require_worker_station
+from server.services import content, notify
 from server import worker
 
 bp = Blueprint("notifications", url_prefix="/api/v1")
@@ -76,3 +77,26 @@ async def retry(request: Request):
     async with in_transaction():
         count = await worker.retry_dead(ids=request.ctx.body.ids, now=request.app.ctx.clock())
     return respond({"requeued": count})
+
+
+@bp.get("/content/reviews")
+@openapi.summary("Text held for review at my station (workers)")
+@openapi.secured("token")
+async def reviews(request: Request):
+    actor = await authenticate(request)
+    station_id = require_worker_station(actor)
+    rows = await content.pending_for_station(station_id=station_id)
+    return respond([{"id": r.id, "subject_type": r.subject_type, "subject_id": r.subject_id, "field": r.field,
+                     "verdict": r.verdict, "reason": r.reason, "created_at": r.created_at} for r in rows])
+
+
+@bp.post("/content/reviews/<flag_id:int>/resolve")
+@openapi.summary("Mark a held text as reviewed")
+@openapi.secured("token")
+@returns(Ok)
+async def resolve(request: Request, flag_id: int):
+    actor = await authenticate(request)
+    station_id = require_worker_station(actor)
+    async with in_transaction():
+        await content.resolve(flag_id=flag_id, station_id=station_id, worker_id=actor.id, now=request.app.ctx.clock())
+    return respond({"ok": True})

@@ -7,7 +7,7 @@ from server.access import access_task
 from server.auth import authenticate
 from server.errors import DomainError
 from server.http import body, query, respond, returns
-from server.services import leaderboard, tasks
+from server.services import content, leaderboard, tasks
 
 bp = Blueprint("tasks", url_prefix="/api/v1/tasks")
 
@@ -114,11 +114,12 @@ async def record(request: Request, task_id: int):
     actor = await authenticate(request)
     ctx = request.app.ctx
     b = request.ctx.body
+    screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=b.summary, now=ctx.clock(), field="summary")
     async with in_transaction():
         task, _, claim = await access_task(actor, task_id, purpose="claimant")
         await tasks.submit_record(task=task, claim=claim, started_at=b.started_at, ended_at=b.ended_at,
                                   summary=b.summary, photos=b.photos, settings=ctx.settings, now=ctx.clock(),
-                                  actor_id=actor.id, owner_user_id=actor.id)
+                                  actor_id=actor.id, owner_user_id=actor.id, screened=screened)
     return await _show(request, task_id, viewer="claimant", claim=claim)
 
 

@@ -56,3 +56,23 @@ class SubscriptionQuota(Model):
     class Meta:
         table = "subscription_quotas"
         unique_together = (("user_id", "template_id"),)
+
+
+class ContentFlag(Model):
+    """User text saved but held for a worker's review: WeChat said "review", or could not be asked."""
+
+    id = fields.IntField(primary_key=True)
+    station_id = fields.IntField(null=True)
+    subject_type = fields.CharField(max_length=20)
+    subject_id = fields.IntField()
+    field = fields.CharField(max_length=30)
+    verdict = fields.CharField(max_length=12)
+    reason = fields.CharField(max_length=100)
+    author_id = fields.IntField()
+    resolved_by = fields.IntField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "content_flags"
+        indexes = (("station_id", "resolved_at"),)

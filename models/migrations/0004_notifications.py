@@ -12,6 +12,24 @@ class Migration(migrations.Migration):
 
     operations = [
         ops.CreateModel(
+            name='ContentFlag',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('station_id', fields.IntField(null=True)),
+                ('subject_type', fields.CharField(max_length=20)),
+                ('subject_id', fields.IntField()),
+                ('field', fields.CharField(max_length=30)),
+                ('verdict', fields.CharField(max_length=12)),
+                ('reason', fields.CharField(max_length=100)),
+                ('author_id', fields.IntField()),
+                ('resolved_by', fields.IntField(null=True)),
+                ('resolved_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'content_flags', 'app': 'models', 'indexes': [Index(fields=['station_id', 'resolved_at'])], 'pk_attr': 'id', 'table_description': 'User text saved but held for a worker\'s review: WeChat said "review", or could not be asked.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='Notification',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),

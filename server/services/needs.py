@@ -16,7 +16,7 @@ from models import Need, ResidentProfile, Service, Task, TaskClaim, WorkflowEven
 from server.auth import Actor
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
-from server.services import catalogue, events, notify
+from server.services import catalogue, content, events, notify
 
 LOCATION_CONTEXT = "need.location"
 MAX_WINDOW = timedelta(days=30)
@@ -62,8 +62,9 @@ async def resolve_household(*, actor: Actor, resident_id: int | None) -> tuple[R
     return resident, True
 
 
-async def create(*, actor: Actor, data: dict[str, Any], cipher: FieldCipher, now: datetime) -> Need:
-    """Record a need; one open need per household and service."""
+async def create(*, actor: Actor, data: dict[str, Any], cipher: FieldCipher, now: datetime,
+                 screened: content.Verdict | None = None) -> Need:
+    """Record a need; one open need per household and service. ``screened``: the content check."""
     resident, on_behalf = await resolve_household(actor=actor, resident_id=data.get("resident_id"))
     service = await catalogue.require_active(code=data["service_code"])
     check_window(start=data.get("window_start"), end=data.get("window_end"), now=now)
@@ -101,6 +102,9 @@ async def create(*, actor: Actor, data: dict[str, Any], cipher: FieldCipher, now
         raise NeedDuplicate(details={"need_id": other.id if other else None}) from None
     await events.record(need, need_id=need.id, actor_id=actor.id, actor_role="worker" if on_behalf else "resident",
                         from_status=None, to_status="submitted", now=now, reason=f"source={source}")
+    if screened is not None:
+        await content.flag(verdict=screened, station_id=need.station_id, subject_type="need", subject_id=need.id,
+                           field="description", author_id=actor.id, now=now)
     return need
 
 
@@ -145,13 +149,16 @@ async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now
 
 
 async def rate(*, need: Need, actor: Actor, role: str, score: int, comment: str | None, would_use_again: bool,
-               now: datetime) -> Need:
+               now: datetime, screened: content.Verdict | None = None) -> Need:
     """The household rates a completed need, which closes it; a low score asks for follow-up."""
     await events.move(need, to="closed", allowed_from=("completed",), wanted="评价", need_id=need.id,
                       actor_id=actor.id, actor_role=role, now=now, reason=f"score={score}",
                       extra={"rating_score": score, "rating_comment": comment, "would_use_again": would_use_again,
                              "rated_at": now, "rated_by": actor.id, "follow_up": score <= FOLLOW_UP_SCORE,
                              "closed_at": now})
+    if screened is not None:
+        await content.flag(verdict=screened, station_id=need.station_id, subject_type="need", subject_id=need.id,
+                           field="rating_comment", author_id=actor.id, now=now)
     return need
 
 

@@ -21,7 +21,7 @@ from config import Settings
 from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name, mask_phone
-from server.services import catalogue, events, geo, ledger, needs, notify, plates, residents
+from server.services import catalogue, content, events, geo, ledger, needs, notify, plates, residents
 
 CONFIRMED_ADDRESS_TTL = timedelta(hours=24)
 
@@ -316,6 +316,7 @@ async def check_in(
 async def submit_record(
     *, task: Task, claim: TaskClaim, started_at: datetime, ended_at: datetime, summary: str,
     photos: list[int], settings: Settings, now: datetime, actor_id: int, owner_user_id: int,
+    screened: content.Verdict | None = None,
 ) -> TaskClaim:
     """The volunteer's account of the service; it must fit the window (plus grace) and the past."""
     grace = timedelta(minutes=settings.checkin_grace_minutes)
@@ -335,6 +336,9 @@ async def submit_record(
                              "photos": list(dict.fromkeys(photos)), "submitted_at": now, "record_reject_reason": None})
     await _task_follows_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now)
     await _tell(task, "record_submitted", who="workers", volunteer=await VolunteerProfile.get(id=claim.volunteer_id), now=now)
+    if screened is not None:
+        await content.flag(verdict=screened, station_id=task.station_id, subject_type="claim", subject_id=claim.id,
+                           field="summary", author_id=actor_id, now=now)
     return claim
 
 

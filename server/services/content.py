@@ -1,0 +1,81 @@
+"""Content security for user text (need descriptions, service summaries, rating comments).
+
+A local word list catches the obvious; WeChat's msgSecCheck v2 is the judge. ``risky`` is refused
+(422, nothing saved). ``review``, WeChat unreachable, or an author with no recent WeChat session
+(msgSecCheck needs one within two hours; text typed by staff often has none) → saved and flagged
+for a worker: a person in need must never be turned away by an outage.
+
+Health notes and other personal data are deliberately *not* sent: passing them to a third party
+would need its own consent (PIPL art. 23).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from config.data import CONTENT_WORDS
+from models import ContentFlag, User
+from server.errors import DomainError
+from server.wechat import WeChatError, WeChatGateway
+
+log = logging.getLogger("haibei.content")
+SESSION_WINDOW = timedelta(hours=2)
+SCENE_COMMENT = 2
+
+
+class ContentRisky(DomainError):
+    status = 422
+    code = "CONTENT_RISKY"
+    message = "内容包含不适宜发布的信息,请修改后重试"
+
+
+@dataclass
+class Verdict:
+    flag: str | None  # None: clean; "review" | "unchecked": save and flag
+    reason: str = ""
+
+
+async def screen(*, wechat: WeChatGateway, author: User, text: str | None, now: datetime,
+                 field: str = "text") -> Verdict:
+    """Judge ``text``; raises ContentRisky, else says whether to flag it. Call outside transactions."""
+    if not text:
+        return Verdict(None)
+    if any(word in text for word in CONTENT_WORDS):
+        raise ContentRisky(details={"field": field, "source": "local"})
+    if not author.openid or not author.last_login_at or now - author.last_login_at > SESSION_WINDOW:
+        return Verdict("unchecked", "no recent WeChat session")
+    try:
+        result = await wechat.msg_sec_check(openid=author.openid, content=text[:2500], scene=SCENE_COMMENT)
+    except WeChatError as exc:
+        log.warning("msgSecCheck unavailable, text flagged for review", extra={"errcode": exc.errcode})
+        return Verdict("unchecked", f"msgSecCheck unavailable ({exc.errcode})")
+    if result["suggest"] == "risky":
+        raise ContentRisky(details={"field": field, "source": "wechat", "label": result.get("label")})
+    if result["suggest"] == "review":
+        return Verdict("review", f"msgSecCheck review (label {result.get('label')})")
+    return Verdict(None)
+
+
+async def flag(*, verdict: Verdict, station_id: int | None, subject_type: str, subject_id: int, field: str,
+               author_id: int, now: datetime) -> None:
+    """Record a flag, in the transaction that saves the text."""
+    if verdict.flag:
+        await ContentFlag.create(station_id=station_id, subject_type=subject_type, subject_id=subject_id, field=field,
+                                 verdict=verdict.flag, reason=verdict.reason[:100], author_id=author_id, created_at=now)
+
+
+async def pending_for_station(*, station_id: int) -> list[ContentFlag]:
+    return await ContentFlag.filter(station_id=station_id, resolved_at__isnull=True).order_by("id")
+
+
+async def resolve(*, flag_id: int, station_id: int, worker_id: int, now: datetime) -> ContentFlag:
+    from server.errors import NotFound
+
+    row = await ContentFlag.get_or_none(id=flag_id, station_id=station_id)
+    if row is None:
+        raise NotFound("待审内容不存在")
+    await ContentFlag.filter(id=flag_id).update(resolved_by=worker_id, resolved_at=now)
+    await row.refresh_from_db()
+    return row
