@@ -38,6 +38,9 @@ class Settings:
     wechat_api_base: str = ""
     standin_host: str = "127.0.0.1"
     standin_port: int = 8001
+    # Push callback (消息推送): the Token and EncodingAESKey set in the mini-program console.
+    wechat_callback_token: str = ""
+    wechat_aes_key: str = ""
     jwt_secret: str = ""
     jwt_ttl_seconds: int = 7 * 24 * 3600
     data_key: str = ""
@@ -166,6 +169,9 @@ def load(environ: dict[str, str] | None = None, *, dotenv: Path | None = None) -
         raw.setdefault("wechat_api_base", f"http://{host}:{port}")
         raw.setdefault("wechat_appid", "wx-standin-appid")
         raw.setdefault("wechat_secret", "standin-secret-not-real")
+        raw.setdefault("wechat_callback_token", "standin-callback-token")
+        # 43 characters, as WeChat's EncodingAESKey: clearly fake, for the stand-in only.
+        raw.setdefault("wechat_aes_key", "HaibeiStandinFakeEncodingAESKey000000000000"[:43])
         needs_dev_keys = [n for n in ("jwt_secret", "data_key", "index_key") if not raw.get(n)]
         if needs_dev_keys:
             dev = _dev_keys()

@@ -2,6 +2,7 @@
 
 from handlers.admin import bp as admin
 from handlers.auth import bp as auth
+from handlers.callback import bp as wechat_callback
 from handlers.catalog import bp as catalog
 from handlers.credit import bp as credit_admin
 from handlers.health import bp as health
@@ -23,4 +24,4 @@ from handlers.volunteers import bp as volunteers
 
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
-              credit_admin, points_adjust, notifications]
+              credit_admin, points_adjust, notifications, wechat_callback]

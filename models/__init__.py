@@ -2,7 +2,7 @@
 
 from models.audit import AuditLog
 from models.catalogue import Service, ServiceCategory
-from models.notifications import ContentFlag, Notification, OutboxMessage, SubscriptionQuota
+from models.notifications import CallbackEvent, ContentFlag, Notification, OutboxMessage, SubscriptionQuota
 from models.places import District, Organization, Station
 from models.points import (
     CreditBatch, CreditIncrement, IdempotencyRecord, PointsAccount, PointsEntry, PointsRules, Redemption, Reward,
@@ -12,6 +12,7 @@ from models.users import ROLES, User, UserRole, WechatSession
 from models.workflow import Need, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
+    "CallbackEvent",
     "ContentFlag",
     "Notification",
     "OutboxMessage",

@@ -76,3 +76,17 @@ class ContentFlag(Model):
     class Meta:
         table = "content_flags"
         indexes = (("station_id", "resolved_at"),)
+
+
+class CallbackEvent(Model):
+    """A push event already handled: WeChat retries deliveries, each must have one effect."""
+
+    id = fields.IntField(primary_key=True)
+    dedupe_key = fields.CharField(max_length=120, unique=True)
+    event = fields.CharField(max_length=40)
+    openid = fields.CharField(max_length=64)
+    payload = fields.JSONField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "callback_events"

@@ -119,6 +119,8 @@ def settings(standin) -> Settings:
         redis_prefix=f"haibei-test-{uuid.uuid4().hex[:8]}:",
         wechat_appid="wx-test-appid",
         wechat_secret="test-secret-not-real",
+        wechat_callback_token="test-callback-token",
+        wechat_aes_key=base64.b64encode(secrets.token_bytes(32)).decode()[:43],
         wechat_api_base=standin.url,
         jwt_secret="test-" + secrets.token_urlsafe(32),
         data_key="t1:" + generate_key(),

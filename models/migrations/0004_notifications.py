@@ -12,6 +12,19 @@ class Migration(migrations.Migration):
 
     operations = [
         ops.CreateModel(
+            name='CallbackEvent',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('dedupe_key', fields.CharField(unique=True, max_length=120)),
+                ('event', fields.CharField(max_length=40)),
+                ('openid', fields.CharField(max_length=64)),
+                ('payload', fields.JSONField(encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'callback_events', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A push event already handled: WeChat retries deliveries, each must have one effect.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='ContentFlag',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),

@@ -1,5 +1,6 @@
 """WeChat server API access: the async gateway (wechatpy in a thread pool) and its errors."""
 
+from server.wechat.callback import BadCallback, CallbackCodec
 from server.wechat.gateway import RedisTokenStorage, WeChatError, WeChatGateway, WeChatUnavailable
 
-__all__ = ["RedisTokenStorage", "WeChatError", "WeChatGateway", "WeChatUnavailable"]
+__all__ = ["BadCallback", "CallbackCodec", "RedisTokenStorage", "WeChatError", "WeChatGateway", "WeChatUnavailable"]
