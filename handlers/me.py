@@ -2,7 +2,7 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
-from handlers.schemas import MeOut, Ok, PhoneCodeIn, ResidentIn, ResidentOut, UserOut, VolunteerIn, VolunteerOut
+from handlers.schemas import MeOut, NearbyIn, Ok, PhoneCodeIn, ResidentIn, ResidentOut, UserOut, VolunteerIn, VolunteerOut
 from server.auth import authenticate
 from server.http import respond, body, returns
 from server.services import accounts, residents, volunteers
@@ -64,6 +64,19 @@ async def put_volunteer(request: Request):
         volunteer = await volunteers.upsert_own(
             user=actor.user, data=request.ctx.body.model_dump(), cipher=request.app.ctx.cipher
         )
+    return respond(volunteers.present(volunteer))
+
+
+@bp.put("/volunteer/nearby")
+@openapi.summary("Opt in to alerts about new tasks near a place (or out, with radius_km null)")
+@openapi.secured("token")
+@body(NearbyIn)
+@returns(VolunteerOut)
+async def put_nearby(request: Request):
+    actor = await authenticate(request)
+    b = request.ctx.body
+    async with in_transaction():
+        volunteer = await volunteers.set_nearby(user_id=actor.id, lat=b.lat, lng=b.lng, radius_km=b.radius_km)
     return respond(volunteers.present(volunteer))
 
 

@@ -678,3 +678,15 @@ class ReadIn(Strict):
 
 class RetryIn(Strict):
     ids: list[int] = Field(min_length=1, max_length=500)
+
+
+class NearbyIn(Strict):
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+    radius_km: float | None = Field(None, gt=0, le=50, description="null turns the alerts off")
+
+    @model_validator(mode="after")
+    def _place(self) -> NearbyIn:
+        if self.radius_km is not None and (self.lat is None or self.lng is None):
+            raise ValueError("开启附近任务提醒需要位置")
+        return self

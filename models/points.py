@@ -99,6 +99,7 @@ class Redemption(Model):
     fulfilled_by = fields.IntField(null=True)
     fulfilled_station_id = fields.IntField(null=True)
     ended_at = fields.DatetimeField(null=True)
+    reminded_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
 
     class Meta:

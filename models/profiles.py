@@ -55,6 +55,10 @@ class VolunteerProfile(Model):
     id_number_index = fields.CharField(max_length=64, null=True)
     id_number_masked = fields.CharField(max_length=20, null=True)
     status = fields.CharField(max_length=12, default="pending")
+    # Opt-in "new task near me": a position snapped to the ~500 m grid and a radius; NULL = off.
+    nearby_lat = fields.FloatField(null=True)
+    nearby_lng = fields.FloatField(null=True)
+    nearby_km = fields.FloatField(null=True)
     reviewed_by = fields.IntField(null=True)
     reviewed_at = fields.DatetimeField(null=True)
     reject_reason = fields.CharField(max_length=200, null=True)

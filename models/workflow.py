@@ -69,6 +69,8 @@ class Task(Model):
     approx_lat = fields.FloatField(null=True)
     approx_lng = fields.FloatField(null=True)
     status = fields.CharField(max_length=12, default="open")
+    # When the station was warned that nobody has claimed it yet (once).
+    expiry_warned_at = fields.DatetimeField(null=True)
     created_by = fields.IntField()
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

@@ -91,4 +91,29 @@ class Migration(migrations.Migration):
             options={'table': 'subscription_quotas', 'app': 'models', 'unique_together': (('user_id', 'template_id'),), 'pk_attr': 'id', 'table_description': 'How many one-time subscribe messages a user has granted for a template and not yet used.'},
             bases=['Model'],
         ),
+        ops.AddField(
+            model_name='Redemption',
+            name='reminded_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='Task',
+            name='expiry_warned_at',
+            field=fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+        ),
+        ops.AddField(
+            model_name='VolunteerProfile',
+            name='nearby_km',
+            field=fields.FloatField(null=True),
+        ),
+        ops.AddField(
+            model_name='VolunteerProfile',
+            name='nearby_lat',
+            field=fields.FloatField(null=True),
+        ),
+        ops.AddField(
+            model_name='VolunteerProfile',
+            name='nearby_lng',
+            field=fields.FloatField(null=True),
+        ),
     ]

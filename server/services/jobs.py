@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from config import Settings
-from models import Task, TaskClaim, VolunteerProfile
+from models import Redemption, Task, TaskClaim, VolunteerProfile
 from server.services import events, notify, rewards, tasks
 
 log = logging.getLogger("haibei.jobs")
@@ -55,9 +55,41 @@ async def expire_unclaimed(*, now: datetime) -> int:
     return expired
 
 
+async def warn_unclaimed(*, now: datetime, ahead: timedelta = timedelta(hours=2)) -> int:
+    """Tell the station, once, about tasks starting soon that still lack volunteers."""
+    warned = 0
+    due = Task.filter(status="open", expiry_warned_at__isnull=True, scheduled_start__lte=now + ahead,
+                      scheduled_end__gt=now)
+    for task in await due:
+        async with in_transaction():
+            if not await Task.filter(id=task.id, expiry_warned_at__isnull=True).update(expiry_warned_at=now):
+                continue
+            await notify.notify_station_workers(station_id=task.station_id, event="task_expiring", now=now,
+                                                ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
+            warned += 1
+    return warned
+
+
+async def remind_redemptions(*, now: datetime, ahead: timedelta = timedelta(hours=24)) -> int:
+    """Remind volunteers, once, of rewards waiting for pick-up that expire within a day."""
+    reminded = 0
+    for redemption in await Redemption.filter(status="pending", reminded_at__isnull=True, expires_at__lte=now + ahead,
+                                              expires_at__gt=now).select_related("reward", "account"):
+        async with in_transaction():
+            if not await Redemption.filter(id=redemption.id, reminded_at__isnull=True).update(reminded_at=now):
+                continue
+            await notify.notify(user_id=redemption.account.user_id, event="redemption_expiring", now=now,
+                                ctx={"redemption_id": redemption.id, "reward_name": redemption.reward.name,
+                                     "pickup_code": redemption.pickup_code, "expires": redemption.expires_at})
+            reminded += 1
+    return reminded
+
+
 async def run_all(*, settings: Settings, now: datetime) -> dict[str, int]:
     return {
         "released_claims": await release_stale_claims(settings=settings, now=now),
         "expired_tasks": await expire_unclaimed(now=now),
         "expired_redemptions": await rewards.expire_unclaimed(now=now),
+        "warned_unclaimed": await warn_unclaimed(now=now),
+        "reminded_redemptions": await remind_redemptions(now=now),
     }

@@ -111,7 +111,29 @@ async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: Fie
     await events.record(task, need_id=need.id, actor_id=actor_id, actor_role="worker", from_status=None,
                         to_status="open", now=now)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
+    await tell_nearby(task=task, service=service, resident=resident, now=now)
     return task
+
+
+async def tell_nearby(*, task: Task, service: Service, resident: ResidentProfile, now: datetime, cap: int = 100) -> int:
+    """Volunteers who opted in to "new tasks near me" and could take this one hear about it."""
+    if task.approx_lat is None:
+        return 0
+    told = 0
+    for volunteer in await VolunteerProfile.filter(status="approved", nearby_km__isnull=False).limit(5000):
+        if volunteer.user_id == resident.user_id:
+            continue
+        if service.requires_skill and service.code not in (volunteer.skills or []):
+            continue
+        if geo.distance_m(volunteer.nearby_lat, volunteer.nearby_lng, task.approx_lat, task.approx_lng) > volunteer.nearby_km * 1000:
+            continue
+        await notify.notify(user_id=volunteer.user_id, event="task_nearby", now=now,
+                            ctx={"task_id": task.id, "title": task.title, "community": task.community or "",
+                                 "start": task.scheduled_start})
+        told += 1
+        if told >= cap:
+            break
+    return told
 
 
 # ---- browse -------------------------------------------------------------------------------

@@ -123,3 +123,20 @@ def present(volunteer: VolunteerProfile) -> dict[str, Any]:
         "reject_reason": volunteer.reject_reason,
         "reviewed_at": volunteer.reviewed_at,
     }
+
+
+async def set_nearby(*, user_id: int, lat: float | None, lng: float | None, radius_km: float | None) -> VolunteerProfile:
+    """Opt in to (or, with no radius, out of) news of tasks near a place; kept only to ~500 m."""
+    from server.errors import NotFound
+    from server.services import geo
+
+    volunteer = await VolunteerProfile.get_or_none(user_id=user_id)
+    if volunteer is None:
+        raise NotFound("请先申请成为志愿者")
+    if radius_km is None:
+        volunteer.nearby_lat = volunteer.nearby_lng = volunteer.nearby_km = None
+    else:
+        volunteer.nearby_lat, volunteer.nearby_lng = geo.fuzz(lat, lng)
+        volunteer.nearby_km = radius_km
+    await volunteer.save(update_fields=["nearby_lat", "nearby_lng", "nearby_km"])
+    return volunteer

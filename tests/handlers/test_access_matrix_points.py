@@ -1,4 +1,4 @@
-"""Every route of Haibei points and rewards × every role."""
+"""Every route of Haibei points, rewards, credit export and notifications × every role."""
 
 import uuid
 from types import SimpleNamespace
@@ -41,6 +41,16 @@ ROUTES = [
                 "valid_until": "2030-01-01T00:00:00+08:00"}, *ADMIN_ONLY),
     ("admin.rewards.patch", "PATCH", lambda w: f"/api/v1/admin/rewards/{w.reward_id}", lambda w: {"add_stock": 1}, *ADMIN_ONLY),
     ("admin.credit.export", "POST", lambda w: "/api/v1/admin/credit-exports", None, *ADMIN_ONLY),
+    # Notifications (issue 5)
+    ("subscriptions.templates", "GET", lambda w: "/api/v1/subscriptions/templates", None, set(ROLES), None),
+    ("subscriptions.grant", "POST", lambda w: "/api/v1/subscriptions", lambda w: {"accepted": ["TPL_POINTS"]}, SIGNED_IN, None),
+    ("notifications.inbox", "GET", lambda w: "/api/v1/notifications", None, SIGNED_IN, None),
+    ("notifications.read", "POST", lambda w: "/api/v1/notifications/read", lambda w: {"all": True}, SIGNED_IN, None),
+    ("content.reviews", "GET", lambda w: "/api/v1/content/reviews", None, {"worker_a", "worker_b"}, {"*": 403}),
+    ("outbox.dead", "GET", lambda w: "/api/v1/admin/outbox/dead", None, *ADMIN_ONLY),
+    ("outbox.retry", "POST", lambda w: "/api/v1/admin/outbox/retry", lambda w: {"ids": [1]}, *ADMIN_ONLY),
+    ("volunteer.nearby", "PUT", lambda w: "/api/v1/me/volunteer/nearby", lambda w: {"lat": 37.5, "lng": 122.1, "radius_km": 3},
+     {"volunteer"}, {"*": 404}),
 ]
 
 

@@ -227,3 +227,46 @@ def test_fit_cuts_to_wechat_rules():
     assert notify.fit("character_string4", "AB-12 中文") == "AB-12"
     assert notify.fit("number5", "积分 30") == "30"
     assert notify.fit("thing6", "") == "-"
+
+
+async def test_reminders_unclaimed_tasks_expiring_rewards_and_nearby_tasks(client, api):
+    from datetime import timedelta
+
+    from server.services import jobs
+    from tests.builders import give_points, make_reward
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    # A volunteer opted in to tasks within 3 km of the household's neighbourhood, another 20 km away.
+    near, _ = await make_volunteer(client, station, approved_by=worker)
+    far, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.put("/api/v1/me/volunteer/nearby", json={**HOME, "radius_km": 3}, headers=near.headers)
+    assert r.status_code == 200, r.text
+    await client.put("/api/v1/me/volunteer/nearby", json={"lat": HOME["lat"] + 0.2, "lng": HOME["lng"], "radius_km": 3},
+                     headers=far.headers)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    task = await make_task(client, worker, need, scheduled_start=iso(soon(60)), scheduled_end=iso(soon(120)))
+    assert await Notification.filter(event="task_nearby", user_id=near.id).count() == 1
+    assert await Notification.filter(event="task_nearby", user_id=far.id).count() == 0
+
+    # Starting within two hours and unclaimed: the station hears once.
+    assert await jobs.warn_unclaimed(now=api.app.ctx.clock()) == 1
+    assert await jobs.warn_unclaimed(now=api.app.ctx.clock()) == 0
+    assert await Notification.filter(event="task_expiring", user_id=worker.id).count() == 1
+
+    # A reward waiting for pick-up, expiring within a day: one reminder.
+    await give_points(api, near, 20)
+    reward = await make_reward(price=10)
+    r = await client.post(f"/api/v1/rewards/{reward.id}/redeem", headers={**near.headers, "Idempotency-Key": "k-1"})
+    expires = datetime_of(r.json()["expires_at"])
+    assert await jobs.remind_redemptions(now=expires - timedelta(days=2)) == 0
+    assert await jobs.remind_redemptions(now=expires - timedelta(hours=3)) == 1
+    assert await jobs.remind_redemptions(now=expires - timedelta(hours=2)) == 0
+    assert task["id"]
+
+
+def datetime_of(text):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
