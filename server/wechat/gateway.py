@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-from redis.exceptions import WatchError
+from redis.exceptions import RedisError, WatchError
 from requests.adapters import HTTPAdapter
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
@@ -94,8 +94,15 @@ class RedisTokenStorage(SessionStorage):
     def key_name(self, key: str) -> str:
         return f"{self.prefix}:{key}"
 
+    # Redis down must not take WeChat down with it: every storage call fails open (a token is
+    # then fetched afresh per call, which WeChat tolerates for the length of an outage).
+
     def get(self, key: str, default: Any = None) -> Any:
-        raw = self.redis.get(self.key_name(key))
+        try:
+            raw = self.redis.get(self.key_name(key))
+        except RedisError as exc:
+            logger.warning("token cache unreachable, fetching afresh", extra={"error": type(exc).__name__})
+            return default
         if raw is None:
             return default
         if isinstance(raw, bytes):
@@ -110,10 +117,16 @@ class RedisTokenStorage(SessionStorage):
         if value is None:
             return
         ex = int(ttl) if ttl and int(ttl) > 0 else None
-        self.redis.set(self.key_name(key), json.dumps(value), ex=ex)
+        try:
+            self.redis.set(self.key_name(key), json.dumps(value), ex=ex)
+        except RedisError:
+            pass  # not cached this time; the next call fetches again
 
     def delete(self, key: str) -> None:
-        self.redis.delete(self.key_name(key))
+        try:
+            self.redis.delete(self.key_name(key))
+        except RedisError:
+            pass
 
     def delete_if_equal(self, key: str, value: Any) -> bool:
         """Delete ``key`` only if it still holds ``value``.
@@ -140,7 +153,7 @@ class RedisTokenStorage(SessionStorage):
                 pipe.delete(name)
                 pipe.execute()
                 return True
-            except WatchError:
+            except (WatchError, RedisError):
                 return False
 
     @contextmanager
@@ -151,9 +164,13 @@ class RedisTokenStorage(SessionStorage):
         deadline = time.monotonic() + wait
         acquired = False
         while True:
-            if self.redis.set(lock_key, owner, nx=True, px=int(ttl * 1000)):
-                acquired = True
-                break
+            try:
+                if self.redis.set(lock_key, owner, nx=True, px=int(ttl * 1000)):
+                    acquired = True
+                    break
+            except RedisError:
+                break  # no lock service: proceed unlocked
+
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.05)
@@ -175,7 +192,7 @@ class RedisTokenStorage(SessionStorage):
                 pipe.multi()
                 pipe.delete(lock_key)
                 pipe.execute()
-            except WatchError:
+            except (WatchError, RedisError):
                 pass
 
 
@@ -228,8 +245,9 @@ class _Client(WeChatClient):
                     drop(self.access_token_key, rejected)
                 else:
                     self.session.delete(self.access_token_key)
-            self.fetch_access_token()
-            token = self.session.get(self.access_token_key)
+            result = self.fetch_access_token()
+            # Use the fetched token even if the cache could not store it (Redis down).
+            token = (result or {}).get("access_token") or self.session.get(self.access_token_key)
             if not token:
                 raise WeChatUnavailable(None, "access token could not be stored")
             return token

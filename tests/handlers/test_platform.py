@@ -130,7 +130,9 @@ async def test_log_lines_are_json_with_the_request_id(client, api):
     assert entries[0]["level"] == "ERROR" and "exc" in entries[0]
 
 
-async def test_redis_down_mid_request_is_503_and_writes_nothing(client, api):
+async def test_redis_down_wechat_still_works_and_the_phone_is_bound(client, api):
+    """The WeChat token cache is unreachable: the gateway fetches a token afresh (issue 5) and the
+    request succeeds; nothing is lost."""
     import redis as sync_redis
 
     from models import User
@@ -148,6 +150,23 @@ async def test_redis_down_mid_request_is_503_and_writes_nothing(client, api):
     finally:
         await api.app.ctx.wechat.close()
         api.app.ctx.wechat = live
+    assert r.status_code == 200, r.text
+    assert (await User.get(id=s.id)).phone_masked == "138****5678"
+
+
+async def test_redis_down_where_it_is_needed_is_503(client, api):
+    """Leaderboards live in Redis: with Redis gone they answer 503 with the request id, not 500."""
+    import redis.asyncio as aioredis
+
+    from tests.builders import login
+
+    s = await login(client)
+    live = api.app.ctx.redis.aio
+    api.app.ctx.redis.aio = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.3)
+    try:
+        r = await client.get("/api/v1/leaderboard", params={"scope": "city"}, headers=s.headers)
+    finally:
+        await api.app.ctx.redis.aio.aclose()
+        api.app.ctx.redis.aio = live
     err = assert_error(r, 503, "SERVICE_UNAVAILABLE")
     assert err["details"] == {"request_id": r.headers["x-request-id"]}
-    assert (await User.get(id=s.id)).phone_enc is None
