@@ -111,7 +111,7 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
 
             app.ctx.worker_stop = asyncio.Event()
             app.add_task(run_forever(worker=OutboxWorker(wechat=app.ctx.wechat, clock=app.ctx.clock), settings=settings,
-                                     stop=app.ctx.worker_stop), name="outbox-worker")
+                                     stop=app.ctx.worker_stop, redis=app.ctx.redis.aio), name="outbox-worker")
 
     @app.before_server_stop
     async def stop_worker(app: Sanic) -> None:

@@ -19,7 +19,9 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models import OutboxMessage, SubscriptionQuota
-from server.services import jobs, notify
+from redis.exceptions import RedisError
+
+from server.services import jobs, leaderboard, notify
 from server.wechat import WeChatError, WeChatUnavailable
 
 log = logging.getLogger("haibei.worker")
@@ -107,7 +109,8 @@ async def retry_dead(*, ids: list[int], now) -> int:
     return await OutboxMessage.filter(id__in=ids, status="dead").update(status="pending", next_attempt_at=now, attempts=0)
 
 
-async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Event, jobs_every: int = 60) -> None:
+async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Event, jobs_every: int = 60,
+                      redis: Any = None) -> None:
     last_jobs = None
     while not stop.is_set():
         try:
@@ -115,6 +118,12 @@ async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Even
             now = worker.clock()
             if last_jobs is None or (now - last_jobs).total_seconds() >= jobs_every:
                 log.info("scheduled jobs", extra=await jobs.run_all(settings=settings, now=now))
+                if redis is not None:
+                    # Keep the leaderboards in step with the ledger even if nobody reads them.
+                    try:
+                        await leaderboard.ensure_fresh(redis=redis, prefix=settings.redis_prefix, now=now)
+                    except RedisError:
+                        log.warning("leaderboard check skipped: Redis unreachable")
                 last_jobs = now
         except Exception:  # noqa: BLE001 - the loop must outlive any one bad round
             log.exception("worker round failed")
@@ -152,7 +161,8 @@ def main() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await run_forever(worker=OutboxWorker(wechat=gateway, clock=utc_now), settings=settings, stop=stop)
+            await run_forever(worker=OutboxWorker(wechat=gateway, clock=utc_now), settings=settings, stop=stop,
+                              redis=clients.aio)
         finally:
             await gateway.close()
             await clients.close()

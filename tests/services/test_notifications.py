@@ -270,3 +270,22 @@ def datetime_of(text):
     from datetime import datetime
 
     return datetime.fromisoformat(text)
+
+
+async def test_the_worker_loop_sends_runs_jobs_and_stops(api, standin):
+    from server.worker import run_forever
+
+    await make_rows(api, 3, "loop")
+    stop = asyncio.Event()
+    worker = OutboxWorker(wechat=api.app.ctx.wechat, clock=api.app.ctx.clock, name="loop")
+    loop_task = asyncio.create_task(run_forever(worker=worker, settings=api.settings, stop=stop, redis=api.app.ctx.redis.aio))
+    for _ in range(100):
+        if await OutboxMessage.filter(status="sent").count() == 3:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(loop_task, timeout=5)
+    assert await OutboxMessage.filter(status="sent").count() == 3
+    assert len(await standin_messages(standin)) == 3
+    # The jobs ran too: the leaderboards were (re)built from the ledger.
+    assert await api.app.ctx.redis.aio.get(api.settings.redis_prefix + "lb:count") is not None
