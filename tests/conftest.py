@@ -82,7 +82,8 @@ def _choose_backend() -> SimpleNamespace:
     return SimpleNamespace(
         db_url=db_url,
         redis_url="" if redis_problem else redis_url,
-        db_note=f"MariaDB/MySQL {db_url.split('@')[-1]}" if not db_problem else f"SQLite (MySQL unreachable: {db_problem})",
+        db_note=(f"MariaDB/MySQL {db_url.split('@')[-1]}" if db_url.startswith("mysql://")
+                 else f"SQLite {db_url}" + (f" (MySQL unreachable: {db_problem})" if db_problem else "")),
         redis_note="Redis " + redis_url if not redis_problem else f"fakeredis (Redis unreachable: {redis_problem})",
     )
 
