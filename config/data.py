@@ -18,3 +18,5 @@ POINTS_RULES: dict = _load("points_rules.json")
 CREDIT_THRESHOLDS: list[dict] = _load("credit_thresholds.json")["thresholds"]
 NOTIFICATION_TEMPLATES: dict = _load("notification_templates.json")["events"]
 CONTENT_WORDS: frozenset[str] = frozenset(_load("content_words.json")["risky"])
+QUESTIONNAIRE: dict = _load("questionnaire.json")
+RECOMMENDATION_RULES: list[dict] = _load("recommendation_rules.json")["rules"]

@@ -1,6 +1,7 @@
 """One Sanic blueprint per resource: HTTP in, HTTP out, nothing else."""
 
 from handlers.admin import bp as admin
+from handlers.assessments import bp as assessments
 from handlers.auth import bp as auth
 from handlers.callback import bp as wechat_callback
 from handlers.catalog import bp as catalog
@@ -24,4 +25,5 @@ from handlers.volunteers import bp as volunteers
 
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
-              credit_admin, points_adjust, notifications, wechat_callback]
+              credit_admin, points_adjust, notifications, wechat_callback,
+              assessments]

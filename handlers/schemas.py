@@ -8,7 +8,7 @@ are bounded so one request cannot fill a column or a log.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -372,7 +372,7 @@ class NeedIn(Strict):
     window_end: UtcDatetime | None = None
     location: Place | None = None
     resident_id: int | None = Field(None, gt=0, description="workers: the household reported on behalf (代报)")
-    source: Literal["self", "worker", "grid_worker", "visit", "hotline"] | None = None
+    source: Literal["self", "worker", "grid_worker", "visit", "hotline", "assessment"] | None = None
 
 
 class NeedOut(BaseModel):
@@ -690,3 +690,70 @@ class NearbyIn(Strict):
         if self.radius_km is not None and (self.lat is None or self.lng is None):
             raise ValueError("开启附近任务提醒需要位置")
         return self
+
+
+# --- assessment ----------------------------------------------------------------------------
+
+
+class AssessmentIn(Strict):
+    answers: dict[Annotated[str, StringConstraints(max_length=40)], Any] = Field(max_length=100)
+    visited_at: UtcDatetime
+    visit_notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+
+class AssessmentOut(BaseModel):
+    id: int
+    resident_id: int
+    version: int
+    answers: dict
+    scores: dict
+    overall: float
+    level: str
+    visited_at: datetime
+    visit_notes: str | None
+    assessor_id: int
+
+
+class RankingQuery(Strict):
+    dimension: Annotated[str, StringConstraints(max_length=20)] | None = None
+
+
+class RecommendedNeedIn(Strict):
+    rule: Annotated[str, StringConstraints(max_length=40)]
+    service_code: Annotated[str, StringConstraints(max_length=40)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None = None
+
+
+class QuestionnaireItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    type: Literal["single", "multi", "number", "bool"]
+    label: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    weight: float = Field(gt=0, le=100)
+    options: list[dict] | None = None
+    brackets: list[dict] | None = None
+    min: float | None = None
+    max: float | None = None
+    yes: float | None = Field(None, ge=0, le=1)
+    no: float | None = Field(None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _shape(self) -> QuestionnaireItem:
+        need = {"single": "options", "multi": "options", "number": "brackets", "bool": "yes"}[self.type]
+        if getattr(self, need) is None or (self.type == "bool" and self.no is None):
+            raise ValueError(f"item {self.id}: type {self.type} needs {need}")
+        return self
+
+
+class QuestionnaireDimension(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,19}$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=20)]
+    weight: float = Field(gt=0, le=100)
+    items: list[QuestionnaireItem] = Field(min_length=1, max_length=50)
+
+
+class QuestionnaireIn(Strict):
+    levels: list[dict] = Field(min_length=1, max_length=10)
+    dimensions: list[QuestionnaireDimension] = Field(min_length=1, max_length=12)
+    source: str | None = None

@@ -161,3 +161,14 @@ async def access_redemption(actor: Actor, redemption_id: int, *, account: Points
     if redemption is None or redemption.account_id != account.id:
         raise NotFound("兑换记录不存在")
     return redemption
+
+
+async def access_station_ranking(actor: Actor, station_id: int) -> None:
+    """A station's ranking: its workers, and administrators for any station."""
+    if actor.has("admin"):
+        if not await Station.exists(id=station_id):
+            raise NotFound("驿站不存在")
+        return
+    actor.require("worker")
+    if not is_worker_of(actor, station_id):
+        raise NotFound("驿站不存在")

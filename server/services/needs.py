@@ -20,7 +20,7 @@ from server.services import catalogue, content, events, notify
 
 LOCATION_CONTEXT = "need.location"
 MAX_WINDOW = timedelta(days=30)
-SOURCES = ("self", "worker", "grid_worker", "visit", "hotline")
+SOURCES = ("self", "worker", "grid_worker", "visit", "hotline", "assessment")
 # A rating at or below this puts the need on the station's follow-up list.
 FOLLOW_UP_SCORE = 2
 

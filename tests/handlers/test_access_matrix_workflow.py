@@ -90,6 +90,21 @@ ROUTES = [
      {"worker_a", "worker_b"}, {"*": 403}, "submit"),
     ("residents.qr_plate", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/qr-plate", None, {"worker_a"},
      {"worker_b": 404, "*": 403}, None),
+    # Needs assessment (issue 6)
+    ("questionnaire.get", "GET", lambda w: "/api/v1/assessment/questionnaire", None, {"worker_a", "worker_b", "admin"},
+     {"*": 403}, None),
+    ("questionnaire.publish", "PUT", lambda w: "/api/v1/admin/questionnaire", lambda w: _questionnaire(), {"admin"},
+     {"*": 403}, None),
+    ("assessments.create", "POST", lambda w: f"/api/v1/residents/{w.resident_id}/assessments",
+     lambda w: {"answers": _hard(), "visited_at": iso(soon(-30))}, {"worker_a"}, MANAGE, None),
+    ("assessments.list", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/assessments", None, {"worker_a", "admin"},
+     {"worker_b": 404, "*": 403}, None),
+    ("ranking", "GET", lambda w: f"/api/v1/stations/{w.station_a}/ranking", None, {"worker_a", "admin"},
+     {"worker_b": 404, "*": 403}, None),
+    ("recommendations", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/recommendations", None, {"worker_a"},
+     MANAGE, None),
+    ("recommendations.need", "POST", lambda w: f"/api/v1/residents/{w.resident_id}/recommendations/needs",
+     lambda w: {"rule": "alone_disabled", "service_code": "HEALTH_CHECK"}, {"worker_a"}, MANAGE, "assess"),
     ("uploads", "POST", lambda w: "/api/v1/uploads", "png", SIGNED_IN, None, None),
     ("admin.services.create", "POST", lambda w: "/api/v1/admin/services",
      lambda w: {"code": "MATRIX_TEST", "category_code": "LINK", "name": "测试"}, {"admin"}, {"*": 403}, None),
@@ -97,7 +112,27 @@ ROUTES = [
      {"admin"}, {"*": 403}, None),
 ]
 
-PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete}
+async def _assess(w, client):
+    from tests.handlers.test_assessments import HARD
+
+    r = await client.post(f"/api/v1/residents/{w.resident_id}/assessments", json={"answers": HARD, "visited_at": iso(soon(-30))},
+                          headers=w.s["worker_a"].headers)
+    assert r.status_code == 201, r.text
+
+
+def _hard():
+    from tests.handlers.test_assessments import HARD
+
+    return HARD
+
+
+def _questionnaire():
+    from config.data import QUESTIONNAIRE
+
+    return {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
+
+
+PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess}
 
 
 @pytest.fixture
@@ -121,7 +156,7 @@ async def world(client, api):
     r = await client.post(f"/api/v1/tasks/{claimed['id']}/claim", headers=s["claimant"].headers)
     assert r.status_code == 200, r.text
     fresh = await make_need(client, s["owner"], service_code="LIVING_MEAL")
-    return SimpleNamespace(s=s, resident_id=resident_id, need=need["id"], fresh_need=fresh["id"],
+    return SimpleNamespace(s=s, resident_id=resident_id, station_a=a.id, need=need["id"], fresh_need=fresh["id"],
                            claimed_task=claimed["id"], open_task=open_task["id"])
 
 

@@ -1,0 +1,105 @@
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+from tortoise.transactions import in_transaction
+
+from handlers.schemas import AssessmentIn, AssessmentOut, NeedOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn
+from server.access import access_resident, access_station_ranking
+from server.auth import authenticate
+from server.errors import ValidationFailed
+from server.http import body, query, respond, returns
+from server.services import assessments, needs
+
+bp = Blueprint("assessments", url_prefix="/api/v1")
+
+
+@bp.get("/assessment/questionnaire")
+@openapi.summary("The questionnaire in force (workers and admins)")
+@openapi.secured("token")
+async def questionnaire(request: Request):
+    actor = await authenticate(request)
+    actor.require("worker", "admin")
+    return respond(await assessments.current())
+
+
+@bp.put("/admin/questionnaire")
+@openapi.summary("Publish a new questionnaire version (admins)")
+@openapi.secured("token")
+@body(QuestionnaireIn)
+async def publish(request: Request):
+    actor = await authenticate(request)
+    actor.require("admin")
+    async with in_transaction():
+        row = await assessments.publish(spec=request.ctx.body.model_dump(exclude_none=True), actor_id=actor.id)
+    return respond(row.spec, status=201)
+
+
+@bp.post("/residents/<resident_id:int>/assessments")
+@openapi.summary("Record a home visit (入户调查) and score it (workers of the station)")
+@openapi.secured("token")
+@body(AssessmentIn)
+@returns(AssessmentOut, status=201)
+async def create(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    b = request.ctx.body
+    cipher = request.app.ctx.cipher
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id, purpose="edit")
+        row = await assessments.record(resident=resident, answers=b.answers, visited_at=b.visited_at,
+                                       visit_notes=b.visit_notes, assessor_id=actor.id, cipher=cipher)
+    return respond(assessments.present(row, cipher=cipher), status=201)
+
+
+@bp.get("/residents/<resident_id:int>/assessments")
+@openapi.summary("A household's assessments, newest first (workers of the station; admins without notes)")
+@openapi.secured("token")
+@openapi.response(200, {"application/json": list[AssessmentOut]})
+async def history(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    actor.require("worker", "admin")
+    resident = await access_resident(actor, resident_id)
+    cipher = request.app.ctx.cipher
+    rows = [assessments.present(a, cipher=cipher) for a in await assessments.history(resident_id=resident.id)]
+    if actor.station_id != resident.station_id:
+        for row in rows:
+            row["visit_notes"] = None  # notes are for the station that keeps the household
+    return respond(rows)
+
+
+@bp.get("/stations/<station_id:int>/ranking")
+@openapi.summary("困难指标分类排名: households by latest assessment, overall or within one dimension")
+@openapi.secured("token")
+@query(RankingQuery)
+async def ranking(request: Request, station_id: int):
+    actor = await authenticate(request)
+    await access_station_ranking(actor, station_id)
+    return respond(await assessments.ranking(station_id=station_id, dimension=request.ctx.query.dimension))
+
+
+@bp.get("/residents/<resident_id:int>/recommendations")
+@openapi.summary("Services the rules recommend for a household, with the rules that fired")
+@openapi.secured("token")
+async def recommendations(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    resident = await access_resident(actor, resident_id, purpose="edit")
+    return respond(await assessments.recommendations(resident=resident))
+
+
+@bp.post("/residents/<resident_id:int>/recommendations/needs")
+@openapi.summary("Create a need from a recommendation in one step (主动发现, source=assessment)")
+@openapi.secured("token")
+@body(RecommendedNeedIn)
+@returns(NeedOut, status=201)
+async def need_from_recommendation(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    b = request.ctx.body
+    ctx = request.app.ctx
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id, purpose="edit")
+        fired = {r["rule"]: r for r in await assessments.recommendations(resident=resident)}
+        if b.rule not in fired or b.service_code not in fired[b.rule]["services"]:
+            raise ValidationFailed("该推荐不适用于此家庭", details=[{"field": "rule", "type": "not_recommended"}])
+        need = await needs.create(actor=actor, cipher=ctx.cipher, now=ctx.clock(), data={
+            "service_code": b.service_code, "resident_id": resident.id, "source": "assessment",
+            "description": b.description or f"评估推荐:{fired[b.rule]['reason']}"})
+    need = await needs.load(need_id=need.id)
+    return respond(needs.present(need, cipher=ctx.cipher), status=201)

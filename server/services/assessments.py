@@ -1,0 +1,176 @@
+"""Needs assessment (任务六): score a home visit against a questionnaire version, rank a station's
+households by difficulty within each indicator class (困难指标分类排名), recommend services.
+
+Scoring: each item gives 0–1 (an option's score, a bracket's score, yes/no, multi-choice summed and
+capped at 1); a dimension is the weight-averaged item score × 100; the overall score is the
+weight-averaged dimension score. Levels come from the questionnaire's thresholds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from config.data import QUESTIONNAIRE, RECOMMENDATION_RULES
+from models import Assessment, QuestionnaireVersion, ResidentProfile
+from server.errors import NotFound, ValidationFailed
+from server.pii import FieldCipher, mask_name
+
+NOTES_CONTEXT = "assessment.visit_notes"
+
+
+async def current() -> dict[str, Any]:
+    """The questionnaire in force: the newest published version, else the shipped default."""
+    row = await QuestionnaireVersion.all().order_by("-version").first()
+    return row.spec if row else QUESTIONNAIRE
+
+
+async def spec_for(version: int) -> dict[str, Any]:
+    if version == QUESTIONNAIRE["version"] and not await QuestionnaireVersion.exists(version=version):
+        return QUESTIONNAIRE
+    row = await QuestionnaireVersion.get_or_none(version=version)
+    if row is None:
+        raise NotFound("问卷版本不存在")
+    return row.spec
+
+
+def _item_score(item: dict[str, Any], answer: Any) -> float:
+    kind = item["type"]
+    if kind == "single":
+        return next(o["score"] for o in item["options"] if o["value"] == answer)
+    if kind == "multi":
+        scores = {o["value"]: o["score"] for o in item["options"]}
+        return min(1.0, sum(scores[a] for a in answer))
+    if kind == "bool":
+        return item["yes"] if answer else item["no"]
+    for bracket in item["brackets"]:
+        if answer <= bracket["max"]:
+            return bracket["score"]
+    return item["brackets"][-1]["score"]
+
+
+def check_answers(spec: dict[str, Any], answers: dict[str, Any]) -> None:
+    """Every item answered with a value its type allows; unknown items refused. Names them all."""
+    problems = []
+    items = {i["id"]: i for d in spec["dimensions"] for i in d["items"]}
+    for key in answers:
+        if key not in items:
+            problems.append({"field": f"answers.{key}", "type": "unknown_item"})
+    for key, item in items.items():
+        if key not in answers:
+            problems.append({"field": f"answers.{key}", "type": "missing"})
+            continue
+        value, kind = answers[key], item["type"]
+        values = {o["value"] for o in item.get("options", [])}
+        ok = (
+            (kind == "single" and value in values)
+            or (kind == "multi" and isinstance(value, list) and set(value) <= values and len(set(value)) == len(value))
+            or (kind == "bool" and isinstance(value, bool))
+            or (kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool)
+                and item.get("min", float("-inf")) <= value <= item.get("max", float("inf")))
+        )
+        if not ok:
+            problems.append({"field": f"answers.{key}", "type": f"invalid_{kind}"})
+    if problems:
+        raise ValidationFailed("问卷答案与问卷版本不符", details=problems)
+
+
+def score(spec: dict[str, Any], answers: dict[str, Any]) -> tuple[dict[str, float], float, str]:
+    """Scores per dimension (0–100), overall score, difficulty level."""
+    dims: dict[str, float] = {}
+    for d in spec["dimensions"]:
+        weight = sum(i["weight"] for i in d["items"])
+        dims[d["id"]] = round(100 * sum(i["weight"] * _item_score(i, answers[i["id"]]) for i in d["items"]) / weight, 2)
+    total_weight = sum(d["weight"] for d in spec["dimensions"])
+    overall = round(sum(d["weight"] * dims[d["id"]] for d in spec["dimensions"]) / total_weight, 2)
+    level = next(lvl["name"] for lvl in spec["levels"] if overall >= lvl["min"])
+    return dims, overall, level
+
+
+async def record(*, resident: ResidentProfile, answers: dict[str, Any], visited_at: datetime, visit_notes: str | None,
+                 assessor_id: int, cipher: FieldCipher) -> Assessment:
+    """Score and keep one home visit under the questionnaire in force."""
+    spec = await current()
+    check_answers(spec, answers)
+    dims, overall, level = score(spec, answers)
+    return await Assessment.create(
+        resident_id=resident.id, station_id=resident.station_id, version=spec["version"], answers=answers,
+        scores=dims, overall=overall, level=level, visited_at=visited_at,
+        visit_notes_enc=cipher.encrypt_optional(visit_notes or None, context=NOTES_CONTEXT), assessor_id=assessor_id,
+    )
+
+
+async def history(*, resident_id: int) -> list[Assessment]:
+    return await Assessment.filter(resident_id=resident_id).order_by("-visited_at", "-id")
+
+
+def present(a: Assessment, *, cipher: FieldCipher) -> dict[str, Any]:
+    return {"id": a.id, "resident_id": a.resident_id, "version": a.version, "answers": a.answers, "scores": a.scores,
+            "overall": a.overall, "level": a.level, "visited_at": a.visited_at,
+            "visit_notes": cipher.decrypt_optional(a.visit_notes_enc, context=NOTES_CONTEXT), "assessor_id": a.assessor_id}
+
+
+async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
+    """Households of a station by their latest assessment, most difficult first; ties by household
+    id (stable); households never assessed listed apart."""
+    spec = await current()
+    if dimension is not None and dimension not in {d["id"] for d in spec["dimensions"]}:
+        raise ValidationFailed("未知的指标类别", details=[{"field": "dimension", "type": "unknown_dimension"}])
+    households = await ResidentProfile.filter(station_id=station_id, status="active").order_by("id")
+    latest: dict[int, Assessment] = {}
+    for a in await Assessment.filter(station_id=station_id).order_by("visited_at", "id"):
+        latest[a.resident_id] = a  # later visits overwrite earlier ones
+    ranked, unassessed = [], []
+    for h in households:
+        a = latest.get(h.id)
+        if a is None:
+            unassessed.append({"resident_id": h.id, "name": mask_name(h.name)})
+            continue
+        value = a.overall if dimension is None else a.scores.get(dimension, 0.0)
+        ranked.append({"resident_id": h.id, "name": mask_name(h.name), "score": value, "level": a.level,
+                       "assessed_at": a.visited_at, "categories": h.categories})
+    ranked.sort(key=lambda r: (-r["score"], r["resident_id"]))
+    rank, previous = 0, None
+    for i, row in enumerate(ranked, start=1):
+        if row["score"] != previous:
+            rank, previous = i, row["score"]
+        row["rank"] = rank  # equal scores share a rank (1, 2, 2, 4)
+    return {"station_id": station_id, "dimension": dimension or "overall", "items": ranked, "unassessed": unassessed}
+
+
+def _fires(rule: dict[str, Any], *, categories: list[str], answers: dict[str, Any] | None) -> bool:
+    when = rule["when"]
+    if "categories_any" in when and not set(when["categories_any"]) & set(categories):
+        return False
+    if "categories_all" in when and not set(when["categories_all"]) <= set(categories):
+        return False
+    for item, wanted in (when.get("answers") or {}).items():
+        if answers is None or item not in answers:
+            return False
+        value = answers[item]
+        if isinstance(wanted, dict):
+            if "max" in wanted and not value <= wanted["max"]:
+                return False
+            if "min" in wanted and not value >= wanted["min"]:
+                return False
+        elif value not in wanted:
+            return False
+    return True
+
+
+async def recommendations(*, resident: ResidentProfile) -> list[dict[str, Any]]:
+    """Services the rules recommend for a household, each with the rule and reason that fired."""
+    latest = await Assessment.filter(resident_id=resident.id).order_by("-visited_at", "-id").first()
+    answers = latest.answers if latest else None
+    return [
+        {"rule": r["id"], "reason": r["reason"], "services": r["services"]}
+        for r in RECOMMENDATION_RULES
+        if _fires(r, categories=list(resident.categories or []), answers=answers)
+    ]
+
+
+async def publish(*, spec: dict[str, Any], actor_id: int) -> QuestionnaireVersion:
+    """Publish a new questionnaire version; old assessments keep theirs."""
+    latest = await QuestionnaireVersion.all().order_by("-version").first()
+    version = max(latest.version if latest else 0, QUESTIONNAIRE["version"]) + 1
+    return await QuestionnaireVersion.create(version=version, spec={**spec, "version": version}, created_by=actor_id)

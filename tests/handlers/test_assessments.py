@@ -1,0 +1,124 @@
+"""Needs assessment: scores against hand-computed values, ranking and ties, recommendations."""
+
+from models import Assessment, Need
+from tests.builders import iso, make_admin, make_resident, make_station, make_worker, soon
+from tests.handlers.test_platform import assert_error
+
+HARD = {"household_size": 1, "caregiver": "none", "monthly_income_per_capita": 400, "rigid_expenses": ["medical", "care"],
+        "housing_safe": False, "sanitation": "poor", "self_care": "none", "chronic_illness": True,
+        "minors_in_school": 0, "schooling_difficulty": False, "working_adults": 0}
+MILD = {"household_size": 3, "caregiver": "spouse", "monthly_income_per_capita": 1500, "rigid_expenses": [],
+        "housing_safe": True, "sanitation": "fair", "self_care": "partial", "chronic_illness": False,
+        "minors_in_school": 2, "schooling_difficulty": True, "working_adults": 1}
+
+
+async def assess(client, worker, resident_id, answers, **extra):
+    r = await client.post(f"/api/v1/residents/{resident_id}/assessments",
+                          json={"answers": answers, "visited_at": iso(soon(-60)), **extra}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_scores_match_hand_computed_values(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, hard_home = await make_resident(client, station)
+    _, mild_home = await make_resident(client, station)
+    hard = await assess(client, worker, hard_home["id"], HARD, visit_notes="卧床,子女在外地")
+    # family (1×1.0 + 2×1.0)/3 = 100; income (2×1.0 + 1×0.9)/3 = 96.67; living 100; health 100;
+    # children 0; employment 100; overall (100 + 1.5×96.67 + 100 + 1.5×100 + 0.5×0 + 100) / 6.5 = 91.54.
+    assert hard["scores"] == {"family": 100.0, "income": 96.67, "living": 100.0, "health": 100.0, "children": 0.0,
+                              "employment": 100.0}
+    assert hard["overall"] == 91.54 and hard["level"] == "特别困难"
+    assert hard["visit_notes"] == "卧床,子女在外地"
+    mild = await assess(client, worker, mild_home["id"], MILD)
+    # family (0.3 + 2×0.3)/3 = 30; income (2×0.4 + 0)/3 = 26.67; living (0 + 0.5)/2 = 25;
+    # health (3×0.6 + 0)/4 = 45; children 100; employment 50; overall 262.505 / 6.5 = 40.39.
+    assert mild["scores"] == {"family": 30.0, "income": 26.67, "living": 25.0, "health": 45.0, "children": 100.0,
+                              "employment": 50.0}
+    assert mild["overall"] == 40.39 and mild["level"] == "较困难"
+    row = await Assessment.get(id=hard["id"])
+    assert "卧床" not in (row.visit_notes_enc or "")  # encrypted at rest
+
+
+async def test_answers_that_do_not_fit_are_400_naming_the_items(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station)
+    bad = {**HARD, "caregiver": "robot", "rigid_expenses": ["medical", "medical"], "household_size": 0, "shoe_size": 42}
+    del bad["working_adults"]
+    r = await client.post(f"/api/v1/residents/{home['id']}/assessments", json={"answers": bad, "visited_at": iso(soon(-5))},
+                          headers=worker.headers)
+    err = assert_error(r, 400, "VALIDATION_ERROR")
+    assert {d["field"] for d in err["details"]} == {"answers.caregiver", "answers.rigid_expenses", "answers.household_size",
+                                                     "answers.shoe_size", "answers.working_adults"}
+    assert await Assessment.all().count() == 0
+
+
+async def test_ranking_overall_and_by_dimension_with_ties_and_unassessed(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    homes = [(await make_resident(client, station))[1]["id"] for _ in range(4)]
+    await assess(client, worker, homes[2], MILD)
+    await assess(client, worker, homes[0], HARD)
+    await assess(client, worker, homes[1], MILD)  # ties with homes[2]
+    r = await client.get(f"/api/v1/stations/{station.id}/ranking", headers=worker.headers)
+    board = r.json()
+    assert [(x["resident_id"], x["rank"]) for x in board["items"]] == [(homes[0], 1), (homes[1], 2), (homes[2], 2)]
+    assert [x["resident_id"] for x in board["unassessed"]] == [homes[3]]
+    r = await client.get(f"/api/v1/stations/{station.id}/ranking", params={"dimension": "children"}, headers=worker.headers)
+    assert [x["resident_id"] for x in r.json()["items"]] == [homes[1], homes[2], homes[0]]
+    # A newer visit replaces the older one in the ranking.
+    await assess(client, worker, homes[0], MILD)
+    r = await client.get(f"/api/v1/stations/{station.id}/ranking", headers=worker.headers)
+    assert [x["rank"] for x in r.json()["items"]] == [1, 1, 1]
+    assert_error(await client.get(f"/api/v1/stations/{station.id}/ranking", params={"dimension": "luck"}, headers=worker.headers),
+                 400, "VALIDATION_ERROR")
+    empty = await make_station()
+    admin = await make_admin(client)
+    r = await client.get(f"/api/v1/stations/{empty.id}/ranking", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["items"] == [] and r.json()["unassessed"] == []
+    other = await make_worker(client, await make_station())
+    assert_error(await client.get(f"/api/v1/stations/{station.id}/ranking", headers=other.headers), 404, "NOT_FOUND")
+
+
+async def test_recommendations_name_the_rules_and_become_needs(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station, categories=["独居", "特困"])
+    assert (await client.get(f"/api/v1/residents/{home['id']}/recommendations", headers=worker.headers)).json() == []
+    await assess(client, worker, home["id"], HARD)
+    recs = (await client.get(f"/api/v1/residents/{home['id']}/recommendations", headers=worker.headers)).json()
+    assert [r["rule"] for r in recs] == ["alone_disabled", "incapacitated", "poor_sanitation"]
+    assert recs[0]["reason"] == "独居/空巢且自理能力受限" and "LIVING_MEAL" in recs[0]["services"]
+    r = await client.post(f"/api/v1/residents/{home['id']}/recommendations/needs",
+                          json={"rule": "alone_disabled", "service_code": "LIVING_MEAL"}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["source"] == "assessment" and r.json()["on_behalf"] is True
+    r = await client.post(f"/api/v1/residents/{home['id']}/recommendations/needs",
+                          json={"rule": "children_study", "service_code": "SUPPORT_TUTOR"}, headers=worker.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert await Need.all().count() == 1
+
+
+async def test_admin_publishes_a_new_questionnaire_old_assessments_keep_theirs(client):
+    from config.data import QUESTIONNAIRE
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    _, home = await make_resident(client, station)
+    first = await assess(client, worker, home["id"], HARD)
+    spec = {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
+    spec["dimensions"] = [d for d in spec["dimensions"] if d["id"] != "children"]
+    r = await client.put("/api/v1/admin/questionnaire", json=spec, headers=admin.headers)
+    assert r.status_code == 201 and r.json()["version"] == 2
+    answers = {k: v for k, v in HARD.items() if k not in ("minors_in_school", "schooling_difficulty")}
+    second = await assess(client, worker, home["id"], answers)
+    assert second["version"] == 2 and "children" not in second["scores"]
+    history = (await client.get(f"/api/v1/residents/{home['id']}/assessments", headers=worker.headers)).json()
+    assert [(h["id"], h["version"]) for h in history] == [(second["id"], 2), (first["id"], 1)]
+    # The first assessment is still scored under version 1.
+    assert history[1]["scores"]["children"] == 0.0
+    bad = {**spec, "dimensions": [{"id": "x", "name": "x", "weight": 1, "items": [{"id": "q", "type": "single", "label": "q", "weight": 1}]}]}
+    assert_error(await client.put("/api/v1/admin/questionnaire", json=bad, headers=admin.headers), 400, "VALIDATION_ERROR")
