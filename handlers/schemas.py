@@ -757,3 +757,23 @@ class QuestionnaireIn(Strict):
     levels: list[dict] = Field(min_length=1, max_length=10)
     dimensions: list[QuestionnaireDimension] = Field(min_length=1, max_length=12)
     source: str | None = None
+
+
+class PolicyIn(Strict):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    issuer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    kind: Literal["government_policy", "charity_project", "social_org_project"]
+    summary: Annotated[str, StringConstraints(max_length=1000)] = ""
+    benefits: Annotated[str, StringConstraints(max_length=1000)] = ""
+    eligibility: dict
+    valid_from: UtcDatetime | None = None
+    valid_until: UtcDatetime | None = None
+    contact: Annotated[str, StringConstraints(max_length=100)] = ""
+    source_url: Annotated[str, StringConstraints(max_length=300)] = ""
+    status: Literal["active", "retired"] = "active"
+
+
+class ReferralIn(Strict):
+    policy_id: int = Field(gt=0)
+    outcome: Literal["referred", "approved", "declined", "not_eligible"]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""

@@ -1,6 +1,6 @@
 """Tortoise models, one module per aggregate, re-exported here for ``Tortoise.init(models=["models"])``."""
 
-from models.assessment import Assessment, QuestionnaireVersion
+from models.assessment import Assessment, Policy, PolicyReferral, PolicyRevision, QuestionnaireVersion
 from models.audit import AuditLog
 from models.catalogue import Service, ServiceCategory
 from models.notifications import CallbackEvent, ContentFlag, Notification, OutboxMessage, SubscriptionQuota
@@ -13,6 +13,9 @@ from models.users import ROLES, User, UserRole, WechatSession
 from models.workflow import Need, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
+    "Policy",
+    "PolicyReferral",
+    "PolicyRevision",
     "Assessment",
     "QuestionnaireVersion",
     "CallbackEvent",

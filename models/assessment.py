@@ -35,3 +35,56 @@ class Assessment(Model):
     class Meta:
         table = "assessments"
         indexes = (("station_id", "resident_id", "id"),)
+
+
+class Policy(Model):
+    """A government assistance policy or charity/social-organisation project (任务三)."""
+
+    id = fields.IntField(primary_key=True)
+    title = fields.CharField(max_length=100)
+    issuer = fields.CharField(max_length=100)
+    kind = fields.CharField(max_length=24)
+    summary = fields.CharField(max_length=1000, default="")
+    benefits = fields.CharField(max_length=1000, default="")
+    eligibility = fields.JSONField()
+    valid_from = fields.DatetimeField(null=True)
+    valid_until = fields.DatetimeField(null=True)
+    contact = fields.CharField(max_length=100, default="")
+    source_url = fields.CharField(max_length=300, default="")
+    version = fields.IntField(default=1)
+    status = fields.CharField(max_length=10, default="active")
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "policies"
+
+
+class PolicyRevision(Model):
+    """Every saved version of a policy, as it was."""
+
+    id = fields.IntField(primary_key=True)
+    policy = fields.ForeignKeyField("models.Policy", related_name="revisions", on_delete=fields.RESTRICT)
+    version = fields.IntField()
+    snapshot = fields.JSONField()
+    edited_by = fields.IntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "policy_revisions"
+        unique_together = (("policy", "version"),)
+
+
+class PolicyReferral(Model):
+    """A worker's referral of a household to a policy, and what came of it."""
+
+    id = fields.IntField(primary_key=True)
+    policy = fields.ForeignKeyField("models.Policy", related_name="referrals", on_delete=fields.RESTRICT)
+    resident = fields.ForeignKeyField("models.ResidentProfile", related_name="policy_referrals", on_delete=fields.RESTRICT)
+    policy_version = fields.IntField()
+    outcome = fields.CharField(max_length=14)
+    note = fields.CharField(max_length=300, default="")
+    worker_id = fields.IntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "policy_referrals"

@@ -105,6 +105,18 @@ ROUTES = [
      MANAGE, None),
     ("recommendations.need", "POST", lambda w: f"/api/v1/residents/{w.resident_id}/recommendations/needs",
      lambda w: {"rule": "alone_disabled", "service_code": "HEALTH_CHECK"}, {"worker_a"}, MANAGE, "assess"),
+    # Policies (issue 6)
+    ("policies.list", "GET", lambda w: "/api/v1/policies", None, SIGNED_IN, {"*": 401}, None),
+    ("policies.create", "POST", lambda w: "/api/v1/admin/policies",
+     lambda w: {"title": "t", "issuer": "i", "kind": "charity_project", "eligibility": {"category": "低保"}}, {"admin"},
+     {"*": 403}, None),
+    ("policies.update", "PUT", lambda w: f"/api/v1/admin/policies/{w.policy_id}",
+     lambda w: {"title": "t2", "issuer": "i", "kind": "charity_project", "eligibility": {"category": "低保"}}, {"admin"},
+     {"*": 403}, None),
+    ("policies.eligible", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/eligible-policies", None, {"worker_a"},
+     MANAGE, None),
+    ("policies.refer", "POST", lambda w: f"/api/v1/residents/{w.resident_id}/policy-referrals",
+     lambda w: {"policy_id": w.policy_id, "outcome": "referred"}, {"worker_a"}, MANAGE, None),
     ("uploads", "POST", lambda w: "/api/v1/uploads", "png", SIGNED_IN, None, None),
     ("admin.services.create", "POST", lambda w: "/api/v1/admin/services",
      lambda w: {"code": "MATRIX_TEST", "category_code": "LINK", "name": "测试"}, {"admin"}, {"*": 403}, None),
@@ -156,7 +168,10 @@ async def world(client, api):
     r = await client.post(f"/api/v1/tasks/{claimed['id']}/claim", headers=s["claimant"].headers)
     assert r.status_code == 200, r.text
     fresh = await make_need(client, s["owner"], service_code="LIVING_MEAL")
-    return SimpleNamespace(s=s, resident_id=resident_id, station_a=a.id, need=need["id"], fresh_need=fresh["id"],
+    from models import Policy
+
+    policy = await Policy.create(title="p", issuer="i", kind="government_policy", eligibility={"category": "特困"})
+    return SimpleNamespace(s=s, resident_id=resident_id, station_a=a.id, policy_id=policy.id, need=need["id"], fresh_need=fresh["id"],
                            claimed_task=claimed["id"], open_task=open_task["id"])
 
 

@@ -1,0 +1,58 @@
+"""Policies: eligibility rules parsed at save, matches naming the conditions that held, versions."""
+
+from models import PolicyReferral, PolicyRevision
+from tests.builders import iso, make_admin, make_resident, make_station, make_worker, soon
+from tests.handlers.test_assessments import HARD, MILD, assess
+from tests.handlers.test_platform import assert_error
+
+
+def policy(**over):
+    body = {"title": "特困人员生活照料补贴", "issuer": "威海市民政局", "kind": "government_policy",
+            "benefits": "每月护理补贴", "eligibility": {"all": [{"category": "特困"}, {"answer": "self_care", "in": ["partial", "none"]}]}}
+    body.update(over)
+    return body
+
+
+async def test_eligible_policies_name_the_matching_conditions(client):
+    admin = await make_admin(client)
+    station = await make_station()
+    worker = await make_worker(client, station)
+    care = (await client.post("/api/v1/admin/policies", json=policy(), headers=admin.headers)).json()
+    study = (await client.post("/api/v1/admin/policies", json=policy(
+        title="困境儿童助学项目", kind="charity_project",
+        eligibility={"any": [{"categories_any": ["孤儿", "事实无人抚养"]}, {"dimension": "children", "min": 80}]}),
+        headers=admin.headers)).json()
+    await client.post("/api/v1/admin/policies", json=policy(title="过期政策", valid_until=iso(soon(-60))), headers=admin.headers)
+    _, hard_home = await make_resident(client, station, categories=["特困", "独居"])
+    _, mild_home = await make_resident(client, station, categories=["低保"])
+    # Before any assessment only category conditions can hold: nothing matches fully.
+    assert (await client.get(f"/api/v1/residents/{hard_home['id']}/eligible-policies", headers=worker.headers)).json() == []
+    await assess(client, worker, hard_home["id"], HARD)
+    await assess(client, worker, mild_home["id"], MILD)
+    hard = (await client.get(f"/api/v1/residents/{hard_home['id']}/eligible-policies", headers=worker.headers)).json()
+    assert [(p["id"], p["matched"]) for p in hard] == [(care["id"], ["类别:特困", "self_care ∈ ['partial', 'none']"])]
+    mild = (await client.get(f"/api/v1/residents/{mild_home['id']}/eligible-policies", headers=worker.headers)).json()
+    assert [(p["id"], p["matched"]) for p in mild] == [(study["id"], ["children ≥ 80"])]
+    r = await client.post(f"/api/v1/residents/{hard_home['id']}/policy-referrals",
+                          json={"policy_id": care["id"], "outcome": "referred", "note": "已转介至镇民政办"}, headers=worker.headers)
+    assert r.status_code == 201 and r.json()["policy_version"] == 1
+    assert await PolicyReferral.all().count() == 1
+
+
+async def test_rules_that_do_not_parse_are_refused_at_save(client):
+    admin = await make_admin(client)
+    for bad in ({"all": []}, {"category": "富豪"}, {"dimension": "income"}, {"whatever": 1}, {"any": [{"level_in": "x"}]}):
+        r = await client.post("/api/v1/admin/policies", json=policy(eligibility=bad), headers=admin.headers)
+        assert_error(r, 400, "VALIDATION_ERROR")
+    assert (await client.get("/api/v1/policies", headers=admin.headers)).json() == []
+
+
+async def test_each_edit_is_a_new_version(client):
+    admin = await make_admin(client)
+    p = (await client.post("/api/v1/admin/policies", json=policy(), headers=admin.headers)).json()
+    r = await client.put(f"/api/v1/admin/policies/{p['id']}", json=policy(benefits="每月护理补贴300元"), headers=admin.headers)
+    assert r.json()["version"] == 2
+    revisions = await PolicyRevision.filter(policy_id=p["id"]).order_by("version")
+    assert [(x.version, x.snapshot["benefits"]) for x in revisions] == [(1, "每月护理补贴"), (2, "每月护理补贴300元")]
+    worker = await make_worker(client, await make_station())
+    assert_error(await client.post("/api/v1/admin/policies", json=policy(), headers=worker.headers), 403, "FORBIDDEN")
