@@ -20,6 +20,7 @@ from handlers.rewards import admin_bp as rewards_admin
 from handlers.rewards import bp as rewards
 from handlers.rewards import redemptions_bp as redemptions
 from handlers.stations import bp as stations
+from handlers.stats import bp as stats
 from handlers.tasks import bp as tasks
 from handlers.uploads import bp as uploads
 from handlers.volunteers import bp as volunteers
@@ -27,4 +28,4 @@ from handlers.volunteers import bp as volunteers
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
               credit_admin, points_adjust, notifications, wechat_callback,
-              assessments, policies]
+              assessments, policies, stats]

@@ -777,3 +777,18 @@ class ReferralIn(Strict):
     policy_id: int = Field(gt=0)
     outcome: Literal["referred", "approved", "declined", "not_eligible"]
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
+
+
+class StatsQuery(Strict):
+    scope: Literal["station", "district", "city"] = "station"
+    id: int | None = Field(None, gt=0, description="station or district id (admins); workers get their station")
+    start: UtcDatetime = Field(alias="from")
+    end: UtcDatetime = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _range(self) -> StatsQuery:
+        if self.end <= self.start:
+            raise ValueError("to 须晚于 from")
+        if (self.end - self.start).days > 366:
+            raise ValueError("统计区间不能超过一年")
+        return self

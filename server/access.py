@@ -172,3 +172,19 @@ async def access_station_ranking(actor: Actor, station_id: int) -> None:
     actor.require("worker")
     if not is_worker_of(actor, station_id):
         raise NotFound("驿站不存在")
+
+
+async def stats_scope(actor: Actor, scope: str, scope_id: int | None) -> int | None:
+    """Workers see their own station's statistics; administrators any station, district or the city."""
+    if actor.has("admin"):
+        if scope == "city":
+            return None
+        if scope_id is None:
+            from server.errors import ValidationFailed
+
+            raise ValidationFailed("请指定 id", details=[{"field": "id", "type": "missing"}])
+        return scope_id
+    actor.require("worker")
+    if scope != "station" or (scope_id is not None and scope_id != actor.station_id):
+        raise Forbidden("仅可查看本驿站统计")
+    return actor.station_id

@@ -81,7 +81,7 @@ def query(model: type[BaseModel]) -> Callable:
             return await handler(request, *args, **kwargs)
 
         for name, field in model.model_fields.items():
-            wrapper = openapi.parameter(name, str, location="query", required=field.is_required())(wrapper)
+            wrapper = openapi.parameter(field.alias or name, str, location="query", required=field.is_required())(wrapper)
         return wrapper
 
     return decorator

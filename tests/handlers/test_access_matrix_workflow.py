@@ -117,6 +117,8 @@ ROUTES = [
      MANAGE, None),
     ("policies.refer", "POST", lambda w: f"/api/v1/residents/{w.resident_id}/policy-referrals",
      lambda w: {"policy_id": w.policy_id, "outcome": "referred"}, {"worker_a"}, MANAGE, None),
+    ("stats.overview", "GET", lambda w: f"/api/v1/stats/overview?scope=station&id={w.station_a}&from="
+     f"{_q(soon(-600))}&to={_q(soon(600))}", None, {"worker_a", "admin"}, {"*": 403}, None),
     ("uploads", "POST", lambda w: "/api/v1/uploads", "png", SIGNED_IN, None, None),
     ("admin.services.create", "POST", lambda w: "/api/v1/admin/services",
      lambda w: {"code": "MATRIX_TEST", "category_code": "LINK", "name": "测试"}, {"admin"}, {"*": 403}, None),
@@ -130,6 +132,12 @@ async def _assess(w, client):
     r = await client.post(f"/api/v1/residents/{w.resident_id}/assessments", json={"answers": HARD, "visited_at": iso(soon(-30))},
                           headers=w.s["worker_a"].headers)
     assert r.status_code == 201, r.text
+
+
+def _q(dt) -> str:
+    from urllib.parse import quote
+
+    return quote(dt.isoformat())
 
 
 def _hard():
