@@ -55,6 +55,7 @@ class Settings:
     checkin_radius_m: int = 300
     checkin_grace_minutes: int = 30
     claim_grace_minutes: int = 30
+    referral_sla_hours: int = 48
     # auto: the outbox worker runs inside the API process in embedded mode only; on | off.
     run_worker: str = "auto"
     log_level: str = "INFO"

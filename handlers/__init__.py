@@ -12,6 +12,7 @@ from handlers.needs import bp as needs
 from handlers.notifications import bp as notifications
 from handlers.points import adjust_bp as points_adjust
 from handlers.policies import bp as policies
+from handlers.referrals import bp as referrals
 from handlers.points import admin_bp as points_admin
 from handlers.points import bp as points
 from handlers.points import leaderboard_bp as leaderboard
@@ -28,4 +29,4 @@ from handlers.volunteers import bp as volunteers
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
               credit_admin, points_adjust, notifications, wechat_callback,
-              assessments, policies, stats]
+              assessments, policies, stats, referrals]

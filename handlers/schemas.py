@@ -792,3 +792,23 @@ class StatsQuery(Strict):
         if (self.end - self.start).days > 366:
             raise ValueError("统计区间不能超过一年")
         return self
+
+
+class ReferIn(Strict):
+    organization_id: int = Field(gt=0)
+
+
+class ReferralAcceptIn(Strict):
+    assignee_user_id: int | None = Field(None, gt=0)
+
+
+class Qualification(Strict):
+    kind: Literal["legal_capacity", "staff", "facilities", "finance"]
+    document: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    expires_at: UtcDatetime
+
+
+class OrganizationPatch(Strict):
+    services: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(None, max_length=40)
+    station_ids: list[int] | None = Field(None, max_length=200)
+    qualifications: list[Qualification] | None = Field(None, max_length=20)

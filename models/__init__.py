@@ -10,9 +10,10 @@ from models.points import (
 )
 from models.profiles import ResidentProfile, VolunteerProfile
 from models.users import ROLES, User, UserRole, WechatSession
-from models.workflow import Need, Task, TaskClaim, Upload, WorkflowEvent
+from models.workflow import Need, OrgReferral, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
+    "OrgReferral",
     "Policy",
     "PolicyReferral",
     "PolicyRevision",

@@ -39,6 +39,11 @@ class Organization(Model):
     name = fields.CharField(max_length=100, unique=True)
     kind = fields.CharField(max_length=30)
     district = fields.ForeignKeyField("models.District", related_name="organizations", null=True, on_delete=fields.SET_NULL)
+    # What it offers and where (service codes, station ids), and the qualifications 机制二 requires
+    # of a provider: [{"kind": legal_capacity|staff|facilities|finance, "document": str, "expires_at": iso}].
+    services = fields.JSONField(default=list)
+    station_ids = fields.JSONField(default=list)
+    qualifications = fields.JSONField(default=list)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

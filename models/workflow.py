@@ -9,7 +9,7 @@ from tortoise.models import Model
 
 NEED_OPEN = ("submitted", "accepted", "dispatched", "in_service", "completed")
 NEED_STATES = NEED_OPEN + ("closed", "rejected", "cancelled")
-TASK_STATES = ("open", "claimed", "checked_in", "submitted", "confirmed", "cancelled", "expired")
+TASK_STATES = ("open", "referred", "claimed", "checked_in", "submitted", "confirmed", "cancelled", "expired")
 CLAIM_ACTIVE = ("claimed", "checked_in", "submitted")
 CLAIM_STATES = CLAIM_ACTIVE + ("confirmed", "released", "expired", "cancelled")
 
@@ -142,3 +142,22 @@ class Upload(Model):
 
     class Meta:
         table = "uploads"
+
+
+class OrgReferral(Model):
+    """A task referred to a provider organisation instead of volunteers (机制三: 依程序转介)."""
+
+    id = fields.IntField(primary_key=True)
+    task = fields.ForeignKeyField("models.Task", related_name="referrals", on_delete=fields.RESTRICT)
+    organization = fields.ForeignKeyField("models.Organization", related_name="referrals", on_delete=fields.RESTRICT)
+    status = fields.CharField(max_length=10, default="pending")
+    referred_by = fields.IntField()
+    due_at = fields.DatetimeField()
+    responded_by = fields.IntField(null=True)
+    responded_at = fields.DatetimeField(null=True)
+    reason = fields.CharField(max_length=200, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "org_referrals"
+        indexes = (("status", "due_at"),)

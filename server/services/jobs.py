@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from config import Settings
 from models import Redemption, Task, TaskClaim, VolunteerProfile
-from server.services import events, notify, rewards, tasks
+from server.services import events, notify, referrals, rewards, tasks
 
 log = logging.getLogger("haibei.jobs")
 
@@ -92,4 +92,5 @@ async def run_all(*, settings: Settings, now: datetime) -> dict[str, int]:
         "expired_redemptions": await rewards.expire_unclaimed(now=now),
         "warned_unclaimed": await warn_unclaimed(now=now),
         "reminded_redemptions": await remind_redemptions(now=now),
+        "escalated_referrals": await referrals.escalate_overdue(now=now),
     }

@@ -119,12 +119,28 @@ ROUTES = [
      lambda w: {"policy_id": w.policy_id, "outcome": "referred"}, {"worker_a"}, MANAGE, None),
     ("stats.overview", "GET", lambda w: f"/api/v1/stats/overview?scope=station&id={w.station_a}&from="
      f"{_q(soon(-600))}&to={_q(soon(600))}", None, {"worker_a", "admin"}, {"*": 403}, None),
+    # Referral to organisations (issue 6)
+    ("tasks.refer", "POST", lambda w: f"/api/v1/tasks/{w.open_task}/refer", lambda w: {"organization_id": w.org_id},
+     {"worker_a"}, {"owner": 403, "admin": 403, "volunteer": 403, "claimant": 403, "*": 404}, None),
+    ("referrals.list", "GET", lambda w: "/api/v1/referrals", None, {"org_staff", "worker_a", "worker_b"}, {"*": 403}, None),
+    ("referrals.accept", "POST", lambda w: f"/api/v1/referrals/{w.referral_id}/accept", lambda w: {}, {"org_staff"},
+     {"*": 403}, "refer"),
+    ("referrals.decline", "POST", lambda w: f"/api/v1/referrals/{w.referral_id}/decline", lambda w: {"reason": "忙"},
+     {"org_staff"}, {"*": 403}, "refer"),
+    ("admin.organizations.patch", "PATCH", lambda w: f"/api/v1/admin/organizations/{w.org_id}", lambda w: {"services": ["CLEAN_HOME"]},
+     {"admin"}, {"*": 403}, None),
     ("uploads", "POST", lambda w: "/api/v1/uploads", "png", SIGNED_IN, None, None),
     ("admin.services.create", "POST", lambda w: "/api/v1/admin/services",
      lambda w: {"code": "MATRIX_TEST", "category_code": "LINK", "name": "测试"}, {"admin"}, {"*": 403}, None),
     ("admin.services.patch", "PATCH", lambda w: "/api/v1/admin/services/LINK_LEGAL", lambda w: {"points_per_hour": 16},
      {"admin"}, {"*": 403}, None),
 ]
+
+async def _refer(w, client):
+    r = await client.post(f"/api/v1/tasks/{w.open_task}/refer", json={"organization_id": w.org_id}, headers=w.s["worker_a"].headers)
+    assert r.status_code == 201, r.text
+    w.referral_id = r.json()["id"]
+
 
 async def _assess(w, client):
     from tests.handlers.test_assessments import HARD
@@ -152,7 +168,7 @@ def _questionnaire():
     return {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
 
 
-PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess}
+PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess, "refer": _refer}
 
 
 @pytest.fixture
@@ -163,9 +179,12 @@ async def world(client, api):
         "owner": await fast_login(api),
         "worker_a": await fast_login(api, "worker", station_id=a.id),
         "worker_b": await fast_login(api, "worker", station_id=b.id),
-        "org_staff": await fast_login(api, "org_staff", organization_id=(await make_organization()).id),
         "admin": await fast_login(api, "admin"),
     }
+    quals = [{"kind": k, "document": "d.pdf", "expires_at": "2030-01-01T00:00:00+08:00"}
+             for k in ("legal_capacity", "staff", "facilities", "finance")]
+    org = await make_organization(services=["CLEAN_HOME"], station_ids=[a.id], qualifications=quals)
+    s["org_staff"] = await fast_login(api, "org_staff", organization_id=org.id)
     s["volunteer"], s["claimant"] = await bulk_volunteers(api, a, 2)
     r = await client.put("/api/v1/me/resident", json=resident_payload(a), headers=s["owner"].headers)
     resident_id = r.json()["id"]
@@ -179,7 +198,7 @@ async def world(client, api):
     from models import Policy
 
     policy = await Policy.create(title="p", issuer="i", kind="government_policy", eligibility={"category": "特困"})
-    return SimpleNamespace(s=s, resident_id=resident_id, station_a=a.id, policy_id=policy.id, need=need["id"], fresh_need=fresh["id"],
+    return SimpleNamespace(s=s, resident_id=resident_id, station_a=a.id, policy_id=policy.id, org_id=org.id, need=need["id"], fresh_need=fresh["id"],
                            claimed_task=claimed["id"], open_task=open_task["id"])
 
 

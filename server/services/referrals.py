@@ -1,0 +1,123 @@
+"""Referring tasks to provider organisations (六社联动, 机制三 需求转介).
+
+A worker refers an open task to an organisation that offers the service at that station and holds
+valid qualifications (机制二: legal capacity, staff, facilities, finance). While referred the task is
+out of volunteers' reach. The organisation's staff accept (optionally assigning one of their own
+approved volunteers, who then checks in and records as any volunteer) or decline; an unanswered
+referral escalates after the SLA, the task goes back to the station and can be referred again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from models import OrgReferral, Organization, Task, VolunteerProfile
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.services import events, notify, tasks
+
+QUALIFICATIONS = ("legal_capacity", "staff", "facilities", "finance")
+
+
+class NotQualified(Conflict):
+    code = "ORGANIZATION_NOT_QUALIFIED"
+    message = "该机构不具备承接条件(资质缺失或过期、服务或区域不符)"
+
+
+class ReferralNotPending(Conflict):
+    code = "REFERRAL_NOT_PENDING"
+    message = "该转介已处理"
+
+
+def check_qualified(*, org: Organization, task: Task, now: datetime) -> None:
+    """Why ``org`` may not take ``task``, if it may not."""
+    problems = []
+    if task.service_id not in (org.services or []):
+        problems.append("service")
+    if task.station_id not in (org.station_ids or []):
+        problems.append("station")
+    valid = {q.get("kind") for q in org.qualifications or []
+             if q.get("expires_at") and datetime.fromisoformat(q["expires_at"]) > now}
+    missing = [k for k in QUALIFICATIONS if k not in valid]
+    if missing:
+        problems.append("qualifications:" + ",".join(missing))
+    if problems:
+        raise NotQualified(details={"problems": problems})
+
+
+async def refer(*, task: Task, organization_id: int, actor_id: int, sla_hours: int, now: datetime) -> OrgReferral:
+    org = await Organization.get_or_none(id=organization_id)
+    if org is None:
+        raise ValidationFailed("机构不存在", details=[{"field": "organization_id", "type": "unknown_reference"}])
+    check_qualified(org=org, task=task, now=now)
+    if task.claimed_count:
+        raise events.invalid_state(task, "转介已有人领取的任务")
+    await events.move(task, to="referred", allowed_from=("open",), wanted="转介", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="worker", now=now, reason=f"org {org.id}")
+    return await OrgReferral.create(task_id=task.id, organization_id=org.id, referred_by=actor_id,
+                                    due_at=now + timedelta(hours=sla_hours), created_at=now)
+
+
+async def _lock_pending(referral_id: int, organization_id: int | None) -> OrgReferral:
+    referral = await OrgReferral.select_for_update().get_or_none(id=referral_id)
+    if referral is None or (organization_id is not None and referral.organization_id != organization_id):
+        raise NotFound("转介不存在")
+    if referral.status != "pending":
+        raise ReferralNotPending(details={"status": referral.status})
+    return referral
+
+
+async def accept(*, referral_id: int, organization_id: int, actor_id: int, assignee_user_id: int | None,
+                 now: datetime) -> OrgReferral:
+    """The organisation takes the task; an assigned person of theirs holds it as a claim."""
+    referral = await _lock_pending(referral_id, organization_id)
+    task = await Task.get(id=referral.task_id)
+    await OrgReferral.filter(id=referral.id).update(status="accepted", responded_by=actor_id, responded_at=now)
+    await events.move(task, to="open", allowed_from=("referred",), wanted="承接", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="org_staff", now=now, reason="accepted by organisation")
+    if assignee_user_id is not None:
+        volunteer = await VolunteerProfile.select_for_update().get_or_none(user_id=assignee_user_id, status="approved")
+        if volunteer is None:
+            raise ValidationFailed("指派人员须为已审核的志愿者", details=[{"field": "assignee_user_id", "type": "not_volunteer"}])
+        await tasks.do_claim(task=task, volunteer=volunteer, now=now)
+    await referral.refresh_from_db()
+    return referral
+
+
+async def decline(*, referral_id: int, organization_id: int, actor_id: int, reason: str, now: datetime) -> OrgReferral:
+    referral = await _lock_pending(referral_id, organization_id)
+    await _back_to_station(referral, to="declined", actor_id=actor_id, role="org_staff", reason=reason, now=now)
+    await referral.refresh_from_db()
+    return referral
+
+
+async def _back_to_station(referral: OrgReferral, *, to: str, actor_id: int | None, role: str, reason: str,
+                           now: datetime) -> None:
+    task = await Task.get(id=referral.task_id)
+    await OrgReferral.filter(id=referral.id).update(status=to, responded_by=actor_id, responded_at=now, reason=reason)
+    await events.move(task, to="open", allowed_from=("referred",), wanted="退回", need_id=task.need_id,
+                      actor_id=actor_id, actor_role=role, now=now, reason=reason)
+    await notify.notify_station_workers(station_id=task.station_id, event="task_expiring", now=now,
+                                        ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
+
+
+async def escalate_overdue(*, now: datetime) -> int:
+    """Referrals unanswered past their SLA go back to the station (and can be referred again)."""
+    from tortoise.transactions import in_transaction
+
+    done = 0
+    for rid in await OrgReferral.filter(status="pending", due_at__lt=now).values_list("id", flat=True):
+        async with in_transaction():
+            try:
+                referral = await _lock_pending(rid, None)
+            except (ReferralNotPending, NotFound):
+                continue
+            await _back_to_station(referral, to="escalated", actor_id=None, role="system",
+                                   reason="no answer within the SLA", now=now)
+            done += 1
+    return done
+
+
+def present(r: OrgReferral) -> dict[str, Any]:
+    return {"id": r.id, "task_id": r.task_id, "organization_id": r.organization_id, "status": r.status,
+            "due_at": r.due_at, "responded_at": r.responded_at, "reason": r.reason, "created_at": r.created_at}

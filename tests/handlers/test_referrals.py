@@ -1,0 +1,96 @@
+"""Referral of tasks to provider organisations: qualifications, accept with assignment, decline,
+SLA escalation on a controlled clock."""
+
+from datetime import timedelta
+
+from models import OrgReferral, Task, TaskClaim
+from server.services import referrals
+from tests.builders import (
+    grant, iso, login, make_admin, make_open_task, make_organization, make_station, make_volunteer, soon,
+)
+from tests.handlers.test_platform import assert_error
+
+HOME = {"lat": 37.512345, "lng": 122.121234}
+
+
+async def qualified_org(client, admin, station, *, expires="2030-01-01T00:00:00+08:00", services=("CLEAN_HOME",)):
+    org = await make_organization()
+    quals = [{"kind": k, "document": f"{k}.pdf", "expires_at": expires} for k in referrals.QUALIFICATIONS]
+    r = await client.patch(f"/api/v1/admin/organizations/{org.id}", json={"services": list(services), "station_ids": [station.id],
+                                                                          "qualifications": quals}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    staff = await grant(await login(client), "org_staff", organization_id=org.id)
+    return org, staff
+
+
+async def test_refer_accept_with_an_assigned_person_who_then_serves(client):
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, resident = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    member, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    referral = r.json()
+    assert (await Task.get(id=task["id"])).status == "referred"
+    # While referred, volunteers cannot take it.
+    browsing, _ = await make_volunteer(client, station, approved_by=worker)
+    assert task["id"] not in [t["id"] for t in (await client.get("/api/v1/tasks/open", headers=browsing.headers)).json()["items"]]
+    listed = (await client.get("/api/v1/referrals", headers=staff.headers)).json()
+    assert [x["id"] for x in listed] == [referral["id"]]
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={"assignee_user_id": member.id}, headers=staff.headers)
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    assert (await TaskClaim.get(task_id=task["id"])).volunteer_id is not None
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=member.headers)
+    assert r.status_code == 200, r.text
+    assert_error(await client.post(f"/api/v1/referrals/{referral['id']}/decline", json={"reason": "x"}, headers=staff.headers),
+                 409, "REFERRAL_NOT_PENDING")
+
+
+async def test_unqualified_organisations_are_refused(client):
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station)
+    expired, _ = await qualified_org(client, admin, station, expires="2020-01-01T00:00:00+08:00")
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": expired.id}, headers=worker.headers)
+    err = assert_error(r, 409, "ORGANIZATION_NOT_QUALIFIED")
+    assert "qualifications:legal_capacity,staff,facilities,finance" in err["details"]["problems"]
+    wrong_service, _ = await qualified_org(client, admin, station, services=("LINK_LEGAL",))
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": wrong_service.id}, headers=worker.headers)
+    assert assert_error(r, 409, "ORGANIZATION_NOT_QUALIFIED")["details"]["problems"] == ["service"]
+    assert (await Task.get(id=task["id"])).status == "open" and await OrgReferral.all().count() == 0
+
+
+async def test_decline_returns_the_task_and_another_org_cannot_answer(client):
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    _, other_staff = await qualified_org(client, admin, station)
+    referral = (await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)).json()
+    assert_error(await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={}, headers=other_staff.headers),
+                 404, "NOT_FOUND")
+    assert_error(await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={}, headers=worker.headers), 403, "FORBIDDEN")
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/decline", json={"reason": "人手不足"}, headers=staff.headers)
+    assert r.json()["status"] == "declined"
+    assert (await Task.get(id=task["id"])).status == "open"
+
+
+async def test_unanswered_referral_escalates_after_the_sla(client, api):
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(60 * 24 * 5)),
+                                                 scheduled_end=iso(soon(60 * 24 * 5 + 60)))
+    org, _ = await qualified_org(client, admin, station)
+    second, second_staff = await qualified_org(client, admin, station)
+    referral = (await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)).json()
+    due = (await OrgReferral.get(id=referral["id"])).due_at
+    assert due - api.app.ctx.clock() > timedelta(hours=api.settings.referral_sla_hours - 1)
+    assert await referrals.escalate_overdue(now=due - timedelta(minutes=1)) == 0
+    assert await referrals.escalate_overdue(now=due + timedelta(minutes=1)) == 1
+    assert (await OrgReferral.get(id=referral["id"])).status == "escalated"
+    assert (await Task.get(id=task["id"])).status == "open"
+    # The station re-refers to another organisation.
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": second.id}, headers=worker.headers)
+    assert r.status_code == 201
+    assert [x["status"] for x in (await client.get("/api/v1/referrals", headers=worker.headers)).json()] == ["pending", "escalated"]
