@@ -12,6 +12,7 @@ from handlers.needs import bp as needs
 from handlers.notifications import bp as notifications
 from handlers.points import adjust_bp as points_adjust
 from handlers.policies import bp as policies
+from handlers.projects import bp as projects
 from handlers.referrals import bp as referrals
 from handlers.points import admin_bp as points_admin
 from handlers.points import bp as points
@@ -29,4 +30,4 @@ from handlers.volunteers import bp as volunteers
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
               credit_admin, points_adjust, notifications, wechat_callback,
-              assessments, policies, stats, referrals]
+              assessments, policies, stats, referrals, projects]

@@ -812,3 +812,19 @@ class OrganizationPatch(Strict):
     services: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(None, max_length=40)
     station_ids: list[int] | None = Field(None, max_length=200)
     qualifications: list[Qualification] | None = Field(None, max_length=20)
+
+
+class ProjectIn(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    organization_id: int = Field(gt=0)
+    budget_fen: int = Field(ge=0, le=10**12)
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    services: list[Annotated[str, StringConstraints(max_length=40)]] = Field(min_length=1, max_length=40)
+    station_ids: list[int] = Field(min_length=1, max_length=200)
+
+
+class ProjectStepIn(Strict):
+    to: Literal["approved", "in_progress", "acceptance_pending", "accepted", "failed"]
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    documents: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list, max_length=20)

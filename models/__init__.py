@@ -4,7 +4,7 @@ from models.assessment import Assessment, Policy, PolicyReferral, PolicyRevision
 from models.audit import AuditLog
 from models.catalogue import Service, ServiceCategory
 from models.notifications import CallbackEvent, ContentFlag, Notification, OutboxMessage, SubscriptionQuota
-from models.places import District, Organization, Station
+from models.places import District, Organization, Project, ProjectStep, Station
 from models.points import (
     CreditBatch, CreditIncrement, IdempotencyRecord, PointsAccount, PointsEntry, PointsRules, Redemption, Reward,
 )
@@ -13,6 +13,8 @@ from models.users import ROLES, User, UserRole, WechatSession
 from models.workflow import Need, OrgReferral, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
+    "Project",
+    "ProjectStep",
     "OrgReferral",
     "Policy",
     "PolicyReferral",

@@ -48,3 +48,39 @@ class Organization(Model):
 
     class Meta:
         table = "organizations"
+
+
+class Project(Model):
+    """A government-purchased service project (政府购买服务, 保障四) run by a provider organisation."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100)
+    organization = fields.ForeignKeyField("models.Organization", related_name="projects", on_delete=fields.RESTRICT)
+    budget_fen = fields.BigIntField()
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField()
+    services = fields.JSONField(default=list)
+    station_ids = fields.JSONField(default=list)
+    status = fields.CharField(max_length=20, default="proposed")
+    created_by = fields.IntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "projects"
+
+
+class ProjectStep(Model):
+    """One lifecycle step (立项, 实施, 验收 …) with who, the note, documents and the KPIs at that moment."""
+
+    id = fields.IntField(primary_key=True)
+    project = fields.ForeignKeyField("models.Project", related_name="steps", on_delete=fields.RESTRICT)
+    from_status = fields.CharField(max_length=20, null=True)
+    to_status = fields.CharField(max_length=20)
+    actor_id = fields.IntField()
+    note = fields.CharField(max_length=500, default="")
+    documents = fields.JSONField(default=list)
+    kpis = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "project_steps"

@@ -41,6 +41,12 @@ ROUTES = [
                 "valid_until": "2030-01-01T00:00:00+08:00"}, *ADMIN_ONLY),
     ("admin.rewards.patch", "PATCH", lambda w: f"/api/v1/admin/rewards/{w.reward_id}", lambda w: {"add_stock": 1}, *ADMIN_ONLY),
     ("admin.credit.export", "POST", lambda w: "/api/v1/admin/credit-exports", None, *ADMIN_ONLY),
+    ("admin.projects.create", "POST", lambda w: "/api/v1/admin/projects",
+     lambda w: {"name": "项目", "organization_id": w.org_id, "budget_fen": 100, "starts_at": "2026-01-01T00:00:00+08:00",
+                "ends_at": "2027-01-01T00:00:00+08:00", "services": ["CLEAN_HOME"], "station_ids": [w.station_id]}, *ADMIN_ONLY),
+    ("admin.projects.get", "GET", lambda w: f"/api/v1/admin/projects/{w.project_id}", None, *ADMIN_ONLY),
+    ("admin.projects.step", "POST", lambda w: f"/api/v1/admin/projects/{w.project_id}/steps",
+     lambda w: {"to": "approved", "note": "立项"}, *ADMIN_ONLY),
     # Notifications (issue 5)
     ("subscriptions.templates", "GET", lambda w: "/api/v1/subscriptions/templates", None, set(ROLES), None),
     ("subscriptions.grant", "POST", lambda w: "/api/v1/subscriptions", lambda w: {"accepted": ["TPL_POINTS"]}, SIGNED_IN, None),
@@ -71,7 +77,16 @@ async def world(client, api):
     reward = await make_reward(price=10, stock=100, per_person_limit=10, pickup_station_ids=[a.id])
     r = await client.post(f"/api/v1/rewards/{reward.id}/redeem", headers={**s["volunteer"].headers, **_idem(None)})
     assert r.status_code == 201, r.text
-    return SimpleNamespace(s=s, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
+    from datetime import datetime, timezone
+
+    from models import Project
+
+    org_row = await make_organization()
+    project = await Project.create(name="p", organization_id=org_row.id, budget_fen=1, created_by=s["admin"].id,
+                                   starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                   ends_at=datetime(2027, 1, 1, tzinfo=timezone.utc), services=["CLEAN_HOME"],
+                                   station_ids=[a.id])
+    return SimpleNamespace(s=s, org_id=org_row.id, station_id=a.id, project_id=project.id, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
                            pickup_code=r.json()["pickup_code"])
 
 

@@ -1,0 +1,75 @@
+"""Purchased-service projects: lifecycle by admins, KPIs equal values computed here from the tasks."""
+
+from datetime import datetime, timedelta, timezone
+from statistics import median
+
+from models import Need, ProjectStep, Task, TaskClaim
+from tests.builders import iso, make_admin, make_need, make_organization, make_resident, make_station, make_task, make_volunteer, make_worker, soon
+from tests.handlers.test_platform import assert_error
+
+HOME = {"lat": 37.512345, "lng": 122.121234}
+
+
+async def serve(client, worker, volunteer, station, minutes, score):
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    task = await make_task(client, worker, need)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-minutes)), "ended_at": iso(soon(0)),
+                                                                  "summary": "完成"}, headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
+    if score:
+        await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": score, "would_use_again": score > 2},
+                          headers=resident.headers)
+    return task["id"]
+
+
+async def test_project_lifecycle_and_kpis_from_real_tasks(client, api):
+    admin = await make_admin(client)
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    org = await make_organization()
+    now = datetime.now(timezone.utc)
+    r = await client.post("/api/v1/admin/projects", json={
+        "name": "鲸园街道居家清洁服务项目", "organization_id": org.id, "budget_fen": 5_000_000,
+        "starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat(),
+        "services": ["CLEAN_HOME"], "station_ids": [station.id]}, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    project = r.json()
+    assert project["status"] == "proposed" and project["kpis"]["tasks"] == 0
+
+    done = [await serve(client, worker, volunteer, station, m, s) for m, s in ((15, 5), (10, 2))]
+    # Out of scope: another service at the station.
+    resident, _ = await make_resident(client, station)
+    await make_task(client, worker, await make_need(client, resident, service_code="LIVING_MEAL"))
+
+    # Independently computed expectations.
+    claims = await TaskClaim.filter(task_id__in=done)
+    tasks = {t.id: t for t in await Task.filter(id__in=done)}
+    needs = {n.id: n for n in await Need.filter(id__in=[t.need_id for t in tasks.values()])}
+    expected = {
+        "tasks": 2, "tasks_done": 2,
+        "verified_hours": round(sum(c.verified_minutes for c in claims) / 60, 2),
+        "on_time_rate": 1.0,
+        "median_minutes_to_first_service": round(median(
+            (c.checked_in_at - needs[tasks[c.task_id].need_id].created_at).total_seconds() / 60 for c in claims), 1),
+        "average_rating": 3.5, "complaints": 1,
+    }
+    assert expected["verified_hours"] == round(25 / 60, 2)
+
+    for to, note in (("approved", "立项批复"), ("in_progress", "开始实施"), ("acceptance_pending", "申请验收")):
+        r = await client.post(f"/api/v1/admin/projects/{project['id']}/steps", json={"to": to, "note": note}, headers=admin.headers)
+        assert r.status_code == 200, r.text
+    assert_error(await client.post(f"/api/v1/admin/projects/{project['id']}/steps", json={"to": "approved", "note": "x"},
+                                   headers=admin.headers), 409, "INVALID_STATE")
+    r = await client.post(f"/api/v1/admin/projects/{project['id']}/steps",
+                          json={"to": "accepted", "note": "验收通过", "documents": ["验收报告.pdf"]}, headers=admin.headers)
+    body = r.json()
+    assert body["status"] == "accepted" and body["kpis"] == expected
+    assert [s["to"] for s in body["steps"]] == ["proposed", "approved", "in_progress", "acceptance_pending", "accepted"]
+    final = await ProjectStep.filter(project_id=project["id"], to_status="accepted").first()
+    assert final.kpis == expected and final.documents == ["验收报告.pdf"]
+    assert_error(await client.post(f"/api/v1/admin/projects/{project['id']}/steps", json={"to": "failed", "note": "x"},
+                                   headers=worker.headers), 403, "FORBIDDEN")
