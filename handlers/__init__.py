@@ -7,6 +7,7 @@ from handlers.callback import bp as wechat_callback
 from handlers.catalog import bp as catalog
 from handlers.credit import bp as credit_admin
 from handlers.health import bp as health
+from handlers.ledgers import bp as ledgers
 from handlers.me import bp as me
 from handlers.needs import bp as needs
 from handlers.notifications import bp as notifications
@@ -30,4 +31,4 @@ from handlers.volunteers import bp as volunteers
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
               credit_admin, points_adjust, notifications, wechat_callback,
-              assessments, policies, stats, referrals, projects]
+              assessments, policies, stats, referrals, projects, ledgers]

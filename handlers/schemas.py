@@ -828,3 +828,16 @@ class ProjectStepIn(Strict):
     to: Literal["approved", "in_progress", "acceptance_pending", "accepted", "failed"]
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     documents: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list, max_length=20)
+
+
+class LedgerQuery(Strict):
+    start: UtcDatetime = Field(alias="from")
+    end: UtcDatetime = Field(alias="to")
+    station_id: int | None = Field(None, gt=0, description="admins; workers get their own station")
+    unmasked: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> LedgerQuery:
+        if self.end <= self.start:
+            raise ValueError("to 须晚于 from")
+        return self

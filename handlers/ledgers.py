@@ -1,0 +1,45 @@
+import os
+
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from handlers.schemas import LedgerQuery
+from server.auth import authenticate
+from server.errors import Forbidden, NotFound
+from server.http import query
+from server.services import ledgers
+
+bp = Blueprint("ledgers", url_prefix="/api/v1/ledgers")
+
+
+@bp.get("/<kind:str>")
+@openapi.summary("台账 as Excel (needs | points), streamed; PII masked unless ?unmasked=true by the station (audited)")
+@openapi.secured("token")
+@query(LedgerQuery)
+@openapi.response(200, {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"type": "string", "format": "binary"}})
+async def export(request: Request, kind: str):
+    actor = await authenticate(request)
+    if kind not in ledgers.KINDS:
+        raise NotFound("台账类型不存在")
+    actor.require("worker", "admin")
+    q = request.ctx.query
+    station_id = q.station_id if actor.has("admin") else actor.station_id
+    if not actor.has("admin") and q.station_id not in (None, actor.station_id):
+        raise Forbidden("仅可导出本驿站台账")
+    # Full personal data only for the station that keeps the households (as for unmasked reads).
+    if q.unmasked and (actor.station_id is None or station_id != actor.station_id):
+        raise Forbidden("仅所属驿站工作人员可导出完整个人信息")
+    ctx = request.app.ctx
+    path = await ledgers.build(kind=kind, station_id=station_id, start=q.start, end=q.end, unmasked=q.unmasked,
+                               cipher=ctx.cipher, actor_id=actor.id, now=ctx.clock())
+    try:
+        response = await request.respond(
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="haibei-{kind}.xlsx"', "Cache-Control": "no-store"},
+        )
+        with open(path, "rb") as f:
+            while chunk := f.read(64 * 1024):
+                await response.send(chunk)
+        await response.eof()
+    finally:
+        os.unlink(path)

@@ -1,0 +1,117 @@
+"""台账 (ledgers) as Excel workbooks, written row by row and streamed.
+
+openpyxl's write-only mode keeps no cells in memory; rows are read from the database in id-ordered
+batches; the file is built in a temporary file and sent in chunks. Personal data is masked unless
+an entitled caller asks for it, and such an export is audited.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+
+from models import Need, PointsEntry, ResidentProfile, VolunteerProfile
+from server.errors import DomainError
+from server.pii import FieldCipher, mask_name, mask_phone
+from server.services import audit, residents
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+BATCH = 2000
+MAX_ROWS = 200_000
+
+
+class ExportTooLarge(DomainError):
+    status = 413
+    code = "EXPORT_TOO_LARGE"
+    message = "导出范围过大,请缩小时间范围"
+
+
+def _t(value: datetime | None) -> str:
+    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+async def _batches(qs, batch: int = BATCH) -> AsyncIterator[list[Any]]:
+    last = 0
+    while True:
+        rows = await qs.filter(id__gt=last).order_by("id").limit(batch)
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
+
+
+async def needs_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+                     cipher: FieldCipher) -> AsyncIterator[list[Any]]:
+    yield ["编号", "登记时间", "居民", "联系电话", "服务项目", "紧急程度", "来源", "代报", "状态", "评分"]
+    qs = Need.filter(created_at__gte=start, created_at__lt=end)
+    if station_id is not None:
+        qs = qs.filter(station_id=station_id)
+    async for batch in _batches(qs):
+        households = {r.id: r for r in await ResidentProfile.filter(id__in={n.resident_id for n in batch})}
+        for n in batch:
+            h = households.get(n.resident_id)
+            phone = cipher.decrypt_optional(h.phone_enc, context=residents.CTX["phone"]) if (h and unmasked) else None
+            yield [n.id, _t(n.created_at), (h.name if unmasked else mask_name(h.name)) if h else "",
+                   phone if unmasked else (h.phone_masked if h else ""), n.service_id,
+                   "紧急" if n.urgency == "urgent" else "一般", n.source, "是" if n.on_behalf else "否", n.status,
+                   n.rating_score or ""]
+
+
+async def points_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+    yield ["流水号", "时间", "志愿者", "类型", "积分", "余额", "服务分钟", "说明"]
+    qs = PointsEntry.filter(created_at__gte=start, created_at__lt=end)
+    if station_id is not None:
+        users = await VolunteerProfile.filter(station_id=station_id).values_list("user_id", flat=True)
+        from models import PointsAccount
+
+        accounts = await PointsAccount.filter(user_id__in=list(users)).values_list("id", flat=True)
+        qs = qs.filter(account_id__in=list(accounts) or [0])
+    names: dict[int, str] = {}
+    async for batch in _batches(qs):
+        missing = {e.account_id for e in batch} - set(names)
+        if missing:
+            from models import PointsAccount
+
+            for account_id, user_id in await PointsAccount.filter(id__in=missing).values_list("id", "user_id"):
+                profile = await VolunteerProfile.get_or_none(user_id=user_id)
+                names[account_id] = mask_name(profile.name) if profile else f"用户{user_id}"
+        for e in batch:
+            yield [e.id, _t(e.created_at), names.get(e.account_id, ""), e.kind, e.amount, e.balance_after, e.minutes,
+                   e.reason or ""]
+
+
+KINDS = {"needs": ("需求登记台账", needs_rows), "points": ("积分流水台账", points_rows)}
+
+
+async def count(*, kind: str, station_id: int | None, start: datetime, end: datetime) -> int:
+    if kind == "needs":
+        qs = Need.filter(created_at__gte=start, created_at__lt=end)
+        return await (qs.filter(station_id=station_id) if station_id is not None else qs).count()
+    return await PointsEntry.filter(created_at__gte=start, created_at__lt=end).count()
+
+
+async def build(*, kind: str, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+                cipher: FieldCipher, actor_id: int, now: datetime) -> str:
+    """Write the workbook to a temporary file and return its path (the caller streams and deletes it)."""
+    if await count(kind=kind, station_id=station_id, start=start, end=end) > MAX_ROWS:
+        raise ExportTooLarge(details={"max_rows": MAX_ROWS})
+    title, rows = KINDS[kind]
+    if unmasked:
+        await audit.record(actor_id=actor_id, action="ledger.export_unmasked", subject_type="station",
+                           subject_id=station_id, fields=["name", "phone"], detail={"kind": kind})
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sheet.append([f"{title}  生成时间 {_t(now)}  范围 {_t(start)} – {_t(end)}  驿站 {station_id or '全市'}"
+                  f"  {'含完整个人信息' if unmasked else '个人信息已脱敏'}"])
+    async for row in rows(station_id=station_id, start=start, end=end, unmasked=unmasked, cipher=cipher):
+        sheet.append(row)
+    fd, path = tempfile.mkstemp(prefix="haibei-ledger-", suffix=".xlsx")
+    os.close(fd)
+    workbook.save(path)
+    return path
