@@ -62,7 +62,7 @@ async def read(request: Request):
 async def dead_letters(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
-    rows = await worker.OutboxMessage.filter(status="dead").order_by("-id").limit(200)
+    rows = await worker.dead_letters()
     return respond([{"id": r.id, "user_id": r.user_id, "template_id": r.template_id, "attempts": r.attempts,
                      "last_error": r.last_error, "created_at": r.created_at} for r in rows])
 

@@ -16,7 +16,7 @@ bp = Blueprint("policies", url_prefix="/api/v1")
 @openapi.secured("token")
 async def list_policies(request: Request):
     await authenticate(request)
-    return respond([policies.present(p) for p in await policies.Policy.filter(status="active").order_by("id")])
+    return respond([policies.present(p) for p in await policies.active()])
 
 
 @bp.post("/admin/policies")

@@ -4,7 +4,6 @@ from tortoise.transactions import in_transaction
 
 from handlers.schemas import ProjectIn, ProjectStepIn
 from server.auth import authenticate
-from server.errors import NotFound
 from server.http import body, respond
 from server.services import projects
 
@@ -34,9 +33,7 @@ async def create(request: Request):
 @openapi.secured("token")
 async def get(request: Request, project_id: int):
     await _admin(request)
-    project = await projects.Project.get_or_none(id=project_id)
-    if project is None:
-        raise NotFound("项目不存在")
+    project = await projects.get(project_id=project_id)
     return respond(await projects.present(project, grace_minutes=request.app.ctx.settings.checkin_grace_minutes))
 
 

@@ -31,12 +31,9 @@ async def refer(request: Request, task_id: int):
 async def list_referrals(request: Request):
     actor = await authenticate(request)
     actor.require("org_staff", "worker")
-    qs = referrals.OrgReferral.all()
-    if actor.has("org_staff"):
-        qs = qs.filter(organization_id=actor.organization_id)
-    else:
-        qs = qs.filter(task__station_id=actor.station_id)
-    return respond([referrals.present(r) for r in await qs.order_by("-id").limit(200)])
+    rows = await referrals.list_for(organization_id=actor.organization_id if actor.has("org_staff") else None,
+                                    station_id=actor.station_id)
+    return respond([referrals.present(r) for r in rows])
 
 
 @bp.post("/referrals/<referral_id:int>/accept")
@@ -77,12 +74,6 @@ async def update_org(request: Request, organization_id: int):
     actor.require("admin")
     changes = json.loads(dumps(request.ctx.body.model_dump(exclude_none=True)))
     async with in_transaction():
-        org = await referrals.Organization.get_or_none(id=organization_id)
-        if org is None:
-            from server.errors import NotFound
-
-            raise NotFound("机构不存在")
-        org.update_from_dict(changes)
-        await org.save()
+        org = await referrals.update_organization(organization_id=organization_id, changes=changes)
     return respond({"id": org.id, "name": org.name, "services": org.services, "station_ids": org.station_ids,
                     "qualifications": org.qualifications})

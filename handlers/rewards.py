@@ -57,8 +57,7 @@ async def redeem(request: Request, reward_id: int):
 async def my_redemptions(request: Request):
     actor = await authenticate(request)
     account = await ledger.account_for(user_id=actor.id)
-    rows = await rewards.Redemption.filter(account_id=account.id).order_by("-id").limit(100)
-    return respond([rewards.present_redemption(r) for r in rows])
+    return respond([rewards.present_redemption(r) for r in await rewards.mine(account=account)])
 
 
 @redemptions_bp.post("/<redemption_id:int>/cancel")
@@ -128,6 +127,5 @@ async def update_reward(request: Request, reward_id: int):
     async with in_transaction():
         reward = await rewards.restock(reward_id=reward_id, add=b.add_stock or 0)
         if b.status:
-            await rewards.Reward.filter(id=reward_id).update(status=b.status)
-            reward.status = b.status
+            reward = await rewards.set_status(reward=reward, status=b.status)
     return respond(rewards.present_reward(reward))

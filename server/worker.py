@@ -104,6 +104,10 @@ class OutboxWorker:
         return outcomes
 
 
+async def dead_letters(*, limit: int = 200) -> list[OutboxMessage]:
+    return await OutboxMessage.filter(status="dead").order_by("-id").limit(limit)
+
+
 async def retry_dead(*, ids: list[int], now) -> int:
     """An administrator sends dead letters again."""
     return await OutboxMessage.filter(id__in=ids, status="dead").update(status="pending", next_attempt_at=now, attempts=0)

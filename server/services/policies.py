@@ -86,6 +86,10 @@ def _holds(rule: dict[str, Any], *, categories: set[str], latest: Assessment | N
     return ok
 
 
+async def active() -> list[Policy]:
+    return await Policy.filter(status="active").order_by("id")
+
+
 async def eligible(*, resident: ResidentProfile, now: datetime) -> list[dict[str, Any]]:
     """Active, current policies the household appears to qualify for, with the conditions that held."""
     latest = await Assessment.filter(resident_id=resident.id).order_by("-visited_at", "-id").first()

@@ -35,6 +35,13 @@ async def create(*, data: dict[str, Any], actor_id: int, now: datetime) -> Proje
     return project
 
 
+async def get(*, project_id: int) -> Project:
+    project = await Project.get_or_none(id=project_id)
+    if project is None:
+        raise NotFound("项目不存在")
+    return project
+
+
 async def kpis(*, project: Project, grace_minutes: int) -> dict[str, Any]:
     """Tasks done, verified hours, on-time rate, median minutes from need to first service, average
     rating and complaints (ratings of 2 or less), over the project's tasks."""

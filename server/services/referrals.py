@@ -121,3 +121,20 @@ async def escalate_overdue(*, now: datetime) -> int:
 def present(r: OrgReferral) -> dict[str, Any]:
     return {"id": r.id, "task_id": r.task_id, "organization_id": r.organization_id, "status": r.status,
             "due_at": r.due_at, "responded_at": r.responded_at, "reason": r.reason, "created_at": r.created_at}
+
+
+async def list_for(*, organization_id: int | None, station_id: int | None) -> list[OrgReferral]:
+    """An organisation's referrals, or a station's (newest first)."""
+    qs = OrgReferral.all()
+    qs = qs.filter(organization_id=organization_id) if organization_id is not None else qs.filter(task__station_id=station_id)
+    return await qs.order_by("-id").limit(200)
+
+
+async def update_organization(*, organization_id: int, changes: dict[str, Any]) -> Organization:
+    """Set an organisation's services, stations covered and qualification documents."""
+    org = await Organization.get_or_none(id=organization_id)
+    if org is None:
+        raise NotFound("机构不存在")
+    org.update_from_dict(changes)
+    await org.save()
+    return org

@@ -77,6 +77,16 @@ async def restock(*, reward_id: int, add: int) -> Reward:
     return reward
 
 
+async def mine(*, account: PointsAccount) -> list[Redemption]:
+    return await Redemption.filter(account_id=account.id).order_by("-id").limit(100)
+
+
+async def set_status(*, reward: Reward, status: str) -> Reward:
+    await Reward.filter(id=reward.id).update(status=status)
+    reward.status = status
+    return reward
+
+
 async def redeem(*, account: PointsAccount, reward_id: int, now: datetime, expiry_days: int) -> Redemption:
     """Exchange points for a reward. ``account`` must be locked by the caller (ledger.lock)."""
     reward = await Reward.get_or_none(id=reward_id)
