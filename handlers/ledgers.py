@@ -13,7 +13,7 @@ bp = Blueprint("ledgers", url_prefix="/api/v1/ledgers")
 
 
 @bp.get("/<kind:str>")
-@openapi.summary("台账 as Excel (needs | points), streamed; PII masked unless ?unmasked=true by the station (audited)")
+@openapi.summary("台账 as Excel (needs | points | service_records | volunteer_hours), streamed; PII masked unless ?unmasked=true by the station (audited)")
 @openapi.secured("token")
 @query(LedgerQuery)
 @openapi.response(200, {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"type": "string", "format": "binary"}})

@@ -86,10 +86,65 @@ async def points_rows(*, station_id: int | None, start: datetime, end: datetime,
                    e.reason or ""]
 
 
-KINDS = {"needs": ("需求登记台账", needs_rows), "points": ("积分流水台账", points_rows)}
+async def _station_task_ids(station_id: int | None) -> list[int] | None:
+    from models import Task
+
+    if station_id is None:
+        return None
+    return list(await Task.filter(station_id=station_id).values_list("id", flat=True)) or [0]
+
+
+async def records_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+    """Confirmed service records (服务记录台账), one row per volunteer's part."""
+    from models import Task, TaskClaim
+
+    yield ["记录号", "任务号", "服务项目", "志愿者", "开始", "结束", "核定分钟", "积分", "服务内容", "确认时间"]
+    qs = TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end)
+    task_ids = await _station_task_ids(station_id)
+    if task_ids is not None:
+        qs = qs.filter(task_id__in=task_ids)
+    async for batch in _batches(qs):
+        tasks_by_id = {t.id: t for t in await Task.filter(id__in={c.task_id for c in batch})}
+        people = dict(await VolunteerProfile.filter(id__in={c.volunteer_id for c in batch}).values_list("id", "name"))
+        for c in batch:
+            t = tasks_by_id[c.task_id]
+            yield [c.id, c.task_id, t.service_id, mask_name(people.get(c.volunteer_id)), _t(c.started_at), _t(c.ended_at),
+                   c.verified_minutes, c.points_due, c.summary or "", _t(c.confirmed_at)]
+
+
+async def hours_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+    """Verified service hours per volunteer in the period (志愿服务时长台账), from one grouped query."""
+    from tortoise.functions import Count, Sum
+
+    from models import TaskClaim
+
+    yield ["志愿者编号", "志愿者", "服务次数", "核定时长(小时)"]
+    qs = TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end)
+    task_ids = await _station_task_ids(station_id)
+    if task_ids is not None:
+        qs = qs.filter(task_id__in=task_ids)
+    rows = await qs.annotate(n=Count("id"), minutes=Sum("verified_minutes")).group_by("volunteer_id") \
+        .values("volunteer_id", "n", "minutes")
+    people = dict(await VolunteerProfile.filter(id__in=[r["volunteer_id"] for r in rows] or [0]).values_list("id", "name"))
+    for r in sorted(rows, key=lambda r: -(r["minutes"] or 0)):
+        yield [r["volunteer_id"], mask_name(people.get(r["volunteer_id"])), r["n"], round((r["minutes"] or 0) / 60, 2)]
+
+
+KINDS = {
+    "needs": ("需求登记台账", needs_rows),
+    "points": ("积分流水台账", points_rows),
+    "service_records": ("服务记录台账", records_rows),
+    "volunteer_hours": ("志愿服务时长台账", hours_rows),
+}
 
 
 async def count(*, kind: str, station_id: int | None, start: datetime, end: datetime) -> int:
+    if kind in ("service_records", "volunteer_hours"):
+        from models import TaskClaim
+
+        qs = TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end)
+        task_ids = await _station_task_ids(station_id)
+        return await (qs.filter(task_id__in=task_ids) if task_ids is not None else qs).count()
     if kind == "needs":
         qs = Need.filter(created_at__gte=start, created_at__lt=end)
         return await (qs.filter(station_id=station_id) if station_id is not None else qs).count()

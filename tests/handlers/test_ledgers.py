@@ -68,3 +68,24 @@ async def test_large_export_streams_in_bounded_memory(api):
     assert rows == n + 2  # title row, header row, data
     print(f"ledger export of {n} rows: peak traced memory {peak / 1e6:.1f} MB")
     assert peak < 40 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+async def test_service_records_and_volunteer_hours_ledgers(client):
+    from tests.builders import make_volunteer
+    from tests.handlers.test_stats import deliver
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    v1, _ = await make_volunteer(client, station, approved_by=worker, name="赵志愿")
+    v2, _ = await make_volunteer(client, station, approved_by=worker, name="钱志愿")
+    for volunteer, minutes in ((v1, 15), (v1, 10), (v2, 12)):
+        resident, _ = await make_resident(client, station)
+        await deliver(client, worker, volunteer, await make_need(client, resident), minutes)
+    r = await client.get("/api/v1/ledgers/service_records", params=window(), headers=worker.headers)
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert rows[1][0] == "记录号" and len(rows) == 2 + 3
+    assert sorted(row[6] for row in rows[2:]) == [10, 12, 15]
+    assert {row[3] for row in rows[2:]} == {"赵**", "钱**"}
+    r = await client.get("/api/v1/ledgers/volunteer_hours", params=window(), headers=worker.headers)
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert [(row[1], row[2], row[3]) for row in rows[2:]] == [("赵**", 2, round(25 / 60, 2)), ("钱**", 1, round(12 / 60, 2))]
