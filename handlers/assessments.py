@@ -3,9 +3,8 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import AssessmentIn, AssessmentOut, NeedOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn
-from server.access import access_resident, access_station_ranking
+from server.access import access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
-from server.errors import ValidationFailed
 from server.http import body, query, respond, returns
 from server.services import assessments, needs
 
@@ -58,11 +57,9 @@ async def history(request: Request, resident_id: int):
     actor.require("worker", "admin")
     resident = await access_resident(actor, resident_id)
     cipher = request.app.ctx.cipher
-    rows = [assessments.present(a, cipher=cipher) for a in await assessments.history(resident_id=resident.id)]
-    if actor.station_id != resident.station_id:
-        for row in rows:
-            row["visit_notes"] = None  # notes are for the station that keeps the household
-    return respond(rows)
+    notes = sees_visit_notes(actor, resident)
+    return respond([assessments.present(a, cipher=cipher, with_notes=notes)
+                    for a in await assessments.history(resident_id=resident.id)])
 
 
 @bp.get("/stations/<station_id:int>/ranking")
@@ -95,11 +92,8 @@ async def need_from_recommendation(request: Request, resident_id: int):
     ctx = request.app.ctx
     async with in_transaction():
         resident = await access_resident(actor, resident_id, purpose="edit")
-        fired = {r["rule"]: r for r in await assessments.recommendations(resident=resident)}
-        if b.rule not in fired or b.service_code not in fired[b.rule]["services"]:
-            raise ValidationFailed("该推荐不适用于此家庭", details=[{"field": "rule", "type": "not_recommended"}])
-        need = await needs.create(actor=actor, cipher=ctx.cipher, now=ctx.clock(), data={
-            "service_code": b.service_code, "resident_id": resident.id, "source": "assessment",
-            "description": b.description or f"评估推荐:{fired[b.rule]['reason']}"})
+        need = await assessments.need_from_recommendation(actor=actor, resident=resident, rule=b.rule,
+                                                          service_code=b.service_code, description=b.description,
+                                                          cipher=ctx.cipher, now=ctx.clock())
     need = await needs.load(need_id=need.id)
     return respond(needs.present(need, cipher=ctx.cipher), status=201)

@@ -4,8 +4,9 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.schemas import LedgerQuery
+from server.access import ledger_scope
 from server.auth import authenticate
-from server.errors import Forbidden, NotFound
+from server.errors import NotFound
 from server.http import query
 from server.services import ledgers
 
@@ -21,14 +22,8 @@ async def export(request: Request, kind: str):
     actor = await authenticate(request)
     if kind not in ledgers.KINDS:
         raise NotFound("台账类型不存在")
-    actor.require("worker", "admin")
     q = request.ctx.query
-    station_id = q.station_id if actor.has("admin") else actor.station_id
-    if not actor.has("admin") and q.station_id not in (None, actor.station_id):
-        raise Forbidden("仅可导出本驿站台账")
-    # Full personal data only for the station that keeps the households (as for unmasked reads).
-    if q.unmasked and (actor.station_id is None or station_id != actor.station_id):
-        raise Forbidden("仅所属驿站工作人员可导出完整个人信息")
+    station_id = ledger_scope(actor, station_id=q.station_id, unmasked=q.unmasked)
     ctx = request.app.ctx
     path = await ledgers.build(kind=kind, station_id=station_id, start=q.start, end=q.end, unmasked=q.unmasked,
                                cipher=ctx.cipher, actor_id=actor.id, now=ctx.clock())

@@ -188,3 +188,20 @@ async def stats_scope(actor: Actor, scope: str, scope_id: int | None) -> int | N
     if scope != "station" or (scope_id is not None and scope_id != actor.station_id):
         raise Forbidden("仅可查看本驿站统计")
     return actor.station_id
+
+
+def ledger_scope(actor: Actor, *, station_id: int | None, unmasked: bool) -> int | None:
+    """Which station's ledger the caller may export: workers their own, administrators any or all.
+    Full personal data only for the station that keeps the households (as for unmasked reads)."""
+    actor.require("worker", "admin")
+    if not actor.has("admin") and station_id not in (None, actor.station_id):
+        raise Forbidden("仅可导出本驿站台账")
+    scope = station_id if actor.has("admin") else actor.station_id
+    if unmasked and (actor.station_id is None or scope != actor.station_id):
+        raise Forbidden("仅所属驿站工作人员可导出完整个人信息")
+    return scope
+
+
+def sees_visit_notes(actor: Actor, resident: ResidentProfile) -> bool:
+    """Visit notes are for the station that keeps the household."""
+    return is_worker_of(actor, resident.station_id)

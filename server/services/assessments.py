@@ -104,10 +104,11 @@ async def history(*, resident_id: int) -> list[Assessment]:
     return await Assessment.filter(resident_id=resident_id).order_by("-visited_at", "-id")
 
 
-def present(a: Assessment, *, cipher: FieldCipher) -> dict[str, Any]:
+def present(a: Assessment, *, cipher: FieldCipher, with_notes: bool = True) -> dict[str, Any]:
+    notes = cipher.decrypt_optional(a.visit_notes_enc, context=NOTES_CONTEXT) if with_notes else None
     return {"id": a.id, "resident_id": a.resident_id, "version": a.version, "answers": a.answers, "scores": a.scores,
-            "overall": a.overall, "level": a.level, "visited_at": a.visited_at,
-            "visit_notes": cipher.decrypt_optional(a.visit_notes_enc, context=NOTES_CONTEXT), "assessor_id": a.assessor_id}
+            "overall": a.overall, "level": a.level, "visited_at": a.visited_at, "visit_notes": notes,
+            "assessor_id": a.assessor_id}
 
 
 async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
@@ -167,6 +168,19 @@ async def recommendations(*, resident: ResidentProfile) -> list[dict[str, Any]]:
         for r in RECOMMENDATION_RULES
         if _fires(r, categories=list(resident.categories or []), answers=answers)
     ]
+
+
+async def need_from_recommendation(*, actor, resident: ResidentProfile, rule: str, service_code: str,
+                                   description: str | None, cipher: FieldCipher, now: datetime):
+    """Turn a recommendation that fired for this household into a need (主动发现, source=assessment)."""
+    from server.services import needs
+
+    fired = {r["rule"]: r for r in await recommendations(resident=resident)}
+    if rule not in fired or service_code not in fired[rule]["services"]:
+        raise ValidationFailed("该推荐不适用于此家庭", details=[{"field": "rule", "type": "not_recommended"}])
+    return await needs.create(actor=actor, cipher=cipher, now=now, data={
+        "service_code": service_code, "resident_id": resident.id, "source": "assessment",
+        "description": description or f"评估推荐:{fired[rule]['reason']}"})
 
 
 async def publish(*, spec: dict[str, Any], actor_id: int) -> QuestionnaireVersion:

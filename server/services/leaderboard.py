@@ -13,17 +13,16 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from models import PointsAccount, PointsEntry, Station, VolunteerProfile
+from server.clock import CHINA_TZ
 from server.pii import mask_name
 
 log = logging.getLogger("haibei.leaderboard")
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 # Entries that change what a volunteer has earned; redemptions are spending, not earning.
 EARN_KINDS = ("service_award", "bonus", "adjustment", "reversal")
 METRICS = {"points": "amount", "hours": "minutes"}

@@ -13,16 +13,14 @@ import uuid
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Sum
 
 from config.data import POINTS_RULES
 from models import Need, PointsAccount, PointsEntry, PointsRules, Service, Task, TaskClaim, VolunteerProfile
+from server.clock import CHINA_TZ
 from server.errors import Conflict, NotFound, ValidationFailed
-
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class InsufficientPoints(Conflict):

@@ -12,16 +12,15 @@ import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 
 from models import Need, PointsEntry, ResidentProfile, VolunteerProfile
+from server.clock import CHINA_TZ
 from server.errors import DomainError
 from server.pii import FieldCipher, mask_name, mask_phone
 from server.services import audit, residents
 
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 BATCH = 2000
 MAX_ROWS = 200_000
 

@@ -9,16 +9,15 @@ import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise.expressions import F
 from tortoise.exceptions import IntegrityError
 
 from config.data import NOTIFICATION_TEMPLATES
 from models import Notification, OutboxMessage, SubscriptionQuota, User, UserRole
+from server.clock import CHINA_TZ
 from server.errors import ValidationFailed
 
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 TEMPLATES: dict[str, dict[str, Any]] = NOTIFICATION_TEMPLATES
 TEMPLATE_IDS = frozenset(t["template_id"] for t in TEMPLATES.values())
 # WeChat's limits per field kind; values are cut to fit so no send fails with 47003 for length.

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
 from models import ResidentProfile, Station, User
+from server.clock import CHINA_TZ
 from server.errors import Conflict, Forbidden, ValidationFailed
 from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
 from server.services import audit
 
-CHINA_TZ = ZoneInfo("Asia/Shanghai")
 
 # AES-GCM associated data per column: a ciphertext moved to another column will not decrypt.
 CTX = {
