@@ -11,6 +11,7 @@ from handlers.ledgers import bp as ledgers
 from handlers.me import bp as me
 from handlers.needs import bp as needs
 from handlers.notifications import bp as notifications
+from handlers.pairings import bp as pairings
 from handlers.points import adjust_bp as points_adjust
 from handlers.policies import bp as policies
 from handlers.projects import bp as projects
@@ -31,4 +32,4 @@ from handlers.volunteers import bp as volunteers
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
               credit_admin, points_adjust, notifications, wechat_callback,
-              assessments, policies, stats, referrals, projects, ledgers]
+              assessments, policies, stats, referrals, projects, ledgers, pairings]

@@ -841,3 +841,26 @@ class LedgerQuery(Strict):
         if self.end <= self.start:
             raise ValueError("to 须晚于 from")
         return self
+
+
+class PairingSchedule(Strict):
+    weekdays: list[int] = Field(min_length=1, max_length=7, description="ISO weekdays, 1 = Monday")
+    start_time: Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}$")] = Field(description="Weihai local time")
+    minutes: int = Field(ge=15, le=480)
+    every_weeks: int = Field(1, ge=1, le=4)
+
+
+class PairingIn(Strict):
+    need_id: int = Field(gt=0)
+    volunteer_id: int | None = Field(None, gt=0)
+    organization_id: int | None = Field(None, gt=0)
+    schedule: PairingSchedule
+    starts_on: date
+    ends_on: date | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None = None
+    points: int | None = Field(None, ge=0, le=1000)
+    notes_for_volunteer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class PairingListQuery(Strict):
+    status: Literal["active", "ended"] | None = None

@@ -10,12 +10,13 @@ from models.points import (
 )
 from models.profiles import ResidentProfile, VolunteerProfile
 from models.users import ROLES, User, UserRole, WechatSession
-from models.workflow import Need, OrgReferral, Task, TaskClaim, Upload, WorkflowEvent
+from models.workflow import Need, OrgReferral, Pairing, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
     "Project",
     "ProjectStep",
     "OrgReferral",
+    "Pairing",
     "Policy",
     "PolicyReferral",
     "PolicyRevision",

@@ -69,6 +69,10 @@ class Task(Model):
     approx_lat = fields.FloatField(null=True)
     approx_lng = fields.FloatField(null=True)
     status = fields.CharField(max_length=12, default="open")
+    # Set on tasks a pairing generated: "p<pairing>:<local date>" makes each occurrence exist once,
+    # even when two job runners generate at the same time.
+    pairing_id = fields.IntField(null=True, db_index=True)
+    occurrence_key = fields.CharField(max_length=32, null=True, unique=True)
     # When the station was warned that nobody has claimed it yet (once).
     expiry_warned_at = fields.DatetimeField(null=True)
     created_by = fields.IntField()
@@ -161,3 +165,38 @@ class OrgReferral(Model):
     class Meta:
         table = "org_referrals"
         indexes = (("status", "due_at"),)
+
+
+class Pairing(Model):
+    """结对帮扶: a volunteer or an organisation paired with a household for recurring service.
+
+    The schedule (Weihai local time) is {"weekdays": [1..7], "start_time": "HH:MM", "minutes": n,
+    "every_weeks": n}. Tasks are generated from it a few days ahead by the jobs runner.
+    """
+
+    id = fields.IntField(primary_key=True)
+    need = fields.ForeignKeyField("models.Need", related_name="pairings", on_delete=fields.RESTRICT)
+    resident_id = fields.IntField()
+    station_id = fields.IntField(db_index=True)
+    service_id = fields.CharField(max_length=40)
+    volunteer = fields.ForeignKeyField("models.VolunteerProfile", related_name="pairings", null=True,
+                                       on_delete=fields.RESTRICT)
+    organization = fields.ForeignKeyField("models.Organization", related_name="pairings", null=True,
+                                          on_delete=fields.RESTRICT)
+    schedule = fields.JSONField()
+    starts_on = fields.DateField()
+    ends_on = fields.DateField(null=True)
+    title = fields.CharField(max_length=80)
+    notes_for_volunteer = fields.CharField(max_length=500, default="")
+    points = fields.IntField(null=True)
+    status = fields.CharField(max_length=8, default="active")
+    # "<need>" while active: one active pairing per need, even under concurrent requests.
+    active_key = fields.CharField(max_length=16, null=True, unique=True)
+    created_by = fields.IntField()
+    created_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField(null=True)
+    ended_by = fields.IntField(null=True)
+    end_reason = fields.CharField(max_length=200, null=True)
+
+    class Meta:
+        table = "pairings"

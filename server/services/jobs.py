@@ -13,7 +13,8 @@ from tortoise.transactions import in_transaction
 
 from config import Settings
 from models import Redemption, Task, TaskClaim, VolunteerProfile
-from server.services import events, notify, referrals, rewards, tasks
+from server.pii import FieldCipher
+from server.services import events, notify, pairings, referrals, rewards, tasks
 
 log = logging.getLogger("haibei.jobs")
 
@@ -85,7 +86,9 @@ async def remind_redemptions(*, now: datetime, ahead: timedelta = timedelta(hour
     return reminded
 
 
-async def run_all(*, settings: Settings, now: datetime) -> dict[str, int]:
+async def run_all(*, settings: Settings, now: datetime, cipher: FieldCipher | None = None) -> dict[str, int]:
+    cipher = cipher or FieldCipher.from_settings(data_key=settings.data_key, retired_keys=settings.data_keys_retired,
+                                                 index_key=settings.index_key)
     return {
         "released_claims": await release_stale_claims(settings=settings, now=now),
         "expired_tasks": await expire_unclaimed(now=now),
@@ -93,4 +96,5 @@ async def run_all(*, settings: Settings, now: datetime) -> dict[str, int]:
         "warned_unclaimed": await warn_unclaimed(now=now),
         "reminded_redemptions": await remind_redemptions(now=now),
         "escalated_referrals": await referrals.escalate_overdue(now=now),
+        "pairing_tasks": await pairings.generate(now=now, cipher=cipher, sla_hours=settings.referral_sla_hours),
     }

@@ -12,7 +12,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from models import Need, ResidentProfile, Service, Task, TaskClaim, WorkflowEvent
+from models import Need, Pairing, ResidentProfile, Service, Task, TaskClaim, WorkflowEvent
 from server.auth import Actor
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
@@ -138,6 +138,12 @@ async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now
     await events.move(need, to="cancelled", allowed_from=("submitted", "accepted", "dispatched"), wanted="取消",
                       need_id=need.id, actor_id=actor.id, actor_role=role, now=now, reason=reason,
                       extra={"status_reason": reason, "open_key": None, "closed_at": now})
+    await Pairing.filter(need_id=need.id, status="active").update(
+        status="ended", active_key=None, ended_at=now, ended_by=actor.id, end_reason="need cancelled")
+    from server.services import referrals  # referrals → tasks → needs
+
+    for task in await Task.filter(need_id=need.id, status="referred"):
+        await referrals.withdraw(task=task, actor_id=actor.id, reason="need cancelled", now=now)
     for task in await Task.filter(need_id=need.id, status__in=("open", "claimed")):
         for claim in await TaskClaim.filter(task_id=task.id, status="claimed"):
             await events.move(claim, to="cancelled", allowed_from=("claimed",), wanted="取消", need_id=need.id,
@@ -168,7 +174,9 @@ async def follow_tasks(*, need: Need, actor_id: int | None, actor_role: str, now
     if not tasks:
         return
     statuses = {t.status for t in tasks}
-    if statuses == {"confirmed"}:
+    # A paired household is served on and on: its need completes when the pairing ends.
+    paired = await Pairing.exists(need_id=need.id, status="active")
+    if statuses == {"confirmed"} and not paired:
         target, allowed = "completed", ("dispatched", "in_service")
     elif statuses & {"checked_in", "submitted", "confirmed"}:
         target, allowed = "in_service", ("dispatched",)

@@ -29,12 +29,12 @@ class ReferralNotPending(Conflict):
     message = "该转介已处理"
 
 
-def check_qualified(*, org: Organization, task: Task, now: datetime) -> None:
-    """Why ``org`` may not take ``task``, if it may not."""
+def check_qualified(*, org: Organization, service_id: str, station_id: int, now: datetime) -> None:
+    """Why ``org`` may not serve ``service_id`` at ``station_id``, if it may not."""
     problems = []
-    if task.service_id not in (org.services or []):
+    if service_id not in (org.services or []):
         problems.append("service")
-    if task.station_id not in (org.station_ids or []):
+    if station_id not in (org.station_ids or []):
         problems.append("station")
     valid = {q.get("kind") for q in org.qualifications or []
              if q.get("expires_at") and datetime.fromisoformat(q["expires_at"]) > now}
@@ -49,7 +49,7 @@ async def refer(*, task: Task, organization_id: int, actor_id: int, sla_hours: i
     org = await Organization.get_or_none(id=organization_id)
     if org is None:
         raise ValidationFailed("机构不存在", details=[{"field": "organization_id", "type": "unknown_reference"}])
-    check_qualified(org=org, task=task, now=now)
+    check_qualified(org=org, service_id=task.service_id, station_id=task.station_id, now=now)
     if task.claimed_count:
         raise events.invalid_state(task, "转介已有人领取的任务")
     await events.move(task, to="referred", allowed_from=("open",), wanted="转介", need_id=task.need_id,
@@ -99,6 +99,14 @@ async def _back_to_station(referral: OrgReferral, *, to: str, actor_id: int | No
                       actor_id=actor_id, actor_role=role, now=now, reason=reason)
     await notify.notify_station_workers(station_id=task.station_id, event="task_expiring", now=now,
                                         ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
+
+
+async def withdraw(*, task: Task, actor_id: int, reason: str, now: datetime) -> None:
+    """The station takes a referred task back (its pairing ended, its need was cancelled)."""
+    await OrgReferral.filter(task_id=task.id, status="pending").update(status="withdrawn", responded_at=now,
+                                                                        reason=reason)
+    await events.move(task, to="open", allowed_from=("referred",), wanted="撤回转介", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="worker", now=now, reason=reason)
 
 
 async def escalate_overdue(*, now: datetime) -> int:

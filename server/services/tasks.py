@@ -82,8 +82,10 @@ async def household_location(*, need: Need, cipher: FieldCipher) -> dict[str, An
     return {"lat": lat, "lng": lng, "address": address}
 
 
-async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: FieldCipher, now: datetime) -> Task:
-    """Dispatch part of an accepted need as a task volunteers can claim."""
+async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: FieldCipher, now: datetime,
+                 announce: bool = True) -> Task:
+    """Dispatch part of an accepted need as a task volunteers can claim. ``announce=False`` for a
+    pairing's tasks, which are taken by the paired volunteer or organisation, not by passers-by."""
     if need.status not in ("accepted", "dispatched", "in_service"):
         raise events.invalid_state(need, "派发任务")
     service = await catalogue.require_active(code=data.get("service_code") or need.service_id)
@@ -107,11 +109,14 @@ async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: Fie
         approx_lat=approx[0],
         approx_lng=approx[1],
         created_by=actor_id,
+        pairing_id=data.get("pairing_id"),
+        occurrence_key=data.get("occurrence_key"),
     )
     await events.record(task, need_id=need.id, actor_id=actor_id, actor_role="worker", from_status=None,
                         to_status="open", now=now)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
-    await tell_nearby(task=task, service=service, resident=resident, now=now)
+    if announce:
+        await tell_nearby(task=task, service=service, resident=resident, now=now)
     return task
 
 
@@ -494,16 +499,16 @@ async def claimed_by(*, volunteer: VolunteerProfile) -> list[tuple[Task, TaskCla
     return out
 
 
-async def cancel(*, task: Task, actor_id: int, reason: str, now: datetime) -> Task:
+async def cancel(*, task: Task, actor_id: int, reason: str, now: datetime, role: str = "worker") -> Task:
     """A worker withdraws a task that is not yet under way; its claims end with it."""
     if task.status not in ("open", "claimed"):
         raise events.invalid_state(task, "取消任务")
     for claim in await TaskClaim.filter(task_id=task.id, status="claimed"):
         await events.move(claim, to="cancelled", allowed_from=("claimed",), wanted="取消", need_id=task.need_id,
-                          actor_id=actor_id, actor_role="worker", now=now, reason=reason,
+                          actor_id=actor_id, actor_role=role, now=now, reason=reason,
                           extra={"active_key": None, "ended_reason": reason})
     await events.move(task, to="cancelled", allowed_from=("open", "claimed"), wanted="取消任务", need_id=task.need_id,
-                      actor_id=actor_id, actor_role="worker", now=now, reason=reason)
+                      actor_id=actor_id, actor_role=role, now=now, reason=reason)
     need = await Need.get(id=task.need_id)
-    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role=role, now=now)
     return task

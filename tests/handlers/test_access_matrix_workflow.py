@@ -129,6 +129,14 @@ ROUTES = [
      {"org_staff"}, {"*": 403}, "refer"),
     ("admin.organizations.patch", "PATCH", lambda w: f"/api/v1/admin/organizations/{w.org_id}", lambda w: {"services": ["CLEAN_HOME"]},
      {"admin"}, {"*": 403}, None),
+    # Pairing (结对帮扶, issue 6): the claimant is the paired volunteer.
+    ("pairings.create", "POST", lambda w: "/api/v1/pairings", lambda w: _pairing_body(w), {"worker_a"}, MANAGE,
+     "accept_fresh"),
+    ("pairings.list", "GET", lambda w: "/api/v1/pairings", None, SIGNED_IN, None, None),
+    ("pairings.get", "GET", lambda w: f"/api/v1/pairings/{w.pairing_id}", None, {"worker_a", "claimant", "owner", "admin"},
+     {"*": 404}, "pair"),
+    ("pairings.end", "POST", lambda w: f"/api/v1/pairings/{w.pairing_id}/end", lambda w: {"reason": "结束"},
+     {"worker_a", "claimant"}, {"owner": 403, "admin": 403, "*": 404}, "pair"),
     ("uploads", "POST", lambda w: "/api/v1/uploads", "png", SIGNED_IN, None, None),
     ("admin.services.create", "POST", lambda w: "/api/v1/admin/services",
      lambda w: {"code": "MATRIX_TEST", "category_code": "LINK", "name": "测试"}, {"admin"}, {"*": 403}, None),
@@ -140,6 +148,31 @@ async def _refer(w, client):
     r = await client.post(f"/api/v1/tasks/{w.open_task}/refer", json={"organization_id": w.org_id}, headers=w.s["worker_a"].headers)
     assert r.status_code == 201, r.text
     w.referral_id = r.json()["id"]
+
+
+async def _accept_fresh(w, client):
+    from models import VolunteerProfile
+
+    r = await client.post(f"/api/v1/needs/{w.fresh_need}/accept", headers=w.s["worker_a"].headers)
+    assert r.status_code == 200, r.text
+    w.claimant_profile = (await VolunteerProfile.get(user_id=w.s["claimant"].id)).id
+
+
+def _pairing_body(w):
+    from datetime import datetime
+
+    from server.clock import CHINA_TZ
+
+    today = datetime.now(CHINA_TZ).date()
+    return {"need_id": w.fresh_need, "volunteer_id": w.claimant_profile, "starts_on": today.isoformat(),
+            "schedule": {"weekdays": [6], "start_time": "09:00", "minutes": 60}}
+
+
+async def _pair(w, client):
+    await _accept_fresh(w, client)
+    r = await client.post("/api/v1/pairings", json=_pairing_body(w), headers=w.s["worker_a"].headers)
+    assert r.status_code == 201, r.text
+    w.pairing_id = r.json()["id"]
 
 
 async def _assess(w, client):
@@ -168,7 +201,8 @@ def _questionnaire():
     return {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
 
 
-PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess, "refer": _refer}
+PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess, "refer": _refer,
+           "accept_fresh": _accept_fresh, "pair": _pair}
 
 
 @pytest.fixture

@@ -1,0 +1,279 @@
+"""结对帮扶 (pairing): a volunteer or an organisation paired with a household for recurring service,
+and the tasks generated from its schedule.
+
+Policy 机制三 asks for regular, lasting service to households in hardship (特困、低保、空巢独居 …),
+not only one-off errands. A pairing hangs off an accepted need; the jobs runner generates that
+need's tasks from the schedule a few days ahead (``HORIZON_DAYS``):
+
+- paired with a volunteer: the task is created already claimed by them (they agreed to the pairing,
+  so the claim limit does not apply); if they are no longer an approved volunteer, the task stays
+  open for others and the station is told — the household is not forgotten;
+- paired with an organisation: the task is referred to it (pending, with the referral SLA), and its
+  staff accept it and assign one of their people, as for any referral.
+
+Each occurrence has a unique key on the task, so two runners at once create it once. While a pairing
+is active its need stays open (in service); ending the pairing cancels the generated tasks that have
+not started and lets the need complete.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from models import Need, Organization, Pairing, ResidentProfile, Service, Task, VolunteerProfile
+from server.auth import Actor
+from server.clock import CHINA_TZ
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.pii import FieldCipher, mask_name
+from server.services import events, needs, notify, referrals, tasks
+
+HORIZON_DAYS = 7
+WEEKDAY_NAMES = "一二三四五六日"
+
+
+class PairingExists(Conflict):
+    code = "PAIRING_EXISTS"
+    message = "该需求已有进行中的结对帮扶"
+
+
+def check_schedule(schedule: dict[str, Any]) -> None:
+    """The schedule's shape is checked by the request schema; here, what it means."""
+    problems = []
+    days = schedule["weekdays"]
+    if not days or len(set(days)) != len(days) or not all(1 <= d <= 7 for d in days):
+        problems.append({"field": "schedule.weekdays", "type": "invalid_weekdays"})
+    try:
+        hh, mm = (int(x) for x in schedule["start_time"].split(":"))
+        time(hh, mm)
+    except ValueError:
+        problems.append({"field": "schedule.start_time", "type": "invalid_time"})
+    if problems:
+        raise ValidationFailed("服务周期设置有误", details=problems)
+
+
+def describe(schedule: dict[str, Any]) -> str:
+    """每周一、四 09:00(60分钟) — for people, in notifications and the worksheet."""
+    every = schedule.get("every_weeks", 1)
+    days = "、".join(WEEKDAY_NAMES[d - 1] for d in sorted(schedule["weekdays"]))
+    prefix = "每周" if every == 1 else f"每{every}周的周"
+    return f"{prefix}{days} {schedule['start_time']}({schedule['minutes']}分钟)"
+
+
+def occurrences(pairing: Pairing, *, now: datetime, horizon_days: int = HORIZON_DAYS) -> list[tuple[date, datetime]]:
+    """Local dates and UTC start times of the pairing's services from now to the horizon."""
+    schedule = pairing.schedule
+    hh, mm = (int(x) for x in schedule["start_time"].split(":"))
+    every = schedule.get("every_weeks", 1)
+    today = now.astimezone(CHINA_TZ).date()
+    first_monday = pairing.starts_on - timedelta(days=pairing.starts_on.weekday())
+    out = []
+    day = max(today, pairing.starts_on)
+    last = today + timedelta(days=horizon_days)
+    if pairing.ends_on is not None:
+        last = min(last, pairing.ends_on)
+    while day <= last:
+        if day.isoweekday() in schedule["weekdays"] and ((day - first_monday).days // 7) % every == 0:
+            start = datetime.combine(day, time(hh, mm), CHINA_TZ)
+            if start > now:
+                out.append((day, start))
+        day += timedelta(days=1)
+    return out
+
+
+async def _check_volunteer(volunteer_id: int, *, service: Service, resident: ResidentProfile) -> VolunteerProfile:
+    volunteer = await VolunteerProfile.get_or_none(id=volunteer_id)
+    if volunteer is None or volunteer.status != "approved":
+        raise ValidationFailed("结对志愿者须为已审核通过的志愿者",
+                               details=[{"field": "volunteer_id", "type": "not_approved_volunteer"}])
+    if service.requires_skill and service.code not in (volunteer.skills or []):
+        raise tasks.SkillRequired(details={"volunteer_id": volunteer.id})
+    if resident.user_id is not None and resident.user_id == volunteer.user_id:
+        raise tasks.OwnHousehold()
+    return volunteer
+
+
+async def create(*, actor: Actor, need: Need, data: dict[str, Any], now: datetime) -> Pairing:
+    """A worker pairs an accepted need's household with a volunteer or an organisation."""
+    if (data.get("volunteer_id") is None) == (data.get("organization_id") is None):
+        raise ValidationFailed("须且只能选择一名志愿者或一家机构",
+                               details=[{"field": "volunteer_id", "type": "one_of_volunteer_or_organization"}])
+    check_schedule(data["schedule"])
+    today = now.astimezone(CHINA_TZ).date()
+    if data["starts_on"] < today:
+        raise ValidationFailed("开始日期已过去", details=[{"field": "starts_on", "type": "in_past"}])
+    if data.get("ends_on") is not None and data["ends_on"] < data["starts_on"]:
+        raise ValidationFailed("结束日期须不早于开始日期", details=[{"field": "ends_on", "type": "ends_before_start"}])
+    locked = await Need.select_for_update().get(id=need.id)
+    if locked.status not in ("accepted", "dispatched", "in_service"):
+        raise events.invalid_state(locked, "结对帮扶")
+    service = await Service.get(code=need.service_id)
+    resident = await ResidentProfile.get(id=need.resident_id)
+    if data.get("volunteer_id") is not None:
+        await _check_volunteer(data["volunteer_id"], service=service, resident=resident)
+    else:
+        org = await Organization.get_or_none(id=data["organization_id"])
+        if org is None:
+            raise ValidationFailed("机构不存在", details=[{"field": "organization_id", "type": "unknown_reference"}])
+        referrals.check_qualified(org=org, service_id=service.code, station_id=need.station_id, now=now)
+    try:
+        pairing = await Pairing.create(
+            need_id=need.id, resident_id=need.resident_id, station_id=need.station_id, service_id=service.code,
+            volunteer_id=data.get("volunteer_id"), organization_id=data.get("organization_id"),
+            schedule={"every_weeks": 1, **data["schedule"]}, starts_on=data["starts_on"], ends_on=data.get("ends_on"),
+            title=data.get("title") or f"结对{service.name}", notes_for_volunteer=data.get("notes_for_volunteer") or "",
+            points=data.get("points"), active_key=str(need.id), created_by=actor.id, created_at=now,
+        )
+    except IntegrityError:
+        raise PairingExists() from None
+    if pairing.volunteer_id is not None:
+        volunteer = await VolunteerProfile.get(id=pairing.volunteer_id)
+        upcoming = occurrences(pairing, now=now, horizon_days=7 * pairing.schedule["every_weeks"] + 7)
+        await notify.notify(user_id=volunteer.user_id, event="pairing_started", now=now, ctx={
+            "pairing_id": pairing.id, "title": pairing.title, "household_name": mask_name(resident.name),
+            "schedule_text": describe(pairing.schedule), "start": upcoming[0][1] if upcoming else "待定"})
+    return pairing
+
+
+async def _generate_one(pairing: Pairing, *, day: date, start: datetime, cipher: FieldCipher, sla_hours: int,
+                        now: datetime) -> Task | None:
+    need = await Need.get(id=pairing.need_id)
+    task = await tasks.create(need=need, actor_id=pairing.created_by, cipher=cipher, now=now, announce=False, data={
+        "title": pairing.title, "scheduled_start": start,
+        "scheduled_end": start + timedelta(minutes=pairing.schedule["minutes"]),
+        "points": pairing.points, "notes_for_volunteer": pairing.notes_for_volunteer,
+        "pairing_id": pairing.id, "occurrence_key": f"p{pairing.id}:{day.isoformat()}",
+    })
+    if pairing.organization_id is not None:
+        await referrals.refer(task=task, organization_id=pairing.organization_id, actor_id=pairing.created_by,
+                              sla_hours=sla_hours, now=now)
+        return task
+    volunteer = await VolunteerProfile.select_for_update().get(id=pairing.volunteer_id)
+    if volunteer.status == "approved":
+        await tasks.do_claim(task=task, volunteer=volunteer, now=now)
+    else:
+        await notify.notify_station_workers(station_id=task.station_id, event="pairing_unserved", now=now,
+                                            ctx={"task_id": task.id, "title": task.title, "start": start})
+    return task
+
+
+async def generate(*, now: datetime, cipher: FieldCipher, sla_hours: int, pairing_id: int | None = None,
+                   horizon_days: int = HORIZON_DAYS) -> int:
+    """Create the tasks of active pairings due within the horizon; each occurrence in its own
+    transaction, once (a concurrent runner's duplicate is refused by the unique occurrence key)."""
+    qs = Pairing.filter(status="active")
+    if pairing_id is not None:
+        qs = qs.filter(id=pairing_id)
+    made = 0
+    for pairing in await qs:
+        due = occurrences(pairing, now=now, horizon_days=horizon_days)
+        if not due:
+            continue
+        keys = [f"p{pairing.id}:{day.isoformat()}" for day, _ in due]
+        existing = set(await Task.filter(occurrence_key__in=keys).values_list("occurrence_key", flat=True))
+        for day, start in due:
+            if f"p{pairing.id}:{day.isoformat()}" in existing:
+                continue
+            try:
+                async with in_transaction():
+                    current = await Pairing.select_for_update().get(id=pairing.id)
+                    if current.status != "active":
+                        break
+                    await _generate_one(current, day=day, start=start, cipher=cipher, sla_hours=sla_hours, now=now)
+                    made += 1
+            except IntegrityError:
+                continue  # another runner made this occurrence first
+    return made
+
+
+async def end(*, pairing: Pairing, actor_id: int, role: str, reason: str, now: datetime) -> Pairing:
+    """End the pairing: generated tasks not yet under way are cancelled, the need may complete."""
+    locked = await Pairing.select_for_update().get(id=pairing.id)
+    if locked.status != "active":
+        raise events.invalid_state(locked, "结束结对")
+    await Pairing.filter(id=pairing.id).update(status="ended", active_key=None, ended_at=now, ended_by=actor_id,
+                                               end_reason=reason)
+    for task in await Task.filter(pairing_id=pairing.id, status__in=("open", "claimed", "referred"),
+                                  scheduled_start__gt=now):
+        if task.status == "referred":
+            await referrals.withdraw(task=task, actor_id=actor_id, reason=reason, now=now)
+        await tasks.cancel(task=task, actor_id=actor_id, reason=f"结对结束:{reason}", now=now, role=role)
+    need = await Need.get(id=pairing.need_id)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role=role, now=now)
+    if locked.volunteer_id is not None:
+        volunteer = await VolunteerProfile.get(id=locked.volunteer_id)
+        resident = await ResidentProfile.get(id=locked.resident_id)
+        await notify.notify(user_id=volunteer.user_id, event="pairing_ended", now=now, ctx={
+            "pairing_id": locked.id, "title": locked.title, "household_name": mask_name(resident.name),
+            "reason": reason, "at": now})
+    await locked.refresh_from_db()
+    return locked
+
+
+async def access(actor: Actor, pairing_id: int, *, purpose: str = "view") -> tuple[Pairing, str]:
+    """view: the station's workers, the paired volunteer, the paired organisation's staff, the
+    household, administrators. end: all of those but the household and administrators."""
+    pairing = await Pairing.get_or_none(id=pairing_id)
+    if pairing is None:
+        raise NotFound("结对不存在")
+    role = None
+    if actor.station_id is not None and actor.station_id == pairing.station_id:
+        role = "worker"
+    elif pairing.volunteer_id is not None and await VolunteerProfile.exists(id=pairing.volunteer_id, user_id=actor.id):
+        role = "volunteer"
+    elif pairing.organization_id is not None and actor.organization_id == pairing.organization_id:
+        role = "org_staff"
+    elif await ResidentProfile.exists(id=pairing.resident_id, user_id=actor.id):
+        role = "household"
+    elif actor.has("admin"):
+        role = "admin"
+    if role is None:
+        raise NotFound("结对不存在")
+    if purpose == "end" and role not in ("worker", "volunteer", "org_staff"):
+        raise Forbidden("仅驿站工作人员或结对双方可结束结对")
+    return pairing, role
+
+
+async def list_for(*, actor: Actor, status: str | None) -> list[Pairing]:
+    """The caller's pairings in every capacity they hold, newest first."""
+    from tortoise.expressions import Q
+
+    conditions = []
+    if actor.station_id is not None:
+        conditions.append(Q(station_id=actor.station_id))
+    if actor.organization_id is not None:
+        conditions.append(Q(organization_id=actor.organization_id))
+    volunteer_ids = await VolunteerProfile.filter(user_id=actor.id).values_list("id", flat=True)
+    if volunteer_ids:
+        conditions.append(Q(volunteer_id__in=list(volunteer_ids)))
+    resident_ids = await ResidentProfile.filter(user_id=actor.id).values_list("id", flat=True)
+    if resident_ids:
+        conditions.append(Q(resident_id__in=list(resident_ids)))
+    if actor.has("admin"):
+        conditions = [Q(id__gt=0)]
+    if not conditions:
+        return []
+    qs = Pairing.filter(Q(*conditions, join_type="OR"))
+    if status is not None:
+        qs = qs.filter(status=status)
+    return await qs.order_by("-id").limit(200)
+
+
+async def present(pairing: Pairing, *, viewer: str, now: datetime) -> dict[str, Any]:
+    resident = await ResidentProfile.get(id=pairing.resident_id)
+    volunteer = await VolunteerProfile.get_or_none(id=pairing.volunteer_id) if pairing.volunteer_id else None
+    upcoming = await Task.filter(pairing_id=pairing.id, scheduled_start__gt=now).exclude(
+        status__in=("cancelled", "expired")).order_by("scheduled_start").limit(10)
+    return {
+        "id": pairing.id, "need_id": pairing.need_id, "resident_id": pairing.resident_id,
+        "household_name": mask_name(resident.name), "station_id": pairing.station_id, "service_code": pairing.service_id,
+        "volunteer_id": pairing.volunteer_id if viewer in ("worker", "volunteer", "admin") else None,
+        "volunteer_name": mask_name(volunteer.name) if volunteer else None,
+        "organization_id": pairing.organization_id, "title": pairing.title, "schedule": pairing.schedule,
+        "schedule_text": describe(pairing.schedule), "starts_on": pairing.starts_on, "ends_on": pairing.ends_on,
+        "status": pairing.status, "end_reason": pairing.end_reason, "ended_at": pairing.ended_at,
+        "upcoming": [{"task_id": t.id, "scheduled_start": t.scheduled_start, "status": t.status} for t in upcoming],
+    }

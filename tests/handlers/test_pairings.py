@@ -1,0 +1,229 @@
+"""结对帮扶: pairing a household with a volunteer or an organisation, and the recurring tasks
+generated from its schedule (once per occurrence, even with two runners at once)."""
+
+import asyncio
+from datetime import datetime, time, timedelta
+
+from models import Need, Notification, OrgReferral, Pairing, Task, TaskClaim
+from server.clock import CHINA_TZ
+from server.services import pairings
+from tests.builders import (
+    iso, make_admin, make_need, make_resident, make_station, make_volunteer, make_worker,
+)
+from tests.handlers.test_platform import assert_error
+from tests.handlers.test_referrals import HOME, qualified_org
+
+
+async def paired_need(client, station):
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    r = await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+    assert r.status_code == 200, r.text
+    return need, worker, resident
+
+
+def local_start(day, hhmm="09:00"):
+    hh, mm = map(int, hhmm.split(":"))
+    return datetime.combine(day, time(hh, mm), CHINA_TZ)
+
+
+async def test_volunteer_pairing_generates_claimed_tasks_once_per_occurrence(client, api):
+    station = await make_station()
+    need, worker, _ = await paired_need(client, station)
+    volunteer, vprofile = await make_volunteer(client, station, approved_by=worker)
+    now = api.app.ctx.clock()
+    today = now.astimezone(CHINA_TZ).date()
+    tomorrow = today + timedelta(days=1)
+    body = {"need_id": need["id"], "volunteer_id": vprofile["id"], "starts_on": today.isoformat(),
+            "schedule": {"weekdays": [tomorrow.isoweekday()], "start_time": "09:00", "minutes": 60}}
+    r = await client.post("/api/v1/pairings", json=body, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    pairing = r.json()
+    assert pairing["schedule_text"] == f"每周{pairings.WEEKDAY_NAMES[tomorrow.isoweekday() - 1]} 09:00(60分钟)"
+    # Within the 7-day horizon there is exactly one such weekday after today: tomorrow.
+    assert len(pairing["upcoming"]) == 1 and pairing["upcoming"][0]["status"] == "claimed"
+    task = await Task.get(id=pairing["upcoming"][0]["task_id"])
+    assert task.scheduled_start == local_start(tomorrow)
+    assert task.scheduled_end - task.scheduled_start == timedelta(minutes=60)
+    assert task.occurrence_key == f"p{pairing['id']}:{tomorrow.isoformat()}"
+    claim = await TaskClaim.get(task_id=task.id)
+    assert claim.volunteer_id == vprofile["id"] and claim.status == "claimed"
+    assert await Notification.filter(user_id=volunteer.id, event="pairing_started").count() == 1
+    # Nobody else is told about the task: it is the paired volunteer's.
+    assert await Notification.filter(event="task_nearby").count() == 0
+
+    # The same run again makes nothing; a week on, the next occurrence appears.
+    assert await pairings.generate(now=now, cipher=api.cipher, sla_hours=48) == 0
+    assert await pairings.generate(now=now + timedelta(days=7), cipher=api.cipher, sla_hours=48) == 1
+    # Two runners at once for the week after: one occurrence, made once.
+    later = now + timedelta(days=14)
+    made = await asyncio.gather(*(pairings.generate(now=later, cipher=api.cipher, sla_hours=48) for _ in range(2)))
+    assert sum(made) == 1
+    keys = await Task.filter(pairing_id=pairing["id"]).order_by("scheduled_start").values_list("occurrence_key", flat=True)
+    assert keys == [f"p{pairing['id']}:{(tomorrow + timedelta(days=7 * k)).isoformat()}" for k in range(3)]
+
+
+async def test_every_second_week_and_an_end_date(client, api):
+    station = await make_station()
+    need, worker, _ = await paired_need(client, station)
+    _, vprofile = await make_volunteer(client, station, approved_by=worker)
+    now = api.app.ctx.clock()
+    today = now.astimezone(CHINA_TZ).date()
+    monday = today - timedelta(days=today.weekday()) + timedelta(days=7)  # next week's Monday
+    r = await client.post("/api/v1/pairings", json={
+        "need_id": need["id"], "volunteer_id": vprofile["id"], "starts_on": monday.isoformat(),
+        "ends_on": (monday + timedelta(days=30)).isoformat(),
+        "schedule": {"weekdays": [1, 4], "start_time": "14:30", "minutes": 90, "every_weeks": 2}}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    row = await Pairing.get(id=r.json()["id"])
+    days = [d for d, _ in pairings.occurrences(row, now=now, horizon_days=60)]
+    # Weeks 0 and 2 from the start (Mon + Thu), then week 4's Monday is past the end date.
+    assert days == [monday, monday + timedelta(days=3), monday + timedelta(days=14), monday + timedelta(days=17),
+                    monday + timedelta(days=28)]
+
+
+async def test_serving_a_paired_task_keeps_the_need_open_until_the_pairing_ends(client, api):
+    station = await make_station()
+    need, worker, resident = await paired_need(client, station)
+    volunteer, vprofile = await make_volunteer(client, station, approved_by=worker)
+    now = api.app.ctx.clock()
+    today = now.astimezone(CHINA_TZ).date()
+    r = await client.post("/api/v1/pairings", json={
+        "need_id": need["id"], "volunteer_id": vprofile["id"], "starts_on": today.isoformat(),
+        "schedule": {"weekdays": [1, 2, 3, 4, 5, 6, 7], "start_time": "08:00", "minutes": 60}}, headers=worker.headers)
+    pairing = r.json()
+    tasks = await Task.filter(pairing_id=pairing["id"]).order_by("scheduled_start")
+    assert 7 <= len(tasks) <= 8  # every day from today (if 08:00 is still ahead) to today + 7
+    first = tasks[0]
+    real = api.app.ctx.clock
+    api.app.ctx.clock = lambda: first.scheduled_start + timedelta(minutes=65)
+    try:
+        r = await client.post(f"/api/v1/tasks/{first.id}/check-in", json=HOME, headers=volunteer.headers)
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/api/v1/tasks/{first.id}/record", headers=volunteer.headers, json={
+            "started_at": iso(first.scheduled_start), "ended_at": iso(first.scheduled_start + timedelta(minutes=60)),
+            "summary": "打扫完毕"})
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/api/v1/tasks/{first.id}/confirm", json={}, headers=worker.headers)
+        assert r.status_code == 200, r.text
+        assert (await Need.get(id=need["id"])).status == "in_service"
+        # The volunteer ends the pairing: the rest are cancelled, the need completes.
+        r = await client.post(f"/api/v1/pairings/{pairing['id']}/end", json={"reason": "搬家离开本社区"},
+                              headers=volunteer.headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "ended" and r.json()["upcoming"] == []
+    finally:
+        api.app.ctx.clock = real
+    statuses = await Task.filter(pairing_id=pairing["id"]).order_by("scheduled_start").values_list("status", flat=True)
+    assert statuses == ["confirmed"] + ["cancelled"] * (len(tasks) - 1)
+    assert await TaskClaim.filter(task_id__in=[t.id for t in tasks[1:]], status="cancelled").count() == len(tasks) - 1
+    assert (await Need.get(id=need["id"])).status == "completed"
+    assert await pairings.generate(now=now + timedelta(days=14), cipher=api.cipher, sla_hours=48) == 0
+    assert_error(await client.post(f"/api/v1/pairings/{pairing['id']}/end", json={"reason": "x"}, headers=worker.headers),
+                 409, "INVALID_STATE")
+    # A new pairing may follow on another open need; the ended one no longer blocks anything.
+    assert await Notification.filter(user_id=volunteer.id, event="pairing_ended").count() == 1
+
+
+async def test_organisation_pairing_refers_each_occurrence_and_staff_assign_their_people(client, api):
+    admin = await make_admin(client)
+    station = await make_station()
+    need, worker, _ = await paired_need(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    member, _ = await make_volunteer(client, station, approved_by=worker)
+    now = api.app.ctx.clock()
+    today = now.astimezone(CHINA_TZ).date()
+    tomorrow = today + timedelta(days=1)
+    r = await client.post("/api/v1/pairings", json={
+        "need_id": need["id"], "organization_id": org.id, "starts_on": today.isoformat(),
+        "schedule": {"weekdays": [tomorrow.isoweekday()], "start_time": "10:00", "minutes": 120}}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    pairing = r.json()
+    task = await Task.get(pairing_id=pairing["id"])
+    assert task.status == "referred"
+    referral = await OrgReferral.get(task_id=task.id)
+    assert referral.organization_id == org.id and referral.status == "pending"
+    # The organisation's staff see the pairing, and accept the occurrence with one of their people.
+    assert [p["id"] for p in (await client.get("/api/v1/pairings", headers=staff.headers)).json()] == [pairing["id"]]
+    r = await client.post(f"/api/v1/referrals/{referral.id}/accept", json={"assignee_user_id": member.id}, headers=staff.headers)
+    assert r.status_code == 200, r.text
+    assert (await TaskClaim.get(task_id=task.id)).status == "claimed"
+    # Ending it withdraws a pending referral of a later occurrence.
+    await pairings.generate(now=now + timedelta(days=7), cipher=api.cipher, sla_hours=48)
+    second = await Task.filter(pairing_id=pairing["id"]).order_by("-scheduled_start").first()
+    assert second.status == "referred"
+    r = await client.post(f"/api/v1/pairings/{pairing['id']}/end", json={"reason": "项目到期"}, headers=staff.headers)
+    assert r.status_code == 200, r.text
+    assert (await Task.get(id=second.id)).status == "cancelled"
+    assert (await OrgReferral.get(task_id=second.id)).status == "withdrawn"
+
+
+async def test_bad_pairings_are_refused_and_change_nothing(client, api):
+    admin = await make_admin(client)
+    station = await make_station()
+    need, worker, resident = await paired_need(client, station)
+    _, vprofile = await make_volunteer(client, station, approved_by=worker)
+    _, pending = await make_volunteer(client, station)  # not approved
+    expired, _ = await qualified_org(client, admin, station, expires="2020-01-01T00:00:00+08:00")
+    today = api.app.ctx.clock().astimezone(CHINA_TZ).date()
+    base = {"need_id": need["id"], "starts_on": today.isoformat(),
+            "schedule": {"weekdays": [1], "start_time": "09:00", "minutes": 60}}
+    cases = [
+        ({**base}, 400, "VALIDATION_ERROR"),  # neither volunteer nor organisation
+        ({**base, "volunteer_id": vprofile["id"], "organization_id": expired.id}, 400, "VALIDATION_ERROR"),
+        ({**base, "volunteer_id": pending["id"]}, 400, "VALIDATION_ERROR"),
+        ({**base, "organization_id": expired.id}, 409, "ORGANIZATION_NOT_QUALIFIED"),
+        ({**base, "volunteer_id": vprofile["id"], "schedule": {"weekdays": [8], "start_time": "09:00", "minutes": 60}},
+         400, "VALIDATION_ERROR"),
+        ({**base, "volunteer_id": vprofile["id"], "schedule": {"weekdays": [1, 1], "start_time": "09:00", "minutes": 60}},
+         400, "VALIDATION_ERROR"),
+        ({**base, "volunteer_id": vprofile["id"], "schedule": {"weekdays": [1], "start_time": "25:00", "minutes": 60}},
+         400, "VALIDATION_ERROR"),
+        ({**base, "volunteer_id": vprofile["id"], "starts_on": (today - timedelta(days=1)).isoformat()}, 400,
+         "VALIDATION_ERROR"),
+        ({**base, "volunteer_id": vprofile["id"], "ends_on": (today - timedelta(days=1)).isoformat()}, 400,
+         "VALIDATION_ERROR"),
+        ({**base, "volunteer_id": vprofile["id"], "status": "ended"}, 400, "VALIDATION_ERROR"),
+    ]
+    for payload, status, code in cases:
+        assert_error(await client.post("/api/v1/pairings", json=payload, headers=worker.headers), status, code)
+    assert await Pairing.all().count() == 0 and await Task.all().count() == 0
+    # A worker of another station does not see the need at all.
+    other = await make_worker(client, await make_station())
+    assert_error(await client.post("/api/v1/pairings", json={**base, "volunteer_id": vprofile["id"]}, headers=other.headers),
+                 404, "NOT_FOUND")
+    # 助浴 needs the skill: a volunteer without it cannot be paired for it.
+    bath_need = await make_need(client, resident, service_code="CLEAN_BATH")
+    await client.post(f"/api/v1/needs/{bath_need['id']}/accept", headers=worker.headers)
+    assert_error(await client.post("/api/v1/pairings", json={**base, "need_id": bath_need["id"], "volunteer_id": vprofile["id"]},
+                                   headers=worker.headers), 403, "SKILL_REQUIRED")
+    # One active pairing per need.
+    ok = await client.post("/api/v1/pairings", json={**base, "volunteer_id": vprofile["id"]}, headers=worker.headers)
+    assert ok.status_code == 201
+    assert_error(await client.post("/api/v1/pairings", json={**base, "volunteer_id": vprofile["id"]}, headers=worker.headers),
+                 409, "PAIRING_EXISTS")
+
+
+async def test_who_sees_and_ends_a_pairing(client, api):
+    station = await make_station()
+    need, worker, resident = await paired_need(client, station)
+    volunteer, vprofile = await make_volunteer(client, station, approved_by=worker)
+    stranger, _ = await make_volunteer(client, station, approved_by=worker)
+    admin = await make_admin(client)
+    today = api.app.ctx.clock().astimezone(CHINA_TZ).date()
+    pairing = (await client.post("/api/v1/pairings", json={
+        "need_id": need["id"], "volunteer_id": vprofile["id"], "starts_on": today.isoformat(),
+        "schedule": {"weekdays": [3], "start_time": "09:00", "minutes": 60}}, headers=worker.headers)).json()
+    for session in (worker, volunteer, resident, admin):
+        r = await client.get(f"/api/v1/pairings/{pairing['id']}", headers=session.headers)
+        assert r.status_code == 200, r.text
+    # The household sees who comes (masked), not the volunteer's id.
+    assert (await client.get(f"/api/v1/pairings/{pairing['id']}", headers=resident.headers)).json()["volunteer_id"] is None
+    assert [p["id"] for p in (await client.get("/api/v1/pairings", headers=resident.headers)).json()] == [pairing["id"]]
+    assert (await client.get("/api/v1/pairings", headers=stranger.headers)).json() == []
+    assert_error(await client.get(f"/api/v1/pairings/{pairing['id']}", headers=stranger.headers), 404, "NOT_FOUND")
+    for session in (resident, admin):
+        assert_error(await client.post(f"/api/v1/pairings/{pairing['id']}/end", json={"reason": "x"}, headers=session.headers),
+                     403, "FORBIDDEN")
+    assert (await Pairing.get(id=pairing["id"])).status == "active"
