@@ -2,9 +2,13 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
-from handlers.schemas import AssessmentIn, AssessmentOut, NeedOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn
+from handlers.schemas import (
+    AssessmentIn, AssessmentOut, NeedOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn, ScopeRankingQuery,
+)
+from models import District
 from server.access import access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
+from server.errors import NotFound
 from server.http import body, query, respond, returns
 from server.services import assessments, needs
 
@@ -70,6 +74,30 @@ async def ranking(request: Request, station_id: int):
     actor = await authenticate(request)
     await access_station_ranking(actor, station_id)
     return respond(await assessments.ranking(station_id=station_id, dimension=request.ctx.query.dimension))
+
+
+@bp.get("/districts/<district_id:int>/ranking")
+@openapi.summary("困难指标分类排名 for a district (admins): its stations compared, and its most difficult households")
+@openapi.secured("token")
+@query(ScopeRankingQuery)
+async def district_ranking(request: Request, district_id: int):
+    actor = await authenticate(request)
+    actor.require("admin")
+    if not await District.exists(id=district_id):
+        raise NotFound("区县不存在")
+    q = request.ctx.query
+    return respond(await assessments.ranking_across(district_id=district_id, dimension=q.dimension, limit=q.limit))
+
+
+@bp.get("/ranking")
+@openapi.summary("困难指标分类排名 for the whole city (admins): every station compared, and the most difficult households")
+@openapi.secured("token")
+@query(ScopeRankingQuery)
+async def city_ranking(request: Request):
+    actor = await authenticate(request)
+    actor.require("admin")
+    q = request.ctx.query
+    return respond(await assessments.ranking_across(district_id=None, dimension=q.dimension, limit=q.limit))
 
 
 @bp.get("/residents/<resident_id:int>/recommendations")

@@ -718,6 +718,11 @@ class RankingQuery(Strict):
     dimension: Annotated[str, StringConstraints(max_length=20)] | None = None
 
 
+class ScopeRankingQuery(Strict):
+    dimension: Annotated[str, StringConstraints(max_length=20)] | None = None
+    limit: int = Field(50, ge=1, le=500, description="how many of the most difficult households to list")
+
+
 class RecommendedNeedIn(Strict):
     rule: Annotated[str, StringConstraints(max_length=40)]
     service_code: Annotated[str, StringConstraints(max_length=40)]

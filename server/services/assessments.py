@@ -131,12 +131,72 @@ async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
         ranked.append({"resident_id": h.id, "name": mask_name(h.name), "score": value, "level": a.level,
                        "assessed_at": a.visited_at, "categories": h.categories})
     ranked.sort(key=lambda r: (-r["score"], r["resident_id"]))
-    rank, previous = 0, None
-    for i, row in enumerate(ranked, start=1):
-        if row["score"] != previous:
-            rank, previous = i, row["score"]
-        row["rank"] = rank  # equal scores share a rank (1, 2, 2, 4)
+    _rank(ranked, key="score")
     return {"station_id": station_id, "dimension": dimension or "overall", "items": ranked, "unassessed": unassessed}
+
+
+async def _latest_by_household(station_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The latest assessment of each household of these stations (later visit, then later id)."""
+    rows = await Assessment.filter(station_id__in=station_ids or [0]).order_by("visited_at", "id").values(
+        "resident_id", "station_id", "overall", "scores", "level", "visited_at")
+    return {r["resident_id"]: r for r in rows}  # later visits overwrite earlier ones
+
+
+async def ranking_across(*, district_id: int | None, dimension: str | None, limit: int) -> dict[str, Any]:
+    """District (``district_id``) or city (None) view for administrators: each station's households
+    summarised — how many, how many assessed, their mean score and level counts — stations ranked
+    by mean score (most difficult first, ties by station id, stations with no assessment last), and
+    the ``limit`` most difficult households across them with their station."""
+    from models import Station
+
+    spec = await current()
+    if dimension is not None and dimension not in {d["id"] for d in spec["dimensions"]}:
+        raise ValidationFailed("未知的指标类别", details=[{"field": "dimension", "type": "unknown_dimension"}])
+    stations_qs = Station.all() if district_id is None else Station.filter(district_id=district_id)
+    stations = await stations_qs.order_by("id").values("id", "name")
+    station_ids = [s["id"] for s in stations]
+    households = await ResidentProfile.filter(station_id__in=station_ids or [0], status="active").values_list(
+        "id", "station_id", "name")
+    latest = await _latest_by_household(station_ids)
+    per_station: dict[int, dict[str, Any]] = {
+        s["id"]: {"station_id": s["id"], "name": s["name"], "households": 0, "assessed": 0, "levels": {}, "_sum": 0.0}
+        for s in stations
+    }
+    top = []
+    for resident_id, station_id, name in households:
+        row = per_station[station_id]
+        row["households"] += 1
+        a = latest.get(resident_id)
+        if a is None:
+            continue
+        value = a["overall"] if dimension is None else (a["scores"] or {}).get(dimension, 0.0)
+        row["assessed"] += 1
+        row["_sum"] += value
+        row["levels"][a["level"]] = row["levels"].get(a["level"], 0) + 1
+        top.append({"resident_id": resident_id, "station_id": station_id, "name": mask_name(name), "score": value,
+                    "level": a["level"], "assessed_at": a["visited_at"]})
+    summary = []
+    for row in per_station.values():
+        total = row.pop("_sum")
+        row["unassessed"] = row["households"] - row["assessed"]
+        row["average_score"] = round(total / row["assessed"], 2) if row["assessed"] else None
+        summary.append(row)
+    summary.sort(key=lambda r: (r["average_score"] is None, -(r["average_score"] or 0), r["station_id"]))
+    _rank(summary, key="average_score")
+    top.sort(key=lambda r: (-r["score"], r["resident_id"]))
+    top = top[:limit]
+    _rank(top, key="score")
+    return {"scope": "city" if district_id is None else "district", "district_id": district_id,
+            "dimension": dimension or "overall", "stations": summary, "households": top}
+
+
+def _rank(rows: list[dict[str, Any]], *, key: str) -> None:
+    """Competition ranks over rows already sorted: equal values share a rank (1, 2, 2, 4)."""
+    rank, previous = 0, object()
+    for i, row in enumerate(rows, start=1):
+        if row[key] != previous:
+            rank, previous = i, row[key]
+        row["rank"] = rank if row[key] is not None else None
 
 
 def _fires(rule: dict[str, Any], *, categories: list[str], answers: dict[str, Any] | None) -> bool:

@@ -101,6 +101,8 @@ ROUTES = [
      {"worker_b": 404, "*": 403}, None),
     ("ranking", "GET", lambda w: f"/api/v1/stations/{w.station_a}/ranking", None, {"worker_a", "admin"},
      {"worker_b": 404, "*": 403}, None),
+    ("ranking.district", "GET", lambda w: f"/api/v1/districts/{w.district_a}/ranking", None, {"admin"}, {"*": 403}, None),
+    ("ranking.city", "GET", lambda w: "/api/v1/ranking", None, {"admin"}, {"*": 403}, None),
     ("recommendations", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/recommendations", None, {"worker_a"},
      MANAGE, None),
     ("recommendations.need", "POST", lambda w: f"/api/v1/residents/{w.resident_id}/recommendations/needs",
@@ -232,7 +234,7 @@ async def world(client, api):
     from models import Policy
 
     policy = await Policy.create(title="p", issuer="i", kind="government_policy", eligibility={"category": "特困"})
-    return SimpleNamespace(s=s, resident_id=resident_id, station_a=a.id, policy_id=policy.id, org_id=org.id, need=need["id"], fresh_need=fresh["id"],
+    return SimpleNamespace(s=s, resident_id=resident_id, station_a=a.id, district_a=a.district_id, policy_id=policy.id, org_id=org.id, need=need["id"], fresh_need=fresh["id"],
                            claimed_task=claimed["id"], open_task=open_task["id"])
 
 

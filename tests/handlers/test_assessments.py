@@ -122,3 +122,44 @@ async def test_admin_publishes_a_new_questionnaire_old_assessments_keep_theirs(c
     assert history[1]["scores"]["children"] == 0.0
     bad = {**spec, "dimensions": [{"id": "x", "name": "x", "weight": 1, "items": [{"id": "q", "type": "single", "label": "q", "weight": 1}]}]}
     assert_error(await client.put("/api/v1/admin/questionnaire", json=bad, headers=admin.headers), 400, "VALIDATION_ERROR")
+
+
+async def test_district_and_city_rankings_compare_stations_for_admins(client):
+    from tests.builders import make_district
+
+    d1, d2 = await make_district(), await make_district()
+    a, b, empty, c = (await make_station(d1), await make_station(d1), await make_station(d1), await make_station(d2))
+    wa, wb, wc = await make_worker(client, a), await make_worker(client, b), await make_worker(client, c)
+    a_hard, a_mild, a_never = [(await make_resident(client, a))[1]["id"] for _ in range(3)]
+    b1, b2 = [(await make_resident(client, b))[1]["id"] for _ in range(2)]
+    c_hard = (await make_resident(client, c))[1]["id"]
+    await assess(client, wa, a_hard, HARD)
+    await assess(client, wa, a_mild, MILD)
+    await assess(client, wb, b1, MILD)
+    await assess(client, wb, b2, MILD)
+    await assess(client, wc, c_hard, HARD)
+    admin = await make_admin(client)
+    r = await client.get(f"/api/v1/districts/{d1.id}/ranking", headers=admin.headers)
+    assert r.status_code == 200, r.text
+    view = r.json()
+    # Hand-computed from the scores above: A = mean(91.54, 40.39), B = 40.39, the empty station last, unranked.
+    assert [(s["station_id"], s["average_score"], s["rank"]) for s in view["stations"]] == [
+        (a.id, round((91.54 + 40.39) / 2, 2), 1), (b.id, 40.39, 2), (empty.id, None, None)]
+    first = view["stations"][0]
+    assert (first["households"], first["assessed"], first["unassessed"]) == (3, 2, 1)
+    assert first["levels"] == {"特别困难": 1, "较困难": 1}
+    assert [(h["resident_id"], h["rank"]) for h in view["households"]] == [
+        (a_hard, 1), (a_mild, 2), (b1, 2), (b2, 2)]
+    assert a_never not in [h["resident_id"] for h in view["households"]]
+    r = await client.get("/api/v1/ranking", params={"limit": 2}, headers=admin.headers)
+    city = r.json()
+    assert [s["station_id"] for s in city["stations"]] == [c.id, a.id, b.id, empty.id]
+    assert [(h["resident_id"], h["station_id"], h["rank"]) for h in city["households"]] == [
+        (a_hard, a.id, 1), (c_hard, c.id, 1)]
+    r = await client.get("/api/v1/ranking", params={"dimension": "children"}, headers=admin.headers)
+    assert r.json()["stations"][0]["station_id"] == b.id  # MILD households score 100 on children
+    assert_error(await client.get("/api/v1/ranking", params={"dimension": "luck"}, headers=admin.headers),
+                 400, "VALIDATION_ERROR")
+    assert_error(await client.get("/api/v1/districts/999999/ranking", headers=admin.headers), 404, "NOT_FOUND")
+    assert_error(await client.get(f"/api/v1/districts/{d1.id}/ranking", headers=wa.headers), 403, "FORBIDDEN")
+    assert_error(await client.get("/api/v1/ranking", headers=wa.headers), 403, "FORBIDDEN")
