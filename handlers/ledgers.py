@@ -14,7 +14,7 @@ bp = Blueprint("ledgers", url_prefix="/api/v1/ledgers")
 
 
 @bp.get("/<kind:str>")
-@openapi.summary("台账 as Excel (needs | points | service_records | volunteer_hours), streamed; PII masked unless ?unmasked=true by the station (audited)")
+@openapi.summary("台账 as Excel (needs | points | service_records | volunteer_hours | assessments | project_kpis), streamed; PII masked unless ?unmasked=true by the station (audited)")
 @openapi.secured("token")
 @query(LedgerQuery)
 @openapi.response(200, {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"type": "string", "format": "binary"}})
@@ -26,7 +26,8 @@ async def export(request: Request, kind: str):
     station_id = ledger_scope(actor, station_id=q.station_id, unmasked=q.unmasked)
     ctx = request.app.ctx
     path = await ledgers.build(kind=kind, station_id=station_id, start=q.start, end=q.end, unmasked=q.unmasked,
-                               cipher=ctx.cipher, actor_id=actor.id, now=ctx.clock())
+                               cipher=ctx.cipher, actor_id=actor.id, now=ctx.clock(),
+                               grace_minutes=ctx.settings.checkin_grace_minutes)
     try:
         response = await request.respond(
             content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

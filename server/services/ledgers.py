@@ -25,6 +25,10 @@ BATCH = 2000
 MAX_ROWS = 200_000
 
 
+# What an unmasked export of each kind reveals, for the audit row.
+UNMASKED_FIELDS = {"needs": ["name", "phone"], "assessments": ["name", "visit_notes"]}
+
+
 class ExportTooLarge(DomainError):
     status = 413
     code = "EXPORT_TOO_LARGE"
@@ -46,7 +50,7 @@ async def _batches(qs, batch: int = BATCH) -> AsyncIterator[list[Any]]:
 
 
 async def needs_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
-                     cipher: FieldCipher) -> AsyncIterator[list[Any]]:
+                     cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
     yield ["编号", "登记时间", "居民", "联系电话", "服务项目", "紧急程度", "来源", "代报", "状态", "评分"]
     qs = Need.filter(created_at__gte=start, created_at__lt=end)
     if station_id is not None:
@@ -129,11 +133,77 @@ async def hours_rows(*, station_id: int | None, start: datetime, end: datetime, 
         yield [r["volunteer_id"], mask_name(people.get(r["volunteer_id"])), r["n"], round((r["minutes"] or 0) / 60, 2)]
 
 
+async def assessments_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+                           cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
+    """Home visits in the period (入户评估台账): scores per dimension, overall, level; visit notes
+    only in the station's own unmasked export."""
+    from models import Assessment, Station
+    from server.services import assessments
+
+    spec = await assessments.current()
+    dims = [(d["id"], d["name"]) for d in spec["dimensions"]]
+    header = ["编号", "入户时间", "居民", "驿站", "问卷版本", *[name for _, name in dims], "综合得分", "困难等级", "评估人"]
+    yield header + (["走访记录"] if unmasked else [])
+    qs = Assessment.filter(visited_at__gte=start, visited_at__lt=end)
+    if station_id is not None:
+        qs = qs.filter(station_id=station_id)
+    stations = dict(await Station.all().values_list("id", "name"))
+    async for batch in _batches(qs):
+        households = dict(await ResidentProfile.filter(id__in={a.resident_id for a in batch}).values_list("id", "name"))
+        for a in batch:
+            name = households.get(a.resident_id, "")
+            row = [a.id, _t(a.visited_at), name if unmasked else mask_name(name), stations.get(a.station_id, ""),
+                   a.version, *[(a.scores or {}).get(key, "") for key, _ in dims], a.overall, a.level, a.assessor_id]
+            if unmasked:
+                row.append(cipher.decrypt_optional(a.visit_notes_enc, context=assessments.NOTES_CONTEXT) or "")
+            yield row
+
+
+def _projects_in(start: datetime, end: datetime, station_id: int | None):
+    from models import Project
+
+    async def run() -> list[Any]:
+        rows = await Project.filter(starts_at__lt=end, ends_at__gt=start).order_by("id")
+        return [p for p in rows if station_id is None or station_id in (p.station_ids or [])]
+
+    return run()
+
+
+async def project_kpis_rows(*, station_id: int | None, start: datetime, end: datetime, grace_minutes: int = 15,
+                            **_: Any) -> AsyncIterator[list[Any]]:
+    """Purchased-service projects running in the period (项目绩效台账): KPIs computed from the task
+    data now, then every lifecycle step with the KPIs recorded at that step."""
+    from models import Organization, ProjectStep
+    from server.services import projects
+
+    kpi_names = [("tasks", "任务数"), ("tasks_done", "完成任务"), ("verified_hours", "核定时长(小时)"),
+                 ("on_time_rate", "准时率"), ("median_minutes_to_first_service", "需求到首次服务中位数(分钟)"),
+                 ("average_rating", "平均评分"), ("complaints", "投诉数")]
+    yield ["项目编号", "项目名称", "承接机构", "预算(元)", "开始", "结束", "状态", *[n for _, n in kpi_names]]
+    rows = await _projects_in(start, end, station_id)
+    orgs = dict(await Organization.filter(id__in={p.organization_id for p in rows} or {0}).values_list("id", "name"))
+    for p in rows:
+        k = await projects.kpis(project=p, grace_minutes=grace_minutes)
+        yield [p.id, p.name, orgs.get(p.organization_id, ""), round(p.budget_fen / 100, 2), _t(p.starts_at),
+               _t(p.ends_at), projects.STATUS_NAMES.get(p.status, p.status),
+               *[("" if k[key] is None else k[key]) for key, _ in kpi_names]]
+    yield []
+    yield ["项目编号", "节点", "时间", "经办人", "说明", "材料", *[n for _, n in kpi_names]]
+    for p in rows:
+        for step in await ProjectStep.filter(project_id=p.id).order_by("id"):
+            k = step.kpis or {}
+            yield [p.id, projects.STATUS_NAMES.get(step.to_status, step.to_status), _t(step.created_at), step.actor_id,
+                   step.note or "", "、".join(step.documents or []),
+                   *[("" if k.get(key) is None else k.get(key)) for key, _ in kpi_names]]
+
+
 KINDS = {
     "needs": ("需求登记台账", needs_rows),
     "points": ("积分流水台账", points_rows),
     "service_records": ("服务记录台账", records_rows),
     "volunteer_hours": ("志愿服务时长台账", hours_rows),
+    "assessments": ("入户评估台账", assessments_rows),
+    "project_kpis": ("购买服务项目绩效台账", project_kpis_rows),
 }
 
 
@@ -147,23 +217,31 @@ async def count(*, kind: str, station_id: int | None, start: datetime, end: date
     if kind == "needs":
         qs = Need.filter(created_at__gte=start, created_at__lt=end)
         return await (qs.filter(station_id=station_id) if station_id is not None else qs).count()
+    if kind == "assessments":
+        from models import Assessment
+
+        qs = Assessment.filter(visited_at__gte=start, visited_at__lt=end)
+        return await (qs.filter(station_id=station_id) if station_id is not None else qs).count()
+    if kind == "project_kpis":
+        return len(await _projects_in(start, end, station_id))
     return await PointsEntry.filter(created_at__gte=start, created_at__lt=end).count()
 
 
 async def build(*, kind: str, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
-                cipher: FieldCipher, actor_id: int, now: datetime) -> str:
+                cipher: FieldCipher, actor_id: int, now: datetime, grace_minutes: int = 15) -> str:
     """Write the workbook to a temporary file and return its path (the caller streams and deletes it)."""
     if await count(kind=kind, station_id=station_id, start=start, end=end) > MAX_ROWS:
         raise ExportTooLarge(details={"max_rows": MAX_ROWS})
     title, rows = KINDS[kind]
     if unmasked:
         await audit.record(actor_id=actor_id, action="ledger.export_unmasked", subject_type="station",
-                           subject_id=station_id, fields=["name", "phone"], detail={"kind": kind})
+                           subject_id=station_id, fields=UNMASKED_FIELDS.get(kind, ["name"]), detail={"kind": kind})
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
     sheet.append([f"{title}  生成时间 {_t(now)}  范围 {_t(start)} – {_t(end)}  驿站 {station_id or '全市'}"
                   f"  {'含完整个人信息' if unmasked else '个人信息已脱敏'}"])
-    async for row in rows(station_id=station_id, start=start, end=end, unmasked=unmasked, cipher=cipher):
+    async for row in rows(station_id=station_id, start=start, end=end, unmasked=unmasked, cipher=cipher,
+                          grace_minutes=grace_minutes):
         sheet.append(row)
     fd, path = tempfile.mkstemp(prefix="haibei-ledger-", suffix=".xlsx")
     os.close(fd)

@@ -23,6 +23,8 @@ STEPS = {
     "failed": (("in_progress", "acceptance_pending"), "验收不通过"),
 }
 
+STATUS_NAMES = {"proposed": "申报", **{to: name for to, (_, name) in STEPS.items()}}
+
 
 async def create(*, data: dict[str, Any], actor_id: int, now: datetime) -> Project:
     if not await Organization.exists(id=data["organization_id"]):

@@ -131,6 +131,12 @@ ROUTES = [
      {"org_staff"}, {"*": 403}, "refer"),
     ("admin.organizations.patch", "PATCH", lambda w: f"/api/v1/admin/organizations/{w.org_id}", lambda w: {"services": ["CLEAN_HOME"]},
      {"admin"}, {"*": 403}, None),
+    # Ledgers (台账, issue 6): workers export their own station, admins any; full data only the station's.
+    *[(f"ledgers.{kind}", "GET", lambda w, kind=kind: f"/api/v1/ledgers/{kind}?from={_q(soon(-600))}&to={_q(soon(600))}",
+       None, {"worker_a", "worker_b", "admin"}, {"*": 403}, None)
+      for kind in ("needs", "points", "service_records", "volunteer_hours", "assessments", "project_kpis")],
+    ("ledgers.unmasked", "GET", lambda w: f"/api/v1/ledgers/needs?from={_q(soon(-600))}&to={_q(soon(600))}&unmasked=true",
+     None, {"worker_a", "worker_b"}, {"*": 403}, None),
     # Pairing (结对帮扶, issue 6): the claimant is the paired volunteer.
     ("pairings.create", "POST", lambda w: "/api/v1/pairings", lambda w: _pairing_body(w), {"worker_a"}, MANAGE,
      "accept_fresh"),

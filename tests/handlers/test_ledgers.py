@@ -13,9 +13,9 @@ from tests.builders import make_admin, make_need, make_resident, make_station, m
 from tests.handlers.test_platform import assert_error
 
 
-def window():
+def window(hours: int = 2):
     now = datetime.now(timezone.utc)
-    return {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()}
+    return {"from": (now - timedelta(hours=hours)).isoformat(), "to": (now + timedelta(hours=hours)).isoformat()}
 
 
 async def test_needs_ledger_masked_unless_the_station_asks_and_then_audited(client):
@@ -89,3 +89,80 @@ async def test_service_records_and_volunteer_hours_ledgers(client):
     r = await client.get("/api/v1/ledgers/volunteer_hours", params=window(), headers=worker.headers)
     rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
     assert [(row[1], row[2], row[3]) for row in rows[2:]] == [("赵**", 2, round(25 / 60, 2)), ("钱**", 1, round(12 / 60, 2))]
+
+
+async def test_assessments_ledger_scores_masked_and_notes_only_for_the_station(client):
+    from tests.handlers.test_assessments import HARD, MILD, assess
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, hard_home = await make_resident(client, station, name="孙桂兰")
+    _, mild_home = await make_resident(client, station, name="周建国")
+    await assess(client, worker, hard_home["id"], HARD, visit_notes="卧床,子女在外地")
+    await assess(client, worker, mild_home["id"], MILD)
+    elsewhere = await make_station()
+    other_worker = await make_worker(client, elsewhere)
+    await assess(client, other_worker, (await make_resident(client, elsewhere))[1]["id"], MILD)
+
+    r = await client.get("/api/v1/ledgers/assessments", params=window(), headers=worker.headers)
+    assert r.status_code == 200, r.text
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    header, data = rows[1], rows[2:]
+    assert header[:5] == ("编号", "入户时间", "居民", "驿站", "问卷版本") and "走访记录" not in header
+    assert header[5:11] == ("家庭结构", "收支状况", "居住环境", "疾病和残疾", "儿童及教育", "就业")
+    # The hand-computed scores of tests/handlers/test_assessments.py, one row per visit of this station.
+    assert [(row[2], row[5], row[6], row[11], row[12]) for row in data] == [
+        ("孙**", 100.0, 96.67, 91.54, "特别困难"), ("周**", 30.0, 26.67, 40.39, "较困难")]
+    assert "卧床" not in str(rows)
+    r = await client.get("/api/v1/ledgers/assessments", params={**window(), "unmasked": "true"}, headers=worker.headers)
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert rows[1][-1] == "走访记录" and rows[2][2] == "孙桂兰" and rows[2][-1] == "卧床,子女在外地"
+    audit = await AuditLog.get(action="ledger.export_unmasked")
+    assert audit.fields_read == ["name", "visit_notes"] and audit.detail == {"kind": "assessments"}
+    # Admins see the whole city, masked.
+    admin = await make_admin(client)
+    r = await client.get("/api/v1/ledgers/assessments", params=window(), headers=admin.headers)
+    assert len(list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))) == 2 + 3
+
+
+async def test_project_kpis_ledger_lists_live_kpis_and_each_step(client):
+    from tests.builders import make_organization, make_volunteer
+    from tests.handlers.test_projects import serve
+
+    admin = await make_admin(client)
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    org = await make_organization(name="威海市益善社工服务中心")
+    now = datetime.now(timezone.utc)
+    created = await client.post("/api/v1/admin/projects", json={
+        "name": "居家清洁服务项目", "organization_id": org.id, "budget_fen": 5_000_050,
+        "starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat(),
+        "services": ["CLEAN_HOME"], "station_ids": [station.id]}, headers=admin.headers)
+    project = created.json()
+    # A project elsewhere is not in this station's ledger.
+    other = await client.post("/api/v1/admin/projects", json={
+        "name": "别处项目", "organization_id": org.id, "budget_fen": 100,
+        "starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat(),
+        "services": ["CLEAN_HOME"], "station_ids": [(await make_station()).id]}, headers=admin.headers)
+    assert other.status_code == 201
+    await serve(client, worker, volunteer, station, 15, 5)
+    await serve(client, worker, volunteer, station, 10, 2)
+    r = await client.post(f"/api/v1/admin/projects/{project['id']}/steps", json={"to": "approved", "note": "立项批复",
+                          "documents": ["批复.pdf", "预算.xlsx"]}, headers=admin.headers)
+    assert r.status_code == 200
+    kpis = (await client.get(f"/api/v1/admin/projects/{project['id']}", headers=admin.headers)).json()["kpis"]
+    assert kpis["tasks_done"] == 2
+    r = await client.get("/api/v1/ledgers/project_kpis", params={**window(), "station_id": station.id}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert rows[1][:7] == ("项目编号", "项目名称", "承接机构", "预算(元)", "开始", "结束", "状态")
+    assert rows[2][:4] == (project["id"], "居家清洁服务项目", "威海市益善社工服务中心", 50000.5) and rows[2][6] == "立项"
+    assert rows[2][7:] == (kpis["tasks"], kpis["tasks_done"], kpis["verified_hours"], kpis["on_time_rate"],
+                           kpis["median_minutes_to_first_service"], kpis["average_rating"], kpis["complaints"])
+    steps = [row for row in rows[4:] if row[0] == project["id"]]
+    assert [(s[1], s[4], s[5]) for s in steps] == [("申报", None, None), ("立项", "立项批复", "批复.pdf、预算.xlsx")]
+    assert len(rows) == 2 + 1 + 1 + 1 + 2  # title, header, one project, blank, step header, two steps
+    # The worker of the station gets the same ledger for their station.
+    r = await client.get("/api/v1/ledgers/project_kpis", params=window(), headers=worker.headers)
+    assert r.status_code == 200
