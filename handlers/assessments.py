@@ -1,16 +1,18 @@
 from sanic import Blueprint, Request
+from sanic.response import raw
 from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import (
     AssessmentIn, AssessmentOut, NeedOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn, ScopeRankingQuery,
+    WorksheetQuery,
 )
 from models import District
 from server.access import access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
 from server.errors import NotFound
 from server.http import body, query, respond, returns
-from server.services import assessments, needs
+from server.services import assessments, audit, needs, worksheets
 
 bp = Blueprint("assessments", url_prefix="/api/v1")
 
@@ -74,6 +76,25 @@ async def ranking(request: Request, station_id: int):
     actor = await authenticate(request)
     await access_station_ranking(actor, station_id)
     return respond(await assessments.ranking(station_id=station_id, dimension=request.ctx.query.dimension))
+
+
+@bp.get("/residents/<resident_id:int>/visit-worksheet")
+@openapi.summary("Printable 入户调查表 (A4 Excel): the questionnaire in force with the household's details and previous answers (workers of the station; ?unmasked=true audited)")
+@openapi.secured("token")
+@query(WorksheetQuery)
+@openapi.response(200, {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"type": "string", "format": "binary"}})
+async def visit_worksheet(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    resident = await access_resident(actor, resident_id, purpose="edit")
+    unmasked = request.ctx.query.unmasked
+    ctx = request.app.ctx
+    if unmasked:
+        await audit.record(actor_id=actor.id, action="resident.worksheet_unmasked", subject_type="resident",
+                           subject_id=resident.id, fields=["name", "phone", "address"])
+    data = await worksheets.visit_worksheet(resident=resident, unmasked=unmasked, cipher=ctx.cipher, now=ctx.clock())
+    return raw(data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               headers={"Content-Disposition": f'attachment; filename="visit-{resident.id}.xlsx"',
+                        "Cache-Control": "no-store"})
 
 
 @bp.get("/districts/<district_id:int>/ranking")

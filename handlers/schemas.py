@@ -718,6 +718,10 @@ class RankingQuery(Strict):
     dimension: Annotated[str, StringConstraints(max_length=20)] | None = None
 
 
+class WorksheetQuery(Strict):
+    unmasked: bool = False
+
+
 class ScopeRankingQuery(Strict):
     dimension: Annotated[str, StringConstraints(max_length=20)] | None = None
     limit: int = Field(50, ge=1, le=500, description="how many of the most difficult households to list")

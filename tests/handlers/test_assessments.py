@@ -163,3 +163,46 @@ async def test_district_and_city_rankings_compare_stations_for_admins(client):
     assert_error(await client.get("/api/v1/districts/999999/ranking", headers=admin.headers), 404, "NOT_FOUND")
     assert_error(await client.get(f"/api/v1/districts/{d1.id}/ranking", headers=wa.headers), 403, "FORBIDDEN")
     assert_error(await client.get("/api/v1/ranking", headers=wa.headers), 403, "FORBIDDEN")
+
+
+async def test_printable_visit_worksheet_with_previous_answers(client):
+    import io
+
+    from openpyxl import load_workbook
+
+    from models import AuditLog
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station, name="孙桂兰", phone="13912345678")
+    r = await client.get(f"/api/v1/residents/{home['id']}/visit-worksheet", headers=worker.headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    cells = {row[0]: row[1:] for row in sheet.iter_rows(values_only=True) if row[0]}
+    assert cells["姓名"][0] == "孙**" and cells["联系电话"][0] == "139****5678" and cells["上次评估"][0] == "未评估"
+    assert str(sheet.page_setup.paperSize) == str(sheet.PAPERSIZE_A4) and sheet.sheet_properties.pageSetUpPr.fitToPage
+    # Every item of the questionnaire in force is on the sheet, choices as boxes to tick.
+    from config.data import QUESTIONNAIRE
+
+    for d in QUESTIONNAIRE["dimensions"]:
+        assert d["name"] in cells
+        for item in d["items"]:
+            assert item["label"] in cells, item["label"]
+    assert cells["日常照料人"][0].startswith("□ 无人照料")
+    assert cells["住房安全"][0] == "□ 是   □ 否" and cells["住房安全"][1] is None
+    assert await AuditLog.filter(action="resident.worksheet_unmasked").count() == 0
+    # After a visit, the next worksheet shows the previous answers; the station may print full details (audited).
+    await assess(client, worker, home["id"], HARD)
+    r = await client.get(f"/api/v1/residents/{home['id']}/visit-worksheet", params={"unmasked": "true"},
+                         headers=worker.headers)
+    cells = {row[0]: row[1:] for row in load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True) if row[0]}
+    assert cells["姓名"][0] == "孙桂兰" and cells["联系电话"][0] == "13912345678"
+    assert cells["日常照料人"][1] == "无人照料" and cells["共同生活人数"][1] == "1" and cells["住房安全"][1] == "否"
+    assert "综合91.54分 特别困难" in cells["上次评估"][0]
+    assert await AuditLog.filter(action="resident.worksheet_unmasked", subject_id=home["id"]).count() == 1
+    admin = await make_admin(client)
+    assert_error(await client.get(f"/api/v1/residents/{home['id']}/visit-worksheet", headers=admin.headers),
+                 403, "FORBIDDEN")
+    other = await make_worker(client, await make_station())
+    assert_error(await client.get(f"/api/v1/residents/{home['id']}/visit-worksheet", headers=other.headers),
+                 404, "NOT_FOUND")
