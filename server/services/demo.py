@@ -13,9 +13,9 @@ from datetime import timedelta
 from config import Settings
 from models import District, Need, ResidentProfile, Reward, Station, User, UserRole, VolunteerProfile
 from server.auth import Actor, load_actor
-from server.clock import utc_now
+from server.clock import CHINA_TZ, utc_now
 from server.pii import FieldCipher, make_valid_id_number
-from server.services import catalogue, ledger, needs, plates, residents, rewards, tasks, volunteers
+from server.services import catalogue, ledger, needs, pairings, plates, residents, rewards, tasks, volunteers
 
 DISTRICTS = [("371002", "环翠区"), ("371003", "文登区")]
 STATIONS = [
@@ -97,6 +97,13 @@ async def _seed_workflow(*, cipher: FieldCipher, settings: Settings) -> None:
         # 5: outside what the station offers.
         n5 = await need(5, "LINK_LEGAL", "想咨询房屋继承问题")
         await needs.reject(need=n5, actor=worker_of[5], reason="已转介至区法律援助中心", now=now)
+        # 1 again: 结对帮扶 — lunch delivered Mon/Wed/Fri by a paired volunteer.
+        n6 = await need(1, "LIVING_MEAL", "独居老人,长期需要午餐送餐")
+        await needs.accept(need=n6, actor=worker_of[1], now=now)
+        await pairings.create(actor=worker_of[1], need=n6, now=now, data={
+            "volunteer_id": volunteer[1].id, "starts_on": now.astimezone(CHINA_TZ).date(), "title": "结对送餐",
+            "schedule": {"weekdays": [1, 3, 5], "start_time": "11:00", "minutes": 45}})
+    await pairings.generate(now=now, cipher=cipher, sla_hours=settings.referral_sla_hours)
 
 
 async def _seed_rewards() -> None:

@@ -28,8 +28,14 @@ async def test_seed_is_idempotent_and_complete(api, client):
 
     # The workflow is alive: needs and tasks in several states, once.
     assert sorted(await Need.all().values_list("status", flat=True)) == [
-        "closed", "dispatched", "dispatched", "rejected", "submitted"]
-    assert sorted(await Task.all().values_list("status", flat=True)) == ["claimed", "confirmed", "open"]
+        "closed", "dispatched", "dispatched", "dispatched", "rejected", "submitted"]
+    assert sorted(await Task.filter(pairing_id=None).values_list("status", flat=True)) == ["claimed", "confirmed", "open"]
+    # The paired lunch delivery (Mon/Wed/Fri): the next week's 3 or 4 occurrences, all the volunteer's.
+    from models import Pairing
+
+    pairing = await Pairing.get(status="active")
+    paired = await Task.filter(pairing_id=pairing.id).values_list("status", flat=True)
+    assert 3 <= len(paired) <= 4 and set(paired) == {"claimed"}
     volunteer = await client.post("/api/v1/auth/wechat-login", json={"code": "fake:demo-volunteer-1"})
     open_tasks = await client.get("/api/v1/tasks/open", headers={"Authorization": f"Bearer {volunteer.json()['token']}"})
     assert len(open_tasks.json()["items"]) == 1
