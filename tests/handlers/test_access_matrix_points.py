@@ -41,6 +41,7 @@ ROUTES = [
                 "valid_until": "2030-01-01T00:00:00+08:00"}, *ADMIN_ONLY),
     ("admin.rewards.patch", "PATCH", lambda w: f"/api/v1/admin/rewards/{w.reward_id}", lambda w: {"add_stock": 1}, *ADMIN_ONLY),
     ("admin.credit.export", "POST", lambda w: "/api/v1/admin/credit-exports", None, *ADMIN_ONLY),
+    ("admin.credit.batch", "GET", lambda w: f"/api/v1/admin/credit-exports/{w.credit_batch_id}", None, *ADMIN_ONLY),
     ("admin.projects.create", "POST", lambda w: "/api/v1/admin/projects",
      lambda w: {"name": "项目", "organization_id": w.org_id, "budget_fen": 100, "starts_at": "2026-01-01T00:00:00+08:00",
                 "ends_at": "2027-01-01T00:00:00+08:00", "services": ["CLEAN_HOME"], "station_ids": [w.station_id]}, *ADMIN_ONLY),
@@ -53,6 +54,9 @@ ROUTES = [
     ("notifications.inbox", "GET", lambda w: "/api/v1/notifications", None, SIGNED_IN, None),
     ("notifications.read", "POST", lambda w: "/api/v1/notifications/read", lambda w: {"all": True}, SIGNED_IN, None),
     ("content.reviews", "GET", lambda w: "/api/v1/content/reviews", None, {"worker_a", "worker_b"}, {"*": 403}),
+    # A flag held at station A: its workers resolve it; station B's cannot even find it.
+    ("content.resolve", "POST", lambda w: f"/api/v1/content/reviews/{w.flag_id}/resolve", None, {"worker_a"},
+     {"worker_b": 404, "*": 403}),
     ("outbox.dead", "GET", lambda w: "/api/v1/admin/outbox/dead", None, *ADMIN_ONLY),
     ("outbox.retry", "POST", lambda w: "/api/v1/admin/outbox/retry", lambda w: {"ids": [1]}, *ADMIN_ONLY),
     ("volunteer.nearby", "PUT", lambda w: "/api/v1/me/volunteer/nearby", lambda w: {"lat": 37.5, "lng": 122.1, "radius_km": 3},
@@ -86,7 +90,15 @@ async def world(client, api):
                                    starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                    ends_at=datetime(2027, 1, 1, tzinfo=timezone.utc), services=["CLEAN_HOME"],
                                    station_ids=[a.id])
-    return SimpleNamespace(s=s, org_id=org_row.id, station_id=a.id, project_id=project.id, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
+    from models import ContentFlag, CreditBatch, CreditIncrement
+
+    now = datetime.now(timezone.utc)
+    flag = await ContentFlag.create(station_id=a.id, subject_type="need", subject_id=1, field="description",
+                                    verdict="review", reason="risky", author_id=s["resident"].id, created_at=now)
+    batch = await CreditBatch.create(created_by=s["admin"].id, created_at=now, count=1)
+    await CreditIncrement.create(batch_id=batch.id, user_id=s["volunteer"].id, volunteer_id=1, threshold_hours=10,
+                                 increment=1, hours=10.5, evidence_task_ids=[])
+    return SimpleNamespace(s=s, flag_id=flag.id, credit_batch_id=batch.id, org_id=org_row.id, station_id=a.id, project_id=project.id, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
                            pickup_code=r.json()["pickup_code"])
 
 
@@ -103,3 +115,13 @@ async def test_points_route_by_role(client, world, route, role):
     else:
         expected = denied.get(role, denied.get("*"))
         assert r.status_code == expected, f"{name} as {role}: {r.status_code} {r.text}"
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if callable(r[3])], ids=[r[0] for r in ROUTES if callable(r[3])])
+async def test_points_mass_assignment_is_refused(client, world, route):
+    from tests.handlers.matrix_support import assert_mass_assignment_refused, first_allowed
+
+    name, method, path, body, allowed, denied = route
+    role = first_allowed(allowed)
+    await assert_mass_assignment_refused(client, method, path(world), body(world),
+                                         {**world.s[role].headers, **_idem(world)})

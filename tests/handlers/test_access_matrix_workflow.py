@@ -265,3 +265,14 @@ async def test_workflow_route_by_role(client, world, route, role):
         expected = denied.get(role, denied.get("*"))
         assert r.status_code == expected, f"{name} as {role}: {r.status_code} {r.text}"
         assert "error" in r.json()
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if callable(r[3])], ids=[r[0] for r in ROUTES if callable(r[3])])
+async def test_workflow_mass_assignment_is_refused(client, world, route):
+    from tests.handlers.matrix_support import assert_mass_assignment_refused, first_allowed
+
+    name, method, path, body, allowed, denied, prepare = route
+    if prepare:
+        await PREPARE[prepare](world, client)
+    role = first_allowed(allowed)
+    await assert_mass_assignment_refused(client, method, path(world), body(world), world.s[role].headers)
