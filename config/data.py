@@ -20,3 +20,4 @@ NOTIFICATION_TEMPLATES: dict = _load("notification_templates.json")["events"]
 CONTENT_WORDS: frozenset[str] = frozenset(_load("content_words.json")["risky"])
 QUESTIONNAIRE: dict = _load("questionnaire.json")
 RECOMMENDATION_RULES: list[dict] = _load("recommendation_rules.json")["rules"]
+RATE_LIMITS: dict = _load("rate_limits.json")["limits"]

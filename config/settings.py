@@ -56,6 +56,11 @@ class Settings:
     checkin_grace_minutes: int = 30
     claim_grace_minutes: int = 30
     referral_sla_hours: int = 48
+    # Database pool and limits (issue 7): connections per process, per-statement time limit
+    # (MariaDB max_statement_time / MySQL max_execution_time; 0 = none), connect timeout.
+    db_pool_size: int = 10
+    db_statement_timeout_s: float = 10.0
+    db_connect_timeout_s: float = 3.0
     # auto: the outbox worker runs inside the API process in embedded mode only; on | off.
     run_worker: str = "auto"
     log_level: str = "INFO"
@@ -143,6 +148,11 @@ def load(environ: dict[str, str] | None = None, *, dotenv: Path | None = None) -
                 raw[f.name] = int(value)
             except ValueError:
                 raise ConfigError(f"HAIBEI_{f.name.upper()} must be an integer, got {value!r}") from None
+        elif f.type in ("float", float):
+            try:
+                raw[f.name] = float(value)
+            except ValueError:
+                raise ConfigError(f"HAIBEI_{f.name.upper()} must be a number, got {value!r}") from None
         else:
             raw[f.name] = value
     mode = raw.get("mode", "embedded")

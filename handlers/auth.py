@@ -2,6 +2,7 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.schemas import LoginIn, LoginOut
+from server import ratelimit
 from server.auth import issue_token, load_actor
 from server.http import respond, body, returns
 from server.services import accounts
@@ -15,6 +16,7 @@ bp = Blueprint("auth", url_prefix="/api/v1/auth")
 @returns(LoginOut)
 async def wechat_login(request: Request):
     ctx = request.app.ctx
+    await ratelimit.hit(request, "login")
     session = await accounts.wechat_code_to_session(wechat=ctx.wechat, code=request.ctx.body.code)
     # No request transaction here: login is a chain of idempotent steps (see accounts.login).
     user = await accounts.login(session=session, cipher=ctx.cipher, admin_openids=ctx.settings.admin_openids)

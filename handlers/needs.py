@@ -3,6 +3,7 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import CancelIn, NeedIn, NeedListQuery, NeedOut, NeedPage, RatingIn, RejectIn, TaskIn, TaskOut, Timeline
+from server import ratelimit
 from server.access import access_need, sees_need_unmasked
 from server.auth import authenticate
 from server.http import body, query, respond, returns
@@ -22,6 +23,7 @@ def _role(actor, need) -> str:
 @returns(NeedOut, status=201)
 async def create_need(request: Request):
     actor = await authenticate(request)
+    await ratelimit.hit(request, "need_submit", user_id=actor.id)
     ctx = request.app.ctx
     screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=request.ctx.body.description,
                                     now=ctx.clock(), field="description")

@@ -6,6 +6,7 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import FulfilIn, RedemptionOut, RewardIn, RewardOut, RewardPatch
+from server import ratelimit
 from server.access import access_redemption, require_worker_station
 from server.auth import authenticate
 from server.http import body, dumps, respond, returns
@@ -32,6 +33,7 @@ async def list_rewards(request: Request):
 @returns(RedemptionOut, status=201)
 async def redeem(request: Request, reward_id: int):
     actor = await authenticate(request)
+    await ratelimit.hit(request, "redeem", user_id=actor.id)
     ctx = request.app.ctx
     key = idempotency.check_key(request.headers.get("idempotency-key"))
     digest = idempotency.request_hash(method="POST", path=request.path, body=request.body)

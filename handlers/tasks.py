@@ -3,6 +3,7 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import BulkConfirmIn, BulkConfirmOut, CheckInIn, ConfirmIn, OpenTasksQuery, RecordIn, RejectIn, TaskList, TaskOut
+from server import ratelimit
 from server.access import access_task
 from server.auth import authenticate
 from server.errors import DomainError
@@ -66,6 +67,7 @@ async def get_task(request: Request, task_id: int):
 @returns(TaskOut)
 async def claim_task(request: Request, task_id: int):
     actor = await authenticate(request)
+    await ratelimit.hit(request, "claim", user_id=actor.id)
     ctx = request.app.ctx
     async with in_transaction():
         volunteer = await tasks.lock_volunteer(user_id=actor.id)

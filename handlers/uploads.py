@@ -3,6 +3,7 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import UploadOut
+from server import ratelimit
 from server.auth import authenticate
 from server.http import respond, returns
 from server.services import uploads
@@ -17,6 +18,7 @@ bp = Blueprint("uploads", url_prefix="/api/v1/uploads")
 @returns(UploadOut, status=201)
 async def upload(request: Request):
     actor = await authenticate(request)
+    await ratelimit.hit(request, "upload", user_id=actor.id)
     file = request.files.get("file") if request.files else None
     data = file.body if file is not None else (request.body or b"")
     ctx = request.app.ctx

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import re
 import uuid
@@ -11,6 +12,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from config import Settings, load
+from config.data import RATE_LIMITS
 from server import db, errors
 from server.logs import log_config, request_id_var
 from server.pii import FieldCipher
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
 
     app.ctx.settings = settings
     app.ctx.clock = utc_now
+    app.ctx.rate_limits = copy.deepcopy(RATE_LIMITS)
     app.ctx.storage = LocalStorage(settings.upload_dir)
     app.ctx.cipher = FieldCipher.from_settings(
         data_key=settings.data_key, retired_keys=settings.data_keys_retired, index_key=settings.index_key
@@ -92,7 +95,9 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
             )
         elif settings.uses_fake_redis:
             log.warning("in-process fake Redis: correct only with a single worker process")
-        await db.connect(settings.db_url)
+        await db.connect(settings.db_url, pool_size=settings.db_pool_size,
+                         statement_timeout_s=settings.db_statement_timeout_s,
+                         connect_timeout_s=settings.db_connect_timeout_s)
         await catalogue.sync_defaults()
         app.ctx.redis = make_clients(settings.redis_url)
         app.ctx.wechat = WeChatGateway(

@@ -11,6 +11,7 @@ import warnings
 from urllib.parse import unquote, urlparse
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from config.settings import tortoise_config
@@ -72,10 +73,41 @@ async def apply_migrations(db_url: str) -> None:
         await Tortoise.close_connections()
 
 
-async def connect(db_url: str) -> None:
+async def _timeout_command(db_url: str, seconds: float) -> str | None:
+    """The session statement that bounds every query's run time on this server, if any."""
+    if seconds <= 0:
+        return None
+    conn = await _server_connection(db_url)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT VERSION()")
+            (version,) = await cur.fetchone()
+    finally:
+        conn.close()
+    if "mariadb" in version.lower():
+        return f"SET SESSION max_statement_time={seconds:g}"
+    return f"SET SESSION max_execution_time={int(seconds * 1000)}"  # MySQL: SELECTs only
+
+
+async def connect(db_url: str, *, pool_size: int = 10, statement_timeout_s: float = 0,
+                  connect_timeout_s: float = 3.0) -> None:
+    """Open the pool. On MySQL/MariaDB: ``pool_size`` connections at most, each with a connect
+    timeout and a per-statement time limit, recycled after five minutes idle-or-not so a
+    connection the server or a firewall dropped is not handed out for long."""
+    config = tortoise_config(db_url)
+    if db_url.startswith("mysql://"):
+        connection = expand_db_url(db_url)
+        connection["credentials"].setdefault("minsize", 1)
+        connection["credentials"].setdefault("maxsize", pool_size)
+        connection["credentials"].setdefault("connect_timeout", connect_timeout_s)
+        connection["credentials"].setdefault("pool_recycle", 300)
+        command = await _timeout_command(db_url, statement_timeout_s)
+        if command:
+            connection["credentials"].setdefault("init_command", command)
+        config["connections"]["default"] = connection
     # Sanic runs listeners and each request in separate tasks; the global fallback lets them all
     # see the context initialised here (the same switch Tortoise's own framework integrations use).
-    await Tortoise.init(config=tortoise_config(db_url), _enable_global_fallback=True)
+    await Tortoise.init(config=config, _enable_global_fallback=True)
 
 
 async def disconnect() -> None:

@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 from sanic.response import JSONResponse, json
-from tortoise.exceptions import DBConnectionError
+from tortoise.exceptions import DBConnectionError, OperationalError
 
 _dumps = partial(jsonlib.dumps, ensure_ascii=False, separators=(",", ":"))
 
@@ -84,6 +84,19 @@ class DependencyUnavailable(DomainError):
     message = "服务暂时不可用,请稍后再试"
 
 
+class QueryTimeout(DomainError):
+    """A statement ran past the database's per-statement limit and was stopped."""
+
+    status = 503
+    code = "DB_TIMEOUT"
+    message = "查询超时,请缩小范围后重试"
+
+
+def _is_statement_timeout(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, OperationalError) and ("max_statement_time" in text or "execution time exceeded" in text)
+
+
 class WeChatRejected(DomainError):
     status = 400
     code = "WECHAT_CODE_INVALID"
@@ -113,8 +126,12 @@ def render_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError, DBConnectionError, ConnectionError)):
         log.error("dependency unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
         exc = DependencyUnavailable(details={"request_id": request_id})
+    elif _is_statement_timeout(exc):
+        log.error("statement timeout", extra={"request_id": request_id})
+        exc = QueryTimeout(details={"request_id": request_id})
     if isinstance(exc, DomainError):
-        return json(error_body(exc.code, exc.message, exc.details), status=exc.status, dumps=_dumps)
+        return json(error_body(exc.code, exc.message, exc.details), status=exc.status, dumps=_dumps,
+                    headers=getattr(exc, "headers", None))
     if isinstance(exc, SanicException) and exc.status_code in _SANIC_CODES:
         code, message = _SANIC_CODES[exc.status_code]
         return json(error_body(code, message), status=exc.status_code, dumps=_dumps)

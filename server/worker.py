@@ -155,7 +155,9 @@ def main() -> None:
     logging.config.dictConfig(log_config(settings.log_level))
 
     async def run() -> None:
-        await db.connect(settings.db_url)
+        await db.connect(settings.db_url, pool_size=settings.db_pool_size,
+                         statement_timeout_s=settings.db_statement_timeout_s,
+                         connect_timeout_s=settings.db_connect_timeout_s)
         clients = make_clients(settings.redis_url)
         gateway = WeChatGateway(appid=settings.wechat_appid, secret=settings.wechat_secret,
                                 api_base=settings.wechat_api_base,

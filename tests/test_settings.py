@@ -66,3 +66,12 @@ def test_dotenv_is_read_and_environment_wins(tmp_path):
 def test_bad_integer_names_the_variable():
     with pytest.raises(ConfigError, match="HAIBEI_MAX_BODY_BYTES"):
         load({"HAIBEI_MAX_BODY_BYTES": "lots"}, dotenv=NO_ENV)
+
+
+def test_database_limits_are_numbers():
+    from config.settings import ConfigError, load
+
+    settings = load({"HAIBEI_DB_POOL_SIZE": "20", "HAIBEI_DB_STATEMENT_TIMEOUT_S": "2.5"}, dotenv=Path("/nonexistent"))
+    assert settings.db_pool_size == 20 and settings.db_statement_timeout_s == 2.5
+    with pytest.raises(ConfigError, match="HAIBEI_DB_STATEMENT_TIMEOUT_S must be a number"):
+        load({"HAIBEI_DB_STATEMENT_TIMEOUT_S": "soon"}, dotenv=Path("/nonexistent"))

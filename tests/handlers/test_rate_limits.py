@@ -1,0 +1,103 @@
+"""Rate limits (OWASP API4): per user and per address, 429 with Retry-After, nothing done when
+refused, fail open when Redis is gone."""
+
+import contextlib
+
+import pytest
+import redis.asyncio as aioredis
+
+from models import Need, Upload, User
+from tests.builders import fast_login, make_need, make_open_task, make_resident, make_station, make_volunteer, new_openid
+from tests.handlers.test_catalogue_uploads import tiny_png
+from tests.handlers.test_platform import assert_error
+
+
+@contextlib.contextmanager
+def limits(api, action, **scopes):
+    saved = api.app.ctx.rate_limits.get(action)
+    api.app.ctx.rate_limits[action] = scopes
+    try:
+        yield
+    finally:
+        api.app.ctx.rate_limits[action] = saved
+
+
+def assert_limited(r, scope):
+    err = assert_error(r, 429, "RATE_LIMITED")
+    assert err["details"]["scope"] == scope
+    retry = int(r.headers["retry-after"])
+    assert 1 <= retry <= err["details"]["window_seconds"] + 1 and err["details"]["retry_after"] == retry
+    return err
+
+
+async def test_login_is_limited_per_address_and_forged_forwarding_headers_do_not_help(client, api):
+    with limits(api, "login", ip=[3, 60]):
+        for _ in range(3):
+            r = await client.post("/api/v1/auth/wechat-login", json={"code": f"fake:{new_openid()}"})
+            assert r.status_code == 200, r.text
+        users = await User.all().count()
+        r = await client.post("/api/v1/auth/wechat-login", json={"code": f"fake:{new_openid()}"},
+                              headers={"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"})
+        assert_limited(r, "ip")
+        assert await User.all().count() == users  # refused before anything was done
+
+
+async def test_need_submission_is_limited_per_user_and_others_are_not_affected(client, api):
+    station = await make_station()
+    first, _ = await make_resident(client, station)
+    second, _ = await make_resident(client, station)
+    with limits(api, "need_submit", user=[1, 600]):
+        await make_need(client, first)
+        r = await client.post("/api/v1/needs", json={"service_code": "LIVING_MEAL", "description": "送餐"},
+                              headers=first.headers)
+        assert_limited(r, "user")
+        await make_need(client, second, service_code="LIVING_MEAL")
+    assert await Need.all().count() == 2
+
+
+async def test_claims_are_limited_per_volunteer(client, api):
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    with limits(api, "claim", user=[2, 60]):
+        for path in ("claim", "release", "claim"):
+            r = await client.post(f"/api/v1/tasks/{task['id']}/{path}", headers=volunteer.headers)
+            assert r.status_code == 200, r.text
+        r = await client.post(f"/api/v1/tasks/{task['id']}/release", headers=volunteer.headers)
+        assert r.status_code == 200
+        assert_limited(await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers), "user")
+
+
+async def test_redemptions_and_uploads_are_limited(client, api):
+    session = await fast_login(api)
+    with limits(api, "upload", user=[1, 60]):
+        files = {"file": ("p.png", tiny_png(), "image/png")}
+        assert (await client.post("/api/v1/uploads", files=files, headers=session.headers)).status_code == 201
+        assert_limited(await client.post("/api/v1/uploads", files=files, headers=session.headers), "user")
+    assert await Upload.all().count() == 1
+    with limits(api, "redeem", user=[1, 60]):
+        headers = {**session.headers, "Idempotency-Key": "k" * 16}
+        r = await client.post("/api/v1/rewards/999999/redeem", headers=headers)
+        assert r.status_code == 404  # counted, then not found
+        assert_limited(await client.post("/api/v1/rewards/999999/redeem", headers=headers), "user")
+
+
+@pytest.fixture
+async def redis_gone(api):
+    """Point the app at a Redis that is not there, for one test."""
+    real = api.app.ctx.redis.aio
+    api.app.ctx.redis.aio = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2)
+    try:
+        yield
+    finally:
+        await api.app.ctx.redis.aio.aclose()
+        api.app.ctx.redis.aio = real
+
+
+async def test_limits_fail_open_when_redis_is_gone(client, api, redis_gone):
+    session = await fast_login(api)
+    with limits(api, "upload", user=[1, 60]):
+        files = {"file": ("p.png", tiny_png(), "image/png")}
+        for _ in range(3):
+            assert (await client.post("/api/v1/uploads", files=files, headers=session.headers)).status_code == 201
+    assert await Upload.all().count() == 3
