@@ -64,6 +64,10 @@ class Settings:
     # auto: the outbox worker runs inside the API process in embedded mode only; on | off.
     run_worker: str = "auto"
     log_level: str = "INFO"
+    # GET /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback callers only.
+    metrics_token: str = ""
+    # The outbox worker's own /metrics port (0 = none).
+    worker_metrics_port: int = 0
     # Filled in by load(): which secrets were generated for development, for the start-up log.
     generated: tuple[str, ...] = field(default=())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 import logging
 import re
 import uuid
@@ -13,7 +14,7 @@ from sanic.response import HTTPResponse
 
 from config import Settings, load
 from config.data import RATE_LIMITS
-from server import db, errors
+from server import db, errors, metrics
 from server.logs import log_config, request_id_var
 from server.pii import FieldCipher
 from server.clock import utc_now
@@ -74,12 +75,19 @@ def _install_request_id(app: Sanic) -> None:
         incoming = request.headers.get("x-request-id", "")
         request.ctx.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request_id_var.set(request.ctx.request_id)
+        request.ctx.started = time.perf_counter()
 
     @app.on_response(priority=100)
     async def echo_request_id(request: Request, response: HTTPResponse) -> None:
         request_id = getattr(request.ctx, "request_id", None) if request else None
         if request_id:
             response.headers["X-Request-ID"] = request_id
+        started = getattr(request.ctx, "started", None) if request else None
+        if started is not None:
+            # The route's pattern, not the path: ids must not explode the label set.
+            route = request.route.path if request.route else "unmatched"
+            metrics.observe_request(route="/" + route.lstrip("/"), method=request.method, status=response.status,
+                                    started=started)
 
 
 def _install_lifecycle(app: Sanic, settings: Settings) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sanic import Request
 
+from server import metrics
 from server.errors import DomainError
 
 log = logging.getLogger("haibei.ratelimit")
@@ -65,9 +66,7 @@ async def hit(request: Request, action: str, *, user_id: int | None = None) -> N
         counts: list[Any] = await pipe.execute()
     except (RedisError, OSError) as exc:
         log.warning("rate limit not checked, redis unavailable: %s", type(exc).__name__, extra={"action": action})
-        metrics = getattr(app.ctx, "metrics", None)
-        if metrics is not None:
-            metrics.inc("haibei_ratelimit_fail_open_total", {"action": action})
+        metrics.RATELIMIT_FAIL_OPEN.labels(action).inc()
         return
     for i, (_, scope, limit, window) in enumerate(checks):
         if int(counts[2 * i]) > limit:

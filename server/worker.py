@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from models import OutboxMessage, SubscriptionQuota
 from redis.exceptions import RedisError
 
+from server import metrics
 from server.services import jobs, leaderboard, notify
 from server.wechat import WeChatError, WeChatUnavailable
 
@@ -101,6 +102,7 @@ class OutboxWorker:
         outcomes: dict[str, int] = {}
         for outcome in await asyncio.gather(*(self.send(r) for r in rows)):
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            metrics.OUTBOX_SENDS.labels(outcome).inc()
         return outcomes
 
 
@@ -139,6 +141,30 @@ async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Even
                 pass
 
 
+def _utc_now():
+    from server.clock import utc_now
+
+    return utc_now()
+
+
+async def serve_metrics(port: int, host: str = "127.0.0.1") -> asyncio.Server:
+    """A minimal HTTP endpoint answering every request with the worker's metrics (loopback only)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            body = await metrics.render(_utc_now())
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + metrics.CONTENT_TYPE.encode()
+                         + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(answer, host, port)
+
+
 def main() -> None:
     import signal
 
@@ -166,10 +192,13 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        server = await serve_metrics(settings.worker_metrics_port) if settings.worker_metrics_port else None
         try:
             await run_forever(worker=OutboxWorker(wechat=gateway, clock=utc_now), settings=settings, stop=stop,
                               redis=clients.aio)
         finally:
+            if server is not None:
+                server.close()
             await gateway.close()
             await clients.close()
             await db.disconnect()

@@ -17,6 +17,7 @@ PUBLIC_BY_DESIGN = {
     ("GET", "/api/v1/wechat/callback"): "WeChat's server, signature-checked; tests/handlers/test_callback.py",
     ("POST", "/api/v1/wechat/callback"): "WeChat's server, signature-checked; tests/handlers/test_callback.py",
     ("GET", "/docs/openapi.json"): "the public API description",
+    ("GET", "/metrics"): "operations, by token or loopback only; tests/server/test_metrics.py",
     ("GET", "/__test/boom"): "test-only route that raises, tests/handlers/test_platform.py",
 }
 # sanic-ext's own documentation pages, not the product's API.

@@ -1,0 +1,96 @@
+"""Prometheus metrics of the API and the outbox worker (issue 7, observability).
+
+Counters and histograms live in prometheus_client. With several worker processes behind one port
+(``sanic --workers N``), set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before start
+(``scripts/run`` does) and every process writes its samples there, so whichever process answers
+``/metrics`` reports all of them. State that lives in the database (outbox depth and age, dead
+letters) and the answering process's connection pool are read at scrape time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+REQUESTS = Counter("haibei_http_requests_total", "HTTP requests by route, method and status",
+                   ["route", "method", "status"])
+LATENCY = Histogram("haibei_http_request_duration_seconds", "HTTP request latency by route", ["route", "method"],
+                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+RATELIMIT_FAIL_OPEN = Counter("haibei_ratelimit_fail_open_total", "Rate-limit checks skipped: Redis unavailable",
+                              ["action"])
+OUTBOX_SENDS = Counter("haibei_outbox_sends_total", "Outbox messages handled by the worker, by outcome",
+                       ["outcome"])
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+def _line(name: str, value: float, labels: dict[str, Any] | None = None) -> str:
+    if labels:
+        inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        return f"{name}{{{inner}}} {value}"
+    return f"{name} {value}"
+
+
+async def _database_state(now: datetime) -> list[str]:
+    """Outbox depth, oldest pending age and dead letters, from the database; the pool of this process."""
+    from tortoise import connections
+
+    from models import OutboxMessage
+
+    lines = [
+        "# HELP haibei_outbox_pending Outbox messages waiting to be sent",
+        "# TYPE haibei_outbox_pending gauge",
+        _line("haibei_outbox_pending", await OutboxMessage.filter(status="pending").count()),
+        "# HELP haibei_outbox_oldest_pending_age_seconds Age of the oldest waiting message",
+        "# TYPE haibei_outbox_oldest_pending_age_seconds gauge",
+    ]
+    oldest = await OutboxMessage.filter(status="pending").order_by("id").first()
+    lines.append(_line("haibei_outbox_oldest_pending_age_seconds",
+                       round((now - oldest.created_at).total_seconds(), 3) if oldest else 0))
+    lines += [
+        "# HELP haibei_outbox_dead_letters Messages given up on (see /api/v1/admin/outbox/dead)",
+        "# TYPE haibei_outbox_dead_letters gauge",
+        _line("haibei_outbox_dead_letters", await OutboxMessage.filter(status="dead").count()),
+    ]
+    pool = getattr(connections.get("default"), "_pool", None)
+    if pool is not None and hasattr(pool, "maxsize"):
+        pid = os.getpid()
+        lines += [
+            "# HELP haibei_db_pool_connections Database connections of the answering process",
+            "# TYPE haibei_db_pool_connections gauge",
+            _line("haibei_db_pool_connections", pool.size - pool.freesize, {"state": "in_use", "pid": pid}),
+            _line("haibei_db_pool_connections", pool.freesize, {"state": "free", "pid": pid}),
+            _line("haibei_db_pool_connections", pool.maxsize, {"state": "max", "pid": pid}),
+        ]
+    return lines
+
+
+async def render(now: datetime) -> bytes:
+    """The whole exposition: process metrics, then the database-backed gauges."""
+    text = generate_latest(_registry())
+    try:
+        extra = await _database_state(now)
+    except Exception:  # noqa: BLE001 - a scrape during a database outage still reports the rest
+        extra = ["# database state unavailable", _line("haibei_database_up", 0)]
+    else:
+        extra.append(_line("haibei_database_up", 1))
+    return text + ("\n".join(extra) + "\n").encode()
+
+
+def observe_request(*, route: str, method: str, status: int, started: float) -> None:
+    REQUESTS.labels(route, method, str(status)).inc()
+    LATENCY.labels(route, method).observe(time.perf_counter() - started)
