@@ -66,6 +66,8 @@ class Settings:
     log_level: str = "INFO"
     # GET /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback callers only.
     metrics_token: str = ""
+    # A JSON file of rate limits in the shape of config/rate_limits.json's "limits" (benchmarks).
+    rate_limits_file: str = ""
     # The outbox worker's own /metrics port (0 = none).
     worker_metrics_port: int = 0
     # Filled in by load(): which secrets were generated for development, for the start-up log.

@@ -13,6 +13,12 @@ from server.services import health
 bp = Blueprint("health")
 
 
+@bp.get("/livez")
+@openapi.summary("Liveness: the process answers (no dependency is asked); also the benchmark's ceiling")
+async def livez(request: Request):
+    return respond({"status": "alive"})
+
+
 @bp.get("/healthz")
 @openapi.summary("Database and Redis reachability")
 @returns(HealthOut)

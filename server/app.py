@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 import logging
 import re
@@ -52,6 +53,9 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
     app.ctx.settings = settings
     app.ctx.clock = utc_now
     app.ctx.rate_limits = copy.deepcopy(RATE_LIMITS)
+    if settings.rate_limits_file:
+        with open(settings.rate_limits_file, encoding="utf-8") as f:
+            app.ctx.rate_limits = json.load(f)["limits"]
     app.ctx.storage = LocalStorage(settings.upload_dir)
     app.ctx.cipher = FieldCipher.from_settings(
         data_key=settings.data_key, retired_keys=settings.data_keys_retired, index_key=settings.index_key

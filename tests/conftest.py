@@ -32,7 +32,11 @@ from server.db import apply_migrations, drop_database
 from server.pii import generate_key
 from server.services import catalogue
 from server.wechat.standin import create_standin_app
+from tests import pii_scanner
 from tests.support import serve_in_loop, unique_app_name
+
+# One scanner for the whole run: every response and log line (issue 7, "PII scanner").
+SCANNER = pii_scanner.Scanner()
 
 # A database of its own per run, so two runs on one machine (a developer and CI) never collide.
 DEFAULT_DB = f"mysql://root:@127.0.0.1:3306/haibei_test_{uuid.uuid4().hex[:8]}"
@@ -97,6 +101,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"haibei test backend: {BACKEND.db_note}; {BACKEND.redis_note}")
+    terminalreporter.write_line(f"PII scanner: {SCANNER.responses} responses and {SCANNER.log_lines} log lines searched, "
+                                f"{len(SCANNER.violations)} unmasked values found")
 
 
 @pytest.fixture(scope="session")
@@ -133,6 +139,12 @@ def settings(standin) -> Settings:
     )
 
 
+async def _echo(request: Request):
+    from sanic.response import json
+
+    return json({"echo": request.args.get("text", "")})
+
+
 async def _boom(request: Request):
     raise RuntimeError("secret internals: password=hunter2")
 
@@ -146,6 +158,9 @@ async def api(settings):
     app = create_app(settings, name=unique_app_name("haibei"))
     # A route that fails the way a bug would, to check what a 500 reveals.
     app.add_route(_boom, "/__test/boom")
+    # A route that leaks what it is given, to prove the PII scanner catches a leak.
+    app.add_route(_echo, "/__test/echo")
+    pii_scanner.install(app, SCANNER)
     async with serve_in_loop(app) as url:
         yield SimpleNamespace(app=app, url=url, settings=settings, cipher=app.ctx.cipher)
     if settings.is_mysql and "HAIBEI_TEST_DB_URL" not in os.environ:
@@ -176,6 +191,16 @@ async def _truncate_all() -> None:
         await conn.execute_script("PRAGMA foreign_keys=ON")
     # The catalogue is default data the app loads at start; each test starts with it as shipped.
     await catalogue.sync_defaults()
+
+
+@pytest.fixture(autouse=True)
+def no_pii_leaks(request):
+    """Fails the test whose responses or log lines carried an unmasked ID number, phone or session_key."""
+    start = len(SCANNER.violations)
+    yield
+    found = SCANNER.violations[start:]
+    if found and "pii_leak_expected" not in request.keywords:
+        pytest.fail("PII scanner: " + "; ".join(found[:5]), pytrace=False)
 
 
 @pytest_asyncio.fixture(autouse=True)

@@ -22,6 +22,7 @@ def _district_body(w):
 # (name, method, path builder, body builder, roles allowed, status for a signed-in role not allowed)
 ROUTES = [
     ("healthz", "GET", lambda w: "/healthz", None, set(ROLES), None),
+    ("livez", "GET", lambda w: "/livez", None, set(ROLES), None),
     ("stations", "GET", lambda w: "/api/v1/stations", None, set(ROLES), None),
     ("me", "GET", lambda w: "/api/v1/me", None, SIGNED_IN, None),
     ("me.phone", "POST", lambda w: "/api/v1/me/phone", lambda w: {"code": "fake-phone:13912345678"}, SIGNED_IN, None),

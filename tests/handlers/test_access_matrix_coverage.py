@@ -19,6 +19,7 @@ PUBLIC_BY_DESIGN = {
     ("GET", "/docs/openapi.json"): "the public API description",
     ("GET", "/metrics"): "operations, by token or loopback only; tests/server/test_metrics.py",
     ("GET", "/__test/boom"): "test-only route that raises, tests/handlers/test_platform.py",
+    ("GET", "/__test/echo"): "test-only route that leaks on purpose, tests/server/test_pii_scanner.py",
 }
 # sanic-ext's own documentation pages, not the product's API.
 DOCS_PREFIXES = ("/docs",)

@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""The load benchmark (issue 7): seed MariaDB with a data set, start the API with W worker
+processes against MariaDB + Redis + the WeChat stand-in, and drive each scenario with wrk from a
+separate process on loopback for a bounded time. Prints a table (requests/s, p50/p90/p99, errors,
+ratio to the bare endpoint of the same run) and writes JSON to var/bench/.
+
+A benchmark, not a test: nothing here asserts; the README records the figures of a run.
+Use ``scripts/bench`` (installs what it needs), e.g. ``scripts/bench --size 10k --duration 10``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import random
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import _boot  # noqa: F401
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "var" / "bench"
+SIZES = {
+    "1k": (1_000, 5_000, 500),
+    "10k": (10_000, 50_000, 5_000),
+    "100k": (10_000, 100_000, 5_000),
+    "1m": (10_000, 1_000_000, 5_000),
+}
+CENTRE = (37.5131, 122.1206)  # Weihai
+SCENARIOS = ("bare", "browse", "claim", "need", "leaderboard", "points_me")
+
+
+def say(*parts: object) -> None:
+    print("bench:", *parts, flush=True)
+
+
+# ---- seeding ----------------------------------------------------------------------------------
+
+
+async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_secret: str) -> dict:
+    """A city's worth of data through the ORM in batches; returns what the scenarios need."""
+    from tortoise import connections
+
+    from models import (
+        District, Need, PointsAccount, PointsEntry, ResidentProfile, Service, Station, Task, User, UserRole,
+        VolunteerProfile,
+    )
+    from server import db
+    from server.auth import issue_token
+    from server.services import catalogue
+
+    await db.ensure_database(db_url)
+    await db.apply_migrations(db_url)
+    await db.connect(db_url)
+    try:
+        await catalogue.sync_defaults()
+        marker = f"bench-{households}-{tasks}-{volunteers}"
+        if await District.filter(code=marker[:12]).exists() and await Task.all().count() >= tasks:
+            say(f"reusing the seeded data set ({tasks} tasks)")
+        else:
+            conn = connections.get("default")
+            tables = [list(r.values())[0] for r in await conn.execute_query_dict("SHOW TABLES")]
+            await conn.execute_script("SET FOREIGN_KEY_CHECKS=0")
+            for t in tables:
+                if t != "tortoise_migrations":
+                    await conn.execute_script(f"TRUNCATE TABLE `{t}`")
+            await conn.execute_script("SET FOREIGN_KEY_CHECKS=1")
+            await catalogue.sync_defaults()
+            await _seed_rows(households, tasks, volunteers, marker)
+        services = [s.code for s in await Service.filter(requires_skill=False, status="active")]
+        now = datetime.now(timezone.utc)
+        volunteer_users = await User.filter(openid__startswith="bench-v-").order_by("id").values("id", "token_version")
+        resident_users = await User.filter(openid__startswith="bench-r-").order_by("id").values("id", "token_version")
+
+        class U:  # issue_token wants an object with id and token_version
+            def __init__(self, row):
+                self.id, self.token_version = row["id"], row["token_version"]
+
+        vtokens = [issue_token(user=U(r), secret=jwt_secret, ttl_seconds=6 * 3600) for r in volunteer_users]
+        rtokens = [issue_token(user=U(r), secret=jwt_secret, ttl_seconds=6 * 3600) for r in resident_users]
+        open_ids = await Task.filter(status="open", scheduled_end__gt=now).order_by("id").values_list("id", flat=True)
+        return {"volunteer_tokens": vtokens, "resident_tokens": rtokens, "open_tasks": list(open_ids),
+                "services": services, "tasks": await Task.all().count()}
+    finally:
+        await db.disconnect()
+
+
+async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str) -> None:
+    from models import (
+        District, Need, PointsAccount, ResidentProfile, Service, Station, Task, User, UserRole, VolunteerProfile,
+    )
+
+    rng = random.Random(7)
+    started = time.time()
+    district = await District.create(code=marker[:12], name="基准区")
+    stations = [await Station.create(district_id=district.id, name=f"基准驿站{i}", town=f"镇{i}", address="路",
+                                     lat=CENTRE[0] + rng.uniform(-0.15, 0.15), lng=CENTRE[1] + rng.uniform(-0.2, 0.2))
+                for i in range(20)]
+    services = [s.code for s in await Service.filter(requires_skill=False, status="active")]
+    batch = 5000
+
+    async def bulk(model, rows, what):
+        for i in range(0, len(rows), batch):
+            await model.bulk_create(rows[i:i + batch])
+        say(f"seeded {len(rows)} {what} ({time.time() - started:.0f} s)")
+
+    await bulk(User, [User(openid=f"bench-r-{i}") for i in range(households)], "household accounts")
+    await bulk(User, [User(openid=f"bench-v-{i}") for i in range(volunteers)], "volunteer accounts")
+    r_users = await User.filter(openid__startswith="bench-r-").order_by("id").values_list("id", flat=True)
+    v_users = await User.filter(openid__startswith="bench-v-").order_by("id").values_list("id", flat=True)
+    await bulk(UserRole, [UserRole(user_id=u, role="resident") for u in [*r_users, *v_users]]
+               + [UserRole(user_id=u, role="volunteer") for u in v_users], "roles")
+    await bulk(ResidentProfile, [
+        ResidentProfile(user_id=u, station_id=stations[i % 20].id, name=f"居民{i}", community=f"社区{i % 200}",
+                        categories=["低保"] if i % 3 == 0 else ["空巢独居"])
+        for i, u in enumerate(r_users)], "households")
+    await bulk(VolunteerProfile, [
+        VolunteerProfile(user_id=u, station_id=stations[i % 20].id, name=f"志愿者{i}", skills=[], status="approved")
+        for i, u in enumerate(v_users)], "volunteers")
+    await bulk(PointsAccount, [PointsAccount(user_id=u, balance=rng.randint(0, 500), earned=rng.randint(0, 800))
+                               for u in v_users], "points accounts")
+    residents = await ResidentProfile.all().order_by("id").values_list("id", "station_id", "community")
+    now = datetime.now(timezone.utc)
+    needs = []
+    for k in range(tasks):
+        rid, sid, _ = residents[k % len(residents)]
+        needs.append(Need(resident_id=rid, station_id=sid, service_id=services[k % len(services)], description="基准需求",
+                          reported_by=1, status="dispatched"))
+    await bulk(Need, needs, "needs")
+    need_rows = await Need.all().order_by("id").values_list("id", "resident_id", "station_id", "service_id")
+    community = {r[0]: r[2] for r in residents}
+    rows = []
+    for k, (nid, rid, sid, service) in enumerate(need_rows):
+        # Distinct two-hour slots, so one volunteer's claims never overlap.
+        start = now + timedelta(hours=1 + 2 * k)
+        lat, lng = CENTRE[0] + rng.uniform(-0.25, 0.25), CENTRE[1] + rng.uniform(-0.3, 0.3)
+        rows.append(Task(need_id=nid, station_id=sid, service_id=service, title="基准任务", scheduled_start=start,
+                         scheduled_end=start + timedelta(minutes=90), points=10, community=community[rid],
+                         approx_lat=round(lat, 3), approx_lng=round(lng, 3), created_by=1))
+    await bulk(Task, rows, "tasks")
+
+
+# ---- the API and the load ---------------------------------------------------------------------
+
+
+def start_processes(args, env: dict) -> list[subprocess.Popen]:
+    standin = subprocess.Popen([sys.executable, "scripts/wechat_standin"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    api = subprocess.Popen(
+        [str(ROOT / ".venv/bin/sanic"), "server.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(args.port), "--workers", str(args.workers), "--no-motd", "--no-access-logs"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(OUT / "api.log", "w"), start_new_session=True)
+    deadline = time.time() + 60
+    import urllib.request
+
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/livez", timeout=1) as r:
+                if r.status == 200:
+                    return [standin, api]
+        except OSError:
+            time.sleep(0.3)
+    stop_processes([standin, api])
+    raise SystemExit("the API did not start within 60 s; see var/bench/api.log")
+
+
+def stop_processes(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+LUA_COMMON = """
+local counter = 0
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+local lines = {}
+function load_lines(path)
+  for line in io.lines(path) do lines[#lines + 1] = line end
+end
+"""
+
+LUA = {
+    "bare": None,
+    "browse": """
+function init(args)
+  load_lines(args[1]); i = tid; math.randomseed(1000 + tid)
+end
+function request()
+  i = i + 1
+  local token = lines[(i % #lines) + 1]
+  local lat = %(lat)f + (math.random() - 0.5) * 0.3
+  local lng = %(lng)f + (math.random() - 0.5) * 0.4
+  return wrk.format("GET", string.format("/api/v1/tasks/open?lat=%%.5f&lng=%%.5f&radius_km=5&limit=20", lat, lng),
+                    {["Authorization"] = "Bearer " .. token})
+end
+""",
+    # Each line "task_id token": every request a different open task, spread over the volunteers.
+    "claim": """
+function init(args)
+  load_lines(args[1]); i = tid; step = tonumber(args[2])
+end
+function request()
+  local line = lines[(i %% #lines) + 1]
+  i = i + step
+  local task, token = line:match("(%%d+) (.+)")
+  return wrk.format("POST", "/api/v1/tasks/" .. task .. "/claim", {["Authorization"] = "Bearer " .. token}, "")
+end
+""",
+    # Each line "service token": a household asking once for a service.
+    "need": """
+function init(args)
+  load_lines(args[1]); i = tid; step = tonumber(args[2])
+end
+function request()
+  local line = lines[(i %% #lines) + 1]
+  i = i + step
+  local service, token = line:match("(%%S+) (.+)")
+  return wrk.format("POST", "/api/v1/needs", {["Authorization"] = "Bearer " .. token,
+                    ["Content-Type"] = "application/json"},
+                    '{"service_code":"' .. service .. '","description":"腿脚不便,需要帮助"}')
+end
+""",
+    "leaderboard": """
+function init(args) load_lines(args[1]); i = tid end
+function request()
+  i = i + 1
+  return wrk.format("GET", "/api/v1/leaderboard?scope=city", {["Authorization"] = "Bearer " .. lines[(i %% #lines) + 1]})
+end
+""",
+    "points_me": """
+function init(args) load_lines(args[1]); i = tid end
+function request()
+  i = i + 1
+  return wrk.format("GET", "/api/v1/points/me", {["Authorization"] = "Bearer " .. lines[(i %% #lines) + 1]})
+end
+""",
+}
+
+
+def write_inputs(data: dict, threads: int) -> dict[str, Path]:
+    paths = {}
+    rng = random.Random(11)
+    v = data["volunteer_tokens"]
+    paths["volunteers"] = OUT / "volunteer_tokens.txt"
+    paths["volunteers"].write_text("\n".join(v) + "\n")
+    tasks = data["open_tasks"]
+    paths["claims"] = OUT / "claims.txt"
+    paths["claims"].write_text("".join(f"{t} {v[k % len(v)]}\n" for k, t in enumerate(tasks)))
+    needs = [f"{s} {tok}" for s in data["services"][:4] for tok in data["resident_tokens"]]
+    rng.shuffle(needs)
+    paths["needs"] = OUT / "needs.txt"
+    paths["needs"].write_text("\n".join(needs) + "\n")
+    return paths
+
+
+def run_wrk(name: str, args, inputs: dict[str, Path]) -> dict:
+    url = f"http://127.0.0.1:{args.port}" + ("/livez" if name == "bare" else "")
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "--timeout", "10s"]
+    script_args: list[str] = []
+    if LUA[name]:
+        body = LUA[name] % {"lat": CENTRE[0], "lng": CENTRE[1]} if name == "browse" else LUA[name]
+        script = OUT / f"{name}.lua"
+        script.write_text(LUA_COMMON + body)
+        cmd += ["-s", str(script)]
+        data_file = {"browse": "volunteers", "claim": "claims", "need": "needs", "leaderboard": "volunteers",
+                     "points_me": "volunteers"}[name]
+        script_args = [str(inputs[data_file]), str(args.threads)]
+    cmd += [url, "--", *script_args] if script_args else [url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
+    (OUT / f"{name}.wrk.txt").write_text(out)
+    return parse_wrk(out)
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def parse_wrk(out: str) -> dict:
+    def grab(pattern: str, default: str = "0") -> str:
+        m = re.search(pattern, out)
+        return m.group(1) if m else default
+
+    requests = int(grab(r"(\d+) requests in"))
+    errors = int(grab(r"Non-2xx or 3xx responses: (\d+)"))
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors += sum(int(x) for x in socket.groups()) if socket else 0
+    return {
+        "rps": float(grab(r"Requests/sec:\s+([\d.]+)")),
+        "p50_ms": _ms(grab(r"50%\s+([\d.]+\w+)", "0ms")),
+        "p90_ms": _ms(grab(r"90%\s+([\d.]+\w+)", "0ms")),
+        "p99_ms": _ms(grab(r"99%\s+([\d.]+\w+)", "0ms")),
+        "requests": requests,
+        "errors": errors,
+    }
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "platform": platform.platform()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=SIZES, default="10k",
+                        help="households/tasks/volunteers: 1k, 10k (10 k/50 k/5 k), 100k, 1m (1 M tasks)")
+    parser.add_argument("--workers", type=int, default=2, help="API worker processes")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--port", type=int, default=8100)
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--db-url", default=os.environ.get("HAIBEI_BENCH_DB_URL", "mysql://root:@127.0.0.1:3306/haibei_bench"))
+    parser.add_argument("--redis-url", default=os.environ.get("HAIBEI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    households, tasks, volunteers = SIZES[args.size]
+    db_url = args.db_url if args.size == "10k" else f"{args.db_url}_{args.size}"
+    jwt_secret = "bench-" + secrets.token_urlsafe(32)
+    say(f"seeding {db_url.split('@')[-1]}: {households} households, {tasks} tasks, {volunteers} volunteers")
+    data = asyncio.run(seed(db_url, households, tasks, volunteers, jwt_secret))
+    inputs = write_inputs(data, args.threads)
+    limits = OUT / "rate_limits.json"
+    # Every request comes from 127.0.0.1: per-address limits would measure the limiter, not the app.
+    limits.write_text(json.dumps({"limits": {k: {"user": [1000, 60]} for k in
+                                             ("login", "need_submit", "claim", "upload", "redeem")}}))
+    env = {**os.environ, "HAIBEI_MODE": "embedded", "HAIBEI_DB_URL": db_url, "HAIBEI_REDIS_URL": args.redis_url,
+           "HAIBEI_REDIS_PREFIX": "haibei-bench:", "HAIBEI_RUN_WORKER": "off", "HAIBEI_LOG_LEVEL": "WARNING",
+           "HAIBEI_JWT_SECRET": jwt_secret, "HAIBEI_DATA_KEY": "bench:" + base64.b64encode(b"b" * 32).decode(),
+           "HAIBEI_INDEX_KEY": base64.b64encode(b"i" * 32).decode(), "HAIBEI_CLAIM_LIMIT": "1000",
+           "HAIBEI_STANDIN_PORT": str(args.port + 1), "HAIBEI_WECHAT_API_BASE": f"http://127.0.0.1:{args.port + 1}",
+           "HAIBEI_RATE_LIMITS_FILE": str(limits), "HAIBEI_DB_POOL_SIZE": "10"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    subprocess.run(["redis-cli", "-u", args.redis_url, "--scan", "--pattern", "haibei-bench:*"], capture_output=True)
+    procs = start_processes(args, env)
+    results = {}
+    try:
+        for name in args.scenarios.split(","):
+            say(f"scenario {name}: {args.connections} connections, {args.duration} s")
+            results[name] = run_wrk(name, args, inputs)
+    finally:
+        stop_processes(procs)
+    bare = results.get("bare", {}).get("rps") or None
+    for r in results.values():
+        r["ratio_to_bare"] = round(r["rps"] / bare, 3) if bare else None
+    report = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "size": args.size, "tasks": data["tasks"],
+              "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
+              "machine": machine(), "results": results}
+    path = OUT / f"bench-{args.size}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+    print()
+    print(f"{'scenario':<12} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'of bare':>8}")
+    for name, r in results.items():
+        ratio = f"{100 * r['ratio_to_bare']:.1f}%" if r["ratio_to_bare"] is not None else "-"
+        print(f"{name:<12} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+              f"{r['errors']:>7} {ratio:>8}")
+    print(f"\n{report['machine']['cpus']} CPUs ({report['machine']['cpu']}), {args.workers} API workers, "
+          f"{data['tasks']} tasks; JSON: {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
