@@ -68,6 +68,9 @@ class Task(Model):
     community = fields.CharField(max_length=80, null=True)
     approx_lat = fields.FloatField(null=True)
     approx_lng = fields.FloatField(null=True)
+    # The ~500 m grid cell of the fuzzed position (server.services.geo.cell_of): browsing near a
+    # point reads a few cells through the (status, cell) index, whatever the number of tasks.
+    cell = fields.BigIntField(null=True)
     status = fields.CharField(max_length=12, default="open")
     # Set on tasks a pairing generated: "p<pairing>:<local date>" makes each occurrence exist once,
     # even when two job runners generate at the same time.
@@ -81,7 +84,7 @@ class Task(Model):
 
     class Meta:
         table = "tasks"
-        indexes = (("status", "scheduled_start"), ("station_id", "status"))
+        indexes = (("status", "scheduled_start"), ("station_id", "status"), ("status", "cell"))
 
 
 class TaskClaim(Model):

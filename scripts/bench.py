@@ -27,6 +27,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import _boot  # noqa: F401
+import warnings
+
+warnings.filterwarnings("ignore", message=".*database exists")
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
@@ -64,11 +67,17 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
     await db.connect(db_url)
     try:
         await catalogue.sync_defaults()
-        marker = f"bench-{households}-{tasks}-{volunteers}"
+        marker = f"b2-{households}-{tasks}"
+        conn = connections.get("default")
         if await District.filter(code=marker[:12]).exists() and await Task.all().count() >= tasks:
-            say(f"reusing the seeded data set ({tasks} tasks)")
+            say(f"reusing the seeded data set ({tasks} tasks); undoing the last run's claims and needs")
+            await conn.execute_script("SET FOREIGN_KEY_CHECKS=0")
+            for table in ("task_claims", "workflow_events", "notifications", "outbox_messages", "content_flags"):
+                await conn.execute_script(f"TRUNCATE TABLE `{table}`")
+            await conn.execute_script("DELETE FROM needs WHERE description <> '基准需求'")
+            await conn.execute_script("UPDATE tasks SET status='open', claimed_count=0 WHERE status <> 'open'")
+            await conn.execute_script("SET FOREIGN_KEY_CHECKS=1")
         else:
-            conn = connections.get("default")
             tables = [list(r.values())[0] for r in await conn.execute_query_dict("SHOW TABLES")]
             await conn.execute_script("SET FOREIGN_KEY_CHECKS=0")
             for t in tables:
@@ -99,6 +108,8 @@ async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str) 
     from models import (
         District, Need, PointsAccount, ResidentProfile, Service, Station, Task, User, UserRole, VolunteerProfile,
     )
+
+    from server.services import geo
 
     rng = random.Random(7)
     started = time.time()
@@ -143,10 +154,10 @@ async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str) 
     for k, (nid, rid, sid, service) in enumerate(need_rows):
         # Distinct two-hour slots, so one volunteer's claims never overlap.
         start = now + timedelta(hours=1 + 2 * k)
-        lat, lng = CENTRE[0] + rng.uniform(-0.25, 0.25), CENTRE[1] + rng.uniform(-0.3, 0.3)
+        lat, lng = geo.fuzz(CENTRE[0] + rng.uniform(-0.25, 0.25), CENTRE[1] + rng.uniform(-0.3, 0.3))
         rows.append(Task(need_id=nid, station_id=sid, service_id=service, title="基准任务", scheduled_start=start,
                          scheduled_end=start + timedelta(minutes=90), points=10, community=community[rid],
-                         approx_lat=round(lat, 3), approx_lng=round(lng, 3), created_by=1))
+                         approx_lat=lat, approx_lng=lng, cell=geo.cell_of(lat, lng), created_by=1))
     await bulk(Task, rows, "tasks")
 
 
@@ -208,9 +219,9 @@ end
 function request()
   i = i + 1
   local token = lines[(i % #lines) + 1]
-  local lat = %(lat)f + (math.random() - 0.5) * 0.3
-  local lng = %(lng)f + (math.random() - 0.5) * 0.4
-  return wrk.format("GET", string.format("/api/v1/tasks/open?lat=%%.5f&lng=%%.5f&radius_km=5&limit=20", lat, lng),
+  local lat = {{LAT}} + (math.random() - 0.5) * 0.3
+  local lng = {{LNG}} + (math.random() - 0.5) * 0.4
+  return wrk.format("GET", string.format("/api/v1/tasks/open?lat=%.5f&lng=%.5f&radius_km=5&limit=20", lat, lng),
                     {["Authorization"] = "Bearer " .. token})
 end
 """,
@@ -220,9 +231,9 @@ function init(args)
   load_lines(args[1]); i = tid; step = tonumber(args[2])
 end
 function request()
-  local line = lines[(i %% #lines) + 1]
+  local line = lines[(i % #lines) + 1]
   i = i + step
-  local task, token = line:match("(%%d+) (.+)")
+  local task, token = line:match("(%d+) (.+)")
   return wrk.format("POST", "/api/v1/tasks/" .. task .. "/claim", {["Authorization"] = "Bearer " .. token}, "")
 end
 """,
@@ -232,9 +243,9 @@ function init(args)
   load_lines(args[1]); i = tid; step = tonumber(args[2])
 end
 function request()
-  local line = lines[(i %% #lines) + 1]
+  local line = lines[(i % #lines) + 1]
   i = i + step
-  local service, token = line:match("(%%S+) (.+)")
+  local service, token = line:match("(%S+) (.+)")
   return wrk.format("POST", "/api/v1/needs", {["Authorization"] = "Bearer " .. token,
                     ["Content-Type"] = "application/json"},
                     '{"service_code":"' .. service .. '","description":"腿脚不便,需要帮助"}')
@@ -244,14 +255,14 @@ end
 function init(args) load_lines(args[1]); i = tid end
 function request()
   i = i + 1
-  return wrk.format("GET", "/api/v1/leaderboard?scope=city", {["Authorization"] = "Bearer " .. lines[(i %% #lines) + 1]})
+  return wrk.format("GET", "/api/v1/leaderboard?scope=city", {["Authorization"] = "Bearer " .. lines[(i % #lines) + 1]})
 end
 """,
     "points_me": """
 function init(args) load_lines(args[1]); i = tid end
 function request()
   i = i + 1
-  return wrk.format("GET", "/api/v1/points/me", {["Authorization"] = "Bearer " .. lines[(i %% #lines) + 1]})
+  return wrk.format("GET", "/api/v1/points/me", {["Authorization"] = "Bearer " .. lines[(i % #lines) + 1]})
 end
 """,
 }
@@ -273,12 +284,26 @@ def write_inputs(data: dict, threads: int) -> dict[str, Path]:
     return paths
 
 
-def run_wrk(name: str, args, inputs: dict[str, Path]) -> dict:
+def profile_top(path: Path, n: int = 25) -> list[tuple[str, float]]:
+    """Inclusive share of samples per function from py-spy's collapsed stacks (our code and libraries)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, k = line.rpartition(" ")
+        k = int(k)
+        total += k
+        for frame in set(stack.split(";")):
+            counts[frame] = counts.get(frame, 0) + k
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:n]
+    return [(frame, round(100 * c / max(total, 1), 1)) for frame, c in ranked]
+
+
+def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None) -> dict:
     url = f"http://127.0.0.1:{args.port}" + ("/livez" if name == "bare" else "")
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "--timeout", "10s"]
     script_args: list[str] = []
     if LUA[name]:
-        body = LUA[name] % {"lat": CENTRE[0], "lng": CENTRE[1]} if name == "browse" else LUA[name]
+        body = LUA[name].replace("{{LAT}}", str(CENTRE[0])).replace("{{LNG}}", str(CENTRE[1]))
         script = OUT / f"{name}.lua"
         script.write_text(LUA_COMMON + body)
         cmd += ["-s", str(script)]
@@ -286,7 +311,19 @@ def run_wrk(name: str, args, inputs: dict[str, Path]) -> dict:
                      "points_me": "volunteers"}[name]
         script_args = [str(inputs[data_file]), str(args.threads)]
     cmd += [url, "--", *script_args] if script_args else [url]
+    spy = None
+    if api_pid and name in (args.profile or "").split(","):
+        spy_out = OUT / f"profile-{name}.txt"
+        spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(api_pid), "--subprocesses",
+                                "--format", "raw", "--duration", str(max(1, args.duration - 1)), "--rate", "200",
+                                "--nonblocking", "--output", str(spy_out)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
+    if spy is not None:
+        spy.wait(timeout=60)
+        say(f"profile of {name} (share of samples, inclusive):")
+        for frame, share in profile_top(spy_out):
+            print(f"   {share:5.1f}%  {frame[:140]}")
     (OUT / f"{name}.wrk.txt").write_text(out)
     return parse_wrk(out)
 
@@ -334,6 +371,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--profile", default="", help="scenarios to profile with py-spy (comma-separated)")
     parser.add_argument("--db-url", default=os.environ.get("HAIBEI_BENCH_DB_URL", "mysql://root:@127.0.0.1:3306/haibei_bench"))
     parser.add_argument("--redis-url", default=os.environ.get("HAIBEI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     args = parser.parse_args()
@@ -361,7 +399,7 @@ def main() -> None:
     try:
         for name in args.scenarios.split(","):
             say(f"scenario {name}: {args.connections} connections, {args.duration} s")
-            results[name] = run_wrk(name, args, inputs)
+            results[name] = run_wrk(name, args, inputs, api_pid=procs[1].pid)
     finally:
         stop_processes(procs)
     bare = results.get("bare", {}).get("rps") or None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -28,6 +30,7 @@ async def sync_defaults() -> int:
     Runs at every start in every worker. Concurrent starts may both try to insert; the loser's
     IntegrityError means the rows are there, which is all this wants.
     """
+    forget_skill_codes()
     version = SERVICE_CATALOGUE["version"]
     have_cats = set(await ServiceCategory.all().values_list("code", flat=True))
     have_svcs = set(await Service.all().values_list("code", flat=True))
@@ -51,6 +54,26 @@ async def sync_defaults() -> int:
     except IntegrityError:
         return 0
     return len(svcs)
+
+
+_SKILL_CODES: tuple[float, frozenset[str]] | None = None
+SKILL_CODES_TTL_S = 30.0
+
+
+async def skill_codes() -> frozenset[str]:
+    """Codes of services that need a registered skill; read at most every 30 s per process
+    (browsing asks on every request; an admin's change shows within the TTL)."""
+    global _SKILL_CODES
+    now = time.monotonic()
+    if _SKILL_CODES is None or now - _SKILL_CODES[0] > SKILL_CODES_TTL_S:
+        codes = await Service.filter(requires_skill=True).values_list("code", flat=True)
+        _SKILL_CODES = (now, frozenset(codes))
+    return _SKILL_CODES[1]
+
+
+def forget_skill_codes() -> None:
+    global _SKILL_CODES
+    _SKILL_CODES = None
 
 
 async def list_services(*, include_retired: bool = False) -> list[Service]:
@@ -93,6 +116,7 @@ async def create_service(*, data: dict[str, Any]) -> Service:
         raise ServiceCodeTaken()
     fields = {k: v for k, v in data.items() if k != "category_code"}
     await Service.create(category_id=data["category_code"], **fields)
+    forget_skill_codes()
     return await get_service(code=data["code"])
 
 
@@ -105,6 +129,7 @@ async def update_service(*, code: str, changes: dict[str, Any]) -> Service:
         service.category_id = changes.pop("category_code")
     service.update_from_dict(changes)
     await service.save()
+    forget_skill_codes()
     return await get_service(code=code)
 
 

@@ -17,6 +17,33 @@ def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
+CELL_ROW = 1_000_000  # cell = row * CELL_ROW + col, both offset to stay positive
+
+
+def cell_of(lat: float, lng: float) -> int:
+    """The grid cell (same grid as ``fuzz``) a position falls in."""
+    row = math.floor(lat / FUZZ_GRID_DEG) + 20_000
+    col = math.floor(lng / FUZZ_GRID_DEG) + 40_000
+    return row * CELL_ROW + col
+
+
+def ring(cell: int, k: int) -> list[int]:
+    """The cells at Chebyshev distance exactly ``k`` from ``cell`` (k = 0: the cell itself)."""
+    row, col = divmod(cell, CELL_ROW)
+    if k == 0:
+        return [cell]
+    out = []
+    for dr in range(-k, k + 1):
+        for dc in (range(-k, k + 1) if abs(dr) == k else (-k, k)):
+            out.append((row + dr) * CELL_ROW + col + dc)
+    return out
+
+
+def cell_min_span_m(lat: float) -> float:
+    """The narrower side of a cell near ``lat``: a task k + 1 rings out is at least k × this away."""
+    return FUZZ_GRID_DEG * 111_320 * min(1.0, math.cos(math.radians(lat)))
+
+
 def fuzz(lat: float, lng: float) -> tuple[float, float]:
     """Snap to the centre of a ~500 m grid cell: stable (no averaging repeated answers), coarse."""
     def snap(v: float) -> float:

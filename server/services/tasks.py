@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 
 from config import Settings
 from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
@@ -108,6 +108,7 @@ async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: Fie
         community=resident.community,
         approx_lat=approx[0],
         approx_lng=approx[1],
+        cell=geo.cell_of(*approx) if approx[0] is not None else None,
         created_by=actor_id,
         pairing_id=data.get("pairing_id"),
         occurrence_key=data.get("occurrence_key"),
@@ -144,33 +145,66 @@ async def tell_nearby(*, task: Task, service: Service, resident: ResidentProfile
 # ---- browse -------------------------------------------------------------------------------
 
 
+# Browsing without a radius still stops somewhere: Weihai is about 60 km across.
+MAX_BROWSE_RADIUS_M = 60_000
+
+
 async def browse_open(
     *, volunteer: VolunteerProfile, lat: float | None, lng: float | None, radius_km: float | None,
     service_code: str | None, now: datetime, limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Open tasks a volunteer may claim, nearest first then soonest; positions fuzzed to ~500 m."""
-    qs = Task.filter(status="open", scheduled_end__gt=now).select_related("service")
+    """Open tasks a volunteer may claim, nearest first then soonest; positions fuzzed to ~500 m.
+
+    Near a point, the search reads growing squares of grid cells through the (status, cell) index
+    and stops once the ``limit`` nearest eligible tasks are closer than anything outside the
+    square: its cost follows the tasks near the volunteer, not the tasks in the city.
+    """
+    own = await ResidentProfile.filter(user_id=volunteer.user_id, status="active").values_list("id", flat=True)
+    own_needs = set(await Need.filter(resident_id__in=list(own)).values_list("id", flat=True)) if own else set()
+    mine = set(await TaskClaim.filter(volunteer_id=volunteer.id, status__in=("claimed", "checked_in", "submitted"))
+               .values_list("task_id", flat=True))
+    skilled = set(volunteer.skills or [])
+    needs_skill = await catalogue.skill_codes()
+
+    def eligible(task_id: int, service_id: str, need_id: int) -> bool:
+        return (task_id not in mine and need_id not in own_needs
+                and (service_id not in needs_skill or service_id in skilled))
+
+    base = Task.filter(status="open", scheduled_end__gt=now)
     if service_code:
-        qs = qs.filter(service_id=service_code)
-    own_household = await ResidentProfile.get_or_none(user_id=volunteer.user_id, status="active")
-    if own_household is not None:
-        qs = qs.exclude(need__resident_id=own_household.id)
-    mine = await TaskClaim.filter(volunteer_id=volunteer.id, status__in=("claimed", "checked_in", "submitted")).values_list("task_id", flat=True)
-    if mine:
-        qs = qs.exclude(id__in=list(mine))
-    skills = set(volunteer.skills or [])
-    out = []
-    for task in await qs.order_by("scheduled_start").limit(1000):
-        if task.service.requires_skill and task.service_id not in skills:
-            continue
-        distance = None
-        if lat is not None and lng is not None and task.approx_lat is not None:
-            distance = geo.distance_m(lat, lng, task.approx_lat, task.approx_lng)
-            if radius_km is not None and distance > radius_km * 1000:
-                continue
-        out.append((distance, task))
-    out.sort(key=lambda pair: (pair[0] is None, pair[0] or 0, pair[1].scheduled_start))
-    return [present_public(task, distance_m=distance) for distance, task in out[:limit]]
+        base = base.filter(service_id=service_code)
+    picked: list[tuple[float | None, datetime, int]] = []
+    if lat is None or lng is None:
+        rows = await base.order_by("scheduled_start").limit(limit + len(mine) + 200).values_list(
+            "id", "service_id", "need_id", "scheduled_start")
+        picked = [(None, start, tid) for tid, service, need, start in rows if eligible(tid, service, need)][:limit]
+    else:
+        radius_m = min(radius_km * 1000 if radius_km else MAX_BROWSE_RADIUS_M, MAX_BROWSE_RADIUS_M)
+        centre = geo.cell_of(lat, lng)
+        row0, col0 = divmod(centre, geo.CELL_ROW)
+        span = geo.cell_min_span_m(lat)
+        half = 1
+        while True:
+            box = Q(*[Q(cell__gte=(row0 + dr) * geo.CELL_ROW + col0 - half, cell__lte=(row0 + dr) * geo.CELL_ROW + col0 + half)
+                      for dr in range(-half, half + 1)], join_type="OR")
+            rows = await base.filter(box).limit(20_000).values_list(
+                "id", "service_id", "need_id", "scheduled_start", "approx_lat", "approx_lng")
+            found = []
+            for tid, service, need, start, tlat, tlng in rows:
+                if not eligible(tid, service, need):
+                    continue
+                d = geo.distance_m(lat, lng, tlat, tlng)
+                if d <= radius_m:
+                    found.append((d, start, tid))
+            found.sort()
+            # Anything outside the square is at least half × span away.
+            settled = [f for f in found if f[0] <= half * span]
+            if len(settled) >= limit or half * span >= radius_m:
+                picked = (settled if len(settled) >= limit else found)[:limit]
+                break
+            half = half * 2 + 1
+    by_id = {t.id: t for t in await Task.filter(id__in=[p[2] for p in picked]).select_related("service")}
+    return [present_public(by_id[tid], distance_m=d) for d, _, tid in picked if tid in by_id]
 
 
 def present_public(task: Task, *, distance_m: float | None = None) -> dict[str, Any]:

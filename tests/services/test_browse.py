@@ -1,0 +1,91 @@
+"""Browsing open tasks near a point: the cell-square search gives exactly what a brute-force scan
+of every task gives, and MariaDB answers it through the (status, cell) index."""
+
+import random
+from datetime import timedelta
+
+import pytest
+from tortoise import connections
+
+from models import Need, Task, VolunteerProfile
+from server.services import geo, tasks
+from tests.builders import make_resident, make_station
+
+CENTRE = (37.5131, 122.1206)
+
+
+async def seed_tasks(api, client, n: int, rng: random.Random) -> tuple[list[Task], VolunteerProfile]:
+    from models import User
+
+    station = await make_station()
+    _, household = await make_resident(client, station)
+    need = await Need.create(resident_id=household["id"], station_id=station.id, service_id="CLEAN_HOME",
+                             description="x", reported_by=1, status="dispatched")
+    now = api.app.ctx.clock()
+    rows = []
+    for k in range(n):
+        lat = CENTRE[0] + rng.uniform(-0.08, 0.08)
+        lng = CENTRE[1] + rng.uniform(-0.1, 0.1)
+        alat, alng = geo.fuzz(lat, lng)
+        service = rng.choice(["CLEAN_HOME", "LIVING_MEAL", "CLEAN_BATH"])  # 助浴 needs a skill
+        status = "open" if k % 7 else "claimed"
+        start = now + timedelta(hours=1 + k)
+        located = k % 11 != 0
+        rows.append(Task(need_id=need.id, station_id=station.id, service_id=service, title=f"t{k}",
+                         scheduled_start=start, scheduled_end=start + timedelta(hours=1), points=1, status=status,
+                         approx_lat=alat if located else None, approx_lng=alng if located else None,
+                         cell=geo.cell_of(alat, alng) if located else None, created_by=1))
+    await Task.bulk_create(rows)
+    user = await User.create(openid=f"browse-{rng.random()}")
+    volunteer = await VolunteerProfile.create(user_id=user.id, station_id=station.id, name="v", skills=[],
+                                              status="approved")
+    return await Task.all().order_by("id"), volunteer
+
+
+def brute_force(all_tasks, *, lat, lng, radius_m, limit, now):
+    out = []
+    for t in all_tasks:
+        if t.status != "open" or t.scheduled_end <= now or t.approx_lat is None or t.service_id == "CLEAN_BATH":
+            continue
+        d = geo.distance_m(lat, lng, t.approx_lat, t.approx_lng)
+        if d <= radius_m:
+            out.append((d, t.scheduled_start, t.id))
+    return [tid for _, _, tid in sorted(out)[:limit]]
+
+
+async def test_cell_search_equals_a_brute_force_scan(api, client):
+    rng = random.Random(20261128)
+    all_tasks, volunteer = await seed_tasks(api, client, 600, rng)
+    now = api.app.ctx.clock()
+    for _ in range(12):
+        lat = CENTRE[0] + rng.uniform(-0.1, 0.1)
+        lng = CENTRE[1] + rng.uniform(-0.12, 0.12)
+        radius_km = rng.choice([0.5, 1, 3, 8, None])
+        limit = rng.choice([1, 5, 20, 50])
+        got = await tasks.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km, service_code=None,
+                                      now=now, limit=limit)
+        radius_m = radius_km * 1000 if radius_km else tasks.MAX_BROWSE_RADIUS_M
+        assert [g["id"] for g in got] == brute_force(all_tasks, lat=lat, lng=lng, radius_m=radius_m, limit=limit, now=now)
+        distances = [g["distance_m"] for g in got]
+        assert distances == sorted(distances)
+    # Without a position: the soonest eligible, located or not.
+    got = await tasks.browse_open(volunteer=volunteer, lat=None, lng=None, radius_km=None, service_code=None, now=now,
+                                  limit=10)
+    soonest = [t.id for t in sorted(all_tasks, key=lambda t: t.scheduled_start)
+               if t.status == "open" and t.service_id != "CLEAN_BATH"][:10]
+    assert [g["id"] for g in got] == soonest
+
+
+async def test_the_box_query_uses_the_status_cell_index(api, client):
+    if not api.settings.is_mysql:
+        pytest.skip("EXPLAIN is read on MariaDB/MySQL")
+    await seed_tasks(api, client, 50, random.Random(1))
+    centre = geo.cell_of(*CENTRE)
+    row, col = divmod(centre, geo.CELL_ROW)
+    ranges = " OR ".join(f"(cell BETWEEN {(row + dr) * geo.CELL_ROW + col - 1} AND {(row + dr) * geo.CELL_ROW + col + 1})"
+                         for dr in (-1, 0, 1))
+    plan = await connections.get("default").execute_query_dict(
+        f"EXPLAIN SELECT id FROM tasks WHERE status='open' AND ({ranges}) AND scheduled_end > NOW()")
+    assert plan[0]["type"] == "range", plan
+    columns = await connections.get("default").execute_query_dict(f"SHOW INDEX FROM tasks WHERE Key_name = '{plan[0]['key']}'")
+    assert [c["Column_name"] for c in sorted(columns, key=lambda c: c["Seq_in_index"])] == ["status", "cell"], plan
