@@ -92,6 +92,29 @@ class QueryTimeout(DomainError):
     message = "查询超时,请缩小范围后重试"
 
 
+class DatabaseUnavailable(DependencyUnavailable):
+    code = "DB_UNAVAILABLE"
+    message = "数据库暂时不可用,请稍后再试"
+
+
+# MySQL client errors that mean "no usable connection": can't connect, gone away, lost, ...
+_CONNECTION_ERRNOS = {2002, 2003, 2006, 2013, 2055}
+
+
+def _is_connection_lost(exc: BaseException) -> bool:
+    seen = 0
+    while exc is not None and seen < 5:
+        args = getattr(exc, "args", ())
+        if args and isinstance(args[0], int) and args[0] in _CONNECTION_ERRNOS:
+            return True
+        if args and isinstance(args[0], BaseException):
+            exc = args[0]  # tortoise wraps the driver's error as its first argument
+        else:
+            exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
 def _is_statement_timeout(exc: Exception) -> bool:
     text = str(exc).lower()
     return isinstance(exc, OperationalError) and ("max_statement_time" in text or "execution time exceeded" in text)
@@ -123,7 +146,10 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def render_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.ctx, "request_id", None) if request else None
-    if isinstance(exc, (RedisConnectionError, RedisTimeoutError, DBConnectionError, ConnectionError)):
+    if isinstance(exc, DBConnectionError) or (not isinstance(exc, DomainError) and _is_connection_lost(exc)):
+        log.error("database unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
+        exc = DatabaseUnavailable(details={"request_id": request_id})
+    elif isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError)):
         log.error("dependency unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
         exc = DependencyUnavailable(details={"request_id": request_id})
     elif _is_statement_timeout(exc):

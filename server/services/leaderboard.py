@@ -124,7 +124,49 @@ async def read(
     *, redis: Any, prefix: str, scope: str, scope_id: int, period: str, metric: str, user_id: int, limit: int,
     now: datetime,
 ) -> dict[str, Any]:
-    """Top ``limit`` with masked names, and the caller's own rank."""
+    """Top ``limit`` with masked names, and the caller's own rank. From Redis; when Redis does not
+    answer, computed from the ledger instead (slower, same answer), and rebuilt once it is back."""
+    try:
+        return await _read_redis(redis=redis, prefix=prefix, scope=scope, scope_id=scope_id, period=period,
+                                 metric=metric, user_id=user_id, limit=limit, now=now)
+    except (RedisError, OSError) as exc:
+        log.warning("leaderboard from the ledger: Redis unavailable (%s)", type(exc).__name__)
+        return await _read_ledger(scope=scope, scope_id=scope_id, period=period, metric=metric, user_id=user_id,
+                                  limit=limit, now=now)
+
+
+async def _read_ledger(*, scope: str, scope_id: int, period: str, metric: str, user_id: int, limit: int,
+                       now: datetime) -> dict[str, Any]:
+    users, stations = await _places()
+    if scope == "station":
+        members = [u for u, s in users.items() if s == scope_id]
+    elif scope == "district":
+        members = [u for u, s in users.items() if stations.get(s) == scope_id]
+    else:
+        members = None  # the city: everyone who earned
+    accounts = PointsAccount.all() if members is None else PointsAccount.filter(user_id__in=members or [0])
+    account_user = dict(await accounts.values_list("id", "user_id"))
+    qs = PointsEntry.filter(kind__in=EARN_KINDS, account_id__in=list(account_user) or [0])
+    if period != "all":
+        qs = qs.filter(created_at__gte=now.astimezone(CHINA_TZ).replace(day=1, hour=0, minute=0, second=0, microsecond=0))
+    rows = await qs.annotate(total=Sum("amount" if metric == "points" else "minutes")).group_by("account_id") \
+        .values("account_id", "total")
+    # Ties as Redis orders them: by member (the user id as text), descending.
+    scores = sorted(((float(r["total"] or 0), account_user[r["account_id"]]) for r in rows),
+                    key=lambda t: (t[0], str(t[1])), reverse=True)
+    top = [(str(uid), score) for score, uid in scores[:limit]]
+    order = [uid for _, uid in scores]
+    mine = next((score for score, uid in scores if uid == user_id), None)
+    return _present(scope=scope, scope_id=scope_id, period=period, metric=metric, top=top,
+                    names=dict(await VolunteerProfile.filter(user_id__in=[int(m) for m, _ in top] or [0])
+                               .values_list("user_id", "name")),
+                    rank=order.index(user_id) if user_id in order else None, mine=mine)
+
+
+async def _read_redis(
+    *, redis: Any, prefix: str, scope: str, scope_id: int, period: str, metric: str, user_id: int, limit: int,
+    now: datetime,
+) -> dict[str, Any]:
     await ensure_fresh(redis=redis, prefix=prefix, now=now)
     period_key = "all" if period == "all" else month_key(now)
     key = _key(prefix, period_key, scope, scope_id, metric)
@@ -133,6 +175,13 @@ async def read(
     names = dict(await VolunteerProfile.filter(user_id__in=ids).values_list("user_id", "name")) if ids else {}
     rank = await redis.zrevrank(key, user_id)
     mine = await redis.zscore(key, user_id)
+    return _present(scope=scope, scope_id=scope_id, period=period, metric=metric, top=top, names=names, rank=rank,
+                    mine=mine)
+
+
+def _present(*, scope: str, scope_id: int, period: str, metric: str, top: list, names: dict, rank: int | None,
+             mine: float | None) -> dict[str, Any]:
+    ids = [int(member) for member, _ in top]
 
     def value(score: float) -> float:
         return int(score) if metric == "points" else round(score / 60, 1)
