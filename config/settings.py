@@ -70,6 +70,12 @@ class Settings:
     rate_limits_file: str = ""
     # The outbox worker's own /metrics port (0 = none).
     worker_metrics_port: int = 0
+    # The outbox worker: its WeChat timeout is longer than the API's, so a slow WeChat does not turn
+    # into ambiguous timeouts (a timed-out send may have been delivered, and would be sent again);
+    # a taken row is leased this long; failed sends wait base × 2^(attempt-1) seconds.
+    worker_wechat_timeout_s: float = 20.0
+    outbox_lease_s: int = 60
+    outbox_backoff_base_s: float = 30.0
     # Filled in by load(): which secrets were generated for development, for the start-up log.
     generated: tuple[str, ...] = field(default=())
 

@@ -34,7 +34,8 @@ NO_QUOTA = 43101
 
 class OutboxWorker:
     def __init__(self, *, wechat: Any, clock: Callable, batch: int = 50, lease_seconds: int = 60,
-                 max_attempts: int = 8, name: str = "worker") -> None:
+                 max_attempts: int = 8, name: str = "worker", backoff_base: float = 30.0) -> None:
+        self.backoff_base = backoff_base
         self.wechat = wechat
         self.clock = clock
         self.batch = batch
@@ -93,7 +94,7 @@ class OutboxWorker:
         if row.attempts >= self.max_attempts:
             await self._mark(row, status="dead", last_error=f"gave up after {row.attempts}: {error}"[:200])
             return "dead"
-        delay = notify.backoff(row.attempts, jitter=random.uniform(0, 5))
+        delay = notify.backoff(row.attempts, base=self.backoff_base, jitter=random.uniform(0, self.backoff_base / 6))
         await self._mark(row, status="pending", next_attempt_at=self.clock() + delay, last_error=error[:200])
         return "retry"
 
@@ -186,7 +187,8 @@ def main() -> None:
                          connect_timeout_s=settings.db_connect_timeout_s)
         clients = make_clients(settings.redis_url)
         gateway = WeChatGateway(appid=settings.wechat_appid, secret=settings.wechat_secret,
-                                api_base=settings.wechat_api_base,
+                                api_base=settings.wechat_api_base, timeout=settings.worker_wechat_timeout_s,
+                                max_workers=32,
                                 token_storage=RedisTokenStorage(clients.sync, prefix=settings.redis_prefix + "wechat:"))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -194,8 +196,9 @@ def main() -> None:
             loop.add_signal_handler(sig, stop.set)
         server = await serve_metrics(settings.worker_metrics_port) if settings.worker_metrics_port else None
         try:
-            await run_forever(worker=OutboxWorker(wechat=gateway, clock=utc_now), settings=settings, stop=stop,
-                              redis=clients.aio)
+            worker = OutboxWorker(wechat=gateway, clock=utc_now, lease_seconds=settings.outbox_lease_s,
+                                  backoff_base=settings.outbox_backoff_base_s)
+            await run_forever(worker=worker, settings=settings, stop=stop, redis=clients.aio)
         finally:
             if server is not None:
                 server.close()

@@ -3,7 +3,8 @@ stand-in, and then cut, slow down or restore.
 
 - ``cut()``: every open connection is closed and new ones are closed as soon as they arrive, the
   way a crashed server or a dropped network looks to the client (connection reset, not a hang);
-- ``slow(seconds)``: every chunk in either direction waits that long first;
+- ``slow(seconds)``: every chunk of the server's answers waits that long first (the request
+  arrives at once: a slow server, not a slow network before it);
 - ``restore()``: back to a plain pass-through.
 """
 
@@ -63,20 +64,20 @@ class TcpProxy:
         pair = (writer, up_writer)
         self._pairs.add(pair)
         try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            await asyncio.gather(self._pipe(reader, up_writer, slow=False), self._pipe(up_reader, writer, slow=True))
         finally:
             self._pairs.discard(pair)
             for w in pair:
                 with contextlib.suppress(Exception):
                     w.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, slow: bool) -> None:
         try:
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
-                if self.delay:
+                if slow and self.delay:
                     await asyncio.sleep(self.delay)
                 if self.down:
                     break
