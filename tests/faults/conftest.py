@@ -62,14 +62,15 @@ async def proxies(api, standin):
 
 
 def process_env(api, standin, proxies, **extra: str) -> dict[str, str]:
+    """The environment of an API or worker process of the test run; through ``proxies`` if given."""
     s = api.settings
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAIBEI_")}
     env.update({
         "HAIBEI_MODE": "embedded",
-        "HAIBEI_DB_URL": _via(s.db_url, proxies.db.port),
-        "HAIBEI_REDIS_URL": _via(s.redis_url, proxies.redis.port),
+        "HAIBEI_DB_URL": _via(s.db_url, proxies.db.port) if proxies else s.db_url,
+        "HAIBEI_REDIS_URL": _via(s.redis_url, proxies.redis.port) if proxies else s.redis_url,
         "HAIBEI_REDIS_PREFIX": s.redis_prefix,
-        "HAIBEI_WECHAT_API_BASE": f"http://127.0.0.1:{proxies.wechat.port}",
+        "HAIBEI_WECHAT_API_BASE": f"http://127.0.0.1:{proxies.wechat.port}" if proxies else standin.url,
         "HAIBEI_WECHAT_APPID": s.wechat_appid,
         "HAIBEI_WECHAT_SECRET": s.wechat_secret,
         "HAIBEI_JWT_SECRET": s.jwt_secret,
@@ -106,25 +107,31 @@ async def start_process(args: list[str], env: dict[str, str], log: Path) -> Proc
     return Proc(proc, log)
 
 
-@pytest_asyncio.fixture
-async def app_process(api, standin, proxies, tmp_path):
-    """The API in its own process, talking to everything through the proxies."""
+async def start_api(env: dict[str, str], log: Path, *, workers: int = 1) -> tuple[Proc, str]:
+    """An API process (``workers`` > 1: Sanic's multi-process mode) and its URL, once it answers."""
     port = _free_port()
+    mode = ["--single-process"] if workers == 1 else ["--workers", str(workers)]
     proc = await start_process([sys.executable, "-m", "sanic", "server.app:create_app", "--factory", "--host", "127.0.0.1",
-                                "--port", str(port), "--single-process", "--no-motd"],
-                               process_env(api, standin, proxies), tmp_path / "api.log")
+                                "--port", str(port), *mode, "--no-motd"], env, log)
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        for _ in range(200):
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        for _ in range(300):
             try:
                 if (await client.get("/livez")).status_code == 200:
-                    break
+                    return proc, url
             except httpx.TransportError:
                 pass
             if proc.proc.returncode is not None:
-                raise AssertionError("API process died:\n" + proc.log.read_text()[-3000:])
+                raise AssertionError("API process died:\n" + log.read_text()[-3000:])
             await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("API process did not start:\n" + proc.log.read_text()[-3000:])
+    await proc.stop()
+    raise AssertionError("API process did not start:\n" + log.read_text()[-3000:])
+
+
+@pytest_asyncio.fixture
+async def app_process(api, standin, proxies, tmp_path):
+    """The API in its own process, talking to everything through the proxies."""
+    proc, url = await start_api(process_env(api, standin, proxies), tmp_path / "api.log")
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         yield SimpleNamespace(url=url, client=client, proc=proc)
     await proc.stop()
