@@ -8,7 +8,7 @@ are bounded so one request cannot fill a column or a log.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -26,6 +26,20 @@ Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=2000)
+
+
+class Patch(Strict):
+    """A partial update: a field left out is unchanged; sent as null it is cleared, which only the
+    fields in ``NULLABLE`` allow (the others would break a NOT NULL column: 400, not 500)."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_null(cls, value: Any, info: Any) -> Any:
+        if value is None and info.field_name not in cls.NULLABLE:
+            raise ValueError("不能为空;不修改请省略该字段")
+        return value
 
 
 def _phone(value: str | None) -> str | None:
@@ -216,7 +230,7 @@ class DistrictIn(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
 
-class DistrictPatch(Strict):
+class DistrictPatch(Patch):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = None
 
 
@@ -236,7 +250,9 @@ class StationIn(Strict):
     lng: float | None = Field(None, ge=-180, le=180)
 
 
-class StationPatch(Strict):
+class StationPatch(Patch):
+    NULLABLE = frozenset({"phone", "lat", "lng"})
+
     name: Short | None = None
     town: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = None
     address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
@@ -339,7 +355,7 @@ class ServiceIn(Strict):
     checkin_policy: CheckinPolicy = "plate_or_location"
 
 
-class ServicePatch(Strict):
+class ServicePatch(Patch):
     category_code: Annotated[str, StringConstraints(max_length=20)] | None = None
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
@@ -597,7 +613,7 @@ class RewardIn(Strict):
     pickup_station_ids: list[int] = Field(default_factory=list, max_length=50)
 
 
-class RewardPatch(Strict):
+class RewardPatch(Patch):
     add_stock: int | None = Field(None, ge=-100000, le=100000)
     status: Literal["active", "retired"] | None = None
 
@@ -817,7 +833,7 @@ class Qualification(Strict):
     expires_at: UtcDatetime
 
 
-class OrganizationPatch(Strict):
+class OrganizationPatch(Patch):
     services: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(None, max_length=40)
     station_ids: list[int] | None = Field(None, max_length=200)
     qualifications: list[Qualification] | None = Field(None, max_length=20)

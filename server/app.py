@@ -15,7 +15,7 @@ from sanic.response import HTTPResponse
 
 from config import Settings, load
 from config.data import RATE_LIMITS
-from server import db, errors, metrics
+from server import db, errors, metrics, openapi
 from server.logs import log_config, request_id_var
 from server.pii import FieldCipher
 from server.clock import utc_now
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
     )
 
     errors.install(app)
+    openapi.install(app)
     _install_request_id(app)
     _install_lifecycle(app, settings)
 

@@ -110,3 +110,23 @@ async def test_district_rename(client):
     r = await client.patch(f"/api/v1/admin/districts/{d.id}", json={"name": "新名"}, headers=admin.headers)
     assert r.json()["name"] == "新名"
     assert_error(await client.patch(f"/api/v1/admin/districts/{d.id}", json={"code": "x"}, headers=admin.headers), 400, "VALIDATION_ERROR")
+
+
+async def test_patch_with_null_for_a_required_field_is_400_and_changes_nothing(client):
+    """Found by schemathesis (scripts/fuzz): these were 500s from NOT NULL columns."""
+    from models import Service, Station
+    from tests.builders import make_admin, make_station
+    from tests.handlers.test_platform import assert_error
+
+    admin = await make_admin(client)
+    station = await make_station()
+    err = assert_error(await client.patch(f"/api/v1/admin/stations/{station.id}", json={"name": None, "town": "新镇"},
+                                          headers=admin.headers), 400, "VALIDATION_ERROR")
+    assert [d["field"] for d in err["details"]] == ["name"]
+    assert (await Station.get(id=station.id)).town == station.town
+    r = await client.patch(f"/api/v1/admin/stations/{station.id}", json={"phone": None}, headers=admin.headers)
+    assert r.status_code == 200 and (await Station.get(id=station.id)).phone is None  # phone may be cleared
+    before = await Service.get(code="LIVING_ESCORT")
+    err = assert_error(await client.patch("/api/v1/admin/services/LIVING_ESCORT", json={"points_per_hour": None},
+                                          headers=admin.headers), 400, "VALIDATION_ERROR")
+    assert (await Service.get(code="LIVING_ESCORT")).points_per_hour == before.points_per_hour
