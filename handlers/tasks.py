@@ -72,8 +72,8 @@ async def claim_task(request: Request, task_id: int):
     async with in_transaction():
         volunteer = await tasks.lock_volunteer(user_id=actor.id)
         task, _, _ = await access_task(actor, task_id, purpose="claim")
-        await tasks.check_claim(task=task, volunteer=volunteer, settings=ctx.settings, now=ctx.clock())
-        claim = await tasks.do_claim(task=task, volunteer=volunteer, now=ctx.clock())
+        need = await tasks.check_claim(task=task, volunteer=volunteer, settings=ctx.settings, now=ctx.clock())
+        claim = await tasks.do_claim(task=task, volunteer=volunteer, now=ctx.clock(), need=need)
     return await _show(request, task_id, viewer="claimant", claim=claim)
 
 

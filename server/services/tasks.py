@@ -241,11 +241,13 @@ async def lock_volunteer(*, user_id: int) -> VolunteerProfile:
     return volunteer
 
 
-async def check_claim(*, task: Task, volunteer: VolunteerProfile, settings: Settings, now: datetime) -> None:
-    """Why this volunteer may not claim this task, if they may not."""
+async def check_claim(*, task: Task, volunteer: VolunteerProfile, settings: Settings, now: datetime) -> Need:
+    """Why this volunteer may not claim this task, if they may not; else the task's need (with its
+    household), which the claim goes on to use."""
     if task.status != "open" or task.scheduled_end <= now:
         raise TaskAlreadyClaimed() if task.status == "claimed" else events.invalid_state(task, "领取")
-    service = await Service.get(code=task.service_id)
+    loaded = task.service if isinstance(getattr(task, "service", None), Service) else None
+    service = loaded or await Service.get(code=task.service_id)
     if service.requires_skill and task.service_id not in (volunteer.skills or []):
         raise SkillRequired()
     need = await Need.get(id=task.need_id).select_related("resident")
@@ -259,16 +261,18 @@ async def check_claim(*, task: Task, volunteer: VolunteerProfile, settings: Sett
     for claim in active:
         if claim.task.scheduled_start < task.scheduled_end and task.scheduled_start < claim.task.scheduled_end:
             raise ClaimOverlap(details={"task_id": claim.task_id})
+    return need
 
 
-async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime) -> TaskClaim:
+async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime, need: Need | None = None) -> TaskClaim:
     """Take one slot. The task's row lock is the referee: simultaneous claims queue on it, and
     each sees the count the one before left (see server.services.events on why by primary key)."""
     locked = await Task.select_for_update().get(id=task.id)
     if locked.status != "open" or locked.claimed_count >= locked.volunteers_needed:
         raise TaskAlreadyClaimed()
     await Task.filter(id=task.id).update(claimed_count=F("claimed_count") + 1)
-    await task.refresh_from_db()
+    # The row is locked: what it holds now is what was read plus this slot.
+    task.claimed_count, task.status = locked.claimed_count + 1, locked.status
     try:
         claim = await TaskClaim.create(task_id=task.id, volunteer_id=volunteer.id, claimed_at=now,
                                        active_key=f"{task.id}:{volunteer.id}")
@@ -279,16 +283,19 @@ async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime) ->
     if task.claimed_count >= task.volunteers_needed:
         await events.move(task, to="claimed", allowed_from=("open",), wanted="领取", need_id=task.need_id,
                           actor_id=volunteer.user_id, actor_role="volunteer", now=now)
-    await _tell(task, "task_claimed", who="household", volunteer=volunteer, now=now, start=task.scheduled_start)
+    await _tell(task, "task_claimed", who="household", volunteer=volunteer, now=now, start=task.scheduled_start,
+                need=need)
     return claim
 
 
-async def _tell(task: Task, event: str, *, who: str, volunteer: VolunteerProfile, now: datetime, **extra: Any) -> None:
+async def _tell(task: Task, event: str, *, who: str, volunteer: VolunteerProfile, now: datetime,
+                need: Need | None = None, **extra: Any) -> None:
     """Notify the household, the volunteer or the station's workers about ``task``."""
     ctx = {"task_id": task.id, "need_id": task.need_id, "title": task.title, "volunteer_name": mask_name(volunteer.name),
            "at": now, **extra}
     if who == "household":
-        need = await Need.get(id=task.need_id).select_related("resident")
+        if need is None or not isinstance(getattr(need, "resident", None), ResidentProfile):
+            need = await Need.get(id=task.need_id).select_related("resident")
         await notify.notify(user_id=need.resident.user_id, event=event, ctx=ctx, now=now)
     elif who == "volunteer":
         await notify.notify(user_id=volunteer.user_id, event=event, ctx={**ctx, "volunteer_name": volunteer.name}, now=now)
