@@ -84,9 +84,11 @@ async def authenticate(request: Request) -> Actor:
         raise TokenInvalid("登录已过期,请重新登录") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
         raise TokenInvalid() from None
-    user = await User.get_or_none(id=user_id)
+    # One query: the roles with their user joined (every account holds at least "resident").
+    roles = await UserRole.filter(user_id=user_id).select_related("user")
+    user = roles[0].user if roles else await User.get_or_none(id=user_id)
     if user is None or user.status != "active" or user.token_version != version:
         raise TokenInvalid()
-    actor = await load_actor(user=user)
+    actor = Actor(user=user, roles={r.role: r for r in roles})
     request.ctx.actor = actor
     return actor

@@ -159,8 +159,7 @@ async def browse_open(
     and stops once the ``limit`` nearest eligible tasks are closer than anything outside the
     square: its cost follows the tasks near the volunteer, not the tasks in the city.
     """
-    own = await ResidentProfile.filter(user_id=volunteer.user_id, status="active").values_list("id", flat=True)
-    own_needs = set(await Need.filter(resident_id__in=list(own)).values_list("id", flat=True)) if own else set()
+    own_needs = set(await Need.filter(resident__user_id=volunteer.user_id).values_list("id", flat=True))
     mine = set(await TaskClaim.filter(volunteer_id=volunteer.id, status__in=("claimed", "checked_in", "submitted"))
                .values_list("task_id", flat=True))
     skilled = set(volunteer.skills or [])
