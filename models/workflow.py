@@ -84,7 +84,11 @@ class Task(Model):
 
     class Meta:
         table = "tasks"
-        indexes = (("status", "scheduled_start"), ("station_id", "status"), ("status", "cell"))
+        # (status, cell, …) covers the browse query: it is answered from the index alone, without
+        # a row lookup per candidate (at 1 M tasks the rows no longer fit the buffer pool).
+        indexes = (("status", "scheduled_start"), ("station_id", "status"),
+                   ("status", "cell", "scheduled_end", "approx_lat", "approx_lng", "scheduled_start", "service_id",
+                    "need_id"))
 
 
 class TaskClaim(Model):

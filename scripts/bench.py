@@ -298,6 +298,32 @@ def profile_top(path: Path, n: int = 25) -> list[tuple[str, float]]:
     return [(frame, round(100 * c / max(total, 1), 1)) for frame, c in ranked]
 
 
+CATEGORIES = (("ORM: query building (pypika, tortoise)", ("pypika", "tortoise/")),
+              ("driver: MySQL protocol (aiomysql, pymysql)", ("aiomysql/", "pymysql/")),
+              ("HTTP server (sanic, uvloop, httptools)", ("sanic/", "sanic_routing", "httptools", "uvloop")),
+              ("JSON, validation (pydantic, json)", ("pydantic", "json/", "ujson")),
+              ("auth (jwt, hmac)", ("jwt/", "hmac", "hashlib")),
+              ("Redis client", ("redis/",)),
+              ("our code (server/, handlers/)", ("server/", "handlers/", "services/")),
+              ("asyncio, other", ("",)))
+
+
+def profile_categories(path: Path) -> list[tuple[str, float]]:
+    """Self time by where the leaf frame is, for the API worker processes (the master excluded)."""
+    counts: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, k = line.rpartition(" ")
+        frames = stack.split(";")
+        if not any("spawn_main" in f for f in frames):
+            continue  # the Sanic master process
+        leaf = frames[-1]
+        name = next(n for n, keys in CATEGORIES if any(key in leaf for key in keys))
+        counts[name] = counts.get(name, 0) + int(k)
+        total += int(k)
+    return [(n, round(100 * counts.get(n, 0) / max(total, 1), 1)) for n, _ in CATEGORIES]
+
+
 def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None) -> dict:
     url = f"http://127.0.0.1:{args.port}" + ("/livez" if name == "bare" else "")
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "--timeout", "10s"]
@@ -321,9 +347,11 @@ def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
     if spy is not None:
         spy.wait(timeout=60)
-        say(f"profile of {name} (share of samples, inclusive):")
-        for frame, share in profile_top(spy_out):
-            print(f"   {share:5.1f}%  {frame[:140]}")
+        say(f"profile of {name}: self time of the API workers by where it is spent")
+        for category, share in profile_categories(spy_out):
+            print(f"   {share:5.1f}%  {category}")
+        (OUT / f"profile-{name}-top.txt").write_text(
+            "\n".join(f"{share:5.1f}%  {frame}" for frame, share in profile_top(spy_out, 80)))
     (OUT / f"{name}.wrk.txt").write_text(out)
     return parse_wrk(out)
 

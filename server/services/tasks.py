@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q
+from tortoise.expressions import F, Q, RawSQL
 
 from config import Settings
 from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
@@ -165,37 +165,41 @@ async def browse_open(
     skilled = set(volunteer.skills or [])
     needs_skill = await catalogue.skill_codes()
 
-    def eligible(task_id: int, service_id: str, need_id: int) -> bool:
-        return (task_id not in mine and need_id not in own_needs
-                and (service_id not in needs_skill or service_id in skilled))
-
+    # Who may take what is decided in SQL, so the database returns only candidates.
     base = Task.filter(status="open", scheduled_end__gt=now)
     if service_code:
         base = base.filter(service_id=service_code)
+    if mine:
+        base = base.exclude(id__in=list(mine))
+    if own_needs:
+        base = base.exclude(need_id__in=list(own_needs))
+    blocked = needs_skill - skilled
+    if blocked:
+        base = base.exclude(service_id__in=sorted(blocked))
     picked: list[tuple[float | None, datetime, int]] = []
     if lat is None or lng is None:
-        rows = await base.order_by("scheduled_start").limit(limit + len(mine) + 200).values_list(
-            "id", "service_id", "need_id", "scheduled_start")
-        picked = [(None, start, tid) for tid, service, need, start in rows if eligible(tid, service, need)][:limit]
+        rows = await base.order_by("scheduled_start", "id").limit(limit).values_list("id", "scheduled_start")
+        picked = [(None, start, tid) for tid, start in rows]
     else:
         radius_m = min(radius_km * 1000 if radius_km else MAX_BROWSE_RADIUS_M, MAX_BROWSE_RADIUS_M)
         centre = geo.cell_of(lat, lng)
         row0, col0 = divmod(centre, geo.CELL_ROW)
         span = geo.cell_min_span_m(lat)
+        # Squared equirectangular distance, computed by the database to order and cut the box's
+        # tasks; the exact (haversine) distance then orders the few returned. lat/lng are floats
+        # bounded by the request schema, so inlining them is safe.
+        k = math.cos(math.radians(lat)) ** 2
+        nearness = RawSQL(f"((approx_lat - ({lat!r})) * (approx_lat - ({lat!r}))"
+                          f" + (approx_lng - ({lng!r})) * (approx_lng - ({lng!r})) * {k!r})")
+        slack = 20  # near-ties between the two distances stay inside the cut
         half = 1
         while True:
             box = Q(*[Q(cell__gte=(row0 + dr) * geo.CELL_ROW + col0 - half, cell__lte=(row0 + dr) * geo.CELL_ROW + col0 + half)
                       for dr in range(-half, half + 1)], join_type="OR")
-            rows = await base.filter(box).limit(20_000).values_list(
-                "id", "service_id", "need_id", "scheduled_start", "approx_lat", "approx_lng")
-            found = []
-            for tid, service, need, start, tlat, tlng in rows:
-                if not eligible(tid, service, need):
-                    continue
-                d = geo.distance_m(lat, lng, tlat, tlng)
-                if d <= radius_m:
-                    found.append((d, start, tid))
-            found.sort()
+            rows = await base.filter(box).annotate(nearness=nearness).order_by("nearness", "scheduled_start", "id") \
+                .limit(limit + slack).values_list("id", "scheduled_start", "approx_lat", "approx_lng")
+            found = sorted((d, start, tid) for tid, start, tlat, tlng in rows
+                           if (d := geo.distance_m(lat, lng, tlat, tlng)) <= radius_m)
             # Anything outside the square is at least half × span away.
             settled = [f for f in found if f[0] <= half * span]
             if len(settled) >= limit or half * span >= radius_m:
