@@ -11,7 +11,7 @@ from models import District
 from server.access import access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
 from server.errors import NotFound
-from server.http import body, query, respond, returns
+from server.http import XLSX, XLSX_RESPONSE, body, query, respond, returns, xlsx_headers
 from server.services import assessments, audit, needs, worksheets
 
 bp = Blueprint("assessments", url_prefix="/api/v1")
@@ -82,7 +82,7 @@ async def ranking(request: Request, station_id: int):
 @openapi.summary("Printable 入户调查表 (A4 Excel): the questionnaire in force with the household's details and previous answers (workers of the station; ?unmasked=true audited)")
 @openapi.secured("token")
 @query(WorksheetQuery)
-@openapi.response(200, {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"type": "string", "format": "binary"}})
+@openapi.response(200, XLSX_RESPONSE)
 async def visit_worksheet(request: Request, resident_id: int):
     actor = await authenticate(request)
     resident = await access_resident(actor, resident_id, purpose="edit")
@@ -92,9 +92,7 @@ async def visit_worksheet(request: Request, resident_id: int):
         await audit.record(actor_id=actor.id, action="resident.worksheet_unmasked", subject_type="resident",
                            subject_id=resident.id, fields=["name", "phone", "address"])
     data = await worksheets.visit_worksheet(resident=resident, unmasked=unmasked, cipher=ctx.cipher, now=ctx.clock())
-    return raw(data, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-               headers={"Content-Disposition": f'attachment; filename="visit-{resident.id}.xlsx"',
-                        "Cache-Control": "no-store"})
+    return raw(data, content_type=XLSX, headers=xlsx_headers(f"visit-{resident.id}.xlsx"))
 
 
 @bp.get("/districts/<district_id:int>/ranking")

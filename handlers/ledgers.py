@@ -7,7 +7,7 @@ from handlers.schemas import LedgerQuery
 from server.access import ledger_scope
 from server.auth import authenticate
 from server.errors import NotFound
-from server.http import query
+from server.http import XLSX, XLSX_RESPONSE, query, xlsx_headers
 from server.services import ledgers
 
 bp = Blueprint("ledgers", url_prefix="/api/v1/ledgers")
@@ -17,7 +17,7 @@ bp = Blueprint("ledgers", url_prefix="/api/v1/ledgers")
 @openapi.summary("台账 as Excel (needs | points | service_records | volunteer_hours | assessments | project_kpis), streamed; PII masked unless ?unmasked=true by the station (audited)")
 @openapi.secured("token")
 @query(LedgerQuery)
-@openapi.response(200, {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"type": "string", "format": "binary"}})
+@openapi.response(200, XLSX_RESPONSE)
 async def export(request: Request, kind: str):
     actor = await authenticate(request)
     if kind not in ledgers.KINDS:
@@ -29,10 +29,7 @@ async def export(request: Request, kind: str):
                                cipher=ctx.cipher, actor_id=actor.id, now=ctx.clock(),
                                grace_minutes=ctx.settings.checkin_grace_minutes)
     try:
-        response = await request.respond(
-            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="haibei-{kind}.xlsx"', "Cache-Control": "no-store"},
-        )
+        response = await request.respond(content_type=XLSX, headers=xlsx_headers(f"haibei-{kind}.xlsx"))
         with open(path, "rb") as f:
             while chunk := f.read(64 * 1024):
                 await response.send(chunk)

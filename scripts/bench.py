@@ -208,17 +208,25 @@ local lines = {}
 function load_lines(path)
   for line in io.lines(path) do lines[#lines + 1] = line end
 end
+-- Each thread takes every step-th line from its own offset: no two requests share a line.
+function init_stepped(args)
+  load_lines(args[1]); i = tid; step = tonumber(args[2])
+end
+function next_line()
+  local line = lines[(i % #lines) + 1]
+  i = i + step
+  return line
+end
 """
 
 LUA = {
     "bare": None,
     "browse": """
 function init(args)
-  load_lines(args[1]); i = tid; math.randomseed(1000 + tid)
+  init_stepped(args); math.randomseed(1000 + tid)
 end
 function request()
-  i = i + 1
-  local token = lines[(i % #lines) + 1]
+  local token = next_line()
   local lat = {{LAT}} + (math.random() - 0.5) * 0.3
   local lng = {{LNG}} + (math.random() - 0.5) * 0.4
   return wrk.format("GET", string.format("/api/v1/tasks/open?lat=%.5f&lng=%.5f&radius_km=5&limit=20", lat, lng),
@@ -227,42 +235,32 @@ end
 """,
     # Each line "task_id token": every request a different open task, spread over the volunteers.
     "claim": """
-function init(args)
-  load_lines(args[1]); i = tid; step = tonumber(args[2])
-end
+init = init_stepped
 function request()
-  local line = lines[(i % #lines) + 1]
-  i = i + step
-  local task, token = line:match("(%d+) (.+)")
+  local task, token = next_line():match("(%d+) (.+)")
   return wrk.format("POST", "/api/v1/tasks/" .. task .. "/claim", {["Authorization"] = "Bearer " .. token}, "")
 end
 """,
     # Each line "service token": a household asking once for a service.
     "need": """
-function init(args)
-  load_lines(args[1]); i = tid; step = tonumber(args[2])
-end
+init = init_stepped
 function request()
-  local line = lines[(i % #lines) + 1]
-  i = i + step
-  local service, token = line:match("(%S+) (.+)")
+  local service, token = next_line():match("(%S+) (.+)")
   return wrk.format("POST", "/api/v1/needs", {["Authorization"] = "Bearer " .. token,
                     ["Content-Type"] = "application/json"},
                     '{"service_code":"' .. service .. '","description":"腿脚不便,需要帮助"}')
 end
 """,
     "leaderboard": """
-function init(args) load_lines(args[1]); i = tid end
+init = init_stepped
 function request()
-  i = i + 1
-  return wrk.format("GET", "/api/v1/leaderboard?scope=city", {["Authorization"] = "Bearer " .. lines[(i % #lines) + 1]})
+  return wrk.format("GET", "/api/v1/leaderboard?scope=city", {["Authorization"] = "Bearer " .. next_line()})
 end
 """,
     "points_me": """
-function init(args) load_lines(args[1]); i = tid end
+init = init_stepped
 function request()
-  i = i + 1
-  return wrk.format("GET", "/api/v1/points/me", {["Authorization"] = "Bearer " .. lines[(i % #lines) + 1]})
+  return wrk.format("GET", "/api/v1/points/me", {["Authorization"] = "Bearer " .. next_line()})
 end
 """,
 }

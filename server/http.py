@@ -109,3 +109,12 @@ dumps = partial(json.dumps, default=_default, ensure_ascii=False, separators=(",
 def respond(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
     """A JSON response; datetimes as ISO 8601, Chinese left readable."""
     return sanic_json(data, status=status, headers=headers, dumps=dumps)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSX_RESPONSE = {XLSX: {"type": "string", "format": "binary"}}
+
+
+def xlsx_headers(filename: str) -> dict[str, str]:
+    """An Excel download: saved under ``filename``, never cached (it may hold personal data)."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
