@@ -39,3 +39,22 @@ async def serve_in_loop(app: Sanic, host: str = "127.0.0.1") -> AsyncIterator[st
 def unique_app_name(prefix: str) -> str:
     # Sanic refuses two apps with one name in a process.
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def require_services(settings, what: str) -> None:
+    """Tests that need the real MariaDB + Redis (processes, proxies, EXPLAIN, statement limits).
+
+    On the documented SQLite + fakeredis fallback of ``scripts/test`` they skip, saying why. Under
+    ``HAIBEI_REQUIRE_SERVICES=1`` (what ``.ci/run`` sets) a missing service is a failure here, so this
+    skip can never hide one in CI.
+    """
+    import os
+
+    import pytest
+
+    if settings.is_mysql and settings.redis_url:
+        return
+    message = f"{what} needs MariaDB + Redis; this run uses the SQLite/fakeredis fallback"
+    if os.environ.get("HAIBEI_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " although HAIBEI_REQUIRE_SERVICES=1")
+    pytest.skip(message)

@@ -21,6 +21,7 @@ import pytest
 import pytest_asyncio
 
 from tests.faults.proxy import TcpProxy
+from tests.support import require_services
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,8 +47,7 @@ def _via(url: str, port: int) -> str:
 
 @pytest_asyncio.fixture
 async def proxies(api, standin):
-    if not api.settings.is_mysql or not api.settings.redis_url:
-        pytest.skip("fault injection runs against MariaDB + Redis")
+    require_services(api.settings, "fault injection through proxies")
     db = urlparse(api.settings.db_url)
     redis = urlparse(api.settings.redis_url)
     wechat = urlparse(standin.url)

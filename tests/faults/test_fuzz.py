@@ -7,14 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
+from tests.support import require_services
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(api):
-    if not api.settings.is_mysql or not api.settings.redis_url:
-        pytest.skip("fuzzing runs against MariaDB + Redis")
+    require_services(api.settings, "fuzzing an API process")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "scripts/fuzz.py", "--examples", "3", "--min-cases", "5000", cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

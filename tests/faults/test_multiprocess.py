@@ -10,18 +10,17 @@ from collections import Counter
 from datetime import timedelta
 
 import httpx
-import pytest
 import pytest_asyncio
 
 from models import Need, OutboxMessage, PointsEntry, Task, TaskClaim
 from tests.builders import bulk_volunteers, make_resident, make_station, make_volunteer, make_worker
 from tests.faults.conftest import process_env, start_api, start_process
+from tests.support import require_services
 
 
 @pytest_asyncio.fixture
 async def two_apis(api, standin, tmp_path):
-    if not api.settings.is_mysql or not api.settings.redis_url:
-        pytest.skip("multi-process runs against MariaDB + Redis")
+    require_services(api.settings, "several API and worker processes")
     env = process_env(api, standin, None)
     started = [await start_api(env, tmp_path / f"api{i}.log", workers=2) for i in (1, 2)]
     yield [url for _, url in started]
@@ -75,8 +74,7 @@ async def test_a_confirmation_through_both_processes_at_once_credits_once(api, c
 
 
 async def test_two_outbox_workers_send_1000_notifications_each_once(api, standin, tmp_path):
-    if not api.settings.is_mysql or not api.settings.redis_url:
-        pytest.skip("multi-process runs against MariaDB + Redis")
+    require_services(api.settings, "several API and worker processes")
     now = api.app.ctx.clock()
     await OutboxMessage.bulk_create([
         OutboxMessage(notification_id=i, user_id=1, openid=f"o-{i}", template_id="TPL_TASK_UPDATE",

@@ -7,19 +7,18 @@ from tortoise import connections
 
 from server import db
 from server.errors import render_error
+from tests.support import require_services
 
 
 async def test_pool_connections_carry_the_statement_time_limit(api):
-    if not api.settings.is_mysql:
-        pytest.skip("MariaDB/MySQL only (the SQLite fallback has no statement limit)")
+    require_services(api.settings, "the per-statement time limit (SQLite has none)")
     conn = connections.get("default")
     rows = await conn.execute_query_dict("SELECT @@max_statement_time AS t")
     assert float(rows[0]["t"]) == api.settings.db_statement_timeout_s > 0
 
 
 async def test_a_statement_past_the_limit_is_stopped_and_reported_as_503(api):
-    if not api.settings.is_mysql:
-        pytest.skip("MariaDB/MySQL only (the SQLite fallback has no statement limit)")
+    require_services(api.settings, "the per-statement time limit (SQLite has none)")
     command = await db._timeout_command(api.settings.db_url, 0.3)
     assert command == "SET SESSION max_statement_time=0.3"
     from urllib.parse import urlparse

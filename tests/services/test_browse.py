@@ -4,12 +4,12 @@ of every task gives, and MariaDB answers it through the (status, cell) index."""
 import random
 from datetime import timedelta
 
-import pytest
 from tortoise import connections
 
 from models import Need, Task, VolunteerProfile
 from server.services import geo, tasks
 from tests.builders import make_resident, make_station
+from tests.support import require_services
 
 CENTRE = (37.5131, 122.1206)
 
@@ -87,8 +87,7 @@ async def test_cell_search_equals_a_brute_force_scan(api, client):
 
 
 async def test_the_box_query_uses_the_status_cell_index(api, client):
-    if not api.settings.is_mysql:
-        pytest.skip("EXPLAIN is read on MariaDB/MySQL")
+    require_services(api.settings, "reading MariaDB's query plan")
     await seed_tasks(api, client, 50, random.Random(1))
     centre = geo.cell_of(*CENTRE)
     row, col = divmod(centre, geo.CELL_ROW)
