@@ -7,12 +7,10 @@ from handlers.schemas import (
     AssessmentIn, AssessmentOut, NeedOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn, ScopeRankingQuery,
     WorksheetQuery,
 )
-from models import District
 from server.access import access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
-from server.errors import NotFound
 from server.http import XLSX, XLSX_RESPONSE, body, query, respond, returns, xlsx_headers
-from server.services import assessments, audit, needs, worksheets
+from server.services import assessments, needs, worksheets
 
 bp = Blueprint("assessments", url_prefix="/api/v1")
 
@@ -88,10 +86,8 @@ async def visit_worksheet(request: Request, resident_id: int):
     resident = await access_resident(actor, resident_id, purpose="edit")
     unmasked = request.ctx.query.unmasked
     ctx = request.app.ctx
-    if unmasked:
-        await audit.record(actor_id=actor.id, action="resident.worksheet_unmasked", subject_type="resident",
-                           subject_id=resident.id, fields=["name", "phone", "address"])
-    data = await worksheets.visit_worksheet(resident=resident, unmasked=unmasked, cipher=ctx.cipher, now=ctx.clock())
+    data = await worksheets.visit_worksheet(resident=resident, unmasked=unmasked, cipher=ctx.cipher, now=ctx.clock(),
+                                            actor_id=actor.id)
     return raw(data, content_type=XLSX, headers=xlsx_headers(f"visit-{resident.id}.xlsx"))
 
 
@@ -102,8 +98,6 @@ async def visit_worksheet(request: Request, resident_id: int):
 async def district_ranking(request: Request, district_id: int):
     actor = await authenticate(request)
     actor.require("admin")
-    if not await District.exists(id=district_id):
-        raise NotFound("区县不存在")
     q = request.ctx.query
     return respond(await assessments.ranking_across(district_id=district_id, dimension=q.dimension, limit=q.limit))
 

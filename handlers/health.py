@@ -1,13 +1,11 @@
-import hmac
-
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
 
 from handlers.schemas import HealthOut
-from server.http import respond, returns
 from server import metrics
-from server.errors import Forbidden
+from server.access import require_metrics_access
+from server.http import respond, returns
 from server.services import health
 
 bp = Blueprint("health")
@@ -28,19 +26,12 @@ async def healthz(request: Request):
     return respond(report, status=200 if report["status"] == "ok" else 503)
 
 
-LOOPBACK = {"127.0.0.1", "::1"}
-
 
 @bp.get("/metrics")
 @openapi.summary("Prometheus metrics: requests and latency by route, DB pool, outbox depth, age and dead letters")
 @openapi.response(200, {"text/plain": {"type": "string"}})
 async def prometheus(request: Request):
-    token = request.app.ctx.settings.metrics_token
-    if token:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise Forbidden("需要监控令牌")
-    elif request.ip not in LOOPBACK:
-        raise Forbidden("仅限本机访问,或设置 HAIBEI_METRICS_TOKEN")
+    require_metrics_access(token=request.app.ctx.settings.metrics_token,
+                           authorization=request.headers.get("authorization", ""), client_ip=request.ip)
     body = await metrics.render(request.app.ctx.clock())
     return raw(body, content_type=metrics.CONTENT_TYPE)

@@ -3,7 +3,7 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import PairingIn, PairingListQuery, RejectIn
-from server.access import access_need
+from server.access import access_need, access_pairing, pairing_ties, pairing_viewer
 from server.auth import authenticate
 from server.http import body, query, respond
 from server.services import pairings
@@ -36,12 +36,9 @@ async def create(request: Request):
 async def list_pairings(request: Request):
     actor = await authenticate(request)
     now = request.app.ctx.clock()
-    rows = await pairings.list_for(actor=actor, status=request.ctx.query.status)
-    out = []
-    for p in rows:
-        _, viewer = await pairings.access(actor, p.id)
-        out.append(await pairings.present(p, viewer=viewer, now=now))
-    return respond(out)
+    ties = await pairing_ties(actor)
+    rows = await pairings.list_for(actor=actor, ties=ties, status=request.ctx.query.status)
+    return respond([await pairings.present(p, viewer=pairing_viewer(actor, p, ties), now=now) for p in rows])
 
 
 @bp.get("/<pairing_id:int>")
@@ -49,7 +46,7 @@ async def list_pairings(request: Request):
 @openapi.secured("token")
 async def get(request: Request, pairing_id: int):
     actor = await authenticate(request)
-    pairing, viewer = await pairings.access(actor, pairing_id)
+    pairing, viewer = await access_pairing(actor, pairing_id)
     return respond(await pairings.present(pairing, viewer=viewer, now=request.app.ctx.clock()))
 
 
@@ -61,7 +58,7 @@ async def end(request: Request, pairing_id: int):
     actor = await authenticate(request)
     now = request.app.ctx.clock()
     async with in_transaction():
-        pairing, viewer = await pairings.access(actor, pairing_id, purpose="end")
+        pairing, viewer = await access_pairing(actor, pairing_id, purpose="end")
         pairing = await pairings.end(pairing=pairing, actor_id=actor.id, role=viewer, reason=request.ctx.body.reason,
                                      now=now)
     return respond(await pairings.present(pairing, viewer=viewer, now=now))

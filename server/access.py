@@ -7,7 +7,10 @@ A caller who may see a record but not do the thing asked gets 403.
 
 from __future__ import annotations
 
-from models import Need, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile
+import hmac
+from dataclasses import dataclass
+
+from models import Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile
 from server.auth import Actor
 from server.errors import Forbidden, NotFound
 
@@ -205,3 +208,58 @@ def ledger_scope(actor: Actor, *, station_id: int | None, unmasked: bool) -> int
 def sees_visit_notes(actor: Actor, resident: ResidentProfile) -> bool:
     """Visit notes are for the station that keeps the household."""
     return is_worker_of(actor, resident.station_id)
+
+
+@dataclass(frozen=True)
+class PairingTies:
+    """The volunteer profiles and households that are the caller's own."""
+
+    volunteer_ids: frozenset[int]
+    resident_ids: frozenset[int]
+
+
+async def pairing_ties(actor: Actor) -> PairingTies:
+    return PairingTies(
+        volunteer_ids=frozenset(await VolunteerProfile.filter(user_id=actor.id).values_list("id", flat=True)),
+        resident_ids=frozenset(await ResidentProfile.filter(user_id=actor.id).values_list("id", flat=True)),
+    )
+
+
+def pairing_viewer(actor: Actor, pairing: Pairing, ties: PairingTies) -> str | None:
+    """How the caller relates to a pairing: worker | volunteer | org_staff | household | admin."""
+    if is_worker_of(actor, pairing.station_id):
+        return "worker"
+    if pairing.volunteer_id is not None and pairing.volunteer_id in ties.volunteer_ids:
+        return "volunteer"
+    if pairing.organization_id is not None and actor.organization_id == pairing.organization_id:
+        return "org_staff"
+    if pairing.resident_id in ties.resident_ids:
+        return "household"
+    if actor.has("admin"):
+        return "admin"
+    return None
+
+
+async def access_pairing(actor: Actor, pairing_id: int, *, purpose: str = "view") -> tuple[Pairing, str]:
+    """view: the station's workers, the paired volunteer, the paired organisation's staff, the
+    household, administrators. end: all of those but the household and administrators."""
+    pairing = await Pairing.get_or_none(id=pairing_id)
+    viewer = pairing_viewer(actor, pairing, await pairing_ties(actor)) if pairing is not None else None
+    if viewer is None:
+        raise NotFound("结对不存在")
+    if purpose == "end" and viewer not in ("worker", "volunteer", "org_staff"):
+        raise Forbidden("仅驿站工作人员或结对双方可结束结对")
+    return pairing, viewer
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
+def require_metrics_access(*, token: str, authorization: str, client_ip: str) -> None:
+    """/metrics: with HAIBEI_METRICS_TOKEN set, only its bearer; without, only loopback callers."""
+    if token:
+        given = authorization.removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise Forbidden("需要监控令牌")
+    elif client_ip not in LOOPBACK:
+        raise Forbidden("仅限本机访问,或设置 HAIBEI_METRICS_TOKEN")

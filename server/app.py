@@ -17,7 +17,7 @@ from config import Settings, load
 from config.data import RATE_LIMITS
 from server import db, errors, metrics, openapi
 from server.logs import log_config, request_id_var
-from server.pii import FieldCipher
+from server.pii import cipher_for
 from server.clock import utc_now
 from server.redis import make_clients
 from server.storage import LocalStorage
@@ -57,9 +57,7 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
         with open(settings.rate_limits_file, encoding="utf-8") as f:
             app.ctx.rate_limits = json.load(f)["limits"]
     app.ctx.storage = LocalStorage(settings.upload_dir)
-    app.ctx.cipher = FieldCipher.from_settings(
-        data_key=settings.data_key, retired_keys=settings.data_keys_retired, index_key=settings.index_key
-    )
+    app.ctx.cipher = cipher_for(settings)
 
     errors.install(app)
     openapi.install(app)

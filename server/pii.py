@@ -313,6 +313,12 @@ _PHONE_RE = re.compile(r"1[3-9][0-9]{9}")
 _PHONE_STRIP_RE = re.compile(r"[\s\-]+")
 
 
+def cipher_for(settings) -> FieldCipher:
+    """The field cipher of a Settings object (the API, the worker's jobs, scripts)."""
+    return FieldCipher.from_settings(data_key=settings.data_key, retired_keys=settings.data_keys_retired,
+                                     index_key=settings.index_key)
+
+
 def _china_today() -> date:
     return datetime.now(_CHINA_TZ).date()
 

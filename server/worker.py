@@ -22,6 +22,7 @@ from models import OutboxMessage, SubscriptionQuota
 from redis.exceptions import RedisError
 
 from server import metrics
+from server.clock import utc_now
 from server.services import jobs, leaderboard, notify
 from server.wechat import WeChatError, WeChatUnavailable
 
@@ -142,19 +143,13 @@ async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Even
                 pass
 
 
-def _utc_now():
-    from server.clock import utc_now
-
-    return utc_now()
-
-
 async def serve_metrics(port: int, host: str = "127.0.0.1") -> asyncio.Server:
     """A minimal HTTP endpoint answering every request with the worker's metrics (loopback only)."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await reader.readuntil(b"\r\n\r\n")
-            body = await metrics.render(_utc_now())
+            body = await metrics.render(utc_now())
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + metrics.CONTENT_TYPE.encode()
                          + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
             await writer.drain()
@@ -171,7 +166,6 @@ def main() -> None:
 
     from config import load
     from server import db
-    from server.clock import utc_now
     from server.logs import log_config
     from server.redis import make_clients
     from server.wechat import RedisTokenStorage, WeChatGateway

@@ -147,8 +147,10 @@ async def ranking_across(*, district_id: int | None, dimension: str | None, limi
     summarised — how many, how many assessed, their mean score and level counts — stations ranked
     by mean score (most difficult first, ties by station id, stations with no assessment last), and
     the ``limit`` most difficult households across them with their station."""
-    from models import Station
+    from models import District, Station
 
+    if district_id is not None and not await District.exists(id=district_id):
+        raise NotFound("区县不存在")
     spec = await current()
     if dimension is not None and dimension not in {d["id"] for d in spec["dimensions"]}:
         raise ValidationFailed("未知的指标类别", details=[{"field": "dimension", "type": "unknown_dimension"}])

@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from config import Settings
 from models import Redemption, Task, TaskClaim, VolunteerProfile
-from server.pii import FieldCipher
+from server.pii import FieldCipher, cipher_for
 from server.services import events, notify, pairings, referrals, rewards, tasks
 
 log = logging.getLogger("haibei.jobs")
@@ -87,8 +87,7 @@ async def remind_redemptions(*, now: datetime, ahead: timedelta = timedelta(hour
 
 
 async def run_all(*, settings: Settings, now: datetime, cipher: FieldCipher | None = None) -> dict[str, int]:
-    cipher = cipher or FieldCipher.from_settings(data_key=settings.data_key, retired_keys=settings.data_keys_retired,
-                                                 index_key=settings.index_key)
+    cipher = cipher or cipher_for(settings)
     return {
         "released_claims": await release_stale_claims(settings=settings, now=now),
         "expired_tasks": await expire_unclaimed(now=now),

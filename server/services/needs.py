@@ -138,9 +138,9 @@ async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now
     await events.move(need, to="cancelled", allowed_from=("submitted", "accepted", "dispatched"), wanted="取消",
                       need_id=need.id, actor_id=actor.id, actor_role=role, now=now, reason=reason,
                       extra={"status_reason": reason, "open_key": None, "closed_at": now})
-    await Pairing.filter(need_id=need.id, status="active").update(
-        status="ended", active_key=None, ended_at=now, ended_by=actor.id, end_reason="need cancelled")
-    from server.services import referrals  # referrals → tasks → needs
+    from server.services import pairings, referrals  # both import needs (through tasks)
+
+    await pairings.end_for_cancelled_need(need_id=need.id, actor_id=actor.id, now=now)
 
     for task in await Task.filter(need_id=need.id, status="referred"):
         await referrals.withdraw(task=task, actor_id=actor.id, reason="need cancelled", now=now)

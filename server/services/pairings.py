@@ -25,9 +25,10 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models import Need, Organization, Pairing, ResidentProfile, Service, Task, VolunteerProfile
+from server.access import PairingTies
 from server.auth import Actor
 from server.clock import CHINA_TZ
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, ValidationFailed
 from server.pii import FieldCipher, mask_name
 from server.services import events, needs, notify, referrals, tasks
 
@@ -89,10 +90,7 @@ async def _check_volunteer(volunteer_id: int, *, service: Service, resident: Res
     if volunteer is None or volunteer.status != "approved":
         raise ValidationFailed("结对志愿者须为已审核通过的志愿者",
                                details=[{"field": "volunteer_id", "type": "not_approved_volunteer"}])
-    if service.requires_skill and service.code not in (volunteer.skills or []):
-        raise tasks.SkillRequired(details={"volunteer_id": volunteer.id})
-    if resident.user_id is not None and resident.user_id == volunteer.user_id:
-        raise tasks.OwnHousehold()
+    tasks.check_fit(service=service, volunteer=volunteer, household=resident)
     return volunteer
 
 
@@ -213,32 +211,15 @@ async def end(*, pairing: Pairing, actor_id: int, role: str, reason: str, now: d
     return locked
 
 
-async def access(actor: Actor, pairing_id: int, *, purpose: str = "view") -> tuple[Pairing, str]:
-    """view: the station's workers, the paired volunteer, the paired organisation's staff, the
-    household, administrators. end: all of those but the household and administrators."""
-    pairing = await Pairing.get_or_none(id=pairing_id)
-    if pairing is None:
-        raise NotFound("结对不存在")
-    role = None
-    if actor.station_id is not None and actor.station_id == pairing.station_id:
-        role = "worker"
-    elif pairing.volunteer_id is not None and await VolunteerProfile.exists(id=pairing.volunteer_id, user_id=actor.id):
-        role = "volunteer"
-    elif pairing.organization_id is not None and actor.organization_id == pairing.organization_id:
-        role = "org_staff"
-    elif await ResidentProfile.exists(id=pairing.resident_id, user_id=actor.id):
-        role = "household"
-    elif actor.has("admin"):
-        role = "admin"
-    if role is None:
-        raise NotFound("结对不存在")
-    if purpose == "end" and role not in ("worker", "volunteer", "org_staff"):
-        raise Forbidden("仅驿站工作人员或结对双方可结束结对")
-    return pairing, role
+async def end_for_cancelled_need(*, need_id: int, actor_id: int, now: datetime) -> None:
+    """The household withdrew the need: its pairing ends with it (the need's cancellation ends the
+    tasks themselves)."""
+    await Pairing.filter(need_id=need_id, status="active").update(
+        status="ended", active_key=None, ended_at=now, ended_by=actor_id, end_reason="need cancelled")
 
 
-async def list_for(*, actor: Actor, status: str | None) -> list[Pairing]:
-    """The caller's pairings in every capacity they hold, newest first."""
+async def list_for(*, actor: Actor, ties: PairingTies, status: str | None) -> list[Pairing]:
+    """The caller's pairings in every capacity they hold (``ties``: server.access), newest first."""
     from tortoise.expressions import Q
 
     conditions = []
@@ -246,12 +227,10 @@ async def list_for(*, actor: Actor, status: str | None) -> list[Pairing]:
         conditions.append(Q(station_id=actor.station_id))
     if actor.organization_id is not None:
         conditions.append(Q(organization_id=actor.organization_id))
-    volunteer_ids = await VolunteerProfile.filter(user_id=actor.id).values_list("id", flat=True)
-    if volunteer_ids:
-        conditions.append(Q(volunteer_id__in=list(volunteer_ids)))
-    resident_ids = await ResidentProfile.filter(user_id=actor.id).values_list("id", flat=True)
-    if resident_ids:
-        conditions.append(Q(resident_id__in=list(resident_ids)))
+    if ties.volunteer_ids:
+        conditions.append(Q(volunteer_id__in=sorted(ties.volunteer_ids)))
+    if ties.resident_ids:
+        conditions.append(Q(resident_id__in=sorted(ties.resident_ids)))
     if actor.has("admin"):
         conditions = [Q(id__gt=0)]
     if not conditions:

@@ -244,6 +244,15 @@ async def lock_volunteer(*, user_id: int) -> VolunteerProfile:
     return volunteer
 
 
+def check_fit(*, service: Service, volunteer: VolunteerProfile, household: ResidentProfile) -> None:
+    """Whether this volunteer may serve this household with this service at all: the skill the
+    service needs, and never their own home (claims and pairings alike)."""
+    if service.requires_skill and service.code not in (volunteer.skills or []):
+        raise SkillRequired()
+    if household.user_id is not None and household.user_id == volunteer.user_id:
+        raise OwnHousehold()
+
+
 async def check_claim(*, task: Task, volunteer: VolunteerProfile, settings: Settings, now: datetime) -> Need:
     """Why this volunteer may not claim this task, if they may not; else the task's need (with its
     household), which the claim goes on to use."""
@@ -251,11 +260,8 @@ async def check_claim(*, task: Task, volunteer: VolunteerProfile, settings: Sett
         raise TaskAlreadyClaimed() if task.status == "claimed" else events.invalid_state(task, "领取")
     loaded = task.service if isinstance(getattr(task, "service", None), Service) else None
     service = loaded or await Service.get(code=task.service_id)
-    if service.requires_skill and task.service_id not in (volunteer.skills or []):
-        raise SkillRequired()
     need = await Need.get(id=task.need_id).select_related("resident")
-    if need.resident.user_id is not None and need.resident.user_id == volunteer.user_id:
-        raise OwnHousehold()
+    check_fit(service=service, volunteer=volunteer, household=need.resident)
     active = await TaskClaim.filter(volunteer_id=volunteer.id, status__in=("claimed", "checked_in", "submitted")).select_related("task")
     if any(c.task_id == task.id for c in active):
         raise TaskAlreadyClaimed("您已领取该任务")

@@ -20,7 +20,7 @@ from openpyxl.worksheet.page import PageMargins
 from models import Assessment, Pairing, ResidentProfile, Station
 from server.clock import CHINA_TZ
 from server.pii import FieldCipher, mask_name
-from server.services import assessments, pairings, residents
+from server.services import assessments, audit, pairings, residents
 
 THIN = Side(style="thin")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
@@ -50,7 +50,12 @@ def _previous(item: dict[str, Any], answers: dict[str, Any] | None) -> str:
     return labels.get(value, str(value))
 
 
-async def visit_worksheet(*, resident: ResidentProfile, unmasked: bool, cipher: FieldCipher, now: datetime) -> bytes:
+async def visit_worksheet(*, resident: ResidentProfile, unmasked: bool, cipher: FieldCipher, now: datetime,
+                          actor_id: int) -> bytes:
+    """The sheet as .xlsx bytes; a full-details sheet is audited as an unmasked read."""
+    if unmasked:
+        await audit.record(actor_id=actor_id, action="resident.worksheet_unmasked", subject_type="resident",
+                           subject_id=resident.id, fields=["name", "phone", "address"])
     spec = await assessments.current()
     station = await Station.get(id=resident.station_id)
     latest = await Assessment.filter(resident_id=resident.id).order_by("-visited_at", "-id").first()
