@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import jwt
 from sanic import Request
 
-from models import User, UserRole
+from models import User, UserRole, VolunteerProfile
+from server import sql
 from server.errors import Forbidden, TokenInvalid, Unauthenticated
 
 ISSUER = "haibei"
@@ -25,6 +26,8 @@ class Actor:
 
     user: User
     roles: dict[str, UserRole] = field(default_factory=dict)
+    # Their volunteer profile, whatever its status, as read with the roles (None if they have none).
+    volunteer: VolunteerProfile | None = None
 
     @property
     def id(self) -> int:
@@ -56,8 +59,32 @@ def issue_token(*, user: User, secret: str, ttl_seconds: int) -> str:
 
 
 async def load_actor(*, user: User) -> Actor:
-    roles = await UserRole.filter(user_id=user.id)
-    return Actor(user=user, roles={r.role: r for r in roles})
+    actor = await _load_caller(user.id)
+    assert actor is not None, "the user was just read"
+    actor.user = user
+    return actor
+
+
+_CALLER = sql.Statement(
+    lambda: f"SELECT {sql.columns(User, 'u')}, {sql.columns(UserRole, 'r', 'r_')},"
+    f" {sql.columns(VolunteerProfile, 'v', 'v_')}"
+    " FROM users u LEFT JOIN user_roles r ON r.user_id = u.id LEFT JOIN volunteer_profiles v ON v.user_id = u.id"
+    " WHERE u.id = %s"
+)
+
+
+async def _load_caller(user_id: int) -> Actor | None:
+    """The user, the roles they hold and their volunteer profile if any, in one hand-written
+    statement: every authenticated request runs it (see server.sql on why by hand)."""
+    found = await sql.rows(_CALLER, [user_id])
+    if not found:
+        return None
+    first = found[0]
+    return Actor(
+        user=sql.hydrate(User, first),
+        roles={row["r_role"]: sql.hydrate(UserRole, row, "r_") for row in found if row["r_id"] is not None},
+        volunteer=sql.hydrate(VolunteerProfile, first, "v_") if first["v_id"] is not None else None,
+    )
 
 
 async def authenticate(request: Request) -> Actor:
@@ -84,11 +111,8 @@ async def authenticate(request: Request) -> Actor:
         raise TokenInvalid("登录已过期,请重新登录") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
         raise TokenInvalid() from None
-    # One query: the roles with their user joined (every account holds at least "resident").
-    roles = await UserRole.filter(user_id=user_id).select_related("user")
-    user = roles[0].user if roles else await User.get_or_none(id=user_id)
-    if user is None or user.status != "active" or user.token_version != version:
+    actor = await _load_caller(user_id)
+    if actor is None or actor.user.status != "active" or actor.user.token_version != version:
         raise TokenInvalid()
-    actor = Actor(user=user, roles={r.role: r for r in roles})
     request.ctx.actor = actor
     return actor

@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q, RawSQL
+from tortoise.expressions import F
 
 from config import Settings
 from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
+from server import sql
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name, mask_phone
 from server.services import catalogue, content, events, geo, ledger, needs, notify, plates, residents
@@ -149,6 +150,25 @@ async def tell_nearby(*, task: Task, service: Service, resident: ResidentProfile
 MAX_BROWSE_RADIUS_M = 60_000
 
 
+# The statement behind browsing. The inner select reads only the (status, cell, …) covering index
+# (and the two small NOT IN sets, materialised once: the caller's active claims, their own
+# household's needs), orders by approximate distance and cuts; the outer one fetches the few rows
+# picked. {where} and {order} are fixed fragments chosen below; values are always bound.
+_BROWSE = (
+    "SELECT t.id, t.service_id, s.name AS service_name, t.title, t.scheduled_start, t.scheduled_end,"
+    " t.volunteers_needed, t.claimed_count, t.points, t.notes_for_volunteer, t.community,"
+    " t.approx_lat, t.approx_lng, t.status"
+    " FROM (SELECT c.id FROM tasks c"
+    "  WHERE c.status = 'open' AND c.scheduled_end > %s{where}"
+    "  AND c.id NOT IN (SELECT m.task_id FROM task_claims m"
+    "   WHERE m.volunteer_id = %s AND m.status IN ('claimed', 'checked_in', 'submitted'))"
+    "  AND c.need_id NOT IN (SELECT n.id FROM needs n JOIN resident_profiles r ON r.id = n.resident_id"
+    "   WHERE r.user_id = %s)"
+    "  ORDER BY {order} LIMIT %s) AS picked"
+    " JOIN tasks t ON t.id = picked.id JOIN services s ON s.code = t.service_id"
+)
+
+
 async def browse_open(
     *, volunteer: VolunteerProfile, lat: float | None, lng: float | None, radius_km: float | None,
     service_code: str | None, now: datetime, limit: int = 50,
@@ -157,57 +177,98 @@ async def browse_open(
 
     Near a point, the search reads growing squares of grid cells through the (status, cell) index
     and stops once the ``limit`` nearest eligible tasks are closer than anything outside the
-    square: its cost follows the tasks near the volunteer, not the tasks in the city.
+    square: its cost follows the tasks near the volunteer, not the tasks in the city. One
+    hand-written statement per square (server.sql): this is the request volunteers make most.
     """
-    own_needs = set(await Need.filter(resident__user_id=volunteer.user_id).values_list("id", flat=True))
-    mine = set(await TaskClaim.filter(volunteer_id=volunteer.id, status__in=("claimed", "checked_in", "submitted"))
-               .values_list("task_id", flat=True))
-    skilled = set(volunteer.skills or [])
-    needs_skill = await catalogue.skill_codes()
-
     # Who may take what is decided in SQL, so the database returns only candidates.
-    base = Task.filter(status="open", scheduled_end__gt=now)
+    where, params = "", []
     if service_code:
-        base = base.filter(service_id=service_code)
-    if mine:
-        base = base.exclude(id__in=list(mine))
-    if own_needs:
-        base = base.exclude(need_id__in=list(own_needs))
-    blocked = needs_skill - skilled
+        where += " AND c.service_id = %s"
+        params.append(service_code)
+    blocked = sorted(await catalogue.skill_codes() - set(volunteer.skills or []))
     if blocked:
-        base = base.exclude(service_id__in=sorted(blocked))
-    picked: list[tuple[float | None, datetime, int]] = []
+        where += f" AND c.service_id NOT IN ({sql.placeholders(blocked)})"
+        params += blocked
+    tail = [volunteer.id, volunteer.user_id]
+
     if lat is None or lng is None:
-        rows = await base.order_by("scheduled_start", "id").limit(limit).values_list("id", "scheduled_start")
-        picked = [(None, start, tid) for tid, start in rows]
-    else:
-        radius_m = min(radius_km * 1000 if radius_km else MAX_BROWSE_RADIUS_M, MAX_BROWSE_RADIUS_M)
-        centre = geo.cell_of(lat, lng)
-        row0, col0 = divmod(centre, geo.CELL_ROW)
-        span = geo.cell_min_span_m(lat)
-        # Squared equirectangular distance, computed by the database to order and cut the box's
-        # tasks; the exact (haversine) distance then orders the few returned. lat/lng are floats
-        # bounded by the request schema, so inlining them is safe.
-        k = math.cos(math.radians(lat)) ** 2
-        nearness = RawSQL(f"((approx_lat - ({lat!r})) * (approx_lat - ({lat!r}))"
-                          f" + (approx_lng - ({lng!r})) * (approx_lng - ({lng!r})) * {k!r})")
-        slack = 20  # near-ties between the two distances stay inside the cut
-        half = 1
-        while True:
-            box = Q(*[Q(cell__gte=(row0 + dr) * geo.CELL_ROW + col0 - half, cell__lte=(row0 + dr) * geo.CELL_ROW + col0 + half)
-                      for dr in range(-half, half + 1)], join_type="OR")
-            rows = await base.filter(box).annotate(nearness=nearness).order_by("nearness", "scheduled_start", "id") \
-                .limit(limit + slack).values_list("id", "scheduled_start", "approx_lat", "approx_lng")
-            found = sorted((d, start, tid) for tid, start, tlat, tlng in rows
-                           if (d := geo.distance_m(lat, lng, tlat, tlng)) <= radius_m)
-            # Anything outside the square is at least half × span away.
-            settled = [f for f in found if f[0] <= half * span]
-            if len(settled) >= limit or half * span >= radius_m:
-                picked = (settled if len(settled) >= limit else found)[:limit]
-                break
-            half = half * 2 + 1
-    by_id = {t.id: t for t in await Task.filter(id__in=[p[2] for p in picked]).select_related("service")}
-    return [present_public(by_id[tid], distance_m=d) for d, _, tid in picked if tid in by_id]
+        found = await sql.rows(_BROWSE.format(where=where, order="c.scheduled_start, c.id"),
+                               [now, *params, *tail, limit])
+        found.sort(key=lambda row: (row["scheduled_start"], row["id"]))
+        return [present_row(row) for row in found]
+
+    radius_m = min(radius_km * 1000 if radius_km else MAX_BROWSE_RADIUS_M, MAX_BROWSE_RADIUS_M)
+    span = geo.cell_min_span_m(lat)
+    # Start from the square that settled the last search around here (the density of tasks near
+    # a place changes slowly): usually one statement instead of two or three. Any start gives
+    # the same answer; only the number of statements differs.
+    area = _area_of(lat, lng)
+    half = _START_HALF.get(area, 1)
+    while True:
+        text, values = browse_square(lat, lng, half, where=where, params=[now, *params], tail=tail, limit=limit)
+        ranked = sorted(((d, row["scheduled_start"], row["id"]), row) for row in await sql.rows(text, values)
+                        if (d := geo.distance_m(lat, lng, row["approx_lat"], row["approx_lng"])) <= radius_m)
+        # Anything outside the square is at least half × span away.
+        settled = [r for r in ranked if r[0][0] <= half * span]
+        if len(settled) >= limit or half * span >= radius_m:
+            picked = (settled if len(settled) >= limit else ranked)[:limit]
+            if len(_START_HALF) >= 10_000:
+                _START_HALF.clear()
+            _START_HALF[area] = half
+            return [present_row(row, distance_m=key[0]) for key, row in picked]
+        half = half * 2 + 1
+
+
+# Per process: the square half-width that settled the last search in each ~5 km area.
+_START_HALF: dict[int, int] = {}
+
+
+def _area_of(lat: float, lng: float) -> int:
+    row, col = divmod(geo.cell_of(lat, lng), geo.CELL_ROW)
+    return (row // 10) * geo.CELL_ROW + col // 10
+
+
+def browse_square(lat: float, lng: float, half: int, *, where: str, params: list[Any], tail: list[Any],
+                  limit: int) -> tuple[str, list[Any]]:
+    """The browse statement for the square of (2 × half + 1)² cells around (lat, lng): its
+    eligible tasks ordered by squared equirectangular distance (the exact, haversine distance then
+    orders the few returned), ``limit`` plus some slack so near-ties between the two stay in."""
+    row0, col0 = divmod(geo.cell_of(lat, lng), geo.CELL_ROW)
+    bounds: list[Any] = []
+    for dr in range(-half, half + 1):
+        first = (row0 + dr) * geo.CELL_ROW + col0
+        bounds += [first - half, first + half]
+    cells = " OR ".join(["c.cell BETWEEN %s AND %s"] * (2 * half + 1))
+    order = ("(c.approx_lat - %s) * (c.approx_lat - %s) + (c.approx_lng - %s) * (c.approx_lng - %s) * %s,"
+             " c.scheduled_start, c.id")
+    nearness = [lat, lat, lng, lng, math.cos(math.radians(lat)) ** 2]
+    text = _BROWSE.format(where=f"{where} AND ({cells})", order=order)
+    return text, [*params, *bounds, *tail, *nearness, limit + 20]
+
+
+def present_row(row: dict[str, Any], *, distance_m: float | None = None) -> dict[str, Any]:
+    """``present_public`` for a row of the browse statement."""
+    return {
+        "id": row["id"],
+        "service_code": row["service_id"],
+        "service_name": row["service_name"],
+        "title": row["title"],
+        "scheduled_start": _aware(row["scheduled_start"]),
+        "scheduled_end": _aware(row["scheduled_end"]),
+        "volunteers_needed": row["volunteers_needed"],
+        "slots_left": max(0, row["volunteers_needed"] - row["claimed_count"]),
+        "points": row["points"],
+        "notes_for_volunteer": row["notes_for_volunteer"],
+        "community": row["community"],
+        "approx_location": None if row["approx_lat"] is None else {"lat": row["approx_lat"], "lng": row["approx_lng"]},
+        "distance_m": None if distance_m is None else int(distance_m),
+        "status": row["status"],
+    }
+
+
+def _aware(value: Any) -> datetime:
+    """A datetime column read by hand, as the ORM would give it: aware, in UTC."""
+    return Task._meta.fields_map["scheduled_start"].to_python_value(value)
 
 
 def present_public(task: Task, *, distance_m: float | None = None) -> dict[str, Any]:
@@ -528,10 +589,10 @@ async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: T
 
 
 async def approved_volunteer(*, actor) -> VolunteerProfile:
-    """The caller's approved volunteer profile (browsing and 'my tasks')."""
+    """The caller's approved volunteer profile (browsing and 'my tasks'), as read with the caller."""
     actor.require("volunteer")
-    volunteer = await VolunteerProfile.get_or_none(user_id=actor.id, status="approved")
-    if volunteer is None:
+    volunteer = actor.volunteer
+    if volunteer is None or volunteer.status != "approved":
         from server.errors import Forbidden
 
         raise Forbidden("仅已审核通过的志愿者可查看任务")

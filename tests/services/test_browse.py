@@ -4,9 +4,8 @@ of every task gives, and MariaDB answers it through the (status, cell) index."""
 import random
 from datetime import timedelta
 
-from tortoise import connections
-
 from models import Need, Task, VolunteerProfile
+from server import sql
 from server.services import geo, tasks
 from tests.builders import make_resident, make_station
 from tests.support import require_services
@@ -86,19 +85,38 @@ async def test_cell_search_equals_a_brute_force_scan(api, client):
     assert [g["id"] for g in got] == soonest
 
 
-async def test_the_box_query_uses_the_status_cell_index(api, client):
+async def test_the_answer_does_not_depend_on_the_square_the_search_starts_from(api, client):
+    rng = random.Random(7)
+    all_tasks, volunteer = await seed_tasks(api, client, 300, rng)
+    now = api.app.ctx.clock()
+    for i in range(8):
+        lat, lng = CENTRE[0] + rng.uniform(-0.08, 0.08), CENTRE[1] + rng.uniform(-0.1, 0.1)
+        radius_km, limit = rng.choice([1, 3, None]), rng.choice([5, 20])
+        expected = brute_force(all_tasks, lat=lat, lng=lng, radius_m=radius_km * 1000 if radius_km else tasks.MAX_BROWSE_RADIUS_M,
+                               limit=limit, now=now)
+        for start in (1, 3, 7, 31, 127):
+            tasks._START_HALF[tasks._area_of(lat, lng)] = start
+            got = await tasks.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km, service_code=None,
+                                          now=now, limit=limit)
+            assert [g["id"] for g in got] == expected, (start, radius_km, limit)
+
+
+async def test_the_browse_statement_reads_only_the_status_cell_index(api, client):
     require_services(api.settings, "reading MariaDB's query plan")
-    await seed_tasks(api, client, 50, random.Random(1))
-    centre = geo.cell_of(*CENTRE)
-    row, col = divmod(centre, geo.CELL_ROW)
-    ranges = " OR ".join(f"(cell BETWEEN {(row + dr) * geo.CELL_ROW + col - 1} AND {(row + dr) * geo.CELL_ROW + col + 1})"
-                         for dr in (-1, 0, 1))
-    plan = await connections.get("default").execute_query_dict(
-        f"EXPLAIN SELECT id, scheduled_start, approx_lat, approx_lng FROM tasks WHERE status='open' AND ({ranges})"
-        f" AND scheduled_end > NOW() AND service_id NOT IN ('CLEAN_BATH') AND need_id NOT IN (0)"
-        f" ORDER BY (approx_lat - 37.5) * (approx_lat - 37.5) LIMIT 40")
-    assert plan[0]["type"] == "range", plan
-    columns = await connections.get("default").execute_query_dict(f"SHOW INDEX FROM tasks WHERE Key_name = '{plan[0]['key']}'")
+    _, volunteer = await seed_tasks(api, client, 50, random.Random(1))
+    # The statement browsing runs, as it runs it: the square of 3 × 3 cells, one service blocked.
+    text, values = tasks.browse_square(*CENTRE, 1, where=" AND c.service_id NOT IN (%s)",
+                                       params=[api.app.ctx.clock(), "CLEAN_BATH"], tail=[volunteer.id, volunteer.user_id],
+                                       limit=20)
+    plan = await sql.rows("EXPLAIN " + text, values)
+    inner = next(p for p in plan if p["table"] == "c")
+    assert inner["type"] == "range", plan
+    columns = await sql.rows(f"SHOW INDEX FROM tasks WHERE Key_name = '{inner['key']}'")
     assert [c["Column_name"] for c in sorted(columns, key=lambda c: c["Seq_in_index"])][:2] == ["status", "cell"], plan
-    # Covering: answered from the index, no row lookup per candidate.
-    assert "Using index" in plan[0]["Extra"] and "Using index condition" not in plan[0]["Extra"], plan
+    # Covering: the candidates are answered from the index, no row lookup per candidate ...
+    assert "Using index" in inner["Extra"] and "Using index condition" not in inner["Extra"], plan
+    # ... and only the picked rows are read in full, by primary key.
+    outer = next(p for p in plan if p["table"] == "t")
+    assert outer["type"] == "eq_ref" and outer["key"] == "PRIMARY", plan
+    # The caller's claims and household are read once each, not once per candidate.
+    assert {p["select_type"] for p in plan if p["table"] in ("m", "n", "r")} == {"MATERIALIZED"}, plan
