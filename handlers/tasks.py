@@ -8,7 +8,7 @@ from server.access import access_task
 from server.auth import authenticate
 from server.errors import DomainError
 from server.http import body, query, respond, returns
-from server.services import content, leaderboard, tasks
+from server.services import browse, content, leaderboard, tasks
 
 bp = Blueprint("tasks", url_prefix="/api/v1/tasks")
 
@@ -33,7 +33,7 @@ async def open_tasks(request: Request):
     actor = await authenticate(request)
     q = request.ctx.query
     volunteer = await tasks.approved_volunteer(actor=actor)
-    items = await tasks.browse_open(volunteer=volunteer, lat=q.lat, lng=q.lng, radius_km=q.radius_km,
+    items = await browse.browse_open(volunteer=volunteer, lat=q.lat, lng=q.lng, radius_km=q.radius_km,
                                     service_code=q.service_code, now=request.app.ctx.clock(), limit=q.limit)
     return respond({"items": items})
 

@@ -15,7 +15,7 @@ from sanic.response import HTTPResponse
 
 from config import Settings, load
 from config.data import RATE_LIMITS
-from server import db, errors, metrics, openapi
+from server import db, errors, feed, metrics, openapi
 from server.logs import log_config, request_id_var
 from server.pii import cipher_for
 from server.clock import utc_now
@@ -78,10 +78,13 @@ def _install_request_id(app: Sanic) -> None:
         incoming = request.headers.get("x-request-id", "")
         request.ctx.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request_id_var.set(request.ctx.request_id)
+        feed.current().begin_request()
         request.ctx.started = time.perf_counter()
 
     @app.on_response(priority=100)
     async def echo_request_id(request: Request, response: HTTPResponse) -> None:
+        # What the request changed is committed by now: tell every process's caches.
+        await feed.current().end_request()
         request_id = getattr(request.ctx, "request_id", None) if request else None
         if request_id:
             response.headers["X-Request-ID"] = request_id
@@ -111,6 +114,10 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
                          connect_timeout_s=settings.db_connect_timeout_s)
         await catalogue.sync_defaults()
         app.ctx.redis = make_clients(settings.redis_url)
+        app.ctx.feed = feed.ChangeFeed(redis=app.ctx.redis.aio, channel=feed.channel(settings),
+                                       max_age_s=settings.cache_max_age_s, local_only=app.ctx.redis.fake)
+        feed.install(app.ctx.feed)
+        app.ctx.feed_stop = asyncio.Event()
         app.ctx.wechat = WeChatGateway(
             appid=settings.wechat_appid,
             secret=settings.wechat_secret,
@@ -120,6 +127,8 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
 
     @app.after_server_start
     async def start_worker(app: Sanic) -> None:
+        # A plain task: the feed also runs under create_server (tests), where Sanic names none.
+        app.ctx.feed_task = asyncio.get_running_loop().create_task(app.ctx.feed.run(app.ctx.feed_stop))
         # Embedded mode has one process, so the outbox worker and the jobs run inside it; in
         # production they run as `python -m server.worker` processes of their own.
         if settings.run_worker == "on" or (settings.run_worker == "auto" and settings.embedded):
@@ -131,11 +140,16 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
 
     @app.before_server_stop
     async def stop_worker(app: Sanic) -> None:
+        app.ctx.feed_stop.set()
         if getattr(app.ctx, "worker_stop", None) is not None:
             app.ctx.worker_stop.set()
 
     @app.after_server_stop
     async def stop(app: Sanic) -> None:
+        task = getattr(app.ctx, "feed_task", None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         await app.ctx.wechat.close()
         await app.ctx.redis.close()
         await db.disconnect()

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from models import OutboxMessage, SubscriptionQuota
 from redis.exceptions import RedisError
 
-from server import metrics
+from server import feed, metrics
 from server.clock import utc_now
 from server.services import jobs, leaderboard, notify
 from server.wechat import WeChatError, WeChatUnavailable
@@ -126,6 +126,8 @@ async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Even
             now = worker.clock()
             if last_jobs is None or (now - last_jobs).total_seconds() >= jobs_every:
                 log.info("scheduled jobs", extra=await jobs.run_all(settings=settings, now=now))
+                # Tasks expired, released or generated: tell the API processes' caches.
+                await feed.current().flush()
                 if redis is not None:
                     # Keep the leaderboards in step with the ledger even if nobody reads them.
                     try:
@@ -180,6 +182,9 @@ def main() -> None:
                          statement_timeout_s=settings.db_statement_timeout_s,
                          connect_timeout_s=settings.db_connect_timeout_s)
         clients = make_clients(settings.redis_url)
+        # This process caches nothing; it publishes what its jobs change to the API processes.
+        feed.install(feed.ChangeFeed(redis=clients.aio, channel=feed.channel(settings), max_age_s=0,
+                                     local_only=clients.fake))
         gateway = WeChatGateway(appid=settings.wechat_appid, secret=settings.wechat_secret,
                                 api_base=settings.wechat_api_base, timeout=settings.worker_wechat_timeout_s,
                                 max_workers=32,

@@ -58,7 +58,16 @@ async def make_organization(**overrides: Any) -> Organization:
 
 async def grant(session: Session, role: str, **binding: Any) -> Session:
     await UserRole.create(user_id=session.id, role=role, **binding)
+    # Written behind the app's back: tell its caches, as the services do (server/feed.py).
+    await account_changed(session.id)
     return session
+
+
+async def account_changed(user_id: int) -> None:
+    from server import feed
+
+    feed.changed("user", user_id)
+    await feed.current().flush()
 
 
 async def make_worker(client: httpx.AsyncClient, station: Station) -> Session:

@@ -191,6 +191,10 @@ async def _truncate_all() -> None:
         await conn.execute_script("PRAGMA foreign_keys=ON")
     # The catalogue is default data the app loads at start; each test starts with it as shipped.
     await catalogue.sync_defaults()
+    # The data went behind the app's back: no process-local cache may remember any of it.
+    from server import feed
+
+    feed.current().reset()
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from tortoise.exceptions import IntegrityError
 
 from models import ResidentProfile, User, UserRole, VolunteerProfile, WechatSession
+from server import feed
 from server.errors import DomainError, WeChatRejected, WeChatUnavailableError
 from server.pii import FieldCipher, mask_phone, normalize_phone
 from server.services import audit
@@ -71,6 +72,7 @@ async def login(*, session: dict, cipher: FieldCipher, admin_openids: tuple[str,
             await WechatSession.create(user=user, session_key_enc=encrypted)
         except IntegrityError:
             await WechatSession.filter(user_id=user.id).update(session_key_enc=encrypted)
+    feed.changed("user", user.id)
     return user
 
 
@@ -118,6 +120,7 @@ async def bind_phone(*, user: User, phone: str, cipher: FieldCipher) -> User:
     user.phone_enc = cipher.encrypt(phone, context=USER_PHONE_CONTEXT)
     user.phone_masked = mask_phone(phone)
     await user.save(update_fields=["phone_enc", "phone_masked"])
+    feed.changed("user", user.id)
     return user
 
 
@@ -160,6 +163,7 @@ async def close_account(*, user: User) -> None:
         token_version=user.token_version + 1,
     )
     await audit.record(actor_id=user.id, action="account.close", subject_type="user", subject_id=user.id)
+    feed.changed("user", user.id)
 
 
 async def anonymise_resident(*, resident: ResidentProfile, now: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tortoise.transactions import in_transaction
 
 from models import User, UserRole
+from server import feed
 from server.services import audit
 
 
@@ -20,4 +21,5 @@ async def grant_admin(*, openid: str) -> tuple[User, bool]:
         await UserRole.create(user=user, role="admin")
         await audit.record(actor_id=None, action="role.grant", subject_type="user", subject_id=user.id,
                            detail={"role": "admin", "source": "scripts/create_admin"})
+        feed.changed("user", user.id)
     return user, True

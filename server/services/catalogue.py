@@ -56,24 +56,34 @@ async def sync_defaults() -> int:
     return len(svcs)
 
 
-_SKILL_CODES: tuple[float, frozenset[str]] | None = None
+_SERVICES: tuple[float, frozenset[str], dict[str, str]] | None = None
 SKILL_CODES_TTL_S = 30.0
 
 
-async def skill_codes() -> frozenset[str]:
-    """Codes of services that need a registered skill; read at most every 30 s per process
-    (browsing asks on every request; an admin's change shows within the TTL)."""
-    global _SKILL_CODES
+async def _services() -> tuple[float, frozenset[str], dict[str, str]]:
+    """(read at, codes needing a skill, name by code), read at most every 30 s per process
+    (browsing asks on every request; an admin's change shows within the TTL, at once here)."""
+    global _SERVICES
     now = time.monotonic()
-    if _SKILL_CODES is None or now - _SKILL_CODES[0] > SKILL_CODES_TTL_S:
-        codes = await Service.filter(requires_skill=True).values_list("code", flat=True)
-        _SKILL_CODES = (now, frozenset(codes))
-    return _SKILL_CODES[1]
+    if _SERVICES is None or now - _SERVICES[0] > SKILL_CODES_TTL_S:
+        rows = await Service.all().values_list("code", "name", "requires_skill")
+        _SERVICES = (now, frozenset(code for code, _, skill in rows if skill), {code: name for code, name, _ in rows})
+    return _SERVICES
+
+
+async def skill_codes() -> frozenset[str]:
+    """Codes of services that need a registered skill."""
+    return (await _services())[1]
+
+
+async def service_names() -> dict[str, str]:
+    """Every service's name by code."""
+    return (await _services())[2]
 
 
 def forget_skill_codes() -> None:
-    global _SKILL_CODES
-    _SKILL_CODES = None
+    global _SERVICES
+    _SERVICES = None
 
 
 async def list_services(*, include_retired: bool = False) -> list[Service]:

@@ -17,7 +17,8 @@ from typing import Any
 
 from tortoise.models import Model
 
-from models import WorkflowEvent
+from models import Task, TaskClaim, WorkflowEvent
+from server import feed
 from server.errors import Conflict
 
 
@@ -54,6 +55,11 @@ async def move(
         raise invalid_state(obj, wanted)
     previous = current.status
     await model.filter(id=obj.id).update(status=to, **(extra or {}))
+    # Browsing caches open tasks by cell and each volunteer's active claims (services/browse.py).
+    if isinstance(current, Task):
+        feed.changed("cell", current.cell)
+    elif isinstance(current, TaskClaim):
+        feed.changed("claims", current.volunteer_id)
     obj.status = to
     for key, value in (extra or {}).items():
         setattr(obj, key, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from models import User, UserRole
+from server import feed
 from server.errors import NotFound
 from server.services import audit, places
 
@@ -28,6 +29,7 @@ async def appoint(*, admin_id: int, user_id: int, role: str, station_id: int | N
         await grant.save()
     await audit.record(actor_id=admin_id, action="role.grant", subject_type="user", subject_id=user_id,
                        detail={"role": role, "station_id": station_id, "organization_id": organization_id})
+    feed.changed("user", user_id)
     return grant
 
 
@@ -38,6 +40,7 @@ async def remove(*, admin_id: int, user_id: int, role: str) -> None:
         raise NotFound("该用户没有此角色")
     await audit.record(actor_id=admin_id, action="role.revoke", subject_type="user", subject_id=user_id,
                        detail={"role": role})
+    feed.changed("user", user_id)
 
 
 async def list_staff() -> list[UserRole]:

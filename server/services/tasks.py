@@ -19,7 +19,7 @@ from tortoise.expressions import F
 
 from config import Settings
 from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
-from server import sql
+from server import feed
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name, mask_phone
 from server.services import catalogue, content, events, geo, ledger, needs, notify, plates, residents
@@ -116,6 +116,7 @@ async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: Fie
     )
     await events.record(task, need_id=need.id, actor_id=actor_id, actor_role="worker", from_status=None,
                         to_status="open", now=now)
+    feed.changed("cell", task.cell)  # browsing caches open tasks by cell (server/services/browse.py)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
     if announce:
         await tell_nearby(task=task, service=service, resident=resident, now=now)
@@ -141,134 +142,6 @@ async def tell_nearby(*, task: Task, service: Service, resident: ResidentProfile
         if told >= cap:
             break
     return told
-
-
-# ---- browse -------------------------------------------------------------------------------
-
-
-# Browsing without a radius still stops somewhere: Weihai is about 60 km across.
-MAX_BROWSE_RADIUS_M = 60_000
-
-
-# The statement behind browsing. The inner select reads only the (status, cell, …) covering index
-# (and the two small NOT IN sets, materialised once: the caller's active claims, their own
-# household's needs), orders by approximate distance and cuts; the outer one fetches the few rows
-# picked. {where} and {order} are fixed fragments chosen below; values are always bound.
-_BROWSE = (
-    "SELECT t.id, t.service_id, s.name AS service_name, t.title, t.scheduled_start, t.scheduled_end,"
-    " t.volunteers_needed, t.claimed_count, t.points, t.notes_for_volunteer, t.community,"
-    " t.approx_lat, t.approx_lng, t.status"
-    " FROM (SELECT c.id FROM tasks c"
-    "  WHERE c.status = 'open' AND c.scheduled_end > %s{where}"
-    "  AND c.id NOT IN (SELECT m.task_id FROM task_claims m"
-    "   WHERE m.volunteer_id = %s AND m.status IN ('claimed', 'checked_in', 'submitted'))"
-    "  AND c.need_id NOT IN (SELECT n.id FROM needs n JOIN resident_profiles r ON r.id = n.resident_id"
-    "   WHERE r.user_id = %s)"
-    "  ORDER BY {order} LIMIT %s) AS picked"
-    " JOIN tasks t ON t.id = picked.id JOIN services s ON s.code = t.service_id"
-)
-
-
-async def browse_open(
-    *, volunteer: VolunteerProfile, lat: float | None, lng: float | None, radius_km: float | None,
-    service_code: str | None, now: datetime, limit: int = 50,
-) -> list[dict[str, Any]]:
-    """Open tasks a volunteer may claim, nearest first then soonest; positions fuzzed to ~500 m.
-
-    Near a point, the search reads growing squares of grid cells through the (status, cell) index
-    and stops once the ``limit`` nearest eligible tasks are closer than anything outside the
-    square: its cost follows the tasks near the volunteer, not the tasks in the city. One
-    hand-written statement per square (server.sql): this is the request volunteers make most.
-    """
-    # Who may take what is decided in SQL, so the database returns only candidates.
-    where, params = "", []
-    if service_code:
-        where += " AND c.service_id = %s"
-        params.append(service_code)
-    blocked = sorted(await catalogue.skill_codes() - set(volunteer.skills or []))
-    if blocked:
-        where += f" AND c.service_id NOT IN ({sql.placeholders(blocked)})"
-        params += blocked
-    tail = [volunteer.id, volunteer.user_id]
-
-    if lat is None or lng is None:
-        found = await sql.rows(_BROWSE.format(where=where, order="c.scheduled_start, c.id"),
-                               [now, *params, *tail, limit])
-        found.sort(key=lambda row: (row["scheduled_start"], row["id"]))
-        return [present_row(row) for row in found]
-
-    radius_m = min(radius_km * 1000 if radius_km else MAX_BROWSE_RADIUS_M, MAX_BROWSE_RADIUS_M)
-    span = geo.cell_min_span_m(lat)
-    # Start from the square that settled the last search around here (the density of tasks near
-    # a place changes slowly): usually one statement instead of two or three. Any start gives
-    # the same answer; only the number of statements differs.
-    area = _area_of(lat, lng)
-    half = _START_HALF.get(area, 1)
-    while True:
-        text, values = browse_square(lat, lng, half, where=where, params=[now, *params], tail=tail, limit=limit)
-        ranked = sorted(((d, row["scheduled_start"], row["id"]), row) for row in await sql.rows(text, values)
-                        if (d := geo.distance_m(lat, lng, row["approx_lat"], row["approx_lng"])) <= radius_m)
-        # Anything outside the square is at least half × span away.
-        settled = [r for r in ranked if r[0][0] <= half * span]
-        if len(settled) >= limit or half * span >= radius_m:
-            picked = (settled if len(settled) >= limit else ranked)[:limit]
-            if len(_START_HALF) >= 10_000:
-                _START_HALF.clear()
-            _START_HALF[area] = half
-            return [present_row(row, distance_m=key[0]) for key, row in picked]
-        half = half * 2 + 1
-
-
-# Per process: the square half-width that settled the last search in each ~5 km area.
-_START_HALF: dict[int, int] = {}
-
-
-def _area_of(lat: float, lng: float) -> int:
-    row, col = divmod(geo.cell_of(lat, lng), geo.CELL_ROW)
-    return (row // 10) * geo.CELL_ROW + col // 10
-
-
-def browse_square(lat: float, lng: float, half: int, *, where: str, params: list[Any], tail: list[Any],
-                  limit: int) -> tuple[str, list[Any]]:
-    """The browse statement for the square of (2 × half + 1)² cells around (lat, lng): its
-    eligible tasks ordered by squared equirectangular distance (the exact, haversine distance then
-    orders the few returned), ``limit`` plus some slack so near-ties between the two stay in."""
-    row0, col0 = divmod(geo.cell_of(lat, lng), geo.CELL_ROW)
-    bounds: list[Any] = []
-    for dr in range(-half, half + 1):
-        first = (row0 + dr) * geo.CELL_ROW + col0
-        bounds += [first - half, first + half]
-    cells = " OR ".join(["c.cell BETWEEN %s AND %s"] * (2 * half + 1))
-    order = ("(c.approx_lat - %s) * (c.approx_lat - %s) + (c.approx_lng - %s) * (c.approx_lng - %s) * %s,"
-             " c.scheduled_start, c.id")
-    nearness = [lat, lat, lng, lng, math.cos(math.radians(lat)) ** 2]
-    text = _BROWSE.format(where=f"{where} AND ({cells})", order=order)
-    return text, [*params, *bounds, *tail, *nearness, limit + 20]
-
-
-def present_row(row: dict[str, Any], *, distance_m: float | None = None) -> dict[str, Any]:
-    """``present_public`` for a row of the browse statement."""
-    return {
-        "id": row["id"],
-        "service_code": row["service_id"],
-        "service_name": row["service_name"],
-        "title": row["title"],
-        "scheduled_start": _aware(row["scheduled_start"]),
-        "scheduled_end": _aware(row["scheduled_end"]),
-        "volunteers_needed": row["volunteers_needed"],
-        "slots_left": max(0, row["volunteers_needed"] - row["claimed_count"]),
-        "points": row["points"],
-        "notes_for_volunteer": row["notes_for_volunteer"],
-        "community": row["community"],
-        "approx_location": None if row["approx_lat"] is None else {"lat": row["approx_lat"], "lng": row["approx_lng"]},
-        "distance_m": None if distance_m is None else int(distance_m),
-        "status": row["status"],
-    }
-
-
-def _aware(value: Any) -> datetime:
-    """A datetime column read by hand, as the ORM would give it: aware, in UTC."""
-    return Task._meta.fields_map["scheduled_start"].to_python_value(value)
 
 
 def present_public(task: Task, *, distance_m: float | None = None) -> dict[str, Any]:
@@ -341,6 +214,8 @@ async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime, ne
     if locked.status != "open" or locked.claimed_count >= locked.volunteers_needed:
         raise TaskAlreadyClaimed()
     await Task.filter(id=task.id).update(claimed_count=F("claimed_count") + 1)
+    feed.changed("cell", locked.cell)
+    feed.changed("claims", volunteer.id)
     # The row is locked: what it holds now is what was read plus this slot.
     task.claimed_count, task.status = locked.claimed_count + 1, locked.status
     try:
@@ -377,6 +252,7 @@ async def _free_slot(*, task: Task, actor_id: int | None, actor_role: str, now: 
     locked = await Task.select_for_update().get(id=task.id)
     if locked.claimed_count > 0:
         await Task.filter(id=task.id).update(claimed_count=F("claimed_count") - 1)
+        feed.changed("cell", locked.cell)
     await task.refresh_from_db()
     if task.status == "claimed":
         # Back to open even when the window has passed: the expiry job then closes it as expired.

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from models import Station, User, UserRole, VolunteerProfile
+from server import feed
 from server.errors import Conflict, ValidationFailed
 from server.pii import FieldCipher, mask_id_number, mask_phone
 from server.services import audit, catalogue, ledger, notify
@@ -50,6 +51,7 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     volunteer.id_number_index = cipher.blind_index(id_number, context="resident.id_number") if id_number else None
     volunteer.id_number_masked = mask_id_number(id_number)
     await volunteer.save()
+    feed.changed("user", user.id)
     return volunteer
 
 
@@ -67,6 +69,7 @@ async def _decide(*, volunteer: VolunteerProfile, reviewer_id: int, status: str,
     )
     if updated != 1:
         raise NotPending()
+    feed.changed("user", volunteer.user_id)
     await volunteer.refresh_from_db()
     return volunteer
 
@@ -139,4 +142,5 @@ async def set_nearby(*, user_id: int, lat: float | None, lng: float | None, radi
         volunteer.nearby_lat, volunteer.nearby_lng = geo.fuzz(lat, lng)
         volunteer.nearby_km = radius_km
     await volunteer.save(update_fields=["nearby_lat", "nearby_lng", "nearby_km"])
+    feed.changed("user", user_id)
     return volunteer

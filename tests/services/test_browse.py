@@ -2,15 +2,30 @@
 of every task gives, and MariaDB answers it through the (status, cell) index."""
 
 import random
+
+import pytest
 from datetime import timedelta
 
 from models import Need, Task, VolunteerProfile
-from server import sql
-from server.services import geo, tasks
+from server import feed, sql
+from server.services import browse, geo
 from tests.builders import make_resident, make_station
 from tests.support import require_services
 
 CENTRE = (37.5131, 122.1206)
+
+
+@pytest.fixture(params=["cache", "database"])
+def path(request, api):
+    """Browse through this process's cell cache (feed live), or straight from the database (feed
+    down, or caching off): both must give the brute-force answer."""
+    change_feed = feed.current()
+    assert change_feed.live, "the change feed should be subscribed in tests on Redis"
+    saved = change_feed.max_age_s
+    if request.param == "database":
+        change_feed.max_age_s = 0  # not usable: every read goes to the database
+    yield request.param
+    change_feed.max_age_s = saved
 
 
 async def seed_tasks(api, client, n: int, rng: random.Random) -> tuple[list[Task], VolunteerProfile]:
@@ -53,7 +68,7 @@ def brute_force(all_tasks, *, lat, lng, radius_m, limit, now, mine=frozenset()):
     return [tid for _, _, tid in sorted(out)[:limit]]
 
 
-async def test_cell_search_equals_a_brute_force_scan(api, client):
+async def test_cell_search_equals_a_brute_force_scan(api, client, path):
     rng = random.Random(20261128)
     all_tasks, volunteer = await seed_tasks(api, client, 600, rng)
     now = api.app.ctx.clock()
@@ -70,33 +85,33 @@ async def test_cell_search_equals_a_brute_force_scan(api, client):
         lng = CENTRE[1] + (rng.uniform(-0.12, 0.12) if i else 0.0)
         radius_km = rng.choice([0.5, 1, 3, 8, None])
         limit = rng.choice([1, 5, 20, 50])
-        got = await tasks.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km, service_code=None,
+        got = await browse.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km, service_code=None,
                                       now=now, limit=limit)
-        radius_m = radius_km * 1000 if radius_km else tasks.MAX_BROWSE_RADIUS_M
+        radius_m = radius_km * 1000 if radius_km else browse.MAX_BROWSE_RADIUS_M
         assert [g["id"] for g in got] == brute_force(all_tasks, lat=lat, lng=lng, radius_m=radius_m, limit=limit, now=now,
                                                      mine=mine)
         distances = [g["distance_m"] for g in got]
         assert distances == sorted(distances)
     # Without a position: the soonest eligible, located or not.
-    got = await tasks.browse_open(volunteer=volunteer, lat=None, lng=None, radius_km=None, service_code=None, now=now,
+    got = await browse.browse_open(volunteer=volunteer, lat=None, lng=None, radius_km=None, service_code=None, now=now,
                                   limit=10)
     soonest = [t.id for t in sorted(all_tasks, key=lambda t: t.scheduled_start)
                if t.status == "open" and t.service_id != "CLEAN_BATH" and t.id not in mine][:10]
     assert [g["id"] for g in got] == soonest
 
 
-async def test_the_answer_does_not_depend_on_the_square_the_search_starts_from(api, client):
+async def test_the_answer_does_not_depend_on_the_square_the_search_starts_from(api, client, path):
     rng = random.Random(7)
     all_tasks, volunteer = await seed_tasks(api, client, 300, rng)
     now = api.app.ctx.clock()
     for i in range(8):
         lat, lng = CENTRE[0] + rng.uniform(-0.08, 0.08), CENTRE[1] + rng.uniform(-0.1, 0.1)
         radius_km, limit = rng.choice([1, 3, None]), rng.choice([5, 20])
-        expected = brute_force(all_tasks, lat=lat, lng=lng, radius_m=radius_km * 1000 if radius_km else tasks.MAX_BROWSE_RADIUS_M,
+        expected = brute_force(all_tasks, lat=lat, lng=lng, radius_m=radius_km * 1000 if radius_km else browse.MAX_BROWSE_RADIUS_M,
                                limit=limit, now=now)
         for start in (1, 3, 7, 31, 127):
-            tasks._START_HALF[tasks._area_of(lat, lng)] = start
-            got = await tasks.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km, service_code=None,
+            browse._START_HALF[browse._area_of(lat, lng)] = start
+            got = await browse.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km, service_code=None,
                                           now=now, limit=limit)
             assert [g["id"] for g in got] == expected, (start, radius_km, limit)
 
@@ -105,7 +120,7 @@ async def test_the_browse_statement_reads_only_the_status_cell_index(api, client
     require_services(api.settings, "reading MariaDB's query plan")
     _, volunteer = await seed_tasks(api, client, 50, random.Random(1))
     # The statement browsing runs, as it runs it: the square of 3 × 3 cells, one service blocked.
-    text, values = tasks.browse_square(*CENTRE, 1, where=" AND c.service_id NOT IN (%s)",
+    text, values = browse.browse_square(*CENTRE, 1, where=" AND c.service_id NOT IN (%s)",
                                        params=[api.app.ctx.clock(), "CLEAN_BATH"], tail=[volunteer.id, volunteer.user_id],
                                        limit=20)
     plan = await sql.rows("EXPLAIN " + text, values)

@@ -1,0 +1,248 @@
+"""Process-local caches for the hottest reads, kept honest by a change feed over Redis (issue 7).
+
+Volunteers browse far more often than anything they see changes, and every request asks who is
+calling. Each API process keeps what those reads need in memory — the caller's account (user,
+roles, volunteer profile), a volunteer's active claims, the open tasks of a map cell — and drops an
+entry the moment any process commits a change to it:
+
+* A writer calls ``changed(topic, key)`` for what it changed. The keys are collected per request
+  and published on one Redis channel **after** the request's transaction has committed (the
+  response hook, or ``flush`` in jobs and scripts); every process, the writer included, drops them.
+* A cache is trusted only while this process is subscribed to the channel. Redis down, or the
+  subscription lost: every cache is cleared and bypassed (the reads go to the database, as they
+  would without caches) until the subscription is back. Nothing is ever read from a cache that
+  could have missed an invalidation, except for the moment a message is in flight between
+  processes.
+* A load that raced with an invalidation of its key is not stored (the sequence check in
+  ``LocalCache.store``), so a reader can never put back what a writer just dropped.
+* Every entry also ages out after ``max_age_s`` — the bound if a publication is lost (the writer
+  could not reach Redis while its readers could).
+
+With the embedded in-process Redis there is one process: the feed is local and always live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("haibei.feed")
+
+PING_EVERY_S = 2.0
+SILENCE_LIMIT_S = 5.0
+
+_pending: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("haibei_feed_pending", default=None)
+
+
+class LocalCache:
+    """One topic's entries in this process: bounded (least recently used out first), aged out,
+    and consulted only while the feed is live."""
+
+    def __init__(self, feed: ChangeFeed, topic: str, *, max_entries: int, weigh: Callable[[Any], int] | None = None,
+                 max_weight: int | None = None) -> None:
+        self.feed, self.topic = feed, topic
+        self.max_entries = max_entries
+        self.weigh, self.max_weight = weigh, max_weight
+        self._entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+        self._weight = 0
+        self._dropped_at: dict[Any, int] = {}  # key -> feed sequence of its last invalidation
+        self._floor = 0  # loads started before this sequence may not be stored (after a clear)
+        self.hits = self.misses = 0
+
+    def get(self, key: Any) -> Any | None:
+        if not self.feed.usable:
+            return None
+        entry = self._entries.get(key)
+        if entry is None or time.monotonic() - entry[0] > self.feed.max_age_s:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry[1]
+
+    def begin(self) -> int:
+        """Call before reading what will be stored: the token ``store`` checks."""
+        return self.feed.sequence
+
+    def store(self, key: Any, value: Any, token: int) -> None:
+        """Keep ``value`` unless the key was invalidated (or everything cleared) since ``token``."""
+        if not self.feed.usable or token < self._floor or self._dropped_at.get(key, -1) > token:
+            return
+        if key in self._entries:
+            self._forget(key)
+        self._entries[key] = (time.monotonic(), value)
+        self._weight += self.weigh(value) if self.weigh else 0
+        while self._entries and (len(self._entries) > self.max_entries
+                                 or (self.max_weight is not None and self._weight > self.max_weight)):
+            self._forget(next(iter(self._entries)))
+
+    def drop(self, key: Any, sequence: int) -> None:
+        self._dropped_at[key] = sequence
+        if len(self._dropped_at) > 100_000:
+            self.clear(sequence)
+        if key in self._entries:
+            self._forget(key)
+
+    def clear(self, sequence: int) -> None:
+        self._entries.clear()
+        self._dropped_at.clear()
+        self._weight = 0
+        self._floor = sequence
+
+    def _forget(self, key: Any) -> None:
+        _, value = self._entries.pop(key)
+        self._weight -= self.weigh(value) if self.weigh else 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class ChangeFeed:
+    def __init__(self, *, redis: Any, channel: str, max_age_s: float, local_only: bool) -> None:
+        self.redis, self.channel = redis, channel
+        self.max_age_s = max_age_s
+        self.local_only = local_only  # one process (embedded fake Redis): local drops are complete
+        self.live = local_only
+        self.sequence = 0
+        self._caches: dict[str, LocalCache] = {}
+        self._orphans: set[str] = set()  # changes made outside any request, published by ``flush``
+
+    @property
+    def usable(self) -> bool:
+        return self.live and self.max_age_s > 0
+
+    def cache(self, topic: str, **options: Any) -> LocalCache:
+        if topic not in self._caches:
+            self._caches[topic] = LocalCache(self, topic, **options)
+        return self._caches[topic]
+
+    # ---- writers ------------------------------------------------------------------------------
+
+    def changed(self, topic: str, key: Any) -> None:
+        """``topic``'s entry ``key`` changed (or will, when the transaction commits)."""
+        item = f"{topic}:{key}"
+        pending = _pending.get()
+        (pending if pending is not None else self._orphans).add(item)
+        self._apply([item])  # at once here too; again when published, after the commit
+
+    def begin_request(self) -> None:
+        _pending.set(set())
+
+    async def end_request(self) -> None:
+        pending = _pending.get()
+        if pending:
+            _pending.set(set())
+            await self._publish(pending)
+
+    async def flush(self) -> None:
+        """Publish what changed outside a request (jobs, scripts); call after their commits."""
+        if self._orphans:
+            items, self._orphans = self._orphans, set()
+            await self._publish(items)
+
+    async def _publish(self, items: set[str]) -> None:
+        self._apply(items)
+        if self.local_only:
+            return
+        try:
+            await self.redis.publish(self.channel, "\n".join(sorted(items)))
+        except Exception as exc:  # noqa: BLE001 - Redis down: readers elsewhere are not live either
+            log.warning("change feed: could not publish", extra={"error": type(exc).__name__, "keys": len(items)})
+
+    # ---- readers ------------------------------------------------------------------------------
+
+    def _apply(self, items: Any) -> None:
+        self.sequence += 1
+        for item in items:
+            topic, _, raw = item.partition(":")
+            cache = self._caches.get(topic)
+            if cache is not None:
+                cache.drop(_key(raw), self.sequence)
+
+    def reset(self) -> None:
+        """Forget every entry (data changed behind the app's back, or invalidations may be lost)."""
+        self.sequence += 1
+        for cache in self._caches.values():
+            cache.clear(self.sequence)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay subscribed; live only while subscribed. Runs as a task for the process's life."""
+        if self.local_only:
+            return
+        backoff = 0.2
+        while not stop.is_set():
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.channel)
+                # Anything published before this moment may have been missed: start empty.
+                self.reset()
+                self.live = True
+                backoff = 0.2
+                log.info("change feed live")
+                heard = pinged = time.monotonic()
+                while not stop.is_set():
+                    message = await pubsub.get_message(timeout=1.0)
+                    now = time.monotonic()
+                    if message is not None:
+                        heard = now
+                        if message.get("type") == "message":
+                            self._apply(str(message["data"]).split("\n"))
+                    # A connection can die without an error (a dropped route): ask, and give up
+                    # on it when nothing, not even the answer, has come for a while.
+                    if now - pinged > PING_EVERY_S:
+                        await pubsub.ping()
+                        pinged = now
+                    if now - heard > SILENCE_LIMIT_S:
+                        raise ConnectionError("change feed silent")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: not live until resubscribed
+                if self.live:
+                    log.warning("change feed lost; caches bypassed until it is back", extra={"error": type(exc).__name__})
+                self.live = False
+                self.reset()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.live = False if not self.local_only else self.live
+                try:
+                    await pubsub.aclose()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {topic: {"entries": len(c), "hits": c.hits, "misses": c.misses} for topic, c in self._caches.items()}
+
+
+def _key(raw: str) -> Any:
+    return int(raw) if raw.lstrip("-").isdigit() else raw
+
+
+# The process's feed, set by the app at start (scripts and tests that build no app get a local
+# one that caches nothing).
+_FEED: ChangeFeed | None = None
+
+
+def install(feed: ChangeFeed) -> None:
+    global _FEED
+    _FEED = feed
+
+
+def current() -> ChangeFeed:
+    global _FEED
+    if _FEED is None:
+        _FEED = ChangeFeed(redis=None, channel="", max_age_s=0, local_only=True)
+    return _FEED
+
+
+def channel(settings: Any) -> str:
+    return settings.redis_prefix + "changes"
+
+
+def changed(topic: str, key: Any) -> None:
+    current().changed(topic, key)

@@ -1,0 +1,239 @@
+"""Browsing open tasks near a point (任务五: volunteers find and claim tasks; 机制三 就近).
+
+What a volunteer may see of a task: no name, no phone, no address, a position fuzzed to ~500 m
+(``geo.fuzz``); what they may claim: open, not over, not their own household's, not one they hold,
+no skill missing. Nearest first, then soonest.
+
+Near a point, the search reads growing squares of grid cells (``geo.cell_of``, ~500 m) and stops
+once the ``limit`` nearest eligible tasks are closer than anything outside the square: its cost
+follows the tasks near the volunteer, not the tasks in the city. It starts from the square that
+settled the last search nearby, usually settling at once; any start gives the same answer.
+
+Two ways to read a square, same answer (tests compare both with a brute-force scan):
+
+* **From this process's cell cache** while the change feed is live (server/feed.py): the open
+  tasks of each cell, kept until any process changes a task there (created, claimed, released,
+  moved on). Browsing is what volunteers do most and what changes least, so a warm square costs
+  no database statement at all; the claim stays the referee of who gets a task.
+* **From the database**, when the feed is down or caching is off: one hand-written statement per
+  square (server/sql.py) through the (status, cell, …) covering index.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from models import Task, VolunteerProfile
+from server import feed, sql
+from server.services import catalogue, geo
+
+# Browsing without a radius still stops somewhere: Weihai is about 60 km across.
+MAX_BROWSE_RADIUS_M = 60_000
+ACTIVE_CLAIM = ("claimed", "checked_in", "submitted")
+
+# Per process: the square half-width that settled the last search in each ~5 km area.
+_START_HALF: dict[int, int] = {}
+
+
+def _area_of(lat: float, lng: float) -> int:
+    row, col = divmod(geo.cell_of(lat, lng), geo.CELL_ROW)
+    return (row // 10) * geo.CELL_ROW + col // 10
+
+
+async def browse_open(
+    *, volunteer: VolunteerProfile, lat: float | None, lng: float | None, radius_km: float | None,
+    service_code: str | None, now: datetime, limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Open tasks ``volunteer`` may claim, nearest to (lat, lng) first then soonest; without a
+    position, the soonest."""
+    blocked = await catalogue.skill_codes() - set(volunteer.skills or [])
+    if lat is None or lng is None:
+        return await _soonest(volunteer=volunteer, service_code=service_code, blocked=blocked, now=now, limit=limit)
+
+    radius_m = min(radius_km * 1000 if radius_km else MAX_BROWSE_RADIUS_M, MAX_BROWSE_RADIUS_M)
+    span = geo.cell_min_span_m(lat)
+    cells = feed.current().cache("cell", max_entries=100_000, weigh=len, max_weight=300_000)
+    mine = await _active_claims(volunteer) if cells.feed.usable else None
+    names = await catalogue.service_names() if mine is not None else {}
+    area = _area_of(lat, lng)
+    half = _START_HALF.get(area, 1)
+    while True:
+        if mine is not None:
+            rows = await _square_from_cache(cells, lat, lng, half, now=now)
+            eligible = (row for row in rows
+                        if row["scheduled_end"] > now and row["id"] not in mine
+                        and row["household_user_id"] != volunteer.user_id and row["service_id"] not in blocked
+                        and (service_code is None or row["service_id"] == service_code))
+        else:
+            where, params = _filters(service_code, blocked)
+            text, values = browse_square(lat, lng, half, where=where, params=[now, *params],
+                                         tail=[volunteer.id, volunteer.user_id], limit=limit)
+            eligible = await sql.rows(text, values)
+        ranked = sorted(((d, _aware(row["scheduled_start"]), row["id"]), row) for row in eligible
+                        if (d := geo.distance_m(lat, lng, row["approx_lat"], row["approx_lng"])) <= radius_m)
+        # Anything outside the square is at least half × span away.
+        settled = [r for r in ranked if r[0][0] <= half * span]
+        if len(settled) >= limit or half * span >= radius_m:
+            picked = (settled if len(settled) >= limit else ranked)[:limit]
+            if len(_START_HALF) >= 10_000:
+                _START_HALF.clear()
+            _START_HALF[area] = half
+            return [present_row(row, distance_m=key[0], names=names) for key, row in picked]
+        half = half * 2 + 1
+
+
+# ---- from the database ------------------------------------------------------------------------
+
+# The inner select reads only the (status, cell, …) covering index (and the two small NOT IN sets,
+# materialised once: the caller's active claims, their own household's needs), orders by
+# approximate distance and cuts; the outer one fetches the few rows picked. {where} and {order} are
+# fixed fragments chosen here; values are always bound.
+_BROWSE = (
+    "SELECT t.id, t.service_id, s.name AS service_name, t.title, t.scheduled_start, t.scheduled_end,"
+    " t.volunteers_needed, t.claimed_count, t.points, t.notes_for_volunteer, t.community,"
+    " t.approx_lat, t.approx_lng, t.status"
+    " FROM (SELECT c.id FROM tasks c"
+    "  WHERE c.status = 'open' AND c.scheduled_end > %s{where}"
+    "  AND c.id NOT IN (SELECT m.task_id FROM task_claims m"
+    "   WHERE m.volunteer_id = %s AND m.status IN ('claimed', 'checked_in', 'submitted'))"
+    "  AND c.need_id NOT IN (SELECT n.id FROM needs n JOIN resident_profiles r ON r.id = n.resident_id"
+    "   WHERE r.user_id = %s)"
+    "  ORDER BY {order} LIMIT %s) AS picked"
+    " JOIN tasks t ON t.id = picked.id JOIN services s ON s.code = t.service_id"
+)
+
+
+def _filters(service_code: str | None, blocked: frozenset[str] | set[str]) -> tuple[str, list[Any]]:
+    where, params = "", []
+    if service_code:
+        where += " AND c.service_id = %s"
+        params.append(service_code)
+    if blocked:
+        where += f" AND c.service_id NOT IN ({sql.placeholders(blocked)})"
+        params += sorted(blocked)
+    return where, params
+
+
+async def _soonest(*, volunteer: VolunteerProfile, service_code: str | None, blocked: frozenset[str], now: datetime,
+                   limit: int) -> list[dict[str, Any]]:
+    where, params = _filters(service_code, blocked)
+    found = await sql.rows(_BROWSE.format(where=where, order="c.scheduled_start, c.id"),
+                           [now, *params, volunteer.id, volunteer.user_id, limit])
+    found.sort(key=lambda row: (_aware(row["scheduled_start"]), row["id"]))
+    return [present_row(row) for row in found]
+
+
+def browse_square(lat: float, lng: float, half: int, *, where: str, params: list[Any], tail: list[Any],
+                  limit: int) -> tuple[str, list[Any]]:
+    """The browse statement for the square of (2 × half + 1)² cells around (lat, lng): its
+    eligible tasks ordered by squared equirectangular distance (the exact, haversine distance then
+    orders the few returned), ``limit`` plus some slack so near-ties between the two stay in."""
+    bounds = _row_bounds(lat, lng, half)
+    cells = " OR ".join(["c.cell BETWEEN %s AND %s"] * (len(bounds) // 2))
+    order = ("(c.approx_lat - %s) * (c.approx_lat - %s) + (c.approx_lng - %s) * (c.approx_lng - %s) * %s,"
+             " c.scheduled_start, c.id")
+    nearness = [lat, lat, lng, lng, math.cos(math.radians(lat)) ** 2]
+    text = _BROWSE.format(where=f"{where} AND ({cells})", order=order)
+    return text, [*params, *bounds, *tail, *nearness, limit + 20]
+
+
+def _row_bounds(lat: float, lng: float, half: int) -> list[int]:
+    """[first, last] cell of each row of the square, flattened."""
+    row0, col0 = divmod(geo.cell_of(lat, lng), geo.CELL_ROW)
+    bounds: list[int] = []
+    for dr in range(-half, half + 1):
+        middle = (row0 + dr) * geo.CELL_ROW + col0
+        bounds += [middle - half, middle + half]
+    return bounds
+
+
+# ---- from the cell cache ----------------------------------------------------------------------
+
+_CELL_ROWS = (
+    "SELECT t.id, t.cell, t.service_id, t.title, t.scheduled_start, t.scheduled_end, t.volunteers_needed,"
+    " t.claimed_count, t.points, t.notes_for_volunteer, t.community, t.approx_lat, t.approx_lng, t.status,"
+    " r.user_id AS household_user_id"
+    " FROM tasks t JOIN needs n ON n.id = t.need_id JOIN resident_profiles r ON r.id = n.resident_id"
+    " WHERE t.status = 'open' AND t.scheduled_end > %s AND ({cells})"
+)
+
+
+async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, half: int, *,
+                             now: datetime) -> list[dict[str, Any]]:
+    """Every open task of the square's cells (eligibility is the caller's to check): cached cells
+    as they are, the rows with a cell missing read in one statement and cached, empty cells too.
+    Every change to a task says ``feed.changed("cell", its cell)`` (tasks, events)."""
+    bounds = _row_bounds(lat, lng, half)
+    out: list[dict[str, Any]] = []
+    missing: list[int] = []
+    for first, last in zip(bounds[::2], bounds[1::2]):
+        held = [cells.get(cell) for cell in range(first, last + 1)]
+        if any(h is None for h in held):
+            missing += [first, last]
+        else:
+            for rows in held:
+                out += rows
+    if missing:
+        token = cells.begin()
+        text = _CELL_ROWS.format(cells=" OR ".join(["t.cell BETWEEN %s AND %s"] * (len(missing) // 2)))
+        found = await sql.rows(text, [now, *missing])
+        by_cell: dict[int, list[dict[str, Any]]] = {}
+        for row in found:
+            row["scheduled_start"] = _aware(row["scheduled_start"])
+            row["scheduled_end"] = _aware(row["scheduled_end"])
+            by_cell.setdefault(row["cell"], []).append(row)
+        for first, last in zip(missing[::2], missing[1::2]):
+            for cell in range(first, last + 1):
+                cells.store(cell, tuple(by_cell.get(cell, ())), token)
+        out += found
+    return out
+
+
+async def _active_claims(volunteer: VolunteerProfile) -> frozenset[int]:
+    """Ids of the tasks ``volunteer`` holds an active claim on; cached per process until a claim of
+    theirs is made or moves on (``feed.changed("claims", volunteer id)``)."""
+    cache = feed.current().cache("claims", max_entries=50_000)
+    held = cache.get(volunteer.id)
+    if held is None:
+        token = cache.begin()
+        found = await sql.rows("SELECT task_id FROM task_claims WHERE volunteer_id = %s AND status IN (%s, %s, %s)",
+                               [volunteer.id, *ACTIVE_CLAIM])
+        held = frozenset(row["task_id"] for row in found)
+        cache.store(volunteer.id, held, token)
+    return held
+
+
+# ---- presenting -------------------------------------------------------------------------------
+
+
+def present_row(row: dict[str, Any], *, distance_m: float | None = None, names: dict[str, str] | None = None,
+                ) -> dict[str, Any]:
+    """A task as any approved volunteer may see it (the shape of ``tasks.present_public``)."""
+    return {
+        "id": row["id"],
+        "service_code": row["service_id"],
+        "service_name": row["service_name"] if "service_name" in row else (names or {}).get(row["service_id"]),
+        "title": row["title"],
+        "scheduled_start": _aware(row["scheduled_start"]),
+        "scheduled_end": _aware(row["scheduled_end"]),
+        "volunteers_needed": row["volunteers_needed"],
+        "slots_left": max(0, row["volunteers_needed"] - row["claimed_count"]),
+        "points": row["points"],
+        "notes_for_volunteer": row["notes_for_volunteer"],
+        "community": row["community"],
+        "approx_location": None if row["approx_lat"] is None else {"lat": row["approx_lat"], "lng": row["approx_lng"]},
+        "distance_m": None if distance_m is None else int(distance_m),
+        "status": row["status"],
+    }
+
+
+_DATETIME = Task._meta.fields_map["scheduled_start"]
+
+
+def _aware(value: Any) -> datetime:
+    """A datetime column read by hand, as the ORM would give it: aware, in UTC."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    return _DATETIME.to_python_value(value)

@@ -1,0 +1,125 @@
+"""The change feed and the process-local caches it vouches for (server/feed.py): a cache is read
+only while the feed is live, an invalidation reaches every process, and a load that raced with an
+invalidation is never stored."""
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from server import feed
+from server.feed import ChangeFeed
+from tests.support import require_services
+
+
+def local_feed(max_age_s: float = 30) -> ChangeFeed:
+    return ChangeFeed(redis=None, channel="", max_age_s=max_age_s, local_only=True)
+
+
+def test_a_load_that_raced_with_an_invalidation_is_not_stored():
+    f = local_feed()
+    cache = f.cache("user", max_entries=10)
+    token = cache.begin()
+    f.changed("user", 7)  # a writer commits while the reader's query is in flight
+    cache.store(7, "stale", token)
+    assert cache.get(7) is None
+    token = cache.begin()  # read after the change: fine to keep
+    cache.store(7, "fresh", token)
+    assert cache.get(7) == "fresh"
+    # Other keys are not affected by the invalidation of 7.
+    token = cache.begin()
+    f.changed("user", 8)
+    cache.store(9, "other", token)
+    assert cache.get(9) == "other"
+
+
+def test_reset_refuses_loads_begun_before_it():
+    f = local_feed()
+    cache = f.cache("cell", max_entries=10)
+    token = cache.begin()
+    f.reset()
+    cache.store(1, ("row",), token)
+    assert cache.get(1) is None
+    cache.store(1, ("row",), cache.begin())
+    assert cache.get(1) == ("row",)
+    f.reset()
+    assert cache.get(1) is None
+
+
+def test_entries_age_out_and_the_cache_stays_bounded():
+    f = local_feed(max_age_s=0.05)
+    cache = f.cache("cell", max_entries=3, weigh=len, max_weight=5)
+    cache.store(1, (1, 2), cache.begin())
+    assert cache.get(1) == (1, 2)
+    import time
+
+    time.sleep(0.06)
+    assert cache.get(1) is None
+    f.max_age_s = 30
+    for key in range(10):
+        cache.store(key, (key,) * 2, cache.begin())
+    assert len(cache) == 2  # weight 2 each, at most 5 in all
+    assert cache.get(9) == (9, 9) and cache.get(0) is None
+
+
+def test_nothing_is_cached_while_the_feed_is_not_live():
+    f = ChangeFeed(redis=None, channel="x", max_age_s=30, local_only=False)
+    cache = f.cache("user", max_entries=10)
+    cache.store(1, "row", cache.begin())
+    assert not f.live and cache.get(1) is None
+    f.live = True
+    cache.store(1, "row", cache.begin())
+    assert cache.get(1) == "row"
+    f.max_age_s = 0  # caching switched off
+    assert cache.get(1) is None
+
+
+async def test_an_unreachable_redis_keeps_the_feed_down():
+    f = ChangeFeed(redis=aioredis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2), channel="x",
+                   max_age_s=30, local_only=False)
+    stop = asyncio.Event()
+    task = asyncio.create_task(f.run(stop))
+    await asyncio.sleep(0.5)
+    assert not f.live
+    cache = f.cache("user", max_entries=10)
+    cache.store(1, "row", cache.begin())
+    assert cache.get(1) is None
+    stop.set()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_an_invalidation_reaches_another_process_feed(api):
+    """Two feeds on one Redis channel stand for two API processes."""
+    require_services(api.settings, "the change feed across processes")
+    channel = api.settings.redis_prefix + "feed-test"
+    clients = [aioredis.from_url(api.settings.redis_url, decode_responses=True) for _ in range(2)]
+    feeds = [ChangeFeed(redis=c, channel=channel, max_age_s=30, local_only=False) for c in clients]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(f.run(stop)) for f in feeds]
+    try:
+        for _ in range(50):
+            if all(f.live for f in feeds):
+                break
+            await asyncio.sleep(0.05)
+        assert all(f.live for f in feeds)
+        reader = feeds[1].cache("user", max_entries=10)
+        reader.store(42, "roles before", reader.begin())
+        assert reader.get(42) == "roles before"
+        feeds[0].changed("user", 42)  # outside a request: published by flush
+        await feeds[0].flush()
+        for _ in range(50):
+            if reader.get(42) is None:
+                break
+            await asyncio.sleep(0.02)
+        assert reader.get(42) is None
+    finally:
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for c in clients:
+            await c.aclose()
+
+
+def test_the_app_feed_is_live_in_tests(api):
+    assert feed.current() is api.app.ctx.feed and feed.current().live
