@@ -79,21 +79,59 @@ async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
     the change feed vouches for it (server.feed): every write to an account, its roles or its
     volunteer profile says ``feed.changed("user", id)``, which drops the copy in every process."""
     cache = feed.current().cache("user", max_entries=50_000) if cached else None
-    found = cache.get(user_id) if cache is not None else None
-    if found is None:
+    parts = cache.get(user_id) if cache is not None else None
+    if parts is None:
         token = cache.begin() if cache is not None else 0
         found = await sql.rows(_CALLER, [user_id])
+        parts = _split(found) if found else ()
         if cache is not None:
-            cache.store(user_id, found, token)
-    if not found:
+            cache.store(user_id, parts, token)
+    if not parts:
         return None
     # Fresh model instances every time: a request may change its copy, never the cached rows.
-    first = found[0]
+    user_row, role_rows, volunteer_row = parts
     return Actor(
-        user=sql.hydrate(User, first),
-        roles={row["r_role"]: sql.hydrate(UserRole, row, "r_") for row in found if row["r_id"] is not None},
-        volunteer=sql.hydrate(VolunteerProfile, first, "v_") if first["v_id"] is not None else None,
+        user=User._init_from_db(**user_row),
+        roles={row["role"]: UserRole._init_from_db(**row) for row in role_rows},
+        volunteer=VolunteerProfile._init_from_db(**volunteer_row) if volunteer_row else None,
     )
+
+
+def _split(found: list[dict]) -> tuple[dict, list[dict], dict | None]:
+    """The statement's rows as (user columns, each role's columns, volunteer columns or None)."""
+    def strip(row: dict, prefix: str) -> dict:
+        return {key[len(prefix):]: value for key, value in row.items() if key.startswith(prefix)}
+
+    first = found[0]
+    user_row = {key: value for key, value in first.items() if not key.startswith(("r_", "v_"))}
+    roles = [strip(row, "r_") for row in found if row["r_id"] is not None]
+    return user_row, roles, strip(first, "v_") if first["v_id"] is not None else None
+
+
+# Verified tokens, so the signature is checked once per token and process, not on every request;
+# expiry is still checked every time. Bounded: cleared when full.
+_VERIFIED: dict[tuple[str, str], tuple[int, int, int]] = {}
+
+
+def _verify(token: str, secret: str) -> tuple[int, int]:
+    """(user id, token version) of a valid token; raises TokenInvalid."""
+    known = _VERIFIED.get((secret, token))
+    if known is None:
+        try:
+            claims = jwt.decode(token, secret, algorithms=["HS256"], issuer=ISSUER,
+                                options={"require": ["exp", "sub", "ver", "iss"]})
+            known = (int(claims["sub"]), int(claims["ver"]), int(claims["exp"]))
+        except jwt.ExpiredSignatureError:
+            raise TokenInvalid("登录已过期,请重新登录") from None
+        except (jwt.InvalidTokenError, ValueError, TypeError):
+            raise TokenInvalid() from None
+        if len(_VERIFIED) >= 100_000:
+            _VERIFIED.clear()
+        # Keyed by the secret too: a changed secret must not accept what the old one signed.
+        _VERIFIED[(secret, token)] = known
+    if known[2] <= time.time():
+        raise TokenInvalid("登录已过期,请重新登录")
+    return known[0], known[1]
 
 
 async def authenticate(request: Request) -> Actor:
@@ -105,21 +143,7 @@ async def authenticate(request: Request) -> Actor:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated()
-    settings = request.app.ctx.settings
-    try:
-        claims = jwt.decode(
-            token.strip(),
-            settings.jwt_secret,
-            algorithms=["HS256"],
-            issuer=ISSUER,
-            options={"require": ["exp", "sub", "ver", "iss"]},
-        )
-        user_id = int(claims["sub"])
-        version = int(claims["ver"])
-    except jwt.ExpiredSignatureError:
-        raise TokenInvalid("登录已过期,请重新登录") from None
-    except (jwt.InvalidTokenError, ValueError, TypeError):
-        raise TokenInvalid() from None
+    user_id, version = _verify(token.strip(), request.app.ctx.settings.jwt_secret)
     actor = await _load_caller(user_id, cached=True)
     if actor is None or actor.user.status != "active" or actor.user.token_version != version:
         raise TokenInvalid()

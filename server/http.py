@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import partial, wraps
+from functools import wraps
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 from sanic import HTTPResponse, Request
 from sanic.response import json as sanic_json
@@ -103,7 +104,10 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-dumps = partial(json.dumps, default=_default, ensure_ascii=False, separators=(",", ":"))
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON (Chinese readable, datetimes ISO 8601) by orjson: about ten times the
+    standard library's speed, which every response pays (issue 7's profile)."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
 def respond(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:

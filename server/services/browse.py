@@ -21,6 +21,7 @@ Two ways to read a square, same answer (tests compare both with a brute-force sc
 
 from __future__ import annotations
 
+import heapq
 import math
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,11 @@ from server.services import catalogue, geo
 # Browsing without a radius still stops somewhere: Weihai is about 60 km across.
 MAX_BROWSE_RADIUS_M = 60_000
 ACTIVE_CLAIM = ("claimed", "checked_in", "submitted")
+
+# Squares wider than this (25 × 25 cells, ~12 km) are read from the database even when the cache
+# is live: a search that has to go that far is in a sparse area, where one statement over the
+# index beats looking at hundreds of mostly empty cells.
+CACHE_MAX_HALF = 12
 
 # Per process: the square half-width that settled the last search in each ~5 km area.
 _START_HALF: dict[int, int] = {}
@@ -59,13 +65,22 @@ async def browse_open(
     names = await catalogue.service_names() if mine is not None else {}
     area = _area_of(lat, lng)
     half = _START_HALF.get(area, 1)
+    k = math.cos(math.radians(lat)) ** 2
     while True:
-        if mine is not None:
+        cached = mine is not None and half <= CACHE_MAX_HALF
+        if cached:
             rows = await _square_from_cache(cells, lat, lng, half, now=now)
-            eligible = (row for row in rows
+            eligible = [row for row in rows
                         if row["scheduled_end"] > now and row["id"] not in mine
                         and row["household_user_id"] != volunteer.user_id and row["service_id"] not in blocked
-                        and (service_code is None or row["service_id"] == service_code))
+                        and (service_code is None or row["service_id"] == service_code)]
+            # As the database path does: cut by squared equirectangular distance, with slack for
+            # near-ties, before the exact distance.
+            if len(eligible) > limit + 20:
+                eligible = heapq.nsmallest(
+                    limit + 20, eligible,
+                    key=lambda r: ((r["approx_lat"] - lat) ** 2 + (r["approx_lng"] - lng) ** 2 * k,
+                                   r["scheduled_start"], r["id"]))
         else:
             where, params = _filters(service_code, blocked)
             text, values = browse_square(lat, lng, half, where=where, params=[now, *params],
@@ -81,7 +96,9 @@ async def browse_open(
                 _START_HALF.clear()
             _START_HALF[area] = half
             return [present_row(row, distance_m=key[0], names=names) for key, row in picked]
-        half = half * 2 + 1
+        # From the database, few large steps (each a statement); from the cache, ring by ring
+        # (each ring costs only its cells).
+        half = half + 1 if cached else half * 2 + 1
 
 
 # ---- from the database ------------------------------------------------------------------------
