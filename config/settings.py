@@ -63,7 +63,7 @@ class Settings:
     db_connect_timeout_s: float = 3.0
     # Process-local caches of the caller and of open tasks by map cell (server/feed.py): trusted
     # only while subscribed to the change feed, and never older than this; 0 = no caching.
-    cache_max_age_s: float = 30.0
+    cache_max_age_s: float = 60.0
     # auto: the outbox worker runs inside the API process in embedded mode only; on | off.
     run_worker: str = "auto"
     log_level: str = "INFO"

@@ -321,6 +321,8 @@ class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     db: bool
     redis: bool
+    # This process is subscribed to the change feed, so its caches are in use (server/feed.py).
+    change_feed: bool
 
 
 # --- service catalogue -------------------------------------------------------------------

@@ -67,7 +67,10 @@ async def load_actor(*, user: User) -> Actor:
 
 _CALLER = sql.Statement(
     lambda: f"SELECT {sql.columns(User, 'u')}, {sql.columns(UserRole, 'r', 'r_')},"
-    f" {sql.columns(VolunteerProfile, 'v', 'v_')}"
+    f" {sql.columns(VolunteerProfile, 'v', 'v_')},"
+    # The volunteer's active claims ride along (browsing needs them), as "id,id,…".
+    " (SELECT GROUP_CONCAT(m.task_id) FROM task_claims m WHERE m.volunteer_id = v.id"
+    "  AND m.status IN ('claimed', 'checked_in', 'submitted')) AS active_claims"
     " FROM users u LEFT JOIN user_roles r ON r.user_id = u.id LEFT JOIN volunteer_profiles v ON v.user_id = u.id"
     " WHERE u.id = %s"
 )
@@ -86,6 +89,13 @@ async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
         parts = _split(found) if found else ()
         if cache is not None:
             cache.store(user_id, parts, token)
+            if parts and parts[2] is not None:
+                # Read in the same statement: the browse cache of this volunteer's active claims
+                # (services/browse.py) may keep it, unless a claim of theirs changed meanwhile.
+                held = found[0]["active_claims"]
+                held = held.decode() if isinstance(held, bytes) else str(held or "")
+                feed.current().cache("claims", max_entries=50_000).store(
+                    parts[2]["id"], frozenset(int(t) for t in held.split(",") if t), token)
     if not parts:
         return None
     # Fresh model instances every time: a request may change its copy, never the cached rows.
@@ -103,7 +113,7 @@ def _split(found: list[dict]) -> tuple[dict, list[dict], dict | None]:
         return {key[len(prefix):]: value for key, value in row.items() if key.startswith(prefix)}
 
     first = found[0]
-    user_row = {key: value for key, value in first.items() if not key.startswith(("r_", "v_"))}
+    user_row = {key: value for key, value in first.items() if not key.startswith(("r_", "v_", "active_"))}
     roles = [strip(row, "r_") for row in found if row["r_id"] is not None]
     return user_row, roles, strip(first, "v_") if first["v_id"] is not None else None
 

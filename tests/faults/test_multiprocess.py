@@ -94,3 +94,43 @@ async def test_two_outbox_workers_send_1000_notifications_each_once(api, standin
         messages = (await c.get(standin.url + "/__standin/messages")).json()["messages"]
     sent = Counter(m["body"]["data"]["thing1"]["value"] for m in messages)
     assert len(sent) == 1000 and set(sent.values()) == {1}, sent.most_common(3)
+
+
+async def test_browse_caches_in_every_process_follow_a_claim_made_in_another(api, client, two_apis):
+    """Each of the four API workers caches the open tasks it has shown; a claim through one
+    process hides the task from browsing in every other at once, a release shows it again."""
+    from tests.builders import make_need, make_task
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    a, _ = await make_volunteer(client, station, approved_by=worker)
+    b, _ = await make_volunteer(client, station, approved_by=worker)
+    resident, _ = await make_resident(client, station)
+    task = await make_task(client, worker, await make_need(client, resident))
+    # Within 1 km: a square the cache answers whole (a wider search in an empty map ends in the
+    # database, which would hide a stale cache).
+    near = {"lat": 37.512345, "lng": 122.121234, "radius_km": 1}
+
+    async def seen_everywhere(c: httpx.AsyncClient, session) -> list[bool]:
+        # Enough requests per process that both of its workers answer some.
+        responses = await asyncio.gather(*(c.get(f"{url}/api/v1/tasks/open", params=near, headers=session.headers)
+                                           for url in two_apis for _ in range(12)))
+        assert all(r.status_code == 200 for r in responses)
+        return [any(t["id"] == task["id"] for t in r.json()["items"]) for r in responses]
+
+    async with httpx.AsyncClient(timeout=30) as c:
+        assert all(await seen_everywhere(c, b))  # every worker has it cached now
+        r = await c.post(f"{two_apis[0]}/api/v1/tasks/{task['id']}/claim", headers=a.headers)
+        assert r.status_code == 200, r.text
+        # The invalidation is published after the commit, before the claim's response: allow it
+        # the moment it takes to cross Redis, no more.
+        deadline = time.monotonic() + 1.0
+        while any(seen := await seen_everywhere(c, b)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not any(seen)
+        r = await c.post(f"{two_apis[1]}/api/v1/tasks/{task['id']}/release", json={"reason": "临时有事"}, headers=a.headers)
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 1.0
+        while not all(seen := await seen_everywhere(c, b)) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert all(seen)

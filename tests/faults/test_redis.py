@@ -51,3 +51,48 @@ async def test_redis_cut_mid_load_loses_nothing_and_boards_rebuild(api, proxies,
     assert r.status_code == 200 and r.json()["me"] == {"rank": 3, "value": 10}
     redis = api.app.ctx.redis.aio
     assert await redis.get(api.settings.redis_prefix + "lb:count") is not None
+
+
+async def test_with_redis_cut_a_process_stops_trusting_its_caches(api, client, proxies, app_process):
+    """A process that cannot hear the change feed cannot know what changed elsewhere: it drops its
+    caches and reads the database until the feed is back."""
+    from tests.builders import make_need, make_resident, make_task, make_volunteer, make_worker
+
+    c = app_process.client
+    station = await make_station()
+    worker = await make_worker(client, station)
+    a, _ = await make_volunteer(client, station, approved_by=worker)
+    b, _ = await make_volunteer(client, station, approved_by=worker)
+    resident, _ = await make_resident(client, station)
+    task = await make_task(client, worker, await make_need(client, resident))
+    # Within 1 km: a square the cache answers whole (a wider search in an empty map ends in the
+    # database, which would hide a stale cache).
+    near = {"lat": 37.512345, "lng": 122.121234, "radius_km": 1}
+
+    async def shown() -> bool:
+        r = await c.get("/api/v1/tasks/open", params=near, headers=b.headers)
+        assert r.status_code == 200, r.text
+        return any(t["id"] == task["id"] for t in r.json()["items"])
+
+    async def feed_live() -> bool:
+        return (await c.get("/healthz")).json()["change_feed"]
+
+    assert await feed_live() and await shown()  # cached in the other process now
+    proxies.redis.cut()
+    for _ in range(100):
+        if not await feed_live():
+            break
+        await asyncio.sleep(0.05)
+    assert not await feed_live()
+    assert await shown()  # read while the feed is down: from the database, and not kept
+    # Claimed through this test's own app: its invalidation never reaches the cut-off process.
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=a.headers)
+    assert r.status_code == 200, r.text
+    assert not await shown()  # read from the database, not from the stale cache
+    proxies.redis.restore()
+    for _ in range(100):
+        if await feed_live():
+            break
+        await asyncio.sleep(0.1)
+    assert await feed_live()
+    assert not await shown()  # back on the cache, which started empty

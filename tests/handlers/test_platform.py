@@ -19,7 +19,7 @@ def assert_error(r, status: int, code: str):
 async def test_healthz_reports_db_and_redis(client):
     r = await client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "db": True, "redis": True}
+    assert r.json() == {"status": "ok", "db": True, "redis": True, "change_feed": True}
 
 
 async def test_health_check_reports_unreachable_redis(api):
