@@ -74,7 +74,10 @@ async def claim_task(request: Request, task_id: int):
         task, _, _ = await access_task(actor, task_id, purpose="claim")
         need = await tasks.check_claim(task=task, volunteer=volunteer, settings=ctx.settings, now=ctx.clock())
         claim = await tasks.do_claim(task=task, volunteer=volunteer, now=ctx.clock(), need=need)
-    return await _show(request, task_id, viewer="claimant", claim=claim)
+    # The task, the claim and the need (with its household) are in hand and current: the claim
+    # holds the task's row lock until the commit, and set both's counts and states.
+    return respond(await tasks.present_full(task, cipher=ctx.cipher, viewer="claimant", claim=claim, now=ctx.clock(),
+                                            need=need))
 
 
 @bp.post("/<task_id:int>/release")

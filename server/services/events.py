@@ -46,10 +46,12 @@ async def move(
     now: datetime,
     reason: str | None = None,
     extra: dict[str, Any] | None = None,
+    locked: Model | None = None,
 ) -> None:
-    """Move ``obj`` (a Need, Task or TaskClaim) to ``to`` if it is in ``allowed_from``."""
+    """Move ``obj`` (a Need, Task or TaskClaim) to ``to`` if it is in ``allowed_from``. ``locked``:
+    the row as the caller read it with ``select_for_update`` in this transaction, if it did."""
     model = type(obj)
-    current = await model.select_for_update().get(id=obj.id)
+    current = locked if locked is not None else await model.select_for_update().get(id=obj.id)
     if current.status not in allowed_from:
         obj.status = current.status
         raise invalid_state(obj, wanted)

@@ -75,7 +75,7 @@ async def household_location(*, need: Need, cipher: FieldCipher) -> dict[str, An
     """Where the service happens: the need's own location, else the household's address."""
     if need.location_enc:
         return json.loads(cipher.decrypt(need.location_enc, context=needs.LOCATION_CONTEXT))
-    resident = await ResidentProfile.get(id=need.resident_id)
+    resident = await _household_of(need)
     if not resident.location_enc:
         return None
     lat, lng = json.loads(cipher.decrypt(resident.location_enc, context=residents.CTX["location"]))
@@ -227,7 +227,7 @@ async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime, ne
                         from_status=None, to_status="claimed", now=now)
     if task.claimed_count >= task.volunteers_needed:
         await events.move(task, to="claimed", allowed_from=("open",), wanted="领取", need_id=task.need_id,
-                          actor_id=volunteer.user_id, actor_role="volunteer", now=now)
+                          actor_id=volunteer.user_id, actor_role="volunteer", now=now, locked=locked)
     await _tell(task, "task_claimed", who="household", volunteer=volunteer, now=now, start=task.scheduled_start,
                 need=need)
     return claim
@@ -429,9 +429,16 @@ async def load(*, task_id: int) -> Task:
     return task
 
 
+async def _household_of(need: Need) -> ResidentProfile:
+    """The need's household: the one loaded with it if it was (select_related), else read."""
+    loaded = getattr(need, "_resident", None)
+    return loaded if isinstance(loaded, ResidentProfile) else await ResidentProfile.get(id=need.resident_id)
+
+
 async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: TaskClaim | None = None,
-                       now: datetime) -> dict[str, Any]:
-    """The task for a worker, the household, or a claimant (who gets the exact address)."""
+                       now: datetime, need: Need | None = None) -> dict[str, Any]:
+    """The task for a worker, the household, or a claimant (who gets the exact address). ``need``:
+    the task's need if the caller has it in hand (with its household, ideally)."""
     out = present_public(task)
     out["need_id"] = task.need_id
     out["station_id"] = task.station_id
@@ -451,9 +458,9 @@ async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: T
             claim.status == "confirmed" and claim.confirmed_at and now - claim.confirmed_at <= CONFIRMED_ADDRESS_TTL
         )
         if live:
-            need = await Need.get(id=task.need_id)
+            need = need if need is not None and need.id == task.need_id else await Need.get(id=task.need_id)
             out["location"] = await household_location(need=need, cipher=cipher)
-            resident = await ResidentProfile.get(id=need.resident_id)
+            resident = await _household_of(need)
             phone = cipher.decrypt_optional(resident.phone_enc, context=residents.CTX["phone"])
             out["contact"] = {
                 "name": mask_name(resident.name),
