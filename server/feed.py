@@ -127,6 +127,8 @@ class ChangeFeed:
         """``topic``'s entry ``key`` changed (or will, when the transaction commits)."""
         item = f"{topic}:{key}"
         pending = _pending.get()
+        if pending is None and len(self._orphans) >= 100_000:
+            self._orphans.clear()  # never flushed (a script): other processes age their copies out
         (pending if pending is not None else self._orphans).add(item)
         self._apply([item])  # at once here too; again when published, after the commit
 
@@ -209,7 +211,7 @@ class ChangeFeed:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
             finally:
-                self.live = False if not self.local_only else self.live
+                self.live = False
                 try:
                     await pubsub.aclose()
                 except Exception:  # noqa: BLE001

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,24 @@ ACTIVE_CLAIM = ("claimed", "checked_in", "submitted")
 # is live: a search that has to go that far is in a sparse area, where one statement over the
 # index beats looking at hundreds of mostly empty cells.
 CACHE_MAX_HALF = 12
+
+# A square holding more open tasks than this (whatever their eligibility) marks its ~5 km area as
+# dense for a while: browsing there reads the database, whose covering index cuts the nearest few
+# without looking at each task, and the cell cache stays small (a few hundred thousand rows at most).
+DENSE_ROWS = 400
+DENSE_FOR_S = 600.0
+_DENSE_AREAS: dict[int, float] = {}
+
+
+def _dense(area: int) -> bool:
+    marked = _DENSE_AREAS.get(area)
+    if marked is None:
+        return False
+    if time.monotonic() - marked > DENSE_FOR_S:
+        del _DENSE_AREAS[area]
+        return False
+    return True
+
 
 # Per process: the square half-width that settled the last search in each ~5 km area.
 _START_HALF: dict[int, int] = {}
@@ -66,10 +85,15 @@ async def browse_open(
     area = _area_of(lat, lng)
     half = _START_HALF.get(area, 1)
     k = math.cos(math.radians(lat)) ** 2
+    dense = _dense(area)
     while True:
-        cached = mine is not None and half <= CACHE_MAX_HALF
+        cached = mine is not None and half <= CACHE_MAX_HALF and not dense
         if cached:
             rows = await _square_from_cache(cells, lat, lng, half, now=now)
+            if len(rows) > DENSE_ROWS:
+                # Too many tasks here to hold and sift in Python: the index does it better.
+                _DENSE_AREAS[area] = time.monotonic()
+                dense = True
             eligible = [row for row in rows
                         if row["scheduled_end"] > now and row["id"] not in mine
                         and row["household_user_id"] != volunteer.user_id and row["service_id"] not in blocked
@@ -201,9 +225,10 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
             row["scheduled_start"] = _aware(row["scheduled_start"])
             row["scheduled_end"] = _aware(row["scheduled_end"])
             by_cell.setdefault(row["cell"], []).append(row)
-        for first, last in zip(missing[::2], missing[1::2]):
-            for cell in range(first, last + 1):
-                cells.store(cell, tuple(by_cell.get(cell, ())), token)
+        if len(found) + len(out) <= DENSE_ROWS:  # a dense square is not kept (see DENSE_ROWS)
+            for first, last in zip(missing[::2], missing[1::2]):
+                for cell in range(first, last + 1):
+                    cells.store(cell, tuple(by_cell.get(cell, ())), token)
         out += found
     return out
 

@@ -15,17 +15,22 @@ from tests.support import require_services
 CENTRE = (37.5131, 122.1206)
 
 
-@pytest.fixture(params=["cache", "database"])
-def path(request, api):
-    """Browse through this process's cell cache (feed live), or straight from the database (feed
-    down, or caching off): both must give the brute-force answer."""
+@pytest.fixture(params=["cache", "database", "dense"])
+def path(request, api, monkeypatch):
+    """Browse through this process's cell cache (feed live), straight from the database (feed
+    down, or caching off), or from the cache until the squares are found dense and then from the
+    database: each must give the brute-force answer."""
     change_feed = feed.current()
     assert change_feed.live, "the change feed should be subscribed in tests on Redis"
     saved = change_feed.max_age_s
     if request.param == "database":
         change_feed.max_age_s = 0  # not usable: every read goes to the database
+    if request.param == "dense":
+        monkeypatch.setattr(browse, "DENSE_ROWS", 8)
+    browse._DENSE_AREAS.clear()
     yield request.param
     change_feed.max_age_s = saved
+    browse._DENSE_AREAS.clear()
 
 
 async def seed_tasks(api, client, n: int, rng: random.Random) -> tuple[list[Task], VolunteerProfile]:
