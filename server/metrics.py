@@ -79,9 +79,32 @@ async def _database_state(now: datetime) -> list[str]:
     return lines
 
 
+def _cache_state() -> list[str]:
+    """The answering process's change feed and caches (server/feed.py)."""
+    from server import feed
+
+    change_feed = feed.current()
+    pid = os.getpid()
+    lines = [
+        "# HELP haibei_change_feed_live Whether the answering process is subscribed (its caches in use)",
+        "# TYPE haibei_change_feed_live gauge",
+        _line("haibei_change_feed_live", int(change_feed.live), {"pid": pid}),
+        "# HELP haibei_cache_entries Entries held by the answering process, by cache",
+        "# TYPE haibei_cache_entries gauge",
+    ]
+    stats = change_feed.stats()
+    lines += [_line("haibei_cache_entries", s["entries"], {"cache": topic, "pid": pid}) for topic, s in stats.items()]
+    lines += ["# HELP haibei_cache_lookups_total Lookups in the answering process's caches, by outcome",
+              "# TYPE haibei_cache_lookups_total counter"]
+    for topic, s in stats.items():
+        lines.append(_line("haibei_cache_lookups_total", s["hits"], {"cache": topic, "outcome": "hit", "pid": pid}))
+        lines.append(_line("haibei_cache_lookups_total", s["misses"], {"cache": topic, "outcome": "miss", "pid": pid}))
+    return lines
+
+
 async def render(now: datetime) -> bytes:
-    """The whole exposition: process metrics, then the database-backed gauges."""
-    text = generate_latest(_registry())
+    """The whole exposition: process metrics, the caches, then the database-backed gauges."""
+    text = generate_latest(_registry()) + ("\n".join(_cache_state()) + "\n").encode()
     try:
         extra = await _database_state(now)
     except Exception:  # noqa: BLE001 - a scrape during a database outage still reports the rest

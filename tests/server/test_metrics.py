@@ -88,3 +88,23 @@ async def test_the_outbox_worker_serves_its_own_metrics(api):
     m = samples(r.text)
     assert m[("haibei_outbox_sends_total", (("outcome", "sent"),))] >= 1
     assert ("haibei_outbox_pending", ()) in m
+
+
+async def test_the_caches_and_the_change_feed_are_reported(client, api):
+    from models import VolunteerProfile
+    from tests.builders import make_station
+
+    session = await fast_login(api, "volunteer")
+    station = await make_station()
+    await VolunteerProfile.create(user_id=session.id, station_id=station.id, name="v", status="approved")
+    before = await scrape(client)
+    for _ in range(3):
+        r = await client.get("/api/v1/tasks/open", params={"lat": 37.5, "lng": 122.1, "radius_km": 1}, headers=session.headers)
+        assert r.status_code == 200, r.text
+    after = await scrape(client)
+    assert after[("haibei_change_feed_live", ())] == 1
+    hits = ("haibei_cache_lookups_total", (("cache", "user"), ("outcome", "hit")))
+    # The first request reads the caller from the database, the next two from the cache.
+    assert after[hits] - before.get(hits, 0) >= 2
+    assert after[("haibei_cache_entries", (("cache", "user"),))] >= 1
+    assert after[("haibei_cache_entries", (("cache", "cell"),))] >= 9  # the 3 × 3 square, empty cells too
