@@ -519,7 +519,7 @@ class ConfirmIn(Strict):
 
 
 class BulkConfirmIn(Strict):
-    ids: list[int] = Field(min_length=1, max_length=100)
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=100)
     minutes: int | None = Field(None, ge=1, le=24 * 60)
 
 

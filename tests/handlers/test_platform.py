@@ -184,3 +184,23 @@ def test_a_dependency_failure_renders_503_with_the_request_id():
     response = render_error(request, RedisConnectionError("gone"))
     assert response.status == 503
     assert b'"SERVICE_UNAVAILABLE"' in response.body and b'"request_id":"r-1"' in response.body
+
+
+def test_responses_carry_integers_orjson_refuses():
+    """Responses are written by orjson; what it refuses (an integer beyond 64 bits, echoed from a
+    request) is written by the standard library, the same way."""
+    import json
+
+    from server.http import dumps
+
+    value = {"ids": [2**70, -(2**65), 7], "at": "x"}
+    assert dumps(value) == json.dumps(value, separators=(",", ":")).encode()
+
+
+async def test_bulk_confirm_refuses_ids_out_of_range(client):
+    from tests.builders import make_station, make_worker
+
+    worker = await make_worker(client, await make_station())
+    r = await client.post("/api/v1/tasks/confirm", json={"ids": [4675312685351141840693047066624, -90634]},
+                          headers=worker.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
