@@ -2,7 +2,9 @@
 
 Tokens are short JWTs (HS256) carrying the user id and the user's ``token_version``; bumping the
 version (account closed, forced logout) revokes every older token at once. Roles are *not* in the
-token: they are read from the database on every request, so a removed role stops working at once.
+token: they are read from the database — through this process's copy of the caller, which every
+change to the account, its roles or its volunteer profile drops in every process (server/feed.py)
+— so a removed role stops working on the user's next request.
 """
 
 from __future__ import annotations
