@@ -22,8 +22,7 @@ async def livez(request: Request):
 @returns(HealthOut)
 @openapi.response(503, {"application/json": HealthOut})
 async def healthz(request: Request):
-    report = await health.check(redis=request.app.ctx.redis.aio)
-    report["change_feed"] = request.app.ctx.feed.live
+    report = await health.check(redis=request.app.ctx.redis.aio, change_feed=request.app.ctx.feed)
     return respond(report, status=200 if report["status"] == "ok" else 503)
 
 

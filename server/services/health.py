@@ -21,8 +21,10 @@ async def _redis(redis: Any) -> bool:
     return bool(await redis.ping())
 
 
-async def check(*, redis: Any, timeout: float = 2.0) -> dict[str, Any]:
-    """``{"status": "ok"|"degraded", "db": bool, "redis": bool}``."""
+async def check(*, redis: Any, change_feed: Any = None, timeout: float = 2.0) -> dict[str, Any]:
+    """``{"status": "ok"|"degraded", "db": bool, "redis": bool}``, and with ``change_feed`` whether
+    this process is subscribed to it (its caches in use; server/feed.py). A feed that is down only
+    makes reads slower, so it does not make the status degraded."""
     results = {}
     for name, probe in (("db", _db()), ("redis", _redis(redis))):
         try:
@@ -30,4 +32,7 @@ async def check(*, redis: Any, timeout: float = 2.0) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
             log.warning("health probe failed", extra={"probe": name, "error": type(exc).__name__})
             results[name] = False
-    return {"status": "ok" if all(results.values()) else "degraded", **results}
+    report = {"status": "ok" if all(results.values()) else "degraded", **results}
+    if change_feed is not None:
+        report["change_feed"] = change_feed.live
+    return report
