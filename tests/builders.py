@@ -174,6 +174,21 @@ async def make_open_task(client: httpx.AsyncClient, station: Station, **override
     return task, need, worker, resident
 
 
+# Around the household make_resident places by default, within 1 km: a square the browse cell cache
+# answers whole (a wider search in an empty map ends in the database, which would hide a stale cache).
+NEAR_HOME = {"lat": 37.512345, "lng": 122.121234, "radius_km": 1}
+
+
+async def make_task_and_two_volunteers(client: httpx.AsyncClient) -> tuple[dict, Session, Session, Session]:
+    """An open task at a new station, two approved volunteers of it (one to claim, one to browse)
+    and the station's worker: (task, a, b, worker)."""
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    a, _ = await make_volunteer(client, station, approved_by=worker)
+    b, _ = await make_volunteer(client, station, approved_by=worker)
+    return task, a, b, worker
+
+
 async def bulk_volunteers(api, station: Station, n: int, *, skills: list[str] | None = None) -> list[Session]:
     """``n`` approved volunteers written straight to the database, with real tokens (for load)."""
     from models import User, VolunteerProfile

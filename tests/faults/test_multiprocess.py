@@ -99,17 +99,9 @@ async def test_two_outbox_workers_send_1000_notifications_each_once(api, standin
 async def test_browse_caches_in_every_process_follow_a_claim_made_in_another(api, client, two_apis):
     """Each of the four API workers caches the open tasks it has shown; a claim through one
     process hides the task from browsing in every other at once, a release shows it again."""
-    from tests.builders import make_need, make_task
+    from tests.builders import NEAR_HOME as near, make_task_and_two_volunteers
 
-    station = await make_station()
-    worker = await make_worker(client, station)
-    a, _ = await make_volunteer(client, station, approved_by=worker)
-    b, _ = await make_volunteer(client, station, approved_by=worker)
-    resident, _ = await make_resident(client, station)
-    task = await make_task(client, worker, await make_need(client, resident))
-    # Within 1 km: a square the cache answers whole (a wider search in an empty map ends in the
-    # database, which would hide a stale cache).
-    near = {"lat": 37.512345, "lng": 122.121234, "radius_km": 1}
+    task, a, b, _ = await make_task_and_two_volunteers(client)
 
     async def seen_everywhere(c: httpx.AsyncClient, session) -> list[bool]:
         # Enough requests per process that both of its workers answer some.

@@ -56,18 +56,10 @@ async def test_redis_cut_mid_load_loses_nothing_and_boards_rebuild(api, proxies,
 async def test_with_redis_cut_a_process_stops_trusting_its_caches(api, client, proxies, app_process):
     """A process that cannot hear the change feed cannot know what changed elsewhere: it drops its
     caches and reads the database until the feed is back."""
-    from tests.builders import make_need, make_resident, make_task, make_volunteer, make_worker
+    from tests.builders import NEAR_HOME as near, make_task_and_two_volunteers
 
     c = app_process.client
-    station = await make_station()
-    worker = await make_worker(client, station)
-    a, _ = await make_volunteer(client, station, approved_by=worker)
-    b, _ = await make_volunteer(client, station, approved_by=worker)
-    resident, _ = await make_resident(client, station)
-    task = await make_task(client, worker, await make_need(client, resident))
-    # Within 1 km: a square the cache answers whole (a wider search in an empty map ends in the
-    # database, which would hide a stale cache).
-    near = {"lat": 37.512345, "lng": 122.121234, "radius_km": 1}
+    task, a, b, _ = await make_task_and_two_volunteers(client)
 
     async def shown() -> bool:
         r = await c.get("/api/v1/tasks/open", params=near, headers=b.headers)
