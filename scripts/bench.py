@@ -61,10 +61,7 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
     """A city's worth of data through the ORM in batches; returns what the scenarios need."""
     from tortoise import connections
 
-    from models import (
-        District, Need, PointsAccount, PointsEntry, ResidentProfile, Service, Station, Task, User, UserRole,
-        VolunteerProfile,
-    )
+    from models import District, Service, Task, User
     from server import db
     from server.auth import issue_token
     from server.services import catalogue

@@ -11,7 +11,7 @@ from tortoise import connections
 
 from models import PointsAccount, PointsEntry
 from tests.builders import (
-    iso, make_admin, make_need, make_open_task, make_resident, make_station, make_task, make_volunteer, make_worker, soon,
+    iso, make_admin, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, soon,
 )
 from tests.handlers.test_platform import assert_error
 
