@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -65,6 +66,25 @@ class LocalCache:
         self.hits += 1
         return entry[1]
 
+    def get_many(self, keys: Any) -> list[Any | None]:
+        """``get`` of each key in order (None where missing), checking the feed and the clock once."""
+        keys = list(keys)
+        if not self.feed.usable:
+            return [None] * len(keys)
+        oldest = time.monotonic() - self.feed.max_age_s
+        entries, out = self._entries, []
+        for key in keys:
+            entry = entries.get(key)
+            if entry is None or entry[0] < oldest:
+                out.append(None)
+                continue
+            entries.move_to_end(key)
+            out.append(entry[1])
+        found = sum(value is not None for value in out)
+        self.hits += found
+        self.misses += len(out) - found
+        return out
+
     def begin(self) -> int:
         """Call before reading what will be stored: the token ``store`` checks."""
         return self.feed.sequence
@@ -75,7 +95,9 @@ class LocalCache:
             return
         if key in self._entries:
             self._forget(key)
-        self._entries[key] = (time.monotonic(), value)
+        # Aged as if stored up to a quarter of the age limit earlier: what one burst of loads brought
+        # in then expires over a spread, not all in the same second (a stampede onto the database).
+        self._entries[key] = (time.monotonic() - random.random() * self.feed.max_age_s / 4, value)
         self._weight += self.weigh(value) if self.weigh else 0
         while self._entries and (len(self._entries) > self.max_entries
                                  or (self.max_weight is not None and self._weight > self.max_weight)):

@@ -21,11 +21,11 @@ Two ways to read a square, same answer (tests compare both with a brute-force sc
 
 from __future__ import annotations
 
-import heapq
 import math
 import time
 from datetime import datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from models import Task, VolunteerProfile
 from server import feed, sql
@@ -79,38 +79,28 @@ async def browse_open(
 
     radius_m = min(radius_km * 1000 if radius_km else MAX_BROWSE_RADIUS_M, MAX_BROWSE_RADIUS_M)
     span = geo.cell_min_span_m(lat)
-    cells = feed.current().cache("cell", max_entries=100_000, weigh=len, max_weight=300_000)
+    cells = feed.current().cache("cell", max_entries=100_000, weigh=itemgetter(0), max_weight=300_000)
     mine = await _active_claims(volunteer) if cells.feed.usable else None
     names = await catalogue.service_names() if mine is not None else {}
     area = _area_of(lat, lng)
     half = _START_HALF.get(area, 1)
-    k = math.cos(math.radians(lat)) ** 2
     dense = _dense(area)
     while True:
         cached = mine is not None and half <= CACHE_MAX_HALF and not dense
         if cached:
-            records = await _square_from_cache(cells, lat, lng, half, now=now)
-            if len(records) > DENSE_ROWS:
+            spots, count = await _square_from_cache(cells, lat, lng, half, now=now)
+            if count > DENSE_ROWS:
                 # Too many tasks here to hold and sift in Python: the index does it better.
                 _DENSE_AREAS[area] = time.monotonic()
                 dense = True
-            # Eligible ones keyed as the database path orders them (squared equirectangular
-            # distance, start, id), then cut with slack for near-ties before the exact distance.
-            # Records are tuples (see _record): this loop is most of a warm browse's CPU.
-            uid = volunteer.user_id
-            keyed = [((r[1] - lat) ** 2 + (r[2] - lng) ** 2 * k, r[3], r[0], r[7]) for r in records
-                     if r[4] > now and r[0] not in mine and r[6] != uid and r[5] not in blocked
-                     and (service_code is None or r[5] == service_code)]
-            if len(keyed) > limit + 20:
-                keyed = heapq.nsmallest(limit + 20, keyed)  # ids are unique: rows never compared
-            eligible = [entry[3] for entry in keyed]
+            ranked = _nearest_in_spots(spots, lat=lat, lng=lng, radius_m=radius_m, limit=limit, now=now, mine=mine,
+                                       user_id=volunteer.user_id, blocked=blocked, service_code=service_code)
         else:
             where, params = _filters(service_code, blocked)
             text, values = browse_square(lat, lng, half, where=where, params=[now, *params],
                                          tail=[volunteer.id, volunteer.user_id], limit=limit)
-            eligible = await sql.rows(text, values)
-        ranked = sorted(((d, _aware(row["scheduled_start"]), row["id"]), row) for row in eligible
-                        if (d := geo.distance_m(lat, lng, row["approx_lat"], row["approx_lng"])) <= radius_m)
+            ranked = sorted(((d, _aware(row["scheduled_start"]), row["id"]), row) for row in await sql.rows(text, values)
+                            if (d := geo.distance_m(lat, lng, row["approx_lat"], row["approx_lng"])) <= radius_m)
         # Anything outside the square is at least half × span away.
         settled = [r for r in ranked if r[0][0] <= half * span]
         if len(settled) >= limit or half * span >= radius_m:
@@ -118,6 +108,9 @@ async def browse_open(
             if len(_START_HALF) >= 10_000:
                 _START_HALF.clear()
             _START_HALF[area] = half
+            if cached:
+                return [{**task.item, "service_name": names.get(task.service), "distance_m": int(key[0])}
+                        for key, task in picked]
             return [present_row(row, distance_m=key[0], names=names) for key, row in picked]
         # From the database, few large steps (each a statement); from the cache, ring by ring
         # (each ring costs only its cells).
@@ -200,44 +193,102 @@ _CELL_ROWS = (
 )
 
 
-def _record(row: dict[str, Any]) -> tuple:
-    """A cached task: (id, lat, lng, start, end, service, household user, the row itself)."""
-    return (row["id"], row["approx_lat"], row["approx_lng"], row["scheduled_start"], row["scheduled_end"],
-            row["service_id"], row["household_user_id"], row)
+class _Cached(NamedTuple):
+    """An open task as a cell holds it: what eligibility needs, and the task already presented
+    (``present_row``) but for its distance and service name, which each browse adds."""
+
+    start: float  # epoch seconds: (start, id) is the order within a spot, and its tie-break
+    id: int
+    end: float
+    service: str
+    household_user_id: int
+    item: dict[str, Any]
+
+
+# A cached cell is (how many tasks, its spots); a spot is (lat, lng, its tasks soonest first).
+# Tasks share a spot because positions are fuzzed to the cell's centre (geo.fuzz), so a cell is
+# one spot, whose distance is worked out once per browse however many tasks wait there. Nothing
+# depends on that: a cell holding tasks at several positions is several spots.
+_Spot = tuple[float, float, tuple[_Cached, ...]]
+
+
+def _weight(spots: tuple[_Spot, ...]) -> int:
+    return sum(len(tasks) for _, _, tasks in spots)
+
+
+def _cached(row: dict[str, Any]) -> _Cached:
+    start, end = _aware(row["scheduled_start"]), _aware(row["scheduled_end"])
+    item = present_row({**row, "scheduled_start": start, "scheduled_end": end})
+    return _Cached(start.timestamp(), row["id"], end.timestamp(), row["service_id"], row["household_user_id"], item)
+
+
+def _nearest_in_spots(spots: list[_Spot], *, lat: float, lng: float, radius_m: float, limit: int, now: datetime,
+                      mine: frozenset[int], user_id: int, blocked: frozenset[str] | set[str],
+                      service_code: str | None) -> list[tuple[tuple[float, float, int], _Cached]]:
+    """The eligible tasks of ``spots`` within ``radius_m``, ordered by (distance, start, id): at
+    least the first ``limit`` of that order (all of it when shorter). Spots are visited nearest
+    first and each yields at most ``limit`` tasks, so a browse looks at the few tasks it may show
+    rather than every task of the square: this is most of a warm browse's work."""
+    now_ts = now.timestamp()
+    by_distance = sorted((geo.distance_m(lat, lng, spot_lat, spot_lng), k)
+                         for k, (spot_lat, spot_lng, _) in enumerate(spots))
+    found: list[tuple[tuple[float, float, int], _Cached]] = []
+    enough_at = None  # the distance at which `limit` were found: spots as near (ties) still count
+    for d, k in by_distance:
+        if d > radius_m or (enough_at is not None and d > enough_at):
+            break
+        taken = 0
+        for task in spots[k][2]:
+            if (task.end > now_ts and task.id not in mine and task.household_user_id != user_id
+                    and task.service not in blocked and (service_code is None or task.service == service_code)):
+                found.append(((d, task.start, task.id), task))
+                taken += 1
+                if taken == limit:
+                    break
+        if enough_at is None and len(found) >= limit:
+            enough_at = d
+    found.sort(key=itemgetter(0))
+    return found
 
 
 async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, half: int, *,
-                             now: datetime) -> list[tuple]:
-    """Every open task of the square's cells (eligibility is the caller's to check): cached cells
-    as they are, the rows with a cell missing read in one statement and cached, empty cells too.
-    Every change to a task says ``feed.changed("cell", its cell)`` (tasks, events)."""
+                             now: datetime) -> tuple[list[_Spot], int]:
+    """The spots of every open task in the square's cells (eligibility is the caller's to check),
+    and how many tasks they hold: cached cells as they are, the rows of cells missing read in one
+    statement and cached, empty cells too. Every change to a task says ``feed.changed("cell",
+    its cell)`` (tasks, events)."""
     bounds = _row_bounds(lat, lng, half)
-    out: list[tuple] = []
+    width = bounds[1] - bounds[0] + 1
+    held = cells.get_many(cell for first, last in zip(bounds[::2], bounds[1::2]) for cell in range(first, last + 1))
+    out: list[_Spot] = []
     missing: list[int] = []
-    for first, last in zip(bounds[::2], bounds[1::2]):
-        held = [cells.get(cell) for cell in range(first, last + 1)]
-        if any(h is None for h in held):
-            missing += [first, last]
+    count = 0
+    for k, first in enumerate(bounds[::2]):
+        row = held[k * width:(k + 1) * width]
+        if None in row:
+            missing += [first, first + width - 1]
         else:
-            for rows in held:
-                out += rows
+            for n, spots in row:
+                out += spots
+                count += n
     if missing:
         token = cells.begin()
         text = _CELL_ROWS.format(cells=" OR ".join(["t.cell BETWEEN %s AND %s"] * (len(missing) // 2)))
         found = await sql.rows(text, [now, *missing])
-        by_cell: dict[int, list[tuple]] = {}
-        records = []
+        by_cell: dict[int, dict[tuple[float, float], list[_Cached]]] = {}
         for row in found:
-            row["scheduled_start"] = _aware(row["scheduled_start"])
-            row["scheduled_end"] = _aware(row["scheduled_end"])
-            records.append(record := _record(row))
-            by_cell.setdefault(row["cell"], []).append(record)
-        if len(found) + len(out) <= DENSE_ROWS:  # a dense square is not kept (see DENSE_ROWS)
+            by_cell.setdefault(row["cell"], {}).setdefault((row["approx_lat"], row["approx_lng"]), []).append(_cached(row))
+        loaded = {cell: tuple((spot_lat, spot_lng, tuple(sorted(tasks))) for (spot_lat, spot_lng), tasks in spots.items())
+                  for cell, spots in by_cell.items()}
+        count += len(found)
+        if count <= DENSE_ROWS:  # a dense square is not kept (see DENSE_ROWS)
             for first, last in zip(missing[::2], missing[1::2]):
                 for cell in range(first, last + 1):
-                    cells.store(cell, tuple(by_cell.get(cell, ())), token)
-        out += records
-    return out
+                    spots = loaded.get(cell, ())
+                    cells.store(cell, (_weight(spots), spots), token)
+        for spots in loaded.values():
+            out += spots
+    return out, count
 
 
 async def _active_claims(volunteer: VolunteerProfile) -> frozenset[int]:

@@ -123,3 +123,33 @@ async def test_an_invalidation_reaches_another_process_feed(api):
 
 def test_the_app_feed_is_live_in_tests(api):
     assert feed.current() is api.app.ctx.feed and feed.current().live
+
+
+def test_entries_stored_together_expire_spread_over_the_last_quarter_of_their_age(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(feed.time, "monotonic", lambda: clock[0])
+    cache = local_feed(max_age_s=60).cache("cell", max_entries=1000)
+    for key in range(400):
+        cache.store(key, key, cache.begin())
+    clock[0] = 1000 + 44.9  # younger than three quarters of the limit: all kept
+    assert cache.get_many(range(400)) == list(range(400))
+    clock[0] = 1000 + 52.5  # in the last quarter: some expired, some not
+    assert 50 < sum(v is not None for v in cache.get_many(range(400))) < 350
+    clock[0] = 1000 + 60.01  # never older than the limit
+    assert cache.get_many(range(400)) == [None] * 400
+
+
+def test_get_many_answers_as_get_does():
+    f = local_feed()
+    cache = f.cache("cell", max_entries=10)
+    cache.store(1, "a", cache.begin())
+    cache.store(3, "c", cache.begin())
+    assert cache.get_many([1, 2, 3]) == ["a", None, "c"]
+    assert (cache.hits, cache.misses) == (2, 1)
+    cache.store(4, "d", cache.begin())
+    cache.get_many([1])  # used last: 3 is now the least recently used
+    for key in range(5, 13):
+        cache.store(key, str(key), cache.begin())
+    assert cache.get_many([1, 3, 4]) == ["a", None, "d"]
+    f.max_age_s = 0
+    assert cache.get_many([1]) == [None]

@@ -4,7 +4,7 @@ of every task gives, and MariaDB answers it through the (status, cell) index."""
 import random
 
 import pytest
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from models import Need, Task, VolunteerProfile
 from server import feed, sql
@@ -45,7 +45,9 @@ async def seed_tasks(api, client, n: int, rng: random.Random) -> tuple[list[Task
     for k in range(n):
         lat = CENTRE[0] + rng.uniform(-0.08, 0.08)
         lng = CENTRE[1] + rng.uniform(-0.1, 0.1)
-        alat, alng = geo.fuzz(lat, lng)
+        # Fuzzed to the cell's centre, as tasks are made; every fifth exactly where it is, so cells
+        # also hold tasks at several positions (the cache groups a cell's tasks by position).
+        alat, alng = geo.fuzz(lat, lng) if k % 5 else (round(lat, 5), round(lng, 5))
         service = rng.choice(["CLEAN_HOME", "LIVING_MEAL", "CLEAN_BATH"])  # 助浴 needs a skill
         status = "open" if k % 7 else "claimed"
         start = now + timedelta(hours=1 + k)
@@ -140,3 +142,19 @@ async def test_the_browse_statement_reads_only_the_status_cell_index(api, client
     assert outer["type"] == "eq_ref" and outer["key"] == "PRIMARY", plan
     # The caller's claims and household are read once each, not once per candidate.
     assert {p["select_type"] for p in plan if p["table"] in ("m", "n", "r")} == {"MATERIALIZED"}, plan
+
+
+def test_spots_as_near_as_the_last_one_needed_still_compete_by_start():
+    # Two spots exactly as far from the point (mirrored in longitude): the nearest two tasks are
+    # the soonest two of both, though the first spot visited alone already holds two.
+    def task(task_id, start):
+        return browse._Cached(start, task_id, 1e12, "CLEAN_HOME", 0, {"id": task_id})
+
+    east = (37.5, 122.0625, (task(1, 10.0), task(2, 20.0)))
+    west = (37.5, 121.9375, (task(3, 5.0), task(4, 30.0)))
+    far = (37.6, 122.0, (task(5, 1.0),))
+    for spots in ([east, west, far], [west, east, far]):
+        found = browse._nearest_in_spots(spots, lat=37.5, lng=122.0, radius_m=50_000, limit=2, now=datetime.now(timezone.utc),
+                                         mine=frozenset(), user_id=-1, blocked=frozenset(), service_code=None)
+        assert [task.id for _, task in found][:2] == [3, 1]
+        assert 5 not in [task.id for _, task in found]  # a farther spot is not looked at
