@@ -26,9 +26,11 @@ async def check(*, redis: Any, change_feed: Any = None, timeout: float = 2.0) ->
     this process is subscribed to it (its caches in use; server/feed.py). A feed that is down only
     makes reads slower, so it does not make the status degraded."""
     results = {}
-    for name, probe in (("db", _db()), ("redis", _redis(redis))):
+    # Each probe's coroutine is made only when it runs: one never started (the request cancelled
+    # while the first ran) is not left behind un-awaited.
+    for name, probe in (("db", _db), ("redis", lambda: _redis(redis))):
         try:
-            results[name] = await asyncio.wait_for(probe, timeout)
+            results[name] = await asyncio.wait_for(probe(), timeout)
         except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
             log.warning("health probe failed", extra={"probe": name, "error": type(exc).__name__})
             results[name] = False

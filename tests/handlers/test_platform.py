@@ -1,7 +1,11 @@
 """Health, docs, request ids and the error shape for everything that can go wrong in HTTP."""
 
+import asyncio
+import gc
 import re
+import warnings
 
+import pytest
 import redis.asyncio as aioredis
 
 from server.services import health
@@ -29,6 +33,28 @@ async def test_health_check_reports_unreachable_redis(api):
     finally:
         await broken.aclose()
     assert report == {"status": "degraded", "db": True, "redis": False}
+
+
+async def test_a_health_check_cancelled_mid_probe_leaves_no_probe_unawaited(api, monkeypatch):
+    # A client that hangs up while the database probe runs cancels the check: the Redis probe,
+    # never started, must not be left behind as a coroutine nobody awaited.
+    started = asyncio.Event()
+
+    async def slow_db():
+        started.set()
+        await asyncio.sleep(10)
+
+    monkeypatch.setattr(health, "_db", slow_db)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task = asyncio.create_task(health.check(redis=api.app.ctx.redis.aio))
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        del task
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
 
 
 async def test_openapi_documents_every_route_with_schemas(client, api):
