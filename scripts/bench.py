@@ -33,6 +33,8 @@ warnings.filterwarnings("ignore", message=".*database exists")
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench"
+# Households, tasks, volunteers. Tasks beyond --open (default 50 000) are history: done and in the
+# past, as a city's table grows, while what is open at any moment stays what volunteers can serve.
 SIZES = {
     "1k": (1_000, 5_000, 500),
     "10k": (10_000, 50_000, 5_000),
@@ -57,7 +59,7 @@ def say(*parts: object) -> None:
 # ---- seeding ----------------------------------------------------------------------------------
 
 
-async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_secret: str) -> dict:
+async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_secret: str, open_tasks: int) -> dict:
     """A city's worth of data through the ORM in batches; returns what the scenarios need."""
     from tortoise import connections
 
@@ -71,15 +73,16 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
     await db.connect(db_url)
     try:
         await catalogue.sync_defaults()
-        marker = f"b2-{households}-{tasks}"
+        marker = f"b3-{tasks // 1000}k-{open_tasks // 1000}k"[:12]
         conn = connections.get("default")
-        if await District.filter(code=marker[:12]).exists() and await Task.all().count() >= tasks:
+        if await District.filter(code=marker).exists() and await Task.all().count() >= tasks:
             say(f"reusing the seeded data set ({tasks} tasks); undoing the last run's claims and needs")
             await conn.execute_script("SET FOREIGN_KEY_CHECKS=0")
             for table in ("task_claims", "workflow_events", "notifications", "outbox_messages", "content_flags"):
                 await conn.execute_script(f"TRUNCATE TABLE `{table}`")
             await conn.execute_script("DELETE FROM needs WHERE description <> '基准需求'")
-            await conn.execute_script("UPDATE tasks SET status='open', claimed_count=0 WHERE status <> 'open'")
+            await conn.execute_script("UPDATE tasks SET status='open', claimed_count=0"
+                                      " WHERE status <> 'open' AND title = '基准任务'")
             await conn.execute_script("SET FOREIGN_KEY_CHECKS=1")
         else:
             tables = [list(r.values())[0] for r in await conn.execute_query_dict("SHOW TABLES")]
@@ -89,7 +92,7 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
                     await conn.execute_script(f"TRUNCATE TABLE `{t}`")
             await conn.execute_script("SET FOREIGN_KEY_CHECKS=1")
             await catalogue.sync_defaults()
-            await _seed_rows(households, tasks, volunteers, marker)
+            await _seed_rows(households, tasks, volunteers, marker, open_tasks)
         services = [s.code for s in await Service.filter(requires_skill=False, status="active")]
         now = datetime.now(timezone.utc)
         volunteer_users = await User.filter(openid__startswith="bench-v-").order_by("id").values("id", "token_version")
@@ -108,7 +111,7 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
         await db.disconnect()
 
 
-async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str) -> None:
+async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str, open_tasks: int) -> None:
     from models import (
         District, Need, PointsAccount, ResidentProfile, Service, Station, Task, User, UserRole, VolunteerProfile,
     )
@@ -117,7 +120,7 @@ async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str) 
 
     rng = random.Random(7)
     started = time.time()
-    district = await District.create(code=marker[:12], name="基准区")
+    district = await District.create(code=marker, name="基准区")
     stations = [await Station.create(district_id=district.id, name=f"基准驿站{i}", town=f"镇{i}", address="路",
                                      lat=CENTRE[0] + rng.uniform(-0.15, 0.15), lng=CENTRE[1] + rng.uniform(-0.2, 0.2))
                 for i in range(20)]
@@ -155,13 +158,20 @@ async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str) 
     need_rows = await Need.all().order_by("id").values_list("id", "resident_id", "station_id", "service_id")
     community = {r[0]: r[2] for r in residents}
     rows = []
+    history = len(need_rows) - open_tasks
     for k, (nid, rid, sid, service) in enumerate(need_rows):
-        # Distinct two-hour slots, so one volunteer's claims never overlap.
-        start = now + timedelta(hours=1 + 2 * k)
         lat, lng = geo.fuzz(CENTRE[0] + rng.uniform(-0.25, 0.25), CENTRE[1] + rng.uniform(-0.3, 0.3))
-        rows.append(Task(need_id=nid, station_id=sid, service_id=service, title="基准任务", scheduled_start=start,
+        if k < history:
+            # Served and confirmed, every few minutes back over the years, in the same streets.
+            start = now - timedelta(minutes=5 * (history - k) + 120)
+            status, title = "confirmed", "基准历史任务"
+        else:
+            # Distinct two-hour slots, so one volunteer's claims never overlap.
+            start = now + timedelta(hours=1 + 2 * (k - history))
+            status, title = "open", "基准任务"
+        rows.append(Task(need_id=nid, station_id=sid, service_id=service, title=title, scheduled_start=start,
                          scheduled_end=start + timedelta(minutes=90), points=10, community=community[rid],
-                         approx_lat=lat, approx_lng=lng, cell=geo.cell_of(lat, lng), created_by=1))
+                         approx_lat=lat, approx_lng=lng, cell=geo.cell_of(lat, lng), status=status, created_by=1))
     await bulk(Task, rows, "tasks")
 
 
@@ -341,9 +351,7 @@ def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None
         script_args = [str(inputs[data_file]), str(args.threads)]
     cmd += [url, "--", *script_args] if script_args else [url]
     if args.warmup and name in READ_ONLY:
-        # Same load, not measured: pools filled, caches holding what this load reads (steady state).
-        warm = [c if not c.startswith("-d") else f"-d{args.warmup}s" for c in cmd]
-        subprocess.run(warm, capture_output=True, text=True, timeout=args.warmup + 60)
+        warm_up(cmd, args.warmup)
     spy = None
     if api_pid and name in (args.profile or "").split(","):
         spy_out = OUT / f"profile-{name}.txt"
@@ -361,6 +369,21 @@ def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None
             "\n".join(f"{share:5.1f}%  {frame}" for frame, share in profile_top(spy_out, 80)))
     (OUT / f"{name}.wrk.txt").write_text(out)
     return parse_wrk(out)
+
+
+def warm_up(cmd: list[str], seconds: int, rounds: int = 6) -> None:
+    """The same load, not measured, until the steady state: pools filled and the caches holding what
+    this load reads. Rounds of ``seconds`` until one is within 5 % of the one before (at most
+    ``rounds``): 5 000 volunteers' callers and the cells around them take each worker a few
+    rounds to load, and a load measured before that measures the loading."""
+    warm = [c if not c.startswith("-d") else f"-d{seconds}s" for c in cmd]
+    before = 0.0
+    for k in range(rounds):
+        rps = parse_wrk(subprocess.run(warm, capture_output=True, text=True, timeout=seconds + 60).stdout)["rps"]
+        say(f"  warm-up round {k + 1}: {rps:.0f} req/s")
+        if before and abs(rps - before) <= 0.05 * before:
+            return
+        before = rps
 
 
 def _ms(text: str) -> float:
@@ -387,6 +410,19 @@ def parse_wrk(out: str) -> dict:
     }
 
 
+def clear_redis(url: str, prefix: str) -> None:
+    """The last run's keys (rate-limit counters, leaderboards): each run starts from the database."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        for k in range(0, len(keys), 1000):
+            client.delete(*keys[k:k + 1000])
+    finally:
+        client.close()
+
+
 def machine() -> dict:
     cpu = ""
     try:
@@ -400,14 +436,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", choices=SIZES, default="10k",
                         help="households/tasks/volunteers: 1k, 10k (10 k/50 k/5 k), 100k, 1m (1 M tasks)")
+    parser.add_argument("--open", default="50000",
+                        help="how many tasks are open ('all' for every one); the rest are history")
     parser.add_argument("--workers", type=int, default=2, help="API worker processes")
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--warmup", type=int, default=5, help="seconds of unmeasured load before each read-only scenario")
+    parser.add_argument("--warmup", type=int, default=5, help="seconds of each round of unmeasured load before a read-only scenario (rounds until steady)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--profile", default="", help="scenarios to profile with py-spy (comma-separated)")
+    parser.add_argument("--hold", action="store_true",
+                        help="seed and start the API, then wait (Ctrl-C stops it): for wrk or a profiler by hand")
     parser.add_argument("--db-url", default=os.environ.get("HAIBEI_BENCH_DB_URL", "mysql://root:@127.0.0.1:3306/haibei_bench"))
     parser.add_argument("--redis-url", default=os.environ.get("HAIBEI_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     args = parser.parse_args()
@@ -419,8 +459,10 @@ def main() -> None:
     households, tasks, volunteers = SIZES[args.size]
     db_url = args.db_url if args.size == "10k" else f"{args.db_url}_{args.size}"
     jwt_secret = "bench-" + secrets.token_urlsafe(32)
-    say(f"seeding {db_url.split('@')[-1]}: {households} households, {tasks} tasks, {volunteers} volunteers")
-    data = asyncio.run(seed(db_url, households, tasks, volunteers, jwt_secret))
+    open_tasks = tasks if args.open == "all" else min(tasks, int(args.open))
+    say(f"seeding {db_url.split('@')[-1]}: {households} households, {tasks} tasks ({open_tasks} open), "
+        f"{volunteers} volunteers")
+    data = asyncio.run(seed(db_url, households, tasks, volunteers, jwt_secret, open_tasks))
     inputs = write_inputs(data, args.threads)
     limits = OUT / "rate_limits.json"
     # Every request comes from 127.0.0.1: per-address limits would measure the limiter, not the app.
@@ -433,9 +475,20 @@ def main() -> None:
            "HAIBEI_STANDIN_PORT": str(args.port + 1), "HAIBEI_WECHAT_API_BASE": f"http://127.0.0.1:{args.port + 1}",
            "HAIBEI_RATE_LIMITS_FILE": str(limits), "HAIBEI_DB_POOL_SIZE": "10"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    subprocess.run(["redis-cli", "-u", args.redis_url, "--scan", "--pattern", "haibei-bench:*"], capture_output=True)
+    clear_redis(args.redis_url, "haibei-bench:")
     procs = start_processes(args, env)
     results = {}
+    if args.hold:
+        say(f"API on http://127.0.0.1:{args.port} (pid {procs[1].pid}); inputs and wrk scripts in {OUT}; Ctrl-C stops")
+        for name in LUA:
+            if LUA[name]:
+                (OUT / f"{name}.lua").write_text(LUA_COMMON + LUA[name].replace("{{LAT}}", str(CENTRE[0]))
+                                                  .replace("{{LNG}}", str(CENTRE[1])))
+        try:
+            while True:
+                time.sleep(3600)
+        finally:
+            stop_processes(procs)
     try:
         for name in args.scenarios.split(","):
             say(f"scenario {name}: {args.connections} connections, {args.duration} s")
@@ -446,6 +499,7 @@ def main() -> None:
     for r in results.values():
         r["ratio_to_bare"] = round(r["rps"] / bare, 3) if bare else None
     report = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "size": args.size, "tasks": data["tasks"],
+              "open_tasks": len(data["open_tasks"]),
               "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
               "machine": machine(), "results": results}
     path = OUT / f"bench-{args.size}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
@@ -457,7 +511,7 @@ def main() -> None:
         print(f"{name:<12} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f} "
               f"{r['errors']:>7} {ratio:>8}")
     print(f"\n{report['machine']['cpus']} CPUs ({report['machine']['cpu']}), {args.workers} API workers, "
-          f"{data['tasks']} tasks; JSON: {path.relative_to(ROOT)}")
+          f"{data['tasks']} tasks ({len(data['open_tasks'])} open); JSON: {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
