@@ -84,20 +84,12 @@ async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
     the change feed vouches for it (server.feed): every write to an account, its roles or its
     volunteer profile says ``feed.changed("user", id)``, which drops the copy in every process."""
     cache = feed.current().cache("user", max_entries=50_000) if cached else None
-    parts = cache.get(user_id) if cache is not None else None
+    due: list[int] = []
+    parts = cache.get(user_id, due=due) if cache is not None else None
+    if due:
+        cache.refresh_later(due, _reload_callers)
     if parts is None:
-        token = cache.begin() if cache is not None else 0
-        found = await sql.rows(_CALLER, [user_id])
-        parts = _split(found) if found else ()
-        if cache is not None:
-            cache.store(user_id, parts, token)
-            if parts and parts[2] is not None:
-                # Read in the same statement: the browse cache of this volunteer's active claims
-                # (services/browse.py) may keep it, unless a claim of theirs changed meanwhile.
-                held = found[0]["active_claims"]
-                held = held.decode() if isinstance(held, bytes) else str(held or "")
-                feed.current().cache("claims", max_entries=50_000).store(
-                    parts[2]["id"], frozenset(int(t) for t in held.split(",") if t), token)
+        parts = await _read_caller(user_id, cache)
     if not parts:
         return None
     # Fresh model instances every time: a request may change its copy, never the cached rows.
@@ -107,6 +99,40 @@ async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
         roles={row["role"]: UserRole._init_from_db(**row) for row in role_rows},
         volunteer=VolunteerProfile._init_from_db(**volunteer_row) if volunteer_row else None,
     )
+
+
+async def _read_caller(user_id: int, cache: feed.LocalCache | None) -> tuple:
+    """The caller's rows as ``_split`` gives them (() if no such user), kept in ``cache`` if given."""
+    token = cache.begin() if cache is not None else 0
+    found = await sql.rows(_CALLER, [user_id])
+    if cache is not None:
+        _keep_caller(cache, user_id, found, token)
+    return _split(found) if found else ()
+
+
+def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token: int) -> None:
+    parts = _split(found) if found else ()
+    cache.store(user_id, parts, token)
+    if parts and parts[2] is not None:
+        # Read in the same statement: the browse cache of this volunteer's active claims
+        # (services/browse.py) may keep it, unless a claim of theirs changed meanwhile.
+        held = found[0]["active_claims"]
+        held = held.decode() if isinstance(held, bytes) else str(held or "")
+        feed.current().cache("claims", max_entries=50_000).store(
+            parts[2]["id"], frozenset(int(t) for t in held.split(",") if t), token)
+
+
+async def _reload_callers(user_ids: list[int]) -> None:
+    """Reload cached callers still in use near their age limit (``LocalCache.refresh_later``):
+    the caller statement for the whole batch at once."""
+    cache = feed.current().cache("user", max_entries=50_000)
+    token = cache.begin()
+    text = str(_CALLER).replace("WHERE u.id = %s", f"WHERE u.id IN ({sql.placeholders(user_ids)})")
+    by_user: dict[int, list[dict]] = {user_id: [] for user_id in user_ids}
+    for row in await sql.rows(text, user_ids):
+        by_user[row["id"]].append(row)
+    for user_id, found in by_user.items():
+        _keep_caller(cache, user_id, found, token)
 
 
 def _split(found: list[dict]) -> tuple[dict, list[dict], dict | None]:

@@ -16,7 +16,10 @@ entry the moment any process commits a change to it:
 * A load that raced with an invalidation of its key is not stored (the sequence check in
   ``LocalCache.store``), so a reader can never put back what a writer just dropped.
 * Every entry also ages out after ``max_age_s`` — the bound if a publication is lost (the writer
-  could not reach Redis while its readers could).
+  could not reach Redis while its readers could). An entry still read past half that age is
+  reloaded in the background (``refresh_later``) while readers keep the current one: what is read
+  all the time never expires under them, so a busy process does not fall back to the database in
+  waves every ``max_age_s``.
 
 With the embedded in-process Redis there is one process: the feed is local and always live.
 """
@@ -29,13 +32,17 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 log = logging.getLogger("haibei.feed")
 
 PING_EVERY_S = 2.0
 SILENCE_LIMIT_S = 5.0
+# Entries read when older than this share of the age limit are reloaded in the background, by one
+# task per cache, at most REFRESH_BATCH keys per load.
+REFRESH_AT = 0.75
+REFRESH_BATCH = 200
 
 _pending: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("haibei_feed_pending", default=None)
 
@@ -53,25 +60,24 @@ class LocalCache:
         self._weight = 0
         self._dropped_at: dict[Any, int] = {}  # key -> feed sequence of its last invalidation
         self._floor = 0  # loads started before this sequence may not be stored (after a clear)
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.refreshes = 0
+        self._reloading: set[Any] = set()  # due, waiting for or in the background reload
+        self._queue: list[Any] = []
+        self._load: Callable[[list[Any]], Awaitable[None]] | None = None
+        self._tasks: set[asyncio.Task] = set()
 
-    def get(self, key: Any) -> Any | None:
-        if not self.feed.usable:
-            return None
-        entry = self._entries.get(key)
-        if entry is None or time.monotonic() - entry[0] > self.feed.max_age_s:
-            self.misses += 1
-            return None
-        self._entries.move_to_end(key)
-        self.hits += 1
-        return entry[1]
+    def get(self, key: Any, *, due: list[Any] | None = None) -> Any | None:
+        return self.get_many((key,), due=due)[0]
 
-    def get_many(self, keys: Any) -> list[Any | None]:
-        """``get`` of each key in order (None where missing), checking the feed and the clock once."""
+    def get_many(self, keys: Any, *, due: list[Any] | None = None) -> list[Any | None]:
+        """The entry of each key in order (None where missing or too old). With ``due``, the keys
+        found but old enough to reload (see ``refresh_later``) are appended to it."""
         keys = list(keys)
         if not self.feed.usable:
             return [None] * len(keys)
-        oldest = time.monotonic() - self.feed.max_age_s
+        now = time.monotonic()
+        oldest = now - self.feed.max_age_s
+        ripe = now - self.feed.max_age_s * REFRESH_AT
         entries, out = self._entries, []
         for key in keys:
             entry = entries.get(key)
@@ -80,10 +86,40 @@ class LocalCache:
                 continue
             entries.move_to_end(key)
             out.append(entry[1])
+            if due is not None and entry[0] < ripe and key not in self._reloading:
+                due.append(key)
         found = sum(value is not None for value in out)
         self.hits += found
         self.misses += len(out) - found
         return out
+
+    def refresh_later(self, keys: list[Any], load: Callable[[list[Any]], Awaitable[None]]) -> None:
+        """Reload ``keys`` in the background: ``load(batch)`` reads a batch and stores it as any
+        load does (a token from ``begin``, so a reload that raced with an invalidation is not
+        kept). One task per cache works through what is due, a batch at a time, so reloading
+        never holds more than one database connection; readers keep the current entries
+        meanwhile, still within the age limit. A failed reload is logged and its entries age out."""
+        keys = [key for key in keys if key not in self._reloading]
+        if not keys:
+            return
+        self._reloading.update(keys)
+        self._queue += keys
+        self._load = load
+        if not self._tasks:
+            task = asyncio.get_running_loop().create_task(self._reload())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _reload(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:REFRESH_BATCH], self._queue[REFRESH_BATCH:]
+            self.refreshes += 1
+            try:
+                await self._load(batch)
+            except Exception as exc:  # noqa: BLE001 - the entries simply age out and load on demand
+                log.warning("cache refresh failed", extra={"topic": self.topic, "error": type(exc).__name__})
+            finally:
+                self._reloading.difference_update(batch)
 
     def begin(self) -> int:
         """Call before reading what will be stored: the token ``store`` checks."""
@@ -240,7 +276,8 @@ class ChangeFeed:
                     pass
 
     def stats(self) -> dict[str, dict[str, int]]:
-        return {topic: {"entries": len(c), "hits": c.hits, "misses": c.misses} for topic, c in self._caches.items()}
+        return {topic: {"entries": len(c), "hits": c.hits, "misses": c.misses, "refreshes": c.refreshes}
+                for topic, c in self._caches.items()}
 
 
 def _key(raw: str) -> Any:

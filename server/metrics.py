@@ -99,6 +99,10 @@ def _cache_state() -> list[str]:
     for topic, s in stats.items():
         lines.append(_line("haibei_cache_lookups_total", s["hits"], {"cache": topic, "outcome": "hit", "pid": pid}))
         lines.append(_line("haibei_cache_lookups_total", s["misses"], {"cache": topic, "outcome": "miss", "pid": pid}))
+    lines += ["# HELP haibei_cache_refreshes_total Background reloads of entries still read near their age limit",
+              "# TYPE haibei_cache_refreshes_total counter"]
+    lines += [_line("haibei_cache_refreshes_total", s["refreshes"], {"cache": topic, "pid": pid})
+              for topic, s in stats.items()]
     return lines
 
 

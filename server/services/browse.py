@@ -259,7 +259,11 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
     its cell)`` (tasks, events)."""
     bounds = _row_bounds(lat, lng, half)
     width = bounds[1] - bounds[0] + 1
-    held = cells.get_many(cell for first, last in zip(bounds[::2], bounds[1::2]) for cell in range(first, last + 1))
+    due: list[int] = []
+    held = cells.get_many((cell for first, last in zip(bounds[::2], bounds[1::2]) for cell in range(first, last + 1)),
+                          due=due)
+    if due:
+        cells.refresh_later(due, lambda keys: _reload_cells(cells, keys, now=now))
     out: list[_Spot] = []
     missing: list[int] = []
     count = 0
@@ -275,11 +279,7 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
         token = cells.begin()
         text = _CELL_ROWS.format(cells=" OR ".join(["t.cell BETWEEN %s AND %s"] * (len(missing) // 2)))
         found = await sql.rows(text, [now, *missing])
-        by_cell: dict[int, dict[tuple[float, float], list[_Cached]]] = {}
-        for row in found:
-            by_cell.setdefault(row["cell"], {}).setdefault((row["approx_lat"], row["approx_lng"]), []).append(_cached(row))
-        loaded = {cell: tuple((spot_lat, spot_lng, tuple(sorted(tasks))) for (spot_lat, spot_lng), tasks in spots.items())
-                  for cell, spots in by_cell.items()}
+        loaded = _spots_by_cell(found)
         count += len(found)
         if count <= DENSE_ROWS:  # a dense square is not kept (see DENSE_ROWS)
             for first, last in zip(missing[::2], missing[1::2]):
@@ -289,6 +289,24 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
         for spots in loaded.values():
             out += spots
     return out, count
+
+
+def _spots_by_cell(found: list[dict[str, Any]]) -> dict[int, tuple[_Spot, ...]]:
+    by_cell: dict[int, dict[tuple[float, float], list[_Cached]]] = {}
+    for row in found:
+        by_cell.setdefault(row["cell"], {}).setdefault((row["approx_lat"], row["approx_lng"]), []).append(_cached(row))
+    return {cell: tuple((spot_lat, spot_lng, tuple(sorted(tasks))) for (spot_lat, spot_lng), tasks in spots.items())
+            for cell, spots in by_cell.items()}
+
+
+async def _reload_cells(cells: feed.LocalCache, keys: list[int], *, now: datetime) -> None:
+    """Reload cached cells still in use near their age limit (``LocalCache.refresh_later``)."""
+    token = cells.begin()
+    found = await sql.rows(_CELL_ROWS.format(cells=f"t.cell IN ({sql.placeholders(keys)})"), [now, *keys])
+    loaded = _spots_by_cell(found)
+    for cell in keys:
+        spots = loaded.get(cell, ())
+        cells.store(cell, (_weight(spots), spots), token)
 
 
 async def _active_claims(volunteer: VolunteerProfile) -> frozenset[int]:

@@ -63,3 +63,54 @@ async def test_a_volunteer_suspended_or_changed_is_seen_at_once(client):
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "pending"
     assert_error(await client.get("/api/v1/tasks/open", params=HOME, headers=volunteer.headers), 403, "FORBIDDEN")
+
+
+async def test_what_is_still_browsed_near_its_age_limit_is_reloaded_without_a_browse_waiting(client, monkeypatch):
+    import asyncio
+
+    from models import Task
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    change_feed = feed.current()
+    monkeypatch.setattr(change_feed, "max_age_s", 2.0)
+    monkeypatch.setattr(feed.random, "random", lambda: 0.0)  # entries age exactly
+
+    async def titles() -> list[str]:
+        r = await client.get("/api/v1/tasks/open", params={**HOME, "radius_km": 1}, headers=volunteer.headers)
+        assert r.status_code == 200, r.text
+        return [t["title"] for t in r.json()["items"]]
+
+    first = await titles()
+    assert len(first) == 1
+    # Changed behind the app's back (no feed.changed): only the age limit can bring it in.
+    await Task.filter(id=task["id"]).update(title="改过的标题")
+    await asyncio.sleep(2.0 * feed.REFRESH_AT + 0.1)  # near the age limit, not past it
+    before = misses()
+    assert await titles() == first  # still within the limit: served, and reloaded meanwhile
+    cells = change_feed.cache("cell", max_entries=1)
+    await asyncio.gather(*cells._tasks, *change_feed.cache("user", max_entries=1)._tasks)
+    assert cells.refreshes >= 1
+    assert await titles() == ["改过的标题"]
+    assert misses() == before  # no browse waited for the database
+
+
+async def test_callers_are_reloaded_in_one_batch_each_as_the_database_has_them(client):
+    from models import VolunteerProfile
+    from server import auth
+
+    station = await make_station()
+    _, _, worker, _ = await make_open_task(client, station)
+    a, a_profile = await make_volunteer(client, station, approved_by=worker)
+    b, b_profile = await make_volunteer(client, station, approved_by=worker)
+    for session in (a, b):
+        assert (await client.get("/api/v1/tasks/open", params=HOME, headers=session.headers)).status_code == 200
+    # Both sent back to review behind the app's back: the cached callers still say approved ...
+    await VolunteerProfile.filter(id__in=[a_profile["id"], b_profile["id"]]).update(status="pending")
+    for session in (a, b):
+        assert (await client.get("/api/v1/tasks/open", params=HOME, headers=session.headers)).status_code == 200
+    # ... until the background reload reads them again, both in one statement.
+    await auth._reload_callers([a.id, b.id])
+    for session in (a, b):
+        assert_error(await client.get("/api/v1/tasks/open", params=HOME, headers=session.headers), 403, "FORBIDDEN")

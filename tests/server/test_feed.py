@@ -3,6 +3,7 @@ only while the feed is live, an invalidation reaches every process, and a load t
 invalidation is never stored."""
 
 import asyncio
+import time
 
 import redis.asyncio as aioredis
 
@@ -153,3 +154,69 @@ def test_get_many_answers_as_get_does():
     assert cache.get_many([1, 3, 4]) == ["a", None, "d"]
     f.max_age_s = 0
     assert cache.get_many([1]) == [None]
+
+
+async def test_an_entry_read_near_its_age_limit_is_reloaded_in_the_background(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(feed.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(feed.random, "random", lambda: 0.0)  # no spread: ages exact
+    f = local_feed(max_age_s=60)
+    cache = f.cache("cell", max_entries=10)
+    cache.store(1, "v1", cache.begin())
+    due: list = []
+    clock[0] += 60 * feed.REFRESH_AT - 1
+    assert cache.get(1, due=due) == "v1" and due == []  # young enough: nothing to do
+    clock[0] += 2
+    assert cache.get(1, due=due) == "v1" and due == [1]  # near the limit: still served, and due
+
+    gate, loads = asyncio.Event(), []
+
+    async def load(keys):
+        loads.append(list(keys))
+        token = cache.begin()
+        await gate.wait()
+        for key in keys:
+            cache.store(key, "v2", token)
+
+    cache.refresh_later(due, load)
+    cache.refresh_later([1], load)  # already on its way: not loaded twice
+    await asyncio.sleep(0)
+    again: list = []
+    assert cache.get(1, due=again) == "v1" and again == []  # readers keep the current entry meanwhile
+    gate.set()
+    await asyncio.gather(*cache._tasks)
+    assert loads == [[1]] and cache.get(1) == "v2"
+    clock[0] += 59  # the reload restarted its age (from the moment the reload stored it)
+    assert cache.get(1) == "v2"
+
+
+async def test_a_background_reload_that_raced_an_invalidation_or_failed_keeps_nothing(monkeypatch):
+    f = local_feed(max_age_s=60)
+    cache = f.cache("cell", max_entries=10)
+    cache.store(1, "v1", cache.begin())
+    gate = asyncio.Event()
+
+    async def load(keys):
+        token = cache.begin()
+        await gate.wait()
+        cache.store(1, "stale", token)
+
+    cache.refresh_later([1], load)
+    await asyncio.sleep(0)
+    f.changed("cell", 1)  # a writer commits while the reload's query is in flight
+    gate.set()
+    await asyncio.gather(*cache._tasks)
+    assert cache.get(1) is None
+
+    async def broken(keys):
+        raise ConnectionError("database gone")
+
+    cache.store(2, "v1", cache.begin())
+    cache.refresh_later([2], broken)
+    await asyncio.gather(*cache._tasks)
+    assert cache.get(2) == "v1"  # kept until it ages out; a later reader may try again
+    due: list = []
+    later = time.monotonic() + 60 * feed.REFRESH_AT + 1
+    monkeypatch.setattr(feed.time, "monotonic", lambda: later)
+    cache.get(2, due=due)
+    assert due == [2]
