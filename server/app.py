@@ -157,6 +157,7 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        await app.ctx.feed.stop_refreshing()
         await app.ctx.wechat.close()
         await app.ctx.redis.close()
         await db.disconnect()

@@ -275,6 +275,13 @@ class ChangeFeed:
                 except Exception:  # noqa: BLE001
                     pass
 
+    async def stop_refreshing(self) -> None:
+        """Cancel the background reloads (the process is stopping, its database about to go)."""
+        tasks = [task for cache in self._caches.values() for task in cache._tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def stats(self) -> dict[str, dict[str, int]]:
         return {topic: {"entries": len(c), "hits": c.hits, "misses": c.misses, "refreshes": c.refreshes}
                 for topic, c in self._caches.items()}

@@ -220,3 +220,18 @@ async def test_a_background_reload_that_raced_an_invalidation_or_failed_keeps_no
     monkeypatch.setattr(feed.time, "monotonic", lambda: later)
     cache.get(2, due=due)
     assert due == [2]
+
+
+async def test_stopping_cancels_the_background_reloads():
+    f = local_feed()
+    cache = f.cache("user", max_entries=10)
+    started = asyncio.Event()
+
+    async def never_done(keys):
+        started.set()
+        await asyncio.sleep(3600)
+
+    cache.refresh_later([1, 2], never_done)
+    await started.wait()
+    await f.stop_refreshing()
+    assert not cache._tasks and not cache._reloading  # nothing left to touch a closed database
