@@ -438,10 +438,12 @@ def main() -> None:
                         help="households/tasks/volunteers: 1k, 10k (10 k/50 k/5 k), 100k, 1m (1 M tasks)")
     parser.add_argument("--open", default="50000",
                         help="how many tasks are open ('all' for every one); the rest are history")
+    parser.add_argument("--pool", type=int, default=10, help="database connections per API worker")
     parser.add_argument("--workers", type=int, default=2, help="API worker processes")
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--warmup", type=int, default=5, help="seconds of each round of unmeasured load before a read-only scenario (rounds until steady)")
+    parser.add_argument("--warmup", type=int, default=5,
+                        help="seconds of each round of unmeasured load before a read-only scenario (rounds until steady)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
@@ -473,7 +475,7 @@ def main() -> None:
            "HAIBEI_JWT_SECRET": jwt_secret, "HAIBEI_DATA_KEY": "bench:" + base64.b64encode(b"b" * 32).decode(),
            "HAIBEI_INDEX_KEY": base64.b64encode(b"i" * 32).decode(), "HAIBEI_CLAIM_LIMIT": "1000",
            "HAIBEI_STANDIN_PORT": str(args.port + 1), "HAIBEI_WECHAT_API_BASE": f"http://127.0.0.1:{args.port + 1}",
-           "HAIBEI_RATE_LIMITS_FILE": str(limits), "HAIBEI_DB_POOL_SIZE": "10"}
+           "HAIBEI_RATE_LIMITS_FILE": str(limits), "HAIBEI_DB_POOL_SIZE": str(args.pool)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     clear_redis(args.redis_url, "haibei-bench:")
     procs = start_processes(args, env)
@@ -499,6 +501,7 @@ def main() -> None:
     for r in results.values():
         r["ratio_to_bare"] = round(r["rps"] / bare, 3) if bare else None
     report = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "size": args.size, "tasks": data["tasks"],
+              "pool": args.pool,
               "open_tasks": len(data["open_tasks"]),
               "workers": args.workers, "connections": args.connections, "duration_s": args.duration,
               "machine": machine(), "results": results}
@@ -510,8 +513,9 @@ def main() -> None:
         ratio = f"{100 * r['ratio_to_bare']:.1f}%" if r["ratio_to_bare"] is not None else "-"
         print(f"{name:<12} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f} "
               f"{r['errors']:>7} {ratio:>8}")
-    print(f"\n{report['machine']['cpus']} CPUs ({report['machine']['cpu']}), {args.workers} API workers, "
-          f"{data['tasks']} tasks ({len(data['open_tasks'])} open); JSON: {path.relative_to(ROOT)}")
+    print(f"\n{report['machine']['cpus']} CPUs ({report['machine']['cpu']}), {args.workers} API workers × "
+          f"{args.pool} database connections, {data['tasks']} tasks ({len(data['open_tasks'])} open); "
+          f"JSON: {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ async def browse_open(
             where, params = _filters(service_code, blocked)
             text, values = browse_square(lat, lng, half, where=where, params=[now, *params],
                                          tail=[volunteer.id, volunteer.user_id], limit=limit)
-            ranked = sorted(((d, _aware(row["scheduled_start"]), row["id"]), row) for row in await sql.rows(text, values)
+            found = await sql.rows(text, values)
+            ranked = sorted(((d, _aware(row["scheduled_start"]), row["id"]), row) for row in found
                             if (d := geo.distance_m(lat, lng, row["approx_lat"], row["approx_lng"])) <= radius_m)
         # Anything outside the square is at least half × span away.
         settled = [r for r in ranked if r[0][0] <= half * span]
