@@ -67,15 +67,20 @@ async def load_actor(*, user: User) -> Actor:
     return actor
 
 
-_CALLER = sql.Statement(
-    lambda: f"SELECT {sql.columns(User, 'u')}, {sql.columns(UserRole, 'r', 'r_')},"
-    f" {sql.columns(VolunteerProfile, 'v', 'v_')},"
-    # The volunteer's active claims ride along (browsing needs them), as "id,id,…".
-    " (SELECT GROUP_CONCAT(m.task_id) FROM task_claims m WHERE m.volunteer_id = v.id"
-    "  AND m.status IN ('claimed', 'checked_in', 'submitted')) AS active_claims"
-    " FROM users u LEFT JOIN user_roles r ON r.user_id = u.id LEFT JOIN volunteer_profiles v ON v.user_id = u.id"
-    " WHERE u.id = %s"
-)
+def _caller_sql(which: str) -> str:
+    """The caller statement for the users ``which`` selects (a fixed fragment on ``u.id``)."""
+    return (
+        f"SELECT {sql.columns(User, 'u')}, {sql.columns(UserRole, 'r', 'r_')},"
+        f" {sql.columns(VolunteerProfile, 'v', 'v_')},"
+        # The volunteer's active claims ride along (browsing needs them), as "id,id,…".
+        " (SELECT GROUP_CONCAT(m.task_id) FROM task_claims m WHERE m.volunteer_id = v.id"
+        "  AND m.status IN ('claimed', 'checked_in', 'submitted')) AS active_claims"
+        " FROM users u LEFT JOIN user_roles r ON r.user_id = u.id LEFT JOIN volunteer_profiles v ON v.user_id = u.id"
+        f" WHERE {which}"
+    )
+
+
+_CALLER = sql.Statement(lambda: _caller_sql("u.id = %s"))
 
 
 async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
@@ -105,12 +110,13 @@ async def _read_caller(user_id: int, cache: feed.LocalCache | None) -> tuple:
     """The caller's rows as ``_split`` gives them (() if no such user), kept in ``cache`` if given."""
     token = cache.begin() if cache is not None else 0
     found = await sql.rows(_CALLER, [user_id])
-    if cache is not None:
-        _keep_caller(cache, user_id, found, token)
-    return _split(found) if found else ()
+    if cache is None:
+        return _split(found) if found else ()
+    return _keep_caller(cache, user_id, found, token)
 
 
-def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token: int) -> None:
+def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token: int) -> tuple:
+    """Store the caller statement's rows for ``user_id`` (and their active claims); returns the parts."""
     parts = _split(found) if found else ()
     cache.store(user_id, parts, token)
     if parts and parts[2] is not None:
@@ -120,6 +126,7 @@ def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token:
         held = held.decode() if isinstance(held, bytes) else str(held or "")
         feed.current().cache("claims", max_entries=50_000).store(
             parts[2]["id"], frozenset(int(t) for t in held.split(",") if t), token)
+    return parts
 
 
 async def _reload_callers(user_ids: list[int]) -> None:
@@ -127,7 +134,7 @@ async def _reload_callers(user_ids: list[int]) -> None:
     the caller statement for the whole batch at once."""
     cache = feed.current().cache("user", max_entries=50_000)
     token = cache.begin()
-    text = str(_CALLER).replace("WHERE u.id = %s", f"WHERE u.id IN ({sql.placeholders(user_ids)})")
+    text = _caller_sql(f"u.id IN ({sql.placeholders(user_ids)})")
     by_user: dict[int, list[dict]] = {user_id: [] for user_id in user_ids}
     for row in await sql.rows(text, user_ids):
         by_user[row["id"]].append(row)

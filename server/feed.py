@@ -16,7 +16,7 @@ entry the moment any process commits a change to it:
 * A load that raced with an invalidation of its key is not stored (the sequence check in
   ``LocalCache.store``), so a reader can never put back what a writer just dropped.
 * Every entry also ages out after ``max_age_s`` — the bound if a publication is lost (the writer
-  could not reach Redis while its readers could). An entry still read past half that age is
+  could not reach Redis while its readers could). An entry still read past ¾ of that age is
   reloaded in the background (``refresh_later``) while readers keep the current one: what is read
   all the time never expires under them, so a busy process does not fall back to the database in
   waves every ``max_age_s``.
