@@ -461,6 +461,8 @@ def main() -> None:
     households, tasks, volunteers = SIZES[args.size]
     db_url = args.db_url if args.size == "10k" else f"{args.db_url}_{args.size}"
     jwt_secret = "bench-" + secrets.token_urlsafe(32)
+    if args.open != "all" and not (args.open.isdigit() and int(args.open) > 0):
+        parser.error(f"--open takes a positive number or 'all', not {args.open!r}")
     open_tasks = tasks if args.open == "all" else min(tasks, int(args.open))
     say(f"seeding {db_url.split('@')[-1]}: {households} households, {tasks} tasks ({open_tasks} open), "
         f"{volunteers} volunteers")
