@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 from models import Task, VolunteerProfile
 from server import feed, sql
-from server.services import catalogue, geo
+from server.services import catalogue, geo, tasks
 
 # Browsing without a radius still stops somewhere: Weihai is about 60 km across.
 MAX_BROWSE_RADIUS_M = 60_000
@@ -218,8 +218,8 @@ def _weight(spots: tuple[_Spot, ...]) -> int:
 
 
 def _cached(row: dict[str, Any]) -> _Cached:
-    start, end = _aware(row["scheduled_start"]), _aware(row["scheduled_end"])
-    item = present_row({**row, "scheduled_start": start, "scheduled_end": end})
+    item = present_row(row)
+    start, end = item["scheduled_start"], item["scheduled_end"]
     return _Cached(start.timestamp(), row["id"], end.timestamp(), row["service_id"], row["household_user_id"], item)
 
 
@@ -329,23 +329,11 @@ async def _active_claims(volunteer: VolunteerProfile) -> frozenset[int]:
 
 def present_row(row: dict[str, Any], *, distance_m: float | None = None, names: dict[str, str] | None = None,
                 ) -> dict[str, Any]:
-    """A task as any approved volunteer may see it (the shape of ``tasks.present_public``)."""
-    return {
-        "id": row["id"],
-        "service_code": row["service_id"],
-        "service_name": row["service_name"] if "service_name" in row else (names or {}).get(row["service_id"]),
-        "title": row["title"],
-        "scheduled_start": _aware(row["scheduled_start"]),
-        "scheduled_end": _aware(row["scheduled_end"]),
-        "volunteers_needed": row["volunteers_needed"],
-        "slots_left": max(0, row["volunteers_needed"] - row["claimed_count"]),
-        "points": row["points"],
-        "notes_for_volunteer": row["notes_for_volunteer"],
-        "community": row["community"],
-        "approx_location": None if row["approx_lat"] is None else {"lat": row["approx_lat"], "lng": row["approx_lng"]},
-        "distance_m": None if distance_m is None else int(distance_m),
-        "status": row["status"],
-    }
+    """A task read by hand, presented by ``tasks.present_public_row``: its datetimes made aware,
+    its service's name from the row or else from ``names``."""
+    name = row["service_name"] if "service_name" in row else (names or {}).get(row["service_id"])
+    aware = {**row, "scheduled_start": _aware(row["scheduled_start"]), "scheduled_end": _aware(row["scheduled_end"])}
+    return tasks.present_public_row(aware, service_name=name, distance_m=distance_m)
 
 
 _DATETIME = Task._meta.fields_map["scheduled_start"]

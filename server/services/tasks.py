@@ -147,21 +147,35 @@ async def tell_nearby(*, task: Task, service: Service, resident: ResidentProfile
 def present_public(task: Task, *, distance_m: float | None = None) -> dict[str, Any]:
     """What any approved volunteer may see: no name, no phone, no address, a fuzzed position."""
     service = task.service
+    return present_public_row({name: getattr(task, name) for name in PUBLIC_COLUMNS},
+                              service_name=service.name if isinstance(service, Service) else None,
+                              distance_m=distance_m)
+
+
+# The task columns ``present_public_row`` reads: browsing selects exactly these by hand.
+PUBLIC_COLUMNS = ("id", "service_id", "title", "scheduled_start", "scheduled_end", "volunteers_needed",
+                  "claimed_count", "points", "notes_for_volunteer", "community", "approx_lat", "approx_lng", "status")
+
+
+def present_public_row(row: dict[str, Any], *, service_name: str | None,
+                       distance_m: float | None = None) -> dict[str, Any]:
+    """``present_public`` from a task's columns (``PUBLIC_COLUMNS``), as a model or a hand-written
+    statement gives them: the one place that says what a volunteer sees of a task."""
     return {
-        "id": task.id,
-        "service_code": task.service_id,
-        "service_name": service.name if isinstance(service, Service) else None,
-        "title": task.title,
-        "scheduled_start": task.scheduled_start,
-        "scheduled_end": task.scheduled_end,
-        "volunteers_needed": task.volunteers_needed,
-        "slots_left": max(0, task.volunteers_needed - task.claimed_count),
-        "points": task.points,
-        "notes_for_volunteer": task.notes_for_volunteer,
-        "community": task.community,
-        "approx_location": None if task.approx_lat is None else {"lat": task.approx_lat, "lng": task.approx_lng},
+        "id": row["id"],
+        "service_code": row["service_id"],
+        "service_name": service_name,
+        "title": row["title"],
+        "scheduled_start": row["scheduled_start"],
+        "scheduled_end": row["scheduled_end"],
+        "volunteers_needed": row["volunteers_needed"],
+        "slots_left": max(0, row["volunteers_needed"] - row["claimed_count"]),
+        "points": row["points"],
+        "notes_for_volunteer": row["notes_for_volunteer"],
+        "community": row["community"],
+        "approx_location": None if row["approx_lat"] is None else {"lat": row["approx_lat"], "lng": row["approx_lng"]},
         "distance_m": None if distance_m is None else int(distance_m),
-        "status": task.status,
+        "status": row["status"],
     }
 
 
