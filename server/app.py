@@ -22,7 +22,7 @@ from server.pii import cipher_for
 from server.clock import utc_now
 from server.redis import make_clients
 from server.storage import LocalStorage
-from server.services import catalogue
+from server.services import catalogue, claims
 from server.wechat import RedisTokenStorage, WeChatGateway
 
 log = logging.getLogger("haibei.app")
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
             app.ctx.rate_limits = json.load(f)["limits"]
     app.ctx.storage = LocalStorage(settings.upload_dir)
     app.ctx.cipher = cipher_for(settings)
+    app.ctx.claims = claims.Batcher()
 
     errors.install(app)
     openapi.install(app)

@@ -7,6 +7,7 @@ Schema changes go through Tortoise 1.x's own migrations in ``models/migrations``
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from urllib.parse import unquote, urlparse
 
@@ -15,6 +16,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api import migrate as tortoise_migrate
 
 from config.settings import tortoise_config
+from server import sql
 
 log = logging.getLogger("haibei.db")
 
@@ -73,10 +75,7 @@ async def apply_migrations(db_url: str) -> None:
         await Tortoise.close_connections()
 
 
-async def _timeout_command(db_url: str, seconds: float) -> str | None:
-    """The session statement that bounds every query's run time on this server, if any."""
-    if seconds <= 0:
-        return None
+async def _server_version(db_url: str) -> str:
     conn = await _server_connection(db_url)
     try:
         async with conn.cursor() as cur:
@@ -84,6 +83,18 @@ async def _timeout_command(db_url: str, seconds: float) -> str | None:
             (version,) = await cur.fetchone()
     finally:
         conn.close()
+    return version
+
+
+def _mariadb_at_least(version: str, wanted: tuple[int, int]) -> bool:
+    found = re.match(r"(\d+)\.(\d+)", version)
+    return "mariadb" in version.lower() and found is not None and (int(found[1]), int(found[2])) >= wanted
+
+
+def _timeout_command(version: str, seconds: float) -> str | None:
+    """The session statement that bounds every query's run time on this server, if any."""
+    if seconds <= 0:
+        return None
     if "mariadb" in version.lower():
         return f"SET SESSION max_statement_time={seconds:g}"
     return f"SET SESSION max_execution_time={int(seconds * 1000)}"  # MySQL: SELECTs only
@@ -101,7 +112,10 @@ async def connect(db_url: str, *, pool_size: int = 10, statement_timeout_s: floa
         connection["credentials"].setdefault("maxsize", pool_size)
         connection["credentials"].setdefault("connect_timeout", connect_timeout_s)
         connection["credentials"].setdefault("pool_recycle", 300)
-        command = await _timeout_command(db_url, statement_timeout_s)
+        version = await _server_version(db_url)
+        # Batched inserts learn their new ids through INSERT … RETURNING (MariaDB 10.5+), else row by row.
+        sql.set_returning("mysql", _mariadb_at_least(version, (10, 5)))
+        command = _timeout_command(version, statement_timeout_s)
         if command:
             connection["credentials"].setdefault("init_command", command)
         config["connections"]["default"] = connection

@@ -101,18 +101,23 @@ class DatabaseUnavailable(DependencyUnavailable):
 _CONNECTION_ERRNOS = {2002, 2003, 2006, 2013, 2055}
 
 
-def _is_connection_lost(exc: BaseException) -> bool:
+def db_errno(exc: BaseException | None) -> int | None:
+    """The MySQL/MariaDB error number behind ``exc``, through Tortoise's wrapping, if any."""
     seen = 0
     while exc is not None and seen < 5:
         args = getattr(exc, "args", ())
-        if args and isinstance(args[0], int) and args[0] in _CONNECTION_ERRNOS:
-            return True
+        if args and isinstance(args[0], int):
+            return args[0]
         if args and isinstance(args[0], BaseException):
             exc = args[0]  # tortoise wraps the driver's error as its first argument
         else:
             exc = exc.__cause__ or exc.__context__
         seen += 1
-    return False
+    return None
+
+
+def _is_connection_lost(exc: BaseException) -> bool:
+    return db_errno(exc) in _CONNECTION_ERRNOS
 
 
 def _is_statement_timeout(exc: Exception) -> bool:

@@ -65,3 +65,83 @@ def columns(model: type[Model], alias: str, prefix: str = "") -> str:
 def placeholders(values: list[Any] | tuple[Any, ...] | set[Any]) -> str:
     """``%s, %s, …`` for an IN list (callers make sure it is not empty)."""
     return ", ".join(["%s"] * len(values))
+
+
+def for_update(client=None) -> str:
+    """`` FOR UPDATE`` where the database takes row locks (SQLite serialises writers instead)."""
+    client = client or _client()
+    return "" if client.capabilities.dialect == "sqlite" else " FOR UPDATE"
+
+
+async def insert_many(objs: list[M], *, want_ids: bool = True) -> None:
+    """Insert unsaved instances of one model in one statement, each column prepared as the ORM's
+    own insert prepares it (defaults, ``auto_now_add``, JSON). With ``want_ids`` each instance
+    gets its new primary key: through ``RETURNING`` where the server has it (MariaDB ≥ 10.5,
+    SQLite ≥ 3.35), else one insert per row (MySQL: a multi-row insert reports only its first id,
+    and consecutive ids are not promised under ``innodb_autoinc_lock_mode=2``)."""
+    if not objs:
+        return
+    model = type(objs[0])
+    meta = model._meta
+    names = [name for name in meta.fields_db_projection if not meta.fields_map[name].generated]
+    cols = ", ".join(meta.fields_db_projection[name] for name in names)
+    row_marks = "(" + ", ".join(["%s"] * len(names)) + ")"
+    params: list[Any] = []
+    for obj in objs:
+        params += [meta.fields_map[name].to_db_value(getattr(obj, name), obj) for name in names]
+    client = _client()
+    head = f"INSERT INTO {meta.db_table} ({cols}) VALUES "
+    if not want_ids:
+        await client.execute_query(_dialect_text(client, head + ", ".join([row_marks] * len(objs))), params)
+    elif returning_supported(client):
+        text = head + ", ".join([row_marks] * len(objs)) + f" RETURNING {meta.db_pk_column}"
+        got = await client.execute_query_dict(_dialect_text(client, text), params)
+        # Rows come back in the order inserted (one statement, one auto-increment run).
+        for obj, row in zip(objs, got, strict=True):
+            obj.pk = row[meta.db_pk_column]
+    else:
+        width = len(names)
+        for k, obj in enumerate(objs):
+            obj.pk = await client.execute_insert(_dialect_text(client, head + row_marks), params[k * width:(k + 1) * width])
+    for obj in objs:
+        obj._saved_in_db = True
+
+
+_RETURNING: dict[str, bool] = {}
+
+
+def returning_supported(client) -> bool:
+    """Whether ``INSERT … RETURNING`` works here (set by ``server.db.connect``; SQLite by version)."""
+    dialect = client.capabilities.dialect
+    if dialect == "sqlite":
+        import sqlite3
+
+        return sqlite3.sqlite_version_info >= (3, 35)
+    return _RETURNING.get(dialect, False)
+
+
+def set_returning(dialect: str, supported: bool) -> None:
+    _RETURNING[dialect] = supported
+
+
+async def update_many(model: type[Model], changes: dict[Any, dict[str, Any]]) -> None:
+    """Set columns row by row in one statement, by primary key: ``{pk: {field: value}}``, every
+    row naming the same fields, values as the driver takes them (numbers, text). Callers hold the
+    rows' locks (they read them ``for_update``)."""
+    if not changes:
+        return
+    meta = model._meta
+    pk = meta.db_pk_column
+    names = list(next(iter(changes.values())))
+    sets, params = [], []
+    for name in names:
+        column = meta.fields_db_projection.get(name, name)
+        whens = " ".join(["WHEN %s THEN %s"] * len(changes))
+        sets.append(f"{column} = CASE {pk} {whens} END")
+        for key, row in changes.items():
+            params += [key, row[name]]
+    keys = list(changes)
+    client = _client()
+    await client.execute_query(
+        _dialect_text(client, f"UPDATE {meta.db_table} SET {', '.join(sets)} WHERE {pk} IN ({placeholders(keys)})"),
+        params + keys)

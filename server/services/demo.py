@@ -15,7 +15,7 @@ from models import District, Need, ResidentProfile, Reward, Station, User, UserR
 from server.auth import Actor, load_actor
 from server.clock import CHINA_TZ, utc_now
 from server.pii import FieldCipher, make_valid_id_number
-from server.services import catalogue, ledger, needs, pairings, plates, residents, rewards, tasks, volunteers
+from server.services import catalogue, claims, ledger, needs, pairings, plates, residents, rewards, tasks, volunteers
 
 DISTRICTS = [("371002", "环翠区"), ("371003", "文登区")]
 STATIONS = [
@@ -80,11 +80,11 @@ async def _seed_workflow(*, cipher: FieldCipher, settings: Settings) -> None:
         await need(2, "LIVING_MEAL", "腿脚不便,需要午餐送餐", urgency="urgent")
         n3 = await need(3, "HEALTH_MEDICAL_ESCORT", "下周复查,需要陪同去市立医院")
         t3 = await task(n3, 3, "陪同就医", timedelta(days=2), minutes=180)
-        await tasks.do_claim(task=t3, volunteer=volunteer[2], now=now)
+        await claims.assign(task=t3, volunteer=volunteer[2], now=now)
         # 4: served today, confirmed and rated (closed).
         n4 = await need(4, "SUPPORT_TUTOR", "孩子四年级,数学跟不上")
         t4 = await task(n4, 4, "课业辅导", timedelta(minutes=10))
-        claim = await tasks.do_claim(task=t4, volunteer=volunteer[3], now=now)
+        claim = await claims.assign(task=t4, volunteer=volunteer[3], now=now)
         scene = plates.scene_for(resident_id=n4.resident_id, key=cipher.derived_key("plate"))
         await tasks.check_in(task=t4, claim=claim, scene=scene, lat=None, lng=None, cipher=cipher, settings=settings,
                              now=now, actor_id=volunteer[3].user_id)

@@ -72,8 +72,15 @@ async def move(
 async def record(obj: Model, *, need_id: int, actor_id: int | None, actor_role: str, from_status: str | None,
                  to_status: str, now: datetime, reason: str | None = None) -> None:
     """Write one timeline row for ``obj``."""
+    await row(obj, need_id=need_id, actor_id=actor_id, actor_role=actor_role, from_status=from_status,
+              to_status=to_status, now=now, reason=reason).save()
+
+
+def row(obj: Model, *, need_id: int, actor_id: int | None, actor_role: str, from_status: str | None,
+        to_status: str, now: datetime, reason: str | None = None) -> WorkflowEvent:
+    """The timeline row for ``obj``, unsaved (``record`` saves one; batches insert many at once)."""
     subject = {"Need": "need", "Task": "task", "TaskClaim": "claim"}[type(obj).__name__]
-    await WorkflowEvent.create(
+    return WorkflowEvent(
         need_id=need_id,
         task_id=getattr(obj, "task_id", None) if subject == "claim" else (obj.id if subject == "task" else None),
         claim_id=obj.id if subject == "claim" else None,

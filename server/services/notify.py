@@ -16,6 +16,7 @@ from tortoise.exceptions import IntegrityError
 from config.data import NOTIFICATION_TEMPLATES
 from models import Notification, OutboxMessage, SubscriptionQuota, User, UserRole
 from server.clock import CHINA_TZ
+from server import sql
 from server.errors import ValidationFailed
 
 TEMPLATES: dict[str, dict[str, Any]] = NOTIFICATION_TEMPLATES
@@ -60,31 +61,60 @@ def render(event: str, ctx: dict[str, Any]) -> dict[str, Any]:
 
 async def notify(*, user_id: int | None, event: str, ctx: dict[str, Any], now: datetime) -> Notification | None:
     """Write the inbox row, and an outbox row if the user can receive this template."""
-    if user_id is None:
-        return None  # a household kept by a worker, with no account: the station sees it anyway
-    msg = render(event, ctx)
-    notification = await Notification.create(
-        user_id=user_id, event=event, title=msg["title"], body=msg["body"], page=msg["page"],
-        data={k: _text(v) for k, v in ctx.items()}, created_at=now,
-    )
-    user = await User.get_or_none(id=user_id, status="active")
-    if user is None or not user.openid:
-        return notification
+    return (await notify_many([(user_id, event, ctx)], now=now))[0]
+
+
+async def notify_many(items: list[tuple[int | None, str, dict[str, Any]]], *, now: datetime) -> list[Notification | None]:
+    """``notify`` for each ``(user_id, event, ctx)`` in a fixed number of statements, whatever
+    their number: the inbox rows in one insert, the recipients read at once, their quotas locked
+    and spent, the outbox rows in one insert. Returns each item's inbox row (None: no account)."""
+    out: list[Notification | None] = []
+    written: list[tuple[Notification, dict[str, Any]]] = []
+    for user_id, event, ctx in items:
+        if user_id is None:
+            out.append(None)  # a household kept by a worker, with no account: the station sees it anyway
+            continue
+        msg = render(event, ctx)
+        notification = Notification(user_id=user_id, event=event, title=msg["title"], body=msg["body"],
+                                    page=msg["page"], data={k: _text(v) for k, v in ctx.items()}, created_at=now)
+        written.append((notification, msg))
+        out.append(notification)
+    if not written:
+        return out
+    await sql.insert_many([n for n, _ in written])
+    users = sorted({n.user_id for n, _ in written})
+    openids = {row["id"]: row["openid"] for row in await sql.rows(
+        f"SELECT id, openid FROM {User._meta.db_table} WHERE id IN ({sql.placeholders(users)}) AND status = 'active'",
+        users) if row["openid"]}
+    sendable = [(n, msg) for n, msg in written if n.user_id in openids]
+    if not sendable:
+        return out
     # One-time subscriptions: one send per consent. The decrement and the outbox row commit together.
-    used = await SubscriptionQuota.filter(user_id=user_id, template_id=msg["template_id"], remaining__gt=0).update(
-        remaining=F("remaining") - 1
-    )
-    if used:
-        await OutboxMessage.create(
-            notification_id=notification.id, user_id=user_id, openid=user.openid, template_id=msg["template_id"],
-            page=msg["page"], data=msg["fields"], next_attempt_at=now, created_at=now,
-        )
-    return notification
+    holders = sorted({n.user_id for n, _ in sendable})
+    templates = sorted({msg["template_id"] for _, msg in sendable})
+    quotas = {(row["user_id"], row["template_id"]): row for row in await sql.rows(
+        f"SELECT id, user_id, template_id, remaining FROM {SubscriptionQuota._meta.db_table}"
+        f" WHERE user_id IN ({sql.placeholders(holders)}) AND template_id IN ({sql.placeholders(templates)})"
+        f" AND remaining > 0 ORDER BY id" + sql.for_update(), holders + templates)}
+    spent: dict[int, dict[str, int]] = {}
+    outbox = []
+    for notification, msg in sendable:
+        quota = quotas.get((notification.user_id, msg["template_id"]))
+        if quota is None or quota["remaining"] <= 0:
+            continue
+        quota["remaining"] -= 1
+        spent[quota["id"]] = {"remaining": quota["remaining"]}
+        outbox.append(OutboxMessage(notification_id=notification.id, user_id=notification.user_id,
+                                    openid=openids[notification.user_id], template_id=msg["template_id"],
+                                    page=msg["page"], data=msg["fields"], next_attempt_at=now, created_at=now))
+    await sql.update_many(SubscriptionQuota, spent)
+    await sql.insert_many(outbox, want_ids=False)
+    return out
 
 
 async def notify_station_workers(*, station_id: int, event: str, ctx: dict[str, Any], now: datetime) -> None:
-    for user_id in await UserRole.filter(role="worker", station_id=station_id).values_list("user_id", flat=True):
-        await notify(user_id=user_id, event=event, ctx=ctx, now=now)
+    workers = await UserRole.filter(role="worker", station_id=station_id).values_list("user_id", flat=True)
+    await notify_many([(user_id, event, ctx) for user_id in workers], now=now)
 
 
 async def grant(*, user_id: int, accepted: list[str], rejected: list[str]) -> dict[str, int]:

@@ -30,7 +30,7 @@ from server.auth import Actor
 from server.clock import CHINA_TZ
 from server.errors import Conflict, ValidationFailed
 from server.pii import FieldCipher, mask_name
-from server.services import events, needs, notify, referrals, tasks
+from server.services import claims, events, needs, notify, referrals, tasks
 
 HORIZON_DAYS = 7
 WEEKDAY_NAMES = "一二三四五六日"
@@ -151,7 +151,7 @@ async def _generate_one(pairing: Pairing, *, day: date, start: datetime, cipher:
         return task
     volunteer = await VolunteerProfile.select_for_update().get(id=pairing.volunteer_id)
     if volunteer.status == "approved":
-        await tasks.do_claim(task=task, volunteer=volunteer, now=now)
+        await claims.assign(task=task, volunteer=volunteer, now=now)
     else:
         await notify.notify_station_workers(station_id=task.station_id, event="pairing_unserved", now=now,
                                             ctx={"task_id": task.id, "title": task.title, "start": start})

@@ -14,7 +14,7 @@ from typing import Any
 
 from models import OrgReferral, Organization, Task, VolunteerProfile
 from server.errors import Conflict, NotFound, ValidationFailed
-from server.services import events, notify, tasks
+from server.services import claims, events, notify, tasks
 
 QUALIFICATIONS = ("legal_capacity", "staff", "facilities", "finance")
 
@@ -79,7 +79,7 @@ async def accept(*, referral_id: int, organization_id: int, actor_id: int, assig
         volunteer = await VolunteerProfile.select_for_update().get_or_none(user_id=assignee_user_id, status="approved")
         if volunteer is None:
             raise ValidationFailed("指派人员须为已审核的志愿者", details=[{"field": "assignee_user_id", "type": "not_volunteer"}])
-        await tasks.do_claim(task=task, volunteer=volunteer, now=now)
+        await claims.assign(task=task, volunteer=volunteer, now=now)
     await referral.refresh_from_db()
     return referral
 

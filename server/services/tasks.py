@@ -144,11 +144,12 @@ async def tell_nearby(*, task: Task, service: Service, resident: ResidentProfile
     return told
 
 
-def present_public(task: Task, *, distance_m: float | None = None) -> dict[str, Any]:
-    """What any approved volunteer may see: no name, no phone, no address, a fuzzed position."""
-    service = task.service
+def present_public(task: Task, *, distance_m: float | None = None, service_name: str | None = None) -> dict[str, Any]:
+    """What any approved volunteer may see: no name, no phone, no address, a fuzzed position.
+    The service's name is ``service_name``, else that of the service loaded with the task."""
+    service = task.service if service_name is None else None
     return present_public_row({name: getattr(task, name) for name in PUBLIC_COLUMNS},
-                              service_name=service.name if isinstance(service, Service) else None,
+                              service_name=service.name if isinstance(service, Service) else service_name,
                               distance_m=distance_m)
 
 
@@ -182,69 +183,22 @@ def present_public_row(row: dict[str, Any], *, service_name: str | None,
 # ---- claim --------------------------------------------------------------------------------
 
 
-async def lock_volunteer(*, user_id: int) -> VolunteerProfile:
-    """The caller's approved volunteer profile, locked: one volunteer's claims run one at a time."""
-    volunteer = await VolunteerProfile.select_for_update().get_or_none(user_id=user_id, status="approved")
-    if volunteer is None:
-        from server.errors import Forbidden
-
-        raise Forbidden("仅已审核通过的志愿者可领取任务")
-    return volunteer
+def fit_refusal(*, service_code: str, requires_skill: bool, volunteer: VolunteerProfile,
+                household: ResidentProfile) -> DomainError | None:
+    """Why this volunteer may not serve this household with this service at all, if they may not:
+    the skill the service needs, and never their own home (claims and pairings alike)."""
+    if requires_skill and service_code not in (volunteer.skills or []):
+        return SkillRequired()
+    if household.user_id is not None and household.user_id == volunteer.user_id:
+        return OwnHousehold()
+    return None
 
 
 def check_fit(*, service: Service, volunteer: VolunteerProfile, household: ResidentProfile) -> None:
-    """Whether this volunteer may serve this household with this service at all: the skill the
-    service needs, and never their own home (claims and pairings alike)."""
-    if service.requires_skill and service.code not in (volunteer.skills or []):
-        raise SkillRequired()
-    if household.user_id is not None and household.user_id == volunteer.user_id:
-        raise OwnHousehold()
-
-
-async def check_claim(*, task: Task, volunteer: VolunteerProfile, settings: Settings, now: datetime) -> Need:
-    """Why this volunteer may not claim this task, if they may not; else the task's need (with its
-    household), which the claim goes on to use."""
-    if task.status != "open" or task.scheduled_end <= now:
-        raise TaskAlreadyClaimed() if task.status == "claimed" else events.invalid_state(task, "领取")
-    loaded = task.service if isinstance(getattr(task, "service", None), Service) else None
-    service = loaded or await Service.get(code=task.service_id)
-    need = await Need.get(id=task.need_id).select_related("resident")
-    check_fit(service=service, volunteer=volunteer, household=need.resident)
-    active = await TaskClaim.filter(volunteer_id=volunteer.id, status__in=("claimed", "checked_in", "submitted")).select_related("task")
-    if any(c.task_id == task.id for c in active):
-        raise TaskAlreadyClaimed("您已领取该任务")
-    if len(active) >= settings.claim_limit:
-        raise ClaimLimit(details={"limit": settings.claim_limit, "active": len(active)})
-    for claim in active:
-        if claim.task.scheduled_start < task.scheduled_end and task.scheduled_start < claim.task.scheduled_end:
-            raise ClaimOverlap(details={"task_id": claim.task_id})
-    return need
-
-
-async def do_claim(*, task: Task, volunteer: VolunteerProfile, now: datetime, need: Need | None = None) -> TaskClaim:
-    """Take one slot. The task's row lock is the referee: simultaneous claims queue on it, and
-    each sees the count the one before left (see server.services.events on why by primary key)."""
-    locked = await Task.select_for_update().get(id=task.id)
-    if locked.status != "open" or locked.claimed_count >= locked.volunteers_needed:
-        raise TaskAlreadyClaimed()
-    await Task.filter(id=task.id).update(claimed_count=F("claimed_count") + 1)
-    feed.changed("cell", locked.cell)
-    feed.changed("claims", volunteer.id)
-    # The row is locked: what it holds now is what was read plus this slot.
-    task.claimed_count, task.status = locked.claimed_count + 1, locked.status
-    try:
-        claim = await TaskClaim.create(task_id=task.id, volunteer_id=volunteer.id, claimed_at=now,
-                                       active_key=f"{task.id}:{volunteer.id}")
-    except IntegrityError:
-        raise TaskAlreadyClaimed("您已领取该任务") from None
-    await events.record(claim, need_id=task.need_id, actor_id=volunteer.user_id, actor_role="volunteer",
-                        from_status=None, to_status="claimed", now=now)
-    if task.claimed_count >= task.volunteers_needed:
-        await events.move(task, to="claimed", allowed_from=("open",), wanted="领取", need_id=task.need_id,
-                          actor_id=volunteer.user_id, actor_role="volunteer", now=now, locked=locked)
-    await _tell(task, "task_claimed", who="household", volunteer=volunteer, now=now, start=task.scheduled_start,
-                need=need)
-    return claim
+    refusal = fit_refusal(service_code=service.code, requires_skill=service.requires_skill, volunteer=volunteer,
+                          household=household)
+    if refusal is not None:
+        raise refusal
 
 
 async def _tell(task: Task, event: str, *, who: str, volunteer: VolunteerProfile, now: datetime,
@@ -450,20 +404,24 @@ async def _household_of(need: Need) -> ResidentProfile:
 
 
 async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: TaskClaim | None = None,
-                       now: datetime, need: Need | None = None) -> dict[str, Any]:
-    """The task for a worker, the household, or a claimant (who gets the exact address). ``need``:
-    the task's need if the caller has it in hand (with its household, ideally)."""
-    out = present_public(task)
+                       now: datetime, need: Need | None = None, claims: list[tuple[TaskClaim, str]] | None = None,
+                       service_name: str | None = None) -> dict[str, Any]:
+    """The task for a worker, the household, or a claimant (who gets the exact address). What the
+    caller has in hand and current: ``need`` (with its household, ideally), ``claims`` (the task's
+    live claims with their volunteers' names), ``service_name``."""
+    out = present_public(task, service_name=service_name)
     out["need_id"] = task.need_id
     out["station_id"] = task.station_id
-    claims = await TaskClaim.filter(task_id=task.id).exclude(status__in=("released", "cancelled", "expired")).select_related("volunteer")
+    if claims is None:
+        claims = [(c, c.volunteer.name) for c in await TaskClaim.filter(task_id=task.id).exclude(
+            status__in=("released", "cancelled", "expired")).select_related("volunteer")]
     out["claims"] = [
-        {"id": c.id, "status": c.status, "volunteer_name": mask_name(c.volunteer.name),
+        {"id": c.id, "status": c.status, "volunteer_name": mask_name(name),
          "checked_in_at": c.checked_in_at, "started_at": c.started_at, "ended_at": c.ended_at,
          "summary": c.summary if viewer != "claimant" or (claim and c.id == claim.id) else None,
          "record_reject_reason": c.record_reject_reason, "verified_minutes": c.verified_minutes,
          "points_due": c.points_due, "volunteer_id": c.volunteer_id if viewer == "worker" else None}
-        for c in claims
+        for c, name in claims
     ]
     if viewer == "claimant" and claim is not None:
         out["my_claim"] = {"id": claim.id, "status": claim.status, "points_due": claim.points_due,

@@ -19,7 +19,7 @@ async def test_pool_connections_carry_the_statement_time_limit(api):
 
 async def test_a_statement_past_the_limit_is_stopped_and_reported_as_503(api):
     require_services(api.settings, "the per-statement time limit (SQLite has none)")
-    command = await db._timeout_command(api.settings.db_url, 0.3)
+    command = db._timeout_command(await db._server_version(api.settings.db_url), 0.3)
     assert command == "SET SESSION max_statement_time=0.3"
     from urllib.parse import urlparse
 
