@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
             app.ctx.rate_limits = json.load(f)["limits"]
     app.ctx.storage = LocalStorage(settings.upload_dir)
     app.ctx.cipher = cipher_for(settings)
-    app.ctx.claims = claims.Batcher()
+    app.ctx.claims = claims.Claims()
 
     errors.install(app)
     openapi.install(app)

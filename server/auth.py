@@ -17,6 +17,7 @@ from sanic import Request
 
 from models import User, UserRole, VolunteerProfile
 from server import feed, sql
+from server.batching import Batcher
 from server.errors import Forbidden, TokenInvalid, Unauthenticated
 
 ISSUER = "haibei"
@@ -107,12 +108,29 @@ async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
 
 
 async def _read_caller(user_id: int, cache: feed.LocalCache | None) -> tuple:
-    """The caller's rows as ``_split`` gives them (() if no such user), kept in ``cache`` if given."""
-    token = cache.begin() if cache is not None else 0
+    """The caller's rows as ``_split`` gives them (() if no such user), kept in ``cache`` if given:
+    then read together with the other callers this process is loading at the moment."""
+    if cache is not None:
+        return await _CALLERS.submit(user_id)
     found = await sql.rows(_CALLER, [user_id])
-    if cache is None:
-        return _split(found) if found else ()
-    return _keep_caller(cache, user_id, found, token)
+    return _split(found) if found else ()
+
+
+async def _load_callers(user_ids: list[int]) -> list[tuple]:
+    """The caller statement for several users at once, each kept in the cache (with their active
+    claims); their parts in the order asked."""
+    cache = feed.current().cache("user", max_entries=50_000)
+    token = cache.begin()
+    wanted = sorted(set(user_ids))
+    by_user: dict[int, list[dict]] = {user_id: [] for user_id in wanted}
+    for row in await sql.rows(_caller_sql(f"u.id IN ({sql.placeholders(wanted)})"), wanted):
+        by_user[row["id"]].append(row)
+    parts = {user_id: _keep_caller(cache, user_id, found, token) for user_id, found in by_user.items()}
+    return [parts[user_id] for user_id in user_ids]
+
+
+# Callers missing from the cache, read together under load (server.batching).
+_CALLERS: Batcher[int, tuple] = Batcher("caller", _load_callers, max_batch=100)
 
 
 def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token: int) -> tuple:
@@ -132,14 +150,7 @@ def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token:
 async def _reload_callers(user_ids: list[int]) -> None:
     """Reload cached callers still in use near their age limit (``LocalCache.refresh_later``):
     the caller statement for the whole batch at once."""
-    cache = feed.current().cache("user", max_entries=50_000)
-    token = cache.begin()
-    text = _caller_sql(f"u.id IN ({sql.placeholders(user_ids)})")
-    by_user: dict[int, list[dict]] = {user_id: [] for user_id in user_ids}
-    for row in await sql.rows(text, user_ids):
-        by_user[row["id"]].append(row)
-    for user_id, found in by_user.items():
-        _keep_caller(cache, user_id, found, token)
+    await _load_callers(user_ids)
 
 
 def _split(found: list[dict]) -> tuple[dict, list[dict], dict | None]:

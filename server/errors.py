@@ -116,8 +116,9 @@ def db_errno(exc: BaseException | None) -> int | None:
     return None
 
 
-def _is_connection_lost(exc: BaseException) -> bool:
-    return db_errno(exc) in _CONNECTION_ERRNOS
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` means there is no usable database connection (can't connect, gone away, lost)."""
+    return isinstance(exc, DBConnectionError) or db_errno(exc) in _CONNECTION_ERRNOS
 
 
 def _is_statement_timeout(exc: Exception) -> bool:
@@ -151,7 +152,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def render_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.ctx, "request_id", None) if request else None
-    if isinstance(exc, DBConnectionError) or (not isinstance(exc, DomainError) and _is_connection_lost(exc)):
+    if isinstance(exc, DBConnectionError) or (not isinstance(exc, DomainError) and is_connection_lost(exc)):
         log.error("database unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
         exc = DatabaseUnavailable(details={"request_id": request_id})
     elif isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError)):

@@ -26,8 +26,8 @@ LATENCY = Histogram("haibei_http_request_duration_seconds", "HTTP request latenc
                     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 RATELIMIT_FAIL_OPEN = Counter("haibei_ratelimit_fail_open_total", "Rate-limit checks skipped: Redis unavailable",
                               ["action"])
-CLAIM_BATCH = Histogram("haibei_claim_batch_size", "Claims decided together in one transaction (services/claims.py)",
-                        buckets=(1, 2, 4, 8, 16, 32, 64))
+BATCH_SIZE = Histogram("haibei_batch_size", "Items handled together in one round trip or transaction (server/batching.py)",
+                       ["kind"], buckets=(1, 2, 4, 8, 16, 32, 64))
 OUTBOX_SENDS = Counter("haibei_outbox_sends_total", "Outbox messages handled by the worker, by outcome",
                        ["outcome"])
 

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 from sanic import Request
 
 from server import metrics
+from server.batching import Batcher
 from server.errors import DomainError
 
 log = logging.getLogger("haibei.ratelimit")
@@ -59,16 +60,36 @@ async def hit(request: Request, action: str, *, user_id: int | None = None) -> N
     if not checks:
         return
     try:
-        pipe = app.ctx.redis.aio.pipeline(transaction=False)
-        for key, _, _, window in checks:
-            pipe.incr(key)
-            pipe.expire(key, window + 1)
-        counts: list[Any] = await pipe.execute()
+        counts = await _COUNTS.submit((app.ctx.redis.aio, [(key, window) for key, _, _, window in checks]))
     except (RedisError, OSError) as exc:
         log.warning("rate limit not checked, redis unavailable: %s", type(exc).__name__, extra={"action": action})
         metrics.RATELIMIT_FAIL_OPEN.labels(action).inc()
         return
-    for i, (_, scope, limit, window) in enumerate(checks):
-        if int(counts[2 * i]) > limit:
+    for count, (_, scope, limit, window) in zip(counts, checks, strict=True):
+        if count > limit:
             retry_after = max(1, int(window - now % window) + 1)
             raise RateLimited(retry_after=retry_after, action=action, scope=scope, limit=limit, window=window)
+
+
+async def _count(asks: list[tuple[Any, list[tuple[str, int]]]]) -> list[list[int]]:
+    """Count every window of several requests in one pipeline per Redis client (INCR, EXPIRE)."""
+    by_client: dict[int, list[int]] = {}
+    for k, (client, _) in enumerate(asks):
+        by_client.setdefault(id(client), []).append(k)
+    out: list[list[int]] = [[] for _ in asks]
+    for members in by_client.values():
+        pipe = asks[members[0]][0].pipeline(transaction=False)
+        for k in members:
+            for key, window in asks[k][1]:
+                pipe.incr(key)
+                pipe.expire(key, window + 1)
+        replies = iter(await pipe.execute())
+        for k in members:
+            for _ in asks[k][1]:
+                out[k].append(int(next(replies)))
+                next(replies)
+    return out
+
+
+# Under load the counts of concurrent requests go to Redis together (server.batching).
+_COUNTS: Batcher[tuple[Any, list[tuple[str, int]]], list[int]] = Batcher("ratelimit", _count, max_batch=200)

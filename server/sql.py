@@ -111,17 +111,24 @@ _RETURNING: dict[str, bool] = {}
 
 
 def returning_supported(client) -> bool:
-    """Whether ``INSERT … RETURNING`` works here (set by ``server.db.connect``; SQLite by version)."""
+    """Whether ``INSERT … RETURNING`` works here (MySQL/MariaDB: as ``server.db.connect`` found;
+    SQLite: by its version, unless set)."""
     dialect = client.capabilities.dialect
+    if dialect in _RETURNING:
+        return _RETURNING[dialect]
     if dialect == "sqlite":
         import sqlite3
 
         return sqlite3.sqlite_version_info >= (3, 35)
-    return _RETURNING.get(dialect, False)
+    return False
 
 
-def set_returning(dialect: str, supported: bool) -> None:
-    _RETURNING[dialect] = supported
+def set_returning(dialect: str, supported: bool | None) -> None:
+    """Say whether ``dialect`` has ``RETURNING`` (None: back to finding out)."""
+    if supported is None:
+        _RETURNING.pop(dialect, None)
+    else:
+        _RETURNING[dialect] = supported
 
 
 async def update_many(model: type[Model], changes: dict[Any, dict[str, Any]]) -> None:

@@ -19,9 +19,7 @@ statements with the others of its batch instead of making fourteen of its own.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import logging
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,14 +27,13 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from models import Need, ResidentProfile, Service, Task, TaskClaim, VolunteerProfile, WorkflowEvent
-from server import feed, metrics, sql
+from models import Need, ResidentProfile, Service, SubscriptionQuota, Task, TaskClaim, User, VolunteerProfile
+from server import feed, sql
+from server.batching import Batcher
 from server.errors import DomainError, Forbidden, NotFound, db_errno
 from server.pii import mask_name
 from server.services import events, notify
 from server.services.tasks import ClaimLimit, ClaimOverlap, TaskAlreadyClaimed, fit_refusal
-
-log = logging.getLogger("haibei.claims")
 
 ACTIVE = ("claimed", "checked_in", "submitted")
 ENDED = ("released", "cancelled", "expired")
@@ -81,6 +78,36 @@ class NotOpen:
 Outcome = Won | NotOpen | DomainError
 
 
+@functools.cache
+def _task_parts() -> str:
+    n, r, s, t = (m._meta.db_table for m in (Need, ResidentProfile, Service, Task))
+    return (f"SELECT t.service_id AS t_service_id, {sql.columns(Need, 'n', 'n_')}, {sql.columns(ResidentProfile, 'r', 'r_')},"
+            " s.name AS s_name, s.requires_skill AS s_requires_skill, u.openid AS u_openid, u.status AS u_status,"
+            " q.remaining AS q_remaining"
+            f" FROM {t} t JOIN {n} n ON n.id = t.need_id JOIN {r} r ON r.id = n.resident_id"
+            f" JOIN {s} s ON s.code = t.service_id LEFT JOIN {User._meta.db_table} u ON u.id = r.user_id"
+            f" LEFT JOIN {SubscriptionQuota._meta.db_table} q ON q.user_id = r.user_id AND q.template_id = %s"
+            " WHERE t.id IN ({tasks})")
+
+
+@functools.cache
+def _claim_columns() -> tuple[str, ...]:
+    return tuple(TaskClaim._meta.db_fields)
+
+
+@functools.cache
+def _claims() -> str:
+    c, t, v = (m._meta.db_table for m in (TaskClaim, Task, VolunteerProfile))
+    live = ", ".join(f"c.{col}" for col in _claim_columns())
+    active = ", ".join(f"c.{col}" if col in ("task_id", "volunteer_id") else "NULL" for col in _claim_columns())
+    return (f"SELECT 'live' AS kind, {live}, v.name AS volunteer_name, NULL AS scheduled_start, NULL AS scheduled_end"
+            f" FROM {c} c JOIN {v} v ON v.id = c.volunteer_id"
+            " WHERE c.task_id IN ({tasks}) AND c.status NOT IN ({ended})"
+            f" UNION ALL SELECT 'active', {active}, NULL, t.scheduled_start, t.scheduled_end"
+            f" FROM {c} c JOIN {t} t ON t.id = c.task_id"
+            " WHERE c.volunteer_id IN ({volunteers}) AND c.status IN ({active})")
+
+
 def _convert(model: type, row: dict[str, Any], *names: str) -> tuple[Any, ...]:
     return tuple(model._meta.fields_map[name].to_python_value(row[name]) for name in names)
 
@@ -107,38 +134,34 @@ async def take(asks: list[Ask]) -> list[Outcome]:
     open_tasks = [task for task in tasks.values() if task.status == "open"]
     needs: dict[int, Need] = {}
     services: dict[str, dict[str, Any]] = {}
+    households: dict[int, str | None] = {}  # household account -> openid (None: inactive or none)
+    granted: set[int] = set()  # households with a consent left for the claim's message
     live: dict[int, list[tuple[TaskClaim, str]]] = defaultdict(list)
+    active: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)
     if open_tasks:
-        need_ids = sorted({task.need_id for task in open_tasks})
-        for row in await sql.rows(
-                f"SELECT {sql.columns(Need, 'n', 'n_')}, {sql.columns(ResidentProfile, 'r', 'r_')}"
-                f" FROM {Need._meta.db_table} n JOIN {ResidentProfile._meta.db_table} r ON r.id = n.resident_id"
-                f" WHERE n.id IN ({sql.placeholders(need_ids)})", need_ids):
+        open_ids = [task.id for task in open_tasks]
+        # Each open task's need, household, service and the household's account in one statement.
+        text = _task_parts().format(tasks=sql.placeholders(open_ids))
+        for row in await sql.rows(text, [notify.TEMPLATES["task_claimed"]["template_id"], *open_ids]):
             need = sql.hydrate(Need, row, "n_")
             need.resident = sql.hydrate(ResidentProfile, row, "r_")
             needs[need.id] = need
-        codes = sorted({task.service_id for task in open_tasks})
-        services = {row["code"]: row for row in await sql.rows(
-            f"SELECT code, name, requires_skill FROM {Service._meta.db_table} WHERE code IN ({sql.placeholders(codes)})",
-            codes)}
-        open_ids = [task.id for task in open_tasks]
-        for row in await sql.rows(
-                f"SELECT {sql.columns(TaskClaim, 'c')}, v.name AS volunteer_name FROM {TaskClaim._meta.db_table} c"
-                f" JOIN {VolunteerProfile._meta.db_table} v ON v.id = c.volunteer_id"
-                f" WHERE c.task_id IN ({sql.placeholders(open_ids)}) AND c.status NOT IN ({sql.placeholders(ENDED)})"
-                f" ORDER BY c.id", open_ids + list(ENDED)):
-            name = row.pop("volunteer_name")
-            claim = sql.hydrate(TaskClaim, row)
-            live[claim.task_id].append((claim, name))
-    active: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)
-    if volunteers and open_tasks:
-        ids = sorted(v.id for v in volunteers.values())
-        for row in await sql.rows(
-                f"SELECT c.volunteer_id, c.task_id, t.scheduled_start, t.scheduled_end FROM {TaskClaim._meta.db_table} c"
-                f" JOIN {Task._meta.db_table} t ON t.id = c.task_id"
-                f" WHERE c.volunteer_id IN ({sql.placeholders(ids)}) AND c.status IN ({sql.placeholders(ACTIVE)})",
-                ids + list(ACTIVE)):
-            active[row["volunteer_id"]].append((row["task_id"], *_convert(Task, row, "scheduled_start", "scheduled_end")))
+            services[row["t_service_id"]] = {"name": row["s_name"], "requires_skill": bool(row["s_requires_skill"])}
+            if need.resident.user_id is not None:
+                households[need.resident.user_id] = row["u_openid"] if row["u_status"] == "active" else None
+                if row["q_remaining"]:
+                    granted.add(need.resident.user_id)
+        # The tasks' live claims (with their volunteers' names) and the claimants' active claims
+        # (with their windows), in one statement.
+        ids = sorted(v.id for v in volunteers.values()) or [0]
+        text = _claims().format(tasks=sql.placeholders(open_ids), ended=sql.placeholders(ENDED),
+                                volunteers=sql.placeholders(ids), active=sql.placeholders(ACTIVE))
+        for row in await sql.rows(text, [*open_ids, *ENDED, *ids, *ACTIVE]):
+            if row["kind"] == "live":
+                claim = sql.hydrate(TaskClaim, {key: row[key] for key in _claim_columns()})
+                live[claim.task_id].append((claim, row["volunteer_name"]))
+            else:
+                active[row["volunteer_id"]].append((row["task_id"], *_convert(Task, row, "scheduled_start", "scheduled_end")))
 
     outcomes: list[Outcome | None] = []
     made: list[tuple[Ask, Task, TaskClaim, VolunteerProfile, bool]] = []
@@ -176,7 +199,7 @@ async def take(asks: list[Ask]) -> list[Outcome]:
           {"task_id": task.id, "need_id": task.need_id, "title": task.title, "volunteer_name": mask_name(volunteer.name),
            "at": ask.now, "start": task.scheduled_start})
          for ask, task, claim, volunteer, _ in made],
-        now=max(ask.now for ask, *_ in made))
+        now=max(ask.now for ask, *_ in made), recipients=households, granted=granted)
     for task in changed.values():
         feed.changed("cell", task.cell)
     for _, _, _, volunteer, _ in made:
@@ -233,60 +256,22 @@ async def assign(*, task: Task, volunteer: VolunteerProfile, now: datetime) -> T
     return outcome.claim
 
 
-class Batcher:
-    """A process's claims, made together while the database is busy with the ones before."""
+class Claims:
+    """A process's claims (``app.ctx.claims``), decided together while the database is busy with
+    the ones before (server.batching)."""
 
     def __init__(self, *, max_batch: int = 64) -> None:
-        self.max_batch = max_batch
-        self._waiting: list[tuple[Ask, asyncio.Future]] = []
-        self._runner: asyncio.Task | None = None
+        self._batcher = Batcher("claim", self._transact, max_batch=max_batch, isolate=True)
 
     async def claim(self, *, user_id: int, task_id: int, now: datetime, limit: int) -> Won | NotOpen:
         """The volunteer's claim of the task: raises the reason it was refused."""
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._waiting.append((Ask(task_id=task_id, now=now, user_id=user_id, limit=limit), future))
-        if self._runner is None:
-            # A context of its own: the batch is no one request's (its log lines, its feed keys).
-            self._runner = loop.create_task(self._drain(), context=contextvars.Context())
-        outcome = await future
+        outcome = await self._batcher.submit(Ask(task_id=task_id, now=now, user_id=user_id, limit=limit))
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome
 
-    async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[:self.max_batch]
-                del self._waiting[:self.max_batch]
-                # A caller gone (its request cancelled) before its batch starts claims nothing.
-                batch = [(ask, future) for ask, future in batch if not future.done()]
-                if batch:
-                    await self._settle(batch)
-        finally:
-            self._runner = None
-
-    async def _settle(self, batch: list[tuple[Ask, asyncio.Future]]) -> None:
-        try:
-            outcomes = await self._transact([ask for ask, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - handed to the requests that asked
-            if len(batch) > 1 and db_errno(exc) not in (2002, 2003, 2006, 2013, 2055):
-                # Whatever the database refused must fail only the claim it belongs to: one by one.
-                log.warning("claim batch failed, settling its claims one by one",
-                            extra={"claims": len(batch), "error": type(exc).__name__})
-                for item in batch:
-                    await self._settle([item])
-                return
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        metrics.CLAIM_BATCH.observe(len(batch))
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
-            if not future.done():
-                future.set_result(outcome)
-
-    async def _transact(self, asks: list[Ask]) -> list[Outcome]:
+    @staticmethod
+    async def _transact(asks: list[Ask]) -> list[Outcome]:
         changes = feed.current()
         for attempt in range(RETRIES + 1):
             changes.begin_request()

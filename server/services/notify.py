@@ -64,10 +64,17 @@ async def notify(*, user_id: int | None, event: str, ctx: dict[str, Any], now: d
     return (await notify_many([(user_id, event, ctx)], now=now))[0]
 
 
-async def notify_many(items: list[tuple[int | None, str, dict[str, Any]]], *, now: datetime) -> list[Notification | None]:
+async def notify_many(items: list[tuple[int | None, str, dict[str, Any]]], *, now: datetime,
+                      recipients: dict[int, str | None] | None = None,
+                      granted: set[int] | None = None) -> list[Notification | None]:
     """``notify`` for each ``(user_id, event, ctx)`` in a fixed number of statements, whatever
     their number: the inbox rows in one insert, the recipients read at once, their quotas locked
-    and spent, the outbox rows in one insert. Returns each item's inbox row (None: no account)."""
+    and spent, the outbox rows in one insert. Returns each item's inbox row (None: no account).
+
+    A caller that has read the recipients in its transaction may say what it saw: ``recipients``,
+    each user's openid (None: inactive or without one), and ``granted``, the users who had a
+    consent left for their message's template. A user not granted is then not locked or spent:
+    a consent committed after that read counts as given after this message."""
     out: list[Notification | None] = []
     written: list[tuple[Notification, dict[str, Any]]] = []
     for user_id, event, ctx in items:
@@ -82,11 +89,13 @@ async def notify_many(items: list[tuple[int | None, str, dict[str, Any]]], *, no
     if not written:
         return out
     await sql.insert_many([n for n, _ in written])
-    users = sorted({n.user_id for n, _ in written})
-    openids = {row["id"]: row["openid"] for row in await sql.rows(
-        f"SELECT id, openid FROM {User._meta.db_table} WHERE id IN ({sql.placeholders(users)}) AND status = 'active'",
-        users) if row["openid"]}
-    sendable = [(n, msg) for n, msg in written if n.user_id in openids]
+    if recipients is None:
+        users = sorted({n.user_id for n, _ in written})
+        recipients = {row["id"]: row["openid"] for row in await sql.rows(
+            f"SELECT id, openid FROM {User._meta.db_table} WHERE id IN ({sql.placeholders(users)}) AND status = 'active'",
+            users)}
+    openids = {user: openid for user, openid in recipients.items() if openid}
+    sendable = [(n, msg) for n, msg in written if n.user_id in openids and (granted is None or n.user_id in granted)]
     if not sendable:
         return out
     # One-time subscriptions: one send per consent. The decrement and the outbox row commit together.

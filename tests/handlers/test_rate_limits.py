@@ -101,3 +101,22 @@ async def test_limits_fail_open_when_redis_is_gone(client, api, redis_gone):
         for _ in range(3):
             assert (await client.post("/api/v1/uploads", files=files, headers=session.headers)).status_code == 201
     assert await Upload.all().count() == 3
+
+
+async def test_concurrent_requests_counted_together_each_get_their_own_count(client, api):
+    """The counts of concurrent requests go to Redis in one pipeline (server.batching): each
+    request must still get its own, so exactly the limit pass, whoever asks alongside."""
+    import asyncio
+
+    from tests.builders import bulk_volunteers
+
+    station = await make_station()
+    tasks = [(await make_open_task(client, station))[0] for _ in range(2)]
+    crowd = await bulk_volunteers(api, station, 6)
+    with limits(api, "claim", user=[2, 60]):
+        # Each of six volunteers tries three claims at once, all eighteen together: per user,
+        # the first two counted pass the limit (and lose or win the race), the third is refused.
+        results = await asyncio.gather(*(client.post(f"/api/v1/tasks/{tasks[k % 2]['id']}/claim", headers=v.headers)
+                                         for v in crowd for k in range(3)))
+    per_user = [[r.status_code for r in results[3 * i:3 * i + 3]] for i in range(len(crowd))]
+    assert all(codes.count(429) == 1 for codes in per_user), per_user
