@@ -9,8 +9,8 @@ One request at a time makes runs of one with no wait added.
 
 ``run(items)`` returns one result per item, in order. If it raises, every item of that run gets
 the exception — or, with ``isolate``, a run of several is tried again item by item, so that what
-one item brought on fails only that item (a connection error fails them all at once: trying each
-alone would only meet it again).
+one item brought on fails only that item (a lost connection or a statement stopped at the time
+limit fails them all at once: trying each alone would only meet it again, one after another).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 from server import metrics
-from server.errors import is_connection_lost
+from server.errors import is_connection_lost, is_statement_timeout
 
 log = logging.getLogger("haibei.batching")
 
@@ -67,7 +67,7 @@ class Batcher(Generic[T, R]):
         try:
             results = await self._run([item for item, _ in batch])
         except Exception as exc:  # noqa: BLE001 - handed to the requests that asked
-            if self.isolate and len(batch) > 1 and not is_connection_lost(exc):
+            if self.isolate and len(batch) > 1 and not (is_connection_lost(exc) or is_statement_timeout(exc)):
                 log.warning("batch failed, settling its items one by one",
                             extra={"kind": self.kind, "items": len(batch), "error": type(exc).__name__})
                 for one in batch:

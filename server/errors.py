@@ -121,7 +121,8 @@ def is_connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, DBConnectionError) or db_errno(exc) in _CONNECTION_ERRNOS
 
 
-def _is_statement_timeout(exc: Exception) -> bool:
+def is_statement_timeout(exc: Exception) -> bool:
+    """Whether ``exc`` is the server stopping a statement at the per-statement time limit."""
     text = str(exc).lower()
     return isinstance(exc, OperationalError) and ("max_statement_time" in text or "execution time exceeded" in text)
 
@@ -158,7 +159,7 @@ def render_error(request: Request, exc: Exception) -> JSONResponse:
     elif isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError)):
         log.error("dependency unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
         exc = DependencyUnavailable(details={"request_id": request_id})
-    elif _is_statement_timeout(exc):
+    elif is_statement_timeout(exc):
         log.error("statement timeout", extra={"request_id": request_id})
         exc = QueryTimeout(details={"request_id": request_id})
     if isinstance(exc, DomainError):

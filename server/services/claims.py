@@ -37,8 +37,9 @@ from server.services.tasks import ClaimLimit, ClaimOverlap, TaskAlreadyClaimed, 
 
 ACTIVE = ("claimed", "checked_in", "submitted")
 ENDED = ("released", "cancelled", "expired")
-# Deadlock, lock wait timeout: the whole batch is tried again (its transaction was rolled back).
-RETRY_ERRNOS = {1213, 1205}
+# A deadlock rolled the batch's transaction back: it is tried again. (A lock wait that timed out
+# is not: it already waited its limit, and would only wait again.)
+RETRY_ERRNOS = {1213}
 RETRIES = 2
 
 

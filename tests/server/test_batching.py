@@ -64,10 +64,17 @@ async def test_without_isolate_a_failed_run_fails_all_its_items_once():
     assert run.runs == [[0], [2, 3]]  # tried once, not item by item
 
 
-async def test_a_lost_connection_is_not_retried_item_by_item():
+def _timed_out(message: str) -> Exception:
+    from tortoise.exceptions import OperationalError
+
+    return OperationalError(f"Query execution was interrupted (max_statement_time exceeded): {message}")
+
+
+@pytest.mark.parametrize("error", ["lost", "timeout"])
+async def test_a_lost_connection_or_a_timeout_is_not_retried_item_by_item(error):
     from tortoise.exceptions import DBConnectionError
 
-    run = Recorder(fail_on=2, error=DBConnectionError)
+    run = Recorder(fail_on=2, error=DBConnectionError if error == "lost" else _timed_out)
     batcher = Batcher("test", run, isolate=True)
     first = asyncio.ensure_future(batcher.submit(0))
     await asyncio.sleep(0)
@@ -75,7 +82,7 @@ async def test_a_lost_connection_is_not_retried_item_by_item():
     await asyncio.sleep(0)
     run.release.set()
     results = await asyncio.gather(first, *rest, return_exceptions=True)
-    assert all(isinstance(r, DBConnectionError) for r in results[1:])
+    assert all(isinstance(r, Exception) and "2" in str(r) for r in results[1:])
     assert run.runs == [[0], [1, 2]]
 
 
