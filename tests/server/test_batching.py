@@ -22,15 +22,19 @@ class Recorder:
         return [item * 10 for item in items]
 
 
-async def test_items_arriving_during_a_run_go_together_in_the_next():
-    run = Recorder()
-    batcher = Batcher("test", run)
-    first = asyncio.ensure_future(batcher.submit(1))
+async def two_runs(run: Recorder, batcher: Batcher, first: int, then: tuple[int, ...]) -> list:
+    """Submit ``first``; while its run is held, submit ``then``; release: every result or error."""
+    started = asyncio.ensure_future(batcher.submit(first))
     await asyncio.sleep(0)
-    rest = [asyncio.ensure_future(batcher.submit(k)) for k in (2, 3, 4)]
+    waiting = [asyncio.ensure_future(batcher.submit(k)) for k in then]
     await asyncio.sleep(0)
     run.release.set()
-    assert await asyncio.gather(first, *rest) == [10, 20, 30, 40]
+    return await asyncio.gather(started, *waiting, return_exceptions=True)
+
+
+async def test_items_arriving_during_a_run_go_together_in_the_next():
+    run = Recorder()
+    assert await two_runs(run, Batcher("test", run), 1, (2, 3, 4)) == [10, 20, 30, 40]
     assert run.runs == [[1], [2, 3, 4]]
 
 
@@ -53,13 +57,7 @@ async def test_isolated_failure_fails_only_its_item():
 
 async def test_without_isolate_a_failed_run_fails_all_its_items_once():
     run = Recorder(fail_on=3)
-    batcher = Batcher("test", run)
-    first = asyncio.ensure_future(batcher.submit(0))
-    await asyncio.sleep(0)
-    rest = [asyncio.ensure_future(batcher.submit(k)) for k in (2, 3)]
-    await asyncio.sleep(0)
-    run.release.set()
-    results = await asyncio.gather(first, *rest, return_exceptions=True)
+    results = await two_runs(run, Batcher("test", run), 0, (2, 3))
     assert results[0] == 0 and all(isinstance(r, ValueError) for r in results[1:])
     assert run.runs == [[0], [2, 3]]  # tried once, not item by item
 
@@ -75,13 +73,7 @@ async def test_a_lost_connection_or_a_timeout_is_not_retried_item_by_item(error)
     from tortoise.exceptions import DBConnectionError
 
     run = Recorder(fail_on=2, error=DBConnectionError if error == "lost" else _timed_out)
-    batcher = Batcher("test", run, isolate=True)
-    first = asyncio.ensure_future(batcher.submit(0))
-    await asyncio.sleep(0)
-    rest = [asyncio.ensure_future(batcher.submit(k)) for k in (1, 2)]
-    await asyncio.sleep(0)
-    run.release.set()
-    results = await asyncio.gather(first, *rest, return_exceptions=True)
+    results = await two_runs(run, Batcher("test", run, isolate=True), 0, (1, 2))
     assert all(isinstance(r, Exception) and "2" in str(r) for r in results[1:])
     assert run.runs == [[0], [1, 2]]
 
