@@ -57,9 +57,10 @@ def hydrate(model: type[M], row: dict[str, Any], prefix: str = "") -> M:
     return model._init_from_db(**row)
 
 
-def columns(model: type[Model], alias: str, prefix: str = "") -> str:
-    """``alias.col AS prefixcol, …`` for every column of ``model``: a select list for ``hydrate``."""
-    return ", ".join(f"{alias}.{col} AS {prefix}{col}" for col in model._meta.db_fields)
+def columns(model: type[Model], alias: str, prefix: str = "", only: tuple[str, ...] | None = None) -> str:
+    """``alias.col AS prefixcol, …`` for every column of ``model`` (or those in ``only``): a select
+    list for ``hydrate``. With ``only`` the instances are partial: what is not read is not there."""
+    return ", ".join(f"{alias}.{col} AS {prefix}{col}" for col in (only or model._meta.db_fields))
 
 
 def placeholders(values: list[Any] | tuple[Any, ...] | set[Any]) -> str:

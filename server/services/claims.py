@@ -33,7 +33,7 @@ from server.batching import Batcher
 from server.errors import DomainError, Forbidden, NotFound, db_errno
 from server.pii import mask_name
 from server.services import events, notify
-from server.services.tasks import ClaimLimit, ClaimOverlap, TaskAlreadyClaimed, fit_refusal
+from server.services.tasks import PUBLIC_COLUMNS, ClaimLimit, ClaimOverlap, TaskAlreadyClaimed, fit_refusal
 
 ACTIVE = ("claimed", "checked_in", "submitted")
 ENDED = ("released", "cancelled", "expired")
@@ -78,11 +78,22 @@ class NotOpen:
 
 Outcome = Won | NotOpen | DomainError
 
+# What a batch reads of each row: what deciding a claim, writing it and presenting it to the
+# claimant use (tasks.present_full, tasks.household_location), nothing more — every column read is
+# parsed and converted in Python, and rows this wide made up most of a batch's reading. The
+# instances are partial: an attribute not listed here is not there.
+VOLUNTEER_COLUMNS = ("id", "user_id", "station_id", "name", "skills", "status")
+TASK_COLUMNS = ("need_id", "station_id", "cell") + PUBLIC_COLUMNS
+NEED_COLUMNS = ("id", "resident_id", "location_enc")
+HOUSEHOLD_COLUMNS = ("id", "user_id", "name", "phone_enc", "location_enc", "address_enc")
+LIVE_CLAIM_COLUMNS = ("id", "task_id", "volunteer_id", "status", "active_key", "checked_in_at", "started_at", "ended_at",
+                      "summary", "record_reject_reason", "verified_minutes", "points_due")
+
 
 @functools.cache
 def _task_parts() -> str:
     n, r, s, t = (m._meta.db_table for m in (Need, ResidentProfile, Service, Task))
-    return (f"SELECT t.service_id AS t_service_id, {sql.columns(Need, 'n', 'n_')}, {sql.columns(ResidentProfile, 'r', 'r_')},"
+    return (f"SELECT t.service_id AS t_service_id, {sql.columns(Need, 'n', 'n_', NEED_COLUMNS)}, {sql.columns(ResidentProfile, 'r', 'r_', HOUSEHOLD_COLUMNS)},"
             " s.name AS s_name, s.requires_skill AS s_requires_skill, u.openid AS u_openid, u.status AS u_status,"
             " q.remaining AS q_remaining"
             f" FROM {t} t JOIN {n} n ON n.id = t.need_id JOIN {r} r ON r.id = n.resident_id"
@@ -92,15 +103,10 @@ def _task_parts() -> str:
 
 
 @functools.cache
-def _claim_columns() -> tuple[str, ...]:
-    return tuple(TaskClaim._meta.db_fields)
-
-
-@functools.cache
 def _claims() -> str:
     c, t, v = (m._meta.db_table for m in (TaskClaim, Task, VolunteerProfile))
-    live = ", ".join(f"c.{col}" for col in _claim_columns())
-    active = ", ".join(f"c.{col}" if col in ("task_id", "volunteer_id") else "NULL" for col in _claim_columns())
+    live = ", ".join(f"c.{col}" for col in LIVE_CLAIM_COLUMNS)
+    active = ", ".join(f"c.{col}" if col in ("task_id", "volunteer_id") else "NULL" for col in LIVE_CLAIM_COLUMNS)
     return (f"SELECT 'live' AS kind, {live}, v.name AS volunteer_name, NULL AS scheduled_start, NULL AS scheduled_end"
             f" FROM {c} c JOIN {v} v ON v.id = c.volunteer_id"
             " WHERE c.task_id IN ({tasks}) AND c.status NOT IN ({ended})"
@@ -121,14 +127,14 @@ async def take(asks: list[Ask]) -> list[Outcome]:
     if users:
         # Locked in user_id order, as every batch does: batches queue on each other, never deadlock.
         for row in await sql.rows(
-                f"SELECT {sql.columns(VolunteerProfile, 'v')} FROM {VolunteerProfile._meta.db_table} v"
+                f"SELECT {sql.columns(VolunteerProfile, 'v', only=VOLUNTEER_COLUMNS)} FROM {VolunteerProfile._meta.db_table} v"
                 f" WHERE v.user_id IN ({sql.placeholders(users)}) ORDER BY v.user_id{lock}", users):
             volunteer = sql.hydrate(VolunteerProfile, row)
             if volunteer.status == "approved":
                 volunteers[volunteer.user_id] = volunteer
     task_ids = sorted({a.task_id for a in asks})
     tasks = {task.id: task for task in (sql.hydrate(Task, row) for row in await sql.rows(
-        f"SELECT {sql.columns(Task, 't')} FROM {Task._meta.db_table} t"
+        f"SELECT {sql.columns(Task, 't', only=TASK_COLUMNS)} FROM {Task._meta.db_table} t"
         f" WHERE t.id IN ({sql.placeholders(task_ids)}) ORDER BY t.id{lock}", task_ids))}
     # Plain reads from here on: the snapshot starts after the locks, so it holds every claim
     # committed before them (REPEATABLE READ fixes it at the first plain read).
@@ -159,7 +165,7 @@ async def take(asks: list[Ask]) -> list[Outcome]:
                                 volunteers=sql.placeholders(ids), active=sql.placeholders(ACTIVE))
         for row in await sql.rows(text, [*open_ids, *ENDED, *ids, *ACTIVE]):
             if row["kind"] == "live":
-                claim = sql.hydrate(TaskClaim, {key: row[key] for key in _claim_columns()})
+                claim = sql.hydrate(TaskClaim, {key: row[key] for key in LIVE_CLAIM_COLUMNS})
                 live[claim.task_id].append((claim, row["volunteer_name"]))
             else:
                 active[row["volunteer_id"]].append((row["task_id"], *_convert(Task, row, "scheduled_start", "scheduled_end")))
