@@ -18,7 +18,7 @@ from openpyxl import Workbook
 from models import Need, PointsEntry, ResidentProfile, VolunteerProfile
 from server.clock import CHINA_TZ
 from server.errors import DomainError
-from server.pii import FieldCipher, mask_name, mask_phone
+from server.pii import FieldCipher, mask_name
 from server.services import audit, residents
 
 BATCH = 2000

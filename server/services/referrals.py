@@ -14,7 +14,7 @@ from typing import Any
 
 from models import OrgReferral, Organization, Task, VolunteerProfile
 from server.errors import Conflict, NotFound, ValidationFailed
-from server.services import claims, events, notify, tasks
+from server.services import claims, events, notify
 
 QUALIFICATIONS = ("legal_capacity", "staff", "facilities", "finance")
 

@@ -14,7 +14,6 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from config import Settings
