@@ -9,8 +9,11 @@ One request at a time makes runs of one with no wait added.
 
 ``run(items)`` returns one result per item, in order. If it raises, every item of that run gets
 the exception — or, with ``isolate``, a run of several is tried again item by item, so that what
-one item brought on fails only that item (a lost connection or a statement stopped at the time
-limit fails them all at once: trying each alone would only meet it again, one after another).
+one item brought on fails only that item (a statement stopped at the time limit fails them all at
+once: trying each alone would only wait the limit again, one after another). When the error says
+the dependency cannot be reached (``unreachable``: by default a lost database connection), the
+items already waiting for the next run get it too, at once: otherwise each run would wait its own
+timeout while the queue behind it grows.
 """
 
 from __future__ import annotations
@@ -32,9 +35,9 @@ R = TypeVar("R")
 
 class Batcher(Generic[T, R]):
     def __init__(self, kind: str, run: Callable[[list[T]], Awaitable[list[R]]], *, max_batch: int = 64,
-                 isolate: bool = False) -> None:
+                 isolate: bool = False, unreachable: Callable[[Exception], bool] = is_connection_lost) -> None:
         self.kind, self._run = kind, run
-        self.max_batch, self.isolate = max_batch, isolate
+        self.max_batch, self.isolate, self.unreachable = max_batch, isolate, unreachable
         self._waiting: list[tuple[T, asyncio.Future]] = []
         self._runner: asyncio.Task | None = None
 
@@ -67,7 +70,11 @@ class Batcher(Generic[T, R]):
         try:
             results = await self._run([item for item, _ in batch])
         except Exception as exc:  # noqa: BLE001 - handed to the requests that asked
-            if self.isolate and len(batch) > 1 and not (is_connection_lost(exc) or is_statement_timeout(exc)):
+            if self.unreachable(exc):
+                # The dependency is gone: what waits meanwhile would only meet the same wait and
+                # error, one run after another (a queue growing by a timeout each run). Now, all.
+                batch, self._waiting = batch + self._waiting, []
+            elif self.isolate and len(batch) > 1 and not is_statement_timeout(exc):
                 log.warning("batch failed, settling its items one by one",
                             extra={"kind": self.kind, "items": len(batch), "error": type(exc).__name__})
                 for one in batch:

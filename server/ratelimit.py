@@ -92,4 +92,5 @@ async def _count(asks: list[tuple[Any, list[tuple[str, int]]]]) -> list[list[int
 
 
 # Under load the counts of concurrent requests go to Redis together (server.batching).
-_COUNTS: Batcher[tuple[Any, list[tuple[str, int]]], list[int]] = Batcher("ratelimit", _count, max_batch=200)
+_COUNTS: Batcher[tuple[Any, list[tuple[str, int]]], list[int]] = Batcher(
+    "ratelimit", _count, max_batch=200, unreachable=lambda exc: isinstance(exc, (RedisError, OSError)))

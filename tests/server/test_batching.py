@@ -111,3 +111,47 @@ async def test_callers_loading_at_once_are_read_together_each_as_themself(client
     after_batches, after_loaded = runs()
     assert after_loaded - loaded == 20  # none of them was in the cache
     assert after_batches - batches < 20, after_batches - batches
+
+
+async def test_an_unreachable_dependency_fails_what_waits_at_once():
+    from tortoise.exceptions import DBConnectionError
+
+    run = Recorder(fail_on=0, error=DBConnectionError)
+    results = await two_runs(run, Batcher("test", run, isolate=True), 0, (1, 2, 3))
+    # The waiting three were never run: they got the first run's error without a wait of their own.
+    assert all(isinstance(r, DBConnectionError) for r in results)
+    assert run.runs == [[0]]
+
+
+async def test_rate_counts_behind_a_redis_gone_fail_with_it_at_once():
+    import redis.exceptions
+
+    from server import ratelimit
+
+    release, pipelines = asyncio.Event(), []
+
+    class Pipeline:
+        def incr(self, key):
+            pass
+
+        def expire(self, key, seconds):
+            pass
+
+        async def execute(self):
+            await release.wait()
+            raise redis.exceptions.ConnectionError("refused")
+
+    class Gone:
+        def pipeline(self, transaction):
+            pipelines.append(Pipeline())
+            return pipelines[-1]
+
+    batcher = ratelimit._COUNTS
+    first = asyncio.ensure_future(batcher.submit((Gone(), [("k0", 60)])))
+    await asyncio.sleep(0)
+    waiting = [asyncio.ensure_future(batcher.submit((Gone(), [(f"k{k}", 60)]))) for k in range(1, 5)]
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(first, *waiting, return_exceptions=True)
+    assert all(isinstance(r, redis.exceptions.ConnectionError) for r in results)
+    assert len(pipelines) == 1  # the four behind it were not sent to wait on their own
