@@ -29,6 +29,8 @@ from tortoise.transactions import in_transaction
 
 from models import Need, ResidentProfile, Service, SubscriptionQuota, Task, TaskClaim, User, VolunteerProfile
 from server import feed, sql
+from server.access import access_task
+from server.auth import Actor
 from server.batching import Batcher
 from server.errors import DomainError, Forbidden, NotFound, db_errno
 from server.pii import mask_name
@@ -270,9 +272,14 @@ class Claims:
     def __init__(self, *, max_batch: int = 64) -> None:
         self._batcher = Batcher("claim", self._transact, max_batch=max_batch, isolate=True)
 
-    async def claim(self, *, user_id: int, task_id: int, now: datetime, limit: int) -> Won | NotOpen:
-        """The volunteer's claim of the task: raises the reason it was refused."""
-        outcome = await self._batcher.submit(Ask(task_id=task_id, now=now, user_id=user_id, limit=limit))
+    async def claim(self, *, actor: Actor, task_id: int, now: datetime, limit: int) -> Won:
+        """The caller's claim of the task: raises the reason it was refused."""
+        actor.require("volunteer")
+        outcome = await self._batcher.submit(Ask(task_id=task_id, now=now, user_id=actor.id, limit=limit))
+        if isinstance(outcome, NotOpen):
+            # Past claiming: a task the caller may not see is 404, else the state it is in.
+            await access_task(actor, task_id, purpose="view")
+            raise events.invalid_state(outcome.task, "领取")
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome
