@@ -216,7 +216,8 @@ async def test_a_background_reload_that_raced_an_invalidation_or_failed_keeps_no
     await asyncio.gather(*cache._tasks)
     assert cache.get(2) == "v1"  # kept until it ages out; a later reader may try again
     due: list = []
-    later = time.monotonic() + 60 * feed.REFRESH_AT + 1
+    # Past three quarters of its age, from when it counts as stored (stores are aged with a spread).
+    later = cache._entries[2][0] + 60 * feed.REFRESH_AT + 1
     monkeypatch.setattr(feed.time, "monotonic", lambda: later)
     cache.get(2, due=due)
     assert due == [2]
