@@ -94,6 +94,9 @@ async def list_services(*, include_retired: bool = False) -> list[Service]:
 
 
 async def get_service(*, code: str) -> Service:
+    # A code longer than any code can be names nothing (the ORM would refuse to even look it up).
+    if len(code) > Service._meta.fields_map["code"].max_length:
+        raise NotFound("服务项目不存在")
     service = await Service.get_or_none(code=code).select_related("category")
     if service is None:
         raise NotFound("服务项目不存在")
