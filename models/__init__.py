@@ -10,9 +10,11 @@ from models.points import (
 )
 from models.profiles import ResidentProfile, VolunteerProfile
 from models.users import ROLES, User, UserRole, WechatSession
-from models.workflow import Need, OrgReferral, Pairing, Task, TaskClaim, Upload, WorkflowEvent
+from models.workflow import CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
+    "CLAIM_ACTIVE",
+    "CLAIM_ENDED",
     "Project",
     "ProjectStep",
     "OrgReferral",

@@ -91,6 +91,12 @@ class Task(Model):
                     "need_id"))
 
 
+# A claim still under way (it holds its volunteer and its slot), and a claim that ended without
+# service (it holds nothing); confirmed claims are neither.
+CLAIM_ACTIVE = ("claimed", "checked_in", "submitted")
+CLAIM_ENDED = ("released", "cancelled", "expired")
+
+
 class TaskClaim(Model):
     """The part one volunteer takes in a task, from claim to confirmation."""
 

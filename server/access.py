@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from models import Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile
+from models import CLAIM_ENDED, Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile
 from server.auth import Actor
 from server.errors import Forbidden, NotFound
 
@@ -92,7 +92,7 @@ async def task_viewer(actor: Actor, task: Task) -> tuple[str, TaskClaim | None]:
     volunteer = await VolunteerProfile.get_or_none(user_id=actor.id, status="approved") if actor.has("volunteer") else None
     if volunteer is not None:
         claim = await TaskClaim.filter(task_id=task.id, volunteer_id=volunteer.id).exclude(
-            status__in=("released", "cancelled", "expired")
+            status__in=CLAIM_ENDED
         ).first()
         if claim is not None:
             return "claimant", claim

@@ -153,7 +153,7 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def render_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.ctx, "request_id", None) if request else None
-    if isinstance(exc, DBConnectionError) or (not isinstance(exc, DomainError) and is_connection_lost(exc)):
+    if not isinstance(exc, DomainError) and is_connection_lost(exc):
         log.error("database unavailable: %s", type(exc).__name__, extra={"request_id": request_id})
         exc = DatabaseUnavailable(details={"request_id": request_id})
     elif isinstance(exc, (RedisConnectionError, RedisTimeoutError, ConnectionError)):

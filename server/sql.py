@@ -92,10 +92,11 @@ async def insert_many(objs: list[M], *, want_ids: bool = True) -> None:
         params += [meta.fields_map[name].to_db_value(getattr(obj, name), obj) for name in names]
     client = _client()
     head = f"INSERT INTO {meta.db_table} ({cols}) VALUES "
+    every_row = head + ", ".join([row_marks] * len(objs))
     if not want_ids:
-        await client.execute_query(_dialect_text(client, head + ", ".join([row_marks] * len(objs))), params)
+        await client.execute_query(_dialect_text(client, every_row), params)
     elif returning_supported(client):
-        text = head + ", ".join([row_marks] * len(objs)) + f" RETURNING {meta.db_pk_column}"
+        text = every_row + f" RETURNING {meta.db_pk_column}"
         got = await client.execute_query_dict(_dialect_text(client, text), params)
         # Rows come back in the order inserted (one statement, one auto-increment run).
         for obj, row in zip(objs, got, strict=True):

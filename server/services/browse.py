@@ -27,13 +27,12 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from models import Task, VolunteerProfile
+from models import CLAIM_ACTIVE, Task, VolunteerProfile
 from server import feed, sql
 from server.services import catalogue, geo, tasks
 
 # Browsing without a radius still stops somewhere: Weihai is about 60 km across.
 MAX_BROWSE_RADIUS_M = 60_000
-ACTIVE_CLAIM = ("claimed", "checked_in", "submitted")
 
 # Squares wider than this (25 × 25 cells, ~12 km) are read from the database even when the cache
 # is live: a search that has to go that far is in a sparse area, where one statement over the
@@ -318,7 +317,7 @@ async def _active_claims(volunteer: VolunteerProfile) -> frozenset[int]:
     if held is None:
         token = cache.begin()
         found = await sql.rows("SELECT task_id FROM task_claims WHERE volunteer_id = %s AND status IN (%s, %s, %s)",
-                               [volunteer.id, *ACTIVE_CLAIM])
+                               [volunteer.id, *CLAIM_ACTIVE])
         held = frozenset(row["task_id"] for row in found)
         cache.store(volunteer.id, held, token)
     return held

@@ -27,7 +27,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from models import Need, ResidentProfile, Service, SubscriptionQuota, Task, TaskClaim, User, VolunteerProfile
+from models import CLAIM_ACTIVE, CLAIM_ENDED, Need, ResidentProfile, Service, SubscriptionQuota, Task, TaskClaim, User, VolunteerProfile
 from server import feed, sql
 from server.access import access_task
 from server.auth import Actor
@@ -37,8 +37,6 @@ from server.pii import mask_name
 from server.services import events, notify
 from server.services.tasks import PUBLIC_COLUMNS, ClaimLimit, ClaimOverlap, TaskAlreadyClaimed, fit_refusal
 
-ACTIVE = ("claimed", "checked_in", "submitted")
-ENDED = ("released", "cancelled", "expired")
 # A deadlock rolled the batch's transaction back: it is tried again. (A lock wait that timed out
 # is not: it already waited its limit, and would only wait again.)
 RETRY_ERRNOS = {1213}
@@ -163,9 +161,9 @@ async def take(asks: list[Ask]) -> list[Outcome]:
         # The tasks' live claims (with their volunteers' names) and the claimants' active claims
         # (with their windows), in one statement.
         ids = sorted(v.id for v in volunteers.values()) or [0]
-        text = _claims().format(tasks=sql.placeholders(open_ids), ended=sql.placeholders(ENDED),
-                                volunteers=sql.placeholders(ids), active=sql.placeholders(ACTIVE))
-        for row in await sql.rows(text, [*open_ids, *ENDED, *ids, *ACTIVE]):
+        text = _claims().format(tasks=sql.placeholders(open_ids), ended=sql.placeholders(CLAIM_ENDED),
+                                volunteers=sql.placeholders(ids), active=sql.placeholders(CLAIM_ACTIVE))
+        for row in await sql.rows(text, [*open_ids, *CLAIM_ENDED, *ids, *CLAIM_ACTIVE]):
             if row["kind"] == "live":
                 claim = sql.hydrate(TaskClaim, {key: row[key] for key in LIVE_CLAIM_COLUMNS})
                 live[claim.task_id].append((claim, row["volunteer_name"]))

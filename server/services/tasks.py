@@ -17,7 +17,7 @@ from typing import Any
 from tortoise.expressions import F
 
 from config import Settings
-from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
+from models import CLAIM_ACTIVE, CLAIM_ENDED, Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
 from server import feed
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name, mask_phone
@@ -238,7 +238,7 @@ async def release(*, claim: TaskClaim, task: Task, actor_id: int | None, actor_r
 
 async def active_claim(*, task: Task, volunteer: VolunteerProfile) -> TaskClaim:
     claim = await TaskClaim.get_or_none(task_id=task.id, volunteer_id=volunteer.id,
-                                        status__in=("claimed", "checked_in", "submitted"))
+                                        status__in=CLAIM_ACTIVE)
     if claim is None:
         raise NotFound("您没有领取该任务")
     return claim
@@ -413,7 +413,7 @@ async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: T
     out["station_id"] = task.station_id
     if claims is None:
         claims = [(c, c.volunteer.name) for c in await TaskClaim.filter(task_id=task.id).exclude(
-            status__in=("released", "cancelled", "expired")).select_related("volunteer")]
+            status__in=CLAIM_ENDED).select_related("volunteer")]
     out["claims"] = [
         {"id": c.id, "status": c.status, "volunteer_name": mask_name(name),
          "checked_in_at": c.checked_in_at, "started_at": c.started_at, "ended_at": c.ended_at,
@@ -425,7 +425,7 @@ async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: T
     if viewer == "claimant" and claim is not None:
         out["my_claim"] = {"id": claim.id, "status": claim.status, "points_due": claim.points_due,
                            "record_reject_reason": claim.record_reject_reason}
-        live = claim.status in ("claimed", "checked_in", "submitted") or (
+        live = claim.status in CLAIM_ACTIVE or (
             claim.status == "confirmed" and claim.confirmed_at and now - claim.confirmed_at <= CONFIRMED_ADDRESS_TTL
         )
         if live:
