@@ -44,6 +44,18 @@ SILENCE_LIMIT_S = 5.0
 REFRESH_AT = 0.75
 REFRESH_BATCH = 200
 
+
+
+def _now() -> float:
+    """The caches' clock (tests replace this, not ``time.monotonic``, which the event loop uses)."""
+    return time.monotonic()
+
+
+def _spread() -> float:
+    """How much of a quarter of the age limit a store is aged by, in [0, 1) (tests fix it)."""
+    return random.random()
+
+
 _pending: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("haibei_feed_pending", default=None)
 
 
@@ -75,7 +87,7 @@ class LocalCache:
         keys = list(keys)
         if not self.feed.usable:
             return [None] * len(keys)
-        now = time.monotonic()
+        now = _now()
         oldest = now - self.feed.max_age_s
         ripe = now - self.feed.max_age_s * REFRESH_AT
         entries, out = self._entries, []
@@ -92,6 +104,11 @@ class LocalCache:
         self.hits += found
         self.misses += len(out) - found
         return out
+
+    def peek(self, key: Any) -> Any | None:
+        """The entry of ``key`` whatever its age, without counting a read (for reloads)."""
+        entry = self._entries.get(key) if self.feed.usable else None
+        return None if entry is None else entry[1]
 
     def refresh_later(self, keys: list[Any], load: Callable[[list[Any]], Awaitable[None]]) -> None:
         """Reload ``keys`` in the background: ``load(batch)`` reads a batch and stores it as any
@@ -133,7 +150,7 @@ class LocalCache:
             self._forget(key)
         # Aged as if stored up to a quarter of the age limit earlier: what one burst of loads brought
         # in then expires over a spread, not all in the same second (a stampede onto the database).
-        self._entries[key] = (time.monotonic() - random.random() * self.feed.max_age_s / 4, value)
+        self._entries[key] = (_now() - _spread() * self.feed.max_age_s / 4, value)
         self._weight += self.weigh(value) if self.weigh else 0
         while self._entries and (len(self._entries) > self.max_entries
                                  or (self.max_weight is not None and self._weight > self.max_weight)):

@@ -26,6 +26,11 @@ def _client():
     return connections.get("default")
 
 
+def dialect() -> str:
+    """The default connection's SQL dialect: "mysql" (MySQL and MariaDB) or "sqlite"."""
+    return _client().capabilities.dialect
+
+
 def _dialect_text(client, text: str) -> str:
     return text.replace("%s", "?") if client.capabilities.dialect == "sqlite" else text
 

@@ -184,13 +184,33 @@ def _row_bounds(lat: float, lng: float, half: int) -> list[int]:
 
 # ---- from the cell cache ----------------------------------------------------------------------
 
-_CELL_ROWS = (
-    "SELECT t.id, t.cell, t.service_id, t.title, t.scheduled_start, t.scheduled_end, t.volunteers_needed,"
-    " t.claimed_count, t.points, t.notes_for_volunteer, t.community, t.approx_lat, t.approx_lng, t.status,"
-    " r.user_id AS household_user_id"
+_CELL_FROM = (
     " FROM tasks t JOIN needs n ON n.id = t.need_id JOIN resident_profiles r ON r.id = n.resident_id"
     " WHERE t.status = 'open' AND t.scheduled_end > %s AND ({cells})"
 )
+_CELL_ROWS = (
+    "SELECT t.id, t.cell, t.service_id, t.title, t.scheduled_start, t.scheduled_end, t.volunteers_needed,"
+    " t.claimed_count, t.points, t.notes_for_volunteer, t.community, t.approx_lat, t.approx_lng, t.status,"
+    " r.user_id AS household_user_id, {fingerprint} AS fp" + _CELL_FROM
+)
+# A checksum of everything a cell keeps of a task (the columns above), so that a cell near its age
+# limit is checked by one row of (count, XOR of its tasks' checksums) rather than read again:
+# unchanged, its entry is kept as it is (the common case: ``feed.changed`` already dropped every
+# cell that changed through the app). Nullable columns are coalesced: CONCAT_WS skips NULLs, which
+# would let a value move between columns unseen.
+_FINGERPRINT = (
+    "CRC32(CONCAT_WS('|', t.id, t.service_id, t.title, t.scheduled_start, t.scheduled_end, t.volunteers_needed,"
+    " t.claimed_count, t.points, t.notes_for_volunteer, COALESCE(t.community, '-'), COALESCE(t.approx_lat, '-'),"
+    " COALESCE(t.approx_lng, '-'), t.status, r.user_id))"
+)
+_CELL_CHECK = "SELECT t.cell, COUNT(*) AS n, BIT_XOR(" + _FINGERPRINT + ") AS fp" + _CELL_FROM + " GROUP BY t.cell"
+
+
+def _cell_rows(cells: str) -> str:
+    """The statement reading the open tasks of ``cells`` (a fixed fragment on ``t.cell``). SQLite
+    (the embedded default) has no CRC32: its cells carry no checksum and are read again whole."""
+    fingerprint = _FINGERPRINT if sql.dialect() != "sqlite" else "0"
+    return _CELL_ROWS.format(fingerprint=fingerprint, cells=cells)
 
 
 class _Cached(NamedTuple):
@@ -205,7 +225,7 @@ class _Cached(NamedTuple):
     item: dict[str, Any]
 
 
-# A cached cell is (how many tasks, its spots); a spot is (lat, lng, its tasks soonest first).
+# A cached cell is (how many tasks, its spots, the XOR of its tasks' checksums); a spot is (lat, lng, its tasks soonest first).
 # Tasks share a spot because positions are fuzzed to the cell's centre (geo.fuzz), so a cell is
 # one spot, whose distance is worked out once per browse however many tasks wait there. Nothing
 # depends on that: a cell holding tasks at several positions is several spots.
@@ -272,41 +292,66 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
         if None in row:
             missing += [first, first + width - 1]
         else:
-            for n, spots in row:
+            for n, spots, _ in row:
                 out += spots
                 count += n
     if missing:
         token = cells.begin()
-        text = _CELL_ROWS.format(cells=" OR ".join(["t.cell BETWEEN %s AND %s"] * (len(missing) // 2)))
+        text = _cell_rows(" OR ".join(["t.cell BETWEEN %s AND %s"] * (len(missing) // 2)))
         found = await sql.rows(text, [now, *missing])
-        loaded = _spots_by_cell(found)
+        loaded = _entries_by_cell(found)
         count += len(found)
         if count <= DENSE_ROWS:  # a dense square is not kept (see DENSE_ROWS)
             for first, last in zip(missing[::2], missing[1::2]):
                 for cell in range(first, last + 1):
-                    spots = loaded.get(cell, ())
-                    cells.store(cell, (_weight(spots), spots), token)
-        for spots in loaded.values():
+                    cells.store(cell, loaded.get(cell, _EMPTY), token)
+        for _, spots, _ in loaded.values():
             out += spots
     return out, count
 
 
-def _spots_by_cell(found: list[dict[str, Any]]) -> dict[int, tuple[_Spot, ...]]:
+_EMPTY: tuple[int, tuple[_Spot, ...], int] = (0, (), 0)
+
+
+def _entries_by_cell(found: list[dict[str, Any]]) -> dict[int, tuple[int, tuple[_Spot, ...], int]]:
+    """The cache entry of each cell the rows fall in: (how many tasks, spots, checksum)."""
     by_cell: dict[int, dict[tuple[float, float], list[_Cached]]] = {}
+    checksums: dict[int, int] = {}
     for row in found:
-        by_cell.setdefault(row["cell"], {}).setdefault((row["approx_lat"], row["approx_lng"]), []).append(_cached(row))
-    return {cell: tuple((spot_lat, spot_lng, tuple(sorted(tasks))) for (spot_lat, spot_lng), tasks in spots.items())
-            for cell, spots in by_cell.items()}
+        cell = row["cell"]
+        by_cell.setdefault(cell, {}).setdefault((row["approx_lat"], row["approx_lng"]), []).append(_cached(row))
+        checksums[cell] = checksums.get(cell, 0) ^ int(row["fp"])
+    entries = {}
+    for cell, spots in by_cell.items():
+        kept = tuple((spot_lat, spot_lng, tuple(sorted(tasks))) for (spot_lat, spot_lng), tasks in spots.items())
+        entries[cell] = (_weight(kept), kept, checksums[cell])
+    return entries
 
 
 async def _reload_cells(cells: feed.LocalCache, keys: list[int], *, now: datetime) -> None:
-    """Reload cached cells still in use near their age limit (``LocalCache.refresh_later``)."""
+    """Reload cached cells still in use near their age limit (``LocalCache.refresh_later``): one
+    statement checks them all, and only the cells whose tasks differ from the entry are read again;
+    the others keep their entry, as fresh as a read would make it."""
     token = cells.begin()
-    found = await sql.rows(_CELL_ROWS.format(cells=f"t.cell IN ({sql.placeholders(keys)})"), [now, *keys])
-    loaded = _spots_by_cell(found)
-    for cell in keys:
-        spots = loaded.get(cell, ())
-        cells.store(cell, (_weight(spots), spots), token)
+    stale = keys
+    if sql.dialect() != "sqlite":
+        held = {cell: entry for cell in keys if (entry := cells.peek(cell)) is not None}
+        found = await sql.rows(_CELL_CHECK.format(cells=f"t.cell IN ({sql.placeholders(keys)})"), [now, *keys])
+        now_in = {row["cell"]: (int(row["n"]), int(row["fp"] or 0)) for row in found}
+        stale = []
+        for cell in keys:
+            entry = held.get(cell)
+            if entry is not None and now_in.get(cell, (0, 0)) == (entry[0], entry[2]):
+                cells.store(cell, entry, token)
+            else:
+                stale.append(cell)
+        if not stale:
+            return
+        token = cells.begin()
+    found = await sql.rows(_cell_rows(f"t.cell IN ({sql.placeholders(stale)})"), [now, *stale])
+    loaded = _entries_by_cell(found)
+    for cell in stale:
+        cells.store(cell, loaded.get(cell, _EMPTY), token)
 
 
 async def _active_claims(volunteer: VolunteerProfile) -> frozenset[int]:

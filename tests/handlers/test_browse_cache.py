@@ -75,7 +75,7 @@ async def test_what_is_still_browsed_near_its_age_limit_is_reloaded_without_a_br
     volunteer, _ = await make_volunteer(client, station, approved_by=worker)
     change_feed = feed.current()
     monkeypatch.setattr(change_feed, "max_age_s", 2.0)
-    monkeypatch.setattr(feed.random, "random", lambda: 0.0)  # entries age exactly
+    monkeypatch.setattr(feed, "_spread", lambda: 0.0)  # entries age exactly
 
     async def titles() -> list[str]:
         r = await client.get("/api/v1/tasks/open", params={**HOME, "radius_km": 1}, headers=volunteer.headers)
@@ -114,3 +114,45 @@ async def test_callers_are_reloaded_in_one_batch_each_as_the_database_has_them(c
     await auth._reload_callers([a.id, b.id])
     for session in (a, b):
         assert_error(await client.get("/api/v1/tasks/open", params=HOME, headers=session.headers), 403, "FORBIDDEN")
+
+
+async def test_a_reload_keeps_unchanged_cells_and_reads_again_only_what_changed_behind_the_app(client, api,
+                                                                                             monkeypatch):
+    from models import Task
+    from server import sql
+    from server.services import browse, geo
+
+    monkeypatch.setattr(feed, "_spread", lambda: 0.0)  # entries age exactly
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    assert await browse_ids(client, volunteer) == [task["id"]]
+    where = task["approx_location"]
+    home = geo.cell_of(where["lat"], where["lng"])
+    cells = feed.current().cache("cell", max_entries=1)
+    around = geo.ring(home, 1)  # empty cells next to it, cached too
+    keys = [home, *around]
+    before = {cell: cells.peek(cell) for cell in keys}
+    assert before[home][0] == 1 and all(before[cell] == (0, (), 0) for cell in around)
+    aged = {cell: cells._entries[cell][0] for cell in keys}
+
+    now = api.app.ctx.clock()
+    await browse._reload_cells(cells, keys, now=now)
+    for cell in keys:
+        assert cells._entries[cell][0] > aged[cell]  # stored again: its age starts over
+        if sql.dialect() != "sqlite":
+            assert cells.peek(cell) is before[cell]  # checked, not read again: the very same entry
+        else:
+            assert cells.peek(cell) == before[cell]  # SQLite has no checksum: read again, same content
+
+    # Behind the app's back (no feed.changed): a slot taken, then the task cancelled. Each is seen
+    # by the next reload, and only the changed cell is read again.
+    await Task.filter(id=task["id"]).update(claimed_count=1, volunteers_needed=2)
+    await browse._reload_cells(cells, keys, now=now)
+    (item,) = [t.item for _, _, tasks in cells.peek(home)[1] for t in tasks]
+    assert item["slots_left"] == 1
+    if sql.dialect() != "sqlite":
+        assert all(cells.peek(cell) is before[cell] for cell in around)
+    await Task.filter(id=task["id"]).update(status="cancelled")
+    await browse._reload_cells(cells, keys, now=now)
+    assert cells.peek(home) == (0, (), 0)

@@ -3,7 +3,6 @@ only while the feed is live, an invalidation reaches every process, and a load t
 invalidation is never stored."""
 
 import asyncio
-import time
 
 import redis.asyncio as aioredis
 
@@ -128,7 +127,7 @@ def test_the_app_feed_is_live_in_tests(api):
 
 def test_entries_stored_together_expire_spread_over_the_last_quarter_of_their_age(monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(feed.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(feed, "_now", lambda: clock[0])
     cache = local_feed(max_age_s=60).cache("cell", max_entries=1000)
     for key in range(400):
         cache.store(key, key, cache.begin())
@@ -158,8 +157,8 @@ def test_get_many_answers_as_get_does():
 
 async def test_an_entry_read_near_its_age_limit_is_reloaded_in_the_background(monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(feed.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(feed.random, "random", lambda: 0.0)  # no spread: ages exact
+    monkeypatch.setattr(feed, "_now", lambda: clock[0])
+    monkeypatch.setattr(feed, "_spread", lambda: 0.0)  # no spread: ages exact
     f = local_feed(max_age_s=60)
     cache = f.cache("cell", max_entries=10)
     cache.store(1, "v1", cache.begin())
@@ -218,7 +217,7 @@ async def test_a_background_reload_that_raced_an_invalidation_or_failed_keeps_no
     due: list = []
     # Past three quarters of its age, from when it counts as stored (stores are aged with a spread).
     later = cache._entries[2][0] + 60 * feed.REFRESH_AT + 1
-    monkeypatch.setattr(feed.time, "monotonic", lambda: later)
+    monkeypatch.setattr(feed, "_now", lambda: later)
     cache.get(2, due=due)
     assert due == [2]
 
