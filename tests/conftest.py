@@ -102,7 +102,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"haibei test backend: {BACKEND.db_note}; {BACKEND.redis_note}")
     terminalreporter.write_line(f"PII scanner: {SCANNER.responses} responses and {SCANNER.log_lines} log lines searched, "
-                                f"{len(SCANNER.violations)} unmasked values found")
+                                f"{len(SCANNER.violations)} unmasked values found"
+                                f" (and the {SCANNER.planted} planted by its own test, caught)")
 
 
 @pytest.fixture(scope="session")
@@ -206,7 +207,12 @@ def no_pii_leaks(request):
     start = len(SCANNER.violations)
     yield
     found = SCANNER.violations[start:]
-    if found and "pii_leak_expected" not in request.keywords:
+    if found and "pii_leak_expected" in request.keywords:
+        # The scanner's own test planted these: counted apart, so that the summary line reports
+        # only what the product leaked.
+        SCANNER.planted += len(found)
+        del SCANNER.violations[start:]
+    elif found:
         pytest.fail("PII scanner: " + "; ".join(found[:5]), pytrace=False)
 
 

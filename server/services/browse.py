@@ -27,8 +27,11 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+import orjson
+
 from models import CLAIM_ACTIVE, Task, VolunteerProfile
 from server import feed, sql
+from server.http import dumps
 from server.services import catalogue, geo, tasks
 
 # Browsing without a radius still stops somewhere: Weihai is about 60 km across.
@@ -69,9 +72,10 @@ def _area_of(lat: float, lng: float) -> int:
 async def browse_open(
     *, volunteer: VolunteerProfile, lat: float | None, lng: float | None, radius_km: float | None,
     service_code: str | None, now: datetime, limit: int = 50,
-) -> list[dict[str, Any]]:
+) -> list[dict[str, Any] | orjson.Fragment]:
     """Open tasks ``volunteer`` may claim, nearest to (lat, lng) first then soonest; without a
-    position, the soonest."""
+    position, the soonest. Each as ``present_row`` presents it: a dict, or from the cell cache the
+    same already written as JSON (an ``orjson.Fragment``, which ``server.http.dumps`` writes as is)."""
     blocked = await catalogue.skill_codes() - set(volunteer.skills or [])
     if lat is None or lng is None:
         return await _soonest(volunteer=volunteer, service_code=service_code, blocked=blocked, now=now, limit=limit)
@@ -87,12 +91,12 @@ async def browse_open(
     while True:
         cached = mine is not None and half <= CACHE_MAX_HALF and not dense
         if cached:
-            spots, count = await _square_from_cache(cells, lat, lng, half, now=now)
+            points, tasks_at, count = await _square_from_cache(cells, lat, lng, half, now=now)
             if count > DENSE_ROWS:
                 # Too many tasks here to hold and sift in Python: the index does it better.
                 _DENSE_AREAS[area] = time.monotonic()
                 dense = True
-            ranked = _nearest_in_spots(spots, lat=lat, lng=lng, radius_m=radius_m, limit=limit, now=now, mine=mine,
+            ranked = _nearest_in_spots(points, tasks_at, lat=lat, lng=lng, radius_m=radius_m, limit=limit, now=now, mine=mine,
                                        user_id=volunteer.user_id, blocked=blocked, service_code=service_code)
         else:
             where, params = _filters(service_code, blocked)
@@ -109,8 +113,7 @@ async def browse_open(
                 _START_HALF.clear()
             _START_HALF[area] = half
             if cached:
-                return [{**task.item, "service_name": names.get(task.service), "distance_m": int(key[0])}
-                        for key, task in picked]
+                return _as_json(picked, names)
             return [present_row(row, distance_m=key[0], names=names) for key, row in picked]
         # From the database, few large steps (each a statement); from the cache, ring by ring
         # (each ring costs only its cells).
@@ -215,50 +218,65 @@ def _cell_rows(cells: str) -> str:
 
 class _Cached(NamedTuple):
     """An open task as a cell holds it: what eligibility needs, and the task already presented
-    (``present_row``) but for its distance and service name, which each browse adds."""
+    (``present_row``) and written as JSON, but for its service name and distance, which each
+    browse adds (``_as_json``): the open JSON object, without its closing brace."""
 
     start: float  # epoch seconds: (start, id) is the order within a spot, and its tie-break
     id: int
     end: float
     service: str
     household_user_id: int
-    item: dict[str, Any]
+    head: bytes
 
 
-# A cached cell is (how many tasks, its spots, the XOR of its tasks' checksums); a spot is (lat, lng, its tasks soonest first).
-# Tasks share a spot because positions are fuzzed to the cell's centre (geo.fuzz), so a cell is
-# one spot, whose distance is worked out once per browse however many tasks wait there. Nothing
-# depends on that: a cell holding tasks at several positions is several spots.
-_Spot = tuple[float, float, tuple[_Cached, ...]]
-
-
-def _weight(spots: tuple[_Spot, ...]) -> int:
-    return sum(len(tasks) for _, _, tasks in spots)
+# A cached cell is (how many tasks, its spots' positions, each spot's tasks soonest first, the XOR
+# of its tasks' checksums); a position is as geo.prepare gives it. Tasks share a spot because
+# positions are fuzzed to the cell's centre (geo.fuzz), so a cell is one spot, whose distance is
+# worked out once per browse however many tasks wait there. Nothing depends on that: a cell
+# holding tasks at several positions is several spots.
+_Point = tuple[float, float, float]
+_Entry = tuple[int, tuple[_Point, ...], tuple[tuple[_Cached, ...], ...], int]
+_EMPTY: _Entry = (0, (), (), 0)
 
 
 def _cached(row: dict[str, Any]) -> _Cached:
     item = present_row(row)
     start, end = item["scheduled_start"], item["scheduled_end"]
-    return _Cached(start.timestamp(), row["id"], end.timestamp(), row["service_id"], row["household_user_id"], item)
+    del item["service_name"], item["distance_m"]
+    return _Cached(start.timestamp(), row["id"], end.timestamp(), row["service_id"], row["household_user_id"],
+                   dumps(item)[:-1])
 
 
-def _nearest_in_spots(spots: list[_Spot], *, lat: float, lng: float, radius_m: float, limit: int, now: datetime,
+def _as_json(picked: list[tuple[tuple[float, float, int], _Cached]], names: dict[str, str]) -> list[orjson.Fragment]:
+    """The picked tasks as the JSON ``present_row`` would make of them (keys in another order),
+    from what each cell keeps written: a browse builds no dict and writes no task again."""
+    parts: dict[str, bytes] = {}
+    out = []
+    for key, task in picked:
+        part = parts.get(task.service)
+        if part is None:
+            part = parts[task.service] = b',"service_name":' + dumps(names.get(task.service)) + b',"distance_m":'
+        out.append(orjson.Fragment(b"%b%b%d}" % (task.head, part, key[0])))
+    return out
+
+
+def _nearest_in_spots(points: list[_Point], tasks_at: list[tuple[_Cached, ...]], *, lat: float, lng: float, radius_m: float, limit: int, now: datetime,
                       mine: frozenset[int], user_id: int, blocked: frozenset[str] | set[str],
                       service_code: str | None) -> list[tuple[tuple[float, float, int], _Cached]]:
-    """The eligible tasks of ``spots`` within ``radius_m``, ordered by (distance, start, id): at
+    """The eligible tasks of the spots (``points[k]``, where ``tasks_at[k]`` wait) within ``radius_m``, ordered by (distance, start, id): at
     least the first ``limit`` of that order (all of it when shorter). Spots are visited nearest
     first and each yields at most ``limit`` tasks, so a browse looks at the few tasks it may show
     rather than every task of the square: this is most of a warm browse's work."""
     now_ts = now.timestamp()
-    by_distance = sorted((geo.distance_m(lat, lng, spot_lat, spot_lng), k)
-                         for k, (spot_lat, spot_lng, _) in enumerate(spots))
+    distances = geo.distances_m(lat, lng, points)
+    by_distance = sorted(zip(distances, range(len(distances))))
     found: list[tuple[tuple[float, float, int], _Cached]] = []
     enough_at = None  # the distance at which `limit` were found: spots as near (ties) still count
     for d, k in by_distance:
         if d > radius_m or (enough_at is not None and d > enough_at):
             break
         taken = 0
-        for task in spots[k][2]:
+        for task in tasks_at[k]:
             if (task.end > now_ts and task.id not in mine and task.household_user_id != user_id
                     and task.service not in blocked and (service_code is None or task.service == service_code)):
                 found.append(((d, task.start, task.id), task))
@@ -272,9 +290,9 @@ def _nearest_in_spots(spots: list[_Spot], *, lat: float, lng: float, radius_m: f
 
 
 async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, half: int, *,
-                             now: datetime) -> tuple[list[_Spot], int]:
-    """The spots of every open task in the square's cells (eligibility is the caller's to check),
-    and how many tasks they hold: cached cells as they are, the rows of cells missing read in one
+                             now: datetime) -> tuple[list[_Point], list[tuple[_Cached, ...]], int]:
+    """The spots of every open task in the square's cells (eligibility is the caller's to check):
+    their positions, their tasks, and how many tasks they hold: cached cells as they are, the rows of cells missing read in one
     statement and cached, empty cells too. Every change to a task says ``feed.changed("cell",
     its cell)`` (tasks, events)."""
     bounds = _row_bounds(lat, lng, half)
@@ -284,7 +302,8 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
                           due=due)
     if due:
         cells.refresh_later(due, lambda keys: _reload_cells(cells, keys, now=now))
-    out: list[_Spot] = []
+    points: list[_Point] = []
+    tasks_at: list[tuple[_Cached, ...]] = []
     missing: list[int] = []
     count = 0
     for k, first in enumerate(bounds[::2]):
@@ -292,8 +311,9 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
         if None in row:
             missing += [first, first + width - 1]
         else:
-            for n, spots, _ in row:
-                out += spots
+            for n, at, waiting, _ in row:
+                points += at
+                tasks_at += waiting
                 count += n
     if missing:
         token = cells.begin()
@@ -305,16 +325,14 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
             for first, last in zip(missing[::2], missing[1::2]):
                 for cell in range(first, last + 1):
                     cells.store(cell, loaded.get(cell, _EMPTY), token)
-        for _, spots, _ in loaded.values():
-            out += spots
-    return out, count
+        for _, at, waiting, _ in loaded.values():
+            points += at
+            tasks_at += waiting
+    return points, tasks_at, count
 
 
-_EMPTY: tuple[int, tuple[_Spot, ...], int] = (0, (), 0)
-
-
-def _entries_by_cell(found: list[dict[str, Any]]) -> dict[int, tuple[int, tuple[_Spot, ...], int]]:
-    """The cache entry of each cell the rows fall in: (how many tasks, spots, checksum)."""
+def _entries_by_cell(found: list[dict[str, Any]]) -> dict[int, _Entry]:
+    """The cache entry of each cell the rows fall in (see ``_Entry``)."""
     by_cell: dict[int, dict[tuple[float, float], list[_Cached]]] = {}
     checksums: dict[int, int] = {}
     for row in found:
@@ -323,8 +341,8 @@ def _entries_by_cell(found: list[dict[str, Any]]) -> dict[int, tuple[int, tuple[
         checksums[cell] = checksums.get(cell, 0) ^ int(row["fp"])
     entries = {}
     for cell, spots in by_cell.items():
-        kept = tuple((spot_lat, spot_lng, tuple(sorted(tasks))) for (spot_lat, spot_lng), tasks in spots.items())
-        entries[cell] = (_weight(kept), kept, checksums[cell])
+        waiting = tuple(tuple(sorted(tasks)) for tasks in spots.values())
+        entries[cell] = (sum(map(len, waiting)), tuple(geo.prepare(*at) for at in spots), waiting, checksums[cell])
     return entries
 
 
@@ -341,7 +359,7 @@ async def _reload_cells(cells: feed.LocalCache, keys: list[int], *, now: datetim
         stale = []
         for cell in keys:
             entry = held.get(cell)
-            if entry is not None and now_in.get(cell, (0, 0)) == (entry[0], entry[2]):
+            if entry is not None and now_in.get(cell, (0, 0)) == (entry[0], entry[3]):
                 cells.store(cell, entry, token)
             else:
                 stale.append(cell)

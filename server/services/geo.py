@@ -12,9 +12,27 @@ FUZZ_GRID_DEG = 0.0045
 def distance_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     """Great-circle distance in metres (haversine); GCJ-02's offset is irrelevant at this scale."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+    s, t = math.sin((p2 - p1) / 2), math.sin(math.radians(lng2 - lng1) / 2)
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(s * s + math.cos(p1) * math.cos(p2) * t * t))
+
+
+def prepare(lat: float, lng: float) -> tuple[float, float, float]:
+    """A point as ``distances_m`` takes it: what ``distance_m`` works out for it, worked out once."""
+    p = math.radians(lat)
+    return p, math.cos(p), lng
+
+
+def distances_m(lat: float, lng: float, points: list[tuple[float, float, float]]) -> list[float]:
+    """``distance_m`` from (lat, lng) to each of ``points`` (as ``prepare`` gives them), the very
+    same floats, for a fraction of the cost: a browse measures the distance to every spot near it."""
+    p1 = math.radians(lat)
+    cos_p1 = math.cos(p1)
+    sin, asin, sqrt, radians = math.sin, math.asin, math.sqrt, math.radians
+    out = []
+    for p2, cos_p2, lng2 in points:
+        s, t = sin((p2 - p1) / 2), sin(radians(lng2 - lng) / 2)
+        out.append(2 * EARTH_RADIUS_M * asin(sqrt(s * s + cos_p1 * cos_p2 * t * t)))
+    return out
 
 
 CELL_ROW = 1_000_000  # cell = row * CELL_ROW + col, both offset to stay positive

@@ -118,6 +118,8 @@ async def test_callers_are_reloaded_in_one_batch_each_as_the_database_has_them(c
 
 async def test_a_reload_keeps_unchanged_cells_and_reads_again_only_what_changed_behind_the_app(client, api,
                                                                                              monkeypatch):
+    import orjson
+
     from models import Task
     from server import sql
     from server.services import browse, geo
@@ -133,7 +135,7 @@ async def test_a_reload_keeps_unchanged_cells_and_reads_again_only_what_changed_
     around = geo.ring(home, 1)  # empty cells next to it, cached too
     keys = [home, *around]
     before = {cell: cells.peek(cell) for cell in keys}
-    assert before[home][0] == 1 and all(before[cell] == (0, (), 0) for cell in around)
+    assert before[home][0] == 1 and all(before[cell] == (0, (), (), 0) for cell in around)
     aged = {cell: cells._entries[cell][0] for cell in keys}
 
     now = api.app.ctx.clock()
@@ -149,10 +151,42 @@ async def test_a_reload_keeps_unchanged_cells_and_reads_again_only_what_changed_
     # by the next reload, and only the changed cell is read again.
     await Task.filter(id=task["id"]).update(claimed_count=1, volunteers_needed=2)
     await browse._reload_cells(cells, keys, now=now)
-    (item,) = [t.item for _, _, tasks in cells.peek(home)[1] for t in tasks]
+    (item,) = [orjson.loads(t.head + b"}") for tasks in cells.peek(home)[2] for t in tasks]
     assert item["slots_left"] == 1
     if sql.dialect() != "sqlite":
         assert all(cells.peek(cell) is before[cell] for cell in around)
     await Task.filter(id=task["id"]).update(status="cancelled")
     await browse._reload_cells(cells, keys, now=now)
-    assert cells.peek(home) == (0, (), 0)
+    assert cells.peek(home) == (0, (), (), 0)
+
+
+async def test_each_request_gets_its_own_copy_of_the_cached_caller(client):
+    from server import auth
+
+    station = await make_station()
+    _, _, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.get("/api/v1/tasks/open", params=HOME, headers=volunteer.headers)).status_code == 200
+    before = misses()
+    first = await auth._load_caller(volunteer.id, cached=True)
+    second = await auth._load_caller(volunteer.id, cached=True)
+    assert misses() == before  # both from the cache
+    assert first.user is not second.user and first.volunteer is not second.volunteer
+    assert first.roles.keys() == second.roles.keys() and "volunteer" in first.roles
+    assert first.roles["volunteer"] is not second.roles["volunteer"]
+    # What one request changes on its copy, in place or not, no other request sees.
+    skills = list(second.volunteer.skills)
+    first.volunteer.skills.append("BATH_ASSIST")
+    first.user.status = "closed"
+    first.roles["volunteer"].station_id = -1
+    third = await auth._load_caller(volunteer.id, cached=True)
+    for actor in (second, third):
+        assert actor.volunteer.skills == skills and actor.user.status == "active"
+        assert actor.roles["volunteer"].station_id == station.id
+        assert actor.volunteer._await_when_save is not first.volunteer._await_when_save
+    # A copy is a whole model instance: it saves like one.
+    third.volunteer.name = "改名"
+    await third.volunteer.save(update_fields=["name"])
+    from models import VolunteerProfile
+
+    assert (await VolunteerProfile.get(id=third.volunteer.id)).name == "改名"

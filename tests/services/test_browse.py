@@ -3,11 +3,14 @@ of every task gives, and MariaDB answers it through the (status, cell) index."""
 
 import random
 
+import orjson
+
 import pytest
 from datetime import datetime, timedelta, timezone
 
 from models import Need, Task, VolunteerProfile
 from server import feed, sql
+from server.http import dumps
 from server.services import browse, geo
 from tests.builders import make_resident, make_station
 from tests.support import require_services
@@ -63,6 +66,11 @@ async def seed_tasks(api, client, n: int, rng: random.Random) -> tuple[list[Task
     return await Task.all().order_by("id"), volunteer
 
 
+def as_clients_see(items: list) -> list[dict]:
+    """Items as the response writes them (the cell cache gives them already written as JSON)."""
+    return orjson.loads(dumps({"items": items}))["items"]
+
+
 def brute_force(all_tasks, *, lat, lng, radius_m, limit, now, mine=frozenset()):
     out = []
     for t in all_tasks:
@@ -92,16 +100,16 @@ async def test_cell_search_equals_a_brute_force_scan(api, client, path):
         lng = CENTRE[1] + (rng.uniform(-0.12, 0.12) if i else 0.0)
         radius_km = rng.choice([0.5, 1, 3, 8, None])
         limit = rng.choice([1, 5, 20, 50])
-        got = await browse.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km, service_code=None,
-                                      now=now, limit=limit)
+        got = as_clients_see(await browse.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km,
+                                                      service_code=None, now=now, limit=limit))
         radius_m = radius_km * 1000 if radius_km else browse.MAX_BROWSE_RADIUS_M
         assert [g["id"] for g in got] == brute_force(all_tasks, lat=lat, lng=lng, radius_m=radius_m, limit=limit, now=now,
                                                      mine=mine)
         distances = [g["distance_m"] for g in got]
         assert distances == sorted(distances)
     # Without a position: the soonest eligible, located or not.
-    got = await browse.browse_open(volunteer=volunteer, lat=None, lng=None, radius_km=None, service_code=None, now=now,
-                                  limit=10)
+    got = as_clients_see(await browse.browse_open(volunteer=volunteer, lat=None, lng=None, radius_km=None,
+                                                  service_code=None, now=now, limit=10))
     soonest = [t.id for t in sorted(all_tasks, key=lambda t: t.scheduled_start)
                if t.status == "open" and t.service_id != "CLEAN_BATH" and t.id not in mine][:10]
     assert [g["id"] for g in got] == soonest
@@ -118,8 +126,8 @@ async def test_the_answer_does_not_depend_on_the_square_the_search_starts_from(a
                                limit=limit, now=now)
         for start in (1, 3, 7, 31, 127):
             browse._START_HALF[browse._area_of(lat, lng)] = start
-            got = await browse.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km, service_code=None,
-                                          now=now, limit=limit)
+            got = as_clients_see(await browse.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=radius_km,
+                                                          service_code=None, now=now, limit=limit))
             assert [g["id"] for g in got] == expected, (start, radius_km, limit)
 
 
@@ -154,7 +162,31 @@ def test_spots_as_near_as_the_last_one_needed_still_compete_by_start():
     west = (37.5, 121.9375, (task(3, 5.0), task(4, 30.0)))
     far = (37.6, 122.0, (task(5, 1.0),))
     for spots in ([east, west, far], [west, east, far]):
-        found = browse._nearest_in_spots(spots, lat=37.5, lng=122.0, radius_m=50_000, limit=2, now=datetime.now(timezone.utc),
+        points = [geo.prepare(spot_lat, spot_lng) for spot_lat, spot_lng, _ in spots]
+        found = browse._nearest_in_spots(points, [tasks for _, _, tasks in spots], lat=37.5, lng=122.0, radius_m=50_000, limit=2, now=datetime.now(timezone.utc),
                                          mine=frozenset(), user_id=-1, blocked=frozenset(), service_code=None)
         assert [task.id for _, task in found][:2] == [3, 1]
         assert 5 not in [task.id for _, task in found]  # a farther spot is not looked at
+
+
+async def test_the_cell_cache_writes_each_task_as_the_database_path_presents_it(api, client):
+    """The cache keeps each task already written as JSON: field for field what a browse straight
+    from the database answers."""
+    rng = random.Random(11)
+    _, volunteer = await seed_tasks(api, client, 120, rng)
+    now = api.app.ctx.clock()
+    change_feed = feed.current()
+    assert change_feed.live
+    saved = change_feed.max_age_s
+    for _ in range(6):
+        lat, lng = CENTRE[0] + rng.uniform(-0.05, 0.05), CENTRE[1] + rng.uniform(-0.05, 0.05)
+        ask = dict(volunteer=volunteer, lat=lat, lng=lng, radius_km=3, service_code=None, now=now, limit=20)
+        cached = await browse.browse_open(**ask)
+        assert cached and all(isinstance(item, orjson.Fragment) for item in cached)  # from the cache
+        try:
+            change_feed.max_age_s = 0
+            direct = await browse.browse_open(**ask)
+        finally:
+            change_feed.max_age_s = saved
+        assert all(isinstance(item, dict) for item in direct)
+        assert as_clients_see(cached) == as_clients_see(direct)
