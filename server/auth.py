@@ -10,9 +10,10 @@ change to the account, its roles or its volunteer profile drops in every process
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 from sanic import Request
@@ -70,17 +71,41 @@ async def load_actor(*, user: User) -> Actor:
     return actor
 
 
+# The volunteer's active claims ride along with the caller (browsing needs them), as "id,id,…"
+# ({order}: in order where the checksum covers them, MySQL/MariaDB only).
+_ACTIVE_CLAIMS = ("(SELECT GROUP_CONCAT(m.task_id{order}) FROM task_claims m WHERE m.volunteer_id = v.id"
+                  " AND m.status IN ('claimed', 'checked_in', 'submitted'))")
+_CALLER_FROM = (" FROM users u LEFT JOIN user_roles r ON r.user_id = u.id"
+                " LEFT JOIN volunteer_profiles v ON v.user_id = u.id WHERE {which}")
+
+
+def _caller_checksum() -> str:
+    """A checksum of one row of the caller statement (server.sql.checksum): every column it reads."""
+    return _checksum_for(sql.dialect())
+
+
+@functools.cache
+def _checksum_for(dialect: str) -> str:
+    if dialect == "sqlite":
+        return "0"  # no MD5: cached callers are read again whole
+    return sql.checksum([f"{alias}.{col}" for model, alias in ((User, "u"), (UserRole, "r"), (VolunteerProfile, "v"))
+                         for col in model._meta.db_fields] + [_ACTIVE_CLAIMS.format(order=" ORDER BY m.task_id")])
+
+
 def _caller_sql(which: str) -> str:
     """The caller statement for the users ``which`` selects (a fixed fragment on ``u.id``)."""
     return (
         f"SELECT {sql.columns(User, 'u')}, {sql.columns(UserRole, 'r', 'r_')},"
-        f" {sql.columns(VolunteerProfile, 'v', 'v_')},"
-        # The volunteer's active claims ride along (browsing needs them), as "id,id,…".
-        " (SELECT GROUP_CONCAT(m.task_id) FROM task_claims m WHERE m.volunteer_id = v.id"
-        "  AND m.status IN ('claimed', 'checked_in', 'submitted')) AS active_claims"
-        " FROM users u LEFT JOIN user_roles r ON r.user_id = u.id LEFT JOIN volunteer_profiles v ON v.user_id = u.id"
-        f" WHERE {which}"
+        f" {sql.columns(VolunteerProfile, 'v', 'v_')}, {_ACTIVE_CLAIMS.format(order='')} AS active_claims,"
+        f" {_caller_checksum()} AS fp" + _CALLER_FROM.format(which=which)
     )
+
+
+def _caller_check_sql(which: str) -> str:
+    """Per user ``which`` selects: how many rows the caller statement gives, and the XOR of their
+    checksums, to tell a cached caller still as the database has it (``_reload_callers``)."""
+    return f"SELECT u.id, COUNT(*) AS n, BIT_XOR({_caller_checksum()}) AS fp" + _CALLER_FROM.format(which=which) + \
+        " GROUP BY u.id"
 
 
 _CALLER = sql.Statement(lambda: _caller_sql("u.id = %s"))
@@ -101,9 +126,8 @@ async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
     if not parts:
         return None
     # Fresh model instances every time: a request may change its copy, never what is kept.
-    user, roles, volunteer = parts
-    return Actor(user=user.fresh(), roles={kept.instance.role: kept.fresh() for kept in roles},
-                 volunteer=volunteer.fresh() if volunteer is not None else None)
+    return Actor(user=parts.user.fresh(), roles={kept.instance.role: kept.fresh() for kept in parts.roles},
+                 volunteer=parts.volunteer.fresh() if parts.volunteer is not None else None)
 
 
 class _Kept:
@@ -139,7 +163,7 @@ async def _read_caller(user_id: int, cache: feed.LocalCache | None) -> tuple:
     return _split(found) if found else ()
 
 
-async def _load_callers(user_ids: list[int]) -> list[tuple]:
+async def _load_callers(user_ids: list[int]) -> list[_Caller | tuple]:
     """The caller statement for several users at once, each kept in the cache (with their active
     claims); their parts in the order asked."""
     cache = feed.current().cache("user", max_entries=50_000)
@@ -156,37 +180,72 @@ async def _load_callers(user_ids: list[int]) -> list[tuple]:
 _CALLERS: Batcher[int, tuple] = Batcher("caller", _load_callers, max_batch=100)
 
 
-def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token: int) -> tuple:
+def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token: int) -> _Caller | tuple:
     """Store the caller statement's rows for ``user_id`` (and their active claims); returns the parts."""
     parts = _split(found) if found else ()
     cache.store(user_id, parts, token)
-    if parts and parts[2] is not None:
+    if parts and parts.volunteer is not None:
         # Read in the same statement: the browse cache of this volunteer's active claims
         # (services/browse.py) may keep it, unless a claim of theirs changed meanwhile.
         held = found[0]["active_claims"]
         held = held.decode() if isinstance(held, bytes) else str(held or "")
         feed.current().cache("claims", max_entries=50_000).store(
-            parts[2].instance.id, frozenset(int(t) for t in held.split(",") if t), token)
+            parts.volunteer.instance.id, frozenset(int(t) for t in held.split(",") if t), token)
     return parts
 
 
 async def _reload_callers(user_ids: list[int]) -> None:
     """Reload cached callers still in use near their age limit (``LocalCache.refresh_later``):
-    the caller statement for the whole batch at once."""
-    await _load_callers(user_ids)
+    one statement checks the whole batch against the database, and only the callers that differ
+    are read again (the caller statement, for all of them at once); the others, and the active
+    claims read with them, keep their entries, as fresh as a read would make them."""
+    cache = feed.current().cache("user", max_entries=50_000)
+    stale = user_ids
+    if sql.dialect() != "sqlite":
+        claims = feed.current().cache("claims", max_entries=50_000)
+        token = cache.begin()
+        held = {user_id: parts for user_id in user_ids if (parts := cache.peek(user_id))}
+        wanted = sorted(set(user_ids))
+        found = await sql.rows(_caller_check_sql(f"u.id IN ({sql.placeholders(wanted)})"), wanted)
+        now_in = {row["id"]: (int(row["n"]), int(row["fp"] or 0)) for row in found}
+        stale = []
+        for user_id in user_ids:
+            parts = held.get(user_id)
+            if parts is None or now_in.get(user_id) != (parts.rows, parts.checksum):
+                stale.append(user_id)
+                continue
+            cache.store(user_id, parts, token)
+            if parts.volunteer is not None and (mine := claims.peek(parts.volunteer.instance.id)) is not None:
+                claims.store(parts.volunteer.instance.id, mine, token)
+    if stale:
+        await _load_callers(stale)
 
 
-def _split(found: list[dict]) -> tuple[_Kept, tuple[_Kept, ...], _Kept | None]:
-    """The statement's rows as the caller's parts: (user, each role, volunteer profile or None)."""
+class _Caller(NamedTuple):
+    """A caller as the cache keeps them: the user, each role, the volunteer profile or None; and
+    how many rows the caller statement gave, with the XOR of their checksums."""
+
+    user: _Kept
+    roles: tuple[_Kept, ...]
+    volunteer: _Kept | None
+    rows: int
+    checksum: int
+
+
+def _split(found: list[dict]) -> _Caller:
+    """The caller statement's rows as the caller's parts."""
     def strip(row: dict, prefix: str) -> dict:
         return {key[len(prefix):]: value for key, value in row.items() if key.startswith(prefix)}
 
     first = found[0]
     user = User._init_from_db(**{key: value for key, value in first.items()
-                                 if not key.startswith(("r_", "v_", "active_"))})
+                                 if not key.startswith(("r_", "v_", "active_", "fp"))})
     roles = tuple(_Kept(UserRole._init_from_db(**strip(row, "r_"))) for row in found if row["r_id"] is not None)
     volunteer = VolunteerProfile._init_from_db(**strip(first, "v_")) if first["v_id"] is not None else None
-    return _Kept(user), roles, _Kept(volunteer) if volunteer is not None else None
+    checksum = 0
+    for row in found:
+        checksum ^= int(row["fp"] or 0)
+    return _Caller(_Kept(user), roles, _Kept(volunteer) if volunteer is not None else None, len(found), checksum)
 
 
 # Verified tokens, so the signature is checked once per token and process, not on every request;

@@ -68,6 +68,17 @@ def columns(model: type[Model], alias: str, prefix: str = "", only: tuple[str, .
     return ", ".join(f"{alias}.{col} AS {prefix}{col}" for col in (only or model._meta.db_fields))
 
 
+def checksum(exprs: list[str] | tuple[str, ...]) -> str:
+    """MySQL/MariaDB: a 60-bit hash of the values of ``exprs`` in one row. A process-local cache
+    keeps the XOR of its rows' hashes, so that an entry near its age limit is checked by one short
+    row (``BIT_XOR`` of the same expression) instead of read again. MD5, not CRC32: CRC32 is linear,
+    so the same change to two rows of the same length (a caller's two role rows, their shared
+    claims) cancels out in the XOR. NULLs are written as "~": CONCAT_WS would skip them, letting a
+    value move between columns unseen."""
+    values = ", ".join(f"COALESCE({e}, '~')" for e in exprs)
+    return f"CAST(CONV(LEFT(MD5(CONCAT_WS('|', {values})), 15), 16, 10) AS UNSIGNED)"
+
+
 def placeholders(values: list[Any] | tuple[Any, ...] | set[Any]) -> str:
     """``%s, %s, …`` for an IN list (callers make sure it is not empty)."""
     return ", ".join(["%s"] * len(values))

@@ -196,22 +196,20 @@ _CELL_ROWS = (
     " t.claimed_count, t.points, t.notes_for_volunteer, t.community, t.approx_lat, t.approx_lng, t.status,"
     " r.user_id AS household_user_id, {fingerprint} AS fp" + _CELL_FROM
 )
-# A checksum of everything a cell keeps of a task (the columns above), so that a cell near its age
-# limit is checked by one row of (count, XOR of its tasks' checksums) rather than read again:
-# unchanged, its entry is kept as it is (the common case: ``feed.changed`` already dropped every
-# cell that changed through the app). Nullable columns are coalesced: CONCAT_WS skips NULLs, which
-# would let a value move between columns unseen.
-_FINGERPRINT = (
-    "CRC32(CONCAT_WS('|', t.id, t.service_id, t.title, t.scheduled_start, t.scheduled_end, t.volunteers_needed,"
-    " t.claimed_count, t.points, t.notes_for_volunteer, COALESCE(t.community, '-'), COALESCE(t.approx_lat, '-'),"
-    " COALESCE(t.approx_lng, '-'), t.status, r.user_id))"
-)
+# A checksum of everything a cell keeps of a task (the columns above, server.sql.checksum), so that
+# a cell near its age limit is checked by one row of (count, XOR of its tasks' checksums) rather
+# than read again: unchanged, its entry is kept as it is (the common case: ``feed.changed``
+# already dropped every cell that changed through the app).
+_FINGERPRINT = sql.checksum((
+    "t.id", "t.service_id", "t.title", "t.scheduled_start", "t.scheduled_end", "t.volunteers_needed",
+    "t.claimed_count", "t.points", "t.notes_for_volunteer", "t.community", "t.approx_lat", "t.approx_lng",
+    "t.status", "r.user_id"))
 _CELL_CHECK = "SELECT t.cell, COUNT(*) AS n, BIT_XOR(" + _FINGERPRINT + ") AS fp" + _CELL_FROM + " GROUP BY t.cell"
 
 
 def _cell_rows(cells: str) -> str:
     """The statement reading the open tasks of ``cells`` (a fixed fragment on ``t.cell``). SQLite
-    (the embedded default) has no CRC32: its cells carry no checksum and are read again whole."""
+    (the embedded default) has no MD5: its cells carry no checksum and are read again whole."""
     fingerprint = _FINGERPRINT if sql.dialect() != "sqlite" else "0"
     return _CELL_ROWS.format(fingerprint=fingerprint, cells=cells)
 

@@ -155,7 +155,17 @@ async def test_a_reload_keeps_unchanged_cells_and_reads_again_only_what_changed_
     assert item["slots_left"] == 1
     if sql.dialect() != "sqlite":
         assert all(cells.peek(cell) is before[cell] for cell in around)
-    await Task.filter(id=task["id"]).update(status="cancelled")
+    # Two tasks of the cell changed alike (the same column, the same way, rows of the same
+    # length): a linear checksum such as CRC32 would cancel out in the XOR; this one does not.
+    twin = await Task.get(id=task["id"])
+    twin.pk, twin.occurrence_key = None, None
+    await twin.save()
+    await browse._reload_cells(cells, keys, now=now)
+    assert sorted(t.id for tasks in cells.peek(home)[2] for t in tasks) == [task["id"], twin.id]
+    await Task.filter(id__in=[task["id"], twin.id]).update(claimed_count=0)
+    await browse._reload_cells(cells, keys, now=now)
+    assert [orjson.loads(t.head + b"}")["slots_left"] for tasks in cells.peek(home)[2] for t in tasks] == [2, 2]
+    await Task.filter(id__in=[task["id"], twin.id]).update(status="cancelled")
     await browse._reload_cells(cells, keys, now=now)
     assert cells.peek(home) == (0, (), (), 0)
 
@@ -190,3 +200,42 @@ async def test_each_request_gets_its_own_copy_of_the_cached_caller(client):
     from models import VolunteerProfile
 
     assert (await VolunteerProfile.get(id=third.volunteer.id)).name == "改名"
+
+
+async def test_a_caller_reload_keeps_unchanged_callers_and_sees_a_claim_made_behind_the_app(client, api, monkeypatch):
+    from models import TaskClaim, VolunteerProfile
+    from server import auth, sql
+
+    monkeypatch.setattr(feed, "_spread", lambda: 0.0)  # entries age exactly
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    a, a_profile = await make_volunteer(client, station, approved_by=worker)
+    b, _ = await make_volunteer(client, station, approved_by=worker)
+    for session in (a, b):
+        assert await browse_ids(client, session) == [task["id"]]
+    users = feed.current().cache("user", max_entries=1)
+    claims = feed.current().cache("claims", max_entries=1)
+    kept = {session.id: users.peek(session.id) for session in (a, b)}
+    stored = {session.id: users._entries[session.id][0] for session in (a, b)}
+    claims_stored = claims._entries[a_profile["id"]][0]
+
+    await auth._reload_callers([a.id, b.id])
+    for session in (a, b):
+        assert users._entries[session.id][0] > stored[session.id]  # stored again: its age starts over
+        if sql.dialect() != "sqlite":
+            assert users.peek(session.id) is kept[session.id]  # checked, not read again
+    assert claims._entries[a_profile["id"]][0] > claims_stored  # a's active claims too
+
+    # A claim of a's written behind the app's back (no feed.changed): the next reload reads a
+    # again, and a no longer sees the task; b is unchanged and kept.
+    await TaskClaim.create(task_id=task["id"], volunteer_id=a_profile["id"], claimed_at=api.app.ctx.clock(),
+                           active_key=f"{task['id']}:{a_profile['id']}")
+    await auth._reload_callers([a.id, b.id])
+    assert claims.peek(a_profile["id"]) == frozenset({task["id"]})
+    if sql.dialect() != "sqlite":
+        assert users.peek(a.id) is not kept[a.id] and users.peek(b.id) is kept[b.id]
+    assert await browse_ids(client, a) == []
+    # And a profile changed behind its back is read again too (the volunteer columns are checked).
+    await VolunteerProfile.filter(id=a_profile["id"]).update(status="pending")
+    await auth._reload_callers([a.id])
+    assert_error(await client.get("/api/v1/tasks/open", params=HOME, headers=a.headers), 403, "FORBIDDEN")
