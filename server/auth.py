@@ -13,7 +13,7 @@ import copy
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import jwt
 from sanic import Request
@@ -126,32 +126,44 @@ async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
     if not parts:
         return None
     # Fresh model instances every time: a request may change its copy, never what is kept.
-    return Actor(user=parts.user.fresh(), roles={kept.instance.role: kept.fresh() for kept in parts.roles},
-                 volunteer=parts.volunteer.fresh() if parts.volunteer is not None else None)
+    user, roles, volunteer, _, _, _ = parts
+    return Actor(user=_fresh(User, user), roles={role: _fresh(UserRole, kept) for role, kept in roles},
+                 volunteer=_fresh(VolunteerProfile, volunteer) if volunteer is not None else None)
 
 
-class _Kept:
-    """A model instance kept in the caller cache and handed out as copies (``fresh``), each its
-    own: attributes set on a copy stay there, and its mutable values (a volunteer's skills, the
-    ORM's own bookkeeping) are copied too. A copy costs ~2 µs where building the instance from
-    its row again costs ~18 µs (``Model._init_from_db`` converts every column): every
-    authenticated request builds two or three (issue 7's browse profile)."""
+# A model instance as the caller cache keeps it: its attributes as (name, value) pairs, and its
+# mutable values (a volunteer's skills, the ORM's own bookkeeping) as (name, kind, contents) with
+# the contents in a tuple. Plain tuples of plain values, which the collector stops tracking: 50 000
+# cached callers kept as model instances were a few hundred thousand objects for every full
+# collection to walk, 100-300 ms each under load (issue 7's p99). ``_fresh`` makes a model
+# instance of it for a request: ~2 µs, where building one from its row (``Model._init_from_db``,
+# which converts every column) costs ~18 µs, and every authenticated request needs two or three.
+_Kept = tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str, Any], ...]]
+_KINDS = {"list": list, "dict": dict, "set": set}
 
-    __slots__ = ("instance", "mutable")
 
-    def __init__(self, instance: Any) -> None:
-        self.instance = instance
-        self.mutable = tuple(key for key, value in vars(instance).items() if isinstance(value, (list, dict, set)))
+def _keep(instance: Any) -> _Kept:
+    plain, mutable = [], []
+    for key, value in vars(instance).items():
+        kind = type(value).__name__
+        if kind not in _KINDS:
+            plain.append((key, value))
+        elif any(isinstance(v, (list, dict, set)) for v in (value.items() if kind == "dict" else value)):
+            mutable.append((key, "deep", value))  # nested: kept as it is, copied deep (rare)
+        else:
+            mutable.append((key, kind, tuple(value.items() if kind == "dict" else value)))
+    return tuple(plain), tuple(mutable)
 
-    def fresh(self) -> Any:
-        cls = type(self.instance)
-        copied = cls.__new__(cls)
-        state = vars(copied)
-        state.update(vars(self.instance))
-        for key in self.mutable:
-            value = state[key]
-            state[key] = copy.deepcopy(value) if value else type(value)()
-        return copied
+
+def _fresh(model: type, kept: _Kept) -> Any:
+    """A model instance of ``kept``, its own: what a request sets or changes in it stays there."""
+    copied = model.__new__(model)
+    state = vars(copied)
+    plain, mutable = kept
+    state.update(plain)
+    for key, kind, contents in mutable:
+        state[key] = copy.deepcopy(contents) if kind == "deep" else _KINDS[kind](contents)
+    return copied
 
 
 async def _read_caller(user_id: int, cache: feed.LocalCache | None) -> tuple:
@@ -184,13 +196,13 @@ def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token:
     """Store the caller statement's rows for ``user_id`` (and their active claims); returns the parts."""
     parts = _split(found) if found else ()
     cache.store(user_id, parts, token)
-    if parts and parts.volunteer is not None:
+    if parts and parts[3] is not None:
         # Read in the same statement: the browse cache of this volunteer's active claims
         # (services/browse.py) may keep it, unless a claim of theirs changed meanwhile.
         held = found[0]["active_claims"]
         held = held.decode() if isinstance(held, bytes) else str(held or "")
         feed.current().cache("claims", max_entries=50_000).store(
-            parts.volunteer.instance.id, frozenset(int(t) for t in held.split(",") if t), token)
+            parts[3], tuple(sorted(int(t) for t in held.split(",") if t)), token)
     return parts
 
 
@@ -211,25 +223,20 @@ async def _reload_callers(user_ids: list[int]) -> None:
         stale = []
         for user_id in user_ids:
             parts = held.get(user_id)
-            if parts is None or now_in.get(user_id) != (parts.rows, parts.checksum):
+            if parts is None or now_in.get(user_id) != (parts[4], parts[5]):
                 stale.append(user_id)
                 continue
             cache.store(user_id, parts, token)
-            if parts.volunteer is not None and (mine := claims.peek(parts.volunteer.instance.id)) is not None:
-                claims.store(parts.volunteer.instance.id, mine, token)
+            if parts[3] is not None and (mine := claims.peek(parts[3])) is not None:
+                claims.store(parts[3], mine, token)
     if stale:
         await _load_callers(stale)
 
 
-class _Caller(NamedTuple):
-    """A caller as the cache keeps them: the user, each role, the volunteer profile or None; and
-    how many rows the caller statement gave, with the XOR of their checksums."""
-
-    user: _Kept
-    roles: tuple[_Kept, ...]
-    volunteer: _Kept | None
-    rows: int
-    checksum: int
+# A caller as the cache keeps them (a plain tuple, see ``_Kept``): the user, each role by name,
+# the volunteer profile or None and its id; how many rows the caller statement gave, and the XOR
+# of their checksums.
+_Caller = tuple[_Kept, tuple[tuple[str, _Kept], ...], _Kept | None, int | None, int, int]
 
 
 def _split(found: list[dict]) -> _Caller:
@@ -240,12 +247,15 @@ def _split(found: list[dict]) -> _Caller:
     first = found[0]
     user = User._init_from_db(**{key: value for key, value in first.items()
                                  if not key.startswith(("r_", "v_", "active_", "fp"))})
-    roles = tuple(_Kept(UserRole._init_from_db(**strip(row, "r_"))) for row in found if row["r_id"] is not None)
+    roles = tuple((row["r_role"], _keep(UserRole._init_from_db(**strip(row, "r_"))))
+                  for row in found if row["r_id"] is not None)
     volunteer = VolunteerProfile._init_from_db(**strip(first, "v_")) if first["v_id"] is not None else None
     checksum = 0
     for row in found:
         checksum ^= int(row["fp"] or 0)
-    return _Caller(_Kept(user), roles, _Kept(volunteer) if volunteer is not None else None, len(found), checksum)
+    if volunteer is None:
+        return _keep(user), roles, None, None, len(found), checksum
+    return _keep(user), roles, _keep(volunteer), volunteer.id, len(found), checksum
 
 
 # Verified tokens, so the signature is checked once per token and process, not on every request;

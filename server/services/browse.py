@@ -25,7 +25,7 @@ import math
 import time
 from datetime import datetime
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
@@ -214,17 +214,17 @@ def _cell_rows(cells: str) -> str:
     return _CELL_ROWS.format(fingerprint=fingerprint, cells=cells)
 
 
-class _Cached(NamedTuple):
-    """An open task as a cell holds it: what eligibility needs, and the task already presented
-    (``present_row``) and written as JSON, but for its service name and distance, which each
-    browse adds (``_as_json``): the open JSON object, without its closing brace."""
-
-    start: float  # epoch seconds: (start, id) is the order within a spot, and its tie-break
-    id: int
-    end: float
-    service: str
-    household_user_id: int
-    head: bytes
+# An open task as a cell holds it: what eligibility needs, and the task already presented
+# (``present_row``) and written as JSON, but for its service name and distance, which each browse
+# adds (``_as_json``): the open JSON object without its closing brace. (start, id) is the order
+# within a spot, and its tie-break; times are epoch seconds.
+#
+# (start, id, end, service code, household's user id, JSON head): a plain tuple of plain values,
+# and so are the spots and entries holding it, because the collector stops tracking such tuples
+# (a NamedTuple stays tracked). A process caching every open task near its volunteers otherwise
+# hands the collector a few hundred thousand objects to walk at each full collection: under
+# browse load those took 100-300 ms each, stalling every request in flight (issue 7's p99).
+_Cached = tuple[float, int, float, str, int, bytes]
 
 
 # A cached cell is (how many tasks, its spots' positions, each spot's tasks soonest first, the XOR
@@ -241,8 +241,8 @@ def _cached(row: dict[str, Any]) -> _Cached:
     item = present_row(row)
     start, end = item["scheduled_start"], item["scheduled_end"]
     del item["service_name"], item["distance_m"]
-    return _Cached(start.timestamp(), row["id"], end.timestamp(), row["service_id"], row["household_user_id"],
-                   dumps(item)[:-1])
+    return (start.timestamp(), row["id"], end.timestamp(), row["service_id"], row["household_user_id"],
+            dumps(item)[:-1])
 
 
 def _as_json(picked: list[tuple[tuple[float, float, int], _Cached]], names: dict[str, str]) -> list[orjson.Fragment]:
@@ -250,16 +250,16 @@ def _as_json(picked: list[tuple[tuple[float, float, int], _Cached]], names: dict
     from what each cell keeps written: a browse builds no dict and writes no task again."""
     parts: dict[str, bytes] = {}
     out = []
-    for key, task in picked:
-        part = parts.get(task.service)
+    for key, (_, _, _, service, _, head) in picked:
+        part = parts.get(service)
         if part is None:
-            part = parts[task.service] = b',"service_name":' + dumps(names.get(task.service)) + b',"distance_m":'
-        out.append(orjson.Fragment(b"%b%b%d}" % (task.head, part, key[0])))
+            part = parts[service] = b',"service_name":' + dumps(names.get(service)) + b',"distance_m":'
+        out.append(orjson.Fragment(b"%b%b%d}" % (head, part, key[0])))
     return out
 
 
 def _nearest_in_spots(points: list[_Point], tasks_at: list[tuple[_Cached, ...]], *, lat: float, lng: float, radius_m: float, limit: int, now: datetime,
-                      mine: frozenset[int], user_id: int, blocked: frozenset[str] | set[str],
+                      mine: tuple[int, ...], user_id: int, blocked: frozenset[str] | set[str],
                       service_code: str | None) -> list[tuple[tuple[float, float, int], _Cached]]:
     """The eligible tasks of the spots (``points[k]``, where ``tasks_at[k]`` wait) within ``radius_m``, ordered by (distance, start, id): at
     least the first ``limit`` of that order (all of it when shorter). Spots are visited nearest
@@ -275,9 +275,10 @@ def _nearest_in_spots(points: list[_Point], tasks_at: list[tuple[_Cached, ...]],
             break
         taken = 0
         for task in tasks_at[k]:
-            if (task.end > now_ts and task.id not in mine and task.household_user_id != user_id
-                    and task.service not in blocked and (service_code is None or task.service == service_code)):
-                found.append(((d, task.start, task.id), task))
+            start, task_id, end, service, household_user_id, _ = task
+            if (end > now_ts and task_id not in mine and household_user_id != user_id
+                    and service not in blocked and (service_code is None or service == service_code)):
+                found.append(((d, start, task_id), task))
                 taken += 1
                 if taken == limit:
                     break
@@ -370,16 +371,17 @@ async def _reload_cells(cells: feed.LocalCache, keys: list[int], *, now: datetim
         cells.store(cell, loaded.get(cell, _EMPTY), token)
 
 
-async def _active_claims(volunteer: VolunteerProfile) -> frozenset[int]:
-    """Ids of the tasks ``volunteer`` holds an active claim on; cached per process until a claim of
-    theirs is made or moves on (``feed.changed("claims", volunteer id)``)."""
+async def _active_claims(volunteer: VolunteerProfile) -> tuple[int, ...]:
+    """Ids of the tasks ``volunteer`` holds an active claim on (a few at most: a sorted tuple, which
+    the collector need not track, unlike a frozenset); cached per process until a claim of theirs
+    is made or moves on (``feed.changed("claims", volunteer id)``)."""
     cache = feed.current().cache("claims", max_entries=50_000)
     held = cache.get(volunteer.id)
     if held is None:
         token = cache.begin()
         found = await sql.rows("SELECT task_id FROM task_claims WHERE volunteer_id = %s AND status IN (%s, %s, %s)",
                                [volunteer.id, *CLAIM_ACTIVE])
-        held = frozenset(row["task_id"] for row in found)
+        held = tuple(sorted(row["task_id"] for row in found))
         cache.store(volunteer.id, held, token)
     return held
 

@@ -4,7 +4,7 @@ from tortoise import connections
 
 from models import AuditLog, ResidentProfile
 from server.pii import make_valid_id_number
-from tests.builders import login, make_resident, make_station, make_worker, new_openid, random_id_number, resident_payload
+from tests.builders import login, make_resident, make_station, make_worker, random_id_number, resident_payload
 from tests.handlers.test_platform import assert_error
 
 

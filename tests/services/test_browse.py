@@ -156,7 +156,7 @@ def test_spots_as_near_as_the_last_one_needed_still_compete_by_start():
     # Two spots exactly as far from the point (mirrored in longitude): the nearest two tasks are
     # the soonest two of both, though the first spot visited alone already holds two.
     def task(task_id, start):
-        return browse._Cached(start, task_id, 1e12, "CLEAN_HOME", 0, {"id": task_id})
+        return (start, task_id, 1e12, "CLEAN_HOME", 0, b'{"id":%d' % task_id)
 
     east = (37.5, 122.0625, (task(1, 10.0), task(2, 20.0)))
     west = (37.5, 121.9375, (task(3, 5.0), task(4, 30.0)))
@@ -164,9 +164,9 @@ def test_spots_as_near_as_the_last_one_needed_still_compete_by_start():
     for spots in ([east, west, far], [west, east, far]):
         points = [geo.prepare(spot_lat, spot_lng) for spot_lat, spot_lng, _ in spots]
         found = browse._nearest_in_spots(points, [tasks for _, _, tasks in spots], lat=37.5, lng=122.0, radius_m=50_000, limit=2, now=datetime.now(timezone.utc),
-                                         mine=frozenset(), user_id=-1, blocked=frozenset(), service_code=None)
-        assert [task.id for _, task in found][:2] == [3, 1]
-        assert 5 not in [task.id for _, task in found]  # a farther spot is not looked at
+                                         mine=(), user_id=-1, blocked=frozenset(), service_code=None)
+        assert [task[1] for _, task in found][:2] == [3, 1]
+        assert 5 not in [task[1] for _, task in found]  # a farther spot is not looked at
 
 
 async def test_the_cell_cache_writes_each_task_as_the_database_path_presents_it(api, client):

@@ -10,7 +10,7 @@ import httpx
 from models import Notification, OutboxMessage, SubscriptionQuota, User
 from server.services import notify
 from server.worker import OutboxWorker
-from tests.builders import iso, login, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, soon
+from tests.builders import iso, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, soon
 from tests.handlers.test_platform import assert_error
 
 HOME = {"lat": 37.512345, "lng": 122.121234}
