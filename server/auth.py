@@ -116,7 +116,7 @@ async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
     statement (see server.sql on why by hand). With ``cached``, from this process's copy while
     the change feed vouches for it (server.feed): every write to an account, its roles or its
     volunteer profile says ``feed.changed("user", id)``, which drops the copy in every process."""
-    cache = feed.current().cache("user", max_entries=50_000) if cached else None
+    cache = feed.current().cache("user") if cached else None
     due: list[int] = []
     parts = cache.get(user_id, due=due) if cache is not None else None
     if due:
@@ -178,7 +178,7 @@ async def _read_caller(user_id: int, cache: feed.LocalCache | None) -> tuple:
 async def _load_callers(user_ids: list[int]) -> list[_Caller | tuple]:
     """The caller statement for several users at once, each kept in the cache (with their active
     claims); their parts in the order asked."""
-    cache = feed.current().cache("user", max_entries=50_000)
+    cache = feed.current().cache("user")
     token = cache.begin()
     wanted = sorted(set(user_ids))
     by_user: dict[int, list[dict]] = {user_id: [] for user_id in wanted}
@@ -201,7 +201,7 @@ def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token:
         # (services/browse.py) may keep it, unless a claim of theirs changed meanwhile.
         held = found[0]["active_claims"]
         held = held.decode() if isinstance(held, bytes) else str(held or "")
-        feed.current().cache("claims", max_entries=50_000).store(
+        feed.current().cache("claims").store(
             parts[3], tuple(sorted(int(t) for t in held.split(",") if t)), token)
     return parts
 
@@ -211,10 +211,10 @@ async def _reload_callers(user_ids: list[int]) -> None:
     one statement checks the whole batch against the database, and only the callers that differ
     are read again (the caller statement, for all of them at once); the others, and the active
     claims read with them, keep their entries, as fresh as a read would make them."""
-    cache = feed.current().cache("user", max_entries=50_000)
+    cache = feed.current().cache("user")
     stale = user_ids
     if sql.dialect() != "sqlite":
-        claims = feed.current().cache("claims", max_entries=50_000)
+        claims = feed.current().cache("claims")
         token = cache.begin()
         held = {user_id: parts for user_id in user_ids if (parts := cache.peek(user_id))}
         wanted = sorted(set(user_ids))

@@ -82,7 +82,7 @@ async def browse_open(
 
     radius_m = min(radius_km * 1000 if radius_km else MAX_BROWSE_RADIUS_M, MAX_BROWSE_RADIUS_M)
     span = geo.cell_min_span_m(lat)
-    cells = feed.current().cache("cell", max_entries=100_000, weigh=itemgetter(0), max_weight=300_000)
+    cells = feed.current().cache("cell")
     mine = await _active_claims(volunteer) if cells.feed.usable else None
     names = await catalogue.service_names() if mine is not None else {}
     area = _area_of(lat, lng)
@@ -375,7 +375,7 @@ async def _active_claims(volunteer: VolunteerProfile) -> tuple[int, ...]:
     """Ids of the tasks ``volunteer`` holds an active claim on (a few at most: a sorted tuple, which
     the collector need not track, unlike a frozenset); cached per process until a claim of theirs
     is made or moves on (``feed.changed("claims", volunteer id)``)."""
-    cache = feed.current().cache("claims", max_entries=50_000)
+    cache = feed.current().cache("claims")
     held = cache.get(volunteer.id)
     if held is None:
         token = cache.begin()

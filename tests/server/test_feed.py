@@ -17,9 +17,9 @@ def local_feed(max_age_s: float = 30) -> ChangeFeed:
 
 def test_a_load_that_raced_with_an_invalidation_is_not_stored():
     f = local_feed()
-    cache = f.cache("user", max_entries=10)
+    cache = f.cache("member", max_entries=10)
     token = cache.begin()
-    f.changed("user", 7)  # a writer commits while the reader's query is in flight
+    f.changed("member", 7)  # a writer commits while the reader's query is in flight
     cache.store(7, "stale", token)
     assert cache.get(7) is None
     token = cache.begin()  # read after the change: fine to keep
@@ -27,14 +27,14 @@ def test_a_load_that_raced_with_an_invalidation_is_not_stored():
     assert cache.get(7) == "fresh"
     # Other keys are not affected by the invalidation of 7.
     token = cache.begin()
-    f.changed("user", 8)
+    f.changed("member", 8)
     cache.store(9, "other", token)
     assert cache.get(9) == "other"
 
 
 def test_reset_refuses_loads_begun_before_it():
     f = local_feed()
-    cache = f.cache("cell", max_entries=10)
+    cache = f.cache("box", max_entries=10)
     token = cache.begin()
     f.reset()
     cache.store(1, ("row",), token)
@@ -47,7 +47,7 @@ def test_reset_refuses_loads_begun_before_it():
 
 def test_entries_age_out_and_the_cache_stays_bounded():
     f = local_feed(max_age_s=0.05)
-    cache = f.cache("cell", max_entries=3, weigh=len, max_weight=5)
+    cache = f.cache("box", max_entries=3, weigh=len, max_weight=5)
     cache.store(1, (1, 2), cache.begin())
     assert cache.get(1) == (1, 2)
     import time
@@ -63,7 +63,7 @@ def test_entries_age_out_and_the_cache_stays_bounded():
 
 def test_nothing_is_cached_while_the_feed_is_not_live():
     f = ChangeFeed(redis=None, channel="x", max_age_s=30, local_only=False)
-    cache = f.cache("user", max_entries=10)
+    cache = f.cache("member", max_entries=10)
     cache.store(1, "row", cache.begin())
     assert not f.live and cache.get(1) is None
     f.live = True
@@ -80,7 +80,7 @@ async def test_an_unreachable_redis_keeps_the_feed_down():
     task = asyncio.create_task(f.run(stop))
     await asyncio.sleep(0.5)
     assert not f.live
-    cache = f.cache("user", max_entries=10)
+    cache = f.cache("member", max_entries=10)
     cache.store(1, "row", cache.begin())
     assert cache.get(1) is None
     stop.set()
@@ -102,10 +102,10 @@ async def test_an_invalidation_reaches_another_process_feed(api):
                 break
             await asyncio.sleep(0.05)
         assert all(f.live for f in feeds)
-        reader = feeds[1].cache("user", max_entries=10)
+        reader = feeds[1].cache("member", max_entries=10)
         reader.store(42, "roles before", reader.begin())
         assert reader.get(42) == "roles before"
-        feeds[0].changed("user", 42)  # outside a request: published by flush
+        feeds[0].changed("member", 42)  # outside a request: published by flush
         await feeds[0].flush()
         for _ in range(50):
             if reader.get(42) is None:
@@ -128,7 +128,7 @@ def test_the_app_feed_is_live_in_tests(api):
 def test_entries_stored_together_expire_spread_over_the_last_quarter_of_their_age(monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr(feed, "_now", lambda: clock[0])
-    cache = local_feed(max_age_s=60).cache("cell", max_entries=1000)
+    cache = local_feed(max_age_s=60).cache("box", max_entries=1000)
     for key in range(400):
         cache.store(key, key, cache.begin())
     clock[0] = 1000 + 44.9  # younger than three quarters of the limit: all kept
@@ -141,7 +141,7 @@ def test_entries_stored_together_expire_spread_over_the_last_quarter_of_their_ag
 
 def test_get_many_answers_as_get_does():
     f = local_feed()
-    cache = f.cache("cell", max_entries=10)
+    cache = f.cache("box", max_entries=10)
     cache.store(1, "a", cache.begin())
     cache.store(3, "c", cache.begin())
     assert cache.get_many([1, 2, 3]) == ["a", None, "c"]
@@ -160,7 +160,7 @@ async def test_an_entry_read_near_its_age_limit_is_reloaded_in_the_background(mo
     monkeypatch.setattr(feed, "_now", lambda: clock[0])
     monkeypatch.setattr(feed, "_spread", lambda: 0.0)  # no spread: ages exact
     f = local_feed(max_age_s=60)
-    cache = f.cache("cell", max_entries=10)
+    cache = f.cache("box", max_entries=10)
     cache.store(1, "v1", cache.begin())
     due: list = []
     clock[0] += 60 * feed.REFRESH_AT - 1
@@ -191,7 +191,7 @@ async def test_an_entry_read_near_its_age_limit_is_reloaded_in_the_background(mo
 
 async def test_a_background_reload_that_raced_an_invalidation_or_failed_keeps_nothing(monkeypatch):
     f = local_feed(max_age_s=60)
-    cache = f.cache("cell", max_entries=10)
+    cache = f.cache("box", max_entries=10)
     cache.store(1, "v1", cache.begin())
     gate = asyncio.Event()
 
@@ -202,7 +202,7 @@ async def test_a_background_reload_that_raced_an_invalidation_or_failed_keeps_no
 
     cache.refresh_later([1], load)
     await asyncio.sleep(0)
-    f.changed("cell", 1)  # a writer commits while the reload's query is in flight
+    f.changed("box", 1)  # a writer commits while the reload's query is in flight
     gate.set()
     await asyncio.gather(*cache._tasks)
     assert cache.get(1) is None
@@ -224,7 +224,7 @@ async def test_a_background_reload_that_raced_an_invalidation_or_failed_keeps_no
 
 async def test_stopping_cancels_the_background_reloads():
     f = local_feed()
-    cache = f.cache("user", max_entries=10)
+    cache = f.cache("member", max_entries=10)
     started = asyncio.Event()
 
     async def never_done(keys):
