@@ -132,6 +132,7 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
         # collections stop walking it. Under load they stalled a worker's event loop ~100 ms each,
         # every request in flight waiting (issue 7, measured with gc.callbacks in a bench run).
         gc.freeze()
+        metrics.watch_gc()
 
     @app.after_server_start
     async def start_worker(app: Sanic) -> None:

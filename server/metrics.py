@@ -9,6 +9,7 @@ letters) and the answering process's connection pool are read at scrape time.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from datetime import datetime
@@ -28,6 +29,10 @@ RATELIMIT_FAIL_OPEN = Counter("haibei_ratelimit_fail_open_total", "Rate-limit ch
                               ["action"])
 BATCH_SIZE = Histogram("haibei_batch_size", "Items handled together in one round trip or transaction (server/batching.py)",
                        ["kind"], buckets=(1, 2, 4, 8, 16, 32, 64))
+# Each collection stops every request in flight in its process: what the p99 of a busy worker is
+# made of once its own work is small (issue 7: 100-300 ms full collections, found by timing them).
+GC_PAUSE = Histogram("haibei_gc_pause_seconds", "Cyclic garbage collections of the process, by generation",
+                     ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 OUTBOX_SENDS = Counter("haibei_outbox_sends_total", "Outbox messages handled by the worker, by outcome",
                        ["outcome"])
 
@@ -110,6 +115,7 @@ def _cache_state() -> list[str]:
 
 async def render(now: datetime) -> bytes:
     """The whole exposition: process metrics, the caches, then the database-backed gauges."""
+    record_gc_pauses()
     text = generate_latest(_registry()) + ("\n".join(_cache_state()) + "\n").encode()
     try:
         extra = await _database_state(now)
@@ -123,3 +129,31 @@ async def render(now: datetime) -> bytes:
 def observe_request(*, route: str, method: str, status: int, started: float) -> None:
     REQUESTS.labels(route, method, str(status)).inc()
     LATENCY.labels(route, method).observe(time.perf_counter() - started)
+    if _gc_pauses:
+        record_gc_pauses()
+
+
+# Collections timed by ``_on_gc`` as (generation, seconds), recorded into GC_PAUSE by the next
+# request (or scrape): the callback itself only appends, because prometheus_client takes a lock to
+# record, and a collection may start inside code that holds it.
+_gc_pauses: list[tuple[str, float]] = []
+_gc_started = [0.0]
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    elif len(_gc_pauses) < 10_000:
+        _gc_pauses.append((str(info["generation"]), time.perf_counter() - _gc_started[0]))
+
+
+def watch_gc() -> None:
+    """Time this process's garbage collections into ``haibei_gc_pause_seconds``."""
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
+
+
+def record_gc_pauses() -> None:
+    while _gc_pauses:
+        generation, seconds = _gc_pauses.pop()
+        GC_PAUSE.labels(generation).observe(seconds)

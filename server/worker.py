@@ -193,6 +193,7 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        metrics.watch_gc()  # recorded at each scrape (render)
         server = await serve_metrics(settings.worker_metrics_port) if settings.worker_metrics_port else None
         try:
             worker = OutboxWorker(wechat=gateway, clock=utc_now, lease_seconds=settings.outbox_lease_s,

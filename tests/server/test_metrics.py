@@ -117,3 +117,19 @@ async def test_the_caches_and_the_change_feed_are_reported(client, api):
     assert after[hits] - before.get(hits, 0) >= 2
     assert after[("haibei_cache_entries", (("cache", "user"),))] >= 1
     assert after[("haibei_cache_entries", (("cache", "cell"),))] >= 9  # the 3 × 3 square, empty cells too
+
+
+async def test_garbage_collections_are_timed_by_generation(client):
+    """Every collection stops the requests in flight: the API reports how long each took."""
+    import gc
+
+    def collections(m, generation: str) -> float:
+        return m.get(("haibei_gc_pause_seconds_count", (("generation", generation),)), 0)
+
+    before = await scrape(client)
+    gc.collect()
+    gc.collect(0)
+    after = await scrape(client)
+    assert collections(after, "2") >= collections(before, "2") + 1
+    assert collections(after, "0") >= collections(before, "0") + 1
+    assert after[("haibei_gc_pause_seconds_sum", (("generation", "2"),))] > 0
