@@ -96,8 +96,9 @@ async def browse_open(
                 # Too many tasks here to hold and sift in Python: the index does it better.
                 _DENSE_AREAS[area] = time.monotonic()
                 dense = True
-            ranked = _nearest_in_spots(points, tasks_at, lat=lat, lng=lng, radius_m=radius_m, limit=limit, now=now, mine=mine,
-                                       user_id=volunteer.user_id, blocked=blocked, service_code=service_code)
+            ranked = _nearest_in_spots(points, tasks_at, lat=lat, lng=lng, radius_m=radius_m, limit=limit, now=now,
+                                       mine=mine, user_id=volunteer.user_id, blocked=blocked,
+                                       service_code=service_code)
         else:
             where, params = _filters(service_code, blocked)
             text, values = browse_square(lat, lng, half, where=where, params=[now, *params],
@@ -258,13 +259,15 @@ def _as_json(picked: list[tuple[tuple[float, float, int], _Cached]], names: dict
     return out
 
 
-def _nearest_in_spots(points: list[_Point], tasks_at: list[tuple[_Cached, ...]], *, lat: float, lng: float, radius_m: float, limit: int, now: datetime,
-                      mine: tuple[int, ...], user_id: int, blocked: frozenset[str] | set[str],
+def _nearest_in_spots(points: list[_Point], tasks_at: list[tuple[_Cached, ...]], *, lat: float, lng: float,
+                      radius_m: float, limit: int, now: datetime, mine: tuple[int, ...], user_id: int,
+                      blocked: frozenset[str] | set[str],
                       service_code: str | None) -> list[tuple[tuple[float, float, int], _Cached]]:
-    """The eligible tasks of the spots (``points[k]``, where ``tasks_at[k]`` wait) within ``radius_m``, ordered by (distance, start, id): at
-    least the first ``limit`` of that order (all of it when shorter). Spots are visited nearest
-    first and each yields at most ``limit`` tasks, so a browse looks at the few tasks it may show
-    rather than every task of the square: this is most of a warm browse's work."""
+    """The eligible tasks of the spots (``points[k]``, where ``tasks_at[k]`` wait) within
+    ``radius_m``, ordered by (distance, start, id): at least the first ``limit`` of that order
+    (all of it when shorter). Spots are visited nearest first and each yields at most ``limit``
+    tasks, so a browse looks at the few tasks it may show rather than every task of the square:
+    this is most of a warm browse's work."""
     now_ts = now.timestamp()
     distances = geo.distances_m(lat, lng, points)
     by_distance = sorted(zip(distances, range(len(distances))))
@@ -291,8 +294,8 @@ def _nearest_in_spots(points: list[_Point], tasks_at: list[tuple[_Cached, ...]],
 async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, half: int, *,
                              now: datetime) -> tuple[list[_Point], list[tuple[_Cached, ...]], int]:
     """The spots of every open task in the square's cells (eligibility is the caller's to check):
-    their positions, their tasks, and how many tasks they hold: cached cells as they are, the rows of cells missing read in one
-    statement and cached, empty cells too. Every change to a task says ``feed.changed("cell",
+    their positions, their tasks, and how many tasks they hold. Cached cells as they are, the rows
+    of cells missing read in one statement and cached, empty cells too. Every change to a task says ``feed.changed("cell",
     its cell)`` (tasks, events)."""
     bounds = _row_bounds(lat, lng, half)
     width = bounds[1] - bounds[0] + 1

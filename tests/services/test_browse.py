@@ -163,8 +163,9 @@ def test_spots_as_near_as_the_last_one_needed_still_compete_by_start():
     far = (37.6, 122.0, (task(5, 1.0),))
     for spots in ([east, west, far], [west, east, far]):
         points = [geo.prepare(spot_lat, spot_lng) for spot_lat, spot_lng, _ in spots]
-        found = browse._nearest_in_spots(points, [tasks for _, _, tasks in spots], lat=37.5, lng=122.0, radius_m=50_000, limit=2, now=datetime.now(timezone.utc),
-                                         mine=(), user_id=-1, blocked=frozenset(), service_code=None)
+        found = browse._nearest_in_spots(points, [tasks for _, _, tasks in spots], lat=37.5, lng=122.0,
+                                         radius_m=50_000, limit=2, now=datetime.now(timezone.utc), mine=(),
+                                         user_id=-1, blocked=frozenset(), service_code=None)
         assert [task[1] for _, task in found][:2] == [3, 1]
         assert 5 not in [task[1] for _, task in found]  # a farther spot is not looked at
 
