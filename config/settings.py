@@ -61,6 +61,8 @@ class Settings:
     db_pool_size: int = 10
     db_statement_timeout_s: float = 10.0
     db_connect_timeout_s: float = 3.0
+    # How long a starting process keeps trying to reach the database before it gives up.
+    db_startup_wait_s: float = 30.0
     # Process-local caches of the caller and of open tasks by map cell (server/feed.py): trusted
     # only while subscribed to the change feed, and never older than this; 0 = no caching.
     cache_max_age_s: float = 60.0

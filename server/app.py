@@ -112,10 +112,10 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
             )
         elif settings.uses_fake_redis:
             log.warning("in-process fake Redis: correct only with a single worker process")
-        await db.connect(settings.db_url, pool_size=settings.db_pool_size,
-                         statement_timeout_s=settings.db_statement_timeout_s,
-                         connect_timeout_s=settings.db_connect_timeout_s)
-        await catalogue.sync_defaults()
+        await db.connect_when_ready(settings.db_url, wait_s=settings.db_startup_wait_s, then=catalogue.sync_defaults,
+                                    pool_size=settings.db_pool_size,
+                                    statement_timeout_s=settings.db_statement_timeout_s,
+                                    connect_timeout_s=settings.db_connect_timeout_s)
         app.ctx.redis = make_clients(settings.redis_url)
         app.ctx.feed = feed.ChangeFeed(redis=app.ctx.redis.aio, channel=feed.channel(settings),
                                        max_age_s=settings.cache_max_age_s, local_only=app.ctx.redis.fake)

@@ -6,8 +6,11 @@ Schema changes go through Tortoise 1.x's own migrations in ``models/migrations``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
+from collections.abc import Awaitable, Callable
 import warnings
 from urllib.parse import unquote, urlparse
 
@@ -126,3 +129,39 @@ async def connect(db_url: str, *, pool_size: int = 10, statement_timeout_s: floa
 
 async def disconnect() -> None:
     await Tortoise.close_connections()
+
+
+async def connect_when_ready(db_url: str, *, wait_s: float, then: Callable[[], Awaitable[None]] | None = None,
+                             **options: float) -> None:
+    """``connect`` (then ``then()``, the process's first statements), tried again while the
+    database cannot be reached, for up to ``wait_s`` seconds; any other error, or still no
+    database after ``wait_s``, is raised.
+
+    A database restarting, or too busy to finish a new connection within its connect timeout,
+    must not end a process that is starting: in Sanic's multi-process mode one worker failing
+    its start shuts down every worker of the process, the requests they hold cut off (issue 7:
+    seen in CI as connection resets of 500 concurrent claims, the second worker of a process
+    still starting while the claims kept MariaDB busy)."""
+    from server.errors import is_connection_lost
+
+    deadline = time.monotonic() + wait_s
+    delay, attempt = 0.25, 0
+    while True:
+        attempt += 1
+        try:
+            await connect(db_url, **options)
+            if then is not None:
+                await then()
+            return
+        except Exception as exc:
+            try:
+                await disconnect()
+            except Exception:  # noqa: BLE001 - nothing to close: the pool never opened
+                pass
+            if not (is_connection_lost(exc) or isinstance(exc, (OSError, TimeoutError))) \
+                    or time.monotonic() + delay > deadline:
+                raise
+            log.warning("database not reachable at start; trying again",
+                        extra={"error": type(exc).__name__, "attempt": attempt, "retry_in_s": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -178,9 +178,10 @@ def main() -> None:
     logging.config.dictConfig(log_config(settings.log_level))
 
     async def run() -> None:
-        await db.connect(settings.db_url, pool_size=settings.db_pool_size,
-                         statement_timeout_s=settings.db_statement_timeout_s,
-                         connect_timeout_s=settings.db_connect_timeout_s)
+        await db.connect_when_ready(settings.db_url, wait_s=settings.db_startup_wait_s,
+                                    pool_size=settings.db_pool_size,
+                                    statement_timeout_s=settings.db_statement_timeout_s,
+                                    connect_timeout_s=settings.db_connect_timeout_s)
         clients = make_clients(settings.redis_url)
         # This process caches nothing; it publishes what its jobs change to the API processes.
         feed.install(feed.ChangeFeed(redis=clients.aio, channel=feed.channel(settings), max_age_s=0,

@@ -102,22 +102,32 @@ class Proc:
 
 async def start_process(args: list[str], env: dict[str, str], log: Path) -> Proc:
     log.parent.mkdir(parents=True, exist_ok=True)
+    # A session of its own: Sanic's manager, when a worker fails to start, SIGKILLs the process
+    # group of its workers (os.killpg), which would otherwise be the test run's own.
     proc = await asyncio.create_subprocess_exec(*args, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=open(log, "w"))
+                                                stderr=open(log, "w"), start_new_session=True)
     return Proc(proc, log)
 
 
-async def start_api(env: dict[str, str], log: Path, *, workers: int = 1) -> tuple[Proc, str]:
-    """An API process (``workers`` > 1: Sanic's multi-process mode) and its URL, once it answers."""
+FEED_LIVE = '"msg": "change feed live"'
+
+
+async def start_api(env: dict[str, str], log: Path, *, workers: int = 1, wait_s: float = 60) -> tuple[Proc, str]:
+    """An API process (``workers`` > 1: Sanic's multi-process mode) and its URL, once it answers
+    and, with several workers, once every worker is serving with its change feed live (each logs
+    that line at INFO): a test must not start while a worker is still starting."""
     port = _free_port()
     mode = ["--single-process"] if workers == 1 else ["--workers", str(workers)]
+    env = {**env, "HAIBEI_LOG_LEVEL": "INFO"} if workers > 1 else env
     proc = await start_process([sys.executable, "-m", "sanic", "server.app:create_app", "--factory", "--host", "127.0.0.1",
                                 "--port", str(port), *mode, "--no-motd"], env, log)
     url = f"http://127.0.0.1:{port}"
+    deadline = asyncio.get_running_loop().time() + wait_s
     async with httpx.AsyncClient(base_url=url, timeout=5) as client:
-        for _ in range(300):
+        while asyncio.get_running_loop().time() < deadline:
             try:
-                if (await client.get("/livez")).status_code == 200:
+                if (await client.get("/livez")).status_code == 200 and \
+                        (workers == 1 or log.read_text().count(FEED_LIVE) >= workers):
                     return proc, url
             except httpx.TransportError:
                 pass

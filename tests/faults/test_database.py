@@ -2,9 +2,13 @@
 DB_UNAVAILABLE, and succeed again afterwards without restarting the app."""
 
 import asyncio
+import sys
 import time
 
+import httpx
+
 from tests.builders import fast_login
+from tests.faults.conftest import process_env, start_api, start_process
 
 
 async def test_database_cut_fails_fast_and_recovers_without_a_restart(api, proxies, app_process):
@@ -68,3 +72,63 @@ async def test_claims_in_flight_when_the_database_is_cut_all_fail_fast_and_claim
                                    for t, v in zip(tasks, volunteers)))
     assert [r.status_code for r in again] == [200] * 30, [r.text for r in again if r.status_code != 200][:2]
     assert await TaskClaim.filter(task_id__in=[t["id"] for t in tasks]).count() == 30
+
+
+WAITING = "database not reachable at start"
+
+
+async def restore_when_logged(proxy, log, line: str, *, times: int = 1, timeout: float = 60) -> None:
+    """Restore ``proxy`` once ``line`` shows ``times`` times in ``log``."""
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and log.read_text().count(line) >= times):
+        assert time.monotonic() < deadline, f"{line!r} not logged {times} times:\n" + (log.read_text() if log.exists() else "")
+        await asyncio.sleep(0.1)
+    proxy.restore()
+
+
+async def test_a_process_whose_workers_start_while_the_database_is_unreachable_waits_for_it(api, standin, proxies,
+                                                                                            tmp_path):
+    """Both workers of an API process start with MariaDB cut: they keep trying and serve once it is
+    back. Without that, the first worker to fail its start shut down the whole process."""
+    proxies.db.cut()
+    log = tmp_path / "api.log"
+    restored = asyncio.create_task(restore_when_logged(proxies.db, log, WAITING, times=2))  # both workers waited
+    proc, url = await start_api(process_env(api, standin, proxies), log, workers=2)
+    try:
+        await restored
+        session = await fast_login(api)
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            statuses = [(await c.get("/api/v1/points/me", headers=session.headers)).status_code for _ in range(10)]
+        assert statuses == [200] * 10, statuses
+        assert proc.proc.returncode is None
+    finally:
+        await proc.stop()
+
+
+async def test_a_process_gives_up_when_the_database_stays_unreachable(api, standin, proxies, tmp_path):
+    proxies.db.cut()
+    log = tmp_path / "api.log"
+    env = process_env(api, standin, proxies, HAIBEI_DB_STARTUP_WAIT_S="2")
+    started = time.monotonic()
+    proc = await start_process([sys.executable, "-m", "sanic", "server.app:create_app", "--factory", "--host",
+                                "127.0.0.1", "--port", "0", "--single-process", "--no-motd"], env, log)
+    returncode = await asyncio.wait_for(proc.proc.wait(), 60)
+    assert returncode != 0
+    assert WAITING in log.read_text()
+    assert time.monotonic() - started < 30
+
+
+async def test_the_outbox_worker_started_while_the_database_is_unreachable_waits_for_it(api, standin, proxies,
+                                                                                        tmp_path):
+    from tests.faults.test_wechat import delivered, outbox, wait_sent, worker_args
+
+    await outbox(api, 3)
+    proxies.db.cut()
+    log = tmp_path / "worker.log"
+    worker = await start_process(worker_args(), process_env(api, standin, proxies), log)
+    try:
+        await restore_when_logged(proxies.db, log, WAITING)
+        await wait_sent(3, timeout=60)
+    finally:
+        await worker.stop()
+    assert sorted(await delivered(standin)) == ["m0", "m1", "m2"]

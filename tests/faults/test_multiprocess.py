@@ -26,6 +26,8 @@ async def two_apis(api, standin, tmp_path):
     yield [url for _, url in started]
     for proc, _ in started:
         await proc.stop()
+        # Shown with a failing test's output: what each process logged (a worker dying, say).
+        print(f"--- {proc.log.name}, last lines ---\n" + "\n".join(proc.log.read_text().splitlines()[-60:]))
 
 
 async def test_500_concurrent_claims_across_two_api_processes_one_winner_per_task(api, client, two_apis):
