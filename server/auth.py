@@ -214,20 +214,17 @@ async def _reload_callers(user_ids: list[int]) -> None:
     cache = feed.current().cache("user")
     stale = user_ids
     if sql.dialect() != "sqlite":
+        async def now_in(batch: list[int]) -> dict[int, tuple[int, int]]:
+            wanted = sorted(set(batch))
+            found = await sql.rows(_caller_check_sql(f"u.id IN ({sql.placeholders(wanted)})"), wanted)
+            return {row["id"]: (int(row["n"]), int(row["fp"] or 0)) for row in found}
+
+        # A caller's row count and checksum (``_Caller``), their active claims in the checksum; a
+        # user kept as missing (``()``) stays so while the check finds no row either.
+        stale, kept, token = await cache.keep_unchanged(user_ids, now_in, lambda parts: parts[4:6] or None)
         claims = feed.current().cache("claims")
-        token = cache.begin()
-        held = {user_id: parts for user_id in user_ids if (parts := cache.peek(user_id))}
-        wanted = sorted(set(user_ids))
-        found = await sql.rows(_caller_check_sql(f"u.id IN ({sql.placeholders(wanted)})"), wanted)
-        now_in = {row["id"]: (int(row["n"]), int(row["fp"] or 0)) for row in found}
-        stale = []
-        for user_id in user_ids:
-            parts = held.get(user_id)
-            if parts is None or now_in.get(user_id) != (parts[4], parts[5]):
-                stale.append(user_id)
-                continue
-            cache.store(user_id, parts, token)
-            if parts[3] is not None and (mine := claims.peek(parts[3])) is not None:
+        for parts in kept:
+            if parts and parts[3] is not None and (mine := claims.peek(parts[3])) is not None:
                 claims.store(parts[3], mine, token)
     if stale:
         await _load_callers(stale)

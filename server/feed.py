@@ -122,6 +122,27 @@ class LocalCache:
         entry = self._entries.get(key) if self.feed.usable else None
         return None if entry is None else entry[1]
 
+    async def keep_unchanged(self, keys: list[Any], now_in: Callable[[list[Any]], Awaitable[dict[Any, Any]]],
+                             signature: Callable[[Any], Any], *, absent: Any = None) -> tuple[list[Any], list[Any], int]:
+        """For a reload (``refresh_later``): the entries of ``keys`` that the database still holds
+        as kept restart their age, as a read would. ``now_in(keys)`` gives each key's signature as
+        the database has it now, in one statement (a row count and a checksum, say), ``absent``
+        for a key it does not list; ``signature(entry)`` gives the same of a kept entry. Returns
+        the keys to read again (no entry, or changed), the entries kept, and the token taken
+        before the check (for entries of other caches checked with these). A key invalidated
+        while the check ran is neither kept nor returned: it is read again when next asked for."""
+        token = self.begin()
+        held = {key: entry for key in keys if (entry := self.peek(key)) is not None}
+        current = await now_in(keys)
+        stale, kept = [], []
+        for key in keys:
+            entry = held.get(key)
+            if entry is None or current.get(key, absent) != signature(entry):
+                stale.append(key)
+            elif self.store(key, entry, token):
+                kept.append(entry)
+        return stale, kept, token
+
     def refresh_later(self, keys: list[Any], load: Callable[[list[Any]], Awaitable[None]]) -> None:
         """Reload ``keys`` in the background: ``load(batch)`` reads a batch and stores it as any
         load does (a token from ``begin``, so a reload that raced with an invalidation is not
@@ -154,10 +175,11 @@ class LocalCache:
         """Call before reading what will be stored: the token ``store`` checks."""
         return self.feed.sequence
 
-    def store(self, key: Any, value: Any, token: int) -> None:
-        """Keep ``value`` unless the key was invalidated (or everything cleared) since ``token``."""
+    def store(self, key: Any, value: Any, token: int) -> bool:
+        """Keep ``value`` unless the key was invalidated (or everything cleared) since ``token``;
+        whether it was kept."""
         if not self.feed.usable or token < self._floor or self._dropped_at.get(key, -1) > token:
-            return
+            return False
         if key in self._entries:
             self._forget(key)
         # Aged as if stored up to a quarter of the age limit earlier: what one burst of loads brought
@@ -167,6 +189,7 @@ class LocalCache:
         while self._entries and (len(self._entries) > self.max_entries
                                  or (self.max_weight is not None and self._weight > self.max_weight)):
             self._forget(next(iter(self._entries)))
+        return key in self._entries
 
     def drop(self, key: Any, sequence: int) -> None:
         self._dropped_at[key] = sequence

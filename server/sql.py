@@ -26,13 +26,14 @@ def _client():
     return connections.get("default")
 
 
-def dialect() -> str:
-    """The default connection's SQL dialect: "mysql" (MySQL and MariaDB) or "sqlite"."""
-    return _client().capabilities.dialect
+def dialect(client=None) -> str:
+    """The SQL dialect of ``client`` (the default connection if none): "mysql" (MySQL and MariaDB)
+    or "sqlite"."""
+    return (client or _client()).capabilities.dialect
 
 
 def _dialect_text(client, text: str) -> str:
-    return text.replace("%s", "?") if client.capabilities.dialect == "sqlite" else text
+    return text.replace("%s", "?") if dialect(client) == "sqlite" else text
 
 
 class Statement:
@@ -86,8 +87,7 @@ def placeholders(values: list[Any] | tuple[Any, ...] | set[Any]) -> str:
 
 def for_update(client=None) -> str:
     """`` FOR UPDATE`` where the database takes row locks (SQLite serialises writers instead)."""
-    client = client or _client()
-    return "" if client.capabilities.dialect == "sqlite" else " FOR UPDATE"
+    return "" if dialect(client) == "sqlite" else " FOR UPDATE"
 
 
 async def insert_many(objs: list[M], *, want_ids: bool = True) -> None:

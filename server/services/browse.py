@@ -352,22 +352,17 @@ async def _reload_cells(cells: feed.LocalCache, keys: list[int], *, now: datetim
     """Reload cached cells still in use near their age limit (``LocalCache.refresh_later``): one
     statement checks them all, and only the cells whose tasks differ from the entry are read again;
     the others keep their entry, as fresh as a read would make it."""
-    token = cells.begin()
     stale = keys
     if sql.dialect() != "sqlite":
-        held = {cell: entry for cell in keys if (entry := cells.peek(cell)) is not None}
-        found = await sql.rows(_CELL_CHECK.format(cells=f"t.cell IN ({sql.placeholders(keys)})"), [now, *keys])
-        now_in = {row["cell"]: (int(row["n"]), int(row["fp"] or 0)) for row in found}
-        stale = []
-        for cell in keys:
-            entry = held.get(cell)
-            if entry is not None and now_in.get(cell, (0, 0)) == (entry[0], entry[3]):
-                cells.store(cell, entry, token)
-            else:
-                stale.append(cell)
+        async def now_in(batch: list[int]) -> dict[int, tuple[int, int]]:
+            found = await sql.rows(_CELL_CHECK.format(cells=f"t.cell IN ({sql.placeholders(batch)})"), [now, *batch])
+            return {row["cell"]: (int(row["n"]), int(row["fp"] or 0)) for row in found}
+
+        # An entry's task count and checksum; a cell with no open task is absent from the check.
+        stale, _, _ = await cells.keep_unchanged(keys, now_in, itemgetter(0, 3), absent=(0, 0))
         if not stale:
             return
-        token = cells.begin()
+    token = cells.begin()
     found = await sql.rows(_cell_rows(f"t.cell IN ({sql.placeholders(stale)})"), [now, *stale])
     loaded = _entries_by_cell(found)
     for cell in stale:

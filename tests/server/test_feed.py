@@ -235,3 +235,25 @@ async def test_stopping_cancels_the_background_reloads():
     await started.wait()
     await f.stop_refreshing()
     assert not cache._tasks and not cache._reloading  # nothing left to touch a closed database
+
+
+async def test_a_reload_check_keeps_what_the_database_still_has_and_names_the_rest(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(feed, "_now", lambda: clock[0])
+    monkeypatch.setattr(feed, "_spread", lambda: 0.0)
+    f = local_feed(max_age_s=60)
+    cache = f.cache("box", max_entries=10)
+    for key, value in {1: ("a", 1), 2: ("b", 2), 3: ("c", 3), 4: ("", 0)}.items():
+        cache.store(key, value, cache.begin())
+    clock[0] += 50
+
+    async def now_in(keys):
+        assert keys == [1, 2, 3, 4, 5]
+        f.changed("box", 3)  # invalidated while the check runs
+        return {1: 1, 2: 22, 3: 3}  # 2 changed; 4 has no row (as good as 0); 5 was never kept
+
+    stale, kept, token = await cache.keep_unchanged([1, 2, 3, 4, 5], now_in, lambda v: v[1], absent=0)
+    assert stale == [2, 5] and kept == [("a", 1), ("", 0)]
+    assert token == f.sequence - 1  # taken before the check (the invalidation came after)
+    clock[0] += 20  # 70 s after the first store: only the entries the check kept are left
+    assert cache.get_many([1, 2, 3, 4]) == [("a", 1), None, None, ("", 0)]
