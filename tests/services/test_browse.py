@@ -191,3 +191,52 @@ async def test_the_cell_cache_writes_each_task_as_the_database_path_presents_it(
             change_feed.max_age_s = saved
         assert all(isinstance(item, dict) for item in direct)
         assert as_clients_see(cached) == as_clients_see(direct)
+
+
+async def test_a_square_put_together_is_used_again_until_any_of_its_cells_changes(monkeypatch):
+    """A warm browse from the same cell skips its cell lookups while none of the square's cells has
+    changed; any change in any block the square overlaps, and any cell due for reloading, makes
+    the next browse look its cells up again."""
+    from server.feed import ChangeFeed
+
+    clock = [1000.0]
+    monkeypatch.setattr(feed, "_now", lambda: clock[0])
+    monkeypatch.setattr(feed, "_spread", lambda: 0.0)
+    cells = ChangeFeed(redis=None, channel="", max_age_s=60, local_only=True).cache("cell")
+    due: list[int] = []
+    monkeypatch.setattr(cells, "refresh_later", lambda keys, load: due.extend(keys))
+    # A cell at the corner of four blocks: its square of half 1 overlaps all four.
+    row, col = 28_336, 67_136
+    lat, lng = (row - 20_000 + 0.5) * geo.FUZZ_GRID_DEG, (col - 40_000 + 0.5) * geo.FUZZ_GRID_DEG
+    centre = geo.cell_of(lat, lng)
+    assert divmod(centre, geo.CELL_ROW) == (row, col) and len(geo.blocks_of_square(centre, 1)) == 4
+    square = [centre + dr * geo.CELL_ROW + dc for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+
+    def entry(task_id: int) -> tuple:
+        return 1, (geo.prepare(lat, lng),), (((0.0, task_id, 9e9, "CLEAN_HOME", 0, b"{"),),), task_id
+
+    for k, cell in enumerate(square):
+        cells.store(cell, entry(k), cells.begin())
+    now = datetime.now(timezone.utc)
+
+    async def ids() -> list[int]:
+        _, tasks_at, count = await browse._square_from_cache(cells, lat, lng, 1, now=now)
+        assert count == len(square)
+        return sorted(task[1] for spot in tasks_at for task in spot)
+
+    assert await ids() == list(range(9))
+    looked = cells.hits
+    assert await ids() == list(range(9))
+    assert cells.hits == looked  # put together once: no cell looked up again
+    for k, cell in enumerate(square):  # a change in each cell (all four blocks) is seen at once
+        cells.store(cell, entry(100 + k), cells.begin())
+        assert 100 + k in await ids()
+        assert cells.hits > looked
+        looked = cells.hits
+    far = centre + 40 * geo.CELL_ROW  # a block the square does not overlap: still put together
+    cells.store(far, entry(999), cells.begin())
+    await ids()
+    assert cells.hits == looked
+    clock[0] += 60 * feed.REFRESH_AT + 1  # the square's cells are due: looked up, and reloaded
+    assert await ids() == list(range(100, 109))
+    assert cells.hits > looked and sorted(due) == sorted(square)
