@@ -337,6 +337,67 @@ def profile_categories(path: Path) -> list[tuple[str, float]]:
     return [(n, round(100 * counts.get(n, 0) / max(total, 1), 1)) for n, _ in CATEGORIES]
 
 
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process: its parent and its command name."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = _stat_fields(int(entry))
+                with open(f"/proc/{entry}/comm") as f:
+                    out[int(entry)] = (int(fields[1]), f.read().strip())
+            except OSError:
+                pass
+    return out
+
+
+def _cpu_ticks(pids: list[int]) -> int:
+    """User + system CPU of ``pids`` so far, in clock ticks."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = _stat_fields(pid)
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """The machine's (stolen, all) CPU ticks so far: time the hypervisor gave to others."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    return values[7], sum(values[:8])
+
+
+def cpu_probe(api_pid: int | None):
+    """Call before a measured run; call what it returns after: CPU µs per request of the API
+    processes and of MariaDB + Redis, and the share of the machine's time stolen meanwhile. The
+    throughput of a shared VM moves with its neighbours; CPU per request moves much less."""
+    procs = _processes()
+    api, stack = [], [api_pid] if api_pid else []
+    while stack:
+        pid = stack.pop()
+        api.append(pid)
+        stack += [child for child, (parent, _) in procs.items() if parent == pid]
+    services = [pid for pid, (_, comm) in procs.items() if comm in ("mariadbd", "mysqld", "redis-server")]
+    before = _cpu_ticks(api), _cpu_ticks(services), _machine_ticks()
+
+    def after(requests: int) -> dict:
+        tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+        stolen, total = (now - then for now, then in zip(_machine_ticks(), before[2]))
+        per = max(requests, 1)
+        return {"api_cpu_us": round((_cpu_ticks(api) - before[0]) * tick_us / per, 1),
+                "db_redis_cpu_us": round((_cpu_ticks(services) - before[1]) * tick_us / per, 1),
+                "steal_pct": round(100 * stolen / total, 1) if total else 0.0}
+    return after
+
+
 def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None) -> dict:
     url = f"http://127.0.0.1:{args.port}" + PLAIN_URLS.get(name, "")
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "--timeout", "10s"]
@@ -359,7 +420,10 @@ def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None
                                 "--format", "raw", "--duration", str(max(1, args.duration - 1)), "--rate", "200",
                                 "--nonblocking", "--output", str(spy_out)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+    probe = cpu_probe(api_pid)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
+    result = {**parse_wrk(out)}
+    result.update(probe(result["requests"]))
     if spy is not None:
         spy.wait(timeout=60)
         say(f"profile of {name}: self time of the API workers by where it is spent")
@@ -368,7 +432,7 @@ def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None
         (OUT / f"profile-{name}-top.txt").write_text(
             "\n".join(f"{share:5.1f}%  {frame}" for frame, share in profile_top(spy_out, 80)))
     (OUT / f"{name}.wrk.txt").write_text(out)
-    return parse_wrk(out)
+    return result
 
 
 def warm_up(cmd: list[str], seconds: int, rounds: int = 6) -> None:
@@ -510,11 +574,14 @@ def main() -> None:
     path = OUT / f"bench-{args.size}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(report, ensure_ascii=False, indent=1))
     print()
-    print(f"{'scenario':<12} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'of bare':>8}")
+    print(f"{'scenario':<12} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'errors':>7} {'of bare':>8}"
+          f" {'API µs':>8} {'DB+R µs':>8} {'steal':>6}")
     for name, r in results.items():
         ratio = f"{100 * r['ratio_to_bare']:.1f}%" if r["ratio_to_bare"] is not None else "-"
         print(f"{name:<12} {r['rps']:>9.1f} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-              f"{r['errors']:>7} {ratio:>8}")
+              f"{r['errors']:>7} {ratio:>8} {r['api_cpu_us']:>8.1f} {r['db_redis_cpu_us']:>8.1f} {r['steal_pct']:>5.1f}%")
+    print("(API µs, DB+R µs: CPU per request of the API processes, of MariaDB + Redis; steal: the share"
+          " of the machine's CPU time its hypervisor gave to others meanwhile)")
     print(f"\n{report['machine']['cpus']} CPUs ({report['machine']['cpu']}), {args.workers} API workers × "
           f"{args.pool} database connections, {data['tasks']} tasks ({len(data['open_tasks'])} open); "
           f"JSON: {path.relative_to(ROOT)}")

@@ -85,7 +85,7 @@ class LocalCache:
         self.max_entries = max_entries
         self.weigh, self.max_weight = weigh, max_weight
         # With ``group``: a version per group of keys, moved on by any entry of it stored,
-        # replaced or forgotten; and ``built``, for what callers put together from several
+        # replaced (by another value: not by itself, aged anew) or forgotten; and ``built``, for what callers put together from several
         # entries, kept with the versions of their groups (``versions_of``) and emptied by
         # ``clear``. Made here, with the feed, so these dicts too are frozen with the app.
         self.group = group
@@ -213,13 +213,15 @@ class LocalCache:
         whether it was kept."""
         if not self.feed.usable or token < self._floor or self._dropped_at.get(key, -1) > token:
             return False
-        if key in self._entries:
-            self._forget(key)
+        held = self._entries.get(key)
+        same = held is not None and held[1] is value  # a reload that found it unchanged: only aged anew
+        if held is not None:
+            self._forget(key, moved=not same)
         # Aged as if stored up to a quarter of the age limit earlier: what one burst of loads brought
         # in then expires over a spread, not all in the same second (a stampede onto the database).
         self._entries[key] = (_now() - _spread() * self.feed.max_age_s / 4, value)
         self._weight += self.weigh(value) if self.weigh else 0
-        if self.group is not None:
+        if self.group is not None and not same:
             self._moved(key)
         while self._entries and (len(self._entries) > self.max_entries
                                  or (self.max_weight is not None and self._weight > self.max_weight)):
@@ -240,10 +242,10 @@ class LocalCache:
         self._floor = sequence
         self.built.clear()
 
-    def _forget(self, key: Any) -> None:
+    def _forget(self, key: Any, *, moved: bool = True) -> None:
         _, value = self._entries.pop(key)
         self._weight -= self.weigh(value) if self.weigh else 0
-        if self.group is not None:
+        if self.group is not None and moved:
             self._moved(key)
 
     def _moved(self, key: Any) -> None:

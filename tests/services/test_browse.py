@@ -228,6 +228,10 @@ async def test_a_square_put_together_is_used_again_until_any_of_its_cells_change
     looked = cells.hits
     assert await ids() == list(range(9))
     assert cells.hits == looked  # put together once: no cell looked up again
+    for cell in square:  # a reload that found the cells unchanged keeps them, aged anew
+        cells.store(cell, cells.peek(cell), cells.begin())
+    assert await ids() == list(range(9))
+    assert cells.hits == looked  # still the same square
     for k, cell in enumerate(square):  # a change in each cell (all four blocks) is seen at once
         cells.store(cell, entry(100 + k), cells.begin())
         assert 100 + k in await ids()
