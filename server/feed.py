@@ -29,15 +29,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import math
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from operator import itemgetter
 from typing import Any
-
-from server.services import geo
 
 log = logging.getLogger("haibei.feed")
 
@@ -67,9 +64,8 @@ def _spread() -> float:
 CACHES: dict[str, dict[str, Any]] = {
     "user": {"max_entries": 50_000},  # callers (server/auth.py)
     "claims": {"max_entries": 50_000},  # each volunteer's active claims (server/services/browse.py)
-    # Open tasks by map cell, weighed by their number of tasks, versioned by block of cells for
-    # the squares browsing keeps (server/services/browse.py).
-    "cell": {"max_entries": 100_000, "weigh": itemgetter(0), "max_weight": 300_000, "group": geo.block_of},
+    # Open tasks by map cell, weighed by their number of tasks (server/services/browse.py).
+    "cell": {"max_entries": 100_000, "weigh": itemgetter(0), "max_weight": 300_000},
 }
 
 _pending: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("haibei_feed_pending", default=None)
@@ -80,17 +76,10 @@ class LocalCache:
     and consulted only while the feed is live."""
 
     def __init__(self, feed: ChangeFeed, topic: str, *, max_entries: int, weigh: Callable[[Any], int] | None = None,
-                 max_weight: int | None = None, group: Callable[[Any], Any] | None = None) -> None:
+                 max_weight: int | None = None) -> None:
         self.feed, self.topic = feed, topic
         self.max_entries = max_entries
         self.weigh, self.max_weight = weigh, max_weight
-        # With ``group``: a version per group of keys, moved on by any entry of it stored,
-        # replaced (by another value: not by itself, aged anew) or forgotten; and ``built``, for what callers put together from several
-        # entries, kept with the versions of their groups (``versions_of``) and emptied by
-        # ``clear``. Made here, with the feed, so these dicts too are frozen with the app.
-        self.group = group
-        self.versions: dict[Any, int] = {}
-        self.built: dict[Any, Any] = {}
         self._entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self._weight = 0
         self._dropped_at: dict[Any, int] = {}  # key -> feed sequence of its last invalidation
@@ -128,35 +117,13 @@ class LocalCache:
         self.misses += len(out) - found
         return out
 
-    def versions_of(self, groups: tuple[Any, ...]) -> tuple[int, ...]:
-        """The version of each group (see ``group``): equal to an earlier answer, no entry of
-        those groups has changed since, or ``built`` has been emptied."""
-        versions = self.versions
-        return tuple([versions.get(g, 0) for g in groups])
-
-    def oldest(self, keys: Any) -> float | None:
-        """When the oldest entry of ``keys`` was stored (None if any is missing)."""
-        entries, oldest = self._entries, math.inf
-        for key in keys:
-            entry = entries.get(key)
-            if entry is None:
-                return None
-            oldest = min(oldest, entry[0])
-        return oldest
-
-    def ripe_before(self) -> float:
-        """Entries stored before this are due for reloading (``refresh_later``), or too old."""
-        return _now() - self.feed.max_age_s * REFRESH_AT
-
     def peek(self, key: Any) -> Any | None:
         """The entry of ``key`` whatever its age, without counting a read (for reloads)."""
         entry = self._entries.get(key) if self.feed.usable else None
         return None if entry is None else entry[1]
 
-    async def keep_unchanged(
-        self, keys: list[Any], now_in: Callable[[list[Any]], Awaitable[dict[Any, Any]]],
-        signature: Callable[[Any], Any], *, absent: Any = None,
-    ) -> tuple[list[Any], list[Any], int]:
+    async def keep_unchanged(self, keys: list[Any], now_in: Callable[[list[Any]], Awaitable[dict[Any, Any]]],
+                             signature: Callable[[Any], Any], *, absent: Any = None) -> tuple[list[Any], list[Any], int]:
         """For a reload (``refresh_later``): the entries of ``keys`` that the database still holds
         as kept restart their age, as a read would. ``now_in(keys)`` gives each key's signature as
         the database has it now, in one statement (a row count and a checksum, say), ``absent``
@@ -213,16 +180,12 @@ class LocalCache:
         whether it was kept."""
         if not self.feed.usable or token < self._floor or self._dropped_at.get(key, -1) > token:
             return False
-        held = self._entries.get(key)
-        same = held is not None and held[1] is value  # a reload that found it unchanged: only aged anew
-        if held is not None:
-            self._forget(key, moved=not same)
+        if key in self._entries:
+            self._forget(key)
         # Aged as if stored up to a quarter of the age limit earlier: what one burst of loads brought
         # in then expires over a spread, not all in the same second (a stampede onto the database).
         self._entries[key] = (_now() - _spread() * self.feed.max_age_s / 4, value)
         self._weight += self.weigh(value) if self.weigh else 0
-        if self.group is not None and not same:
-            self._moved(key)
         while self._entries and (len(self._entries) > self.max_entries
                                  or (self.max_weight is not None and self._weight > self.max_weight)):
             self._forget(next(iter(self._entries)))
@@ -240,17 +203,10 @@ class LocalCache:
         self._dropped_at.clear()
         self._weight = 0
         self._floor = sequence
-        self.built.clear()
 
-    def _forget(self, key: Any, *, moved: bool = True) -> None:
+    def _forget(self, key: Any) -> None:
         _, value = self._entries.pop(key)
         self._weight -= self.weigh(value) if self.weigh else 0
-        if self.group is not None and moved:
-            self._moved(key)
-
-    def _moved(self, key: Any) -> None:
-        group = self.group(key)
-        self.versions[group] = self.versions.get(group, 0) + 1
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -260,7 +259,7 @@ def _as_json(picked: list[tuple[tuple[float, float, int], _Cached]], names: dict
     return out
 
 
-def _nearest_in_spots(points: Sequence[_Point], tasks_at: Sequence[tuple[_Cached, ...]], *, lat: float, lng: float,
+def _nearest_in_spots(points: list[_Point], tasks_at: list[tuple[_Cached, ...]], *, lat: float, lng: float,
                       radius_m: float, limit: int, now: datetime, mine: tuple[int, ...], user_id: int,
                       blocked: frozenset[str] | set[str],
                       service_code: str | None) -> list[tuple[tuple[float, float, int], _Cached]]:
@@ -292,35 +291,17 @@ def _nearest_in_spots(points: Sequence[_Point], tasks_at: Sequence[tuple[_Cached
     return found
 
 
-# Squares put together from the cell cache are kept in its ``built``, by (centre cell, half width):
-# their spots and tasks as the last browse put them together, used while the blocks of cells they
-# overlap are at the versions they were read at (any of their cells stored, replaced or dropped
-# moves its block on, ``LocalCache.group``) and none of their cells is due for reloading. A warm
-# browse then skips its 49 cell lookups. Each: (blocks, versions, oldest cell's time, points,
-# tasks_at, task count).
-MAX_SQUARES = 20_000
-
-
 async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, half: int, *,
-                             now: datetime) -> tuple[Sequence[_Point], Sequence[tuple[_Cached, ...]], int]:
+                             now: datetime) -> tuple[list[_Point], list[tuple[_Cached, ...]], int]:
     """The spots of every open task in the square's cells (eligibility is the caller's to check):
     their positions, their tasks, and how many tasks they hold. Cached cells as they are, the rows
-    of cells missing read in one statement and cached, empty cells too; the square as put together
-    last time while none of its cells has changed (see MAX_SQUARES). Every change to a task says
-    ``feed.changed("cell", its cell)`` (tasks, events)."""
-    centre = geo.cell_of(lat, lng)
-    squares = cells.built
-    kept = squares.get((centre, half))
-    if (kept is not None and cells.feed.usable and kept[2] >= cells.ripe_before()
-            and cells.versions_of(kept[0]) == kept[1]):
-        return kept[3], kept[4], kept[5]
-    blocks = geo.blocks_of_square(centre, half)
-    versions = cells.versions_of(blocks)  # before reading the cells: the square is as of these
+    of cells missing read in one statement and cached, empty cells too. Every change to a task says ``feed.changed("cell",
+    its cell)`` (tasks, events)."""
     bounds = _row_bounds(lat, lng, half)
     width = bounds[1] - bounds[0] + 1
     due: list[int] = []
-    keys = [cell for first, last in zip(bounds[::2], bounds[1::2]) for cell in range(first, last + 1)]
-    held = cells.get_many(keys, due=due)
+    held = cells.get_many((cell for first, last in zip(bounds[::2], bounds[1::2]) for cell in range(first, last + 1)),
+                          due=due)
     if due:
         cells.refresh_later(due, lambda keys: _reload_cells(cells, keys, now=now))
     points: list[_Point] = []
@@ -349,10 +330,6 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
         for _, at, waiting, _ in loaded.values():
             points += at
             tasks_at += waiting
-    elif not due and (oldest := cells.oldest(keys)) is not None:
-        if len(squares) >= MAX_SQUARES:
-            squares.clear()
-        squares[(centre, half)] = (blocks, versions, oldest, tuple(points), tuple(tasks_at), count)
     return points, tasks_at, count
 
 

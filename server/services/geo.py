@@ -45,23 +45,6 @@ def cell_of(lat: float, lng: float) -> int:
     return row * CELL_ROW + col
 
 
-BLOCK_SHIFT = 3  # a block is 8 × 8 cells (~4 km square)
-
-
-def block_of(cell: int) -> int:
-    """The block of cells ``cell`` is in, numbered as cells are."""
-    row, col = divmod(cell, CELL_ROW)
-    return (row >> BLOCK_SHIFT) * CELL_ROW + (col >> BLOCK_SHIFT)
-
-
-def blocks_of_square(cell: int, half: int) -> tuple[int, ...]:
-    """The blocks the square of cells within ``half`` of ``cell`` (Chebyshev) overlaps."""
-    row, col = divmod(cell, CELL_ROW)
-    return tuple(r * CELL_ROW + c
-                 for r in range((row - half) >> BLOCK_SHIFT, ((row + half) >> BLOCK_SHIFT) + 1)
-                 for c in range((col - half) >> BLOCK_SHIFT, ((col + half) >> BLOCK_SHIFT) + 1))
-
-
 def ring(cell: int, k: int) -> list[int]:
     """The cells at Chebyshev distance exactly ``k`` from ``cell`` (k = 0: the cell itself)."""
     row, col = divmod(cell, CELL_ROW)
