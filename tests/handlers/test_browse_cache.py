@@ -96,6 +96,27 @@ async def test_what_is_still_browsed_near_its_age_limit_is_reloaded_without_a_br
     assert misses() == before  # no browse waited for the database
 
 
+async def test_what_was_cached_before_the_feed_was_lost_is_not_used_after(client):
+    """When the feed resets (it was lost: invalidations may have been missed), every cached cell
+    goes: the next browse sees what the database has."""
+    from models import Task
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+
+    async def titles() -> list[str]:
+        r = await client.get("/api/v1/tasks/open", params={**HOME, "radius_km": 1}, headers=volunteer.headers)
+        assert r.status_code == 200, r.text
+        return [t["title"] for t in r.json()["items"]]
+
+    first = await titles()
+    assert first == await titles() and len(first) == 1
+    await Task.filter(id=task["id"]).update(title="改过的标题")  # behind the app's back
+    feed.current().reset()
+    assert await titles() == ["改过的标题"]
+
+
 async def test_callers_are_reloaded_in_one_batch_each_as_the_database_has_them(client):
     from models import VolunteerProfile
     from server import auth
