@@ -20,6 +20,7 @@ import random
 import re
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -181,22 +182,32 @@ async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str, 
 def start_processes(args, env: dict) -> list[subprocess.Popen]:
     standin = subprocess.Popen([sys.executable, "scripts/wechat_standin"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        return [standin, start_api(args, env, code=ROOT, port=args.port, log=OUT / "api.log")]
+    except SystemExit:
+        stop_processes([standin])
+        raise
+
+
+def start_api(args, env: dict, *, code: Path, port: int, log: Path) -> subprocess.Popen:
+    """The API of the checkout at ``code`` on ``port``, once it answers."""
     api = subprocess.Popen(
         [str(ROOT / ".venv/bin/sanic"), "server.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(args.port), "--workers", str(args.workers), "--no-motd", "--no-access-logs"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(OUT / "api.log", "w"), start_new_session=True)
+         "--port", str(port), "--workers", str(args.workers), "--no-motd", "--no-access-logs"],
+        cwd=code, env={**env, "PYTHONPATH": str(code)}, stdout=subprocess.DEVNULL, stderr=open(log, "w"),
+        start_new_session=True)
     deadline = time.time() + 60
     import urllib.request
 
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{args.port}/livez", timeout=1) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=1) as r:
                 if r.status == 200:
-                    return [standin, api]
+                    return api
         except OSError:
             time.sleep(0.3)
-    stop_processes([standin, api])
-    raise SystemExit("the API did not start within 60 s; see var/bench/api.log")
+    stop_processes([api])
+    raise SystemExit(f"the API did not start within 60 s; see {log.relative_to(ROOT)}")
 
 
 def stop_processes(procs: list[subprocess.Popen]) -> None:
@@ -398,8 +409,8 @@ def cpu_probe(api_pid: int | None):
     return after
 
 
-def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None) -> dict:
-    url = f"http://127.0.0.1:{args.port}" + PLAIN_URLS.get(name, "")
+def wrk_command(name: str, args, inputs: dict[str, Path], port: int) -> list[str]:
+    url = f"http://127.0.0.1:{port}" + PLAIN_URLS.get(name, "")
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "--timeout", "10s"]
     script_args: list[str] = []
     if LUA[name]:
@@ -410,7 +421,82 @@ def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None
         data_file = {"browse": "volunteers", "claim": "claims", "need": "needs", "leaderboard": "volunteers",
                      "points_me": "volunteers"}[name]
         script_args = [str(inputs[data_file]), str(args.threads)]
-    cmd += [url, "--", *script_args] if script_args else [url]
+    return cmd + ([url, "--", *script_args] if script_args else [url])
+
+
+def measured(cmd: list[str], args, api_pid: int | None) -> dict:
+    """One wrk run of ``cmd``: its figures, and the CPU per request (``cpu_probe``)."""
+    probe = cpu_probe(api_pid)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
+    result = parse_wrk(out)
+    result.update(probe(result["requests"]))
+    return result
+
+
+def run_against(names: list[str], args, inputs: dict[str, Path], mine: tuple[int, int],
+                theirs: tuple[int, int]) -> dict:
+    """Each scenario against two APIs at once, this checkout's and ``--against``'s, in ``--pairs``
+    pairs of runs, each pair one run on each, alternating which goes first. The machine changes
+    speed from minute to minute (±25 % between runs of the same code here, with nothing stolen):
+    what the two show within a pair was measured under the same conditions."""
+    out = {}
+    for name in names:
+        cmds = {side: wrk_command(name, args, inputs, port) for side, (port, _) in (("this", mine), ("theirs", theirs))}
+        pids = {"this": mine[1], "theirs": theirs[1]}
+        if args.warmup:
+            for side in ("theirs", "this"):
+                say(f"scenario {name}: warming {side}")
+                warm_up(cmds[side], args.warmup)
+        pairs = []
+        for k in range(args.pairs):
+            order = ("theirs", "this") if k % 2 == 0 else ("this", "theirs")
+            pair = {side: measured(cmds[side], args, pids[side]) for side in order}
+            pairs.append(pair)
+            say(f"  pair {k + 1}: this {pair['this']['rps']:.0f} req/s, {args.against} {pair['theirs']['rps']:.0f}")
+
+        def median(values: list[float]) -> float:
+            return round(statistics.median(values), 3)
+
+        out[name] = {
+            "this_rps": median([p["this"]["rps"] for p in pairs]),
+            "theirs_rps": median([p["theirs"]["rps"] for p in pairs]),
+            "rps_ratio": median([p["this"]["rps"] / max(p["theirs"]["rps"], 1e-9) for p in pairs]),
+            "rps_ratios": [round(p["this"]["rps"] / max(p["theirs"]["rps"], 1e-9), 3) for p in pairs],
+            "this_api_cpu_us": median([p["this"]["api_cpu_us"] for p in pairs]),
+            "theirs_api_cpu_us": median([p["theirs"]["api_cpu_us"] for p in pairs]),
+            "cpu_ratio": median([p["this"]["api_cpu_us"] / max(p["theirs"]["api_cpu_us"], 1e-9) for p in pairs]),
+            "this_p99_ms": median([p["this"]["p99_ms"] for p in pairs]),
+            "theirs_p99_ms": median([p["theirs"]["p99_ms"] for p in pairs]),
+            "pairs": pairs,
+        }
+    return out
+
+
+def against_checkout(rev: str) -> Path:
+    """A detached worktree of ``rev`` under var/bench (made anew)."""
+    path = OUT / "against"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], capture_output=True)
+    made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev],
+                          capture_output=True, text=True)
+    if made.returncode != 0:
+        raise SystemExit(f"--against {rev}: {made.stderr.strip()}")
+    return path
+
+
+def print_against(results: dict, rev: str, pairs: int) -> None:
+    print()
+    print(f"{'scenario':<12} {'this req/s':>11} {rev[:12]:>12} {'this/that':>10} {'range':>13} "
+          f"{'API µs':>8} {'that µs':>8} {'CPU ratio':>9}")
+    for name, r in results.items():
+        spread = f"{min(r['rps_ratios']):.2f}–{max(r['rps_ratios']):.2f}"
+        print(f"{name:<12} {r['this_rps']:>11.1f} {r['theirs_rps']:>12.1f} {r['rps_ratio']:>10.3f} {spread:>13} "
+              f"{r['this_api_cpu_us']:>8.1f} {r['theirs_api_cpu_us']:>8.1f} {r['cpu_ratio']:>9.3f}")
+    print(f"(medians over {pairs} pairs of runs; this/that: this checkout's req/s over {rev}'s within each pair;"
+          " CPU ratio: this checkout's API CPU per request over that one's)")
+
+
+def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None) -> dict:
+    cmd = wrk_command(name, args, inputs, args.port)
     if args.warmup and name in READ_ONLY:
         warm_up(cmd, args.warmup)
     spy = None
@@ -422,7 +508,7 @@ def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None
                                stderr=subprocess.DEVNULL)
     probe = cpu_probe(api_pid)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
-    result = {**parse_wrk(out)}
+    result = parse_wrk(out)
     result.update(probe(result["requests"]))
     if spy is not None:
         spy.wait(timeout=60)
@@ -512,6 +598,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--profile", default="", help="scenarios to profile with py-spy (comma-separated)")
+    parser.add_argument("--against", metavar="REV",
+                        help="also start the API of git revision REV (a worktree) on the same data and compare, "
+                             "read-only scenarios only, in --pairs alternating pairs of runs")
+    parser.add_argument("--pairs", type=int, default=10, help="pairs of runs with --against")
     parser.add_argument("--hold", action="store_true",
                         help="seed and start the API, then wait (Ctrl-C stops it): for wrk or a profiler by hand")
     parser.add_argument("--db-url", default=os.environ.get("HAIBEI_BENCH_DB_URL", "mysql://root:@127.0.0.1:3306/haibei_bench"))
@@ -521,6 +611,8 @@ def main() -> None:
                if name not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    if args.against and (changing := [n for n in args.scenarios.split(",") if n not in READ_ONLY]):
+        parser.error(f"--against compares read-only scenarios only (both APIs share the data): drop {', '.join(changing)}")
     OUT.mkdir(parents=True, exist_ok=True)
     households, tasks, volunteers = SIZES[args.size]
     db_url = args.db_url if args.size == "10k" else f"{args.db_url}_{args.size}"
@@ -557,6 +649,27 @@ def main() -> None:
                 time.sleep(3600)
         finally:
             stop_processes(procs)
+    if args.against:
+        code = against_checkout(args.against)
+        say(f"API of {args.against} (worktree {code.relative_to(ROOT)}) on port {args.port + 2}")
+        try:
+            theirs = start_api(args, env, code=code, port=args.port + 2, log=OUT / "api-against.log")
+            try:
+                compared = run_against(args.scenarios.split(","), args, inputs, (args.port, procs[1].pid),
+                                       (args.port + 2, theirs.pid))
+            finally:
+                stop_processes([theirs])
+        finally:
+            stop_processes(procs)
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(code)], capture_output=True)
+        report = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "against": args.against,
+                  "size": args.size, "workers": args.workers, "connections": args.connections,
+                  "duration_s": args.duration, "machine": machine(), "results": compared}
+        path = OUT / f"against-{args.size}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}.json"
+        path.write_text(json.dumps(report, ensure_ascii=False, indent=1))
+        print_against(compared, args.against, args.pairs)
+        print(f"JSON: {path.relative_to(ROOT)}")
+        return
     try:
         for name in args.scenarios.split(","):
             say(f"scenario {name}: {args.connections} connections, {args.duration} s")
