@@ -10,8 +10,8 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 import warnings
+from collections.abc import Awaitable, Callable
 from urllib.parse import unquote, urlparse
 
 from tortoise import Tortoise
@@ -139,9 +139,8 @@ async def connect_when_ready(db_url: str, *, wait_s: float, then: Callable[[], A
 
     A database restarting, or too busy to finish a new connection within its connect timeout,
     must not end a process that is starting: in Sanic's multi-process mode one worker failing
-    its start shuts down every worker of the process, the requests they hold cut off (issue 7:
-    seen in CI as connection resets of 500 concurrent claims, the second worker of a process
-    still starting while the claims kept MariaDB busy)."""
+    its start shuts down every worker of the process (SIGKILL to their process group), the
+    requests the others already hold cut off."""
     from server.errors import is_connection_lost
 
     deadline = time.monotonic() + wait_s

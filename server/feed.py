@@ -122,8 +122,10 @@ class LocalCache:
         entry = self._entries.get(key) if self.feed.usable else None
         return None if entry is None else entry[1]
 
-    async def keep_unchanged(self, keys: list[Any], now_in: Callable[[list[Any]], Awaitable[dict[Any, Any]]],
-                             signature: Callable[[Any], Any], *, absent: Any = None) -> tuple[list[Any], list[Any], int]:
+    async def keep_unchanged(
+        self, keys: list[Any], now_in: Callable[[list[Any]], Awaitable[dict[Any, Any]]],
+        signature: Callable[[Any], Any], *, absent: Any = None,
+    ) -> tuple[list[Any], list[Any], int]:
         """For a reload (``refresh_later``): the entries of ``keys`` that the database still holds
         as kept restart their age, as a read would. ``now_in(keys)`` gives each key's signature as
         the database has it now, in one statement (a row count and a checksum, say), ``absent``
