@@ -388,8 +388,9 @@ def _machine_ticks() -> tuple[int, int]:
 
 def cpu_probe(api_pid: int | None):
     """Call before a measured run; call what it returns after: CPU µs per request of the API
-    processes and of MariaDB + Redis, and the share of the machine's time stolen meanwhile. The
-    throughput of a shared VM moves with its neighbours; CPU per request moves much less."""
+    processes and of MariaDB + Redis, and the share of the machine's time stolen meanwhile. On
+    this project's VMs CPU per request moved between runs as much as throughput did, with next to
+    nothing stolen (the cores themselves change speed): compare code with ``--against``."""
     procs = _processes()
     api, stack = [], [api_pid] if api_pid else []
     while stack:
