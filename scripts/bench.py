@@ -425,10 +425,13 @@ def wrk_command(name: str, args, inputs: dict[str, Path], port: int) -> list[str
     return cmd + ([url, "--", *script_args] if script_args else [url])
 
 
-def measured(cmd: list[str], args, api_pid: int | None) -> dict:
-    """One wrk run of ``cmd``: its figures, and the CPU per request (``cpu_probe``)."""
+def measured(cmd: list[str], args, api_pid: int | None, *, keep: Path | None = None) -> dict:
+    """One wrk run of ``cmd``: its figures, and the CPU per request (``cpu_probe``); wrk's own
+    output written to ``keep`` if given."""
     probe = cpu_probe(api_pid)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
+    if keep is not None:
+        keep.write_text(out)
     result = parse_wrk(out)
     result.update(probe(result["requests"]))
     return result
@@ -507,10 +510,7 @@ def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None
                                 "--format", "raw", "--duration", str(max(1, args.duration - 1)), "--rate", "200",
                                 "--nonblocking", "--output", str(spy_out)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    probe = cpu_probe(api_pid)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60).stdout
-    result = parse_wrk(out)
-    result.update(probe(result["requests"]))
+    result = measured(cmd, args, api_pid, keep=OUT / f"{name}.wrk.txt")
     if spy is not None:
         spy.wait(timeout=60)
         say(f"profile of {name}: self time of the API workers by where it is spent")
@@ -518,7 +518,6 @@ def run_wrk(name: str, args, inputs: dict[str, Path], api_pid: int | None = None
             print(f"   {share:5.1f}%  {category}")
         (OUT / f"profile-{name}-top.txt").write_text(
             "\n".join(f"{share:5.1f}%  {frame}" for frame, share in profile_top(spy_out, 80)))
-    (OUT / f"{name}.wrk.txt").write_text(out)
     return result
 
 
