@@ -87,5 +87,5 @@ async def put_nearby(request: Request):
 async def close_me(request: Request):
     actor = await authenticate(request)
     async with in_transaction():
-        await accounts.close_account(user=actor.user)
+        await accounts.close_account(user=actor.user, now=request.app.ctx.clock())
     return respond({"ok": True})

@@ -7,11 +7,15 @@ from datetime import datetime, timezone
 
 from tortoise.exceptions import IntegrityError
 
-from models import ResidentProfile, User, UserRole, VolunteerProfile, WechatSession
+from models import (
+    Need, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, User, UserRole, VolunteerProfile,
+    WechatSession,
+)
 from server import feed
-from server.errors import DomainError, WeChatRejected, WeChatUnavailableError
+from server.auth import Actor
+from server.errors import Conflict, DomainError, WeChatRejected, WeChatUnavailableError
 from server.pii import FieldCipher, mask_phone, normalize_phone
-from server.services import audit
+from server.services import audit, needs, pairings, rewards, tasks
 from server.wechat import WeChatError, WeChatGateway, WeChatUnavailable
 
 log = logging.getLogger("haibei.accounts")
@@ -21,6 +25,11 @@ USER_PHONE_CONTEXT = "user.phone"
 
 # WeChat errcodes that mean "this code is no good", as opposed to "WeChat is down".
 _CODE_REJECTED = {40029, 40163, 40226, 45011}
+
+
+class ServiceInProgress(Conflict):
+    code = "SERVICE_IN_PROGRESS"
+    message = "有正在进行中的服务,请在服务结束后再注销账户"
 
 
 class PhoneInvalid(DomainError):
@@ -137,20 +146,64 @@ def present_user(*, user: User, roles: dict) -> dict:
     }
 
 
-async def close_account(*, user: User) -> None:
+async def close_account(*, user: User, now: datetime | None = None) -> None:
     """Erase or anonymise everything that identifies the person; keep service history anonymous.
 
     PIPL art. 47: on closing the account personal information is deleted. Records other people
     rely on (service history, statistics by station and category) stay, stripped of identity.
+
+    What the person still had going ends with the account, so that nobody is sent to a household
+    that has left, and no task waits on a volunteer who has: the household's needs not yet under
+    way are cancelled (their tasks and claims with them, the claimants told) and any pairing ended;
+    the volunteer's claims not yet checked in go back to the pool and their pairings end; pending
+    redemptions are cancelled, giving their stock back. A service under way right now (a volunteer
+    checked in, at the household or as the household's volunteer) is finished first:
+    SERVICE_IN_PROGRESS, nothing changed.
     """
-    now = datetime.now(timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    # The points account is locked before any plain read (see ledger.lock on REPEATABLE READ).
+    account = await PointsAccount.select_for_update().get_or_none(user_id=user.id)
     resident = await ResidentProfile.get_or_none(user_id=user.id)
+    volunteer = await VolunteerProfile.get_or_none(user_id=user.id)
+    if (resident is not None and await Task.exists(need__resident_id=resident.id, status="checked_in")) or (
+            volunteer is not None and await TaskClaim.exists(volunteer_id=volunteer.id, status="checked_in")):
+        raise ServiceInProgress()
+    actor = Actor(user=user)
+    reason = "账户注销"
+
     if resident is not None:
+        for need in await Need.filter(resident_id=resident.id, status__in=("submitted", "accepted", "dispatched")):
+            await needs.cancel(need=need, actor=actor, role="resident", reason=reason, now=now)
+        # A need in service (a pairing between visits, a task done and another to come) stays as
+        # history; what is still to come of it ends.
+        for pairing in await Pairing.filter(resident_id=resident.id, status="active"):
+            await pairings.end(pairing=pairing, actor_id=user.id, role="resident", reason=reason, now=now)
+        for task in await Task.filter(need__resident_id=resident.id, status__in=("open", "claimed")):
+            await tasks.cancel(task=task, actor_id=user.id, reason=reason, now=now, role="resident")
+        # The exact place and the household's own words go; category, station and times stay.
+        await Need.filter(resident_id=resident.id).update(location_enc=None, description="已注销", rating_comment=None)
+        await Task.filter(need__resident_id=resident.id).update(notes_for_volunteer="")
         await anonymise_resident(resident=resident, now=now)
-    await VolunteerProfile.filter(user_id=user.id).update(
-        name="已注销", phone_enc=None, phone_masked=None, skills=[], status="closed", id_number_enc=None,
-        id_number_index=None, id_number_masked=None,
-    )
+
+    if volunteer is not None:
+        for claim_id in await TaskClaim.filter(volunteer_id=volunteer.id, status="claimed").values_list("id", flat=True):
+            claim = await TaskClaim.select_for_update().get(id=claim_id)
+            if claim.status == "claimed":
+                task = await Task.get(id=claim.task_id)
+                await tasks.release(claim=claim, task=task, actor_id=user.id, actor_role="volunteer", now=now,
+                                    reason="account closed")
+        for pairing in await Pairing.filter(volunteer_id=volunteer.id, status="active"):
+            await pairings.end(pairing=pairing, actor_id=user.id, role="volunteer", reason=reason, now=now)
+        await VolunteerProfile.filter(user_id=user.id).update(
+            name="已注销", phone_enc=None, phone_masked=None, skills=[], status="closed", id_number_enc=None,
+            id_number_index=None, id_number_masked=None,
+        )
+        feed.changed("claims", volunteer.id)
+
+    if account is not None:
+        for redemption in await Redemption.filter(account_id=account.id, status="pending"):
+            await rewards.cancel(account=account, redemption=redemption, now=now)
+
     await WechatSession.filter(user_id=user.id).delete()
     await UserRole.filter(user_id=user.id).delete()
     await User.filter(id=user.id).update(

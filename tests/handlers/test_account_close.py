@@ -1,7 +1,10 @@
 """Closing an account (PIPL art. 47): personal data erased, history anonymised, act audited."""
 
-from models import AuditLog, ResidentProfile, User, UserRole, VolunteerProfile, WechatSession
-from tests.builders import login, make_resident, make_station, make_volunteer, make_worker
+from models import AuditLog, Need, Redemption, ResidentProfile, Reward, Task, TaskClaim, User, UserRole, VolunteerProfile, WechatSession
+from tests.builders import (
+    give_points, login, make_need, make_open_task, make_resident, make_reward, make_station, make_task, make_volunteer,
+    make_worker,
+)
 from tests.handlers.test_platform import assert_error
 
 
@@ -58,3 +61,85 @@ async def test_closing_a_volunteer_removes_the_role(client):
     assert not await UserRole.exists(user_id=s.id, role="volunteer")
     listed = await client.get("/api/v1/volunteers", headers=worker.headers)
     assert listed.json()["total"] == 0
+
+
+# ---- what the person still had going ends with the account ---------------------------------------
+
+HOME = {"lat": 37.512345, "lng": 122.121234}  # resident_payload's household position
+
+
+async def test_a_household_closing_cancels_its_needs_and_tasks_and_erases_the_place(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, _ = await make_resident(client, station)
+    need = await make_need(client, s, description="独居,腿脚不便,住3号楼2单元501室",
+                           location={**HOME, "address": "新威社区3号楼2单元501室"})
+    task = await make_task(client, worker, need)
+    claimant, _ = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=claimant.headers)).status_code == 200
+    later = await make_need(client, s, service_code="LIVING_MEAL")  # submitted, not yet accepted
+
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+
+    assert (await Need.get(id=need["id"])).location_enc is None
+    for need_id in (need["id"], later["id"]):
+        row = await Need.get(id=need_id)
+        assert row.status == "cancelled" and row.description == "已注销"
+    assert (await Task.get(id=task["id"])).status == "cancelled"
+    claim = await TaskClaim.get(task_id=task["id"])
+    assert claim.status == "cancelled" and claim.active_key is None
+    # Nobody is sent there any more: not the claimant, not a volunteer browsing.
+    other, _ = await make_volunteer(client, station, approved_by=worker)
+    browse = await client.get("/api/v1/tasks/open", params=HOME, headers=other.headers)
+    assert browse.json()["items"] == []
+    assert_error(await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=other.headers), 404, "NOT_FOUND")
+    assert (await client.get("/api/v1/tasks/mine", headers=claimant.headers)).json()["items"] == []
+    seen = await client.get(f"/api/v1/tasks/{task['id']}", headers=claimant.headers)
+    assert seen.status_code in (200, 404) and "新威社区" not in seen.text and "腿脚不便" not in seen.text
+
+
+async def test_a_volunteer_closing_gives_their_claims_back_to_the_pool(client):
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    s, _ = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=s.headers)).status_code == 200
+
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+
+    assert (await TaskClaim.get(task_id=task["id"])).status == "released"
+    row = await Task.get(id=task["id"])
+    assert row.status == "open" and row.claimed_count == 0
+    other, _ = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=other.headers)).status_code == 200
+
+
+async def test_closing_during_a_service_under_way_is_refused_and_changes_nothing(client, api):
+    station = await make_station()
+    task, need, worker, household = await make_open_task(client, station)
+    s, _ = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=s.headers)).status_code == 200
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=s.headers)
+    assert r.status_code == 200, r.text
+
+    for session in (s, household):
+        assert_error(await client.delete("/api/v1/me", headers=session.headers), 409, "SERVICE_IN_PROGRESS")
+        assert (await User.get(id=session.id)).status == "active"
+    assert (await TaskClaim.get(task_id=task["id"])).status == "checked_in"
+    assert (await Need.get(id=need["id"])).status == "in_service"
+    assert (await client.get("/api/v1/me", headers=s.headers)).status_code == 200
+
+
+async def test_closing_cancels_pending_redemptions_and_returns_their_stock(client, api):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, _ = await make_volunteer(client, station, approved_by=worker)
+    await give_points(api, s, 30)
+    reward = await make_reward(price=10, stock=3)
+    r = await client.post(f"/api/v1/rewards/{reward.id}/redeem", headers={**s.headers, "Idempotency-Key": "close-1"})
+    assert r.status_code == 201, r.text
+    assert (await Reward.get(id=reward.id)).stock == 2
+
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+
+    assert (await Redemption.get(id=r.json()["id"])).status == "cancelled"
+    assert (await Reward.get(id=reward.id)).stock == 3
