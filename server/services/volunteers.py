@@ -7,7 +7,7 @@ from typing import Any
 
 from models import Station, User, UserRole, VolunteerProfile
 from server import feed
-from server.errors import Conflict, ValidationFailed
+from server.errors import Conflict, Forbidden, ValidationFailed
 from server.pii import FieldCipher, mask_id_number, mask_phone
 from server.services import audit, catalogue, ledger, notify
 
@@ -20,8 +20,15 @@ class NotPending(Conflict):
     message = "该申请已处理"
 
 
+class OwnApplication(Forbidden):
+    code = "OWN_APPLICATION"
+    message = "不能审核本人的志愿者申请,请由驿站其他工作人员审核"
+
+
 async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -> VolunteerProfile:
-    """Apply, or edit an application. A new station or name sends it back to review."""
+    """Apply, or edit (replace) an application. A new station, name or ID number sends an approved
+    one back to review: the station vouched for this person, there, under that name and number —
+    and the number is what their verified hours are reported under (信用威海, services/credit.py)."""
     # Lock the account row first (before any plain read fixes the snapshot), so a double submit
     # updates one application instead of racing to create two.
     await User.select_for_update().get(id=user.id)
@@ -33,6 +40,7 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
         volunteer = VolunteerProfile(user_id=user.id, status="pending")
     elif volunteer.status in ("approved",) and (
         volunteer.station_id != data["station_id"] or volunteer.name != data["name"]
+        or volunteer.id_number_index != _index(cipher, data.get("id_number"))
     ):
         # The reviewing station vouched for this person at that station under that name.
         volunteer.status = "pending"
@@ -47,24 +55,33 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     volunteer.skills = list(data.get("skills") or [])
     id_number = data.get("id_number")
     volunteer.id_number_enc = cipher.encrypt_optional(id_number, context=ID_NUMBER_CONTEXT)
-    # Same index key and context as households, so one person is recognisable across both.
-    volunteer.id_number_index = cipher.blind_index(id_number, context="resident.id_number") if id_number else None
+    volunteer.id_number_index = _index(cipher, id_number)
     volunteer.id_number_masked = mask_id_number(id_number)
     await volunteer.save()
     feed.changed("user", user.id)
     return volunteer
 
 
-def check_review(*, volunteer: VolunteerProfile) -> None:
-    """Only a pending application can be approved or rejected."""
+def _index(cipher: FieldCipher, id_number: str | None) -> str | None:
+    # Same index key and context as households, so one person is recognisable across both.
+    return cipher.blind_index(id_number, context="resident.id_number") if id_number else None
+
+
+def check_review(*, volunteer: VolunteerProfile, reviewer_id: int) -> None:
+    """Only a pending application can be approved or rejected, and not by the applicant: a worker
+    who also volunteers would otherwise vouch for themself, then confirm their own service."""
+    if volunteer.user_id == reviewer_id:
+        raise OwnApplication()
     if volunteer.status != "pending":
         raise NotPending()
 
 
 async def _decide(*, volunteer: VolunteerProfile, reviewer_id: int, status: str, reason: str | None) -> VolunteerProfile:
     now = datetime.now(timezone.utc)
-    # Two workers may press the button at once: the row decides, only one update lands.
-    updated = await VolunteerProfile.filter(id=volunteer.id, status="pending").update(
+    # Two workers may press the button at once: the row decides, only one update lands. It must
+    # still be at the station whose worker was let review it (server.access): an applicant who
+    # moved meanwhile is that other station's to decide.
+    updated = await VolunteerProfile.filter(id=volunteer.id, status="pending", station_id=volunteer.station_id).update(
         status=status, reviewed_by=reviewer_id, reviewed_at=now, reject_reason=reason
     )
     if updated != 1:
@@ -76,7 +93,7 @@ async def _decide(*, volunteer: VolunteerProfile, reviewer_id: int, status: str,
 
 async def approve(*, volunteer: VolunteerProfile, reviewer_id: int) -> VolunteerProfile:
     """Approve an application and grant the volunteer role."""
-    check_review(volunteer=volunteer)
+    check_review(volunteer=volunteer, reviewer_id=reviewer_id)
     volunteer = await _decide(volunteer=volunteer, reviewer_id=reviewer_id, status="approved", reason=None)
     if not await UserRole.exists(user_id=volunteer.user_id, role="volunteer"):
         await UserRole.create(user_id=volunteer.user_id, role="volunteer", station_id=volunteer.station_id,
@@ -94,7 +111,7 @@ async def approve(*, volunteer: VolunteerProfile, reviewer_id: int) -> Volunteer
 
 async def reject(*, volunteer: VolunteerProfile, reviewer_id: int, reason: str) -> VolunteerProfile:
     """Reject an application with a reason the applicant will read."""
-    check_review(volunteer=volunteer)
+    check_review(volunteer=volunteer, reviewer_id=reviewer_id)
     volunteer = await _decide(volunteer=volunteer, reviewer_id=reviewer_id, status="rejected", reason=reason)
     await audit.record(actor_id=reviewer_id, action="volunteer.reject", subject_type="volunteer",
                        subject_id=volunteer.id, detail={"reason": reason})

@@ -2,8 +2,12 @@
 
 import asyncio
 
+import pytest
+from tortoise.transactions import in_transaction
+
 from models import AuditLog, UserRole, VolunteerProfile
-from tests.builders import login, make_station, make_volunteer, make_worker, volunteer_payload
+from server.services import volunteers
+from tests.builders import login, make_station, make_volunteer, make_worker, random_id_number, volunteer_payload
 from tests.handlers.test_platform import assert_error
 
 
@@ -100,3 +104,50 @@ async def test_concurrent_approve_and_reject_decide_once(client):
     assert decisions == 1
     assert row.status in ("approved", "rejected")
     assert await UserRole.exists(user_id=profile["user_id"], role="volunteer") == (row.status == "approved")
+
+
+async def test_a_worker_cannot_review_their_own_application(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station), headers=worker.headers)
+    own = r.json()
+    for action, body in (("approve", None), ("reject", {"reason": "测试"})):
+        assert_error(await client.post(f"/api/v1/volunteers/{own['id']}/{action}", json=body, headers=worker.headers),
+                     403, "OWN_APPLICATION")
+    assert (await VolunteerProfile.get(id=own["id"])).status == "pending"
+    assert not await UserRole.exists(user_id=worker.id, role="volunteer")
+    # A colleague at the station may.
+    colleague = await make_worker(client, station)
+    assert (await client.post(f"/api/v1/volunteers/{own['id']}/approve", headers=colleague.headers)).status_code == 200
+
+
+async def test_changing_the_id_number_sends_an_approved_volunteer_back_to_review(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    first = random_id_number()
+    s, profile = await make_volunteer(client, station, approved_by=worker, id_number=first)
+    same = volunteer_payload(station, name=profile["name"], id_number=first)
+    assert (await client.put("/api/v1/me/volunteer", json=same, headers=s.headers)).json()["status"] == "approved"
+
+    other = volunteer_payload(station, name=profile["name"], id_number=random_id_number())
+    r = await client.put("/api/v1/me/volunteer", json=other, headers=s.headers)
+    assert r.json()["status"] == "pending"
+    assert not await UserRole.exists(user_id=s.id, role="volunteer")
+
+
+async def test_an_applicant_who_moved_station_meanwhile_is_not_approved_by_the_old_one(client):
+    a, b = await make_station(), await make_station()
+    worker_a = await make_worker(client, a)
+    s, profile = await make_volunteer(client, a)
+    # The worker of A opens the application (what the access check reads) ...
+    seen = await VolunteerProfile.get(id=profile["id"])
+    # ... the applicant moves it to B meanwhile ...
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(b, name=profile["name"]), headers=s.headers)
+    assert r.json()["station_id"] == b.id
+    # ... and A's approval, decided on what it saw, changes nothing.
+    with pytest.raises(volunteers.NotPending):
+        async with in_transaction():
+            await volunteers.approve(volunteer=seen, reviewer_id=worker_a.id)
+    row = await VolunteerProfile.get(id=profile["id"])
+    assert row.status == "pending" and row.station_id == b.id
+    assert not await UserRole.exists(user_id=s.id, role="volunteer")
