@@ -3,6 +3,7 @@ from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
 from handlers.schemas import MeOut, NearbyIn, Ok, PhoneCodeIn, ResidentIn, ResidentOut, UserOut, VolunteerIn, VolunteerOut
+from server import ratelimit
 from server.auth import authenticate
 from server.http import respond, body, returns
 from server.services import accounts, residents, volunteers
@@ -47,6 +48,8 @@ async def bind_phone(request: Request):
 @returns(ResidentOut)
 async def put_resident(request: Request):
     actor = await authenticate(request)
+    # Saving a profile says whether an ID number is registered (DUPLICATE_HOUSEHOLD): not at scale.
+    await ratelimit.hit(request, "resident_save", user_id=actor.id)
     cipher = request.app.ctx.cipher
     async with in_transaction():
         resident = await residents.upsert_own(user=actor.user, data=request.ctx.body.model_dump(), cipher=cipher)

@@ -74,6 +74,8 @@ def check_profile(*, data: dict[str, Any]) -> None:
     birth = _birth(data)
     if birth is not None and birth > _today():
         raise ValidationFailed("出生日期不能晚于今天", details=[{"field": "birth_date", "type": "future"}])
+    if birth is not None and birth.year < 1900:  # the same floor an ID number's date meets (server.pii)
+        raise ValidationFailed("出生日期有误,请检查", details=[{"field": "birth_date", "type": "too_early"}])
     if birth is not None and age_on(birth, _today()) < GUARDIAN_CONSENT_AGE:
         missing = [f for f in ("guardian_name", "guardian_phone", "guardian_relation") if not data.get(f)]
         if missing or not data.get("guardian_consent"):
@@ -117,14 +119,19 @@ def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCiph
         resident.guardian_consent_recorded_by = None
 
 
-async def _check_duplicate(*, cipher: FieldCipher, id_number: str | None, exclude_id: int | None) -> None:
+async def _check_duplicate(*, cipher: FieldCipher, id_number: str | None, exclude_id: int | None,
+                           show_station: bool = True) -> None:
     if not id_number:
         return
     index = cipher.blind_index(id_number, context=CTX["id_number"])
     other = await ResidentProfile.filter(id_number_index=index).exclude(id=exclude_id or 0).first()
     if other is not None:
-        # The station is shown so workers can coordinate; nothing else about the other record.
-        raise DuplicateHousehold(details={"station_id": other.station_id})
+        # Workers are shown the station, to coordinate; nothing else about the other record. A
+        # person registering themself is not: anyone can type anyone's ID number, and where a
+        # household is on the assistance register is itself sensitive. (That the number is taken
+        # cannot be hidden from them; the rate limit on saving a profile keeps it from being a
+        # lookup service.)
+        raise DuplicateHousehold(details={"station_id": other.station_id} if show_station else None)
 
 
 async def _save(resident: ResidentProfile) -> None:
@@ -144,7 +151,8 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     await _check_station(data["station_id"])
     check_profile(data=data)
     resident = await ResidentProfile.get_or_none(user_id=user.id)
-    await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id if resident else None)
+    await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id if resident else None,
+                           show_station=False)
     created = resident is None
     if resident is None:
         resident = ResidentProfile(user_id=user.id)

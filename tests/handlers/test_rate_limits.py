@@ -6,8 +6,10 @@ import contextlib
 import pytest
 import redis.asyncio as aioredis
 
-from models import Need, Upload, User
-from tests.builders import fast_login, make_need, make_open_task, make_resident, make_station, make_volunteer, new_openid
+from models import Need, ResidentProfile, Upload, User
+from tests.builders import (
+    fast_login, make_need, make_open_task, make_resident, make_station, make_volunteer, new_openid, resident_payload,
+)
 from tests.handlers.test_catalogue_uploads import tiny_png
 from tests.handlers.test_platform import assert_error
 
@@ -53,6 +55,20 @@ async def test_need_submission_is_limited_per_user_and_others_are_not_affected(c
         assert_limited(r, "user")
         await make_need(client, second, service_code="LIVING_MEAL")
     assert await Need.all().count() == 2
+
+
+async def test_saving_a_household_profile_is_limited_per_user(client, api):
+    # Each save says whether an ID number is already registered: probing many is refused.
+    station = await make_station()
+    s, _ = await make_resident(client, station)
+    with limits(api, "resident_save", user=[3, 600]):  # make_resident's save was the first
+        r = await client.put("/api/v1/me/resident", json=resident_payload(station, name="王秀兰"), headers=s.headers)
+        assert r.status_code == 200, r.text
+        r = await client.put("/api/v1/me/resident", json=resident_payload(station, name="王秀梅"), headers=s.headers)
+        assert r.status_code == 200, r.text
+        assert_limited(await client.put("/api/v1/me/resident", json=resident_payload(station, name="李四"),
+                                        headers=s.headers), "user")
+    assert (await ResidentProfile.get(user_id=s.id)).name == "王秀梅"  # the refused save changed nothing
 
 
 async def test_claims_are_limited_per_volunteer(client, api):

@@ -110,12 +110,23 @@ async def test_duplicate_id_number_is_detected_via_the_blind_index(client):
     other = await login(client)
     r = await client.put("/api/v1/me/resident", json=resident_payload(b, id_number=id_number), headers=other.headers)
     err = assert_error(r, 409, "DUPLICATE_HOUSEHOLD")
-    assert err["details"] == {"station_id": a.id}
-    # Lower-case x normalises to the same number, so it is caught too.
+    # Someone typing an ID number learns it is taken, not where the household is registered.
+    assert err["details"] is None
+    # Lower-case x normalises to the same number, so it is caught too; a worker is told the
+    # station, to coordinate.
     worker = await make_worker(client, b)
     r = await client.post("/api/v1/residents", json=resident_payload(b, id_number=id_number.lower()), headers=worker.headers)
-    assert_error(r, 409, "DUPLICATE_HOUSEHOLD")
+    assert assert_error(r, 409, "DUPLICATE_HOUSEHOLD")["details"] == {"station_id": a.id}
     assert await ResidentProfile.all().count() == 1
+
+
+async def test_a_birth_date_before_1900_is_refused_as_an_id_numbers_would_be(client):
+    station = await make_station()
+    s = await login(client)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(station, id_number=None, birth_date="0001-01-01"),
+                         headers=s.headers)
+    assert assert_error(r, 400, "VALIDATION_ERROR")["details"] == [{"field": "birth_date", "type": "too_early"}]
+    assert not await ResidentProfile.exists(user_id=s.id)
 
 
 async def test_worker_registers_a_household_on_behalf(client):
