@@ -1,6 +1,8 @@
 """The WeChat push callback: URL verification, plain and encrypted (安全模式) messages made with
 wechatpy's own crypto, bad signatures refused, retried deliveries applied once."""
 
+import contextlib
+import dataclasses
 import hashlib
 import time
 import uuid
@@ -73,16 +75,74 @@ async def test_bad_signature_or_tampered_message_changes_nothing(client, api):
     assert await SubscriptionQuota.all().count() == 0 and await CallbackEvent.all().count() == 0
 
 
+@contextlib.contextmanager
+def plain_mode(api):
+    """The callback configured without an EncodingAESKey (明文模式)."""
+    saved = api.app.ctx.settings
+    api.app.ctx.settings = dataclasses.replace(saved, wechat_aes_key="")
+    try:
+        yield
+    finally:
+        api.app.ctx.settings = saved
+
+
+def change_xml(openid: str, create_time: int, template: str = "TPL_POINTS") -> str:
+    return (f"<xml><FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{create_time}</CreateTime>"
+            "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe_msg_change_event]]></Event>"
+            f"<SubscribeMsgChangeEvent><List><TemplateId><![CDATA[{template}]]></TemplateId>"
+            "<SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString></List></SubscribeMsgChangeEvent></xml>")
+
+
+def signed(api, ts: str, nonce: str) -> dict[str, str]:
+    return {"signature": sign(api.settings.wechat_callback_token, ts, nonce), "timestamp": ts, "nonce": nonce}
+
+
 async def test_plain_change_event_revokes_a_template(client, api):
     user = await login(client)
     await client.post("/api/v1/subscriptions", json={"accepted": ["TPL_POINTS", "TPL_POINTS"]}, headers=user.headers)
-    token = api.settings.wechat_callback_token
-    ts, nonce = str(int(time.time())), "abc"
-    xml = (f"<xml><FromUserName><![CDATA[{user.openid}]]></FromUserName><CreateTime>{ts}</CreateTime>"
-           "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe_msg_change_event]]></Event>"
-           "<SubscribeMsgChangeEvent><List><TemplateId><![CDATA[TPL_POINTS]]></TemplateId>"
-           "<SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString></List></SubscribeMsgChangeEvent></xml>")
-    r = await client.post("/api/v1/wechat/callback", params={"signature": sign(token, ts, nonce), "timestamp": ts,
-                                                             "nonce": nonce}, content=xml.encode())
+    ts = str(int(time.time()))
+    with plain_mode(api):
+        r = await client.post("/api/v1/wechat/callback", params=signed(api, ts, "abc"),
+                              content=change_xml(user.openid, int(ts)).encode())
     assert r.status_code == 200
     assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_POINTS")).remaining == 0
+
+
+async def test_in_safe_mode_a_plain_message_is_refused_whatever_its_signature(client, api):
+    # Every push WeChat sends carries a valid plain signature in its URL, encrypted ones too.
+    user = await login(client)
+    await client.post("/api/v1/subscriptions", json={"accepted": ["TPL_POINTS"]}, headers=user.headers)
+    ts = str(int(time.time()))
+    r = await client.post("/api/v1/wechat/callback", params=signed(api, ts, "n-safe"),
+                          content=change_xml(user.openid, int(ts)).encode())
+    assert_error(r, 403, "FORBIDDEN")
+    assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_POINTS")).remaining == 1
+    assert await CallbackEvent.all().count() == 0
+
+
+async def test_a_signature_from_long_ago_or_used_before_carries_no_message(client, api):
+    user = await login(client)
+    await client.post("/api/v1/subscriptions", json={"accepted": ["TPL_POINTS", "TPL_RATE"]}, headers=user.headers)
+    now = int(time.time())
+    with plain_mode(api):
+        # A URL seen in 2017's logs.
+        r = await client.post("/api/v1/wechat/callback", params=signed(api, "1500000000", "old"),
+                              content=change_xml(user.openid, now).encode())
+        assert_error(r, 403, "FORBIDDEN")
+        # A fresh one, used once as WeChat sent it, then again with another body.
+        params = signed(api, str(now), "once")
+        r = await client.post("/api/v1/wechat/callback", params=params,
+                              content=change_xml(user.openid, now, "TPL_RATE").encode())
+        assert r.status_code == 200
+        r = await client.post("/api/v1/wechat/callback", params=params,
+                              content=change_xml(user.openid, now + 1, "TPL_POINTS").encode())
+        assert r.status_code == 200 and r.text == "success"  # what WeChat expects; nothing applied
+    assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_RATE")).remaining == 0
+    assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_POINTS")).remaining == 1
+    assert await CallbackEvent.all().count() == 1
+
+
+async def test_url_verification_with_a_stale_timestamp_is_refused(client, api):
+    ts, nonce = "1500000000", "n-stale"
+    r = await client.get("/api/v1/wechat/callback", params={**signed(api, ts, nonce), "echostr": "x"})
+    assert_error(r, 403, "FORBIDDEN")
