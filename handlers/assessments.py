@@ -48,7 +48,8 @@ async def create(request: Request, resident_id: int):
     async with in_transaction():
         resident = await access_resident(actor, resident_id, purpose="edit")
         row = await assessments.record(resident=resident, answers=b.answers, visited_at=b.visited_at,
-                                       visit_notes=b.visit_notes, assessor_id=actor.id, cipher=cipher)
+                                       visit_notes=b.visit_notes, assessor_id=actor.id, cipher=cipher,
+                                       now=request.app.ctx.clock())
     return respond(assessments.present(row, cipher=cipher), status=201)
 
 

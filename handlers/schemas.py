@@ -751,14 +751,39 @@ class RecommendedNeedIn(Strict):
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None = None
 
 
+# A questionnaire is published once and then scores every visit: what would fail at scoring time
+# (a level without a floor, an option without a score) is refused here, when the admin can fix it.
+# Item scores are 0–1 like the shipped config/questionnaire.json (module docstring of
+# server.services.assessments); infinities and NaN are refused (no JSON column can hold them).
+
+
+class QuestionnaireLevel(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=10)]  # Assessment.level is 10 characters
+    min: float = Field(le=100, description="lowest overall score (0–100) of this level")
+
+
+class QuestionnaireOption(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    value: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    label: Annotated[str, StringConstraints(min_length=1, max_length=60)]
+    score: float = Field(ge=0, le=1)
+
+
+class QuestionnaireBracket(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    max: float = Field(description="answers up to and including this value get this bracket's score")
+    score: float = Field(ge=0, le=1)
+
+
 class QuestionnaireItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
     type: Literal["single", "multi", "number", "bool"]
     label: Annotated[str, StringConstraints(min_length=1, max_length=60)]
     weight: float = Field(gt=0, le=100)
-    options: list[dict] | None = None
-    brackets: list[dict] | None = None
+    options: list[QuestionnaireOption] | None = Field(None, min_length=1, max_length=30)
+    brackets: list[QuestionnaireBracket] | None = Field(None, min_length=1, max_length=30)
     min: float | None = None
     max: float | None = None
     yes: float | None = Field(None, ge=0, le=1)
@@ -771,6 +796,23 @@ class QuestionnaireItem(BaseModel):
             raise ValueError(f"item {self.id}: type {self.type} needs {need}")
         return self
 
+    @field_validator("options")
+    @classmethod
+    def _distinct_values(cls, options: list[QuestionnaireOption] | None) -> list[QuestionnaireOption] | None:
+        values = [o.value for o in options or []]
+        if len(set(values)) < len(values):
+            raise ValueError("选项的 value 不能重复")
+        return options
+
+    @field_validator("brackets")
+    @classmethod
+    def _ascending(cls, brackets: list[QuestionnaireBracket] | None) -> list[QuestionnaireBracket] | None:
+        # Scoring takes the first bracket whose max the answer does not exceed.
+        tops = [b.max for b in brackets or []]
+        if any(a >= b for a, b in zip(tops, tops[1:])):
+            raise ValueError("分段的 max 须从小到大排列且不重复")
+        return brackets
+
 
 class QuestionnaireDimension(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -781,9 +823,31 @@ class QuestionnaireDimension(BaseModel):
 
 
 class QuestionnaireIn(Strict):
-    levels: list[dict] = Field(min_length=1, max_length=10)
+    levels: list[QuestionnaireLevel] = Field(min_length=1, max_length=10)
     dimensions: list[QuestionnaireDimension] = Field(min_length=1, max_length=12)
     source: str | None = None
+
+    @field_validator("levels")
+    @classmethod
+    def _floor(cls, levels: list[QuestionnaireLevel]) -> list[QuestionnaireLevel]:
+        # Every household gets a level: scores run from 0, so one level must start at 0 or below.
+        if not any(lvl.min <= 0 for lvl in levels):
+            raise ValueError("须有一个 min 不大于 0 的最低等级,否则低分家庭无等级可评")
+        names = [lvl.name for lvl in levels]
+        if len(set(names)) < len(names):
+            raise ValueError("等级名称不能重复")
+        return levels
+
+    @field_validator("dimensions")
+    @classmethod
+    def _distinct_ids(cls, dimensions: list[QuestionnaireDimension]) -> list[QuestionnaireDimension]:
+        # Scores are keyed by dimension id and answers by item id across the whole questionnaire.
+        for kind, ids in (("指标类别", [d.id for d in dimensions]),
+                          ("题目", [i.id for d in dimensions for i in d.items])):
+            repeated = sorted({x for x in ids if ids.count(x) > 1})
+            if repeated:
+                raise ValueError(f"{kind} id 重复: {', '.join(repeated)}")
+        return dimensions
 
 
 class PolicyIn(Strict):

@@ -8,7 +8,7 @@ weight-averaged dimension score. Levels come from the questionnaire's thresholds
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from config.data import QUESTIONNAIRE, RECOMMENDATION_RULES
@@ -17,6 +17,10 @@ from server.errors import NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
 
 NOTES_CONTEXT = "assessment.visit_notes"
+# How far a visit's time may run ahead of the server's clock: a worker's phone is often a minute or
+# two fast. Beyond this a visit is future-dated, and since "latest" means latest visited_at it would
+# stand in for every real visit in the ranking, the recommendations and the worksheet's 上次评估.
+VISIT_CLOCK_SKEW = timedelta(minutes=5)
 
 
 async def current() -> dict[str, Any]:
@@ -63,8 +67,11 @@ def check_answers(spec: dict[str, Any], answers: dict[str, Any]) -> None:
         value, kind = answers[key], item["type"]
         values = {o["value"] for o in item.get("options", [])}
         ok = (
-            (kind == "single" and value in values)
-            or (kind == "multi" and isinstance(value, list) and set(value) <= values and len(set(value)) == len(value))
+            # Option values are strings: anything else (a list, an object) is no option, and is
+            # not hashed to find out (it would raise).
+            (kind == "single" and isinstance(value, str) and value in values)
+            or (kind == "multi" and isinstance(value, list) and all(isinstance(v, str) for v in value)
+                and set(value) <= values and len(set(value)) == len(value))
             or (kind == "bool" and isinstance(value, bool))
             or (kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool)
                 and item.get("min", float("-inf")) <= value <= item.get("max", float("inf")))
@@ -83,13 +90,29 @@ def score(spec: dict[str, Any], answers: dict[str, Any]) -> tuple[dict[str, floa
         dims[d["id"]] = round(100 * sum(i["weight"] * _item_score(i, answers[i["id"]]) for i in d["items"]) / weight, 2)
     total_weight = sum(d["weight"] for d in spec["dimensions"])
     overall = round(sum(d["weight"] * dims[d["id"]] for d in spec["dimensions"]) / total_weight, 2)
-    level = next(lvl["name"] for lvl in spec["levels"] if overall >= lvl["min"])
-    return dims, overall, level
+    return dims, overall, _level(spec["levels"], overall)
+
+
+def _level(levels: list[dict[str, Any]], overall: float) -> str:
+    """The highest level whose floor the score reaches, whatever order the levels are listed in.
+    Publishing requires a floor (min <= 0); a version stored before that check may lack one, and
+    its lowest scores take its lowest level rather than failing every visit."""
+    reached = [lvl for lvl in levels if overall >= lvl["min"]]
+    if not reached:
+        return min(levels, key=lambda lvl: lvl["min"])["name"]
+    return max(reached, key=lambda lvl: lvl["min"])["name"]
+
+
+def check_visited_at(*, visited_at: datetime, now: datetime) -> None:
+    """A home visit (二(六) 入户调查) is recorded after it happened, not before."""
+    if visited_at > now + VISIT_CLOCK_SKEW:
+        raise ValidationFailed("入户调查时间不能晚于当前时间", details=[{"field": "visited_at", "type": "in_future"}])
 
 
 async def record(*, resident: ResidentProfile, answers: dict[str, Any], visited_at: datetime, visit_notes: str | None,
-                 assessor_id: int, cipher: FieldCipher) -> Assessment:
+                 assessor_id: int, cipher: FieldCipher, now: datetime) -> Assessment:
     """Score and keep one home visit under the questionnaire in force."""
+    check_visited_at(visited_at=visited_at, now=now)
     spec = await current()
     check_answers(spec, answers)
     dims, overall, level = score(spec, answers)

@@ -43,11 +43,16 @@ def _previous(item: dict[str, Any], answers: dict[str, Any] | None) -> str:
         return ""
     value = answers[item["id"]]
     labels = {o["value"]: o["label"] for o in item.get("options", [])}
+
+    def label(v: Any) -> str:
+        # An answer kept under an older version may not fit this item's type now.
+        return labels.get(v, str(v)) if isinstance(v, str) else str(v)
+
     if item["type"] == "multi":
-        return "、".join(labels.get(v, str(v)) for v in value) or "无"
+        return "、".join(label(v) for v in value) if isinstance(value, list) and value else (label(value) if value else "无")
     if item["type"] == "bool":
         return "是" if value else "否"
-    return labels.get(value, str(value))
+    return "、".join(label(v) for v in value) if isinstance(value, list) else label(value)
 
 
 async def visit_worksheet(*, resident: ResidentProfile, unmasked: bool, cipher: FieldCipher, now: datetime,

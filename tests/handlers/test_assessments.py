@@ -55,6 +55,18 @@ async def test_answers_that_do_not_fit_are_400_naming_the_items(client):
     assert await Assessment.all().count() == 0
 
 
+async def test_answers_of_the_wrong_shape_are_400_not_500(client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station)
+    bad = {**HARD, "caregiver": ["none"], "rigid_expenses": [{}], "sanitation": {"poor": True}}
+    r = await client.post(f"/api/v1/residents/{home['id']}/assessments", json={"answers": bad, "visited_at": iso(soon(-5))},
+                          headers=worker.headers)
+    err = assert_error(r, 400, "VALIDATION_ERROR")
+    assert {d["field"] for d in err["details"]} == {"answers.caregiver", "answers.rigid_expenses", "answers.sanitation"}
+    assert await Assessment.all().count() == 0
+
+
 async def test_ranking_overall_and_by_dimension_with_ties_and_unassessed(client):
     station = await make_station()
     worker = await make_worker(client, station)
@@ -206,3 +218,129 @@ async def test_printable_visit_worksheet_with_previous_answers(client):
     other = await make_worker(client, await make_station())
     assert_error(await client.get(f"/api/v1/residents/{home['id']}/visit-worksheet", headers=other.headers),
                  404, "NOT_FOUND")
+
+
+async def test_a_visit_dated_in_the_future_is_refused_and_hides_no_real_visit(client):
+    from datetime import timedelta
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station)
+    real = await assess(client, worker, home["id"], HARD)
+    # A visit dated tomorrow would be "latest" for ever after: refused, nothing stored.
+    r = await client.post(f"/api/v1/residents/{home['id']}/assessments",
+                          json={"answers": MILD, "visited_at": iso(soon(60 * 24))}, headers=worker.headers)
+    err = assert_error(r, 400, "VALIDATION_ERROR")
+    assert [d["field"] for d in err["details"]] == ["visited_at"]
+    assert await Assessment.all().count() == 1
+    board = (await client.get(f"/api/v1/stations/{station.id}/ranking", headers=worker.headers)).json()
+    assert [(x["resident_id"], x["score"]) for x in board["items"]] == [(home["id"], real["overall"])]
+    # A phone a minute ahead of the server is not a future visit.
+    await assess(client, worker, home["id"], MILD, visited_at=iso(soon(1)))
+    # "Now" is the app's clock, not the test machine's.
+    api = client._haibei_api
+    clock = api.app.ctx.clock
+    api.app.ctx.clock = lambda: clock() + timedelta(days=2)
+    try:
+        await assess(client, worker, home["id"], MILD, visited_at=iso(soon(60 * 24)))
+    finally:
+        api.app.ctx.clock = clock
+
+
+LIGHT = {"household_size": 5, "caregiver": "relative_near", "monthly_income_per_capita": 3000, "rigid_expenses": [],
+         "housing_safe": True, "sanitation": "good", "self_care": "full", "chronic_illness": False,
+         "minors_in_school": 0, "schooling_difficulty": False, "working_adults": 2}
+
+
+def _default_spec():
+    import copy
+
+    from config.data import QUESTIONNAIRE
+
+    return copy.deepcopy({k: v for k, v in QUESTIONNAIRE.items() if k != "version"})
+
+
+def _malformed():
+    """(what is wrong, the spec, the detail field that must name it)."""
+    cases = []
+    spec = _default_spec()
+    spec["levels"] = [lvl for lvl in spec["levels"] if lvl["min"] > 0]
+    cases.append(("no floor level", spec, "levels"))
+    spec = _default_spec()
+    spec["levels"] = [{"label": "x"}]
+    cases.append(("level without name and min", spec, "levels.0.name"))
+    spec = _default_spec()
+    del spec["dimensions"][0]["items"][1]["options"][0]["score"]
+    cases.append(("option without score", spec, "dimensions.0.items.1.options.0.score"))
+    spec = _default_spec()
+    spec["dimensions"][0]["items"][1]["options"][0]["score"] = 5
+    cases.append(("option score above 1", spec, "dimensions.0.items.1.options.0.score"))
+    spec = _default_spec()
+    spec["dimensions"][0]["items"][1]["options"][1]["value"] = "none"
+    cases.append(("duplicate option value", spec, "dimensions.0.items.1.options"))
+    spec = _default_spec()
+    del spec["dimensions"][0]["items"][0]["brackets"][0]["max"]
+    cases.append(("bracket without max", spec, "dimensions.0.items.0.brackets.0.max"))
+    spec = _default_spec()
+    spec["dimensions"][0]["items"][0]["brackets"] = []
+    cases.append(("no brackets", spec, "dimensions.0.items.0.brackets"))
+    spec = _default_spec()
+    spec["dimensions"][0]["items"][0]["brackets"].reverse()
+    cases.append(("brackets out of order", spec, "dimensions.0.items.0.brackets"))
+    spec = _default_spec()
+    spec["dimensions"][1]["id"] = "family"
+    cases.append(("duplicate dimension id", spec, "dimensions"))
+    spec = _default_spec()
+    spec["dimensions"][1]["items"][0]["id"] = "caregiver"
+    cases.append(("item id used twice", spec, "dimensions"))
+    return cases
+
+
+async def test_a_malformed_questionnaire_is_refused_naming_the_part_and_changes_nothing(client):
+    from models import QuestionnaireVersion
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    _, home = await make_resident(client, station)
+    for what, spec, field in _malformed():
+        r = await client.put("/api/v1/admin/questionnaire", json=spec, headers=admin.headers)
+        err = assert_error(r, 400, "VALIDATION_ERROR")
+        assert field in [d["field"] for d in err["details"]], (what, err["details"])
+    assert await QuestionnaireVersion.all().count() == 0
+    r = await client.get("/api/v1/assessment/questionnaire", headers=worker.headers)
+    assert r.json()["version"] == 1
+    assert (await assess(client, worker, home["id"], HARD))["version"] == 1
+    # Levels in any order: a household takes the highest level whose floor it reaches.
+    spec = _default_spec()
+    spec["levels"].reverse()
+    r = await client.put("/api/v1/admin/questionnaire", json=spec, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    assert (await assess(client, worker, home["id"], HARD))["level"] == "特别困难"
+    assert (await assess(client, worker, home["id"], MILD))["level"] == "较困难"
+
+
+async def test_a_stored_questionnaire_without_a_floor_scores_at_its_lowest_level(client):
+    from config.data import QUESTIONNAIRE
+    from models import QuestionnaireVersion
+
+    # A version published before publishing was checked: no level for the lowest scores.
+    levels = [{"min": 60, "name": "特别困难"}, {"min": 35, "name": "较困难"}]
+    await QuestionnaireVersion.create(version=2, spec={**QUESTIONNAIRE, "version": 2, "levels": levels})
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station)
+    light = await assess(client, worker, home["id"], LIGHT)
+    assert light["version"] == 2 and light["overall"] < 35 and light["level"] == "较困难"
+
+
+def test_the_worksheet_shows_an_answer_kept_under_an_older_version_whatever_its_shape():
+    from server.services.worksheets import _previous
+
+    single = {"id": "caregiver", "type": "single", "options": [{"value": "none", "label": "无人照料"}]}
+    multi = {"id": "rigid_expenses", "type": "multi", "options": [{"value": "medical", "label": "医疗"}]}
+    # The item was multi-choice (or single) when these were recorded.
+    assert _previous(single, {"caregiver": ["none", "spouse"]}) == "无人照料、spouse"
+    assert _previous(multi, {"rigid_expenses": "medical"}) == "医疗"
+    assert _previous(multi, {"rigid_expenses": [{"x": 1}]}) == "{'x': 1}"
+    assert _previous(multi, {"rigid_expenses": []}) == "无"
