@@ -1,3 +1,5 @@
+import json
+
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 from tortoise.transactions import in_transaction
@@ -7,8 +9,8 @@ from handlers.schemas import (
 )
 from server.access import access_points_entry, leaderboard_scope
 from server.auth import authenticate
-from server.http import body, query, respond, returns
-from server.services import ledger, leaderboard
+from server.http import body, dumps, query, respond, returns
+from server.services import idempotency, leaderboard, ledger
 
 bp = Blueprint("points", url_prefix="/api/v1/points")
 
@@ -65,19 +67,34 @@ adjust_bp = Blueprint("points_adjust", url_prefix="/api/v1/admin/points")
 
 
 @adjust_bp.post("/adjustments")
-@openapi.summary("Credit or debit points by hand, with a reason (admins); audited in the ledger")
+@openapi.summary("Credit or debit points by hand, with a reason (admins); audited in the ledger. "
+                 "With an Idempotency-Key header, retries replay the answer")
 @openapi.secured("token")
+@openapi.parameter("Idempotency-Key", str, location="header", required=False)
 @body(AdjustmentIn)
 @openapi.response(201, {"application/json": EntryOut})
 async def adjust(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
     b = request.ctx.body
+    sent = request.headers.get("idempotency-key")
+    key = None if sent is None else idempotency.check_key(sent)
+    digest = idempotency.request_hash(method="POST", path=request.path, body=request.body)
+    await ledger.check_adjust(user_id=b.user_id)
     async with in_transaction():
-        entry = await ledger.adjust(user_id=b.user_id, amount=b.amount, reason=b.reason, actor_id=actor.id,
-                                    now=request.app.ctx.clock())
-    await leaderboard.after_commit(app=request.app, entries=[entry])
-    return respond(ledger.present_entry(entry), status=201)
+        # The target account's lock is what makes a retry wait for, and then see, the first answer.
+        account = await ledger.lock(user_id=b.user_id)
+        if key is not None:
+            previous = await idempotency.replay(user_id=actor.id, key=key, digest=digest)
+            if previous is not None:
+                return respond(previous.response, status=previous.status_code, headers={"Idempotent-Replayed": "true"})
+        posted = await ledger.adjust(account=account, amount=b.amount, reason=b.reason, actor_id=actor.id,
+                                     now=request.app.ctx.clock(), request_key=key)
+        out = json.loads(dumps(ledger.present_entry(posted[0])))
+        if key is not None:
+            await idempotency.remember(user_id=actor.id, key=key, digest=digest, status=201, response=out)
+    await leaderboard.after_commit(app=request.app, entries=posted)
+    return respond(out, status=201)
 
 
 @admin_bp.get("")
@@ -96,6 +113,7 @@ async def get_rules(request: Request):
 async def put_rules(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
+    await ledger.store_shipped_rules()
     async with in_transaction():
         row = await ledger.publish_rules(rules=request.ctx.body.model_dump(), actor_id=actor.id)
     return respond(row.rules)

@@ -10,7 +10,7 @@ from server import ratelimit
 from server.access import access_redemption, require_worker_station
 from server.auth import authenticate
 from server.http import body, dumps, respond, returns
-from server.services import accounts, idempotency, ledger, rewards
+from server.services import accounts, idempotency, leaderboard, ledger, rewards
 
 bp = Blueprint("rewards", url_prefix="/api/v1/rewards")
 redemptions_bp = Blueprint("redemptions", url_prefix="/api/v1/redemptions")
@@ -72,7 +72,8 @@ async def cancel(request: Request, redemption_id: int):
     async with in_transaction():
         account = await ledger.lock(user_id=actor.id)
         redemption = await access_redemption(actor, redemption_id, account=account)
-        await rewards.cancel(account=account, redemption=redemption, now=request.app.ctx.clock())
+        posted = await rewards.cancel(account=account, redemption=redemption, now=request.app.ctx.clock())
+    await leaderboard.after_commit(app=request.app, entries=posted)
     await redemption.refresh_from_db()
     return respond(rewards.present_redemption(redemption))
 

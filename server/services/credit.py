@@ -41,7 +41,11 @@ async def export(*, actor_id: int | None, now: datetime) -> CreditBatch | None:
         done.setdefault(user_id, set()).add(threshold)
     minutes = dict(await PointsAccount.filter(verified_minutes__gt=0).values_list("user_id", "verified_minutes"))
     pending = []
-    for volunteer in await VolunteerProfile.filter(user_id__in=list(minutes)):
+    # Only volunteers 信用威海 can credit: an increment without an ID number can't be matched to a
+    # person, and a closed profile has none left. Skipped now, their thresholds stay due, so the
+    # hours count once the volunteer supplies an ID number.
+    eligible = VolunteerProfile.filter(user_id__in=list(minutes), id_number_index__isnull=False).exclude(status="closed")
+    for volunteer in await eligible:
         for threshold in due_thresholds(minutes=minutes[volunteer.user_id], exported=done.get(volunteer.user_id, set())):
             pending.append((volunteer, threshold))
     if not pending:

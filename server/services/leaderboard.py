@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -30,6 +30,16 @@ METRICS = {"points": "amount", "hours": "minutes"}
 
 def month_key(at: datetime) -> str:
     return "m" + at.astimezone(CHINA_TZ).strftime("%Y%m")
+
+
+def month_start(now: datetime) -> datetime:
+    """The first instant of ``now``'s month on the Weihai calendar, in UTC.
+
+    In UTC because the ORM writes an aware datetime's wall time into the SQL, and the stored values
+    are UTC: a +08:00 bound would drop each month's first 8 hours.
+    """
+    local = now.astimezone(CHINA_TZ).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return local.astimezone(timezone.utc)
 
 
 def _key(prefix: str, period: str, scope: str, scope_id: int, metric: str) -> str:
@@ -85,9 +95,8 @@ async def rebuild(*, redis: Any, prefix: str, now: datetime) -> int:
             .group_by("account__user_id")
             .values("account__user_id", "points", "minutes")
         )
-        this_month = now.astimezone(CHINA_TZ).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         monthly = await (
-            PointsEntry.filter(kind__in=EARN_KINDS, created_at__gte=this_month)
+            PointsEntry.filter(kind__in=EARN_KINDS, created_at__gte=month_start(now))
             .annotate(points=Sum("amount"), minutes=Sum("minutes"))
             .group_by("account__user_id")
             .values("account__user_id", "points", "minutes")
@@ -148,7 +157,7 @@ async def _read_ledger(*, scope: str, scope_id: int, period: str, metric: str, u
     account_user = dict(await accounts.values_list("id", "user_id"))
     qs = PointsEntry.filter(kind__in=EARN_KINDS, account_id__in=list(account_user) or [0])
     if period != "all":
-        qs = qs.filter(created_at__gte=now.astimezone(CHINA_TZ).replace(day=1, hour=0, minute=0, second=0, microsecond=0))
+        qs = qs.filter(created_at__gte=month_start(now))
     rows = await qs.annotate(total=Sum("amount" if metric == "points" else "minutes")).group_by("account_id") \
         .values("account_id", "total")
     # Ties as Redis orders them: by member (the user id as text), descending.

@@ -1,13 +1,17 @@
 """The points ledger: the only writer of ``points_entries`` and ``points_accounts``.
 
-Every credit or debit is one call to ``post``: it locks the account row by primary key, appends an
+Every credit or debit is one call to ``post`` (or ``post_all``, which also returns the netting
+entry described below): it locks the account row by primary key, appends an
 entry carrying the resulting balance, and updates the balance in the same transaction. A balance
 never goes below zero: a debit that does not fit is refused, except a reversal, whose remainder is
-recorded as ``owed`` and netted from later awards.
+recorded as ``owed``. Every credit to an account that owes (an award, a refund, a positive
+adjustment) pays the debt first, inside ``post_all``, so ``owed > 0`` implies ``balance == 0``: points
+taken back can't come back as spendable through a refund.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from datetime import datetime
@@ -15,12 +19,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 
 from config.data import POINTS_RULES
 from models import Need, PointsAccount, PointsEntry, PointsRules, Service, Task, TaskClaim, VolunteerProfile
 from server.clock import CHINA_TZ
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.services.idempotency import KeyReused
 
 
 class InsufficientPoints(Conflict):
@@ -68,7 +74,38 @@ async def post(
     *, account: PointsAccount, amount: int, kind: str, key: str, now: datetime, ref_type: str | None = None,
     ref_id: int | None = None, actor_id: int | None = None, reason: str | None = None, minutes: int = 0,
 ) -> PointsEntry:
-    """Append one entry to a locked account. Debits that would overdraw are refused."""
+    """Append one entry to a locked account (see ``post_all``); returns that entry."""
+    return (await post_all(account=account, amount=amount, kind=kind, key=key, now=now, ref_type=ref_type,
+                           ref_id=ref_id, actor_id=actor_id, reason=reason, minutes=minutes))[0]
+
+
+async def post_all(
+    *, account: PointsAccount, amount: int, kind: str, key: str, now: datetime, ref_type: str | None = None,
+    ref_id: int | None = None, actor_id: int | None = None, reason: str | None = None, minutes: int = 0,
+) -> list[PointsEntry]:
+    """Append one entry to a locked account, and for a credit while it owes, the netting entry.
+
+    Debits that would overdraw are refused. A credit of any kind first pays back ``owed``: a
+    ``reversal`` entry of what the new balance can cover, keyed by the credit's entry, so it happens
+    once per credit. Returns the entries written, the credit's first (callers feed all of them to
+    the leaderboards).
+    """
+    entry = await _append(account=account, amount=amount, kind=kind, key=key, now=now, ref_type=ref_type,
+                          ref_id=ref_id, actor_id=actor_id, reason=reason, minutes=minutes)
+    if amount <= 0 or not account.owed:
+        return [entry]
+    settle = min(account.owed, account.balance)
+    account.owed -= settle
+    netting = await _append(account=account, amount=-settle, kind="reversal", key=f"owed:{entry.id}", now=now,
+                            ref_type=ref_type, ref_id=ref_id, actor_id=None, reason="netting earlier reversal",
+                            minutes=0)
+    return [entry, netting]
+
+
+async def _append(
+    *, account: PointsAccount, amount: int, kind: str, key: str, now: datetime, ref_type: str | None,
+    ref_id: int | None, actor_id: int | None, reason: str | None, minutes: int,
+) -> PointsEntry:
     if not isinstance(amount, int) or isinstance(amount, bool):
         raise ValidationFailed("积分须为整数", details=[{"field": "amount", "type": "int"}])
     if account.balance + amount < 0:
@@ -108,10 +145,29 @@ async def current_rules() -> dict[str, Any]:
     return row.rules if row else POINTS_RULES
 
 
+async def store_shipped_rules() -> None:
+    """Store the shipped defaults as the first version if they are not yet: the row publishers lock.
+
+    Call it outside the publishing transaction. A concurrent first publish then loses only this
+    statement (a duplicate, ignored), and no transaction is left holding the shared lock InnoDB
+    takes on the duplicate row, which two such losers would both try to upgrade: a deadlock.
+    """
+    if not await PointsRules.exists(version=POINTS_RULES["version"]):
+        try:
+            await PointsRules.create(version=POINTS_RULES["version"], rules=POINTS_RULES, created_by=None)
+        except IntegrityError:
+            pass  # another publisher stored it first
+
+
 async def publish_rules(*, rules: dict[str, Any], actor_id: int) -> PointsRules:
-    """Publish a new version of the earning rules (older awards keep their amounts)."""
-    latest = await PointsRules.all().order_by("-version").first()
-    version = (latest.version if latest else POINTS_RULES["version"]) + 1
+    """Publish a new version of the earning rules (older awards keep their amounts).
+
+    Publishers queue on the shipped version's row (``store_shipped_rules`` first), so each reads the
+    newest committed version and gets the next one: concurrent publishes all succeed, in turn.
+    """
+    await PointsRules.select_for_update().get(version=POINTS_RULES["version"])
+    latest = await PointsRules.select_for_update().order_by("-version").first()
+    version = latest.version + 1
     return await PointsRules.create(version=version, rules={**rules, "version": version}, created_by=actor_id)
 
 
@@ -147,16 +203,10 @@ async def award_for_claim(
     account.award_count += 1
     account.cap_day = day
     account.cap_day_points = credited_today + amount
-    entries = [await post(account=account, amount=amount, kind="service_award", key=f"award:claim:{claim.id}",
-                          now=now, ref_type="claim", ref_id=claim.id, actor_id=actor_id, minutes=minutes,
-                          reason=f"task {task.id}")]
-    if account.owed and account.balance:
-        # Net what an earlier reversal could not take back.
-        settle = min(account.owed, account.balance)
-        account.owed -= settle
-        entries.append(await post(account=account, amount=-settle, kind="reversal", key=f"owed:claim:{claim.id}",
-                                  now=now, ref_type="claim", ref_id=claim.id, actor_id=None,
-                                  reason="netting earlier reversal"))
+    # What an earlier reversal could not take back is netted inside post_all.
+    entries = await post_all(account=account, amount=amount, kind="service_award", key=f"award:claim:{claim.id}",
+                             now=now, ref_type="claim", ref_id=claim.id, actor_id=actor_id, minutes=minutes,
+                             reason=f"task {task.id}")
     return amount, entries
 
 
@@ -175,15 +225,49 @@ async def reverse(*, entry_id: int, actor_id: int, reason: str, now: datetime) -
                        minutes=-original.minutes)]
 
 
-async def adjust(*, user_id: int, amount: int, reason: str, actor_id: int, now: datetime) -> PointsEntry:
-    """A hand correction by an administrator; the user must exist (else a payload error)."""
+def reversed_claim_ids() -> Subquery:
+    """The claims whose service award was reversed, as a subquery of claim ids.
+
+    The claim itself stays ``confirmed`` with its minutes and points (the ledger is append-only);
+    what took them back is a ``reversal:<award entry id>`` entry. Ledgers and statistics leave these
+    claims out, as the account's verified minutes do.
+    """
+    reversed_awards = PointsEntry.filter(kind="reversal", ref_type="entry",
+                                         idempotency_key__startswith="reversal:").values("ref_id")
+    return Subquery(PointsEntry.filter(kind="service_award", ref_type="claim", id__in=Subquery(reversed_awards))
+                    .values("ref_id"))
+
+
+async def check_adjust(*, user_id: int) -> None:
+    """The user to adjust must exist (else a payload error); their account is made ready.
+
+    Call it before the transaction, so that locking the account is the transaction's first read
+    (see ``lock``) and an idempotency record committed by a retry's predecessor is seen.
+    """
     from models import User
 
     if not await User.exists(id=user_id):
         raise ValidationFailed("用户不存在", details=[{"field": "user_id", "type": "unknown_reference"}])
-    account = await lock(user_id=user_id)
-    return await post(account=account, amount=amount, kind="adjustment", key=f"adjust:{uuid.uuid4().hex}", now=now,
-                      ref_type="user", ref_id=user_id, actor_id=actor_id, reason=reason)
+    await account_for(user_id=user_id)
+
+
+async def adjust(*, account: PointsAccount, amount: int, reason: str, actor_id: int, now: datetime,
+                 request_key: str | None = None) -> list[PointsEntry]:
+    """A hand correction by an administrator on a locked account; a credit pays any debt first.
+
+    With the request's Idempotency-Key the entry's key is the administrator's and that key's, so
+    one key can move points once. The caller replays a retry from the idempotency record before
+    calling this; a duplicate here is the same key sent at the same time for another user.
+    """
+    if request_key is None:
+        key = f"adjust:{uuid.uuid4().hex}"
+    else:
+        key = f"adjust:{actor_id}:{hashlib.sha256(request_key.encode()).hexdigest()[:40]}"
+    try:
+        return await post_all(account=account, amount=amount, kind="adjustment", key=key, now=now, ref_type="user",
+                              ref_id=account.user_id, actor_id=actor_id, reason=reason)
+    except DuplicateEntry:
+        raise KeyReused() from None
 
 
 # ---- reading ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from models import Need, PointsEntry, ResidentProfile, VolunteerProfile
 from server.clock import CHINA_TZ
 from server.errors import DomainError
 from server.pii import FieldCipher, mask_name
-from server.services import audit, residents
+from server.services import audit, ledger, residents
 
 BATCH = 2000
 MAX_ROWS = 200_000
@@ -52,10 +52,7 @@ async def _batches(qs, batch: int = BATCH) -> AsyncIterator[list[Any]]:
 async def needs_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
                      cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
     yield ["编号", "登记时间", "居民", "联系电话", "服务项目", "紧急程度", "来源", "代报", "状态", "评分"]
-    qs = Need.filter(created_at__gte=start, created_at__lt=end)
-    if station_id is not None:
-        qs = qs.filter(station_id=station_id)
-    async for batch in _batches(qs):
+    async for batch in _batches(await _needs(station_id=station_id, start=start, end=end)):
         households = {r.id: r for r in await ResidentProfile.filter(id__in={n.resident_id for n in batch})}
         for n in batch:
             h = households.get(n.resident_id)
@@ -68,15 +65,8 @@ async def needs_rows(*, station_id: int | None, start: datetime, end: datetime, 
 
 async def points_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
     yield ["流水号", "时间", "志愿者", "类型", "积分", "余额", "服务分钟", "说明"]
-    qs = PointsEntry.filter(created_at__gte=start, created_at__lt=end)
-    if station_id is not None:
-        users = await VolunteerProfile.filter(station_id=station_id).values_list("user_id", flat=True)
-        from models import PointsAccount
-
-        accounts = await PointsAccount.filter(user_id__in=list(users)).values_list("id", flat=True)
-        qs = qs.filter(account_id__in=list(accounts) or [0])
     names: dict[int, str] = {}
-    async for batch in _batches(qs):
+    async for batch in _batches(await _points(station_id=station_id, start=start, end=end)):
         missing = {e.account_id for e in batch} - set(names)
         if missing:
             from models import PointsAccount
@@ -97,16 +87,50 @@ async def _station_task_ids(station_id: int | None) -> list[int] | None:
     return list(await Task.filter(station_id=station_id).values_list("id", flat=True)) or [0]
 
 
+# One query builder per kind, used both for the rows and for the size check before the export, so
+# the two always count the same thing.
+
+async def _needs(*, station_id: int | None, start: datetime, end: datetime):
+    qs = Need.filter(created_at__gte=start, created_at__lt=end)
+    return qs if station_id is None else qs.filter(station_id=station_id)
+
+
+async def _points(*, station_id: int | None, start: datetime, end: datetime):
+    """Entries of the station's volunteers' accounts (points belong to volunteers)."""
+    from models import PointsAccount
+
+    qs = PointsEntry.filter(created_at__gte=start, created_at__lt=end)
+    if station_id is None:
+        return qs
+    users = await VolunteerProfile.filter(station_id=station_id).values_list("user_id", flat=True)
+    accounts = await PointsAccount.filter(user_id__in=list(users)).values_list("id", flat=True)
+    return qs.filter(account_id__in=list(accounts) or [0])
+
+
+async def _claims(*, station_id: int | None, start: datetime, end: datetime):
+    """Confirmed claims of the station's tasks, less those whose award was reversed: the service
+    did not count after all, and the volunteer's verified minutes no longer include it."""
+    from models import TaskClaim
+
+    qs = TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end) \
+        .exclude(id__in=ledger.reversed_claim_ids())
+    task_ids = await _station_task_ids(station_id)
+    return qs if task_ids is None else qs.filter(task_id__in=task_ids)
+
+
+async def _assessments(*, station_id: int | None, start: datetime, end: datetime):
+    from models import Assessment
+
+    qs = Assessment.filter(visited_at__gte=start, visited_at__lt=end)
+    return qs if station_id is None else qs.filter(station_id=station_id)
+
+
 async def records_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
     """Confirmed service records (服务记录台账), one row per volunteer's part."""
-    from models import Task, TaskClaim
+    from models import Task
 
     yield ["记录号", "任务号", "服务项目", "志愿者", "开始", "结束", "核定分钟", "积分", "服务内容", "确认时间"]
-    qs = TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end)
-    task_ids = await _station_task_ids(station_id)
-    if task_ids is not None:
-        qs = qs.filter(task_id__in=task_ids)
-    async for batch in _batches(qs):
+    async for batch in _batches(await _claims(station_id=station_id, start=start, end=end)):
         tasks_by_id = {t.id: t for t in await Task.filter(id__in={c.task_id for c in batch})}
         people = dict(await VolunteerProfile.filter(id__in={c.volunteer_id for c in batch}).values_list("id", "name"))
         for c in batch:
@@ -119,13 +143,8 @@ async def hours_rows(*, station_id: int | None, start: datetime, end: datetime, 
     """Verified service hours per volunteer in the period (志愿服务时长台账), from one grouped query."""
     from tortoise.functions import Count, Sum
 
-    from models import TaskClaim
-
     yield ["志愿者编号", "志愿者", "服务次数", "核定时长(小时)"]
-    qs = TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end)
-    task_ids = await _station_task_ids(station_id)
-    if task_ids is not None:
-        qs = qs.filter(task_id__in=task_ids)
+    qs = await _claims(station_id=station_id, start=start, end=end)
     rows = await qs.annotate(n=Count("id"), minutes=Sum("verified_minutes")).group_by("volunteer_id") \
         .values("volunteer_id", "n", "minutes")
     people = dict(await VolunteerProfile.filter(id__in=[r["volunteer_id"] for r in rows] or [0]).values_list("id", "name"))
@@ -137,18 +156,15 @@ async def assessments_rows(*, station_id: int | None, start: datetime, end: date
                            cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
     """Home visits in the period (入户评估台账): scores per dimension, overall, level; visit notes
     only in the station's own unmasked export."""
-    from models import Assessment, Station
+    from models import Station
     from server.services import assessments
 
     spec = await assessments.current()
     dims = [(d["id"], d["name"]) for d in spec["dimensions"]]
     header = ["编号", "入户时间", "居民", "驿站", "问卷版本", *[name for _, name in dims], "综合得分", "困难等级", "评估人"]
     yield header + (["走访记录"] if unmasked else [])
-    qs = Assessment.filter(visited_at__gte=start, visited_at__lt=end)
-    if station_id is not None:
-        qs = qs.filter(station_id=station_id)
     stations = dict(await Station.all().values_list("id", "name"))
-    async for batch in _batches(qs):
+    async for batch in _batches(await _assessments(station_id=station_id, start=start, end=end)):
         households = dict(await ResidentProfile.filter(id__in={a.resident_id for a in batch}).values_list("id", "name"))
         for a in batch:
             name = households.get(a.resident_id, "")
@@ -207,24 +223,15 @@ KINDS = {
 }
 
 
+QUERIES = {"needs": _needs, "points": _points, "service_records": _claims, "volunteer_hours": _claims,
+           "assessments": _assessments}
+
+
 async def count(*, kind: str, station_id: int | None, start: datetime, end: datetime) -> int:
-    if kind in ("service_records", "volunteer_hours"):
-        from models import TaskClaim
-
-        qs = TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end)
-        task_ids = await _station_task_ids(station_id)
-        return await (qs.filter(task_id__in=task_ids) if task_ids is not None else qs).count()
-    if kind == "needs":
-        qs = Need.filter(created_at__gte=start, created_at__lt=end)
-        return await (qs.filter(station_id=station_id) if station_id is not None else qs).count()
-    if kind == "assessments":
-        from models import Assessment
-
-        qs = Assessment.filter(visited_at__gte=start, visited_at__lt=end)
-        return await (qs.filter(station_id=station_id) if station_id is not None else qs).count()
+    """The rows an export of ``kind`` reads, from the same query the rows come from."""
     if kind == "project_kpis":
         return len(await _projects_in(start, end, station_id))
-    return await PointsEntry.filter(created_at__gte=start, created_at__lt=end).count()
+    return await (await QUERIES[kind](station_id=station_id, start=start, end=end)).count()
 
 
 async def build(*, kind: str, station_id: int | None, start: datetime, end: datetime, unmasked: bool,

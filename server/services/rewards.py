@@ -132,15 +132,16 @@ async def _give_back(*, account: PointsAccount, redemption: Redemption, to: str,
     await Reward.filter(id=reward.id).update(stock=reward.stock + 1)
     await Redemption.filter(id=locked.id).update(status=to, ended_at=now)
     redemption.status = to
-    return [await ledger.post(account=account, amount=locked.points, kind="redemption_refund", key=f"refund:{locked.id}",
-                              now=now, ref_type="redemption", ref_id=locked.id, actor_id=actor_id,
-                              reason="cancelled" if to == "cancelled" else "expired unclaimed")]
+    # The refund pays back any debt first (ledger.post_all): points a reversal could not take back
+    # are owed, and a refund of points spent before the reversal must not make them spendable again.
+    return await ledger.post_all(account=account, amount=locked.points, kind="redemption_refund",
+                                 key=f"refund:{locked.id}", now=now, ref_type="redemption", ref_id=locked.id,
+                                 actor_id=actor_id, reason="cancelled" if to == "cancelled" else "expired unclaimed")
 
 
-async def cancel(*, account: PointsAccount, redemption: Redemption, now: datetime) -> Redemption:
-    """The volunteer changes their mind before pick-up: points and stock come back."""
-    await _give_back(account=account, redemption=redemption, to="cancelled", now=now, actor_id=account.user_id)
-    return redemption
+async def cancel(*, account: PointsAccount, redemption: Redemption, now: datetime) -> list[PointsEntry]:
+    """The volunteer changes their mind before pick-up: points and stock come back; returns the entries."""
+    return await _give_back(account=account, redemption=redemption, to="cancelled", now=now, actor_id=account.user_id)
 
 
 async def fulfil(*, code: str, station_id: int, worker_id: int, now: datetime) -> Redemption:

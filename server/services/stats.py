@@ -13,6 +13,7 @@ from typing import Any
 from tortoise.functions import Count, Min, Sum
 
 from models import Need, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim, WorkflowEvent
+from server.services import ledger
 
 
 async def _sum(qs, field: str) -> int:
@@ -81,7 +82,9 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
     }
     complete = [(completed_at[i] - created[i]).total_seconds() / 60 for i in completed_at]
 
-    claims = claims_in_scope(TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end))
+    # A reversed award's service no longer counts: its minutes left the volunteer's account too.
+    claims = claims_in_scope(TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end)
+                             .exclude(id__in=ledger.reversed_claim_ids()))
     minutes = await _sum(claims, "verified_minutes")
     active = await claims_in_scope(TaskClaim.filter(claimed_at__gte=start, claimed_at__lt=end)) \
         .distinct().values_list("volunteer_id", flat=True)
@@ -94,8 +97,10 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
         users = await VolunteerProfile.filter(station_id__in=stations).values_list("user_id", flat=True)
         accounts = await PointsAccount.filter(user_id__in=list(users)).values_list("id", flat=True)
         entries = entries.filter(account_id__in=list(accounts))
-    issued = await _sum(entries.filter(kind__in=("service_award", "bonus")), "amount")
-    redeemed = -await _sum(entries.filter(kind="redemption"), "amount")
+    # Net, as the accounts are (机制三 统计分析 must agree with the ledger an auditor compares it
+    # with): reversals (negative) take back what was issued, refunds give back what was redeemed.
+    issued = await _sum(entries.filter(kind__in=("service_award", "bonus", "reversal")), "amount")
+    redeemed = -await _sum(entries.filter(kind__in=("redemption", "redemption_refund")), "amount")
 
     rated = needs.filter(rating_score__isnull=False)
     # Sum / count rather than AVG: the ORM casts AVG of an integer column back to an integer.

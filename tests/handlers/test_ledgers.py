@@ -166,3 +166,50 @@ async def test_project_kpis_ledger_lists_live_kpis_and_each_step(client):
     # The worker of the station gets the same ledger for their station.
     r = await client.get("/api/v1/ledgers/project_kpis", params=window(), headers=worker.headers)
     assert r.status_code == 200
+
+
+async def test_points_ledger_size_check_counts_only_the_stations_entries(client, api, monkeypatch):
+    from tests.builders import bulk_volunteers, give_points
+
+    a, b = await make_station(), await make_station()
+    worker_a, worker_b = await make_worker(client, a), await make_worker(client, b)
+    (va,) = await bulk_volunteers(api, a, 1)
+    (vb,) = await bulk_volunteers(api, b, 1)
+    for _ in range(3):
+        await give_points(api, va, 5)
+    await give_points(api, vb, 5)
+    monkeypatch.setattr(ledgers, "MAX_ROWS", 2)
+    # Station B has one entry: the three of station A are not its export's.
+    r = await client.get("/api/v1/ledgers/points", params=window(), headers=worker_b.headers)
+    assert r.status_code == 200, r.text
+    assert len(list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))) == 2 + 1
+    assert_error(await client.get("/api/v1/ledgers/points", params=window(), headers=worker_a.headers), 413,
+                 "EXPORT_TOO_LARGE")
+
+
+async def test_a_reversed_service_leaves_the_records_and_hours_ledgers(client, monkeypatch):
+    from tests.builders import make_volunteer
+    from tests.handlers.test_stats import deliver
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    v1, _ = await make_volunteer(client, station, approved_by=worker, name="赵志愿")
+    v2, _ = await make_volunteer(client, station, approved_by=worker, name="钱志愿")
+    for volunteer, minutes in ((v1, 15), (v1, 10), (v2, 12)):
+        resident, _ = await make_resident(client, station)
+        await deliver(client, worker, volunteer, await make_need(client, resident), minutes)
+    award = await PointsEntry.get(kind="service_award", minutes=15)
+    r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"},
+                          headers=worker.headers)
+    assert r.status_code == 201, r.text
+    # Two services are left, and the size check counts two as well.
+    monkeypatch.setattr(ledgers, "MAX_ROWS", 2)
+    r = await client.get("/api/v1/ledgers/service_records", params=window(), headers=worker.headers)
+    assert r.status_code == 200, r.text
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert sorted(row[6] for row in rows[2:]) == [10, 12]
+    r = await client.get("/api/v1/ledgers/volunteer_hours", params=window(), headers=worker.headers)
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert [(row[1], row[2], row[3]) for row in rows[2:]] == [("钱**", 1, round(12 / 60, 2)), ("赵**", 1, round(10 / 60, 2))]
+    # As the volunteer's own account says.
+    assert (await PointsAccount.get(user_id=v1.id)).verified_minutes == 10

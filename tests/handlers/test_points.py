@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def serve(client, station, worker, volunteer, *, minutes_ago=30, service="CLEAN_HOME", urgency="normal"):
     """One service of ``minutes_ago`` minutes delivered and submitted by ``volunteer``; returns the
-    task id. The app's clock is moved to the end of the service for check-in and record."""
+    task id. The app's clock is moved to the start of the service for claim and check-in, and to
+    its end for the record (a record starts at the check-in at the earliest)."""
     from datetime import timedelta
 
     api = client._haibei_api
@@ -31,10 +32,10 @@ async def serve(client, station, worker, volunteer, *, minutes_ago=30, service="
     task = await make_task(client, worker, need, scheduled_start=iso(start),
                            scheduled_end=iso(start + timedelta(minutes=minutes_ago + 60)))
     real = api.app.ctx.clock
-    api.app.ctx.clock = lambda: real() + timedelta(minutes=minutes_ago + 5)
     try:
         record = {"started_at": iso(start), "ended_at": iso(start + timedelta(minutes=minutes_ago)), "summary": "完成"}
-        for path, body in (("claim", None), ("check-in", HOME), ("record", record)):
+        for path, body, at in (("claim", None, 4), ("check-in", HOME, 5), ("record", record, minutes_ago + 5)):
+            api.app.ctx.clock = lambda at=at: real() + timedelta(minutes=at)
             r = await client.post(f"/api/v1/tasks/{task['id']}/{path}", json=body, headers=volunteer.headers)
             assert r.status_code == 200, r.text
     finally:
@@ -257,3 +258,120 @@ async def test_the_ledger_fallback_gives_the_boards_redis_gives(client, api):
                     from_redis = await leaderboard._read_redis(redis=ctx.redis.aio, prefix=ctx.settings.redis_prefix,
                                                                **args)
                     assert await leaderboard._read_ledger(**args) == from_redis, (scope, period, metric)
+
+
+async def test_monthly_boards_start_at_midnight_weihai_time(client, api):
+    """An entry from 00:30 on the 1st (16:30 UTC the day before) is this month's; one from 23:30
+    on the last day of the previous month is not. Both from Redis and from the ledger fallback."""
+    from datetime import datetime, timedelta, timezone
+
+    import redis.asyncio as aioredis
+    from tortoise.transactions import in_transaction
+
+    from server.clock import CHINA_TZ
+    from server.services import ledger
+    from tests.builders import bulk_volunteers
+
+    station = await make_station()
+    early, late = await bulk_volunteers(api, station, 2)
+    first_of_month = datetime(2026, 3, 1, tzinfo=CHINA_TZ)
+    for session, at, amount in ((early, first_of_month + timedelta(minutes=30), 30),
+                                (late, first_of_month - timedelta(minutes=30), 10)):
+        await ledger.account_for(user_id=session.id)
+        async with in_transaction():
+            account = await ledger.lock(user_id=session.id)
+            await ledger.post(account=account, amount=amount, kind="service_award", key=f"t:{session.id}", minutes=60,
+                              now=at.astimezone(timezone.utc))
+    real = api.app.ctx.clock
+    api.app.ctx.clock = lambda: (first_of_month + timedelta(hours=3)).astimezone(timezone.utc)
+    params = {"scope": "station", "period": "month", "metric": "points"}
+    try:
+        board = (await client.get("/api/v1/leaderboard", params=params, headers=early.headers)).json()
+        assert [(i["user_id"], i["value"]) for i in board["items"]] == [(early.id, 30)]
+        assert board["me"] == {"rank": 1, "value": 30}
+        live = api.app.ctx.redis.aio
+        api.app.ctx.redis.aio = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.3)
+        try:
+            fallback = (await client.get("/api/v1/leaderboard", params=params, headers=early.headers)).json()
+        finally:
+            await api.app.ctx.redis.aio.aclose()
+            api.app.ctx.redis.aio = live
+        assert fallback["items"] == board["items"] and fallback["me"] == board["me"]
+    finally:
+        api.app.ctx.clock = real
+
+
+async def test_concurrent_rule_publishes_each_get_their_own_version(client):
+    admin = await make_admin(client)
+    body = {"points_per_hour": {}, "min_per_service": 5, "urgent_bonus": 5, "first_service_bonus": 20, "daily_cap": 60}
+    # The first publishes ever (no stored version yet), then more against stored versions.
+    for expected in ([2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13]):
+        results = await asyncio.gather(*(client.put("/api/v1/admin/points-rules", json={**body, "urgent_bonus": i},
+                                                    headers=admin.headers) for i in range(6)))
+        assert [r.status_code for r in results] == [200] * 6, [r.text for r in results]
+        assert sorted(r.json()["version"] for r in results) == expected
+    current = (await client.get("/api/v1/admin/points-rules", headers=admin.headers)).json()
+    assert current["version"] == 13
+
+
+async def test_a_retried_adjustment_with_its_idempotency_key_credits_once(client, api):
+    from server.services import ledger
+    from tests.builders import bulk_volunteers
+
+    admin = await make_admin(client)
+    station = await make_station()
+    v, other = await bulk_volunteers(api, station, 2)
+    body = {"user_id": v.id, "amount": 50, "reason": "活动奖励"}
+    same = {**admin.headers, "Idempotency-Key": "adjust-retry-1"}
+    first = await client.post("/api/v1/admin/points/adjustments", json=body, headers=same)
+    assert first.status_code == 201, first.text
+    # A retry (the answer was lost), and a burst of them at once: all the first answer, credited once.
+    again = await asyncio.gather(*(client.post("/api/v1/admin/points/adjustments", json=body, headers=same)
+                                   for _ in range(5)))
+    assert [(r.status_code, r.headers.get("idempotent-replayed")) for r in again] == [(201, "true")] * 5
+    assert all(r.json() == first.json() for r in again)
+    assert (await client.get("/api/v1/points/me", headers=v.headers)).json()["balance"] == 50
+    assert await PointsEntry.filter(kind="adjustment").count() == 1
+    # The same key for another adjustment is refused, at once or later, and moves nothing.
+    for changed in ({**body, "amount": 60}, {**body, "user_id": other.id}):
+        assert_error(await client.post("/api/v1/admin/points/adjustments", json=changed, headers=same), 422,
+                     "IDEMPOTENCY_KEY_REUSED")
+    burst = await asyncio.gather(*(client.post("/api/v1/admin/points/adjustments", headers={**admin.headers, "Idempotency-Key": "k2"},
+                                               json={"user_id": user, "amount": 5, "reason": "x"})
+                                   for user in (v.id, other.id, v.id, other.id)))
+    # One user's pair wins (one credit, one replay); the other user's pair is refused.
+    assert sorted(r.status_code for r in burst) == [201, 201, 422, 422], [r.text for r in burst]
+    assert {r.json()["error"]["code"] for r in burst if r.status_code == 422} == {"IDEMPOTENCY_KEY_REUSED"}
+    assert await PointsEntry.filter(kind="adjustment").count() == 2
+    assert (await PointsAccount.get(user_id=other.id)).balance + (await PointsAccount.get(user_id=v.id)).balance == 55
+    # Without a key, two posts are two adjustments (as before).
+    plain = {"user_id": other.id, "amount": 5, "reason": "补录"}
+    for _ in range(2):
+        assert (await client.post("/api/v1/admin/points/adjustments", json=plain, headers=admin.headers)).status_code == 201
+    assert await PointsEntry.filter(kind="adjustment").count() == 4
+    assert await ledger.reconcile() == []
+
+
+async def test_a_positive_adjustment_pays_a_debt_first(client, api):
+    from tortoise.transactions import in_transaction
+
+    from server.services import ledger
+    from tests.builders import bulk_volunteers
+
+    admin = await make_admin(client)
+    (v,) = await bulk_volunteers(api, await make_station(), 1)
+    await ledger.account_for(user_id=v.id)
+    async with in_transaction():
+        account = await ledger.lock(user_id=v.id)
+        award = await ledger.post(account=account, amount=25, kind="service_award", key="t-award", minutes=60,
+                                  now=api.app.ctx.clock())
+        await ledger.post(account=account, amount=-20, kind="redemption", key="t-spend", now=api.app.ctx.clock())
+    r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"},
+                          headers=admin.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/v1/admin/points/adjustments", json={"user_id": v.id, "amount": 30, "reason": "活动奖励"},
+                          headers=admin.headers)
+    assert r.status_code == 201 and r.json()["balance_after"] == 30
+    me = (await client.get("/api/v1/points/me", headers=v.headers)).json()
+    assert (me["balance"], me["owed"]) == (10, 0)
+    assert await ledger.reconcile() == []

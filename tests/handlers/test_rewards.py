@@ -157,3 +157,55 @@ async def test_admin_registers_and_restocks_rewards(client):
     assert_error(await client.post("/api/v1/admin/rewards", json=bad, headers=admin.headers), 400, "VALIDATION_ERROR")
     user = await login(client)
     assert_error(await client.post("/api/v1/admin/rewards", json=body, headers=user.headers), 403, "FORBIDDEN")
+
+
+async def _award(api, session, amount: int, minutes: int) -> PointsEntry:
+    """A service award straight through the ledger (the confirmation path is tested elsewhere)."""
+    from tortoise.transactions import in_transaction
+
+    await ledger.account_for(user_id=session.id)
+    async with in_transaction():
+        account = await ledger.lock(user_id=session.id)
+        return await ledger.post(account=account, amount=amount, kind="service_award", key=f"t:{uuid.uuid4().hex}",
+                                 now=api.app.ctx.clock(), minutes=minutes)
+
+
+async def test_a_refund_after_a_reversal_pays_the_debt_first(client, api):
+    from tests.builders import make_admin
+
+    admin = await make_admin(client)
+    station = await make_station()
+    cancelling, expiring = await bulk_volunteers(api, station, 2)
+    reward = await make_reward(price=20, stock=5, per_person_limit=5)
+    redemptions = {}
+    for v in (cancelling, expiring):
+        award = await _award(api, v, 25, minutes=60)
+        r = await client.post(f"/api/v1/rewards/{reward.id}/redeem", headers={**v.headers, **key()})
+        assert r.status_code == 201, r.text
+        redemptions[v.id] = r.json()["id"]
+        # The service turns out not to have happened: 5 come back from the balance, 20 are owed.
+        r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"},
+                              headers=admin.headers)
+        assert r.status_code == 201, r.text
+        me = (await client.get("/api/v1/points/me", headers=v.headers)).json()
+        assert (me["balance"], me["owed"]) == (0, 20)
+    # Cancelling hands the 20 back, and they go to the debt, not to the balance.
+    r = await client.post(f"/api/v1/redemptions/{redemptions[cancelling.id]}/cancel", headers=cancelling.headers)
+    assert r.status_code == 200, r.text
+    me = (await client.get("/api/v1/points/me", headers=cancelling.headers)).json()
+    assert (me["balance"], me["owed"], me["earned"], me["spent"]) == (0, 0, 0, 0)
+    assert_error(await client.post(f"/api/v1/rewards/{reward.id}/redeem", headers={**cancelling.headers, **key()}),
+                 409, "INSUFFICIENT_POINTS")
+    entries = (await client.get("/api/v1/points/me/entries", headers=cancelling.headers)).json()["items"]
+    assert [(e["kind"], e["amount"], e["balance_after"]) for e in entries][:2] == [
+        ("reversal", -20, 0), ("redemption_refund", 20, 20)]
+    # Expiry refunds the same way.
+    redemption = await Redemption.get(id=redemptions[expiring.id])
+    assert await rewards.expire_unclaimed(now=redemption.expires_at + timedelta(minutes=1)) == 1
+    account = await PointsAccount.get(user_id=expiring.id)
+    assert (account.balance, account.owed) == (0, 0)
+    assert await ledger.reconcile() == []
+    # The points board nets the debt too: nothing earned is left after the reversal.
+    board = (await client.get("/api/v1/leaderboard", params={"scope": "city", "period": "all", "metric": "points"},
+                              headers=cancelling.headers)).json()
+    assert board["me"]["value"] == 0

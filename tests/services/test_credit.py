@@ -61,7 +61,7 @@ def test_due_thresholds_table():
 async def test_export_script_is_idempotent(api, client, tmp_path):
     station = await make_station()
     worker = await make_worker(client, station)
-    v, _ = await make_volunteer(client, station, approved_by=worker)
+    v, _ = await make_volunteer(client, station, approved_by=worker, id_number="11010519491231002X")
     await add_minutes(api, v.id, 25 * 60)
     env = {**os.environ, "HAIBEI_DB_URL": api.settings.db_url}
     cmd = [sys.executable, str(ROOT / "scripts" / "export_credit"), "--out", str(tmp_path)]
@@ -74,3 +74,30 @@ async def test_export_script_is_idempotent(api, client, tmp_path):
     second = await asyncio.to_thread(subprocess.run, cmd, env=env, capture_output=True, text=True, timeout=60)
     assert "nothing new" in second.stdout and len(list(tmp_path.iterdir())) == 2
     assert (await PointsAccount.get(user_id=v.id)).verified_minutes == 25 * 60
+
+
+async def test_no_id_number_or_closed_profile_keeps_thresholds_due(api, client):
+    from tests.builders import random_id_number, volunteer_payload
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    later, _ = await make_volunteer(client, station, approved_by=worker, name="钱志愿")  # no ID number yet
+    leaving, _ = await make_volunteer(client, station, approved_by=worker, id_number=random_id_number())
+    for v in (later, leaving):
+        await add_minutes(api, v.id, 10 * 60)
+    r = await client.delete("/api/v1/me", headers=leaving.headers)
+    assert r.status_code == 200, r.text
+    # Neither can be credited by 信用威海: nothing to export, nothing used up.
+    r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["count"] == 0, r.text
+    assert await CreditIncrement.all().count() == 0
+    # Once the ID number is given, the 10 h reached earlier are exported, with it.
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station, name="钱志愿", id_number="11010519491231002X"),
+                         headers=later.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
+    assert r.status_code == 201, r.text
+    [inc] = r.json()["increments"]
+    assert (inc["user_id"], inc["threshold_hours"], inc["id_number_masked"]) == (later.id, 10, "1101**********002X")
+    assert inc["id_number_index"]
