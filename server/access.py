@@ -85,9 +85,12 @@ def sees_need_unmasked(actor: Actor, need: Need) -> bool:
     return own or is_worker_of(actor, need.station_id)
 
 
-async def task_viewer(actor: Actor, task: Task) -> tuple[str, TaskClaim | None]:
-    """How the caller relates to a task: worker | admin | household | claimant | browser."""
-    if is_worker_of(actor, task.station_id):
+async def task_viewer(actor: Actor, task: Task, *, as_claimant: bool = False) -> tuple[str, TaskClaim | None]:
+    """How the caller relates to a task: worker | admin | household | claimant | browser.
+
+    A worker of the station who also volunteers and holds a claim on the task is its worker,
+    except ``as_claimant`` (checking in, recording, releasing: what only the claimant does)."""
+    if is_worker_of(actor, task.station_id) and not as_claimant:
         return "worker", None
     volunteer = await VolunteerProfile.get_or_none(user_id=actor.id, status="approved") if actor.has("volunteer") else None
     if volunteer is not None:
@@ -96,6 +99,8 @@ async def task_viewer(actor: Actor, task: Task) -> tuple[str, TaskClaim | None]:
         ).first()
         if claim is not None:
             return "claimant", claim
+    if is_worker_of(actor, task.station_id):
+        return "worker", None
     need = await Need.get(id=task.need_id).select_related("resident")
     if need.resident.user_id is not None and need.resident.user_id == actor.id:
         return "household", None
@@ -116,7 +121,7 @@ async def access_task(actor: Actor, task_id: int, *, purpose: str = "view") -> t
         if task.status == "open" or (task.status == "claimed" and not is_worker_of(actor, task.station_id)):
             # Anyone racing for the last slot learns they lost (409 from the claim check), not 404.
             return task, "browser", None
-    viewer, claim = await task_viewer(actor, task)
+    viewer, claim = await task_viewer(actor, task, as_claimant=purpose == "claimant")
     if purpose == "manage" and viewer != "worker":
         raise Forbidden("仅所属驿站工作人员可操作")
     if purpose == "claimant" and viewer != "claimant":

@@ -125,6 +125,8 @@ async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Even
             outcomes = await worker.run_once()
             now = worker.clock()
             if last_jobs is None or (now - last_jobs).total_seconds() >= jobs_every:
+                # Set first: a run that fails is tried again at the next jobs round, not every second.
+                last_jobs = now
                 log.info("scheduled jobs", extra=await jobs.run_all(settings=settings, now=now))
                 # Tasks expired, released or generated: tell the API processes' caches.
                 await feed.current().flush()
@@ -134,7 +136,6 @@ async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Even
                         await leaderboard.ensure_fresh(redis=redis, prefix=settings.redis_prefix, now=now)
                     except RedisError:
                         log.warning("leaderboard check skipped: Redis unreachable")
-                last_jobs = now
         except Exception:  # noqa: BLE001 - the loop must outlive any one bad round
             log.exception("worker round failed")
             outcomes = {}

@@ -247,3 +247,32 @@ async def give_points(api, session: Session, amount: int) -> None:
         account = await ledger.lock(user_id=session.id)
         await ledger.post(account=account, amount=amount, kind="bonus", key=f"test-bonus:{uuid.uuid4().hex}",
                           now=api.app.ctx.clock(), reason="test")
+
+
+class clock_moved:
+    """The API's clock ``minutes`` on for the block: what a volunteer does after serving that
+    long (a record of ``minutes`` from the check-in, its confirmation), without waiting."""
+
+    def __init__(self, minutes: float, app) -> None:
+        from datetime import timedelta
+
+        self.app, self.delta = app, timedelta(minutes=minutes)
+
+    def __enter__(self):
+        self.real = self.app.ctx.clock
+        real, delta = self.real, self.delta
+        self.app.ctx.clock = lambda: real() + delta
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.app.ctx.clock = self.real
+
+
+async def record_after(client: httpx.AsyncClient, task_id: int, volunteer: Session, minutes: int,
+                       summary: str = "完成", **extra: Any) -> httpx.Response:
+    """The volunteer, checked in just now, records ``minutes`` of service from the check-in, sent
+    ``minutes`` later (the API's clock moved on for the request)."""
+    started = soon(0)
+    with clock_moved(minutes, client._haibei_api.app):
+        return await client.post(f"/api/v1/tasks/{task_id}/record", headers=volunteer.headers, json={
+            "started_at": iso(started), "ended_at": iso(soon(minutes)), "summary": summary, **extra})

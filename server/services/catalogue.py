@@ -10,7 +10,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from config.data import SERVICE_CATALOGUE
-from models import Service, ServiceCategory
+from models import Pairing, Service, ServiceCategory
 from server.errors import Conflict, NotFound, ValidationFailed
 
 
@@ -133,9 +133,20 @@ async def create_service(*, data: dict[str, Any]) -> Service:
     return await get_service(code=data["code"])
 
 
+class ServiceInUse(Conflict):
+    code = "SERVICE_IN_USE"
+    message = "该服务仍有进行中的结对帮扶,请先结束相关结对再停用"
+
+
 async def update_service(*, code: str, changes: dict[str, Any]) -> Service:
-    """Edit or retire (``status='retired'``) a service; old records keep pointing at it."""
+    """Edit or retire (``status='retired'``) a service; old records keep pointing at it. A
+    service that active pairings still use is not retired: their recurring tasks could no longer
+    be made (机制三's regular service would stop without anyone deciding it should)."""
     service = await get_service(code=code)
+    if changes.get("status") == "retired" and service.status != "retired":
+        in_use = await Pairing.filter(service_id=code, status="active").order_by("id").limit(50).values_list("id", flat=True)
+        if in_use:
+            raise ServiceInUse(details={"pairing_ids": list(in_use)})
     if "category_code" in changes:
         if not await ServiceCategory.exists(code=changes["category_code"]):
             raise ValidationFailed("服务类别不存在", details=[{"field": "category_code", "type": "not_found"}])

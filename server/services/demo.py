@@ -84,10 +84,11 @@ async def _seed_workflow(*, cipher: FieldCipher, settings: Settings) -> None:
         # 4: served today, confirmed and rated (closed).
         n4 = await need(4, "SUPPORT_TUTOR", "孩子四年级,数学跟不上")
         t4 = await task(n4, 4, "课业辅导", timedelta(minutes=10))
-        claim = await claims.assign(task=t4, volunteer=volunteer[3], now=now)
+        served_from = now - timedelta(minutes=15)  # claimed and checked in when the service began
+        claim = await claims.assign(task=t4, volunteer=volunteer[3], now=served_from)
         scene = plates.scene_for(resident_id=n4.resident_id, key=cipher.derived_key("plate"))
         await tasks.check_in(task=t4, claim=claim, scene=scene, lat=None, lng=None, cipher=cipher, settings=settings,
-                             now=now, actor_id=volunteer[3].user_id)
+                             now=served_from, actor_id=volunteer[3].user_id)
         await tasks.submit_record(task=t4, claim=claim, started_at=now - timedelta(minutes=15), ended_at=now,
                                   summary="辅导分数加减法,完成练习册两页", photos=[], settings=settings, now=now,
                                   actor_id=volunteer[3].user_id, owner_user_id=volunteer[3].user_id)

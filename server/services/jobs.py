@@ -12,24 +12,30 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from config import Settings
-from models import Redemption, Task, TaskClaim, VolunteerProfile
+from models import Need, Redemption, Task, TaskClaim, VolunteerProfile
+from server import feed
 from server.pii import FieldCipher, cipher_for
-from server.services import events, notify, pairings, referrals, rewards, tasks
+from server.services import events, needs, notify, pairings, referrals, rewards, tasks
 
 log = logging.getLogger("haibei.jobs")
 
 
 async def release_stale_claims(*, settings: Settings, now: datetime) -> int:
-    """Claims not checked in within the grace period after the start go back to the pool."""
+    """Claims not checked in within the grace period go back to the pool. The period runs from
+    the start, or from the claim if it came later: a task may be claimed until its end, and a
+    late claim gets the same time to arrive as an early one."""
     deadline = now - timedelta(minutes=settings.claim_grace_minutes)
-    stale = await TaskClaim.filter(status="claimed", task__scheduled_start__lt=deadline).values_list("id", flat=True)
+    # max(start, claimed_at) < deadline, i.e. both are.
+    stale = await TaskClaim.filter(status="claimed", claimed_at__lt=deadline,
+                                   task__scheduled_start__lt=deadline).values_list("id", flat=True)
     released = 0
     for claim_id in stale:
         async with in_transaction():
+            # The task's row before the claim's, as a cancellation or the expiry takes them.
+            task = await Task.select_for_update().get(id=(await TaskClaim.get(id=claim_id)).task_id)
             claim = await TaskClaim.select_for_update().get(id=claim_id)
             if claim.status != "claimed":
                 continue
-            task = await Task.get(id=claim.task_id)
             await tasks.release(claim=claim, task=task, actor_id=None, actor_role="system", now=now,
                                 reason="not checked in in time", to="expired")
             volunteer = await VolunteerProfile.get(id=claim.volunteer_id)
@@ -42,17 +48,34 @@ async def release_stale_claims(*, settings: Settings, now: datetime) -> int:
 
 
 async def expire_unclaimed(*, now: datetime) -> int:
-    """Open tasks whose window has passed are marked expired."""
+    """Open tasks whose window has passed are marked expired.
+
+    Such a task may still have live claims: a late claim whose grace has not run out (it is
+    ended here, its volunteer told), or, on a task with several slots, volunteers who checked in
+    while a slot stayed free (the task then follows them instead of expiring: their service
+    happened). The need follows its tasks, and may complete."""
     expired = 0
     for task_id in await Task.filter(status="open", scheduled_end__lt=now).values_list("id", flat=True):
         async with in_transaction():
-            task = await Task.get(id=task_id)
-            try:
-                await events.move(task, to="expired", allowed_from=("open",), wanted="过期", need_id=task.need_id,
-                                  actor_id=None, actor_role="system", now=now, reason="window passed unclaimed")
-            except events.InvalidState:
+            task = await Task.select_for_update().get(id=task_id)
+            if task.status != "open" or task.scheduled_end >= now:
                 continue
-            expired += 1
+            ended = await tasks.end_waiting_claims(task=task, to="expired", event="claim_released", actor_id=None,
+                                                   actor_role="system", now=now, reason="window passed")
+            if ended:
+                task.claimed_count = max(0, task.claimed_count - len(ended))
+                await Task.filter(id=task.id).update(claimed_count=task.claimed_count)
+                feed.changed("cell", task.cell)
+            need = await Need.get(id=task.need_id)
+            if any(c.status in ("checked_in", "submitted", "confirmed") for c in await tasks.locked_claims(task=task)):
+                await tasks.follow_claims(task=task, actor_id=None, actor_role="system", now=now, closing=True,
+                                          locked=task)
+            else:
+                await events.move(task, to="expired", allowed_from=("open",), wanted="过期", need_id=task.need_id,
+                                  actor_id=None, actor_role="system", now=now, reason="window passed unclaimed",
+                                  locked=task)
+                expired += 1
+            await needs.follow_tasks(need=need, actor_id=None, actor_role="system", now=now)
     return expired
 
 

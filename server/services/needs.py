@@ -122,6 +122,11 @@ async def reject(*, need: Need, actor: Actor, reason: str, now: datetime) -> Nee
     await events.move(need, to="rejected", allowed_from=("submitted", "accepted"), wanted="驳回", need_id=need.id,
                       actor_id=actor.id, actor_role="worker", now=now, reason=reason,
                       extra={"status_reason": reason, "open_key": None, "closed_at": now})
+    from server.services import pairings  # imports needs (through tasks)
+
+    # A pairing may hang off an accepted need; left active it would keep asking for tasks the
+    # rejected need cannot have.
+    await pairings.end_for_need(need_id=need.id, actor_id=actor.id, reason="需求未受理", now=now)
     await _tell_household(need, "need_rejected", now=now, reason=reason)
     return need
 
@@ -138,19 +143,18 @@ async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now
     await events.move(need, to="cancelled", allowed_from=("submitted", "accepted", "dispatched"), wanted="取消",
                       need_id=need.id, actor_id=actor.id, actor_role=role, now=now, reason=reason,
                       extra={"status_reason": reason, "open_key": None, "closed_at": now})
-    from server.services import pairings, referrals  # both import needs (through tasks)
+    from server.services import pairings, referrals, tasks  # they import needs
 
-    await pairings.end_for_cancelled_need(need_id=need.id, actor_id=actor.id, now=now)
+    paired = await pairings.end_for_need(need_id=need.id, actor_id=actor.id, reason="需求已取消", now=now)
 
     for task in await Task.filter(need_id=need.id, status="referred"):
         await referrals.withdraw(task=task, actor_id=actor.id, reason="need cancelled", now=now)
-    for task in await Task.filter(need_id=need.id, status__in=("open", "claimed")):
-        for claim in await TaskClaim.filter(task_id=task.id, status="claimed"):
-            await events.move(claim, to="cancelled", allowed_from=("claimed",), wanted="取消", need_id=need.id,
-                              actor_id=actor.id, actor_role=role, now=now, reason="need cancelled",
-                              extra={"active_key": None, "ended_reason": "need cancelled"})
-        await events.move(task, to="cancelled", allowed_from=("open", "claimed"), wanted="取消", need_id=need.id,
-                          actor_id=actor.id, actor_role=role, now=now, reason="need cancelled")
+    # The need's tasks are locked (in id order, as claims lock them) before their claims are read:
+    # a claim committed after this transaction's first read is then seen, and cancelled too.
+    for task in await Task.select_for_update().filter(need_id=need.id).order_by("id"):
+        if task.status in ("open", "claimed"):
+            await tasks.cancel(task=task, actor_id=actor.id, reason="need cancelled", now=now, role=role, locked=task,
+                               told="服务对象已取消需求", quiet=paired)
     return need
 
 
@@ -178,7 +182,9 @@ async def follow_tasks(*, need: Need, actor_id: int | None, actor_role: str, now
     paired = await Pairing.exists(need_id=need.id, status="active")
     if statuses == {"confirmed"} and not paired:
         target, allowed = "completed", ("dispatched", "in_service")
-    elif statuses & {"checked_in", "submitted", "confirmed"}:
+    elif statuses & {"checked_in", "submitted", "confirmed"} or await TaskClaim.exists(
+            task__need_id=need.id, status__in=("checked_in", "submitted", "confirmed")):
+        # (a task still open for more volunteers may already be served by the first of them)
         target, allowed = "in_service", ("dispatched",)
     else:
         target, allowed = "dispatched", ("accepted",)

@@ -18,22 +18,27 @@ not started and lets the need complete.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models import Need, Organization, Pairing, ResidentProfile, Service, Task, VolunteerProfile
+from models import Need, Notification, Organization, Pairing, ResidentProfile, Service, Task, VolunteerProfile
 from server.access import PairingTies
 from server.auth import Actor
 from server.clock import CHINA_TZ
-from server.errors import Conflict, ValidationFailed
+from server.errors import Conflict, DomainError, ValidationFailed
 from server.pii import FieldCipher, mask_name
 from server.services import claims, events, needs, notify, referrals, tasks
 
 HORIZON_DAYS = 7
 WEEKDAY_NAMES = "一二三四五六日"
+# What the station is told when a pairing's tasks cannot be generated.
+STALLED_EVENT = "pairing_stalled"
+
+log = logging.getLogger("haibei.pairings")
 
 
 class PairingExists(Conflict):
@@ -184,7 +189,27 @@ async def generate(*, now: datetime, cipher: FieldCipher, sla_hours: int, pairin
                     made += 1
             except IntegrityError:
                 continue  # another runner made this occurrence first
+            except DomainError as exc:
+                # The pairing's need or service no longer allows a task (rejected need, retired
+                # service, ...): its other occurrences would fail the same way, the other pairings
+                # must not. The station hears of it once and decides (end or fix the pairing).
+                log.warning("pairing occurrence not generated",
+                            extra={"pairing_id": pairing.id, "occurrence": day.isoformat(), "code": exc.code})
+                await _tell_stalled(pairing_id=pairing.id, problem=exc.message, now=now)
+                break
     return made
+
+
+async def _tell_stalled(*, pairing_id: int, problem: str, now: datetime) -> None:
+    """Tell the pairing's station, once per pairing, that its tasks cannot be generated."""
+    async with in_transaction():
+        # The pairing's row lock makes two runners agree on who tells.
+        pairing = await Pairing.select_for_update().get(id=pairing_id)
+        page = notify.render(STALLED_EVENT, {"pairing_id": pairing.id})["page"]
+        if await Notification.exists(event=STALLED_EVENT, page=page):
+            return
+        await notify.notify_station_workers(station_id=pairing.station_id, event=STALLED_EVENT, now=now, ctx={
+            "pairing_id": pairing.id, "title": pairing.title, "problem": problem, "at": now})
 
 
 async def end(*, pairing: Pairing, actor_id: int, role: str, reason: str, now: datetime) -> Pairing:
@@ -198,7 +223,9 @@ async def end(*, pairing: Pairing, actor_id: int, role: str, reason: str, now: d
                                   scheduled_start__gt=now):
         if task.status == "referred":
             await referrals.withdraw(task=task, actor_id=actor_id, reason=reason, now=now)
-        await tasks.cancel(task=task, actor_id=actor_id, reason=f"结对结束:{reason}", now=now, role=role)
+        # The paired volunteer hears of the pairing's end below, once, not of each task.
+        await tasks.cancel(task=task, actor_id=actor_id, reason=f"结对结束:{reason}", now=now, role=role,
+                           quiet=frozenset({locked.volunteer_id}) if locked.volunteer_id else frozenset())
     need = await Need.get(id=pairing.need_id)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role=role, now=now)
     if locked.volunteer_id is not None:
@@ -211,11 +238,25 @@ async def end(*, pairing: Pairing, actor_id: int, role: str, reason: str, now: d
     return locked
 
 
-async def end_for_cancelled_need(*, need_id: int, actor_id: int, now: datetime) -> None:
-    """The household withdrew the need: its pairing ends with it (the need's cancellation ends the
-    tasks themselves)."""
-    await Pairing.filter(need_id=need_id, status="active").update(
-        status="ended", active_key=None, ended_at=now, ended_by=actor_id, end_reason="need cancelled")
+async def end_for_need(*, need_id: int, actor_id: int, reason: str, now: datetime) -> frozenset[int]:
+    """The need was withdrawn or rejected: its pairing ends with it and the paired volunteer is
+    told, as ``end`` tells them (the need's cancellation ends the tasks themselves). Returns the
+    volunteers told (profile ids): that message covers their generated tasks too."""
+    told = set()
+    for pairing in await Pairing.filter(need_id=need_id, status="active"):
+        locked = await Pairing.select_for_update().get(id=pairing.id)
+        if locked.status != "active":
+            continue
+        await Pairing.filter(id=locked.id).update(status="ended", active_key=None, ended_at=now, ended_by=actor_id,
+                                                  end_reason=reason)
+        if locked.volunteer_id is not None:
+            volunteer = await VolunteerProfile.get(id=locked.volunteer_id)
+            resident = await ResidentProfile.get(id=locked.resident_id)
+            await notify.notify(user_id=volunteer.user_id, event="pairing_ended", now=now, ctx={
+                "pairing_id": locked.id, "title": locked.title, "household_name": mask_name(resident.name),
+                "reason": reason, "at": now})
+            told.add(volunteer.id)
+    return frozenset(told)
 
 
 async def list_for(*, actor: Actor, ties: PairingTies, status: str | None) -> list[Pairing]:

@@ -4,7 +4,9 @@ Task: open → claimed → checked_in → submitted → confirmed, or cancelled 
 Claim (one volunteer's part): claimed → checked_in → submitted → confirmed, or released / expired /
 cancelled; a rejected record sends a submitted claim back to checked_in with the reason.
 A task with several slots (volunteers_needed) is `claimed` once every slot is taken and moves on
-when all its active claims have.
+when all its active claims have. Until then it stays `open` and claimable, even while the first
+volunteers check in and serve; once its window is over the expiry job ends the claims still
+waiting and lets the task follow the ones that served (services/jobs.py).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from tortoise.expressions import F
 from config import Settings
 from models import CLAIM_ACTIVE, CLAIM_ENDED, Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
 from server import feed
-from server.errors import Conflict, DomainError, NotFound, ValidationFailed
+from server.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name, mask_phone
 from server.services import catalogue, content, events, geo, ledger, needs, notify, plates, residents
 
 CONFIRMED_ADDRESS_TTL = timedelta(hours=24)
+# How long before the check-in a service record may say the service began.
+RECORD_START_TOLERANCE = timedelta(minutes=5)
 
 
 class TaskAlreadyClaimed(Conflict):
@@ -50,6 +54,16 @@ class SkillRequired(DomainError):
     status = 403
     code = "SKILL_REQUIRED"
     message = "该服务需要相应技能,请先在志愿者资料中登记"
+
+
+class OwnService(Forbidden):
+    code = "OWN_SERVICE"
+    message = "不能确认本人参与的服务,请由驿站其他工作人员确认"
+
+
+class RecordBeforeCheckIn(ValidationFailed):
+    code = "RECORD_BEFORE_CHECKIN"
+    message = "服务开始时间不能早于签到时间"
 
 
 class CheckinEvidence(DomainError):
@@ -230,6 +244,8 @@ async def _free_slot(*, task: Task, actor_id: int | None, actor_role: str, now: 
 async def release(*, claim: TaskClaim, task: Task, actor_id: int | None, actor_role: str, now: datetime,
                   reason: str, to: str = "released") -> None:
     """Give a claimed (not yet checked-in) slot back to the pool."""
+    # The task's row first, then the claim's, as everywhere a claim ends (cancel, expiry).
+    await Task.select_for_update().get(id=task.id)
     await events.move(claim, to=to, allowed_from=("claimed",), wanted="放弃", need_id=task.need_id,
                       actor_id=actor_id, actor_role=actor_role, now=now, reason=reason,
                       extra={"active_key": None, "ended_reason": reason})
@@ -252,6 +268,11 @@ async def check_in(
     cipher: FieldCipher, settings: Settings, now: datetime, actor_id: int,
 ) -> TaskClaim:
     """Layered evidence that the volunteer is at the household, at the agreed time."""
+    # Locked: the expiry job or a cancellation may be ending the task right now.
+    current = await Task.select_for_update().get(id=task.id)
+    if current.status not in ("open", "claimed", "checked_in"):
+        task.status = current.status
+        raise events.invalid_state(task, "签到")
     need = await Need.get(id=task.need_id)
     service = await Service.get(code=task.service_id)
     evidence: dict[str, Any] = {"plate": False, "location": False, "time": False}
@@ -285,9 +306,7 @@ async def check_in(
     await events.move(claim, to="checked_in", allowed_from=("claimed",), wanted="签到", need_id=task.need_id,
                       actor_id=actor_id, actor_role="volunteer", now=now,
                       extra={"checked_in_at": now, "checkin_evidence": evidence})
-    if task.status in ("open", "claimed"):
-        await events.move(task, to="checked_in", allowed_from=("open", "claimed"), wanted="签到", need_id=task.need_id,
-                          actor_id=actor_id, actor_role="volunteer", now=now)
+    await follow_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now, locked=current)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="volunteer", now=now)
     await _tell(task, "volunteer_checked_in", who="household", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
                 now=now)
@@ -300,6 +319,7 @@ async def submit_record(
     screened: content.Verdict | None = None,
 ) -> TaskClaim:
     """The volunteer's account of the service; it must fit the window (plus grace) and the past."""
+    await Task.select_for_update().get(id=task.id)  # the task's row before the claim's (see ``release``)
     grace = timedelta(minutes=settings.checkin_grace_minutes)
     if ended_at <= started_at:
         raise ValidationFailed("结束时间须晚于开始时间", details=[{"field": "ended_at", "type": "ends_before_start"}])
@@ -307,6 +327,16 @@ async def submit_record(
         raise ValidationFailed("结束时间不能晚于现在", details=[{"field": "ended_at", "type": "in_future"}])
     if started_at < task.scheduled_start - grace or ended_at > task.scheduled_end + grace:
         raise ValidationFailed("服务时间须在任务时段内(含宽限)", details=[{"field": "started_at", "type": "outside_window"}])
+    # Verified minutes, and so points (机制三: 服务时长 → 积分), count from when the volunteer was
+    # there: never before the claim, and at most a few minutes before the check-in (a phone that
+    # checked in a little late), not from the start of the window.
+    if claim.checked_in_at is not None and started_at < claim.checked_in_at - RECORD_START_TOLERANCE:
+        raise RecordBeforeCheckIn(
+            f"服务开始时间不能早于签到时间{int(RECORD_START_TOLERANCE.total_seconds() // 60)}分钟以上",
+            details=[{"field": "started_at", "type": "before_checkin", "checked_in_at": claim.checked_in_at.isoformat()}])
+    if started_at < claim.claimed_at:
+        raise RecordBeforeCheckIn("服务开始时间不能早于领取任务的时间",
+                                  details=[{"field": "started_at", "type": "before_claim", "claimed_at": claim.claimed_at.isoformat()}])
     if photos:
         owned = await Upload.filter(id__in=photos, owner_id=owner_user_id).count()
         if owned != len(set(photos)):
@@ -315,7 +345,7 @@ async def submit_record(
                       actor_id=actor_id, actor_role="volunteer", now=now,
                       extra={"started_at": started_at, "ended_at": ended_at, "summary": summary,
                              "photos": list(dict.fromkeys(photos)), "submitted_at": now, "record_reject_reason": None})
-    await _task_follows_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now)
+    await follow_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now)
     await _tell(task, "record_submitted", who="workers", volunteer=await VolunteerProfile.get(id=claim.volunteer_id), now=now)
     if screened is not None:
         await content.flag(verdict=screened, station_id=task.station_id, subject_type="claim", subject_id=claim.id,
@@ -323,16 +353,24 @@ async def submit_record(
     return claim
 
 
-async def _task_follows_claims(*, task: Task, actor_id: int | None, actor_role: str, now: datetime) -> None:
-    """Move the task to the least advanced state among its active and confirmed claims."""
+async def follow_claims(*, task: Task, actor_id: int | None, actor_role: str, now: datetime,
+                        locked: Task | None = None, closing: bool = False) -> None:
+    """Move the task to the least advanced state among its active and confirmed claims.
+
+    A task with a free slot stays open, whatever its claims have done, so that the slot can still
+    be claimed (see the module docstring); ``closing`` (its window is over, no one else will come)
+    lets it follow the claims it has. ``locked``: the task as read ``FOR UPDATE`` here, if it was."""
     claims = await TaskClaim.filter(task_id=task.id, status__in=("claimed", "checked_in", "submitted", "confirmed"))
     if not claims:
         return
+    current = locked if locked is not None else await Task.select_for_update().get(id=task.id)
+    if current.status == "open" and current.claimed_count < current.volunteers_needed and not closing:
+        return
     order = ["claimed", "checked_in", "submitted", "confirmed"]
     target = min((c.status for c in claims), key=order.index)
-    if target != task.status and target != "claimed":
-        await events.move(task, to=target, allowed_from=tuple(s for s in order if s != target), wanted="推进",
-                          need_id=task.need_id, actor_id=actor_id, actor_role=actor_role, now=now)
+    if target != current.status and target != "claimed":
+        await events.move(task, to=target, allowed_from=("open", *(s for s in order if s != target)), wanted="推进",
+                          need_id=task.need_id, actor_id=actor_id, actor_role=actor_role, now=now, locked=current)
 
 
 # ---- confirmation -----------------------------------------------------------------------------
@@ -344,6 +382,9 @@ async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: S
     claims = await TaskClaim.filter(task_id=task.id, status="submitted")
     if task.status != "submitted" or not claims:
         raise events.invalid_state(task, "确认")
+    # Whoever served does not verify it: a worker who volunteers is confirmed by a colleague.
+    if await VolunteerProfile.exists(id__in=[c.volunteer_id for c in claims], user_id=actor_id):
+        raise OwnService()
     grace = timedelta(minutes=settings.checkin_grace_minutes)
     window_cap = _minutes(task.scheduled_start, task.scheduled_end) + 2 * int(grace.total_seconds() // 60)
     need = await Need.get(id=task.need_id)
@@ -364,7 +405,7 @@ async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: S
         await TaskClaim.filter(id=claim.id).update(points_due=amount)
         posted += entries
         await _tell(task, "task_confirmed", who="volunteer", volunteer=volunteer, now=now, points=amount)
-    await _task_follows_claims(task=task, actor_id=actor_id, actor_role="worker", now=now)
+    await follow_claims(task=task, actor_id=actor_id, actor_role="worker", now=now)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
     await task.refresh_from_db()
     return posted
@@ -464,16 +505,55 @@ async def claimed_by(*, volunteer: VolunteerProfile) -> list[tuple[Task, TaskCla
     return out
 
 
-async def cancel(*, task: Task, actor_id: int, reason: str, now: datetime, role: str = "worker") -> Task:
-    """A worker withdraws a task that is not yet under way; its claims end with it."""
-    if task.status not in ("open", "claimed"):
-        raise events.invalid_state(task, "取消任务")
-    for claim in await TaskClaim.filter(task_id=task.id, status="claimed"):
-        await events.move(claim, to="cancelled", allowed_from=("claimed",), wanted="取消", need_id=task.need_id,
-                          actor_id=actor_id, actor_role=role, now=now, reason=reason,
+class TaskUnderWay(events.InvalidState):
+    message = "已有志愿者签到服务,不能取消任务"
+
+
+async def locked_claims(*, task: Task) -> list[TaskClaim]:
+    """Every claim of ``task``, read ``FOR UPDATE`` (by the task's key alone, in id order) under the
+    task's row lock the caller holds: the current rows, not this transaction's snapshot."""
+    return await TaskClaim.select_for_update().filter(task_id=task.id).order_by("id")
+
+
+async def end_waiting_claims(*, task: Task, to: str, event: str, actor_id: int | None, actor_role: str,
+                             now: datetime, reason: str, told: str | None = None,
+                             quiet: frozenset[int] = frozenset()) -> list[TaskClaim]:
+    """End the task's claims not yet checked in (``claimed``, e.g. to cancelled or expired) and
+    tell each claimant ``event`` (``told``: the reason they read, if not ``reason``; ``quiet``:
+    volunteers told otherwise, e.g. of their pairing's end, who are not told again). The caller
+    holds the task's row lock: claims take that lock before they insert (services/claims.py), so
+    this locking read sees every claim committed before it and none can be added meanwhile (a
+    plain read would see the transaction's older snapshot and miss a claim that just won)."""
+    ended = []
+    for claim in await locked_claims(task=task):
+        if claim.status != "claimed":
+            continue
+        await events.move(claim, to=to, allowed_from=("claimed",), wanted="结束领取", need_id=task.need_id,
+                          actor_id=actor_id, actor_role=actor_role, now=now, reason=reason, locked=claim,
                           extra={"active_key": None, "ended_reason": reason})
+        if claim.volunteer_id not in quiet:
+            await _tell(task, event, who="volunteer", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
+                        now=now, reason=told or reason)
+        ended.append(claim)
+    return ended
+
+
+async def cancel(*, task: Task, actor_id: int, reason: str, now: datetime, role: str = "worker",
+                 locked: Task | None = None, told: str | None = None, quiet: frozenset[int] = frozenset()) -> Task:
+    """A worker withdraws a task that is not yet under way; its claims end with it and their
+    volunteers are told. ``locked``: the task as the caller read it ``FOR UPDATE``, if it did;
+    ``told``, ``quiet``: as for ``end_waiting_claims``."""
+    locked = locked if locked is not None else await Task.select_for_update().get(id=task.id)
+    if locked.status not in ("open", "claimed"):
+        task.status = locked.status
+        raise events.invalid_state(task, "取消任务")
+    # A slot of a task still open for more volunteers may already be served (checked in).
+    if any(c.status in ("checked_in", "submitted") for c in await locked_claims(task=locked)):
+        raise TaskUnderWay(details={"current_status": locked.status, "action": "取消任务"})
+    await end_waiting_claims(task=locked, to="cancelled", event="claim_cancelled", actor_id=actor_id, actor_role=role,
+                             now=now, reason=reason, told=told, quiet=quiet)
     await events.move(task, to="cancelled", allowed_from=("open", "claimed"), wanted="取消任务", need_id=task.need_id,
-                      actor_id=actor_id, actor_role=role, now=now, reason=reason)
+                      actor_id=actor_id, actor_role=role, now=now, reason=reason, locked=locked)
     need = await Need.get(id=task.need_id)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role=role, now=now)
     return task

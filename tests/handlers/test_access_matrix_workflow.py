@@ -28,7 +28,7 @@ async def _check_in(w, client):
 async def _submit(w, client):
     await _check_in(w, client)
     r = await client.post(f"/api/v1/tasks/{w.claimed_task}/record",
-                          json={"started_at": iso(soon(-10)), "ended_at": iso(soon(0)), "summary": "完成"},
+                          json={"started_at": iso(soon(0)), "ended_at": iso(soon(3)), "summary": "完成"},
                           headers=w.s["claimant"].headers)
     assert r.status_code == 200, r.text
 
@@ -78,7 +78,7 @@ ROUTES = [
     ("tasks.check_in", "POST", lambda w: f"/api/v1/tasks/{w.claimed_task}/check-in", lambda w: HOME,
      {"claimant"}, CLAIMANT_ONLY, None),
     ("tasks.record", "POST", lambda w: f"/api/v1/tasks/{w.claimed_task}/record",
-     lambda w: {"started_at": iso(soon(-10)), "ended_at": iso(soon(0)), "summary": "完成"},
+     lambda w: {"started_at": iso(soon(0)), "ended_at": iso(soon(3)), "summary": "完成"},
      {"claimant"}, CLAIMANT_ONLY, "check_in"),
     ("tasks.confirm", "POST", lambda w: f"/api/v1/tasks/{w.claimed_task}/confirm", lambda w: {},
      {"worker_a"}, {"owner": 403, "admin": 403, "claimant": 403, "*": 404}, "submit"),

@@ -156,3 +156,58 @@ async def test_pending_volunteer_cannot_browse_or_claim(client):
     pending, _ = await make_volunteer(client, station)
     assert_error(await client.get("/api/v1/tasks/open", headers=pending.headers), 403, "FORBIDDEN")
     assert_error(await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=pending.headers), 403, "FORBIDDEN")
+
+
+async def test_first_check_in_on_a_multi_slot_task_leaves_the_free_slot_claimable(client, api):
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, volunteers_needed=2)
+    a, _ = await make_volunteer(client, station, approved_by=worker)
+    b, _ = await make_volunteer(client, station, approved_by=worker)
+    c, _ = await make_volunteer(client, station, approved_by=worker)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=a.headers)
+    # B browses (and fills the cell cache) before A checks in.
+    assert [t["slots_left"] for t in (await client.get("/api/v1/tasks/open", params=HOME, headers=b.headers)).json()["items"]] == [1]
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=a.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "open" and r.json()["slots_left"] == 1 and r.json()["my_claim"]["status"] == "checked_in"
+    browse = (await client.get("/api/v1/tasks/open", params=HOME, headers=b.headers)).json()["items"]
+    assert [(t["id"], t["slots_left"]) for t in browse] == [(task["id"], 1)]
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=b.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "claimed" and r.json()["slots_left"] == 0
+    assert_error(await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=c.headers), 409, "TASK_ALREADY_CLAIMED")
+    assert (await client.get("/api/v1/tasks/open", params=HOME, headers=c.headers)).json()["items"] == []
+    # The task moves on once all its claims have: B checks in too.
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=b.headers)
+    assert r.status_code == 200 and r.json()["status"] == "checked_in"
+
+
+async def test_a_part_filled_task_past_its_window_goes_on_with_the_volunteer_who_served(client, api):
+    from datetime import timedelta
+
+    from server.services import jobs
+
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, volunteers_needed=2,
+                                                 scheduled_start=iso(soon(-4)), scheduled_end=iso(soon(20)))
+    a, _ = await make_volunteer(client, station, approved_by=worker)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=a.headers)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=a.headers)
+    assert r.status_code == 200 and r.json()["status"] == "open", r.text
+    assert (await client.get(f"/api/v1/needs/{need['id']}", headers=worker.headers)).json()["status"] == "in_service"
+    real = api.app.ctx.clock
+    api.app.ctx.clock = lambda: real() + timedelta(minutes=20)
+    try:
+        r = await client.post(f"/api/v1/tasks/{task['id']}/record", headers=a.headers,
+                              json={"started_at": iso(soon(0)), "ended_at": iso(soon(20)), "summary": "打扫"})
+        assert r.status_code == 200 and r.json()["status"] == "open", r.text
+        # Nobody took the second slot: once the window is over the task follows A's record.
+        end = (await Task.get(id=task["id"])).scheduled_end
+        out = await jobs.run_all(settings=api.settings, now=end + timedelta(minutes=1))
+        assert out["expired_tasks"] == 0
+        assert (await Task.get(id=task["id"])).status == "submitted"
+        r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
+        assert r.status_code == 200 and r.json()["status"] == "confirmed", r.text
+    finally:
+        api.app.ctx.clock = real
+    assert (await client.get(f"/api/v1/needs/{need['id']}", headers=worker.headers)).json()["status"] == "completed"

@@ -57,3 +57,84 @@ async def test_same_need_submitted_at_once_lands_once(client):
     assert statuses == [201] + [409] * 5, [r.text for r in results]
     assert all(r.json()["error"]["code"] == "NEED_DUPLICATE" for r in results if r.status_code == 409)
     assert await Need.all().count() == 1
+
+
+async def _claim_during(client, volunteer, task_id, cancel):
+    """Run ``cancel(now)`` in a transaction that read before a claim of ``task_id`` committed
+    (the cancel request's first read), as a request racing the claim would."""
+    from tortoise.transactions import in_transaction
+
+    from models import Task
+
+    async with in_transaction():
+        await Task.get(id=task_id)  # this transaction's snapshot starts here, before the claim
+        r = await client.post(f"/api/v1/tasks/{task_id}/claim", headers=volunteer.headers)
+        assert r.status_code == 200, r.text
+        await cancel()
+
+
+async def test_claim_committed_while_the_need_is_cancelled_is_cancelled_with_it(client, api):
+    from types import SimpleNamespace
+
+    from models import Need, Task, TaskClaim
+    from server.services import needs
+    from tests.builders import make_open_task, make_volunteer
+
+    station = await make_station()
+    task, need, worker, resident = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+
+    async def cancel():
+        loaded = await needs.load(need_id=need["id"])
+        await needs.cancel(need=loaded, actor=SimpleNamespace(id=resident.id), role="resident", reason="不需要了",
+                           now=api.app.ctx.clock())
+
+    await _claim_during(client, volunteer, task["id"], cancel)
+    assert (await Need.get(id=need["id"])).status == "cancelled"
+    assert (await Task.get(id=task["id"])).status == "cancelled"
+    claim = await TaskClaim.get(task_id=task["id"])
+    assert claim.status == "cancelled" and claim.active_key is None
+    mine = await client.get("/api/v1/tasks/mine", headers=volunteer.headers)
+    assert mine.json()["items"] == []
+
+
+async def test_claim_committed_while_the_task_is_cancelled_is_cancelled_with_it(client, api):
+    from models import Task, TaskClaim
+    from server.services import tasks
+    from tests.builders import make_open_task, make_volunteer
+
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+
+    async def cancel():
+        await tasks.cancel(task=await Task.get(id=task["id"]), actor_id=worker.id, reason="改期",
+                           now=api.app.ctx.clock())
+
+    await _claim_during(client, volunteer, task["id"], cancel)
+    assert (await Task.get(id=task["id"])).status == "cancelled"
+    claim = await TaskClaim.get(task_id=task["id"])
+    assert claim.status == "cancelled" and claim.active_key is None
+
+
+async def test_claim_racing_a_task_cancellation_waits_for_it_and_is_refused(client, api):
+    from tortoise.transactions import in_transaction
+
+    from models import Task, TaskClaim
+    from server.services import tasks
+    from tests.builders import make_open_task, make_volunteer
+    from tests.handlers.test_platform import assert_error
+
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    async with in_transaction():
+        await tasks.cancel(task=await Task.get(id=task["id"]), actor_id=worker.id, reason="改期",
+                           now=api.app.ctx.clock())
+        # The claim's transaction queues on the task row this one holds.
+        claim = asyncio.ensure_future(client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers))
+        await asyncio.sleep(0.5)
+        assert not claim.done()
+    # Past claiming: a cancelled task is no longer the volunteer's to see (server.access).
+    assert_error(await claim, 404, "NOT_FOUND")
+    assert not await TaskClaim.filter(task_id=task["id"]).exists()

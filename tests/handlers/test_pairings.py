@@ -8,7 +8,7 @@ from models import Need, Notification, OrgReferral, Pairing, Task, TaskClaim
 from server.clock import CHINA_TZ
 from server.services import pairings
 from tests.builders import (
-    iso, make_admin, make_need, make_resident, make_station, make_volunteer, make_worker,
+    grant, iso, make_admin, make_need, make_resident, make_station, make_volunteer, make_worker,
 )
 from tests.handlers.test_platform import assert_error
 from tests.handlers.test_referrals import HOME, qualified_org
@@ -97,12 +97,15 @@ async def test_serving_a_paired_task_keeps_the_need_open_until_the_pairing_ends(
     assert 7 <= len(tasks) <= 8  # every day from today (if 08:00 is still ahead) to today + 7
     first = tasks[0]
     real = api.app.ctx.clock
-    api.app.ctx.clock = lambda: first.scheduled_start + timedelta(minutes=65)
+    api.app.ctx.clock = lambda: first.scheduled_start + timedelta(minutes=1)
     try:
         r = await client.post(f"/api/v1/tasks/{first.id}/check-in", json=HOME, headers=volunteer.headers)
         assert r.status_code == 200, r.text
+        # The hour of service from the check-in, recorded when it ends.
+        api.app.ctx.clock = lambda: first.scheduled_start + timedelta(minutes=65)
         r = await client.post(f"/api/v1/tasks/{first.id}/record", headers=volunteer.headers, json={
-            "started_at": iso(first.scheduled_start), "ended_at": iso(first.scheduled_start + timedelta(minutes=60)),
+            "started_at": iso(first.scheduled_start + timedelta(minutes=1)),
+            "ended_at": iso(first.scheduled_start + timedelta(minutes=61)),
             "summary": "打扫完毕"})
         assert r.status_code == 200, r.text
         r = await client.post(f"/api/v1/tasks/{first.id}/confirm", json={}, headers=worker.headers)
@@ -124,6 +127,8 @@ async def test_serving_a_paired_task_keeps_the_need_open_until_the_pairing_ends(
                  409, "INVALID_STATE")
     # A new pairing may follow on another open need; the ended one no longer blocks anything.
     assert await Notification.filter(user_id=volunteer.id, event="pairing_ended").count() == 1
+    # That one message covers the pairing's cancelled tasks: no message per task.
+    assert await Notification.filter(user_id=volunteer.id, event="claim_cancelled").count() == 0
 
 
 async def test_organisation_pairing_refers_each_occurrence_and_staff_assign_their_people(client, api):
@@ -132,6 +137,7 @@ async def test_organisation_pairing_refers_each_occurrence_and_staff_assign_thei
     need, worker, _ = await paired_need(client, station)
     org, staff = await qualified_org(client, admin, station)
     member, _ = await make_volunteer(client, station, approved_by=worker)
+    await grant(member, "org_staff", organization_id=org.id)  # one of the organisation's people
     now = api.app.ctx.clock()
     today = now.astimezone(CHINA_TZ).date()
     tomorrow = today + timedelta(days=1)
@@ -227,3 +233,95 @@ async def test_who_sees_and_ends_a_pairing(client, api):
         assert_error(await client.post(f"/api/v1/pairings/{pairing['id']}/end", json={"reason": "x"}, headers=session.headers),
                      403, "FORBIDDEN")
     assert (await Pairing.get(id=pairing["id"])).status == "active"
+
+
+async def _pair_daily(client, worker, need, vprofile, starts_on):
+    r = await client.post("/api/v1/pairings", json={
+        "need_id": need["id"], "volunteer_id": vprofile["id"], "starts_on": starts_on.isoformat(),
+        "schedule": {"weekdays": [1, 2, 3, 4, 5, 6, 7], "start_time": "09:00", "minutes": 60}}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_a_pairing_that_cannot_generate_is_reported_once_and_the_others_go_on(client, api):
+    from server.services import jobs
+
+    station = await make_station()
+    broken_need, worker, _ = await paired_need(client, station)
+    _, va = await make_volunteer(client, station, approved_by=worker)
+    now = api.app.ctx.clock()
+    starts = now.astimezone(CHINA_TZ).date() + timedelta(days=10)
+    broken = await _pair_daily(client, worker, broken_need, va, starts)
+    healthy_need, _, _ = await paired_need(client, station)
+    _, vb = await make_volunteer(client, station, approved_by=worker)
+    healthy = await _pair_daily(client, worker, healthy_need, vb, starts)
+    # A pairing left behind by an older release: its need rejected while the pairing stayed active.
+    await Need.filter(id=broken_need["id"]).update(status="rejected", open_key=None)
+    later = now + timedelta(days=9)
+    out = await jobs.run_all(settings=api.settings, now=later)
+    assert out["pairing_tasks"] >= 1
+    assert await Task.filter(pairing_id=healthy["id"]).count() == out["pairing_tasks"]
+    assert await Task.filter(pairing_id=broken["id"]).count() == 0
+    told = await Notification.filter(user_id=worker.id, event="pairing_stalled")
+    assert len(told) == 1 and str(broken["id"]) in told[0].page
+    # The next runs go on too, and do not tell the station again.
+    await jobs.run_all(settings=api.settings, now=later + timedelta(days=1))
+    await jobs.run_all(settings=api.settings, now=later + timedelta(days=2))
+    assert await Notification.filter(user_id=worker.id, event="pairing_stalled").count() == 1
+    # (paired_need made a second worker of the station, told the same once)
+    assert await Notification.filter(event="pairing_stalled").count() == 2
+    assert await Task.filter(pairing_id=healthy["id"]).count() > out["pairing_tasks"]
+
+
+async def test_rejecting_a_need_ends_its_pairing(client, api):
+    station = await make_station()
+    need, worker, _ = await paired_need(client, station)
+    volunteer, vprofile = await make_volunteer(client, station, approved_by=worker)
+    starts = api.app.ctx.clock().astimezone(CHINA_TZ).date() + timedelta(days=10)
+    pairing = await _pair_daily(client, worker, need, vprofile, starts)
+    r = await client.post(f"/api/v1/needs/{need['id']}/reject", json={"reason": "不符合条件"}, headers=worker.headers)
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    row = await Pairing.get(id=pairing["id"])
+    assert row.status == "ended" and row.active_key is None
+    assert await Notification.filter(user_id=volunteer.id, event="pairing_ended").count() == 1
+
+
+async def test_a_service_in_use_by_an_active_pairing_cannot_be_retired(client, api):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident, service_code="LIVING_MEAL")
+    await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+    volunteer, vprofile = await make_volunteer(client, station, approved_by=worker, skills=["LIVING_MEAL"])
+    starts = api.app.ctx.clock().astimezone(CHINA_TZ).date() + timedelta(days=1)
+    pairing = await _pair_daily(client, worker, need, vprofile, starts)
+    err = assert_error(await client.patch("/api/v1/admin/services/LIVING_MEAL", json={"status": "retired"},
+                                          headers=admin.headers), 409, "SERVICE_IN_USE")
+    assert err["details"]["pairing_ids"] == [pairing["id"]]
+    r = await client.get("/api/v1/catalog/services")
+    assert "LIVING_MEAL" in {s["code"] for s in r.json()}
+    # Other edits are fine, and once the pairing has ended the service may go.
+    r = await client.patch("/api/v1/admin/services/LIVING_MEAL", json={"description": "送餐上门"}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/pairings/{pairing['id']}/end", json={"reason": "改由机构服务"}, headers=worker.headers)
+    assert r.status_code == 200, r.text
+    r = await client.patch("/api/v1/admin/services/LIVING_MEAL", json={"status": "retired"}, headers=admin.headers)
+    assert r.status_code == 200 and r.json()["status"] == "retired"
+
+
+async def test_cancelling_a_paired_need_tells_the_paired_volunteer(client, api):
+    station = await make_station()
+    need, worker, resident = await paired_need(client, station)
+    volunteer, vprofile = await make_volunteer(client, station, approved_by=worker)
+    today = api.app.ctx.clock().astimezone(CHINA_TZ).date()
+    pairing = await _pair_daily(client, worker, need, vprofile, today)
+    r = await client.post(f"/api/v1/needs/{need['id']}/cancel", json={"reason": "搬走了"}, headers=resident.headers)
+    assert r.status_code == 200, r.text
+    assert (await Pairing.get(id=pairing["id"])).status == "ended"
+    assert await Notification.filter(user_id=volunteer.id, event="pairing_ended").count() == 1
+    # Each of the generated (claimed) tasks' claims was cancelled; the pairing's end told the
+    # volunteer of them all, once.
+    cancelled = await TaskClaim.filter(task__pairing_id=pairing["id"], status="cancelled").count()
+    assert cancelled >= 1 and cancelled == await Task.filter(pairing_id=pairing["id"]).count()
+    assert await Notification.filter(user_id=volunteer.id, event="claim_cancelled").count() == 0

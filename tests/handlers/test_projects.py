@@ -4,7 +4,10 @@ from datetime import datetime, timedelta, timezone
 from statistics import median
 
 from models import Need, ProjectStep, Task, TaskClaim
-from tests.builders import iso, make_admin, make_need, make_organization, make_resident, make_station, make_task, make_volunteer, make_worker, soon
+from tests.builders import (
+    make_admin, make_need, make_organization, make_resident, make_station, make_task, make_volunteer, make_worker,
+    record_after,
+)
 from tests.handlers.test_platform import assert_error
 
 HOME = {"lat": 37.512345, "lng": 122.121234}
@@ -16,8 +19,7 @@ async def serve(client, worker, volunteer, station, minutes, score):
     task = await make_task(client, worker, need)
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
-    await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-minutes)), "ended_at": iso(soon(0)),
-                                                                  "summary": "完成"}, headers=volunteer.headers)
+    await record_after(client, task["id"], volunteer, minutes)
     await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
     if score:
         await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": score, "would_use_again": score > 2},

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 from tests.builders import (
-    iso, make_admin, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, soon,
+    make_admin, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, record_after,
 )
 from tests.handlers.test_platform import assert_error
 
@@ -14,8 +14,7 @@ async def deliver(client, worker, volunteer, need, minutes):
     task = await make_task(client, worker, need)
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
-    await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-minutes)), "ended_at": iso(soon(0)),
-                                                                  "summary": "完成"}, headers=volunteer.headers)
+    await record_after(client, task["id"], volunteer, minutes)  # the service starts at the check-in
     r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
     assert r.status_code == 200, r.text
     return r.json()["claims"][0]["points_due"]
@@ -68,3 +67,39 @@ async def test_station_overview_matches_what_happened(client):
     bad = {**params, "to": params["from"]}
     assert_error(await client.get("/api/v1/stats/overview", params=bad, headers=worker.headers), 400, "VALIDATION_ERROR")
     assert other_worker
+
+
+async def test_points_and_minutes_are_net_of_refunds_and_reversals(client):
+    import uuid
+
+    from models import PointsAccount, PointsEntry
+    from tests.builders import make_reward
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    kept, taken_back = [(await make_volunteer(client, station, approved_by=worker))[0] for _ in range(2)]
+    r1, _ = await make_resident(client, station)
+    r2, _ = await make_resident(client, station)
+    await deliver(client, worker, kept, await make_need(client, r1), 10)
+    await deliver(client, worker, taken_back, await make_need(client, r2), 15)
+    reward = await make_reward(price=20, stock=5, per_person_limit=5)
+    for v in (kept, taken_back):
+        r = await client.post(f"/api/v1/rewards/{reward.id}/redeem", headers={**v.headers, "Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code == 201, r.text
+        redemption = r.json()["id"]
+    # One volunteer cancels their redemption, and then their service is found not to have happened.
+    assert (await client.post(f"/api/v1/redemptions/{redemption}/cancel", headers=taken_back.headers)).status_code == 200
+    account = await PointsAccount.get(user_id=taken_back.id)
+    award = await PointsEntry.get(kind="service_award", account_id=account.id)
+    r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"},
+                          headers=worker.headers)
+    assert r.status_code == 201, r.text
+
+    now = datetime.now(timezone.utc)
+    params = {"scope": "station", "from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()}
+    s = (await client.get("/api/v1/stats/overview", params=params, headers=worker.headers)).json()
+    accounts = await PointsAccount.filter(user_id__in=[kept.id, taken_back.id])
+    # What the accounts say: only the kept service was earned, only the kept redemption spent.
+    assert s["points"] == {"issued": sum(a.earned for a in accounts), "redeemed": sum(a.spent for a in accounts)}
+    assert s["points"] == {"issued": 25, "redeemed": 20}
+    assert s["volunteer_minutes"] == sum(a.verified_minutes for a in accounts) == 10

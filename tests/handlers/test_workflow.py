@@ -6,7 +6,8 @@ from datetime import timedelta
 from models import Need, Task, TaskClaim, WorkflowEvent
 from server.services import plates
 from tests.builders import (
-    iso, login, make_need, make_open_task, make_resident, make_station, make_task, make_volunteer, make_worker, soon,
+    iso, login, make_need, make_open_task, make_resident, make_station, make_task, make_volunteer, make_worker,
+    clock_moved, record_after, soon, volunteer_payload,
 )
 from tests.handlers.test_platform import assert_error
 
@@ -53,31 +54,33 @@ async def test_whole_path_from_a_residents_need_to_a_closed_rated_need(client, a
     assert r.json()["my_claim"]["status"] == "checked_in" and r.json()["status"] == "checked_in"
     assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "in_service"
 
-    started, ended = soon(-15), soon(0)
-    r = await client.post(f"/api/v1/tasks/{task['id']}/record",
-                          json={"started_at": iso(started), "ended_at": iso(ended), "summary": "打扫了客厅和厨房"},
-                          headers=volunteer.headers)
-    assert r.status_code == 200, r.text and r.json()["status"] == "submitted"
+    # 15 minutes of service from the check-in, recorded when it ends; the rest follows.
+    started = soon(0)
+    with clock_moved(15, api.app):
+        r = await client.post(f"/api/v1/tasks/{task['id']}/record",
+                              json={"started_at": iso(started), "ended_at": iso(soon(15)), "summary": "打扫了客厅和厨房"},
+                              headers=volunteer.headers)
+        assert r.status_code == 200 and r.json()["status"] == "submitted", r.text
 
-    r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
-    assert r.status_code == 200, r.text
-    assert r.json()["status"] == "confirmed"
-    claim = await TaskClaim.get(task_id=task["id"])
-    # 15 min of CLEAN_HOME (10/h) rounds to 3, lifted to the 5-point minimum, +5 urgent, +20 first service.
-    assert claim.status == "confirmed" and claim.verified_minutes == 15 and claim.points_due == 30
-    assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "completed"
+        r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "confirmed"
+        claim = await TaskClaim.get(task_id=task["id"])
+        # 15 min of CLEAN_HOME (10/h) rounds to 3, lifted to the 5-point minimum, +5 urgent, +20 first service.
+        assert claim.status == "confirmed" and claim.verified_minutes == 15 and claim.points_due == 30
+        assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "completed"
 
-    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 5, "comment": "很好", "would_use_again": True},
-                          headers=resident.headers)
-    assert r.status_code == 200 and r.json()["status"] == "closed" and r.json()["rating"]["score"] == 5
-    assert r.json()["follow_up"] is False
+        r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 5, "comment": "很好", "would_use_again": True},
+                              headers=resident.headers)
+        assert r.status_code == 200 and r.json()["status"] == "closed" and r.json()["rating"]["score"] == 5
+        assert r.json()["follow_up"] is False
 
-    timeline = (await client.get(f"/api/v1/needs/{need['id']}/timeline", headers=resident.headers)).json()["events"]
-    need_states = [e["to"] for e in timeline if e["subject"] == "need"]
-    assert need_states == ["submitted", "accepted", "dispatched", "in_service", "completed", "closed"]
-    claim_states = [e["to"] for e in timeline if e["subject"] == "claim"]
-    assert claim_states == ["claimed", "checked_in", "submitted", "confirmed"]
-    assert all(e["actor_role"] for e in timeline)
+        timeline = (await client.get(f"/api/v1/needs/{need['id']}/timeline", headers=resident.headers)).json()["events"]
+        need_states = [e["to"] for e in timeline if e["subject"] == "need"]
+        assert need_states == ["submitted", "accepted", "dispatched", "in_service", "completed", "closed"]
+        claim_states = [e["to"] for e in timeline if e["subject"] == "claim"]
+        assert claim_states == ["claimed", "checked_in", "submitted", "confirmed"]
+        assert all(e["actor_role"] for e in timeline)
 
 
 async def test_worker_reports_on_behalf_and_rates_for_the_household(client):
@@ -94,8 +97,7 @@ async def test_worker_reports_on_behalf_and_rates_for_the_household(client):
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
     assert r.status_code == 200, r.text
-    await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-10)), "ended_at": iso(soon(0)),
-                                                                  "summary": "送餐"}, headers=volunteer.headers)
+    assert (await record_after(client, task["id"], volunteer, 10, summary="送餐")).status_code == 200
     await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
     r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 2, "would_use_again": False},
                           headers=worker.headers)
@@ -215,14 +217,12 @@ async def test_record_outside_the_window_is_400_and_reject_record_sends_it_back(
     r = await client.post(f"/api/v1/tasks/{task['id']}/record",
                           json={"started_at": iso(soon(-300)), "ended_at": iso(soon(0)), "summary": "太长"}, headers=volunteer.headers)
     assert_error(r, 400, "VALIDATION_ERROR")
-    await client.post(f"/api/v1/tasks/{task['id']}/record",
-                      json={"started_at": iso(soon(-20)), "ended_at": iso(soon(0)), "summary": "打扫"}, headers=volunteer.headers)
+    assert (await record_after(client, task["id"], volunteer, 20, summary="打扫")).status_code == 200
     r = await client.post(f"/api/v1/tasks/{task['id']}/reject-record", json={"reason": "请写清楚打扫了哪些房间"}, headers=worker.headers)
     assert r.status_code == 200 and r.json()["status"] == "checked_in"
     mine = (await client.get(f"/api/v1/tasks/{task['id']}", headers=volunteer.headers)).json()
     assert mine["my_claim"]["status"] == "checked_in" and mine["my_claim"]["record_reject_reason"] == "请写清楚打扫了哪些房间"
-    await client.post(f"/api/v1/tasks/{task['id']}/record",
-                      json={"started_at": iso(soon(-20)), "ended_at": iso(soon(0)), "summary": "打扫了卧室和客厅"}, headers=volunteer.headers)
+    assert (await record_after(client, task["id"], volunteer, 20, summary="打扫了卧室和客厅")).status_code == 200
     # Minutes may be adjusted down, never above the record.
     assert_error(await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={"minutes": 60}, headers=worker.headers),
                  400, "VALIDATION_ERROR")
@@ -245,8 +245,7 @@ async def test_bulk_confirm_checks_each_task(client):
         task = await make_task(client, worker, need)
         await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
         await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
-        await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-10)), "ended_at": iso(soon(0)),
-                                                                      "summary": "ok"}, headers=volunteer.headers)
+        assert (await record_after(client, task["id"], volunteer, 10, summary="ok")).status_code == 200
         done.append(task["id"])
     elsewhere, *_ = await make_open_task(client, other_station)
     not_ready, *_ = await make_open_task(client, station)
@@ -296,8 +295,7 @@ async def test_claimant_sees_the_address_until_24h_after_confirmation_and_househ
     volunteer, vprofile = await make_volunteer(client, station, approved_by=worker, name="赵志愿")
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
-    await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-10)), "ended_at": iso(soon(0)),
-                                                                  "summary": "ok"}, headers=volunteer.headers)
+    assert (await record_after(client, task["id"], volunteer, 10, summary="ok")).status_code == 200
     await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
     view = (await client.get(f"/api/v1/tasks/{task['id']}", headers=volunteer.headers)).json()
     assert view["location"]["address"] == "鲸园街道新威社区3号楼2单元501室"
@@ -312,3 +310,93 @@ async def test_claimant_sees_the_address_until_24h_after_confirmation_and_househ
     household_view = await client.get(f"/api/v1/tasks/{task['id']}", headers=resident.headers)
     assert household_view.json()["claims"][0]["volunteer_name"] == "赵**"
     assert "赵志愿" not in household_view.text and "phone" not in household_view.text
+
+
+async def test_a_record_cannot_start_before_the_claim_or_the_check_in(client, api):
+    from server.services.tasks import RECORD_START_TOLERANCE
+
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(10)),
+                                                 scheduled_end=iso(soon(130)))
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    real = api.app.ctx.clock
+    try:
+        api.app.ctx.clock = lambda: real() + timedelta(minutes=5)  # claimed before the start
+        assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
+        api.app.ctx.clock = lambda: real() + timedelta(minutes=35)  # checked in 25 min after the start
+        r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+        assert r.status_code == 200, r.text
+        # Inside the task's window and after the claim, but 50 minutes before the check-in.
+        err = assert_error(await client.post(f"/api/v1/tasks/{task['id']}/record", headers=volunteer.headers,
+                                             json={"started_at": iso(soon(-15)), "ended_at": iso(soon(35)),
+                                                   "summary": "打扫"}), 400, "RECORD_BEFORE_CHECKIN")
+        assert "签到" in err["message"] and err["details"][0]["field"] == "started_at"
+        # Just past the tolerance before the check-in: still refused; within it: accepted.
+        checked_in = (await TaskClaim.get(task_id=task["id"])).checked_in_at
+        too_early = checked_in - RECORD_START_TOLERANCE - timedelta(seconds=30)
+        assert_error(await client.post(f"/api/v1/tasks/{task['id']}/record", headers=volunteer.headers,
+                                       json={"started_at": iso(too_early), "ended_at": iso(soon(35)), "summary": "打扫"}),
+                     400, "RECORD_BEFORE_CHECKIN")
+        assert (await TaskClaim.get(task_id=task["id"])).status == "checked_in"
+        started = checked_in - RECORD_START_TOLERANCE + timedelta(seconds=30)
+        r = await client.post(f"/api/v1/tasks/{task['id']}/record", headers=volunteer.headers,
+                              json={"started_at": iso(started), "ended_at": iso(soon(35)), "summary": "打扫"})
+        assert r.status_code == 200, r.text
+    finally:
+        api.app.ctx.clock = real
+
+
+async def test_a_record_never_starts_before_the_claim(client, api):
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(-4)),
+                                                 scheduled_end=iso(soon(100)))
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    claim = await TaskClaim.get(task_id=task["id"])
+    # Checked in right after claiming: the tolerance before the check-in would reach before the claim.
+    r = await client.post(f"/api/v1/tasks/{task['id']}/record", headers=volunteer.headers,
+                          json={"started_at": iso(claim.claimed_at - timedelta(minutes=1)), "ended_at": iso(soon(0)),
+                                "summary": "打扫"})
+    err = assert_error(r, 400, "RECORD_BEFORE_CHECKIN")
+    assert "领取" in err["message"]
+
+
+async def test_cancelling_a_claimed_task_or_its_need_tells_the_claimant(client, api):
+    from models import Notification
+
+    station = await make_station()
+    # The household cancels a need whose task a volunteer has claimed.
+    task, need, worker, resident = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    r = await client.post(f"/api/v1/needs/{need['id']}/cancel", json={"reason": "不需要了"}, headers=resident.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=volunteer.id, event="claim_cancelled")
+    assert len(told) == 1 and task["title"] in told[0].body and told[0].page.endswith(str(task["id"]))
+    # The worker cancels a claimed task.
+    task2, need2, worker2, _ = await make_open_task(client, station)
+    other, _ = await make_volunteer(client, station, approved_by=worker2)
+    await client.post(f"/api/v1/tasks/{task2['id']}/claim", headers=other.headers)
+    r = await client.post(f"/api/v1/tasks/{task2['id']}/cancel", json={"reason": "改期"}, headers=worker2.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=other.id, event="claim_cancelled")
+    assert len(told) == 1 and "改期" in told[0].body
+
+
+async def test_a_worker_who_served_cannot_confirm_their_own_service(client):
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    colleague = await make_worker(client, station)
+    # The worker also volunteers at the station, approved by a colleague.
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station), headers=worker.headers)
+    assert (await client.post(f"/api/v1/volunteers/{r.json()['id']}/approve", headers=colleague.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=worker.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=worker.headers)).status_code == 200
+    assert (await record_after(client, task["id"], worker, 30)).status_code == 200
+
+    assert_error(await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers),
+                 403, "OWN_SERVICE")
+    assert (await Task.get(id=task["id"])).status == "submitted"
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=colleague.headers)).status_code == 200

@@ -5,7 +5,7 @@ from datetime import timedelta
 from models import Task, TaskClaim, WorkflowEvent
 from server.clock import utc_now
 from server.services import jobs
-from tests.builders import iso, make_open_task, make_station, make_volunteer, soon
+from tests.builders import clock_moved, iso, make_open_task, make_station, make_volunteer, soon
 
 HOME = {"lat": 37.512345, "lng": 122.121234}
 
@@ -61,3 +61,97 @@ async def test_claimed_task_past_its_window_is_released_then_expired(api, client
         "released_claims": 1, "expired_tasks": 1, "expired_redemptions": 0, "warned_unclaimed": 0,
         "reminded_redemptions": 0, "escalated_referrals": 0, "pairing_tasks": 0}
     assert (await Task.get(id=task["id"])).status == "expired"
+
+
+async def test_multi_slot_task_past_its_window_expires_its_live_claims_with_it(api, client):
+    from models import Notification
+
+    station = await make_station()
+    # A short window: the claim's grace (30 min after the start) outlasts the task's end.
+    task, need, worker, _ = await make_open_task(client, station, volunteers_needed=2,
+                                                 scheduled_start=iso(soon(10)), scheduled_end=iso(soon(25)))
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    end = (await Task.get(id=task["id"])).scheduled_end
+    out = await jobs.run_all(settings=api.settings, now=end + timedelta(minutes=1))
+    assert out["expired_tasks"] == 1
+    row = await Task.get(id=task["id"])
+    claim = await TaskClaim.get(task_id=task["id"])
+    assert row.status == "expired" and row.claimed_count == 0
+    assert claim.status == "expired" and claim.active_key is None
+    assert await WorkflowEvent.filter(claim_id=claim.id, to_status="expired", actor_role="system").exists()
+    assert await Notification.filter(user_id=volunteer.id, event="claim_released").count() == 1
+    # Nothing is left to check in to (the claim is over), and later runs find nothing to do.
+    with clock_moved(27, api.app):
+        r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    assert r.status_code in (404, 409), r.text
+    assert (await TaskClaim.get(task_id=task["id"])).status == "expired"
+    later = await jobs.run_all(settings=api.settings, now=end + timedelta(hours=5))
+    assert later["released_claims"] == 0 and later["expired_tasks"] == 0
+
+
+async def test_check_in_is_refused_on_a_task_that_is_over(api, client):
+    from tests.handlers.test_platform import assert_error
+
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    # A claim left live on an expired task (as the expiry job did before it ended claims).
+    await Task.filter(id=task["id"]).update(status="expired")
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    assert_error(r, 409, "INVALID_STATE")
+    assert (await TaskClaim.get(task_id=task["id"])).status == "claimed"
+
+
+async def test_need_completes_when_its_last_open_task_expires(api, client):
+    from models import Need
+    from tests.builders import make_need, make_resident, make_task, make_worker
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    need = await make_need(client, resident)
+    t1 = await make_task(client, worker, need)
+    t2 = await make_task(client, worker, {**need, "status": "dispatched"}, scheduled_start=iso(soon(10)),
+                         scheduled_end=iso(soon(40)))
+    await client.post(f"/api/v1/tasks/{t1['id']}/claim", headers=volunteer.headers)
+    r = await client.post(f"/api/v1/tasks/{t1['id']}/check-in", json=HOME, headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    with clock_moved(10, api.app):
+        r = await client.post(f"/api/v1/tasks/{t1['id']}/record",
+                              json={"started_at": iso(soon(0)), "ended_at": iso(soon(10)), "summary": "打扫"},
+                              headers=volunteer.headers)
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/api/v1/tasks/{t1['id']}/confirm", json={}, headers=worker.headers)
+        assert r.status_code == 200, r.text
+    assert (await Need.get(id=need["id"])).status == "in_service"
+    end = (await Task.get(id=t2["id"])).scheduled_end
+    assert (await jobs.run_all(settings=api.settings, now=end + timedelta(minutes=1)))["expired_tasks"] == 1
+    assert (await Task.get(id=t2["id"])).status == "expired"
+    assert (await Need.get(id=need["id"])).status == "completed"
+    assert await WorkflowEvent.filter(need_id=need["id"], subject="need", to_status="completed",
+                                      actor_role="system").exists()
+    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 5, "would_use_again": True},
+                          headers=resident.headers)
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+
+
+async def test_a_late_claim_gets_its_own_grace_period(api, client):
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(10)),
+                                                 scheduled_end=iso(soon(250)))
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    grace = timedelta(minutes=api.settings.claim_grace_minutes)
+    with clock_moved(60, api.app):  # 50 min after the start, well before the end
+        r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    claim = await TaskClaim.get(task_id=task["id"])
+    assert await jobs.release_stale_claims(settings=api.settings, now=claim.claimed_at + timedelta(minutes=1)) == 0
+    assert await jobs.release_stale_claims(settings=api.settings, now=claim.claimed_at + grace - timedelta(minutes=1)) == 0
+    assert (await TaskClaim.get(id=claim.id)).status == "claimed"
+    assert await jobs.release_stale_claims(settings=api.settings, now=claim.claimed_at + grace + timedelta(minutes=1)) == 1
+    assert (await TaskClaim.get(id=claim.id)).status == "expired"

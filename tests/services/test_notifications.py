@@ -10,7 +10,9 @@ import httpx
 from models import Notification, OutboxMessage, SubscriptionQuota, User
 from server.services import notify
 from server.worker import OutboxWorker
-from tests.builders import iso, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, soon
+from tests.builders import (
+    iso, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, record_after, soon,
+)
 from tests.handlers.test_platform import assert_error
 
 HOME = {"lat": 37.512345, "lng": 122.121234}
@@ -51,8 +53,9 @@ async def test_the_workflow_tells_everyone_once_within_wechat_limits(client, api
     task = await make_task(client, worker, need, title="打扫卫生并整理厨房阳台卧室客厅和卫生间的所有物品")
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
-    await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-15)), "ended_at": iso(soon(0)),
-                                                                  "summary": "完成"}, headers=volunteer.headers)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(0)), "ended_at": iso(soon(3)),
+                                                                      "summary": "完成"}, headers=volunteer.headers)
+    assert r.status_code == 200, r.text
     await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
 
     outcomes = await drain(api)
@@ -119,8 +122,7 @@ async def test_a_rolled_back_request_tells_nobody(client, api):
         volunteers.append(v)
     for v, minutes in zip(volunteers, (18, 10)):
         await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=v.headers)
-        r = await client.post(f"/api/v1/tasks/{task['id']}/record", json={"started_at": iso(soon(-minutes)),
-                              "ended_at": iso(soon(0)), "summary": "完成"}, headers=v.headers)
+        r = await record_after(client, task["id"], v, minutes)
         assert r.status_code == 200, r.text
     r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={"minutes": 15}, headers=worker.headers)
     assert_error(r, 400, "VALIDATION_ERROR")
