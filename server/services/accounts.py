@@ -165,7 +165,8 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
     account = await PointsAccount.select_for_update().get_or_none(user_id=user.id)
     resident = await ResidentProfile.get_or_none(user_id=user.id)
     volunteer = await VolunteerProfile.get_or_none(user_id=user.id)
-    if (resident is not None and await Task.exists(need__resident_id=resident.id, status="checked_in")) or (
+    # By the claims: a task with a free slot stays open while its first volunteers serve.
+    if (resident is not None and await TaskClaim.exists(task__need__resident_id=resident.id, status="checked_in")) or (
             volunteer is not None and await TaskClaim.exists(volunteer_id=volunteer.id, status="checked_in")):
         raise ServiceInProgress()
     actor = Actor(user=user)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from models import OrgReferral, Organization, Task, VolunteerProfile
+from models import OrgReferral, Organization, Task, UserRole, VolunteerProfile
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.services import claims, events, notify
 
@@ -79,6 +79,10 @@ async def accept(*, referral_id: int, organization_id: int, actor_id: int, assig
         volunteer = await VolunteerProfile.select_for_update().get_or_none(user_id=assignee_user_id, status="approved")
         if volunteer is None:
             raise ValidationFailed("指派人员须为已审核的志愿者", details=[{"field": "assignee_user_id", "type": "not_volunteer"}])
+        # One of the organisation's own people: its staff may not hand a claim to any volunteer in
+        # the city, who never agreed to it and whose claim limit it would take.
+        if not await UserRole.exists(user_id=assignee_user_id, role="org_staff", organization_id=organization_id):
+            raise ValidationFailed("指派人员须为本机构人员", details=[{"field": "assignee_user_id", "type": "not_member"}])
         await claims.assign(task=task, volunteer=volunteer, now=now)
     await referral.refresh_from_db()
     return referral

@@ -143,3 +143,14 @@ async def test_closing_cancels_pending_redemptions_and_returns_their_stock(clien
 
     assert (await Redemption.get(id=r.json()["id"])).status == "cancelled"
     assert (await Reward.get(id=reward.id)).stock == 3
+
+
+async def test_a_household_served_on_a_task_still_open_for_more_volunteers_cannot_close(client):
+    station = await make_station()
+    task, _, worker, household = await make_open_task(client, station, volunteers_needed=2)
+    s, _ = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=s.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=s.headers)).status_code == 200
+    assert (await Task.get(id=task["id"])).status == "open"  # a slot is still free
+    assert_error(await client.delete("/api/v1/me", headers=household.headers), 409, "SERVICE_IN_PROGRESS")
+    assert (await User.get(id=household.id)).status == "active"

@@ -29,6 +29,8 @@ async def test_refer_accept_with_an_assigned_person_who_then_serves(client):
     task, need, worker, resident = await make_open_task(client, station)
     org, staff = await qualified_org(client, admin, station)
     member, _ = await make_volunteer(client, station, approved_by=worker)
+    await grant(member, "org_staff", organization_id=org.id)  # one of the organisation's people
+    stranger, _ = await make_volunteer(client, station, approved_by=worker)
     r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
     assert r.status_code == 201, r.text
     referral = r.json()
@@ -38,6 +40,11 @@ async def test_refer_accept_with_an_assigned_person_who_then_serves(client):
     assert task["id"] not in [t["id"] for t in (await client.get("/api/v1/tasks/open", headers=browsing.headers)).json()["items"]]
     listed = (await client.get("/api/v1/referrals", headers=staff.headers)).json()
     assert [x["id"] for x in listed] == [referral["id"]]
+    # A volunteer who is not the organisation's is not theirs to assign: nothing changes.
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={"assignee_user_id": stranger.id},
+                          headers=staff.headers)
+    assert assert_error(r, 400, "VALIDATION_ERROR")["details"] == [{"field": "assignee_user_id", "type": "not_member"}]
+    assert (await OrgReferral.get(id=referral["id"])).status == "pending" and not await TaskClaim.exists(task_id=task["id"])
     r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={"assignee_user_id": member.id}, headers=staff.headers)
     assert r.status_code == 200 and r.json()["status"] == "accepted"
     assert (await TaskClaim.get(task_id=task["id"])).volunteer_id is not None
