@@ -100,7 +100,11 @@ async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: Fie
                  announce: bool = True) -> Task:
     """Dispatch part of an accepted need as a task volunteers can claim. ``announce=False`` for a
     pairing's tasks, which are taken by the paired volunteer or organisation, not by passers-by."""
-    if need.status not in ("accepted", "dispatched", "in_service"):
+    # The need as it is now, locked: a cancellation committed since the caller read it must be seen
+    # (and one still running waits for this task, then cancels it with the rest).
+    current = await Need.select_for_update().get(id=need.id)
+    if current.status not in ("accepted", "dispatched", "in_service"):
+        need.status = current.status
         raise events.invalid_state(need, "派发任务")
     service = await catalogue.require_active(code=data.get("service_code") or need.service_id)
     needs.check_window(start=data["scheduled_start"], end=data["scheduled_end"], now=now, field="scheduled")

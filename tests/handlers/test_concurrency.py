@@ -2,6 +2,8 @@
 
 import asyncio
 
+import pytest
+
 from models import ResidentProfile, User, UserRole, VolunteerProfile, WechatSession
 from tests.builders import login, make_station, new_openid, random_id_number, resident_payload, volunteer_payload
 
@@ -138,3 +140,32 @@ async def test_claim_racing_a_task_cancellation_waits_for_it_and_is_refused(clie
     # Past claiming: a cancelled task is no longer the volunteer's to see (server.access).
     assert_error(await claim, 404, "NOT_FOUND")
     assert not await TaskClaim.filter(task_id=task["id"]).exists()
+
+
+async def test_a_task_dispatched_while_its_need_is_cancelled_is_refused(client, api):
+    from datetime import timedelta
+
+    from tortoise.transactions import in_transaction
+
+    from models import Need, Task
+    from server.services import events, needs, tasks
+    from tests.builders import make_need, make_resident, make_task, make_worker
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    await make_task(client, worker, need)  # dispatched
+    now = api.app.ctx.clock()
+    with pytest.raises(events.InvalidState):
+        async with in_transaction():
+            loaded = await needs.load(need_id=need["id"])  # the worker's request reads the need ...
+            # ... the household cancels meanwhile ...
+            r = await client.post(f"/api/v1/needs/{need['id']}/cancel", json={"reason": "不需要了"},
+                                  headers=resident.headers)
+            assert r.status_code == 200, r.text
+            # ... and the worker's dispatch, decided on what it read, is refused.
+            await tasks.create(need=loaded, actor_id=worker.id, cipher=api.cipher, now=now, data={
+                "title": "再来一次", "scheduled_start": now + timedelta(hours=1), "scheduled_end": now + timedelta(hours=2)})
+    assert (await Need.get(id=need["id"])).status == "cancelled"
+    assert await Task.filter(need_id=need["id"]).exclude(status="cancelled").count() == 0
