@@ -228,14 +228,22 @@ async def end(*, pairing: Pairing, actor_id: int, role: str, reason: str, now: d
                            quiet=frozenset({locked.volunteer_id}) if locked.volunteer_id else frozenset())
     need = await Need.get(id=pairing.need_id)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role=role, now=now)
-    if locked.volunteer_id is not None:
-        volunteer = await VolunteerProfile.get(id=locked.volunteer_id)
-        resident = await ResidentProfile.get(id=locked.resident_id)
-        await notify.notify(user_id=volunteer.user_id, event="pairing_ended", now=now, ctx={
-            "pairing_id": locked.id, "title": locked.title, "household_name": mask_name(resident.name),
-            "reason": reason, "at": now})
+    await _tell_ended(locked, reason=reason, now=now)
     await locked.refresh_from_db()
     return locked
+
+
+async def _tell_ended(pairing: Pairing, *, reason: str, now: datetime) -> int | None:
+    """Tell the paired volunteer (if a volunteer, not an organisation) that ``pairing`` ended;
+    returns their profile id."""
+    if pairing.volunteer_id is None:
+        return None
+    volunteer = await VolunteerProfile.get(id=pairing.volunteer_id)
+    resident = await ResidentProfile.get(id=pairing.resident_id)
+    await notify.notify(user_id=volunteer.user_id, event="pairing_ended", now=now, ctx={
+        "pairing_id": pairing.id, "title": pairing.title, "household_name": mask_name(resident.name),
+        "reason": reason, "at": now})
+    return volunteer.id
 
 
 async def end_for_need(*, need_id: int, actor_id: int, reason: str, now: datetime) -> frozenset[int]:
@@ -249,13 +257,9 @@ async def end_for_need(*, need_id: int, actor_id: int, reason: str, now: datetim
             continue
         await Pairing.filter(id=locked.id).update(status="ended", active_key=None, ended_at=now, ended_by=actor_id,
                                                   end_reason=reason)
-        if locked.volunteer_id is not None:
-            volunteer = await VolunteerProfile.get(id=locked.volunteer_id)
-            resident = await ResidentProfile.get(id=locked.resident_id)
-            await notify.notify(user_id=volunteer.user_id, event="pairing_ended", now=now, ctx={
-                "pairing_id": locked.id, "title": locked.title, "household_name": mask_name(resident.name),
-                "reason": reason, "at": now})
-            told.add(volunteer.id)
+        volunteer_id = await _tell_ended(locked, reason=reason, now=now)
+        if volunteer_id is not None:
+            told.add(volunteer_id)
     return frozenset(told)
 
 
