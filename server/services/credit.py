@@ -19,6 +19,7 @@ from tortoise.exceptions import IntegrityError
 from config.data import CREDIT_THRESHOLDS
 from models import CreditBatch, CreditIncrement, PointsAccount, TaskClaim, VolunteerProfile
 from server.errors import Conflict
+from server.services import ledger
 
 COLUMNS = ["batch_id", "volunteer_id", "user_id", "id_number_masked", "id_number_index", "hours", "threshold_hours",
            "increment", "evidence_task_ids"]
@@ -54,7 +55,9 @@ async def export(*, actor_id: int | None, now: datetime) -> CreditBatch | None:
     evidence: dict[int, list[int]] = {}
     for volunteer, threshold in pending:
         if volunteer.id not in evidence:
+            # The services that count: a reversed award took its service's hours back.
             evidence[volunteer.id] = sorted(await TaskClaim.filter(volunteer_id=volunteer.id, status="confirmed")
+                                            .exclude(id__in=ledger.reversed_claim_ids())
                                             .values_list("task_id", flat=True))
         try:
             await CreditIncrement.create(

@@ -101,3 +101,26 @@ async def test_no_id_number_or_closed_profile_keeps_thresholds_due(api, client):
     [inc] = r.json()["increments"]
     assert (inc["user_id"], inc["threshold_hours"], inc["id_number_masked"]) == (later.id, 10, "1101**********002X")
     assert inc["id_number_index"]
+
+
+async def test_a_reversed_service_is_no_evidence(api, client):
+    from models import PointsEntry, TaskClaim
+    from tests.builders import make_need, make_resident
+    from tests.handlers.test_stats import deliver
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    v, _ = await make_volunteer(client, station, approved_by=worker, id_number="11010519491231002X")
+    resident, _ = await make_resident(client, station)
+    await deliver(client, worker, v, await make_need(client, resident), 30)
+    await deliver(client, worker, v, await make_need(client, resident, service_code="LIVING_MEAL"), 40)
+    reversed_award = await PointsEntry.get(kind="service_award", minutes=30)
+    r = await client.post("/api/v1/points/reversals", json={"entry_id": reversed_award.id, "reason": "服务未实际完成"},
+                          headers=worker.headers)
+    assert r.status_code == 201, r.text
+    await add_minutes(api, v.id, 10 * 60)
+    r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
+    assert r.status_code == 201, r.text
+    kept = await TaskClaim.get(id=(await PointsEntry.get(kind="service_award", minutes=40)).ref_id)
+    assert [i["evidence_task_ids"] for i in r.json()["increments"]] == [[kept.task_id]]
