@@ -229,6 +229,11 @@ async def end(*, pairing: Pairing, actor_id: int, role: str, reason: str, now: d
     need = await Need.get(id=pairing.need_id)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role=role, now=now)
     await _tell_ended(locked, reason=reason, now=now)
+    if role != "worker":
+        # Ended by the volunteer, the organisation or the household: the station's to re-arrange.
+        who = {"volunteer": "结对志愿者", "org_staff": "结对机构", "resident": "服务对象"}.get(role, "其他方")
+        await notify.notify_station_workers(station_id=locked.station_id, event="pairing_left", now=now, ctx={
+            "pairing_id": locked.id, "title": locked.title, "who": who, "reason": reason, "at": now})
     await locked.refresh_from_db()
     return locked
 

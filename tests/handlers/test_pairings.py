@@ -127,6 +127,9 @@ async def test_serving_a_paired_task_keeps_the_need_open_until_the_pairing_ends(
                  409, "INVALID_STATE")
     # A new pairing may follow on another open need; the ended one no longer blocks anything.
     assert await Notification.filter(user_id=volunteer.id, event="pairing_ended").count() == 1
+    # The station hears that its household is left without its volunteer, to re-arrange.
+    told = await Notification.filter(user_id=worker.id, event="pairing_left")
+    assert len(told) == 1 and "搬家离开本社区" in told[0].body
     # That one message covers the pairing's cancelled tasks: no message per task.
     assert await Notification.filter(user_id=volunteer.id, event="claim_cancelled").count() == 0
 
