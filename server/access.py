@@ -136,15 +136,23 @@ async def access_household_for_plate(actor: Actor, resident_id: int) -> Resident
 
 
 async def access_points_entry(actor: Actor, entry_id: int) -> PointsEntry:
-    """A ledger entry, for reversal by a worker of the volunteer's station or an administrator."""
+    """A ledger entry, for reversal by an administrator or a worker of the station answerable for
+    it: for a service's award, the station that confirmed the service (the household's, which
+    verified it happened, wherever the volunteer is registered); for anything else, the
+    volunteer's."""
     actor.require("worker", "admin")
     entry = await PointsEntry.get_or_none(id=entry_id).select_related("account")
     if entry is None:
         raise NotFound("积分记录不存在")
     if actor.has("admin"):
         return entry
-    volunteer = await VolunteerProfile.get_or_none(user_id=entry.account.user_id)
-    if volunteer is None or not is_worker_of(actor, volunteer.station_id):
+    if entry.ref_type == "claim":
+        claim = await TaskClaim.get_or_none(id=entry.ref_id).select_related("task")
+        station_id = claim.task.station_id if claim is not None else None
+    else:
+        volunteer = await VolunteerProfile.get_or_none(user_id=entry.account.user_id)
+        station_id = volunteer.station_id if volunteer is not None else None
+    if station_id is None or not is_worker_of(actor, station_id):
         raise NotFound("积分记录不存在")
     return entry
 

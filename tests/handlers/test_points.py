@@ -375,3 +375,18 @@ async def test_a_positive_adjustment_pays_a_debt_first(client, api):
     me = (await client.get("/api/v1/points/me", headers=v.headers)).json()
     assert (me["balance"], me["owed"]) == (10, 0)
     assert await ledger.reconcile() == []
+
+
+async def test_a_service_award_is_reversed_by_the_station_that_confirmed_it(client):
+    home, served = await make_station(), await make_station()
+    home_worker, served_worker = await make_worker(client, home), await make_worker(client, served)
+    volunteer, _ = await make_volunteer(client, home, approved_by=home_worker)
+    task_id = await serve(client, served, served_worker, volunteer)  # a household of the other station
+    assert (await client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=served_worker.headers)).status_code == 200
+    award = await PointsEntry.get(kind="service_award")
+    # The volunteer's own station did not verify this service: not theirs to take back.
+    assert_error(await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "核查"},
+                                   headers=home_worker.headers), 404, "NOT_FOUND")
+    r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"},
+                          headers=served_worker.headers)
+    assert r.status_code == 201, r.text
