@@ -1,6 +1,3 @@
-import logging
-
-from redis.exceptions import RedisError
 from sanic import Blueprint, Request
 from sanic.response import text
 from sanic_ext import openapi
@@ -9,9 +6,6 @@ from tortoise.transactions import in_transaction
 from server.errors import Forbidden
 from server.services import callbacks
 from server.wechat import BadCallback, CallbackCodec
-from server.wechat.callback import MAX_SKEW_S
-
-log = logging.getLogger("haibei.callback")
 
 bp = Blueprint("wechat_callback", url_prefix="/api/v1/wechat")
 
@@ -46,22 +40,13 @@ async def receive(request: Request):
         message = _codec(request).open(body=request.body or b"", args=args, now=request.app.ctx.clock().timestamp())
     except BadCallback:
         raise Forbidden("签名校验失败") from None
-    # A signed (timestamp, nonce) is taken once: a replay within the freshness window is answered
-    # as WeChat expects and applies nothing. Marked only once applied, so that WeChat's retry of a
-    # delivery that failed here still lands. Redis down: the window and the deduplication of
-    # events (services/callbacks.py) still hold; the push is not lost.
     redis = request.app.ctx.redis.aio
-    seen = f"{request.app.ctx.settings.redis_prefix}wechat:callback:{args.get('timestamp', '')}:{args.get('nonce', '')[:64]}"
-    try:
-        if await redis.exists(seen):
-            return text("success")
-    except (RedisError, OSError):
-        log.warning("callback nonce check skipped: Redis unreachable")
+    signed = callbacks.signature_key(prefix=request.app.ctx.settings.redis_prefix, timestamp=args.get("timestamp", ""),
+                                     nonce=args.get("nonce", ""))
+    if await callbacks.replayed(redis=redis, key=signed):
+        return text("success")  # applied before: what WeChat expects, nothing done (services/callbacks.py)
     async with in_transaction():
         await callbacks.handle(message=message, now=request.app.ctx.clock())
-    try:
-        await redis.set(seen, "1", ex=2 * MAX_SKEW_S)
-    except (RedisError, OSError):
-        log.warning("callback nonce not kept: Redis unreachable")
+    await callbacks.remember_signature(redis=redis, key=signed)
     # WeChat wants "success" (or an empty body) within 5 s, else it retries.
     return text("success")

@@ -5,6 +5,11 @@
   the count may run high, and the first 43101 from WeChat sets it right).
 - subscribe_msg_change_event: the user turned a template off in settings: its quota drops to 0.
 - subscribe_msg_sent_event: delivery results; failures are kept for the record.
+
+A signed (timestamp, nonce) is taken once (``replayed`` / ``remember_signature``): a replay within
+the freshness window (server/wechat/callback.py) is answered as WeChat expects and applies nothing.
+It is remembered only once applied, so that WeChat's retry of a delivery that failed here still
+lands. Redis down: the window and the deduplication of events still hold; no push is lost.
 """
 
 from __future__ import annotations
@@ -13,12 +18,35 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import RedisError
 from tortoise.exceptions import IntegrityError
 
 from models import CallbackEvent, SubscriptionQuota, User
 from server.services import notify
+from server.wechat.callback import MAX_SKEW_S
 
 log = logging.getLogger("haibei.callbacks")
+
+
+def signature_key(*, prefix: str, timestamp: str, nonce: str) -> str:
+    return f"{prefix}wechat:callback:{timestamp}:{nonce[:64]}"
+
+
+async def replayed(*, redis: Any, key: str) -> bool:
+    """Whether the signature ``key`` names was applied already (False when Redis can't say)."""
+    try:
+        return bool(await redis.exists(key))
+    except (RedisError, OSError):
+        log.warning("callback nonce check skipped: Redis unreachable")
+        return False
+
+
+async def remember_signature(*, redis: Any, key: str) -> None:
+    """Remember an applied signature for as long as its timestamp is fresh (both sides of now)."""
+    try:
+        await redis.set(key, "1", ex=2 * MAX_SKEW_S)
+    except (RedisError, OSError):
+        log.warning("callback nonce not kept: Redis unreachable")
 
 
 def _items(message: dict[str, Any], key: str) -> list[dict[str, Any]]:
