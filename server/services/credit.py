@@ -17,7 +17,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from config.data import CREDIT_THRESHOLDS
-from models import CreditBatch, CreditIncrement, PointsAccount, TaskClaim, VolunteerProfile
+from models import CreditBatch, CreditIncrement, PointsAccount, VolunteerProfile
 from server.errors import Conflict
 from server.services import ledger
 
@@ -56,8 +56,7 @@ async def export(*, actor_id: int | None, now: datetime) -> CreditBatch | None:
     for volunteer, threshold in pending:
         if volunteer.id not in evidence:
             # The services that count: a reversed award took its service's hours back.
-            evidence[volunteer.id] = sorted(await TaskClaim.filter(volunteer_id=volunteer.id, status="confirmed")
-                                            .exclude(id__in=ledger.reversed_claim_ids())
+            evidence[volunteer.id] = sorted(await ledger.counted_claims().filter(volunteer_id=volunteer.id)
                                             .values_list("task_id", flat=True))
         try:
             await CreditIncrement.create(

@@ -225,17 +225,16 @@ async def reverse(*, entry_id: int, actor_id: int, reason: str, now: datetime) -
                        minutes=-original.minutes)]
 
 
-def reversed_claim_ids() -> Subquery:
-    """The claims whose service award was reversed, as a subquery of claim ids.
-
-    The claim itself stays ``confirmed`` with its minutes and points (the ledger is append-only);
-    what took them back is a ``reversal:<award entry id>`` entry. Ledgers and statistics leave these
-    claims out, as the account's verified minutes do.
-    """
+def counted_claims():
+    """The confirmed claims whose service still counts, as a queryset: less those whose service
+    award was reversed. The claim itself stays ``confirmed`` with its minutes and points (the ledger
+    is append-only); what took them back is a ``reversal:<award entry id>`` entry. Ledgers,
+    statistics and the credit export count these, as the account's verified minutes do."""
     reversed_awards = PointsEntry.filter(kind="reversal", ref_type="entry",
                                          idempotency_key__startswith="reversal:").values("ref_id")
-    return Subquery(PointsEntry.filter(kind="service_award", ref_type="claim", id__in=Subquery(reversed_awards))
-                    .values("ref_id"))
+    reversed_claims = PointsEntry.filter(kind="service_award", ref_type="claim",
+                                         id__in=Subquery(reversed_awards)).values("ref_id")
+    return TaskClaim.filter(status="confirmed").exclude(id__in=Subquery(reversed_claims))
 
 
 async def check_adjust(*, user_id: int) -> None:

@@ -110,10 +110,7 @@ async def _points(*, station_id: int | None, start: datetime, end: datetime):
 async def _claims(*, station_id: int | None, start: datetime, end: datetime):
     """Confirmed claims of the station's tasks, less those whose award was reversed: the service
     did not count after all, and the volunteer's verified minutes no longer include it."""
-    from models import TaskClaim
-
-    qs = TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end) \
-        .exclude(id__in=ledger.reversed_claim_ids())
+    qs = ledger.counted_claims().filter(confirmed_at__gte=start, confirmed_at__lt=end)
     task_ids = await _station_task_ids(station_id)
     return qs if task_ids is None else qs.filter(task_id__in=task_ids)
 

@@ -83,8 +83,7 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
     complete = [(completed_at[i] - created[i]).total_seconds() / 60 for i in completed_at]
 
     # A reversed award's service no longer counts: its minutes left the volunteer's account too.
-    claims = claims_in_scope(TaskClaim.filter(status="confirmed", confirmed_at__gte=start, confirmed_at__lt=end)
-                             .exclude(id__in=ledger.reversed_claim_ids()))
+    claims = claims_in_scope(ledger.counted_claims().filter(confirmed_at__gte=start, confirmed_at__lt=end))
     minutes = await _sum(claims, "verified_minutes")
     active = await claims_in_scope(TaskClaim.filter(claimed_at__gte=start, claimed_at__lt=end)) \
         .distinct().values_list("volunteer_id", flat=True)
