@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from config import Settings
-from models import Need, Redemption, Task, TaskClaim, VolunteerProfile
-from server import feed
+from models import Redemption, Task, TaskClaim, VolunteerProfile
 from server.pii import FieldCipher, cipher_for
-from server.services import events, needs, notify, pairings, referrals, rewards, tasks
+from server.services import notify, pairings, referrals, rewards, tasks
 
 log = logging.getLogger("haibei.jobs")
 
@@ -48,34 +47,14 @@ async def release_stale_claims(*, settings: Settings, now: datetime) -> int:
 
 
 async def expire_unclaimed(*, now: datetime) -> int:
-    """Open tasks whose window has passed are marked expired.
-
-    Such a task may still have live claims: a late claim whose grace has not run out (it is
-    ended here, its volunteer told), or, on a task with several slots, volunteers who checked in
-    while a slot stayed free (the task then follows them instead of expiring: their service
-    happened). The need follows its tasks, and may complete."""
+    """Open tasks whose window has passed are closed (tasks.close_window): expired, or moved on
+    with the volunteers who served them. Returns how many expired."""
     expired = 0
     for task_id in await Task.filter(status="open", scheduled_end__lt=now).values_list("id", flat=True):
         async with in_transaction():
             task = await Task.select_for_update().get(id=task_id)
-            if task.status != "open" or task.scheduled_end >= now:
-                continue
-            ended = await tasks.end_waiting_claims(task=task, to="expired", event="claim_released", actor_id=None,
-                                                   actor_role="system", now=now, reason="window passed")
-            if ended:
-                task.claimed_count = max(0, task.claimed_count - len(ended))
-                await Task.filter(id=task.id).update(claimed_count=task.claimed_count)
-                feed.changed("cell", task.cell)
-            need = await Need.get(id=task.need_id)
-            if any(c.status in ("checked_in", "submitted", "confirmed") for c in await tasks.locked_claims(task=task)):
-                await tasks.follow_claims(task=task, actor_id=None, actor_role="system", now=now, closing=True,
-                                          locked=task)
-            else:
-                await events.move(task, to="expired", allowed_from=("open",), wanted="过期", need_id=task.need_id,
-                                  actor_id=None, actor_role="system", now=now, reason="window passed unclaimed",
-                                  locked=task)
-                expired += 1
-            await needs.follow_tasks(need=need, actor_id=None, actor_role="system", now=now)
+            if task.status == "open" and task.scheduled_end < now:
+                expired += await tasks.close_window(task=task, now=now)
     return expired
 
 

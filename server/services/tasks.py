@@ -542,6 +542,30 @@ async def end_waiting_claims(*, task: Task, to: str, event: str, actor_id: int |
     return ended
 
 
+async def close_window(*, task: Task, now: datetime) -> bool:
+    """An open task (locked by the caller) whose window has passed: True if it expired.
+
+    It may still have live claims: a late claim whose grace has not run out (ended here, its
+    volunteer told), or, on a task with several slots, volunteers who checked in while a slot
+    stayed free (the task then follows them instead of expiring: their service happened). The
+    need follows its tasks, and may complete."""
+    ended = await end_waiting_claims(task=task, to="expired", event="claim_released", actor_id=None,
+                                     actor_role="system", now=now, reason="window passed")
+    if ended:
+        task.claimed_count = max(0, task.claimed_count - len(ended))
+        await Task.filter(id=task.id).update(claimed_count=task.claimed_count)
+        feed.changed("cell", task.cell)
+    need = await Need.get(id=task.need_id)
+    served = any(c.status in ("checked_in", "submitted", "confirmed") for c in await locked_claims(task=task))
+    if served:
+        await follow_claims(task=task, actor_id=None, actor_role="system", now=now, closing=True, locked=task)
+    else:
+        await events.move(task, to="expired", allowed_from=("open",), wanted="过期", need_id=task.need_id,
+                          actor_id=None, actor_role="system", now=now, reason="window passed unclaimed", locked=task)
+    await needs.follow_tasks(need=need, actor_id=None, actor_role="system", now=now)
+    return not served
+
+
 async def cancel(*, task: Task, actor_id: int, reason: str, now: datetime, role: str = "worker",
                  locked: Task | None = None, told: str | None = None, quiet: frozenset[int] = frozenset()) -> Task:
     """A worker withdraws a task that is not yet under way; its claims end with it and their
