@@ -174,6 +174,14 @@ async def make_open_task(client: httpx.AsyncClient, station: Station, **override
     return task, need, worker, resident
 
 
+async def make_open_task_and_volunteer(client: httpx.AsyncClient, station: Station) -> tuple[dict, dict, Session, Session, Session]:
+    """An open task at ``station`` and an approved volunteer of it who has not claimed it yet:
+    (task, need, worker, resident session, volunteer session)."""
+    task, need, worker, resident = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    return task, need, worker, resident, volunteer
+
+
 # Around the household make_resident places by default, within 1 km: a square the browse cell cache
 # answers whole (a wider search in an empty map ends in the database, which would hide a stale cache).
 NEAR_HOME = {"lat": 37.512345, "lng": 122.121234, "radius_km": 1}

@@ -80,11 +80,10 @@ async def test_claim_committed_while_the_need_is_cancelled_is_cancelled_with_it(
 
     from models import Need, Task, TaskClaim
     from server.services import needs
-    from tests.builders import make_open_task, make_volunteer
+    from tests.builders import make_open_task_and_volunteer
 
     station = await make_station()
-    task, need, worker, resident = await make_open_task(client, station)
-    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task, need, worker, resident, volunteer = await make_open_task_and_volunteer(client, station)
 
     async def cancel():
         loaded = await needs.load(need_id=need["id"])
@@ -103,11 +102,10 @@ async def test_claim_committed_while_the_need_is_cancelled_is_cancelled_with_it(
 async def test_claim_committed_while_the_task_is_cancelled_is_cancelled_with_it(client, api):
     from models import Task, TaskClaim
     from server.services import tasks
-    from tests.builders import make_open_task, make_volunteer
+    from tests.builders import make_open_task_and_volunteer
 
     station = await make_station()
-    task, need, worker, _ = await make_open_task(client, station)
-    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task, need, worker, _, volunteer = await make_open_task_and_volunteer(client, station)
 
     async def cancel():
         await tasks.cancel(task=await Task.get(id=task["id"]), actor_id=worker.id, reason="改期",
@@ -124,12 +122,11 @@ async def test_claim_racing_a_task_cancellation_waits_for_it_and_is_refused(clie
 
     from models import Task, TaskClaim
     from server.services import tasks
-    from tests.builders import make_open_task, make_volunteer
+    from tests.builders import make_open_task_and_volunteer
     from tests.handlers.test_platform import assert_error
 
     station = await make_station()
-    task, need, worker, _ = await make_open_task(client, station)
-    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task, need, worker, _, volunteer = await make_open_task_and_volunteer(client, station)
     async with in_transaction():
         await tasks.cancel(task=await Task.get(id=task["id"]), actor_id=worker.id, reason="改期",
                            now=api.app.ctx.clock())

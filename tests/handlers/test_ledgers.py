@@ -70,7 +70,9 @@ async def test_large_export_streams_in_bounded_memory(api):
     assert peak < 40 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
 
 
-async def test_service_records_and_volunteer_hours_ledgers(client):
+async def three_services(client):
+    """A station's worker and two volunteers, 赵志愿 and 钱志愿, who served 15 + 10 and 12 minutes,
+    each service confirmed: (worker, 赵, 钱)."""
     from tests.builders import make_volunteer
     from tests.handlers.test_stats import deliver
 
@@ -81,6 +83,11 @@ async def test_service_records_and_volunteer_hours_ledgers(client):
     for volunteer, minutes in ((v1, 15), (v1, 10), (v2, 12)):
         resident, _ = await make_resident(client, station)
         await deliver(client, worker, volunteer, await make_need(client, resident), minutes)
+    return worker, v1, v2
+
+
+async def test_service_records_and_volunteer_hours_ledgers(client):
+    worker, v1, v2 = await three_services(client)
     r = await client.get("/api/v1/ledgers/service_records", params=window(), headers=worker.headers)
     rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
     assert rows[1][0] == "记录号" and len(rows) == 2 + 3
@@ -188,16 +195,7 @@ async def test_points_ledger_size_check_counts_only_the_stations_entries(client,
 
 
 async def test_a_reversed_service_leaves_the_records_and_hours_ledgers(client, monkeypatch):
-    from tests.builders import make_volunteer
-    from tests.handlers.test_stats import deliver
-
-    station = await make_station()
-    worker = await make_worker(client, station)
-    v1, _ = await make_volunteer(client, station, approved_by=worker, name="赵志愿")
-    v2, _ = await make_volunteer(client, station, approved_by=worker, name="钱志愿")
-    for volunteer, minutes in ((v1, 15), (v1, 10), (v2, 12)):
-        resident, _ = await make_resident(client, station)
-        await deliver(client, worker, volunteer, await make_need(client, resident), minutes)
+    worker, v1, v2 = await three_services(client)
     award = await PointsEntry.get(kind="service_award", minutes=15)
     r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"},
                           headers=worker.headers)

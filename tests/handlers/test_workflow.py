@@ -7,7 +7,7 @@ from models import Need, Task, TaskClaim, WorkflowEvent
 from server.services import plates
 from tests.builders import (
     iso, login, make_need, make_open_task, make_resident, make_station, make_task, make_volunteer, make_worker,
-    clock_moved, record_after, soon, volunteer_payload,
+    clock_moved, make_open_task_and_volunteer, record_after, soon, volunteer_payload,
 )
 from tests.handlers.test_platform import assert_error
 
@@ -173,8 +173,7 @@ async def test_reject_need_with_reason(client):
 
 async def test_cancel_ends_open_tasks_and_claims(client):
     station = await make_station()
-    task, need, worker, resident = await make_open_task(client, station)
-    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task, need, worker, resident, volunteer = await make_open_task_and_volunteer(client, station)
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     r = await client.post(f"/api/v1/needs/{need['id']}/cancel", json={"reason": "家人已处理"}, headers=resident.headers)
     assert r.json()["status"] == "cancelled"
@@ -186,8 +185,7 @@ async def test_cancel_ends_open_tasks_and_claims(client):
 
 async def test_check_in_far_away_or_out_of_time_is_422_saying_what_is_missing(client, api):
     station = await make_station()
-    task, need, worker, resident = await make_open_task(client, station)
-    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task, need, worker, resident, volunteer = await make_open_task_and_volunteer(client, station)
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     far = {"lat": HOME["lat"] + 0.05, "lng": HOME["lng"]}
     err = assert_error(await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=far, headers=volunteer.headers),
@@ -210,8 +208,7 @@ async def test_check_in_far_away_or_out_of_time_is_422_saying_what_is_missing(cl
 
 async def test_record_outside_the_window_is_400_and_reject_record_sends_it_back(client):
     station = await make_station()
-    task, need, worker, resident = await make_open_task(client, station)
-    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task, need, worker, resident, volunteer = await make_open_task_and_volunteer(client, station)
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
     r = await client.post(f"/api/v1/tasks/{task['id']}/record",
@@ -368,16 +365,14 @@ async def test_cancelling_a_claimed_task_or_its_need_tells_the_claimant(client, 
 
     station = await make_station()
     # The household cancels a need whose task a volunteer has claimed.
-    task, need, worker, resident = await make_open_task(client, station)
-    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task, need, worker, resident, volunteer = await make_open_task_and_volunteer(client, station)
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     r = await client.post(f"/api/v1/needs/{need['id']}/cancel", json={"reason": "不需要了"}, headers=resident.headers)
     assert r.status_code == 200, r.text
     told = await Notification.filter(user_id=volunteer.id, event="claim_cancelled")
     assert len(told) == 1 and task["title"] in told[0].body and told[0].page.endswith(str(task["id"]))
     # The worker cancels a claimed task.
-    task2, need2, worker2, _ = await make_open_task(client, station)
-    other, _ = await make_volunteer(client, station, approved_by=worker2)
+    task2, need2, worker2, _, other = await make_open_task_and_volunteer(client, station)
     await client.post(f"/api/v1/tasks/{task2['id']}/claim", headers=other.headers)
     r = await client.post(f"/api/v1/tasks/{task2['id']}/cancel", json={"reason": "改期"}, headers=worker2.headers)
     assert r.status_code == 200, r.text
