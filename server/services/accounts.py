@@ -188,9 +188,8 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
 
     if volunteer is not None:
         for claim_id in await TaskClaim.filter(volunteer_id=volunteer.id, status="claimed").values_list("id", flat=True):
-            claim = await TaskClaim.select_for_update().get(id=claim_id)
+            task, claim = await tasks.lock_claim(claim_id=claim_id)
             if claim.status == "claimed":
-                task = await Task.get(id=claim.task_id)
                 await tasks.release(claim=claim, task=task, actor_id=user.id, actor_role="volunteer", now=now,
                                     reason="account closed")
         for pairing in await Pairing.filter(volunteer_id=volunteer.id, status="active"):

@@ -30,9 +30,7 @@ async def release_stale_claims(*, settings: Settings, now: datetime) -> int:
     released = 0
     for claim_id in stale:
         async with in_transaction():
-            # The task's row before the claim's, as a cancellation or the expiry takes them.
-            task = await Task.select_for_update().get(id=(await TaskClaim.get(id=claim_id)).task_id)
-            claim = await TaskClaim.select_for_update().get(id=claim_id)
+            task, claim = await tasks.lock_claim(claim_id=claim_id)
             if claim.status != "claimed":
                 continue
             await tasks.release(claim=claim, task=task, actor_id=None, actor_role="system", now=now,

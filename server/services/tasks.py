@@ -519,6 +519,14 @@ async def locked_claims(*, task: Task) -> list[TaskClaim]:
     return await TaskClaim.select_for_update().filter(task_id=task.id).order_by("id")
 
 
+async def lock_claim(*, claim_id: int) -> tuple[Task, TaskClaim]:
+    """A claim and its task, both row-locked: the task's row first, then the claim's, the order
+    every path that ends a claim takes (cancel, expiry, release), so they queue and never deadlock."""
+    task_id = (await TaskClaim.get(id=claim_id)).task_id
+    task = await Task.select_for_update().get(id=task_id)
+    return task, await TaskClaim.select_for_update().get(id=claim_id)
+
+
 async def end_waiting_claims(*, task: Task, to: str, event: str, actor_id: int | None, actor_role: str,
                              now: datetime, reason: str, told: str | None = None,
                              quiet: frozenset[int] = frozenset()) -> list[TaskClaim]:
