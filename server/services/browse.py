@@ -5,9 +5,11 @@ What a volunteer may see of a task: no name, no phone, no address, a position fu
 no skill missing. Nearest first, then soonest.
 
 Near a point, the search reads growing squares of grid cells (``geo.cell_of``, ~500 m) and stops
-once the ``limit`` nearest eligible tasks are closer than anything outside the square: its cost
-follows the tasks near the volunteer, not the tasks in the city. It starts from the square that
-settled the last search nearby, usually settling at once; any start gives the same answer.
+once the ``limit`` nearest eligible tasks are closer than anything outside the square
+(``geo.clear_of_square_m``): its cost follows the tasks near the volunteer, not the tasks in the
+city. From the cache it grows ring by ring from the point's own cell, reading and measuring each
+ring once; from the database it starts from the square that settled the last search nearby,
+usually settling at once. Any start gives the same answer.
 
 Two ways to read a square, same answer (tests compare both with a brute-force scan):
 
@@ -81,24 +83,35 @@ async def browse_open(
         return await _soonest(volunteer=volunteer, service_code=service_code, blocked=blocked, now=now, limit=limit)
 
     radius_m = min(radius_km * 1000 if radius_km else MAX_BROWSE_RADIUS_M, MAX_BROWSE_RADIUS_M)
-    span = geo.cell_min_span_m(lat)
     cells = feed.current().cache("cell")
     mine = await _active_claims(volunteer) if cells.feed.usable else None
     names = await catalogue.service_names() if mine is not None else {}
     area = _area_of(lat, lng)
-    half = _START_HALF.get(area, 1)
     dense = _dense(area)
+    # From the cache the search grows ring by ring from the point's own cell, each ring read and
+    # measured once: ``spots`` holds every spot read so far with its distance, nearest first.
+    half = 1 if mine is not None and not dense else _START_HALF.get(area, 1)
+    spots: list[tuple[float, tuple[_Cached, ...]]] = []
+    read_half, count = -1, 0
     while True:
         cached = mine is not None and half <= CACHE_MAX_HALF and not dense
+        edge = geo.clear_of_square_m(lat, lng, half)  # nothing outside the square is nearer
         if cached:
-            points, tasks_at, count = await _square_from_cache(cells, lat, lng, half, now=now)
+            points, tasks_at, count = await _cells_from_cache(cells, _ring_bounds(lat, lng, read_half, half),
+                                                              now=now, count=count)
+            read_half = half
+            spots += zip(geo.distances_m(lat, lng, points), tasks_at)
+            spots.sort(key=itemgetter(0))
             if count > DENSE_ROWS:
                 # Too many tasks here to hold and sift in Python: the index does it better.
                 _DENSE_AREAS[area] = time.monotonic()
                 dense = True
-            ranked = _nearest_in_spots(points, tasks_at, lat=lat, lng=lng, radius_m=radius_m, limit=limit, now=now,
-                                       mine=mine, user_id=volunteer.user_id, blocked=blocked,
-                                       service_code=service_code)
+            if edge < radius_m and _fewer_within(spots, edge, limit):
+                # Not even every task within the edge would make ``limit``: no ranking can settle.
+                half += 1
+                continue
+            ranked = _nearest_in_spots(spots, radius_m=radius_m, limit=limit, now=now, mine=mine,
+                                       user_id=volunteer.user_id, blocked=blocked, service_code=service_code)
         else:
             where, params = _filters(service_code, blocked)
             text, values = browse_square(lat, lng, half, where=where, params=[now, *params],
@@ -106,15 +119,14 @@ async def browse_open(
             found = await sql.rows(text, values)
             ranked = sorted(((d, _aware(row["scheduled_start"]), row["id"]), row) for row in found
                             if (d := geo.distance_m(lat, lng, row["approx_lat"], row["approx_lng"])) <= radius_m)
-        # Anything outside the square is at least half × span away.
-        settled = [r for r in ranked if r[0][0] <= half * span]
-        if len(settled) >= limit or half * span >= radius_m:
+        settled = [r for r in ranked if r[0][0] <= edge]
+        if len(settled) >= limit or edge >= radius_m:
             picked = (settled if len(settled) >= limit else ranked)[:limit]
+            if cached:
+                return _as_json(picked, names)
             if len(_START_HALF) >= 10_000:
                 _START_HALF.clear()
             _START_HALF[area] = half
-            if cached:
-                return _as_json(picked, names)
             return [present_row(row, distance_m=key[0], names=names) for key, row in picked]
         # From the database, few large steps (each a statement); from the cache, ring by ring
         # (each ring costs only its cells).
@@ -183,6 +195,22 @@ def _row_bounds(lat: float, lng: float, half: int) -> list[int]:
     for dr in range(-half, half + 1):
         middle = (row0 + dr) * geo.CELL_ROW + col0
         bounds += [middle - half, middle + half]
+    return bounds
+
+
+def _ring_bounds(lat: float, lng: float, inner: int, half: int) -> list[int]:
+    """The cells of the square of ``half`` around (lat, lng) that are not in the square of
+    ``inner`` (none when ``inner`` < 0), as ``_row_bounds`` gives them: [first, last] runs."""
+    if inner < 0:
+        return _row_bounds(lat, lng, half)
+    row0, col0 = divmod(geo.cell_of(lat, lng), geo.CELL_ROW)
+    bounds: list[int] = []
+    for dr in range(-half, half + 1):
+        middle = (row0 + dr) * geo.CELL_ROW + col0
+        if abs(dr) > inner:
+            bounds += [middle - half, middle + half]
+        else:
+            bounds += [middle - half, middle - inner - 1, middle + inner + 1, middle + half]
     return bounds
 
 
@@ -259,25 +287,34 @@ def _as_json(picked: list[tuple[tuple[float, float, int], _Cached]], names: dict
     return out
 
 
-def _nearest_in_spots(points: list[_Point], tasks_at: list[tuple[_Cached, ...]], *, lat: float, lng: float,
-                      radius_m: float, limit: int, now: datetime, mine: tuple[int, ...], user_id: int,
-                      blocked: frozenset[str] | set[str],
+def _fewer_within(spots: list[tuple[float, tuple[_Cached, ...]]], edge: float, limit: int) -> bool:
+    """Whether the spots within ``edge`` (``spots`` nearest first) hold fewer than ``limit`` tasks."""
+    held = 0
+    for d, waiting in spots:
+        if d > edge:
+            return True
+        held += len(waiting)
+        if held >= limit:
+            return False
+    return True
+
+
+def _nearest_in_spots(spots: list[tuple[float, tuple[_Cached, ...]]], *, radius_m: float, limit: int,
+                      now: datetime, mine: tuple[int, ...], user_id: int, blocked: frozenset[str] | set[str],
                       service_code: str | None) -> list[tuple[tuple[float, float, int], _Cached]]:
-    """The eligible tasks of the spots (``points[k]``, where ``tasks_at[k]`` wait) within
-    ``radius_m``, ordered by (distance, start, id): at least the first ``limit`` of that order
-    (all of it when shorter). Spots are visited nearest first and each yields at most ``limit``
-    tasks, so a browse looks at the few tasks it may show rather than every task of the square:
-    this is most of a warm browse's work."""
+    """The eligible tasks of ``spots`` (each its distance and the tasks waiting there, nearest
+    first) within ``radius_m``, ordered by (distance, start, id): at least the first ``limit`` of
+    that order (all of it when shorter). Each spot yields at most ``limit`` tasks and the walk stops
+    past the spot that made ``limit``, so a browse looks at the few tasks it may show rather than
+    every task of the square: this is most of a warm browse's work."""
     now_ts = now.timestamp()
-    distances = geo.distances_m(lat, lng, points)
-    by_distance = sorted(zip(distances, range(len(distances))))
     found: list[tuple[tuple[float, float, int], _Cached]] = []
     enough_at = None  # the distance at which `limit` were found: spots as near (ties) still count
-    for d, k in by_distance:
+    for d, waiting in spots:
         if d > radius_m or (enough_at is not None and d > enough_at):
             break
         taken = 0
-        for task in tasks_at[k]:
+        for task in waiting:
             start, task_id, end, service, household_user_id, _ = task
             if (end > now_ts and task_id not in mine and household_user_id != user_id
                     and service not in blocked and (service_code is None or service == service_code)):
@@ -291,14 +328,13 @@ def _nearest_in_spots(points: list[_Point], tasks_at: list[tuple[_Cached, ...]],
     return found
 
 
-async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, half: int, *,
-                             now: datetime) -> tuple[list[_Point], list[tuple[_Cached, ...]], int]:
-    """The spots of every open task in the square's cells (eligibility is the caller's to check):
-    their positions, their tasks, and how many tasks they hold. Cached cells as they are, the rows
-    of cells missing read in one statement and cached, empty cells too. Every change to a task says ``feed.changed("cell",
-    its cell)`` (tasks, events)."""
-    bounds = _row_bounds(lat, lng, half)
-    width = bounds[1] - bounds[0] + 1
+async def _cells_from_cache(cells: feed.LocalCache, bounds: list[int], *, now: datetime,
+                            count: int) -> tuple[list[_Point], list[tuple[_Cached, ...]], int]:
+    """The spots of every open task in the cells of ``bounds`` (runs of cells along a row, as
+    [first, last] pairs; eligibility is the caller's to check): their positions, their tasks, and
+    ``count`` plus how many tasks they hold (``count``: what the search read before, for DENSE_ROWS).
+    Cached cells as they are, the rows of cells missing read in one statement and cached, empty
+    cells too. Every change to a task says ``feed.changed("cell", its cell)`` (tasks, events)."""
     due: list[int] = []
     held = cells.get_many((cell for first, last in zip(bounds[::2], bounds[1::2]) for cell in range(first, last + 1)),
                           due=due)
@@ -307,13 +343,14 @@ async def _square_from_cache(cells: feed.LocalCache, lat: float, lng: float, hal
     points: list[_Point] = []
     tasks_at: list[tuple[_Cached, ...]] = []
     missing: list[int] = []
-    count = 0
-    for k, first in enumerate(bounds[::2]):
-        row = held[k * width:(k + 1) * width]
-        if None in row:
-            missing += [first, first + width - 1]
+    at_run = 0
+    for first, last in zip(bounds[::2], bounds[1::2]):
+        run = held[at_run:at_run + last - first + 1]
+        at_run += len(run)
+        if None in run:
+            missing += [first, last]
         else:
-            for n, at, waiting, _ in row:
+            for n, at, waiting, _ in run:
                 points += at
                 tasks_at += waiting
                 count += n

@@ -57,9 +57,18 @@ def ring(cell: int, k: int) -> list[int]:
     return out
 
 
-def cell_min_span_m(lat: float) -> float:
-    """The narrower side of a cell near ``lat``: a task k + 1 rings out is at least k × this away."""
-    return FUZZ_GRID_DEG * 111_320 * min(1.0, math.cos(math.radians(lat)))
+def clear_of_square_m(lat: float, lng: float, half: int) -> float:
+    """How far (lat, lng) is from anything outside the square of cells reaching ``half`` cells
+    beyond its own on every side: the distance to the square's nearest edge, on the same sphere as
+    ``distance_m``. Across a parallel that is the difference in latitude; across a meridian it is
+    the cross-track distance asin(cos φ · sin Δλ), a little less than the difference in longitude
+    scaled at φ. Less a centimetre for rounding, so a task counted as inside really is."""
+    row = math.floor(lat / FUZZ_GRID_DEG)
+    col = math.floor(lng / FUZZ_GRID_DEG)
+    d_lat = min(lat - (row - half) * FUZZ_GRID_DEG, (row + half + 1) * FUZZ_GRID_DEG - lat)
+    d_lng = min(lng - (col - half) * FUZZ_GRID_DEG, (col + half + 1) * FUZZ_GRID_DEG - lng)
+    across_meridian = math.asin(min(1.0, math.cos(math.radians(lat)) * math.sin(math.radians(d_lng))))
+    return EARTH_RADIUS_M * min(math.radians(d_lat), across_meridian) - 0.01
 
 
 def fuzz(lat: float, lng: float) -> tuple[float, float]:

@@ -1,6 +1,7 @@
 """Browsing open tasks near a point: the cell-square search gives exactly what a brute-force scan
 of every task gives, and MariaDB answers it through the (status, cell) index."""
 
+import math
 import random
 
 import orjson
@@ -162,9 +163,9 @@ def test_spots_as_near_as_the_last_one_needed_still_compete_by_start():
     west = (37.5, 121.9375, (task(3, 5.0), task(4, 30.0)))
     far = (37.6, 122.0, (task(5, 1.0),))
     for spots in ([east, west, far], [west, east, far]):
-        points = [geo.prepare(spot_lat, spot_lng) for spot_lat, spot_lng, _ in spots]
-        found = browse._nearest_in_spots(points, [tasks for _, _, tasks in spots], lat=37.5, lng=122.0,
-                                         radius_m=50_000, limit=2, now=datetime.now(timezone.utc), mine=(),
+        measured = sorted(((geo.distance_m(37.5, 122.0, spot_lat, spot_lng), tasks) for spot_lat, spot_lng, tasks in spots),
+                          key=lambda spot: spot[0])
+        found = browse._nearest_in_spots(measured, radius_m=50_000, limit=2, now=datetime.now(timezone.utc), mine=(),
                                          user_id=-1, blocked=frozenset(), service_code=None)
         assert [task[1] for _, task in found][:2] == [3, 1]
         assert 5 not in [task[1] for _, task in found]  # a farther spot is not looked at
@@ -191,3 +192,64 @@ async def test_the_cell_cache_writes_each_task_as_the_database_path_presents_it(
             change_feed.max_age_s = saved
         assert all(isinstance(item, dict) for item in direct)
         assert as_clients_see(cached) == as_clients_see(direct)
+
+
+async def test_a_task_just_across_the_squares_edge_is_not_missed(api, client, path):
+    """The search stops when the tasks it found are nearer than anything outside its square. Across
+    a meridian that edge is a little nearer than the difference in longitude scaled by 111.32 km
+    per degree (the old bound, 0.1 % too far): a task just outside, west of a point at the west end
+    of its cell, was beaten by a farther one inside."""
+    from models import User
+
+    station = await make_station()
+    _, household = await make_resident(client, station)
+    need = await Need.create(resident_id=household["id"], station_id=station.id, service_id="CLEAN_HOME",
+                             description="x", reported_by=1, status="dispatched")
+    now = api.app.ctx.clock()
+    grid = geo.FUZZ_GRID_DEG
+    col = int(CENTRE[1] // grid)
+    lat = (CENTRE[0] // grid + 0.5) * grid
+    lng = col * grid + 1e-7  # the point: at the west end of its cell
+    outside = (lat, (col - 1) * grid - 1e-6)  # two cells west, just past the 3 × 3 square
+    d_out = geo.distance_m(lat, lng, *outside)
+    inside = (lat + math.degrees((d_out + 0.2) / geo.EARTH_RADIUS_M), lng)  # due north, a little farther
+    assert geo.cell_of(*inside) // geo.CELL_ROW - geo.cell_of(lat, lng) // geo.CELL_ROW == 1
+    assert geo.distance_m(lat, lng, *inside) > d_out
+    ids = []
+    for k, (alat, alng) in enumerate((inside, outside)):
+        task = await Task.create(need_id=need.id, station_id=station.id, service_id="CLEAN_HOME", title=f"edge{k}",
+                                 scheduled_start=now + timedelta(hours=1), scheduled_end=now + timedelta(hours=2),
+                                 points=1, status="open", approx_lat=alat, approx_lng=alng,
+                                 cell=geo.cell_of(alat, alng), created_by=1)
+        ids.append(task.id)
+    user = await User.create(openid="browse-edge")
+    volunteer = await VolunteerProfile.create(user_id=user.id, station_id=station.id, name="v", skills=[],
+                                              status="approved")
+    got = as_clients_see(await browse.browse_open(volunteer=volunteer, lat=lat, lng=lng, radius_km=5,
+                                                  service_code=None, now=now, limit=1))
+    assert [g["id"] for g in got] == [ids[1]]
+
+
+@pytest.mark.parametrize("half", [0, 1, 2, 5])
+def test_nothing_outside_the_square_is_nearer_than_its_edge(half):
+    rng = random.Random(half)
+    grid = geo.FUZZ_GRID_DEG
+    for _ in range(300):
+        lat, lng = CENTRE[0] + rng.uniform(-0.05, 0.05), CENTRE[1] + rng.uniform(-0.05, 0.05)
+        edge = geo.clear_of_square_m(lat, lng, half)
+        row0, col0 = divmod(geo.cell_of(lat, lng), geo.CELL_ROW)
+        # Points of the cells just outside the square, all round it, at random places within them.
+        for _ in range(40):
+            side = rng.randrange(4)
+            k = rng.randint(-half - 1, half + 1)
+            dr, dc = [(half + 1, k), (-half - 1, k), (k, half + 1), (k, -half - 1)][side]
+            plat = (row0 - 20_000 + dr + rng.random()) * grid
+            plng = (col0 - 40_000 + dc + rng.random()) * grid
+            assert geo.distance_m(lat, lng, plat, plng) >= edge
+        # And no looser than it must be: the square's edges, straight north, south, east and west
+        # of the point, are within a metre of it.
+        west, east = (col0 - 40_000 - half) * grid, (col0 - 40_000 + half + 1) * grid
+        south, north = (row0 - 20_000 - half) * grid, (row0 - 20_000 + half + 1) * grid
+        nearest = min(geo.distance_m(lat, lng, lat, west), geo.distance_m(lat, lng, lat, east),
+                      geo.distance_m(lat, lng, south, lng), geo.distance_m(lat, lng, north, lng))
+        assert 0 < nearest - edge < 1.0
