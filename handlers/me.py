@@ -90,5 +90,6 @@ async def put_nearby(request: Request):
 async def close_me(request: Request):
     actor = await authenticate(request)
     async with in_transaction():
-        await accounts.close_account(user=actor.user, now=request.app.ctx.clock())
+        photos = await accounts.close_account(user=actor.user, now=request.app.ctx.clock())
+    await accounts.delete_photos(photos, storage=request.app.ctx.storage)
     return respond({"ok": True})

@@ -8,13 +8,14 @@ from datetime import datetime, timezone
 from tortoise.exceptions import IntegrityError
 
 from models import (
-    Need, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, User, UserRole, VolunteerProfile,
-    WechatSession,
+    Need, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, Upload, User, UserRole,
+    VolunteerProfile, WechatSession,
 )
 from server import feed
 from server.auth import Actor
 from server.errors import Conflict, DomainError, WeChatRejected, WeChatUnavailableError
 from server.pii import FieldCipher, mask_phone, normalize_phone
+from server.storage import Storage
 from server.services import audit, needs, pairings, rewards, tasks
 from server.wechat import WeChatError, WeChatGateway, WeChatUnavailable
 
@@ -146,8 +147,10 @@ def present_user(*, user: User, roles: dict) -> dict:
     }
 
 
-async def close_account(*, user: User, now: datetime | None = None) -> None:
+async def close_account(*, user: User, now: datetime | None = None) -> list[str]:
     """Erase or anonymise everything that identifies the person; keep service history anonymous.
+    Returns the storage keys of the photos erased, whose bytes the caller deletes once this has
+    committed (``delete_photos``): deleted before, a rollback would leave records without them.
 
     PIPL art. 47: on closing the account personal information is deleted. Records other people
     rely on (service history, statistics by station and category) stay, stripped of identity.
@@ -171,6 +174,7 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
         raise ServiceInProgress()
     actor = Actor(user=user)
     reason = "账户注销"
+    photo_ids: set[int] = set()
 
     if resident is not None:
         for need in await Need.filter(resident_id=resident.id, status__in=("submitted", "accepted", "dispatched")):
@@ -184,6 +188,13 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
         # The exact place and the household's own words go; category, station and times stay.
         await Need.filter(resident_id=resident.id).update(location_enc=None, description="已注销", rating_comment=None)
         await Task.filter(need__resident_id=resident.id).update(notes_for_volunteer="")
+        # The photos of its services show the household's home and often its people: they go too.
+        # The records stay (what was done, when, how long, by whom), which the volunteers' hours
+        # and points stand on.
+        served = TaskClaim.filter(task__need__resident_id=resident.id)
+        photo_ids = {i for photos in await served.values_list("photos", flat=True) for i in photos or []}
+        if photo_ids:
+            await served.update(photos=[])
         await anonymise_resident(resident=resident, now=now)
 
     if volunteer is not None:
@@ -200,6 +211,15 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
         )
         feed.changed("claims", volunteer.id)
 
+    # The person's own uploads that no service record holds (taken, never attached) go as well;
+    # those a record holds are the served household's, and stay with the record.
+    attached = {i for photos in await TaskClaim.filter(volunteer__user_id=user.id).values_list("photos", flat=True)
+                for i in photos or []}
+    photo_ids |= set(await Upload.filter(owner_id=user.id).exclude(id__in=attached or [0]).values_list("id", flat=True))
+    keys = list(await Upload.filter(id__in=photo_ids).values_list("storage_key", flat=True)) if photo_ids else []
+    if keys:
+        await Upload.filter(id__in=photo_ids).delete()
+
     if account is not None:
         for redemption in await Redemption.filter(account_id=account.id, status="pending"):
             await rewards.cancel(account=account, redemption=redemption, now=now)
@@ -215,8 +235,20 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
         closed_at=now,
         token_version=user.token_version + 1,
     )
-    await audit.record(actor_id=user.id, action="account.close", subject_type="user", subject_id=user.id)
+    await audit.record(actor_id=user.id, action="account.close", subject_type="user", subject_id=user.id,
+                       detail={"photos_erased": len(keys)})
     feed.changed("user", user.id)
+    return keys
+
+
+async def delete_photos(keys: list[str], *, storage: Storage) -> None:
+    """The bytes of photos whose rows a committed ``close_account`` erased. One that cannot be
+    deleted now is logged: its row is gone, so nothing serves it, and it can be found by its key."""
+    for key in keys:
+        try:
+            await storage.delete(key)
+        except OSError as exc:
+            log.warning("photo bytes not deleted", extra={"storage_key": key, "error": type(exc).__name__})
 
 
 async def anonymise_resident(*, resident: ResidentProfile, now: datetime) -> None:

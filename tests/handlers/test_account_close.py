@@ -1,6 +1,11 @@
 """Closing an account (PIPL art. 47): personal data erased, history anonymised, act audited."""
 
-from models import AuditLog, Need, Redemption, ResidentProfile, Reward, Task, TaskClaim, User, UserRole, VolunteerProfile, WechatSession
+import pytest
+
+from models import (
+    AuditLog, Need, Redemption, ResidentProfile, Reward, Task, TaskClaim, Upload, User, UserRole, VolunteerProfile,
+    WechatSession,
+)
 from tests.builders import (
     give_points, login, make_need, make_open_task, make_resident, make_reward, make_station, make_task, make_volunteer,
     make_worker,
@@ -154,3 +159,70 @@ async def test_a_household_served_on_a_task_still_open_for_more_volunteers_canno
     assert (await Task.get(id=task["id"])).status == "open"  # a slot is still free
     assert_error(await client.delete("/api/v1/me", headers=household.headers), 409, "SERVICE_IN_PROGRESS")
     assert (await User.get(id=household.id)).status == "active"
+
+
+async def test_a_household_closing_erases_the_photos_of_its_services_and_the_records_stay(client, api):
+    from tests.builders import record_after
+    from tests.handlers.test_catalogue_uploads import tiny_png
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, _ = await make_resident(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task = await make_task(client, worker, await make_need(client, s))
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+
+    async def upload() -> int:
+        r = await client.post("/api/v1/uploads", files={"file": ("a.png", tiny_png(), "image/png")},
+                              headers=volunteer.headers)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    photo, kept_elsewhere = await upload(), await upload()
+    assert (await record_after(client, task["id"], volunteer, 20, photos=[photo])).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
+    key = (await Upload.get(id=photo)).storage_key
+    assert await api.app.ctx.storage.get(key) == tiny_png()
+
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+
+    claim = await TaskClaim.get(task_id=task["id"])
+    assert claim.photos == [] and not await Upload.exists(id=photo)
+    with pytest.raises(FileNotFoundError):
+        await api.app.ctx.storage.get(key)
+    # The record of the service stays, and the volunteer's hours and points with it.
+    assert claim.status == "confirmed" and claim.verified_minutes == 20 and claim.points_due
+    # The volunteer's upload no record holds is theirs, not the household's: it stays.
+    assert await Upload.exists(id=kept_elsewhere)
+
+
+async def test_a_volunteer_closing_erases_their_unattached_uploads_not_those_of_records(client, api):
+    from tests.builders import record_after
+    from tests.handlers.test_catalogue_uploads import tiny_png
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, _ = await make_resident(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task = await make_task(client, worker, await make_need(client, s))
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    ids = []
+    for _ in range(2):
+        r = await client.post("/api/v1/uploads", files={"file": ("a.png", tiny_png(), "image/png")},
+                              headers=volunteer.headers)
+        ids.append(r.json()["id"])
+    attached, loose = ids
+    assert (await record_after(client, task["id"], volunteer, 20, photos=[attached])).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
+    loose_key = (await Upload.get(id=loose)).storage_key
+    assert await api.app.ctx.storage.get(loose_key) == tiny_png()
+
+    assert (await client.delete("/api/v1/me", headers=volunteer.headers)).status_code == 200
+
+    assert not await Upload.exists(id=loose)
+    with pytest.raises(FileNotFoundError):
+        await api.app.ctx.storage.get(loose_key)
+    # The household's service record keeps its photo: it is the household's, not the volunteer's.
+    assert await Upload.exists(id=attached) and (await TaskClaim.get(task_id=task["id"])).photos == [attached]
