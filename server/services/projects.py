@@ -12,7 +12,7 @@ from typing import Any
 
 from models import Need, Organization, Project, ProjectStep, Task, TaskClaim
 from server.errors import NotFound, ValidationFailed
-from server.services import events
+from server.services import events, ledger
 
 # to: (allowed from, what the step is called)
 STEPS = {
@@ -50,7 +50,10 @@ async def kpis(*, project: Project, grace_minutes: int) -> dict[str, Any]:
     scope = Task.filter(station_id__in=project.station_ids or [0], service_id__in=project.services or [""],
                         scheduled_start__gte=project.starts_at, scheduled_start__lt=project.ends_at)
     task_rows = {t.id: t for t in await scope}
-    claims = await TaskClaim.filter(task_id__in=list(task_rows) or [0], status="confirmed")
+    # Services that count: a confirmed claim whose award a station reversed did not happen as
+    # recorded (ledger.counted_claims), as the ledgers, the statistics and the volunteer's hours say.
+    claims = await ledger.counted_claims().filter(task_id__in=list(task_rows) or [0])
+    counted_tasks = {c.task_id for c in claims}
     grace = timedelta(minutes=grace_minutes)
     on_time = [c for c in claims if c.checked_in_at and c.checked_in_at <= task_rows[c.task_id].scheduled_start + grace]
     need_ids = {t.need_id for t in task_rows.values()}
@@ -64,7 +67,7 @@ async def kpis(*, project: Project, grace_minutes: int) -> dict[str, Any]:
     ratings = [n.rating_score for n in needs.values() if n.rating_score is not None]
     return {
         "tasks": len(task_rows),
-        "tasks_done": sum(1 for t in task_rows.values() if t.status == "confirmed"),
+        "tasks_done": sum(1 for t in task_rows.values() if t.status == "confirmed" and t.id in counted_tasks),
         "verified_hours": round(sum(c.verified_minutes or 0 for c in claims) / 60, 2),
         "on_time_rate": round(len(on_time) / len(claims), 4) if claims else None,
         "median_minutes_to_first_service": round(median(waits), 1) if waits else None,
