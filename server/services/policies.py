@@ -20,6 +20,10 @@ FIELDS = ("title", "issuer", "kind", "summary", "benefits", "eligibility", "vali
           "source_url", "status")
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
 def parse_rule(rule: Any, path: str = "eligibility") -> None:
     """Raise ValidationFailed naming the first part of ``rule`` that is not a known condition."""
     def bad(why: str) -> ValidationFailed:
@@ -38,11 +42,13 @@ def parse_rule(rule: Any, path: str = "eligibility") -> None:
         if rule["category"] not in HOUSEHOLD_CATEGORIES:
             raise bad("unknown_category")
         return
+    # Lists of names are lists of strings: anything else (a nested list, an object) cannot be put
+    # in a set or joined into the label, and would fail every household's eligible-policies.
     if set(rule) == {"categories_any"}:
-        if not isinstance(rule["categories_any"], list) or not set(rule["categories_any"]) <= set(HOUSEHOLD_CATEGORIES):
+        if not _strings(rule["categories_any"]) or not set(rule["categories_any"]) <= set(HOUSEHOLD_CATEGORIES):
             raise bad("unknown_category")
         return
-    if set(rule) == {"level_in"} and isinstance(rule["level_in"], list):
+    if set(rule) == {"level_in"} and _strings(rule["level_in"]):
         return
     if set(rule) in ({"dimension", "min"}, {"dimension", "max"}) and isinstance(rule["dimension"], str):
         bound = rule.get("min", rule.get("max"))

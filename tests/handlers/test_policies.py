@@ -56,3 +56,14 @@ async def test_each_edit_is_a_new_version(client):
     assert [(x.version, x.snapshot["benefits"]) for x in revisions] == [(1, "每月护理补贴"), (2, "每月护理补贴300元")]
     worker = await make_worker(client, await make_station())
     assert_error(await client.post("/api/v1/admin/policies", json=policy(), headers=worker.headers), 403, "FORBIDDEN")
+
+
+async def test_rules_the_evaluator_cannot_evaluate_are_refused_at_save(client):
+    """A rule saved is evaluated for every household's eligible-policies: one that parses but
+    cannot be evaluated would be a 500 for the whole city, so it is a payload error at save."""
+    admin = await make_admin(client)
+    for bad in ({"categories_any": [["特困"]]}, {"categories_any": [{"name": "特困"}]}, {"level_in": [1]},
+                {"any": [{"level_in": [["特别困难"]]}]}, {"answer": "self_care", "in": "partial"}):
+        r = await client.post("/api/v1/admin/policies", json=policy(eligibility=bad), headers=admin.headers)
+        assert_error(r, 400, "VALIDATION_ERROR")
+    assert (await client.get("/api/v1/policies", headers=admin.headers)).json() == []
