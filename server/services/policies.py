@@ -24,19 +24,26 @@ def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
-def parse_rule(rule: Any, path: str = "eligibility") -> None:
+# Nested all/any groups a rule may hold. Each group is two JSON levels (object and list), and
+# MariaDB refuses a JSON column value deeper than 32 levels (the column's JSON_VALID check).
+MAX_GROUPS = 10
+
+
+def parse_rule(rule: Any, path: str = "eligibility", groups: int = 0) -> None:
     """Raise ValidationFailed naming the first part of ``rule`` that is not a known condition."""
     def bad(why: str) -> ValidationFailed:
         return ValidationFailed("资格规则无法解析", details=[{"field": path, "type": why}])
 
     if not isinstance(rule, dict) or len(rule) == 0:
         raise bad("not_an_object")
+    if groups > MAX_GROUPS:
+        raise bad("too_deep")
     if set(rule) <= {"all"} or set(rule) <= {"any"}:
         key = next(iter(rule))
         if not isinstance(rule[key], list) or not rule[key]:
             raise bad(f"{key}_needs_a_list")
         for i, sub in enumerate(rule[key]):
-            parse_rule(sub, f"{path}.{key}[{i}]")
+            parse_rule(sub, f"{path}.{key}[{i}]", groups + 1)
         return
     if set(rule) == {"category"}:
         if rule["category"] not in HOUSEHOLD_CATEGORIES:

@@ -67,3 +67,21 @@ async def test_rules_the_evaluator_cannot_evaluate_are_refused_at_save(client):
         r = await client.post("/api/v1/admin/policies", json=policy(eligibility=bad), headers=admin.headers)
         assert_error(r, 400, "VALIDATION_ERROR")
     assert (await client.get("/api/v1/policies", headers=admin.headers)).json() == []
+
+
+async def test_a_rule_nested_deeper_than_the_database_keeps_is_refused_at_save(client):
+    """MariaDB keeps JSON at most 32 levels deep (a CHECK on the column): a deeper rule was a 500.
+    Ten nested groups still save."""
+    admin = await make_admin(client)
+
+    def nested(groups):
+        rule = {"categories_any": ["特困"]}
+        for _ in range(groups):
+            rule = {"all": [rule]}
+        return rule
+
+    r = await client.post("/api/v1/admin/policies", json=policy(eligibility=nested(10)), headers=admin.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/v1/admin/policies", json=policy(eligibility=nested(60)), headers=admin.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert len((await client.get("/api/v1/policies", headers=admin.headers)).json()) == 1
