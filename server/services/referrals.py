@@ -72,6 +72,11 @@ async def accept(*, referral_id: int, organization_id: int, actor_id: int, assig
     """The organisation takes the task; an assigned person of theirs holds it as a claim."""
     referral = await _lock_pending(referral_id, organization_id)
     task = await Task.get(id=referral.task_id)
+    # Qualified when it takes the service on (机制二), not only when it was referred: documents
+    # lapse and administrators withdraw stations or services while a referral waits. It may
+    # still decline, which gives the task back to the station at once.
+    org = await Organization.get(id=referral.organization_id)
+    check_qualified(org=org, service_id=task.service_id, station_id=task.station_id, now=now)
     await OrgReferral.filter(id=referral.id).update(status="accepted", responded_by=actor_id, responded_at=now)
     await events.move(task, to="open", allowed_from=("referred",), wanted="承接", need_id=task.need_id,
                       actor_id=actor_id, actor_role="org_staff", now=now, reason="accepted by organisation")

@@ -101,3 +101,24 @@ async def test_unanswered_referral_escalates_after_the_sla(client, api):
     r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": second.id}, headers=worker.headers)
     assert r.status_code == 201
     assert [x["status"] for x in (await client.get("/api/v1/referrals", headers=worker.headers)).json()] == ["pending", "escalated"]
+
+
+async def test_an_organisation_no_longer_qualified_cannot_accept(client):
+    """机制二: a provider must hold its qualifications when it takes the service on, not only when
+    it was referred; one whose documents lapsed (or whose station or service was withdrawn) while
+    the referral waited is refused, and can still decline so the station gets the task back."""
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    referral = (await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id},
+                                  headers=worker.headers)).json()
+    lapsed = [{"kind": k, "document": f"{k}.pdf", "expires_at": iso(soon(-60 * 24))} for k in referrals.QUALIFICATIONS]
+    r = await client.patch(f"/api/v1/admin/organizations/{org.id}", json={"qualifications": lapsed}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={}, headers=staff.headers)
+    assert_error(r, 409, "ORGANIZATION_NOT_QUALIFIED")
+    assert (await OrgReferral.get(id=referral["id"])).status == "pending"
+    assert (await Task.get(id=task["id"])).status == "referred"
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/decline", json={"reason": "资质到期"}, headers=staff.headers)
+    assert r.status_code == 200 and (await Task.get(id=task["id"])).status == "open"
