@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from models import Need, Organization, Project, ProjectStep, Task, TaskClaim
+from models import Need, Organization, Project, ProjectStep, Station, Task, TaskClaim
 from server.errors import NotFound, ValidationFailed
-from server.services import events, ledger
+from server.services import catalogue, events, ledger
 
 # to: (allowed from, what the step is called)
 STEPS = {
@@ -31,6 +31,11 @@ async def create(*, data: dict[str, Any], actor_id: int, now: datetime) -> Proje
         raise ValidationFailed("机构不存在", details=[{"field": "organization_id", "type": "unknown_reference"}])
     if data["ends_at"] <= data["starts_at"]:
         raise ValidationFailed("结束时间须晚于开始时间", details=[{"field": "ends_at", "type": "ends_before_start"}])
+    # A project counts the tasks of these services at these stations: a name that matches none
+    # would leave it counting nothing, found only at acceptance.
+    await catalogue.check_codes(codes=data["services"], field="services")
+    if await Station.filter(id__in=data["station_ids"]).count() != len(set(data["station_ids"])):
+        raise ValidationFailed("驿站不存在", details=[{"field": "station_ids", "type": "not_found"}])
     project = await Project.create(created_by=actor_id, **data)
     await ProjectStep.create(project_id=project.id, from_status=None, to_status="proposed", actor_id=actor_id,
                              created_at=now)

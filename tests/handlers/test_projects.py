@@ -106,3 +106,24 @@ async def test_a_reversed_service_leaves_the_projects_kpis(client):
     assert kpis["tasks"] == 2
     assert kpis["tasks_done"] == 1
     assert kpis["verified_hours"] == round(served.verified_minutes / 60, 2)
+
+
+async def test_a_project_naming_an_unknown_service_or_station_is_refused(client):
+    """A mistyped service code or station id made a project that could never count a task (KPIs
+    all zero at acceptance); it is a payload error and nothing is saved."""
+    from models import Project
+
+    admin = await make_admin(client)
+    station = await make_station()
+    org = await make_organization()
+    now = datetime.now(timezone.utc)
+    base = {"name": "居家清洁服务项目", "organization_id": org.id, "budget_fen": 1_000_000,
+            "starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat(),
+            "services": ["CLEAN_HOME"], "station_ids": [station.id]}
+    r = await client.post("/api/v1/admin/projects", json={**base, "services": ["CLEAN_HOM"]}, headers=admin.headers)
+    assert assert_error(r, 400, "UNKNOWN_SERVICE")["details"] == [{"field": "services", "type": "unknown_service"}]
+    r = await client.post("/api/v1/admin/projects", json={**base, "station_ids": [station.id, station.id + 1000]},
+                          headers=admin.headers)
+    assert assert_error(r, 400, "VALIDATION_ERROR")["details"] == [{"field": "station_ids", "type": "not_found"}]
+    assert await Project.all().count() == 0
+    assert (await client.post("/api/v1/admin/projects", json=base, headers=admin.headers)).status_code == 201
