@@ -50,10 +50,14 @@ async def refer(*, task: Task, organization_id: int, actor_id: int, sla_hours: i
     if org is None:
         raise ValidationFailed("机构不存在", details=[{"field": "organization_id", "type": "unknown_reference"}])
     check_qualified(org=org, service_id=task.service_id, station_id=task.station_id, now=now)
-    if task.claimed_count:
+    # Decided on the locked row: a task with slots stays open while its first claims are made,
+    # so a claim that committed after the caller read the task shows only in its count.
+    locked = await Task.select_for_update().get(id=task.id)
+    if locked.claimed_count:
+        task.status = locked.status
         raise events.invalid_state(task, "转介已有人领取的任务")
     await events.move(task, to="referred", allowed_from=("open",), wanted="转介", need_id=task.need_id,
-                      actor_id=actor_id, actor_role="worker", now=now, reason=f"org {org.id}")
+                      actor_id=actor_id, actor_role="worker", now=now, reason=f"org {org.id}", locked=locked)
     return await OrgReferral.create(task_id=task.id, organization_id=org.id, referred_by=actor_id,
                                     due_at=now + timedelta(hours=sla_hours), created_at=now)
 

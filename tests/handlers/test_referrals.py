@@ -122,3 +122,32 @@ async def test_an_organisation_no_longer_qualified_cannot_accept(client):
     assert (await Task.get(id=task["id"])).status == "referred"
     r = await client.post(f"/api/v1/referrals/{referral['id']}/decline", json={"reason": "资质到期"}, headers=staff.headers)
     assert r.status_code == 200 and (await Task.get(id=task["id"])).status == "open"
+
+
+async def test_a_claim_that_wins_while_the_station_refers_keeps_the_task(client, api):
+    """The station's request reads the task, a volunteer's claim on one of its two slots commits,
+    then the referral is made: a task someone holds is not the station's to refer (it stays open
+    for the second slot), so the referral is refused and the claim stands."""
+    from tortoise.transactions import in_transaction
+
+    from server.services.events import InvalidState
+
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, volunteers_needed=2)
+    org, _ = await qualified_org(client, admin, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    read_by_the_station = await Task.get(id=task["id"])
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    assert (await Task.get(id=task["id"])).status == "open"
+
+    try:
+        async with in_transaction():
+            await referrals.refer(task=read_by_the_station, organization_id=org.id, actor_id=worker.id,
+                                  sla_hours=48, now=api.app.ctx.clock())
+    except InvalidState:
+        pass
+    assert (await Task.get(id=task["id"])).status == "open"
+    assert not await OrgReferral.exists(task_id=task["id"])
+    assert (await TaskClaim.get(task_id=task["id"])).status == "claimed"
