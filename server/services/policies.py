@@ -4,7 +4,7 @@ Eligibility is data, parsed and refused at save when it does not parse:
 ``{"all": [cond, ...]}`` or ``{"any": [cond, ...]}``, conditions nesting freely, where a condition is
 ``{"category": "低保"}``, ``{"categories_any": ["特困", "低保"]}``, ``{"level_in": ["特别困难"]}``,
 ``{"dimension": "income", "min": 60}`` (latest assessment's score) or
-``{"answer": "self_care", "in": ["partial", "none"]}``. A match lists the conditions that held.
+``{"answer": "self_care", "in": ["partial", "none"]}`` (for a multiple-choice item: any choice made). A match lists the conditions that held.
 """
 
 from __future__ import annotations
@@ -92,7 +92,10 @@ def _holds(rule: dict[str, Any], *, categories: set[str], latest: Assessment | N
             ok = value is not None and value <= rule["max"]
             label = f"{rule['dimension']} ≤ {rule['max']}"
     else:
-        ok = latest is not None and latest.answers.get(rule["answer"]) in rule["in"]
+        answer = latest.answers.get(rule["answer"]) if latest else None
+        # A multiple-choice item's answer is the list of choices made: any of them in ``in`` holds.
+        ok = any(a in rule["in"] for a in answer) if isinstance(answer, list) else (
+            latest is not None and answer in rule["in"])
         label = f"{rule['answer']} ∈ {rule['in']}"
     if ok:
         fired.append(label)

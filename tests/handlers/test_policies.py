@@ -85,3 +85,21 @@ async def test_a_rule_nested_deeper_than_the_database_keeps_is_refused_at_save(c
     r = await client.post("/api/v1/admin/policies", json=policy(eligibility=nested(60)), headers=admin.headers)
     assert_error(r, 400, "VALIDATION_ERROR")
     assert len((await client.get("/api/v1/policies", headers=admin.headers)).json()) == 1
+
+
+async def test_an_answer_condition_on_a_multiple_choice_item_holds_for_any_choice_made(client):
+    """刚性支出 is a multiple-choice item (the household's answer is a list): a policy for
+    households with medical expenses (任务一 刚性支出困难) holds when 'medical' is among them."""
+    admin = await make_admin(client)
+    station = await make_station()
+    worker = await make_worker(client, station)
+    medical = (await client.post("/api/v1/admin/policies", json=policy(
+        title="医疗救助", eligibility={"answer": "rigid_expenses", "in": ["medical"]}), headers=admin.headers)).json()
+    _, hard_home = await make_resident(client, station, categories=["低保"])
+    _, mild_home = await make_resident(client, station, categories=["低保"])
+    await assess(client, worker, hard_home["id"], HARD)  # rigid_expenses: medical, care
+    await assess(client, worker, mild_home["id"], MILD)  # rigid_expenses: none
+    hard = (await client.get(f"/api/v1/residents/{hard_home['id']}/eligible-policies", headers=worker.headers)).json()
+    assert [(p["id"], p["matched"]) for p in hard] == [(medical["id"], ["rigid_expenses ∈ ['medical']"])]
+    mild = (await client.get(f"/api/v1/residents/{mild_home['id']}/eligible-policies", headers=worker.headers)).json()
+    assert mild == []
