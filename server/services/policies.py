@@ -1,7 +1,7 @@
 """Policies and charity projects (任务三) and who appears to qualify for them.
 
 Eligibility is data, parsed and refused at save when it does not parse:
-``{"all": [cond, ...]}`` or ``{"any": [cond, ...]}``, conditions nesting freely, where a condition is
+``{"all": [cond, ...]}`` or ``{"any": [cond, ...]}``, conditions nesting up to MAX_GROUPS deep, where a condition is
 ``{"category": "低保"}``, ``{"categories_any": ["特困", "低保"]}``, ``{"level_in": ["特别困难"]}``,
 ``{"dimension": "income", "min": 60}`` (latest assessment's score) or
 ``{"answer": "self_care", "in": ["partial", "none"]}`` (for a multiple-choice item: any choice made). A match lists the conditions that held.
@@ -15,6 +15,7 @@ from typing import Any
 from config.data import HOUSEHOLD_CATEGORIES
 from models import Assessment, Policy, PolicyReferral, PolicyRevision, ResidentProfile
 from server.errors import NotFound, ValidationFailed
+from server.services import assessments
 
 FIELDS = ("title", "issuer", "kind", "summary", "benefits", "eligibility", "valid_from", "valid_until", "contact",
           "source_url", "status")
@@ -29,10 +30,22 @@ def _strings(value: Any) -> bool:
 MAX_GROUPS = 10
 
 
-def parse_rule(rule: Any, path: str = "eligibility", groups: int = 0) -> None:
-    """Raise ValidationFailed naming the first part of ``rule`` that is not a known condition."""
+def known_names(spec: dict[str, Any]) -> dict[str, set[str]]:
+    """The dimensions, items and levels of a questionnaire, which a rule may name."""
+    return {"dimension": {d["id"] for d in spec["dimensions"]},
+            "answer": {i["id"] for d in spec["dimensions"] for i in d["items"]},
+            "level": {lv["name"] for lv in spec.get("levels", [])}}
+
+
+def parse_rule(rule: Any, path: str = "eligibility", groups: int = 0, known: dict[str, set[str]] | None = None) -> None:
+    """Raise ValidationFailed naming the first part of ``rule`` that is not a known condition
+    (with ``known``, also a dimension, item or level the questionnaire does not have: a rule
+    naming one would silently match nobody)."""
     def bad(why: str) -> ValidationFailed:
         return ValidationFailed("资格规则无法解析", details=[{"field": path, "type": why}])
+
+    def unknown(kind: str, *names: Any) -> bool:
+        return known is not None and not set(names) <= known[kind]
 
     if not isinstance(rule, dict) or len(rule) == 0:
         raise bad("not_an_object")
@@ -43,7 +56,7 @@ def parse_rule(rule: Any, path: str = "eligibility", groups: int = 0) -> None:
         if not isinstance(rule[key], list) or not rule[key]:
             raise bad(f"{key}_needs_a_list")
         for i, sub in enumerate(rule[key]):
-            parse_rule(sub, f"{path}.{key}[{i}]", groups + 1)
+            parse_rule(sub, f"{path}.{key}[{i}]", groups + 1, known)
         return
     if set(rule) == {"category"}:
         if rule["category"] not in HOUSEHOLD_CATEGORIES:
@@ -56,12 +69,18 @@ def parse_rule(rule: Any, path: str = "eligibility", groups: int = 0) -> None:
             raise bad("unknown_category")
         return
     if set(rule) == {"level_in"} and _strings(rule["level_in"]):
+        if unknown("level", *rule["level_in"]):
+            raise bad("unknown_level")
         return
     if set(rule) in ({"dimension", "min"}, {"dimension", "max"}) and isinstance(rule["dimension"], str):
         bound = rule.get("min", rule.get("max"))
         if isinstance(bound, (int, float)) and not isinstance(bound, bool):
+            if unknown("dimension", rule["dimension"]):
+                raise bad("unknown_dimension")
             return
     if set(rule) == {"answer", "in"} and isinstance(rule["answer"], str) and isinstance(rule["in"], list):
+        if unknown("answer", rule["answer"]):
+            raise bad("unknown_item")
         return
     raise bad("unknown_condition")
 
@@ -122,7 +141,7 @@ async def eligible(*, resident: ResidentProfile, now: datetime) -> list[dict[str
 
 async def save(*, policy_id: int | None, data: dict[str, Any], actor_id: int) -> Policy:
     """Create or edit a policy; each save is a new version, kept as a revision."""
-    parse_rule(data.get("eligibility"))
+    parse_rule(data.get("eligibility"), known=known_names(await assessments.current()))
     if policy_id is None:
         policy = await Policy.create(**{k: data[k] for k in FIELDS if k in data})
     else:

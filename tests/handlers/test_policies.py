@@ -103,3 +103,17 @@ async def test_an_answer_condition_on_a_multiple_choice_item_holds_for_any_choic
     assert [(p["id"], p["matched"]) for p in hard] == [(medical["id"], ["rigid_expenses ∈ ['medical']"])]
     mild = (await client.get(f"/api/v1/residents/{mild_home['id']}/eligible-policies", headers=worker.headers)).json()
     assert mild == []
+
+
+async def test_a_rule_naming_what_the_questionnaire_does_not_have_is_refused_at_save(client):
+    """A mistyped dimension, item or level made a policy that matched no household, silently;
+    names are checked against the questionnaire in force."""
+    admin = await make_admin(client)
+    for bad, why in (({"dimension": "incom", "min": 60}, "unknown_dimension"),
+                     ({"any": [{"answer": "self_cares", "in": ["none"]}]}, "unknown_item"),
+                     ({"level_in": ["特困难"]}, "unknown_level")):
+        r = await client.post("/api/v1/admin/policies", json=policy(eligibility=bad), headers=admin.headers)
+        assert assert_error(r, 400, "VALIDATION_ERROR")["details"][0]["type"] == why
+    assert (await client.get("/api/v1/policies", headers=admin.headers)).json() == []
+    good = {"all": [{"dimension": "income", "min": 60}, {"answer": "self_care", "in": ["none"]}, {"level_in": ["特别困难"]}]}
+    assert (await client.post("/api/v1/admin/policies", json=policy(eligibility=good), headers=admin.headers)).status_code == 201
