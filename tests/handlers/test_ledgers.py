@@ -235,3 +235,17 @@ async def test_text_typed_by_users_is_written_as_text_never_as_a_formula(client)
     assert r.status_code == 200, r.text
     cell = load_workbook(io.BytesIO(r.content)).active.cell(row=3, column=9)
     assert cell.value == summary and cell.data_type == "s"
+
+
+async def test_a_time_beyond_what_the_calendar_holds_is_a_payload_error(client):
+    """0001-01-01 at +08:00 is a day before year 1 in UTC, and 9999-12-31 late in UTC is year
+    10000 in Weihai (the ledger's title shows the range in Weihai time): both were 500s."""
+    worker = await make_worker(client, await make_station())
+    for params in ({"from": "2026-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"},
+                   {"from": "0001-01-01T00:00:00+08:00", "to": "2027-01-01T00:00:00Z"}):
+        for kind in ("needs", "project_kpis"):
+            r = await client.get(f"/api/v1/ledgers/{kind}", params=params, headers=worker.headers)
+            assert_error(r, 400, "VALIDATION_ERROR")
+    r = await client.get("/api/v1/ledgers/needs", params={"from": "0001-01-01T08:00:00+08:00", "to": "9999-12-31T15:59:59Z"},
+                         headers=worker.headers)
+    assert r.status_code == 200, r.text
