@@ -107,7 +107,9 @@ async def redeem(*, account: PointsAccount, reward_id: int, now: datetime, expir
         try:
             redemption = await Redemption.create(
                 reward_id=reward.id, account_id=account.id, points=reward.price, pickup_code=new_code(),
-                expires_at=min(now + timedelta(days=expiry_days), reward.valid_until + timedelta(days=expiry_days)),
+                # The reward is valid now (valid_until > now), so its own end never comes first:
+                # adding the days to it only overflowed for a reward valid to the calendar's end.
+                expires_at=now + timedelta(days=expiry_days),
                 created_at=now,
             )
             break
