@@ -148,7 +148,12 @@ async def cancel(*, account: PointsAccount, redemption: Redemption, now: datetim
 
 async def fulfil(*, code: str, station_id: int, worker_id: int, now: datetime) -> Redemption:
     """Hand the reward over at a pick-up station, once."""
-    found = await Redemption.get_or_none(pickup_code=code.strip().upper())
+    code = code.strip().upper()
+    # Only what new_code draws can name a redemption; anything else (some letters grow when
+    # capitalised, 'ß' to 'SS') is no code, not a lookup the ORM refuses.
+    if len(code) != 8 or not set(code) <= set(CODE_ALPHABET):
+        raise NotFound("兑换码不存在")
+    found = await Redemption.get_or_none(pickup_code=code)
     if found is None:
         raise NotFound("兑换码不存在")
     locked = await Redemption.select_for_update().get(id=found.id)

@@ -228,3 +228,12 @@ async def test_a_reward_valid_until_the_end_of_the_calendar_can_be_redeemed(clie
     r = await client.post(f"/api/v1/rewards/{r.json()['id']}/redeem", headers={**v.headers, **key()})
     assert r.status_code == 201, r.text
     assert (await PointsAccount.get(user_id=v.id)).balance == 0
+
+
+async def test_a_typed_code_that_grows_when_capitalised_is_no_code(client):
+    """Codes are typed at the counter and capitalised; 'ß' capitalises to 'SS', so an 8-character
+    entry became a 16-character lookup the ORM refused: a 500 instead of 'no such code'."""
+    worker = await make_worker(client, await make_station())
+    for code in ("ßßßßßßßß", "ﬀﬀﬀﬀﬀﬀﬀﬀ", "abcd efg"):
+        r = await client.post("/api/v1/redemptions/fulfil", json={"code": code}, headers=worker.headers)
+        assert_error(r, 404, "NOT_FOUND")
