@@ -139,16 +139,24 @@ async def escalate_overdue(*, now: datetime) -> int:
     return done
 
 
-def present(r: OrgReferral) -> dict[str, Any]:
-    return {"id": r.id, "task_id": r.task_id, "organization_id": r.organization_id, "status": r.status,
-            "due_at": r.due_at, "responded_at": r.responded_at, "reason": r.reason, "created_at": r.created_at}
+def present(r: OrgReferral, *, task: Task | None = None) -> dict[str, Any]:
+    out = {"id": r.id, "task_id": r.task_id, "organization_id": r.organization_id, "status": r.status,
+           "due_at": r.due_at, "responded_at": r.responded_at, "reason": r.reason, "created_at": r.created_at}
+    if task is not None:
+        # An organisation's staff cannot open the station's task, yet must judge whether to take it
+        # on: what, when, how many people, and where at the community level browsing shows. The
+        # exact place and the household reach only the person it assigns, as its claimant.
+        out["task"] = {"service_code": task.service_id, "title": task.title, "scheduled_start": task.scheduled_start,
+                       "scheduled_end": task.scheduled_end, "volunteers_needed": task.volunteers_needed,
+                       "community": task.community, "station_id": task.station_id}
+    return out
 
 
 async def list_for(*, organization_id: int | None, station_id: int | None) -> list[OrgReferral]:
     """An organisation's referrals, or a station's (newest first)."""
     qs = OrgReferral.all()
     qs = qs.filter(organization_id=organization_id) if organization_id is not None else qs.filter(task__station_id=station_id)
-    return await qs.order_by("-id").limit(200)
+    return await qs.order_by("-id").limit(200).select_related("task")
 
 
 async def update_organization(*, organization_id: int, changes: dict[str, Any]) -> Organization:

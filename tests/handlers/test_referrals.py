@@ -151,3 +151,21 @@ async def test_a_claim_that_wins_while_the_station_refers_keeps_the_task(client,
     assert (await Task.get(id=task["id"])).status == "open"
     assert not await OrgReferral.exists(task_id=task["id"])
     assert (await TaskClaim.get(task_id=task["id"])).status == "claimed"
+
+
+async def test_an_organisation_sees_what_it_is_asked_to_take_on(client):
+    """Its staff cannot open the task (it is the station's), so the referral itself says what,
+    when and where, at the community level a browsing volunteer sees: nothing more."""
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
+    assert_error(await client.get(f"/api/v1/tasks/{task['id']}", headers=staff.headers), 404, "NOT_FOUND")
+    [listed] = (await client.get("/api/v1/referrals", headers=staff.headers)).json()
+    stored = await Task.get(id=task["id"])
+    assert listed["task"] == {
+        "service_code": "CLEAN_HOME", "title": task["title"], "scheduled_start": task["scheduled_start"],
+        "scheduled_end": task["scheduled_end"], "volunteers_needed": 1, "community": stored.community,
+        "station_id": station.id}
+    assert "3号楼" not in str(listed)
