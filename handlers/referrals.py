@@ -33,7 +33,7 @@ async def list_referrals(request: Request):
     actor.require("org_staff", "worker")
     rows = await referrals.list_for(organization_id=actor.organization_id if actor.has("org_staff") else None,
                                     station_id=actor.station_id)
-    return respond([referrals.present(r) for r in rows])
+    return respond([referrals.present(r, task=r.task) for r in rows])
 
 
 @bp.post("/referrals/<referral_id:int>/accept")

@@ -14,9 +14,21 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from config.data import HOUSEHOLD_CATEGORIES
 from server import pii
+from server.clock import CHINA_TZ
+
+def _to_utc(value: datetime) -> datetime:
+    # A time that is not a date in UTC or in Weihai (0001-01-01 at +08:00, 9999-12-31 late in UTC,
+    # which ledgers and messages show in Weihai time) is a payload error, not an OverflowError.
+    try:
+        utc = value.astimezone(timezone.utc)
+        utc.astimezone(CHINA_TZ)
+    except OverflowError:
+        raise ValueError("时间超出范围") from None
+    return utc
+
 
 # Times come in with any offset (the mini-program sends +08:00) and are kept in UTC from here on.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(timezone.utc))]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]

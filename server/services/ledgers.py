@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 from models import Need, PointsEntry, ResidentProfile, VolunteerProfile
 from server.clock import CHINA_TZ
@@ -37,6 +38,20 @@ class ExportTooLarge(DomainError):
 
 def _t(value: datetime | None) -> str:
     return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _as_text(sheet: Any, row: list[Any]) -> list[Any]:
+    """``row`` with every string kept as text: openpyxl makes a string that begins with '=' a
+    formula, and these cells hold what people typed (a volunteer's service summary, a name, a note),
+    which opening the ledger must never run (formula injection)."""
+    out = []
+    for value in row:
+        if isinstance(value, str) and value.startswith("="):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"
+            value = cell
+        out.append(value)
+    return out
 
 
 async def _batches(qs, batch: int = BATCH) -> AsyncIterator[list[Any]]:
@@ -246,7 +261,7 @@ async def build(*, kind: str, station_id: int | None, start: datetime, end: date
                   f"  {'含完整个人信息' if unmasked else '个人信息已脱敏'}"])
     async for row in rows(station_id=station_id, start=start, end=end, unmasked=unmasked, cipher=cipher,
                           grace_minutes=grace_minutes):
-        sheet.append(row)
+        sheet.append(_as_text(sheet, row))
     fd, path = tempfile.mkstemp(prefix="haibei-ledger-", suffix=".xlsx")
     os.close(fd)
     workbook.save(path)

@@ -37,9 +37,10 @@ def resident_for(*, scene: str, key: bytes) -> int | None:
     if not scene.startswith(PREFIX) or "." not in scene or len(scene) > 32:
         return None
     ident, _, mac = scene[len(PREFIX):].partition(".")
-    try:
-        resident_id = int(ident, 36)
-    except ValueError:
+    # Only the digits scene_for writes: int() also takes a sign, spaces, underscores and non-ASCII
+    # digits, and a negative id never turns back into base 36 (_b36 loops forever on it).
+    if not ident or not ident.isascii() or not ident.isalnum():
         return None
+    resident_id = int(ident, 36)
     expected = scene_for(resident_id=resident_id, key=key)
     return resident_id if hmac.compare_digest(expected, scene) else None

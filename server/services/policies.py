@@ -1,10 +1,10 @@
 """Policies and charity projects (任务三) and who appears to qualify for them.
 
 Eligibility is data, parsed and refused at save when it does not parse:
-``{"all": [cond, ...]}`` or ``{"any": [cond, ...]}``, conditions nesting freely, where a condition is
+``{"all": [cond, ...]}`` or ``{"any": [cond, ...]}``, conditions nesting up to MAX_GROUPS deep, where a condition is
 ``{"category": "低保"}``, ``{"categories_any": ["特困", "低保"]}``, ``{"level_in": ["特别困难"]}``,
 ``{"dimension": "income", "min": 60}`` (latest assessment's score) or
-``{"answer": "self_care", "in": ["partial", "none"]}``. A match lists the conditions that held.
+``{"answer": "self_care", "in": ["partial", "none"]}`` (for a multiple-choice item: any choice made). A match lists the conditions that held.
 """
 
 from __future__ import annotations
@@ -15,40 +15,72 @@ from typing import Any
 from config.data import HOUSEHOLD_CATEGORIES
 from models import Assessment, Policy, PolicyReferral, PolicyRevision, ResidentProfile
 from server.errors import NotFound, ValidationFailed
+from server.services import assessments
 
 FIELDS = ("title", "issuer", "kind", "summary", "benefits", "eligibility", "valid_from", "valid_until", "contact",
           "source_url", "status")
 
 
-def parse_rule(rule: Any, path: str = "eligibility") -> None:
-    """Raise ValidationFailed naming the first part of ``rule`` that is not a known condition."""
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# Nested all/any groups a rule may hold. Each group is two JSON levels (object and list), and
+# MariaDB refuses a JSON column value deeper than 32 levels (the column's JSON_VALID check).
+MAX_GROUPS = 10
+
+
+def known_names(spec: dict[str, Any]) -> dict[str, set[str]]:
+    """The dimensions, items and levels of a questionnaire, which a rule may name."""
+    return {"dimension": {d["id"] for d in spec["dimensions"]},
+            "answer": {i["id"] for d in spec["dimensions"] for i in d["items"]},
+            "level": {lv["name"] for lv in spec.get("levels", [])}}
+
+
+def parse_rule(rule: Any, path: str = "eligibility", groups: int = 0, known: dict[str, set[str]] | None = None) -> None:
+    """Raise ValidationFailed naming the first part of ``rule`` that is not a known condition
+    (with ``known``, also a dimension, item or level the questionnaire does not have: a rule
+    naming one would silently match nobody)."""
     def bad(why: str) -> ValidationFailed:
         return ValidationFailed("资格规则无法解析", details=[{"field": path, "type": why}])
 
+    def unknown(kind: str, *names: Any) -> bool:
+        return known is not None and not set(names) <= known[kind]
+
     if not isinstance(rule, dict) or len(rule) == 0:
         raise bad("not_an_object")
+    if groups > MAX_GROUPS:
+        raise bad("too_deep")
     if set(rule) <= {"all"} or set(rule) <= {"any"}:
         key = next(iter(rule))
         if not isinstance(rule[key], list) or not rule[key]:
             raise bad(f"{key}_needs_a_list")
         for i, sub in enumerate(rule[key]):
-            parse_rule(sub, f"{path}.{key}[{i}]")
+            parse_rule(sub, f"{path}.{key}[{i}]", groups + 1, known)
         return
     if set(rule) == {"category"}:
         if rule["category"] not in HOUSEHOLD_CATEGORIES:
             raise bad("unknown_category")
         return
+    # Lists of names are lists of strings: anything else (a nested list, an object) cannot be put
+    # in a set or joined into the label, and would fail every household's eligible-policies.
     if set(rule) == {"categories_any"}:
-        if not isinstance(rule["categories_any"], list) or not set(rule["categories_any"]) <= set(HOUSEHOLD_CATEGORIES):
+        if not _strings(rule["categories_any"]) or not set(rule["categories_any"]) <= set(HOUSEHOLD_CATEGORIES):
             raise bad("unknown_category")
         return
-    if set(rule) == {"level_in"} and isinstance(rule["level_in"], list):
+    if set(rule) == {"level_in"} and _strings(rule["level_in"]):
+        if unknown("level", *rule["level_in"]):
+            raise bad("unknown_level")
         return
     if set(rule) in ({"dimension", "min"}, {"dimension", "max"}) and isinstance(rule["dimension"], str):
         bound = rule.get("min", rule.get("max"))
         if isinstance(bound, (int, float)) and not isinstance(bound, bool):
+            if unknown("dimension", rule["dimension"]):
+                raise bad("unknown_dimension")
             return
     if set(rule) == {"answer", "in"} and isinstance(rule["answer"], str) and isinstance(rule["in"], list):
+        if unknown("answer", rule["answer"]):
+            raise bad("unknown_item")
         return
     raise bad("unknown_condition")
 
@@ -79,7 +111,10 @@ def _holds(rule: dict[str, Any], *, categories: set[str], latest: Assessment | N
             ok = value is not None and value <= rule["max"]
             label = f"{rule['dimension']} ≤ {rule['max']}"
     else:
-        ok = latest is not None and latest.answers.get(rule["answer"]) in rule["in"]
+        answer = latest.answers.get(rule["answer"]) if latest else None
+        # A multiple-choice item's answer is the list of choices made: any of them in ``in`` holds.
+        ok = any(a in rule["in"] for a in answer) if isinstance(answer, list) else (
+            latest is not None and answer in rule["in"])
         label = f"{rule['answer']} ∈ {rule['in']}"
     if ok:
         fired.append(label)
@@ -106,7 +141,7 @@ async def eligible(*, resident: ResidentProfile, now: datetime) -> list[dict[str
 
 async def save(*, policy_id: int | None, data: dict[str, Any], actor_id: int) -> Policy:
     """Create or edit a policy; each save is a new version, kept as a revision."""
-    parse_rule(data.get("eligibility"))
+    parse_rule(data.get("eligibility"), known=known_names(await assessments.current()))
     if policy_id is None:
         policy = await Policy.create(**{k: data[k] for k in FIELDS if k in data})
     else:

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any
 
-from models import Need, Organization, Project, ProjectStep, Task, TaskClaim
+from models import Need, Organization, Project, ProjectStep, Station, Task, TaskClaim
 from server.errors import NotFound, ValidationFailed
-from server.services import events
+from server.services import catalogue, events, ledger
 
 # to: (allowed from, what the step is called)
 STEPS = {
@@ -31,6 +31,11 @@ async def create(*, data: dict[str, Any], actor_id: int, now: datetime) -> Proje
         raise ValidationFailed("机构不存在", details=[{"field": "organization_id", "type": "unknown_reference"}])
     if data["ends_at"] <= data["starts_at"]:
         raise ValidationFailed("结束时间须晚于开始时间", details=[{"field": "ends_at", "type": "ends_before_start"}])
+    # A project counts the tasks of these services at these stations: a name that matches none
+    # would leave it counting nothing, found only at acceptance.
+    await catalogue.check_codes(codes=data["services"], field="services")
+    if await Station.filter(id__in=data["station_ids"]).count() != len(set(data["station_ids"])):
+        raise ValidationFailed("驿站不存在", details=[{"field": "station_ids", "type": "not_found"}])
     project = await Project.create(created_by=actor_id, **data)
     await ProjectStep.create(project_id=project.id, from_status=None, to_status="proposed", actor_id=actor_id,
                              created_at=now)
@@ -50,7 +55,10 @@ async def kpis(*, project: Project, grace_minutes: int) -> dict[str, Any]:
     scope = Task.filter(station_id__in=project.station_ids or [0], service_id__in=project.services or [""],
                         scheduled_start__gte=project.starts_at, scheduled_start__lt=project.ends_at)
     task_rows = {t.id: t for t in await scope}
-    claims = await TaskClaim.filter(task_id__in=list(task_rows) or [0], status="confirmed")
+    # Services that count: a confirmed claim whose award a station reversed did not happen as
+    # recorded (ledger.counted_claims), as the ledgers, the statistics and the volunteer's hours say.
+    claims = await ledger.counted_claims().filter(task_id__in=list(task_rows) or [0])
+    counted_tasks = {c.task_id for c in claims}
     grace = timedelta(minutes=grace_minutes)
     on_time = [c for c in claims if c.checked_in_at and c.checked_in_at <= task_rows[c.task_id].scheduled_start + grace]
     need_ids = {t.need_id for t in task_rows.values()}
@@ -64,7 +72,7 @@ async def kpis(*, project: Project, grace_minutes: int) -> dict[str, Any]:
     ratings = [n.rating_score for n in needs.values() if n.rating_score is not None]
     return {
         "tasks": len(task_rows),
-        "tasks_done": sum(1 for t in task_rows.values() if t.status == "confirmed"),
+        "tasks_done": sum(1 for t in task_rows.values() if t.status == "confirmed" and t.id in counted_tasks),
         "verified_hours": round(sum(c.verified_minutes or 0 for c in claims) / 60, 2),
         "on_time_rate": round(len(on_time) / len(claims), 4) if claims else None,
         "median_minutes_to_first_service": round(median(waits), 1) if waits else None,

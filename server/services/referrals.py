@@ -50,10 +50,14 @@ async def refer(*, task: Task, organization_id: int, actor_id: int, sla_hours: i
     if org is None:
         raise ValidationFailed("机构不存在", details=[{"field": "organization_id", "type": "unknown_reference"}])
     check_qualified(org=org, service_id=task.service_id, station_id=task.station_id, now=now)
-    if task.claimed_count:
+    # Decided on the locked row: a task with slots stays open while its first claims are made,
+    # so a claim that committed after the caller read the task shows only in its count.
+    locked = await Task.select_for_update().get(id=task.id)
+    if locked.claimed_count:
+        task.status = locked.status
         raise events.invalid_state(task, "转介已有人领取的任务")
     await events.move(task, to="referred", allowed_from=("open",), wanted="转介", need_id=task.need_id,
-                      actor_id=actor_id, actor_role="worker", now=now, reason=f"org {org.id}")
+                      actor_id=actor_id, actor_role="worker", now=now, reason=f"org {org.id}", locked=locked)
     return await OrgReferral.create(task_id=task.id, organization_id=org.id, referred_by=actor_id,
                                     due_at=now + timedelta(hours=sla_hours), created_at=now)
 
@@ -72,6 +76,11 @@ async def accept(*, referral_id: int, organization_id: int, actor_id: int, assig
     """The organisation takes the task; an assigned person of theirs holds it as a claim."""
     referral = await _lock_pending(referral_id, organization_id)
     task = await Task.get(id=referral.task_id)
+    # Qualified when it takes the service on (机制二), not only when it was referred: documents
+    # lapse and administrators withdraw stations or services while a referral waits. It may
+    # still decline, which gives the task back to the station at once.
+    org = await Organization.get(id=referral.organization_id)
+    check_qualified(org=org, service_id=task.service_id, station_id=task.station_id, now=now)
     await OrgReferral.filter(id=referral.id).update(status="accepted", responded_by=actor_id, responded_at=now)
     await events.move(task, to="open", allowed_from=("referred",), wanted="承接", need_id=task.need_id,
                       actor_id=actor_id, actor_role="org_staff", now=now, reason="accepted by organisation")
@@ -130,16 +139,24 @@ async def escalate_overdue(*, now: datetime) -> int:
     return done
 
 
-def present(r: OrgReferral) -> dict[str, Any]:
-    return {"id": r.id, "task_id": r.task_id, "organization_id": r.organization_id, "status": r.status,
-            "due_at": r.due_at, "responded_at": r.responded_at, "reason": r.reason, "created_at": r.created_at}
+def present(r: OrgReferral, *, task: Task | None = None) -> dict[str, Any]:
+    out = {"id": r.id, "task_id": r.task_id, "organization_id": r.organization_id, "status": r.status,
+           "due_at": r.due_at, "responded_at": r.responded_at, "reason": r.reason, "created_at": r.created_at}
+    if task is not None:
+        # An organisation's staff cannot open the station's task, yet must judge whether to take it
+        # on: what, when, how many people, and where at the community level browsing shows. The
+        # exact place and the household reach only the person it assigns, as its claimant.
+        out["task"] = {"service_code": task.service_id, "title": task.title, "scheduled_start": task.scheduled_start,
+                       "scheduled_end": task.scheduled_end, "volunteers_needed": task.volunteers_needed,
+                       "community": task.community, "station_id": task.station_id}
+    return out
 
 
 async def list_for(*, organization_id: int | None, station_id: int | None) -> list[OrgReferral]:
     """An organisation's referrals, or a station's (newest first)."""
     qs = OrgReferral.all()
     qs = qs.filter(organization_id=organization_id) if organization_id is not None else qs.filter(task__station_id=station_id)
-    return await qs.order_by("-id").limit(200)
+    return await qs.order_by("-id").limit(200).select_related("task")
 
 
 async def update_organization(*, organization_id: int, changes: dict[str, Any]) -> Organization:

@@ -107,7 +107,9 @@ async def redeem(*, account: PointsAccount, reward_id: int, now: datetime, expir
         try:
             redemption = await Redemption.create(
                 reward_id=reward.id, account_id=account.id, points=reward.price, pickup_code=new_code(),
-                expires_at=min(now + timedelta(days=expiry_days), reward.valid_until + timedelta(days=expiry_days)),
+                # The reward is valid now (valid_until > now), so its own end never comes first:
+                # adding the days to it only overflowed for a reward valid to the calendar's end.
+                expires_at=now + timedelta(days=expiry_days),
                 created_at=now,
             )
             break
@@ -146,7 +148,12 @@ async def cancel(*, account: PointsAccount, redemption: Redemption, now: datetim
 
 async def fulfil(*, code: str, station_id: int, worker_id: int, now: datetime) -> Redemption:
     """Hand the reward over at a pick-up station, once."""
-    found = await Redemption.get_or_none(pickup_code=code.strip().upper())
+    code = code.strip().upper()
+    # Only what new_code draws can name a redemption; anything else (some letters grow when
+    # capitalised, 'ß' to 'SS') is no code, not a lookup the ORM refuses.
+    if len(code) != 8 or not set(code) <= set(CODE_ALPHABET):
+        raise NotFound("兑换码不存在")
+    found = await Redemption.get_or_none(pickup_code=code)
     if found is None:
         raise NotFound("兑换码不存在")
     locked = await Redemption.select_for_update().get(id=found.id)

@@ -123,6 +123,12 @@ async def visit_worksheet(*, resident: ResidentProfile, unmasked: bool, cipher: 
         ws.row_dimensions[ws.max_row].height = 60 if label == "走访情况记录" else 30
         ws.cell(ws.max_row, 1).font = Font(bold=True)
         ws.cell(ws.max_row, 2).border = BOX
+    # The sheet holds no formula of its own: a cell openpyxl took for one holds what someone typed
+    # (a community, an address, an answer) beginning with '=', which must print, not run.
+    for row in ws.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

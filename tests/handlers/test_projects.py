@@ -75,3 +75,55 @@ async def test_project_lifecycle_and_kpis_from_real_tasks(client, api):
     assert final.kpis == expected and final.documents == ["验收报告.pdf"]
     assert_error(await client.post(f"/api/v1/admin/projects/{project['id']}/steps", json={"to": "failed", "note": "x"},
                                    headers=worker.headers), 403, "FORBIDDEN")
+
+
+async def test_a_reversed_service_leaves_the_projects_kpis(client):
+    """A service whose award a station took back did not count (the ledgers, the statistics and
+    the volunteer's own hours say so); the KPIs a project is accepted on (保障四 后期验收) agree."""
+    from models import PointsEntry
+
+    admin = await make_admin(client)
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    org = await make_organization()
+    now = datetime.now(timezone.utc)
+    r = await client.post("/api/v1/admin/projects", json={
+        "name": "居家清洁服务项目", "organization_id": org.id, "budget_fen": 1_000_000,
+        "starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat(),
+        "services": ["CLEAN_HOME"], "station_ids": [station.id]}, headers=admin.headers)
+    project = r.json()
+    kept = await serve(client, worker, volunteer, station, 15, None)
+    taken_back = await serve(client, worker, volunteer, station, 10, None)
+    award = await PointsEntry.get(kind="service_award", ref_type="claim",
+                                  ref_id=(await TaskClaim.get(task_id=taken_back)).id)
+    r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"},
+                          headers=worker.headers)
+    assert r.status_code == 201, r.text
+
+    kpis = (await client.get(f"/api/v1/admin/projects/{project['id']}", headers=admin.headers)).json()["kpis"]
+    served = await TaskClaim.get(task_id=kept)
+    assert kpis["tasks"] == 2
+    assert kpis["tasks_done"] == 1
+    assert kpis["verified_hours"] == round(served.verified_minutes / 60, 2)
+
+
+async def test_a_project_naming_an_unknown_service_or_station_is_refused(client):
+    """A mistyped service code or station id made a project that could never count a task (KPIs
+    all zero at acceptance); it is a payload error and nothing is saved."""
+    from models import Project
+
+    admin = await make_admin(client)
+    station = await make_station()
+    org = await make_organization()
+    now = datetime.now(timezone.utc)
+    base = {"name": "居家清洁服务项目", "organization_id": org.id, "budget_fen": 1_000_000,
+            "starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat(),
+            "services": ["CLEAN_HOME"], "station_ids": [station.id]}
+    r = await client.post("/api/v1/admin/projects", json={**base, "services": ["CLEAN_HOM"]}, headers=admin.headers)
+    assert assert_error(r, 400, "UNKNOWN_SERVICE")["details"] == [{"field": "services", "type": "unknown_service"}]
+    r = await client.post("/api/v1/admin/projects", json={**base, "station_ids": [station.id, station.id + 1000]},
+                          headers=admin.headers)
+    assert assert_error(r, 400, "VALIDATION_ERROR")["details"] == [{"field": "station_ids", "type": "not_found"}]
+    assert await Project.all().count() == 0
+    assert (await client.post("/api/v1/admin/projects", json=base, headers=admin.headers)).status_code == 201

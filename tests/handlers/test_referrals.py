@@ -101,3 +101,71 @@ async def test_unanswered_referral_escalates_after_the_sla(client, api):
     r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": second.id}, headers=worker.headers)
     assert r.status_code == 201
     assert [x["status"] for x in (await client.get("/api/v1/referrals", headers=worker.headers)).json()] == ["pending", "escalated"]
+
+
+async def test_an_organisation_no_longer_qualified_cannot_accept(client):
+    """机制二: a provider must hold its qualifications when it takes the service on, not only when
+    it was referred; one whose documents lapsed (or whose station or service was withdrawn) while
+    the referral waited is refused, and can still decline so the station gets the task back."""
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    referral = (await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id},
+                                  headers=worker.headers)).json()
+    lapsed = [{"kind": k, "document": f"{k}.pdf", "expires_at": iso(soon(-60 * 24))} for k in referrals.QUALIFICATIONS]
+    r = await client.patch(f"/api/v1/admin/organizations/{org.id}", json={"qualifications": lapsed}, headers=admin.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={}, headers=staff.headers)
+    assert_error(r, 409, "ORGANIZATION_NOT_QUALIFIED")
+    assert (await OrgReferral.get(id=referral["id"])).status == "pending"
+    assert (await Task.get(id=task["id"])).status == "referred"
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/decline", json={"reason": "资质到期"}, headers=staff.headers)
+    assert r.status_code == 200 and (await Task.get(id=task["id"])).status == "open"
+
+
+async def test_a_claim_that_wins_while_the_station_refers_keeps_the_task(client, api):
+    """The station's request reads the task, a volunteer's claim on one of its two slots commits,
+    then the referral is made: a task someone holds is not the station's to refer (it stays open
+    for the second slot), so the referral is refused and the claim stands."""
+    from tortoise.transactions import in_transaction
+
+    from server.services.events import InvalidState
+
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, volunteers_needed=2)
+    org, _ = await qualified_org(client, admin, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    read_by_the_station = await Task.get(id=task["id"])
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    assert (await Task.get(id=task["id"])).status == "open"
+
+    try:
+        async with in_transaction():
+            await referrals.refer(task=read_by_the_station, organization_id=org.id, actor_id=worker.id,
+                                  sla_hours=48, now=api.app.ctx.clock())
+    except InvalidState:
+        pass
+    assert (await Task.get(id=task["id"])).status == "open"
+    assert not await OrgReferral.exists(task_id=task["id"])
+    assert (await TaskClaim.get(task_id=task["id"])).status == "claimed"
+
+
+async def test_an_organisation_sees_what_it_is_asked_to_take_on(client):
+    """Its staff cannot open the task (it is the station's), so the referral itself says what,
+    when and where, at the community level a browsing volunteer sees: nothing more."""
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
+    assert_error(await client.get(f"/api/v1/tasks/{task['id']}", headers=staff.headers), 404, "NOT_FOUND")
+    [listed] = (await client.get("/api/v1/referrals", headers=staff.headers)).json()
+    stored = await Task.get(id=task["id"])
+    assert listed["task"] == {
+        "service_code": "CLEAN_HOME", "title": task["title"], "scheduled_start": task["scheduled_start"],
+        "scheduled_end": task["scheduled_end"], "volunteers_needed": 1, "community": stored.community,
+        "station_id": station.id}
+    assert "3号楼" not in str(listed)

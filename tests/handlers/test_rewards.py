@@ -209,3 +209,31 @@ async def test_a_refund_after_a_reversal_pays_the_debt_first(client, api):
     board = (await client.get("/api/v1/leaderboard", params={"scope": "city", "period": "all", "metric": "points"},
                               headers=cancelling.headers)).json()
     assert board["me"]["value"] == 0
+
+
+async def test_a_reward_valid_until_the_end_of_the_calendar_can_be_redeemed(client, api):
+    """An administrator registering a reward with no real end enters the calendar's last month;
+    redeeming it added the pick-up days to that date, past year 9999: a 500 for every volunteer."""
+    from tests.builders import make_admin
+
+    admin = await make_admin(client)
+    now = api.app.ctx.clock()
+    r = await client.post("/api/v1/admin/rewards", json={
+        "name": "爱心理发券", "donor": "威海某理发店", "price": 10, "stock": 3, "per_person_limit": 1,
+        "valid_from": (now - timedelta(days=1)).isoformat(), "valid_until": "9999-12-25T00:00:00+00:00"},
+        headers=admin.headers)
+    assert r.status_code == 201, r.text
+    v = await login(client)
+    await give_points(api, v, 10)
+    r = await client.post(f"/api/v1/rewards/{r.json()['id']}/redeem", headers={**v.headers, **key()})
+    assert r.status_code == 201, r.text
+    assert (await PointsAccount.get(user_id=v.id)).balance == 0
+
+
+async def test_a_typed_code_that_grows_when_capitalised_is_no_code(client):
+    """Codes are typed at the counter and capitalised; 'ß' capitalises to 'SS', so an 8-character
+    entry became a 16-character lookup the ORM refused: a 500 instead of 'no such code'."""
+    worker = await make_worker(client, await make_station())
+    for code in ("ßßßßßßßß", "ﬀﬀﬀﬀﬀﬀﬀﬀ", "abcd efg"):
+        r = await client.post("/api/v1/redemptions/fulfil", json={"code": code}, headers=worker.headers)
+        assert_error(r, 404, "NOT_FOUND")

@@ -275,6 +275,26 @@ async def test_plate_scene_fits_wechat_and_cannot_be_forged(api):
     assert plates.resident_for(scene=plates.scene_for(resident_id=5, key=b"k" * 32), key=key) is None
 
 
+def test_a_scanned_scene_with_a_signed_number_is_no_plate_and_answers_at_once(api):
+    # int("-1", 36) is -1, and turning -1 back into base 36 never ended: one check-in with the
+    # scene "h-1.0" spun its API worker forever. Run in a thread so that a regression fails here
+    # instead of hanging the test run.
+    import threading
+
+    key = api.cipher.derived_key("plate")
+    results = {}
+    scenes = ("h-1.0", "h-z.0", "h+1.0", "h 1.0", "h1_0.0", "h.0", "h١.0")
+
+    def scan():
+        for scene in scenes:
+            results[scene] = plates.resident_for(scene=scene, key=key)
+
+    worker = threading.Thread(target=scan, daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert results == {scene: None for scene in scenes}
+
+
 async def test_events_record_who_and_when(client):
     station = await make_station()
     task, need, worker, resident = await make_open_task(client, station)
