@@ -256,14 +256,15 @@ async def recommendations(*, resident: ResidentProfile) -> list[dict[str, Any]]:
 
 
 async def need_from_recommendation(*, actor, resident: ResidentProfile, rule: str, service_code: str,
-                                   description: str | None, cipher: FieldCipher, now: datetime):
-    """Turn a recommendation that fired for this household into a need (主动发现, source=assessment)."""
+                                   description: str | None, cipher: FieldCipher, now: datetime, screened=None):
+    """Turn a recommendation that fired for this household into a need (主动发现, source=assessment).
+    ``screened``: the content check of the worker's own description, as for any need."""
     from server.services import needs
 
     fired = {r["rule"]: r for r in await recommendations(resident=resident)}
     if rule not in fired or service_code not in fired[rule]["services"]:
         raise ValidationFailed("该推荐不适用于此家庭", details=[{"field": "rule", "type": "not_recommended"}])
-    return await needs.create(actor=actor, cipher=cipher, now=now, data={
+    return await needs.create(actor=actor, cipher=cipher, now=now, screened=screened, data={
         "service_code": service_code, "resident_id": resident.id, "source": "assessment",
         "description": description or f"评估推荐:{fired[rule]['reason']}"})
 

