@@ -165,7 +165,7 @@ async def rate(*, need: Need, actor: Actor, role: str, score: int, comment: str 
                       actor_id=actor.id, actor_role=role, now=now, reason=f"score={score}",
                       extra={"rating_score": score, "rating_comment": comment, "would_use_again": would_use_again,
                              "rated_at": now, "rated_by": actor.id, "follow_up": score <= FOLLOW_UP_SCORE,
-                             "closed_at": now})
+                             "open_key": None, "closed_at": now})
     if screened is not None:
         await content.flag(verdict=screened, station_id=need.station_id, subject_type="need", subject_id=need.id,
                            field="rating_comment", author_id=actor.id, now=now)
@@ -189,8 +189,10 @@ async def follow_tasks(*, need: Need, actor_id: int | None, actor_role: str, now
     else:
         target, allowed = "dispatched", ("accepted",)
     if need.status in allowed:
+        # A completed need is no longer open: the household may ask for the service again.
         await events.move(need, to=target, allowed_from=allowed, wanted="推进", need_id=need.id,
-                          actor_id=actor_id, actor_role=actor_role, now=now)
+                          actor_id=actor_id, actor_role=actor_role, now=now,
+                          extra={"open_key": None} if target == "completed" else None)
         if target == "completed":
             await _tell_household(need, "need_completed", now=now)
 

@@ -120,6 +120,27 @@ async def test_duplicate_open_need_is_409_with_the_existing_id(client):
     await make_need(client, resident)
 
 
+async def test_a_household_served_once_may_ask_for_the_same_service_again(client):
+    # One open need per household and service: a completed need is no longer open, whether or not
+    # the household has rated it yet, and a closed one certainly is not.
+    station = await make_station()
+    task, need, worker, resident, volunteer = await make_open_task_and_volunteer(client, station)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    assert (await record_after(client, task["id"], volunteer, 10)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
+    assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "completed"
+    again = await make_need(client, resident, description="又需要打扫了")
+    assert again["status"] == "submitted"
+    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 5, "would_use_again": True},
+                          headers=resident.headers)
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    # Still one open need per service: the new one holds the place now.
+    r = await client.post("/api/v1/needs", json={"service_code": "CLEAN_HOME", "description": "第三次"}, headers=resident.headers)
+    assert assert_error(r, 409, "NEED_DUPLICATE")["details"] == {"need_id": again["id"]}
+
+
 async def test_need_requires_a_household_profile_and_a_known_service(client):
     s = await login(client)
     r = await client.post("/api/v1/needs", json={"service_code": "CLEAN_HOME", "description": "x"}, headers=s.headers)
