@@ -235,6 +235,10 @@ def _fires(rule: dict[str, Any], *, categories: list[str], answers: dict[str, An
             return False
         value = answers[item]
         if isinstance(wanted, dict):
+            # A bound holds only for a number: under a later questionnaire version the item may be
+            # a choice, and the answer then meets no bound (rather than failing every request).
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return False
             if "max" in wanted and not value <= wanted["max"]:
                 return False
             if "min" in wanted and not value >= wanted["min"]:

@@ -379,3 +379,25 @@ async def test_a_need_from_a_recommendation_has_its_description_screened_like_an
     err = assert_error(r, 422, "CONTENT_RISKY")
     assert err["details"]["field"] == "description"
     assert await Need.all().count() == 0
+
+
+async def test_recommendations_survive_an_answer_whose_item_changed_type_in_a_new_version(client):
+    # The rules are fixed config; the questionnaire is published by admins. Once working_adults is
+    # a choice instead of a number, a rule's {"max": 0} cannot hold for it: the rule does not fire,
+    # and the household's recommendations still answer (not a 500).
+    from config.data import QUESTIONNAIRE
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    _, home = await make_resident(client, station, categories=["低保", "独居"])
+    spec = {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
+    choice = {"id": "working_adults", "type": "single", "label": "家中是否有就业劳动力", "weight": 1,
+              "options": [{"value": "none", "label": "无", "score": 1.0}, {"value": "some", "label": "有", "score": 0.0}]}
+    spec["dimensions"] = [d if d["id"] != "employment" else {**d, "items": [choice]} for d in spec["dimensions"]]
+    r = await client.put("/api/v1/admin/questionnaire", json=spec, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    await assess(client, worker, home["id"], {**HARD, "working_adults": "none"})
+    r = await client.get(f"/api/v1/residents/{home['id']}/recommendations", headers=worker.headers)
+    assert r.status_code == 200, r.text
+    assert [x["rule"] for x in r.json()] == ["alone_disabled", "incapacitated", "poor_sanitation"]
