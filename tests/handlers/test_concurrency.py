@@ -166,3 +166,25 @@ async def test_a_task_dispatched_while_its_need_is_cancelled_is_refused(client, 
                 "title": "再来一次", "scheduled_start": now + timedelta(hours=1), "scheduled_end": now + timedelta(hours=2)})
     assert (await Need.get(id=need["id"])).status == "cancelled"
     assert await Task.filter(need_id=need["id"]).exclude(status="cancelled").count() == 0
+
+
+async def test_a_station_or_district_created_twice_at_once_is_one_201_and_409s(client):
+    # A double-tapped "create" in the admin console: the unique keys let one in; the others are told
+    # the name or code is taken (409), never a 500.
+    from models import District, Station
+    from tests.builders import make_admin
+
+    admin = await make_admin(client)
+    district = {"code": new_openid("d")[-12:], "name": "环翠区"}
+    results = await asyncio.gather(*(client.post("/api/v1/admin/districts", json=district, headers=admin.headers)
+                                     for _ in range(6)))
+    assert sorted(r.status_code for r in results) == [201] + [409] * 5, [r.text for r in results]
+    assert {r.json()["error"]["code"] for r in results if r.status_code == 409} == {"DISTRICT_CODE_TAKEN"}
+    district_id = next(r.json()["id"] for r in results if r.status_code == 201)
+    station = {"district_id": district_id, "name": "鲸园街道驿站", "town": "鲸园街道", "address": "新威路1号"}
+    results = await asyncio.gather(*(client.post("/api/v1/admin/stations", json=station, headers=admin.headers)
+                                     for _ in range(6)))
+    assert sorted(r.status_code for r in results) == [201] + [409] * 5, [r.text for r in results]
+    assert {r.json()["error"]["code"] for r in results if r.status_code == 409} == {"STATION_NAME_TAKEN"}
+    assert await District.filter(code=district["code"]).count() == 1
+    assert await Station.filter(district_id=district_id).count() == 1
