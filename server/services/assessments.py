@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+
 from config.data import QUESTIONNAIRE, RECOMMENDATION_RULES
 from models import Assessment, QuestionnaireVersion, ResidentProfile
-from server.errors import NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
 
 NOTES_CONTEXT = "assessment.visit_notes"
@@ -21,6 +23,13 @@ NOTES_CONTEXT = "assessment.visit_notes"
 # two fast. Beyond this a visit is future-dated, and since "latest" means latest visited_at it would
 # stand in for every real visit in the ranking, the recommendations and the worksheet's 上次评估.
 VISIT_CLOCK_SKEW = timedelta(minutes=5)
+# Versions a publish tries past the newest it can see before giving up (each try is one insert).
+PUBLISH_ATTEMPTS = 20
+
+
+class PublishBusy(Conflict):
+    code = "QUESTIONNAIRE_PUBLISH_BUSY"
+    message = "问卷正在被同时发布,请稍后重试"
 
 
 async def current() -> dict[str, Any]:
@@ -274,7 +283,17 @@ async def need_from_recommendation(*, actor, resident: ResidentProfile, rule: st
 
 
 async def publish(*, spec: dict[str, Any], actor_id: int) -> QuestionnaireVersion:
-    """Publish a new questionnaire version; old assessments keep theirs."""
+    """Publish a new questionnaire version; old assessments keep theirs. Concurrent publishes each
+    get the next version, in turn."""
     latest = await QuestionnaireVersion.all().order_by("-version").first()
     version = max(latest.version if latest else 0, QUESTIONNAIRE["version"]) + 1
-    return await QuestionnaireVersion.create(version=version, spec={**spec, "version": version}, created_by=actor_id)
+    for _ in range(PUBLISH_ATTEMPTS):
+        # The unique version decides: another publish holding this number makes the insert wait for
+        # it, then fail once it commits; this transaction's snapshot cannot see it, so count on.
+        # (No locking read first: on an empty table two gap locks would deadlock the inserts.)
+        try:
+            return await QuestionnaireVersion.create(version=version, spec={**spec, "version": version},
+                                                     created_by=actor_id)
+        except IntegrityError:
+            version += 1
+    raise PublishBusy()

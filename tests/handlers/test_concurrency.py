@@ -188,3 +188,19 @@ async def test_a_station_or_district_created_twice_at_once_is_one_201_and_409s(c
     assert {r.json()["error"]["code"] for r in results if r.status_code == 409} == {"STATION_NAME_TAKEN"}
     assert await District.filter(code=district["code"]).count() == 1
     assert await Station.filter(district_id=district_id).count() == 1
+
+
+async def test_questionnaire_versions_published_at_once_each_get_their_own(client):
+    # Two administrators publishing at the same moment: both succeed, in turn, as versions 2 and 3
+    # (as concurrent points-rule publishes do), rather than one of them failing with a 500.
+    from config.data import QUESTIONNAIRE
+    from models import QuestionnaireVersion
+    from tests.builders import make_admin
+
+    admins = [await make_admin(client) for _ in range(4)]
+    spec = {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
+    results = await asyncio.gather(*(client.put("/api/v1/admin/questionnaire", json=spec, headers=a.headers)
+                                     for a in admins))
+    assert [r.status_code for r in results] == [201] * 4, [r.text for r in results]
+    assert sorted(r.json()["version"] for r in results) == [2, 3, 4, 5]
+    assert sorted(await QuestionnaireVersion.all().values_list("version", flat=True)) == [2, 3, 4, 5]
