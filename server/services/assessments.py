@@ -27,6 +27,11 @@ VISIT_CLOCK_SKEW = timedelta(minutes=5)
 PUBLISH_ATTEMPTS = 20
 
 
+class AssessmentDuplicate(Conflict):
+    code = "ASSESSMENT_DUPLICATE"
+    message = "该次入户调查已记录,请勿重复提交"
+
+
 class PublishBusy(Conflict):
     code = "QUESTIONNAIRE_PUBLISH_BUSY"
     message = "问卷正在被同时发布,请稍后重试"
@@ -120,11 +125,19 @@ def check_visited_at(*, visited_at: datetime, now: datetime) -> None:
 
 async def record(*, resident: ResidentProfile, answers: dict[str, Any], visited_at: datetime, visit_notes: str | None,
                  assessor_id: int, cipher: FieldCipher, now: datetime) -> Assessment:
-    """Score and keep one home visit under the questionnaire in force."""
+    """Score and keep one home visit under the questionnaire in force; the same visit sent again
+    (household, time of visit, assessor: a retried save) is refused, naming the one kept."""
     check_visited_at(visited_at=visited_at, now=now)
     spec = await current()
     check_answers(spec, answers)
     dims, overall, level = score(spec, answers)
+    # Saves of one household's visits queue on its row; the reads after are locking reads, which see
+    # what the one before committed (this transaction's snapshot was fixed by an earlier plain read).
+    await ResidentProfile.select_for_update().get(id=resident.id)
+    same = await Assessment.select_for_update().filter(resident_id=resident.id, visited_at=visited_at,
+                                                       assessor_id=assessor_id).first()
+    if same is not None:
+        raise AssessmentDuplicate(details={"assessment_id": same.id})
     return await Assessment.create(
         resident_id=resident.id, station_id=resident.station_id, version=spec["version"], answers=answers,
         scores=dims, overall=overall, level=level, visited_at=visited_at,

@@ -204,3 +204,27 @@ async def test_questionnaire_versions_published_at_once_each_get_their_own(clien
     assert [r.status_code for r in results] == [201] * 4, [r.text for r in results]
     assert sorted(r.json()["version"] for r in results) == [2, 3, 4, 5]
     assert sorted(await QuestionnaireVersion.all().values_list("version", flat=True)) == [2, 3, 4, 5]
+
+
+async def test_a_home_visit_sent_twice_is_recorded_once(client):
+    # A worker on a village's weak network taps "save" again, or the phone retries: the same visit
+    # (household, time of visit, assessor) is one row of the assessments ledger, not two.
+    from models import Assessment
+    from tests.builders import iso, make_resident, make_worker, soon
+    from tests.handlers.test_assessments import HARD
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station)
+    body = {"answers": HARD, "visited_at": iso(soon(-30)), "visit_notes": "卧床"}
+    url = f"/api/v1/residents/{home['id']}/assessments"
+    results = await asyncio.gather(*(client.post(url, json=body, headers=worker.headers) for _ in range(4)))
+    assert sorted(r.status_code for r in results) == [201, 409, 409, 409], [r.text for r in results]
+    first = next(r.json() for r in results if r.status_code == 201)
+    assert all(r.json()["error"]["code"] == "ASSESSMENT_DUPLICATE" and r.json()["error"]["details"] == {
+        "assessment_id": first["id"]} for r in results if r.status_code == 409)
+    r = await client.post(url, json=body, headers=worker.headers)
+    assert r.status_code == 409 and r.json()["error"]["details"] == {"assessment_id": first["id"]}
+    # Another visit (a later time) is a new row.
+    assert (await client.post(url, json={**body, "visited_at": iso(soon(-5))}, headers=worker.headers)).status_code == 201
+    assert await Assessment.filter(resident_id=home["id"]).count() == 2
