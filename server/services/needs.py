@@ -21,6 +21,8 @@ from server.services import catalogue, content, events, notify
 LOCATION_CONTEXT = "need.location"
 MAX_WINDOW = timedelta(days=30)
 SOURCES = ("self", "worker", "grid_worker", "visit", "hotline", "assessment")
+# Needs the station that took them on is still working on (a pairing keeps its need in_service).
+UNDER_WAY = ("submitted", "accepted", "dispatched", "in_service")
 # A rating at or below this puts the need on the station's follow-up list.
 FOLLOW_UP_SCORE = 2
 
