@@ -164,7 +164,9 @@ async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
         raise ValidationFailed("未知的指标类别", details=[{"field": "dimension", "type": "unknown_dimension"}])
     households = await ResidentProfile.filter(station_id=station_id, status="active").order_by("id")
     latest: dict[int, Assessment] = {}
-    for a in await Assessment.filter(station_id=station_id).order_by("visited_at", "id"):
+    # By the household's station now, not the one that made the visit: a household that moved
+    # brings its latest visit (as its history, worksheet and recommendations do).
+    for a in await Assessment.filter(resident__station_id=station_id).order_by("visited_at", "id"):
         latest[a.resident_id] = a  # later visits overwrite earlier ones
     ranked, unassessed = [], []
     for h in households:
@@ -181,8 +183,8 @@ async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
 
 
 async def _latest_by_household(station_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The latest assessment of each household of these stations (later visit, then later id)."""
-    rows = await Assessment.filter(station_id__in=station_ids or [0]).order_by("visited_at", "id").values(
+    """The latest assessment of each household of these stations now (later visit, then later id)."""
+    rows = await Assessment.filter(resident__station_id__in=station_ids or [0]).order_by("visited_at", "id").values(
         "resident_id", "station_id", "overall", "scores", "level", "visited_at")
     return {r["resident_id"]: r for r in rows}  # later visits overwrite earlier ones
 

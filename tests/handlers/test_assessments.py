@@ -401,3 +401,23 @@ async def test_recommendations_survive_an_answer_whose_item_changed_type_in_a_ne
     r = await client.get(f"/api/v1/residents/{home['id']}/recommendations", headers=worker.headers)
     assert r.status_code == 200, r.text
     assert [x["rule"] for x in r.json()] == ["alone_disabled", "incapacitated", "poor_sanitation"]
+
+
+async def test_a_household_that_moved_station_is_ranked_by_its_latest_visit_where_it_is_now(client):
+    # The ranking, like the history, the worksheet and the recommendations, is about the household:
+    # its latest visit counts wherever it was made, at the station the household belongs to now.
+    from tests.builders import resident_payload
+
+    a, b = await make_station(), await make_station()
+    worker_a, worker_b = await make_worker(client, a), await make_worker(client, b)
+    s, home = await make_resident(client, a)
+    await assess(client, worker_a, home["id"], HARD)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(b), headers=s.headers)
+    assert r.status_code == 200, r.text
+    board = (await client.get(f"/api/v1/stations/{b.id}/ranking", headers=worker_b.headers)).json()
+    assert [(x["resident_id"], x["score"]) for x in board["items"]] == [(home["id"], 91.54)] and board["unassessed"] == []
+    assert (await client.get(f"/api/v1/stations/{a.id}/ranking", headers=worker_a.headers)).json()["items"] == []
+    admin = await make_admin(client)
+    city = (await client.get("/api/v1/ranking", headers=admin.headers)).json()
+    by_station = {x["station_id"]: x for x in city["stations"]}
+    assert (by_station[b.id]["assessed"], by_station[a.id]["assessed"]) == (1, 0)
