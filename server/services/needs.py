@@ -14,7 +14,7 @@ from tortoise.exceptions import IntegrityError
 
 from models import Need, Pairing, ResidentProfile, Service, Task, TaskClaim, WorkflowEvent
 from server.auth import Actor
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
 from server.services import catalogue, content, events, notify
 
@@ -30,6 +30,11 @@ FOLLOW_UP_SCORE = 2
 class NeedDuplicate(Conflict):
     code = "NEED_DUPLICATE"
     message = "该服务已有进行中的需求,请勿重复提交"
+
+
+class OwnServiceRating(Forbidden):
+    code = "OWN_SERVICE"
+    message = "不能代为评价本人参与的服务,请由驿站其他工作人员代评"
 
 
 class NoHousehold(ValidationFailed):
@@ -163,6 +168,11 @@ async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now
 async def rate(*, need: Need, actor: Actor, role: str, score: int, comment: str | None, would_use_again: bool,
                now: datetime, screened: content.Verdict | None = None) -> Need:
     """The household rates a completed need, which closes it; a low score asks for follow-up."""
+    if role == "worker" and await TaskClaim.exists(task__need_id=need.id, volunteer__user_id=actor.id,
+                                                   status__in=("checked_in", "submitted", "confirmed")):
+        # A worker rates for a household without a phone; not a service they gave themself (as
+        # with confirming it, tasks.OwnService): 保障四 evaluates service quality by these ratings.
+        raise OwnServiceRating()
     await events.move(need, to="closed", allowed_from=("completed",), wanted="评价", need_id=need.id,
                       actor_id=actor.id, actor_role=role, now=now, reason=f"score={score}",
                       extra={"rating_score": score, "rating_comment": comment, "would_use_again": would_use_again,

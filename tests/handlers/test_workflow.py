@@ -416,3 +416,28 @@ async def test_a_worker_who_served_cannot_confirm_their_own_service(client):
                  403, "OWN_SERVICE")
     assert (await Task.get(id=task["id"])).status == "submitted"
     assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=colleague.headers)).status_code == 200
+
+
+async def test_a_worker_who_served_cannot_rate_the_service_for_the_household(client):
+    # Rating on a household's behalf (it has no phone) is the household's verdict on the service:
+    # as with confirming, whoever served does not give it (the project KPIs average these ratings).
+    station = await make_station()
+    worker, colleague = await make_worker(client, station), await make_worker(client, station)
+    r = await client.post("/api/v1/residents", json={"name": "孙大爷", "station_id": station.id,
+                                                     "lat": HOME["lat"], "lng": HOME["lng"], "address": "某村1号"},
+                          headers=worker.headers)
+    need = await make_need(client, worker, resident_id=r.json()["id"], source="visit")
+    task = await make_task(client, worker, need)
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station), headers=worker.headers)
+    assert (await client.post(f"/api/v1/volunteers/{r.json()['id']}/approve", headers=colleague.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=worker.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=worker.headers)).status_code == 200
+    assert (await record_after(client, task["id"], worker, 30)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=colleague.headers)).status_code == 200
+
+    rating = {"score": 5, "would_use_again": True}
+    assert_error(await client.post(f"/api/v1/needs/{need['id']}/rating", json=rating, headers=worker.headers),
+                 403, "OWN_SERVICE")
+    assert (await Need.get(id=need["id"])).status == "completed"
+    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json=rating, headers=colleague.headers)
+    assert r.status_code == 200 and r.json()["status"] == "closed"
