@@ -32,6 +32,11 @@ class NeedDuplicate(Conflict):
     message = "该服务已有进行中的需求,请勿重复提交"
 
 
+class OwnNeed(Forbidden):
+    code = "OWN_NEED"
+    message = "不能受理或驳回本人家庭的需求,请由驿站其他工作人员处理"
+
+
 class OwnServiceRating(Forbidden):
     code = "OWN_SERVICE"
     message = "不能代为评价本人参与的服务,请由驿站其他工作人员代评"
@@ -115,8 +120,15 @@ async def create(*, actor: Actor, data: dict[str, Any], cipher: FieldCipher, now
     return need
 
 
+async def check_not_own(*, need: Need, actor: Actor) -> None:
+    """Nobody decides on their own household's need (as on their own volunteer application)."""
+    if await ResidentProfile.exists(id=need.resident_id, user_id=actor.id):
+        raise OwnNeed()
+
+
 async def accept(*, need: Need, actor: Actor, now: datetime) -> Need:
     """The station takes the need on."""
+    await check_not_own(need=need, actor=actor)
     await events.move(need, to="accepted", allowed_from=("submitted",), wanted="受理", need_id=need.id,
                       actor_id=actor.id, actor_role="worker", now=now,
                       extra={"accepted_by": actor.id, "accepted_at": now})
@@ -126,6 +138,7 @@ async def accept(*, need: Need, actor: Actor, now: datetime) -> Need:
 
 async def reject(*, need: Need, actor: Actor, reason: str, now: datetime) -> Need:
     """The station declines the need, saying why (the household reads the reason)."""
+    await check_not_own(need=need, actor=actor)
     await events.move(need, to="rejected", allowed_from=("submitted", "accepted"), wanted="驳回", need_id=need.id,
                       actor_id=actor.id, actor_role="worker", now=now, reason=reason,
                       extra={"status_reason": reason, "open_key": None, "closed_at": now})

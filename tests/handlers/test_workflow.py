@@ -441,3 +441,21 @@ async def test_a_worker_who_served_cannot_rate_the_service_for_the_household(cli
     assert (await Need.get(id=need["id"])).status == "completed"
     r = await client.post(f"/api/v1/needs/{need['id']}/rating", json=rating, headers=colleague.headers)
     assert r.status_code == 200 and r.json()["status"] == "closed"
+
+
+async def test_a_worker_does_not_take_on_their_own_households_need(client):
+    # Nobody reviews themself (as with a worker's own volunteer application): a worker's own
+    # household asks for help at their station like anyone's, and a colleague decides on it.
+    station = await make_station()
+    worker, colleague = await make_worker(client, station), await make_worker(client, station)
+    from tests.builders import resident_payload
+
+    assert (await client.put("/api/v1/me/resident", json=resident_payload(station), headers=worker.headers)).status_code == 200
+    need = await make_need(client, worker)
+    assert need["on_behalf"] is False and need["source"] == "self"
+    assert_error(await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers), 403, "OWN_NEED")
+    assert_error(await client.post(f"/api/v1/needs/{need['id']}/reject", json={"reason": "不符合"}, headers=worker.headers),
+                 403, "OWN_NEED")
+    assert (await Need.get(id=need["id"])).status == "submitted"
+    r = await client.post(f"/api/v1/needs/{need['id']}/accept", headers=colleague.headers)
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
