@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 
 from config.data import QUESTIONNAIRE, RECOMMENDATION_RULES
 from models import Assessment, QuestionnaireVersion, ResidentProfile
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
 
 NOTES_CONTEXT = "assessment.visit_notes"
@@ -25,6 +25,11 @@ NOTES_CONTEXT = "assessment.visit_notes"
 VISIT_CLOCK_SKEW = timedelta(minutes=5)
 # Versions a publish tries past the newest it can see before giving up (each try is one insert).
 PUBLISH_ATTEMPTS = 20
+
+
+class OwnAssessment(Forbidden):
+    code = "OWN_ASSESSMENT"
+    message = "不能评估本人家庭,请由驿站其他工作人员入户评估"
 
 
 class AssessmentDuplicate(Conflict):
@@ -127,6 +132,9 @@ async def record(*, resident: ResidentProfile, answers: dict[str, Any], visited_
                  assessor_id: int, cipher: FieldCipher, now: datetime) -> Assessment:
     """Score and keep one home visit under the questionnaire in force; the same visit sent again
     (household, time of visit, assessor: a retried save) is refused, naming the one kept."""
+    if resident.user_id is not None and resident.user_id == assessor_id:
+        # The score ranks the household for help and matches it to policies: nobody scores their own.
+        raise OwnAssessment()
     check_visited_at(visited_at=visited_at, now=now)
     spec = await current()
     check_answers(spec, answers)

@@ -421,3 +421,19 @@ async def test_a_household_that_moved_station_is_ranked_by_its_latest_visit_wher
     city = (await client.get("/api/v1/ranking", headers=admin.headers)).json()
     by_station = {x["station_id"]: x for x in city["stations"]}
     assert (by_station[b.id]["assessed"], by_station[a.id]["assessed"]) == (1, 0)
+
+
+async def test_a_worker_does_not_assess_their_own_household(client):
+    # The score ranks the household for help and matches policies (任务六): nobody scores
+    # their own need; a colleague visits.
+    from tests.builders import resident_payload
+
+    station = await make_station()
+    worker, colleague = await make_worker(client, station), await make_worker(client, station)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(station), headers=worker.headers)
+    home = r.json()
+    r = await client.post(f"/api/v1/residents/{home['id']}/assessments", json={"answers": HARD, "visited_at": iso(soon(-5))},
+                          headers=worker.headers)
+    assert_error(r, 403, "OWN_ASSESSMENT")
+    assert await Assessment.filter(resident_id=home["id"]).count() == 0
+    await assess(client, colleague, home["id"], HARD)
