@@ -8,6 +8,7 @@ weight-averaged dimension score. Levels come from the questionnaire's thresholds
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,8 +93,10 @@ def check_answers(spec: dict[str, Any], answers: dict[str, Any]) -> None:
             or (kind == "multi" and isinstance(value, list) and all(isinstance(v, str) for v in value)
                 and set(value) <= values and len(set(value)) == len(value))
             or (kind == "bool" and isinstance(value, bool))
+            # Finite only: JSON as Python reads it lets Infinity and NaN in, and the JSON column
+            # would keep them as null (an unbounded item would otherwise take them).
             or (kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool)
-                and item.get("min", float("-inf")) <= value <= item.get("max", float("inf")))
+                and math.isfinite(value) and item.get("min", float("-inf")) <= value <= item.get("max", float("inf")))
         )
         if not ok:
             problems.append({"field": f"answers.{key}", "type": f"invalid_{kind}"})

@@ -437,3 +437,29 @@ async def test_a_worker_does_not_assess_their_own_household(client):
     assert_error(r, 403, "OWN_ASSESSMENT")
     assert await Assessment.filter(resident_id=home["id"]).count() == 0
     await assess(client, colleague, home["id"], HARD)
+
+
+async def test_an_answer_of_infinity_or_nan_is_400_not_500(client):
+    # JSON as Python reads it lets Infinity and NaN through; no JSON column can keep them. An item
+    # published without bounds must still refuse them as numbers.
+    import json
+
+    from config.data import QUESTIONNAIRE
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    _, home = await make_resident(client, station)
+    spec = {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
+    unbounded = {"id": "working_adults", "type": "number", "label": "就业劳动力人数", "weight": 1,
+                 "brackets": [{"max": 0, "score": 1.0}, {"max": 1, "score": 0.5}, {"max": 10, "score": 0.0}]}
+    spec["dimensions"] = [d if d["id"] != "employment" else {**d, "items": [unbounded]} for d in spec["dimensions"]]
+    assert (await client.put("/api/v1/admin/questionnaire", json=spec, headers=admin.headers)).status_code == 201
+    for bad in ("Infinity", "NaN", "-Infinity"):
+        raw = json.dumps({"answers": {**HARD, "working_adults": 0}, "visited_at": iso(soon(-5))}).replace(
+            '"working_adults": 0', f'"working_adults": {bad}')
+        r = await client.post(f"/api/v1/residents/{home['id']}/assessments", content=raw,
+                              headers={**worker.headers, "content-type": "application/json"})
+        err = assert_error(r, 400, "VALIDATION_ERROR")
+        assert [d["field"] for d in err["details"]] == ["answers.working_adults"], bad
+    assert await Assessment.all().count() == 0
