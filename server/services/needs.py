@@ -117,6 +117,12 @@ async def create(*, actor: Actor, data: dict[str, Any], cipher: FieldCipher, now
     if screened is not None:
         await content.flag(verdict=screened, station_id=need.station_id, subject_type="need", subject_id=need.id,
                            field="description", author_id=actor.id, now=now)
+    if not on_behalf:
+        # 群众点题: the station takes it from here, so its workers hear of it now (a need reported on
+        # behalf came from the station already). The household's own words are not sent.
+        await notify.notify_station_workers(station_id=need.station_id, event="need_submitted", now=now, ctx={
+            "need_id": need.id, "service_name": service.name, "urgency": "紧急" if need.urgency == "urgent" else "",
+            "at": now})
     return need
 
 

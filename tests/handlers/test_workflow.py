@@ -459,3 +459,20 @@ async def test_a_worker_does_not_take_on_their_own_households_need(client):
     assert (await Need.get(id=need["id"])).status == "submitted"
     r = await client.post(f"/api/v1/needs/{need['id']}/accept", headers=colleague.headers)
     assert r.status_code == 200 and r.json()["status"] == "accepted"
+
+
+async def test_the_station_is_told_when_a_household_asks_for_help(client):
+    # 群众点题: a need a household submits waits for the station to take it on; its workers hear of
+    # it at once (inbox, and WeChat where granted), urgent ones marked, the household's words not sent.
+    station = await make_station()
+    worker, colleague = await make_worker(client, station), await make_worker(client, station)
+    elsewhere = await make_worker(client, await make_station())
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident, urgency="urgent", description="老人摔倒后行动不便")
+    for w in (worker, colleague):
+        items = (await client.get("/api/v1/notifications", headers=w.headers)).json()["items"]
+        told = [n for n in items if n["event"] == "need_submitted"]
+        assert len(told) == 1 and str(need["id"]) in told[0]["page"] and "紧急" in told[0]["body"], items
+        assert "摔倒" not in told[0]["body"]
+    items = (await client.get("/api/v1/notifications", headers=elsewhere.headers)).json()["items"]
+    assert [n for n in items if n["event"] == "need_submitted"] == []
