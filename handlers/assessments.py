@@ -60,11 +60,11 @@ async def create(request: Request, resident_id: int):
 async def history(request: Request, resident_id: int):
     actor = await authenticate(request)
     actor.require("worker", "admin")
-    resident = await access_resident(actor, resident_id)
-    cipher = request.app.ctx.cipher
-    notes = sees_visit_notes(actor, resident)
-    return respond([assessments.present(a, cipher=cipher, with_notes=notes)
-                    for a in await assessments.history(resident_id=resident.id)])
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id)
+        rows = await assessments.history_read(resident=resident, with_notes=sees_visit_notes(actor, resident),
+                                              actor_id=actor.id, cipher=request.app.ctx.cipher)
+    return respond(rows, headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/stations/<station_id:int>/ranking")

@@ -18,6 +18,7 @@ from config.data import QUESTIONNAIRE, RECOMMENDATION_RULES
 from models import Assessment, QuestionnaireVersion, ResidentProfile
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
+from server.services import audit
 
 NOTES_CONTEXT = "assessment.visit_notes"
 # How far a visit's time may run ahead of the server's clock: a worker's phone is often a minute or
@@ -158,6 +159,17 @@ async def record(*, resident: ResidentProfile, answers: dict[str, Any], visited_
 
 async def history(*, resident_id: int) -> list[Assessment]:
     return await Assessment.filter(resident_id=resident_id).order_by("-visited_at", "-id")
+
+
+async def history_read(*, resident: ResidentProfile, with_notes: bool, actor_id: int,
+                       cipher: FieldCipher) -> list[dict[str, Any]]:
+    """A household's visits, newest first, presented; visit notes (health and family details, kept
+    encrypted) only ``with_notes``, and a read of any leaves an audit row (PIPL art. 51)."""
+    rows = await history(resident_id=resident.id)
+    if with_notes and any(a.visit_notes_enc for a in rows):
+        await audit.record(actor_id=actor_id, action="assessment.read_notes", subject_type="resident",
+                           subject_id=resident.id, fields=["visit_notes"])
+    return [present(a, cipher=cipher, with_notes=with_notes) for a in rows]
 
 
 def present(a: Assessment, *, cipher: FieldCipher, with_notes: bool = True) -> dict[str, Any]:

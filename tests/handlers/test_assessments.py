@@ -463,3 +463,26 @@ async def test_an_answer_of_infinity_or_nan_is_400_not_500(client):
         err = assert_error(r, 400, "VALIDATION_ERROR")
         assert [d["field"] for d in err["details"]] == ["answers.working_adults"], bad
     assert await Assessment.all().count() == 0
+
+
+async def test_reading_visit_notes_in_a_households_history_is_audited(client):
+    # Visit notes hold health and family details, kept encrypted like the profile's health notes;
+    # every read of them in full leaves an audit row, as an unmasked profile read does (PIPL art. 51).
+    from models import AuditLog
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    _, home = await make_resident(client, station)
+    _, plain = await make_resident(client, station)
+    await assess(client, worker, home["id"], HARD, visit_notes="卧床,子女在外地")
+    await assess(client, worker, plain["id"], MILD)
+    r = await client.get(f"/api/v1/residents/{home['id']}/assessments", headers=worker.headers)
+    assert r.json()[0]["visit_notes"] == "卧床,子女在外地"
+    rows = await AuditLog.filter(action="assessment.read_notes")
+    assert [(a.actor_id, a.subject_type, a.subject_id, a.fields_read) for a in rows] == [
+        (worker.id, "resident", home["id"], ["visit_notes"])]
+    # Nothing read, nothing audited: the administrator's view has no notes, nor has a visit without them.
+    assert (await client.get(f"/api/v1/residents/{home['id']}/assessments", headers=admin.headers)).json()[0]["visit_notes"] is None
+    await client.get(f"/api/v1/residents/{plain['id']}/assessments", headers=worker.headers)
+    assert await AuditLog.filter(action="assessment.read_notes").count() == 1
