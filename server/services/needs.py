@@ -166,6 +166,12 @@ async def _tell_household(need: Need, event: str, *, now: datetime, **extra: Any
 
 async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now: datetime) -> Need:
     """The household withdraws before service starts; its open tasks and claims end with it."""
+    # The need's tasks first (by primary key, in id order), then the need: a check-in or a
+    # confirmation holds its task and then needs the need (its timeline row, following its tasks),
+    # so taking the need first deadlocked with a volunteer checking in at that moment.
+    task_ids = await Task.filter(need_id=need.id).order_by("id").values_list("id", flat=True)
+    if task_ids:
+        await Task.select_for_update().filter(id__in=list(task_ids)).order_by("id")
     await events.move(need, to="cancelled", allowed_from=("submitted", "accepted", "dispatched"), wanted="取消",
                       need_id=need.id, actor_id=actor.id, actor_role=role, now=now, reason=reason,
                       extra={"status_reason": reason, "open_key": None, "closed_at": now})

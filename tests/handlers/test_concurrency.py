@@ -228,3 +228,26 @@ async def test_a_home_visit_sent_twice_is_recorded_once(client):
     # Another visit (a later time) is a new row.
     assert (await client.post(url, json={**body, "visited_at": iso(soon(-5))}, headers=worker.headers)).status_code == 201
     assert await Assessment.filter(resident_id=home["id"]).count() == 2
+
+
+async def test_a_household_cancelling_as_the_volunteer_checks_in_is_one_or_the_other(client):
+    # The volunteer at the door checks in as the household withdraws the need: one of them wins
+    # (service started, so no cancelling; or cancelled, so no check-in), never a deadlock's 500.
+    from models import Need, TaskClaim
+    from tests.builders import make_open_task_and_volunteer
+    from tests.handlers.test_workflow import HOME
+
+    outcomes = set()
+    for _ in range(6):
+        station = await make_station()
+        task, need, _, resident, volunteer = await make_open_task_and_volunteer(client, station)
+        assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
+        check_in, cancel = await asyncio.gather(
+            client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers),
+            client.post(f"/api/v1/needs/{need['id']}/cancel", json={}, headers=resident.headers))
+        pair = (check_in.status_code, cancel.status_code)
+        assert pair in ((200, 409), (409, 200), (404, 200)), (check_in.text, cancel.text)
+        claim = await TaskClaim.get(task_id=task["id"])
+        assert ((await Need.get(id=need["id"])).status, claim.status) == (
+            ("in_service", "checked_in") if pair[0] == 200 else ("cancelled", "cancelled"))
+        outcomes.add(pair)
