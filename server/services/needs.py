@@ -187,6 +187,10 @@ async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now
         if task.status in ("open", "claimed"):
             await tasks.cancel(task=task, actor_id=actor.id, reason="need cancelled", now=now, role=role, locked=task,
                                told="服务对象已取消需求", quiet=paired)
+    if role == "worker":
+        # The station withdrew it for the household: a household with an account hears why, as
+        # of a rejection (withdrawing it oneself needs no message).
+        await _tell_household(need, "need_cancelled", now=now, reason=reason or "未注明原因")
     return need
 
 

@@ -476,3 +476,22 @@ async def test_the_station_is_told_when_a_household_asks_for_help(client):
         assert "摔倒" not in told[0]["body"]
     items = (await client.get("/api/v1/notifications", headers=elsewhere.headers)).json()["items"]
     assert [n for n in items if n["event"] == "need_submitted"] == []
+
+
+async def test_a_household_is_told_when_its_station_cancels_its_need(client):
+    # The station may withdraw a need on the household's behalf (one who cannot use the phone asked
+    # it to); a household with an account hears of it, as it would of a rejection, with the reason.
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    r = await client.post(f"/api/v1/needs/{need['id']}/cancel", json={"reason": "家属已安排"}, headers=worker.headers)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    items = (await client.get("/api/v1/notifications", headers=resident.headers)).json()["items"]
+    told = [n for n in items if n["event"] == "need_cancelled"]
+    assert len(told) == 1 and "家属已安排" in told[0]["body"] and str(need["id"]) in told[0]["page"], items
+    # Withdrawing it oneself tells nobody what one already knows.
+    again = await make_need(client, resident)
+    assert (await client.post(f"/api/v1/needs/{again['id']}/cancel", json={}, headers=resident.headers)).status_code == 200
+    items = (await client.get("/api/v1/notifications", headers=resident.headers)).json()["items"]
+    assert len([n for n in items if n["event"] == "need_cancelled"]) == 1
