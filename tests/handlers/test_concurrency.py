@@ -166,3 +166,88 @@ async def test_a_task_dispatched_while_its_need_is_cancelled_is_refused(client, 
                 "title": "再来一次", "scheduled_start": now + timedelta(hours=1), "scheduled_end": now + timedelta(hours=2)})
     assert (await Need.get(id=need["id"])).status == "cancelled"
     assert await Task.filter(need_id=need["id"]).exclude(status="cancelled").count() == 0
+
+
+async def test_a_station_or_district_created_twice_at_once_is_one_201_and_409s(client):
+    # A double-tapped "create" in the admin console: the unique keys let one in; the others are told
+    # the name or code is taken (409), never a 500.
+    from models import District, Station
+    from tests.builders import make_admin
+
+    admin = await make_admin(client)
+    district = {"code": new_openid("d")[-12:], "name": "环翠区"}
+    results = await asyncio.gather(*(client.post("/api/v1/admin/districts", json=district, headers=admin.headers)
+                                     for _ in range(6)))
+    assert sorted(r.status_code for r in results) == [201] + [409] * 5, [r.text for r in results]
+    assert {r.json()["error"]["code"] for r in results if r.status_code == 409} == {"DISTRICT_CODE_TAKEN"}
+    district_id = next(r.json()["id"] for r in results if r.status_code == 201)
+    station = {"district_id": district_id, "name": "鲸园街道驿站", "town": "鲸园街道", "address": "新威路1号"}
+    results = await asyncio.gather(*(client.post("/api/v1/admin/stations", json=station, headers=admin.headers)
+                                     for _ in range(6)))
+    assert sorted(r.status_code for r in results) == [201] + [409] * 5, [r.text for r in results]
+    assert {r.json()["error"]["code"] for r in results if r.status_code == 409} == {"STATION_NAME_TAKEN"}
+    assert await District.filter(code=district["code"]).count() == 1
+    assert await Station.filter(district_id=district_id).count() == 1
+
+
+async def test_questionnaire_versions_published_at_once_each_get_their_own(client):
+    # Two administrators publishing at the same moment: both succeed, in turn, as versions 2 and 3
+    # (as concurrent points-rule publishes do), rather than one of them failing with a 500.
+    from config.data import QUESTIONNAIRE
+    from models import QuestionnaireVersion
+    from tests.builders import make_admin
+
+    admins = [await make_admin(client) for _ in range(4)]
+    spec = {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
+    results = await asyncio.gather(*(client.put("/api/v1/admin/questionnaire", json=spec, headers=a.headers)
+                                     for a in admins))
+    assert [r.status_code for r in results] == [201] * 4, [r.text for r in results]
+    assert sorted(r.json()["version"] for r in results) == [2, 3, 4, 5]
+    assert sorted(await QuestionnaireVersion.all().values_list("version", flat=True)) == [2, 3, 4, 5]
+
+
+async def test_a_home_visit_sent_twice_is_recorded_once(client):
+    # A worker on a village's weak network taps "save" again, or the phone retries: the same visit
+    # (household, time of visit, assessor) is one row of the assessments ledger, not two.
+    from models import Assessment
+    from tests.builders import iso, make_resident, make_worker, soon
+    from tests.handlers.test_assessments import HARD
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, home = await make_resident(client, station)
+    body = {"answers": HARD, "visited_at": iso(soon(-30)), "visit_notes": "卧床"}
+    url = f"/api/v1/residents/{home['id']}/assessments"
+    results = await asyncio.gather(*(client.post(url, json=body, headers=worker.headers) for _ in range(4)))
+    assert sorted(r.status_code for r in results) == [201, 409, 409, 409], [r.text for r in results]
+    first = next(r.json() for r in results if r.status_code == 201)
+    assert all(r.json()["error"]["code"] == "ASSESSMENT_DUPLICATE" and r.json()["error"]["details"] == {
+        "assessment_id": first["id"]} for r in results if r.status_code == 409)
+    r = await client.post(url, json=body, headers=worker.headers)
+    assert r.status_code == 409 and r.json()["error"]["details"] == {"assessment_id": first["id"]}
+    # Another visit (a later time) is a new row.
+    assert (await client.post(url, json={**body, "visited_at": iso(soon(-5))}, headers=worker.headers)).status_code == 201
+    assert await Assessment.filter(resident_id=home["id"]).count() == 2
+
+
+async def test_a_household_cancelling_as_the_volunteer_checks_in_is_one_or_the_other(client):
+    # The volunteer at the door checks in as the household withdraws the need: one of them wins
+    # (service started, so no cancelling; or cancelled, so no check-in), never a deadlock's 500.
+    from models import Need, TaskClaim
+    from tests.builders import make_open_task_and_volunteer
+    from tests.handlers.test_workflow import HOME
+
+    outcomes = set()
+    for _ in range(6):
+        station = await make_station()
+        task, need, _, resident, volunteer = await make_open_task_and_volunteer(client, station)
+        assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
+        check_in, cancel = await asyncio.gather(
+            client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers),
+            client.post(f"/api/v1/needs/{need['id']}/cancel", json={}, headers=resident.headers))
+        pair = (check_in.status_code, cancel.status_code)
+        assert pair in ((200, 409), (409, 200), (404, 200)), (check_in.text, cancel.text)
+        claim = await TaskClaim.get(task_id=task["id"])
+        assert ((await Need.get(id=need["id"])).status, claim.status) == (
+            ("in_service", "checked_in") if pair[0] == 200 else ("cancelled", "cancelled"))
+        outcomes.add(pair)

@@ -136,3 +136,27 @@ async def test_concurrent_requests_counted_together_each_get_their_own_count(cli
                                          for v in crowd for k in range(3)))
     per_user = [[r.status_code for r in results[3 * i:3 * i + 3]] for i in range(len(crowd))]
     assert all(codes.count(429) == 1 for codes in per_user), per_user
+
+
+async def test_a_worker_reporting_needs_for_many_households_is_not_held_to_a_residents_limit(client, api):
+    # 机制一: a grid worker enters the day's visits for the households they found; the limit that
+    # stops one resident's account from flooding the station does not stop the station's own work.
+    from tests.builders import make_worker
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    homes = []
+    for k in range(3):
+        r = await client.post("/api/v1/residents", json={"name": f"孙{k}", "station_id": station.id}, headers=worker.headers)
+        homes.append(r.json()["id"])
+    resident, _ = await make_resident(client, station)
+    with limits(api, "need_submit", user=[2, 600]):
+        for home in homes:
+            r = await client.post("/api/v1/needs", json={"service_code": "CLEAN_HOME", "description": "代报",
+                                                         "resident_id": home, "source": "visit"}, headers=worker.headers)
+            assert r.status_code == 201, r.text
+        # A resident's own submissions are still held to theirs.
+        await make_need(client, resident)
+        await make_need(client, resident, service_code="LIVING_MEAL")
+        assert_limited(await client.post("/api/v1/needs", json={"service_code": "HEALTH_CHECK", "description": "体检"},
+                                         headers=resident.headers), "user")

@@ -224,3 +224,26 @@ async def test_updating_own_profile_keeps_one_row(client):
     r = await client.put("/api/v1/me/resident", json=payload, headers=s.headers)
     assert r.status_code == 200 and r.json()["id"] == first["id"]
     assert await ResidentProfile.filter(user_id=s.id).count() == 1
+
+
+async def test_a_household_with_a_need_under_way_cannot_move_itself_to_another_station(client):
+    # A need stays with the station that took it on; a household that moved itself away meanwhile
+    # vanished from that station (404 on its profile, phone and QR plate) in mid-service, and
+    # workers may not move households either: the hand-over is for both stations to see.
+    from tests.builders import make_need
+
+    a, b = await make_station(), await make_station()
+    worker = await make_worker(client, a)
+    s, home = await make_resident(client, a)
+    need = await make_need(client, s)
+    assert (await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)).status_code == 200
+    r = await client.put("/api/v1/me/resident", json=resident_payload(b), headers=s.headers)
+    err = assert_error(r, 409, "HOUSEHOLD_IN_SERVICE")
+    assert err["details"] == {"need_ids": [need["id"]]}
+    assert (await ResidentProfile.get(id=home["id"])).station_id == a.id
+    assert (await client.get(f"/api/v1/residents/{home['id']}", headers=worker.headers)).status_code == 200
+    # Editing anything else is fine; once nothing is under way the household may move.
+    assert (await client.put("/api/v1/me/resident", json=resident_payload(a, name="王秀兰"), headers=s.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/needs/{need['id']}/cancel", json={}, headers=s.headers)).status_code == 200
+    r = await client.put("/api/v1/me/resident", json=resident_payload(b), headers=s.headers)
+    assert r.status_code == 200 and r.json()["station_id"] == b.id

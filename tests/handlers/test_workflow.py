@@ -120,6 +120,27 @@ async def test_duplicate_open_need_is_409_with_the_existing_id(client):
     await make_need(client, resident)
 
 
+async def test_a_household_served_once_may_ask_for_the_same_service_again(client):
+    # One open need per household and service: a completed need is no longer open, whether or not
+    # the household has rated it yet, and a closed one certainly is not.
+    station = await make_station()
+    task, need, worker, resident, volunteer = await make_open_task_and_volunteer(client, station)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    assert (await record_after(client, task["id"], volunteer, 10)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
+    assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "completed"
+    again = await make_need(client, resident, description="又需要打扫了")
+    assert again["status"] == "submitted"
+    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 5, "would_use_again": True},
+                          headers=resident.headers)
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    # Still one open need per service: the new one holds the place now.
+    r = await client.post("/api/v1/needs", json={"service_code": "CLEAN_HOME", "description": "第三次"}, headers=resident.headers)
+    assert assert_error(r, 409, "NEED_DUPLICATE")["details"] == {"need_id": again["id"]}
+
+
 async def test_need_requires_a_household_profile_and_a_known_service(client):
     s = await login(client)
     r = await client.post("/api/v1/needs", json={"service_code": "CLEAN_HOME", "description": "x"}, headers=s.headers)
@@ -415,3 +436,82 @@ async def test_a_worker_who_served_cannot_confirm_their_own_service(client):
                  403, "OWN_SERVICE")
     assert (await Task.get(id=task["id"])).status == "submitted"
     assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=colleague.headers)).status_code == 200
+
+
+async def test_a_worker_who_served_cannot_rate_the_service_for_the_household(client):
+    # Rating on a household's behalf (it has no phone) is the household's verdict on the service:
+    # as with confirming, whoever served does not give it (the project KPIs average these ratings).
+    station = await make_station()
+    worker, colleague = await make_worker(client, station), await make_worker(client, station)
+    r = await client.post("/api/v1/residents", json={"name": "孙大爷", "station_id": station.id,
+                                                     "lat": HOME["lat"], "lng": HOME["lng"], "address": "某村1号"},
+                          headers=worker.headers)
+    need = await make_need(client, worker, resident_id=r.json()["id"], source="visit")
+    task = await make_task(client, worker, need)
+    r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station), headers=worker.headers)
+    assert (await client.post(f"/api/v1/volunteers/{r.json()['id']}/approve", headers=colleague.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=worker.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=worker.headers)).status_code == 200
+    assert (await record_after(client, task["id"], worker, 30)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=colleague.headers)).status_code == 200
+
+    rating = {"score": 5, "would_use_again": True}
+    assert_error(await client.post(f"/api/v1/needs/{need['id']}/rating", json=rating, headers=worker.headers),
+                 403, "OWN_SERVICE")
+    assert (await Need.get(id=need["id"])).status == "completed"
+    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json=rating, headers=colleague.headers)
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+
+
+async def test_a_worker_does_not_take_on_their_own_households_need(client):
+    # Nobody reviews themself (as with a worker's own volunteer application): a worker's own
+    # household asks for help at their station like anyone's, and a colleague decides on it.
+    station = await make_station()
+    worker, colleague = await make_worker(client, station), await make_worker(client, station)
+    from tests.builders import resident_payload
+
+    assert (await client.put("/api/v1/me/resident", json=resident_payload(station), headers=worker.headers)).status_code == 200
+    need = await make_need(client, worker)
+    assert need["on_behalf"] is False and need["source"] == "self"
+    assert_error(await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers), 403, "OWN_NEED")
+    assert_error(await client.post(f"/api/v1/needs/{need['id']}/reject", json={"reason": "不符合"}, headers=worker.headers),
+                 403, "OWN_NEED")
+    assert (await Need.get(id=need["id"])).status == "submitted"
+    r = await client.post(f"/api/v1/needs/{need['id']}/accept", headers=colleague.headers)
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+
+
+async def test_the_station_is_told_when_a_household_asks_for_help(client):
+    # 群众点题: a need a household submits waits for the station to take it on; its workers hear of
+    # it at once (inbox, and WeChat where granted), urgent ones marked, the household's words not sent.
+    station = await make_station()
+    worker, colleague = await make_worker(client, station), await make_worker(client, station)
+    elsewhere = await make_worker(client, await make_station())
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident, urgency="urgent", description="老人摔倒后行动不便")
+    for w in (worker, colleague):
+        items = (await client.get("/api/v1/notifications", headers=w.headers)).json()["items"]
+        told = [n for n in items if n["event"] == "need_submitted"]
+        assert len(told) == 1 and str(need["id"]) in told[0]["page"] and "紧急" in told[0]["body"], items
+        assert "摔倒" not in told[0]["body"]
+    items = (await client.get("/api/v1/notifications", headers=elsewhere.headers)).json()["items"]
+    assert [n for n in items if n["event"] == "need_submitted"] == []
+
+
+async def test_a_household_is_told_when_its_station_cancels_its_need(client):
+    # The station may withdraw a need on the household's behalf (one who cannot use the phone asked
+    # it to); a household with an account hears of it, as it would of a rejection, with the reason.
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    r = await client.post(f"/api/v1/needs/{need['id']}/cancel", json={"reason": "家属已安排"}, headers=worker.headers)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    items = (await client.get("/api/v1/notifications", headers=resident.headers)).json()["items"]
+    told = [n for n in items if n["event"] == "need_cancelled"]
+    assert len(told) == 1 and "家属已安排" in told[0]["body"] and str(need["id"]) in told[0]["page"], items
+    # Withdrawing it oneself tells nobody what one already knows.
+    again = await make_need(client, resident)
+    assert (await client.post(f"/api/v1/needs/{again['id']}/cancel", json={}, headers=resident.headers)).status_code == 200
+    items = (await client.get("/api/v1/notifications", headers=resident.headers)).json()["items"]
+    assert len([n for n in items if n["event"] == "need_cancelled"]) == 1

@@ -59,7 +59,7 @@ async def test_the_workflow_tells_everyone_once_within_wechat_limits(client, api
     await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
 
     outcomes = await drain(api)
-    assert outcomes == Counter(sent=7), outcomes
+    assert outcomes == Counter(sent=8), outcomes
     messages = await standin_messages(standin)
     openids = {s.id: (await User.get(id=s.id)).openid for s in (worker, resident, volunteer)}
     got = Counter((m["body"]["touser"], m["body"]["template_id"]) for m in messages)
@@ -67,7 +67,7 @@ async def test_the_workflow_tells_everyone_once_within_wechat_limits(client, api
         (openids[volunteer.id], "TPL_AUDIT"): 1,          # approved
         (openids[resident.id], "TPL_NEED_PROGRESS"): 1,   # accepted
         (openids[resident.id], "TPL_TASK_UPDATE"): 2,     # claimed, checked in
-        (openids[worker.id], "TPL_REVIEW_TODO"): 1,       # record submitted
+        (openids[worker.id], "TPL_REVIEW_TODO"): 2,       # need submitted, record submitted
         (openids[volunteer.id], "TPL_POINTS"): 1,         # confirmed + points
         (openids[resident.id], "TPL_RATE"): 1,            # completed, please rate
     })
