@@ -342,9 +342,16 @@ async def submit_record(
         raise RecordBeforeCheckIn("服务开始时间不能早于领取任务的时间",
                                   details=[{"field": "started_at", "type": "before_claim", "claimed_at": claim.claimed_at.isoformat()}])
     if photos:
-        owned = await Upload.filter(id__in=photos, owner_id=owner_user_id).count()
+        # Locked: two records attaching the same photo at once see each other.
+        owned = len(await Upload.select_for_update().filter(id__in=photos, owner_id=owner_user_id).values_list("id", flat=True))
         if owned != len(set(photos)):
             raise ValidationFailed("照片不存在", details=[{"field": "photos", "type": "not_found"}])
+        # A photo is the evidence of one service: the same one again would stand for a visit
+        # nobody photographed.
+        for held in await TaskClaim.filter(volunteer_id=claim.volunteer_id).exclude(id=claim.id).values_list("photos", flat=True):
+            if reused := sorted(set(photos) & set(held or [])):
+                raise ValidationFailed("照片已用于其他服务记录",
+                                       details=[{"field": "photos", "type": "already_used", "ids": reused}])
     await events.move(claim, to="submitted", allowed_from=("checked_in",), wanted="提交服务记录", need_id=task.need_id,
                       actor_id=actor_id, actor_role="volunteer", now=now,
                       extra={"started_at": started_at, "ended_at": ended_at, "summary": summary,

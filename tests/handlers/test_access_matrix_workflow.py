@@ -33,6 +33,18 @@ async def _submit(w, client):
     assert r.status_code == 200, r.text
 
 
+async def _photo(w, client):
+    await _check_in(w, client)
+    r = await client.post("/api/v1/uploads", files={"file": ("p.png", tiny_png(), "image/png")},
+                          headers=w.s["claimant"].headers)
+    assert r.status_code == 201, r.text
+    w.photo_id = r.json()["id"]
+    r = await client.post(f"/api/v1/tasks/{w.claimed_task}/record",
+                          json={"started_at": iso(soon(0)), "ended_at": iso(soon(3)), "summary": "完成",
+                                "photos": [w.photo_id]}, headers=w.s["claimant"].headers)
+    assert r.status_code == 200, r.text
+
+
 async def _complete(w, client):
     await _submit(w, client)
     r = await client.post(f"/api/v1/tasks/{w.claimed_task}/confirm", json={}, headers=w.s["worker_a"].headers)
@@ -148,6 +160,9 @@ ROUTES = [
     ("pairings.end", "POST", lambda w: f"/api/v1/pairings/{w.pairing_id}/end", lambda w: {"reason": "结束"},
      {"worker_a", "claimant"}, {"owner": 403, "admin": 403, "*": 404}, "pair"),
     ("uploads", "POST", lambda w: "/api/v1/uploads", "png", SIGNED_IN, None, None),
+    # A service record's photo: its uploader, the station's workers (who confirm it), admins.
+    ("uploads.get", "GET", lambda w: f"/api/v1/uploads/{w.photo_id}", None, {"claimant", "worker_a", "admin"},
+     {"*": 404}, "photo"),
     ("admin.services.create", "POST", lambda w: "/api/v1/admin/services",
      lambda w: {"code": "MATRIX_TEST", "category_code": "LINK", "name": "测试"}, {"admin"}, {"*": 403}, None),
     ("admin.services.patch", "PATCH", lambda w: "/api/v1/admin/services/LINK_LEGAL", lambda w: {"points_per_hour": 16},
@@ -212,7 +227,7 @@ def _questionnaire():
 
 
 PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess, "refer": _refer,
-           "accept_fresh": _accept_fresh, "pair": _pair}
+           "accept_fresh": _accept_fresh, "pair": _pair, "photo": _photo}
 
 
 @pytest.fixture

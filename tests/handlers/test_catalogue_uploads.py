@@ -96,6 +96,61 @@ async def test_upload_accepts_images_only_and_records_photos(client, api):
     assert r.status_code == 200, r.text
 
 
+async def test_the_station_sees_a_service_records_photos_and_nobody_else_does(client):
+    from tests.builders import make_open_task_and_volunteer, make_volunteer, record_after
+
+    station = await make_station()
+    task, _, worker, _, volunteer = await make_open_task_and_volunteer(client, station)
+    home = {"lat": 37.512345, "lng": 122.121234}
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=home, headers=volunteer.headers)
+    png = tiny_png()
+    photo = (await client.post("/api/v1/uploads", files={"file": ("a.png", png, "image/png")}, headers=volunteer.headers)).json()
+    loose = (await client.post("/api/v1/uploads", files={"file": ("b.png", png, "image/png")}, headers=volunteer.headers)).json()
+    # Before any record holds it, the station has no reason to see it.
+    assert_error(await client.get(f"/api/v1/uploads/{photo['id']}", headers=worker.headers), 404, "NOT_FOUND")
+    assert (await record_after(client, task["id"], volunteer, 10, photos=[photo["id"]])).status_code == 200
+
+    for viewer in (volunteer, worker, await make_admin(client)):
+        r = await client.get(f"/api/v1/uploads/{photo['id']}", headers=viewer.headers)
+        assert r.status_code == 200 and r.content == png
+        assert r.headers["content-type"] == "image/png" and "no-store" in r.headers["cache-control"]
+    elsewhere = await make_worker(client, await make_station())
+    stranger, _ = await make_volunteer(client, station, approved_by=worker)
+    for viewer in (elsewhere, stranger):
+        assert_error(await client.get(f"/api/v1/uploads/{photo['id']}", headers=viewer.headers), 404, "NOT_FOUND")
+    assert_error(await client.get(f"/api/v1/uploads/{loose['id']}", headers=worker.headers), 404, "NOT_FOUND")
+    assert_error(await client.get("/api/v1/uploads/999999", headers=worker.headers), 404, "NOT_FOUND")
+
+
+async def test_a_photo_stands_for_one_service_record_only(client):
+    from tests.builders import make_open_task_and_volunteer, record_after
+
+    station = await make_station()
+    first, _, worker, _, volunteer = await make_open_task_and_volunteer(client, station)
+    resident, _ = await make_resident(client, station)
+    second = await make_task(client, worker, await make_need(client, resident))
+    home = {"lat": 37.512345, "lng": 122.121234}
+
+    async def serve(task):
+        assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
+        assert (await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=home,
+                                  headers=volunteer.headers)).status_code == 200
+
+    photo = (await client.post("/api/v1/uploads", files={"file": ("a.png", tiny_png(), "image/png")},
+                               headers=volunteer.headers)).json()
+    await serve(first)
+    assert (await record_after(client, first["id"], volunteer, 10, photos=[photo["id"]])).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{first['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
+    await serve(second)
+    r = await record_after(client, second["id"], volunteer, 10, photos=[photo["id"]])
+    err = assert_error(r, 400, "VALIDATION_ERROR")
+    assert err["details"] == [{"field": "photos", "type": "already_used", "ids": [photo["id"]]}]
+    assert (await Task.get(id=second["id"])).status != "submitted"
+    # Sent again on its own record (a retry, or after a rejection), it is still that record's.
+    assert (await record_after(client, second["id"], volunteer, 10)).status_code == 200
+
+
 async def test_times_with_any_offset_mean_the_same_instant(client):
     station = await make_station()
     worker = await make_worker(client, station)
