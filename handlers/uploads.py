@@ -21,6 +21,8 @@ bp = Blueprint("uploads", url_prefix="/api/v1/uploads")
 async def upload(request: Request):
     actor = await authenticate(request)
     await ratelimit.hit(request, "upload", user_id=actor.id)
+    # A day's cap as well: at the per-minute rate alone one account could store ~120 GB a day.
+    await ratelimit.hit(request, "upload_day", user_id=actor.id)
     file = request.files.get("file") if request.files else None
     data = file.body if file is not None else (request.body or b"")
     ctx = request.app.ctx

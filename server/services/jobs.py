@@ -14,7 +14,8 @@ from tortoise.transactions import in_transaction
 from config import Settings
 from models import Redemption, Task, TaskClaim, VolunteerProfile
 from server.pii import FieldCipher, cipher_for
-from server.services import notify, pairings, referrals, rewards, tasks
+from server.services import notify, pairings, referrals, rewards, tasks, uploads
+from server.storage import LocalStorage
 
 log = logging.getLogger("haibei.jobs")
 
@@ -96,4 +97,5 @@ async def run_all(*, settings: Settings, now: datetime, cipher: FieldCipher | No
         "reminded_redemptions": await remind_redemptions(now=now),
         "escalated_referrals": await referrals.escalate_overdue(now=now),
         "pairing_tasks": await pairings.generate(now=now, cipher=cipher, sla_hours=settings.referral_sla_hours),
+        "swept_uploads": await uploads.sweep_unattached(now=now, storage=LocalStorage(settings.upload_dir)),
     }

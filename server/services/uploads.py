@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
 
 from models import TaskClaim, Upload
 from server.auth import Actor
 from server.errors import DomainError, NotFound, ValidationFailed
 from server.storage import Storage
+
+log = logging.getLogger("haibei.uploads")
 
 # The type is read from the bytes, not trusted from the client's header.
 MAGIC = {
@@ -61,3 +67,37 @@ async def for_viewer(*, actor: Actor, upload_id: int) -> Upload:
         if any(upload.id in (photos or []) for photos in held):
             return upload
     raise NotFound("图片不存在")
+
+
+# A photo is taken during the service and attached by its record, the same day as a rule; one that
+# no record holds after this long never will be, and takes room (and may show someone's home).
+UNATTACHED_FOR = timedelta(days=7)
+SWEEP_BATCH = 500
+
+
+async def sweep_unattached(*, now: datetime, storage: Storage) -> int:
+    """Delete the uploads older than UNATTACHED_FOR that no service record holds: their rows, then
+    (committed) their bytes. The candidates are locked before the records are read, so a record
+    attaching one at the same moment (``tasks.submit_record`` locks the photos it attaches) either
+    committed first, and is seen, or waits, and finds the photo gone."""
+    removed = 0
+    after = 0
+    while True:
+        async with in_transaction():
+            rows = await Upload.select_for_update().filter(created_at__lt=now - UNATTACHED_FOR, id__gt=after).order_by(
+                "id").limit(SWEEP_BATCH).values_list("id", "owner_id", "storage_key")
+            if not rows:
+                return removed
+            after = rows[-1][0]
+            owners = sorted({owner for _, owner, _ in rows})
+            held = {i for photos in await TaskClaim.filter(volunteer__user_id__in=owners).values_list("photos", flat=True)
+                    for i in photos or []}
+            gone = [(upload_id, key) for upload_id, _, key in rows if upload_id not in held]
+            if gone:
+                await Upload.filter(id__in=[upload_id for upload_id, _ in gone]).delete()
+        for _, key in gone:
+            try:
+                await storage.delete(key)
+            except OSError as exc:
+                log.warning("photo bytes not deleted", extra={"storage_key": key, "error": type(exc).__name__})
+        removed += len(gone)

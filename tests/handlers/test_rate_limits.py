@@ -91,6 +91,15 @@ async def test_redemptions_and_uploads_are_limited(client, api):
         assert (await client.post("/api/v1/uploads", files=files, headers=session.headers)).status_code == 201
         assert_limited(await client.post("/api/v1/uploads", files=files, headers=session.headers), "user")
     assert await Upload.all().count() == 1
+    # And a day's cap under the per-minute one.
+    other = await fast_login(api)
+    with limits(api, "upload_day", user=[2, 86400]):
+        files = {"file": ("p.png", tiny_png(), "image/png")}
+        for _ in range(2):
+            assert (await client.post("/api/v1/uploads", files=files, headers=other.headers)).status_code == 201
+        err = assert_limited(await client.post("/api/v1/uploads", files=files, headers=other.headers), "user")
+        assert err["details"]["window_seconds"] == 86400
+    assert await Upload.filter(owner_id=other.id).count() == 2
     with limits(api, "redeem", user=[1, 60]):
         headers = {**session.headers, "Idempotency-Key": "k" * 16}
         r = await client.post("/api/v1/rewards/999999/redeem", headers=headers)

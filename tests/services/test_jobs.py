@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import pytest
+
 from models import Task, TaskClaim, WorkflowEvent
 from server.clock import utc_now
 from server.services import jobs
@@ -59,7 +61,7 @@ async def test_claimed_task_past_its_window_is_released_then_expired(api, client
     later = utc_now() + timedelta(hours=3)
     assert await jobs.run_all(settings=api.settings, now=later) == {
         "released_claims": 1, "expired_tasks": 1, "expired_redemptions": 0, "warned_unclaimed": 0,
-        "reminded_redemptions": 0, "escalated_referrals": 0, "pairing_tasks": 0}
+        "reminded_redemptions": 0, "escalated_referrals": 0, "pairing_tasks": 0, "swept_uploads": 0}
     assert (await Task.get(id=task["id"])).status == "expired"
 
 
@@ -155,3 +157,34 @@ async def test_a_late_claim_gets_its_own_grace_period(api, client):
     assert (await TaskClaim.get(id=claim.id)).status == "claimed"
     assert await jobs.release_stale_claims(settings=api.settings, now=claim.claimed_at + grace + timedelta(minutes=1)) == 1
     assert (await TaskClaim.get(id=claim.id)).status == "expired"
+
+
+async def test_uploads_no_record_holds_are_swept_after_a_week_with_their_bytes(api, client):
+    from models import TaskClaim, Upload
+    from tests.builders import make_open_task_and_volunteer, record_after
+    from tests.handlers.test_catalogue_uploads import tiny_png
+
+    station = await make_station()
+    task, _, _, _, volunteer = await make_open_task_and_volunteer(client, station)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json={"lat": 37.512345, "lng": 122.121234},
+                      headers=volunteer.headers)
+    ids = []
+    for _ in range(3):
+        r = await client.post("/api/v1/uploads", files={"file": ("a.png", tiny_png(), "image/png")}, headers=volunteer.headers)
+        ids.append(r.json()["id"])
+    attached, loose, recent = ids
+    assert (await record_after(client, task["id"], volunteer, 10, photos=[attached])).status_code == 200
+    week_ago = utc_now() - timedelta(days=8)
+    await Upload.filter(id__in=[attached, loose]).update(created_at=week_ago)
+    keys = dict(await Upload.all().values_list("id", "storage_key"))
+    storage = api.app.ctx.storage
+
+    out = await jobs.run_all(settings=api.settings, now=utc_now())
+    assert out["swept_uploads"] == 1
+    assert set(await Upload.all().values_list("id", flat=True)) == {attached, recent}
+    with pytest.raises(FileNotFoundError):
+        await storage.get(keys[loose])
+    assert await storage.get(keys[attached]) == tiny_png() and await storage.get(keys[recent]) == tiny_png()
+    assert (await TaskClaim.get(task_id=task["id"])).photos == [attached]
+    assert (await jobs.run_all(settings=api.settings, now=utc_now()))["swept_uploads"] == 0
