@@ -15,7 +15,7 @@ from server import feed
 from server.auth import Actor
 from server.errors import Conflict, DomainError, WeChatRejected, WeChatUnavailableError
 from server.pii import FieldCipher, mask_phone, normalize_phone
-from server.services import audit, needs, pairings, rewards, tasks
+from server.services import audit, needs, notify, pairings, rewards, tasks
 from server.wechat import WeChatError, WeChatGateway, WeChatUnavailable
 
 log = logging.getLogger("haibei.accounts")
@@ -204,6 +204,7 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
         for redemption in await Redemption.filter(account_id=account.id, status="pending"):
             await rewards.cancel(account=account, redemption=redemption, now=now)
 
+    await notify.forget_recipient(user_id=user.id)
     await WechatSession.filter(user_id=user.id).delete()
     await UserRole.filter(user_id=user.id).delete()
     await User.filter(id=user.id).update(

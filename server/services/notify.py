@@ -140,6 +140,20 @@ async def grant(*, user_id: int, accepted: list[str], rejected: list[str]) -> di
     return dict(await SubscriptionQuota.filter(user_id=user_id).values_list("template_id", "remaining"))
 
 
+async def forget_recipient(*, user_id: int) -> None:
+    """The user closed their account (PIPL art. 47): what still waits for WeChat is not sent to
+    the person who left, no outbox row keeps their openid, and their consents are gone."""
+    # Found by a plain read, changed by primary key: the outbox has no index on user_id, and an
+    # UPDATE by user_id would lock every row it scans, stalling the workers and other senders.
+    rows = await OutboxMessage.filter(user_id=user_id).values_list("id", "status")
+    unsent = [row_id for row_id, status in rows if status in ("pending", "sending", "dead")]
+    if unsent:
+        await OutboxMessage.filter(id__in=unsent).update(status="skipped", last_error="account closed")
+    if rows:
+        await OutboxMessage.filter(id__in=[row_id for row_id, _ in rows]).update(openid="")
+    await SubscriptionQuota.filter(user_id=user_id).delete()
+
+
 async def inbox(*, user_id: int, cursor: int | None, limit: int) -> tuple[list[Notification], int | None, int]:
     qs = Notification.filter(user_id=user_id)
     if cursor:

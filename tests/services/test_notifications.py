@@ -291,3 +291,30 @@ async def test_the_worker_loop_sends_runs_jobs_and_stops(api, standin):
     assert len(await standin_messages(standin)) == 3
     # The jobs ran too: the leaderboards were (re)built from the ledger.
     assert await api.app.ctx.redis.aio.get(api.settings.redis_prefix + "lb:count") is not None
+
+
+async def test_a_closed_account_is_sent_nothing_and_its_openid_leaves_the_outbox(client, api, standin):
+    """PIPL art. 47: messages still waiting when the person closes the account are not sent to
+    the WeChat user who left, and the outbox keeps no openid of theirs (dead letters included,
+    which an administrator could otherwise send again)."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    await subscribe(client, resident)
+    openid = (await User.get(id=resident.id)).openid
+    for code in ("CLEAN_HOME", "LIVING_MEAL"):
+        need = await make_need(client, resident, service_code=code)
+        r = await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+        assert r.status_code == 200, r.text
+    first, _ = await OutboxMessage.filter(user_id=resident.id).order_by("id")
+    await OutboxMessage.filter(id=first.id).update(status="dead", last_error="47003 argument invalid!")
+
+    r = await client.delete("/api/v1/me", headers=resident.headers)
+    assert r.status_code == 200, r.text
+
+    assert not await OutboxMessage.filter(openid=openid).exists()
+    from server.worker import retry_dead
+
+    await retry_dead(ids=[first.id], now=api.app.ctx.clock())
+    assert await drain(api) == Counter()
+    assert [m for m in await standin_messages(standin) if m["body"]["touser"] == openid] == []
