@@ -318,3 +318,27 @@ async def test_a_closed_account_is_sent_nothing_and_its_openid_leaves_the_outbox
     await retry_dead(ids=[first.id], now=api.app.ctx.clock())
     assert await drain(api) == Counter()
     assert [m for m in await standin_messages(standin) if m["body"]["touser"] == openid] == []
+
+
+async def test_a_pairing_starting_weeks_ahead_tells_the_volunteer_its_first_visit(client, api, standin):
+    """The first visit lies beyond the task horizon: the volunteer still reads when it is, and
+    WeChat gets a time it accepts (\"待定\" in a time field is 47003, a dead letter)."""
+    from server.clock import CHINA_TZ
+    from tests.handlers.test_pairings import local_start, paired_need
+
+    station = await make_station()
+    need, worker, _ = await paired_need(client, station)
+    volunteer, profile = await make_volunteer(client, station, approved_by=worker)
+    await subscribe(client, volunteer, times=1)
+    starts_on = api.app.ctx.clock().astimezone(CHINA_TZ).date() + timedelta(days=40)
+    body = {"need_id": need["id"], "volunteer_id": profile["id"], "starts_on": starts_on.isoformat(),
+            "schedule": {"weekdays": [starts_on.isoweekday()], "start_time": "09:00", "minutes": 60}}
+    r = await client.post("/api/v1/pairings", json=body, headers=worker.headers)
+    assert r.status_code == 201, r.text
+
+    first = notify._text(local_start(starts_on))
+    told = await Notification.get(user_id=volunteer.id, event="pairing_started")
+    assert first in told.body, told.body
+    assert await drain(api) == Counter(sent=1)
+    (message,) = [m for m in await standin_messages(standin) if m["body"]["template_id"] == "TPL_TASK_UPDATE"]
+    assert message["body"]["data"]["time3"]["value"] == first
