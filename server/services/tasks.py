@@ -254,6 +254,9 @@ async def release(*, claim: TaskClaim, task: Task, actor_id: int | None, actor_r
                       actor_id=actor_id, actor_role=actor_role, now=now, reason=reason,
                       extra={"active_key": None, "ended_reason": reason})
     await _free_slot(task=task, actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
+    # The household was told this volunteer is coming (task_claimed): it must not wait in vain.
+    await _tell(task, "volunteer_withdrawn", who="household", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
+                now=now)
 
 
 async def active_claim(*, task: Task, volunteer: VolunteerProfile) -> TaskClaim:

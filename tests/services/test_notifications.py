@@ -11,7 +11,8 @@ from models import Notification, OutboxMessage, SubscriptionQuota, User
 from server.services import notify
 from server.worker import OutboxWorker
 from tests.builders import (
-    iso, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, record_after, soon,
+    iso, make_need, make_open_task, make_resident, make_station, make_task, make_volunteer, make_worker, record_after,
+    soon,
 )
 from tests.handlers.test_platform import assert_error
 
@@ -342,3 +343,30 @@ async def test_a_pairing_starting_weeks_ahead_tells_the_volunteer_its_first_visi
     assert await drain(api) == Counter(sent=1)
     (message,) = [m for m in await standin_messages(standin) if m["body"]["template_id"] == "TPL_TASK_UPDATE"]
     assert message["body"]["data"]["time3"]["value"] == first
+
+
+async def test_a_household_told_a_volunteer_is_coming_hears_when_they_are_not(client, api, standin):
+    """The household read "志愿者已接单,将于…上门"; the volunteer gives the task back (or the claim
+    lapses unchecked-in): the household is told the visit is being re-arranged, not left waiting."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, resident = await make_open_task(client, station)
+    await subscribe(client, resident, times=4)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/tasks/{task['id']}/release", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=resident.id, event="volunteer_withdrawn")
+    assert len(told) == 1 and task["title"] in told[0].body
+    # The same when the claim lapses: another volunteer claims and never checks in.
+    other, _ = await make_volunteer(client, station, approved_by=worker)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=other.headers)
+    await jobs.release_stale_claims(settings=api.settings, now=api.app.ctx.clock() + timedelta(hours=1))
+    assert await Notification.filter(user_id=resident.id, event="volunteer_withdrawn").count() == 2
+    await drain(api, clock=lambda: api.app.ctx.clock() + timedelta(hours=1))
+    openid = (await User.get(id=resident.id)).openid
+    phrases = [m["body"]["data"].get("phrase4", {}).get("value") for m in await standin_messages(standin)
+               if m["body"]["touser"] == openid]
+    assert Counter(phrases) == Counter({"已接单": 2, "重新安排": 2})
