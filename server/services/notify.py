@@ -141,16 +141,16 @@ async def grant(*, user_id: int, accepted: list[str], rejected: list[str]) -> di
 
 
 async def forget_recipient(*, user_id: int) -> None:
-    """The user closed their account (PIPL art. 47): what still waits for WeChat is not sent to
-    the person who left, no outbox row keeps their openid, and their consents are gone."""
-    # Found by a plain read, changed by primary key: the outbox has no index on user_id, and an
-    # UPDATE by user_id would lock every row it scans, stalling the workers and other senders.
-    rows = await OutboxMessage.filter(user_id=user_id).values_list("id", "status")
-    unsent = [row_id for row_id, status in rows if status in ("pending", "sending", "dead")]
-    if unsent:
-        await OutboxMessage.filter(id__in=unsent).update(status="skipped", last_error="account closed")
-    if rows:
-        await OutboxMessage.filter(id__in=[row_id for row_id, _ in rows]).update(openid="")
+    """The user closed their account (PIPL art. 47): what they were told goes, inbox and outbox
+    alike (both keep the message's values: their name, pickup codes, reasons). Nothing still
+    waiting is sent to the person who left, no row keeps their openid, and their consents go."""
+    await Notification.filter(user_id=user_id).delete()
+    # Found by a plain read, deleted by primary key: the outbox has no index on user_id, and a
+    # DELETE by user_id would lock every row it scans, stalling the workers and other senders.
+    # A worker sending one of these right now finds its row gone when marking it, and stops.
+    ids = await OutboxMessage.filter(user_id=user_id).values_list("id", flat=True)
+    if ids:
+        await OutboxMessage.filter(id__in=ids).delete()
     await SubscriptionQuota.filter(user_id=user_id).delete()
 
 

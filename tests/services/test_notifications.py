@@ -370,3 +370,24 @@ async def test_a_household_told_a_volunteer_is_coming_hears_when_they_are_not(cl
     phrases = [m["body"]["data"].get("phrase4", {}).get("value") for m in await standin_messages(standin)
                if m["body"]["touser"] == openid]
     assert Counter(phrases) == Counter({"已接单": 2, "重新安排": 2})
+
+
+async def test_closing_an_account_erases_the_messages_addressed_to_it(client, api):
+    """PIPL art. 47: a closed volunteer's name must not survive in what they were told (the
+    inbox keeps each message's values, the outbox WeChat's fields)."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker, name="欧阳秀兰")
+    await subscribe(client, volunteer)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await jobs.release_stale_claims(settings=api.settings, now=api.app.ctx.clock() + timedelta(hours=1))
+    assert "欧阳秀兰" in str(await Notification.filter(user_id=volunteer.id).values_list("data", flat=True))
+    assert "欧阳秀兰" in str(await OutboxMessage.filter(user_id=volunteer.id).values_list("data", flat=True))
+
+    r = await client.delete("/api/v1/me", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    kept = (await Notification.filter(user_id=volunteer.id).values_list("title", "body", "data"),
+            await OutboxMessage.filter(user_id=volunteer.id).values_list("openid", "data"))
+    assert "欧阳秀兰" not in str(kept), kept
