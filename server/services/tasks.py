@@ -573,6 +573,10 @@ async def close_window(*, task: Task, now: datetime) -> bool:
     else:
         await events.move(task, to="expired", allowed_from=("open",), wanted="过期", need_id=task.need_id,
                           actor_id=None, actor_role="system", now=now, reason="window passed unclaimed", locked=task)
+        # Nobody served the household: the station re-arranges (it may never have been warned,
+        # warn_unclaimed only looks at tasks still open two hours ahead).
+        await notify.notify_station_workers(station_id=task.station_id, event="task_expired", now=now,
+                                            ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
     await needs.follow_tasks(need=need, actor_id=None, actor_role="system", now=now)
     return not served
 

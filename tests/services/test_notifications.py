@@ -391,3 +391,26 @@ async def test_closing_an_account_erases_the_messages_addressed_to_it(client, ap
     kept = (await Notification.filter(user_id=volunteer.id).values_list("title", "body", "data"),
             await OutboxMessage.filter(user_id=volunteer.id).values_list("openid", "data"))
     assert "欧阳秀兰" not in str(kept), kept
+
+
+async def test_a_task_that_expires_unserved_tells_the_station(client, api, standin):
+    """The volunteer who claimed a short task never came: the claim lapses, the window closes and
+    the task expires. The station was never warned (the task was claimed early); it must hear
+    that the household was not served, or the need waits as "dispatched" with nobody on it."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(10)),
+                                              scheduled_end=iso(soon(25)))
+    await subscribe(client, worker, times=1)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    later = api.app.ctx.clock() + timedelta(minutes=41)
+    await jobs.run_all(settings=api.settings, now=later)
+    assert (await client.get(f"/api/v1/tasks/{task['id']}", headers=worker.headers)).json()["status"] == "expired"
+    told = await Notification.filter(user_id=worker.id, event="task_expired")
+    assert len(told) == 1 and task["title"] in told[0].body
+    await jobs.run_all(settings=api.settings, now=later + timedelta(minutes=5))
+    assert await Notification.filter(user_id=worker.id, event="task_expired").count() == 1
+    assert await drain(api, clock=lambda: later) == Counter(sent=1)
