@@ -562,6 +562,9 @@ async def close_window(*, task: Task, now: datetime) -> bool:
     need follows its tasks, and may complete."""
     ended = await end_waiting_claims(task=task, to="expired", event="claim_released", actor_id=None,
                                      actor_role="system", now=now, reason="window passed")
+    for claim in ended:  # told this volunteer was coming (task_claimed), as tasks.release tells it
+        await _tell(task, "volunteer_withdrawn", who="household",
+                    volunteer=await VolunteerProfile.get(id=claim.volunteer_id), now=now)
     if ended:
         task.claimed_count = max(0, task.claimed_count - len(ended))
         await Task.filter(id=task.id).update(claimed_count=task.claimed_count)

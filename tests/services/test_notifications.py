@@ -414,3 +414,20 @@ async def test_a_task_that_expires_unserved_tells_the_station(client, api, stand
     await jobs.run_all(settings=api.settings, now=later + timedelta(minutes=5))
     assert await Notification.filter(user_id=worker.id, event="task_expired").count() == 1
     assert await drain(api, clock=lambda: later) == Counter(sent=1)
+
+
+async def test_a_claim_ended_with_the_window_tells_the_household(client, api):
+    """A short task for two: one volunteer claimed it and never came; the window closes before the
+    claim's grace has run out, ending the claim with the task. The household, told this
+    volunteer was coming, hears they are not, as when the claim lapses."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, resident = await make_open_task(client, station, scheduled_start=iso(soon(10)),
+                                                     scheduled_end=iso(soon(25)), volunteers_needed=2)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    assert await jobs.expire_unclaimed(now=api.app.ctx.clock() + timedelta(minutes=26)) == 1
+    assert await Notification.filter(user_id=volunteer.id, event="claim_released").count() == 1
+    assert await Notification.filter(user_id=resident.id, event="volunteer_withdrawn").count() == 1
