@@ -63,10 +63,14 @@ async def warn_unclaimed(*, now: datetime, ahead: timedelta = timedelta(hours=2)
                       scheduled_end__gt=now)
     for task in await due:
         async with in_transaction():
-            if not await Task.filter(id=task.id, expiry_warned_at__isnull=True).update(expiry_warned_at=now):
+            # Locked, so a claim committed since the list was read counts (claims take this lock).
+            current = await Task.select_for_update().get(id=task.id)
+            if current.status != "open" or current.expiry_warned_at is not None:
                 continue
+            await Task.filter(id=task.id).update(expiry_warned_at=now)
             await notify.notify_station_workers(station_id=task.station_id, event="task_expiring", now=now,
-                                                ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
+                                                ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start,
+                                                     "missing": current.volunteers_needed - current.claimed_count})
             warned += 1
     return warned
 

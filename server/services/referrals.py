@@ -102,7 +102,8 @@ async def _back_to_station(referral: OrgReferral, *, to: str, actor_id: int | No
     await events.move(task, to="open", allowed_from=("referred",), wanted="退回", need_id=task.need_id,
                       actor_id=actor_id, actor_role=role, now=now, reason=reason)
     await notify.notify_station_workers(station_id=task.station_id, event="task_expiring", now=now,
-                                        ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
+                                        ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start,
+                                             "missing": task.volunteers_needed - task.claimed_count})
 
 
 async def withdraw(*, task: Task, actor_id: int, reason: str, now: datetime) -> None:

@@ -431,3 +431,20 @@ async def test_a_claim_ended_with_the_window_tells_the_household(client, api):
     assert await jobs.expire_unclaimed(now=api.app.ctx.clock() + timedelta(minutes=26)) == 1
     assert await Notification.filter(user_id=volunteer.id, event="claim_released").count() == 1
     assert await Notification.filter(user_id=resident.id, event="volunteer_withdrawn").count() == 1
+
+
+async def test_the_warning_of_a_task_short_of_volunteers_says_how_many_are_missing(client, api):
+    """A task for three, two claimed, starting soon: the station is told one volunteer is still
+    missing, not that nobody claimed it (its workers would re-arrange what is arranged)."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(60)),
+                                              scheduled_end=iso(soon(120)), volunteers_needed=3)
+    for _ in range(2):
+        volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+        r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+        assert r.status_code == 200, r.text
+    assert await jobs.warn_unclaimed(now=api.app.ctx.clock()) == 1
+    told = await Notification.get(user_id=worker.id, event="task_expiring")
+    assert "无人领取" not in told.title + told.body and "仍缺1名志愿者" in told.body, told.body
