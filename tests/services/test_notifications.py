@@ -448,3 +448,18 @@ async def test_the_warning_of_a_task_short_of_volunteers_says_how_many_are_missi
     assert await jobs.warn_unclaimed(now=api.app.ctx.clock()) == 1
     told = await Notification.get(user_id=worker.id, event="task_expiring")
     assert "无人领取" not in told.title + told.body and "仍缺1名志愿者" in told.body, told.body
+
+
+async def test_an_applicant_turned_down_is_told_why(client, api, standin):
+    """An approved applicant is told; one turned down must be too, with the reason to act on, or
+    they wait for an answer that came."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    applicant, profile = await make_volunteer(client, station)
+    await subscribe(client, applicant, times=1)
+    r = await client.post(f"/api/v1/volunteers/{profile['id']}/reject", json={"reason": "请补充真实姓名"},
+                          headers=worker.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=applicant.id, event="volunteer_rejected")
+    assert len(told) == 1 and "请补充真实姓名" in told[0].body
+    assert await drain(api) == Counter(sent=1)
