@@ -126,6 +126,11 @@ async def notify_station_workers(*, station_id: int, event: str, ctx: dict[str, 
     await notify_many([(user_id, event, ctx) for user_id in workers], now=now)
 
 
+async def notify_org_staff(*, organization_id: int, event: str, ctx: dict[str, Any], now: datetime) -> None:
+    staff = await UserRole.filter(role="org_staff", organization_id=organization_id).values_list("user_id", flat=True)
+    await notify_many([(user_id, event, ctx) for user_id in staff], now=now)
+
+
 async def grant(*, user_id: int, accepted: list[str], rejected: list[str]) -> dict[str, int]:
     """Record what wx.requestSubscribeMessage returned: each accepted template is one more send."""
     unknown = [t for t in accepted + rejected if t not in TEMPLATE_IDS]

@@ -54,8 +54,12 @@ async def refer(*, task: Task, organization_id: int, actor_id: int, sla_hours: i
         raise events.invalid_state(task, "转介已有人领取的任务")
     await events.move(task, to="referred", allowed_from=("open",), wanted="转介", need_id=task.need_id,
                       actor_id=actor_id, actor_role="worker", now=now, reason=f"org {org.id}")
-    return await OrgReferral.create(task_id=task.id, organization_id=org.id, referred_by=actor_id,
-                                    due_at=now + timedelta(hours=sla_hours), created_at=now)
+    referral = await OrgReferral.create(task_id=task.id, organization_id=org.id, referred_by=actor_id,
+                                        due_at=now + timedelta(hours=sla_hours), created_at=now)
+    # The organisation has until due_at to answer before the referral escalates (机制三): tell it.
+    await notify.notify_org_staff(organization_id=org.id, event="referral_received", now=now, ctx={
+        "referral_id": referral.id, "title": task.title, "start": task.scheduled_start, "due": referral.due_at})
+    return referral
 
 
 async def _lock_pending(referral_id: int, organization_id: int | None) -> OrgReferral:

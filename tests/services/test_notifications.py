@@ -463,3 +463,21 @@ async def test_an_applicant_turned_down_is_told_why(client, api, standin):
     told = await Notification.filter(user_id=applicant.id, event="volunteer_rejected")
     assert len(told) == 1 and "请补充真实姓名" in told[0].body
     assert await drain(api) == Counter(sent=1)
+
+
+async def test_an_organisation_hears_of_a_referral_it_must_answer_in_time(client, api, standin):
+    """A referral gives the organisation 48 hours to answer before it escalates (机制三): its
+    staff must be told one arrived, not find out by looking, or after it has escalated."""
+    from tests.builders import make_admin
+    from tests.handlers.test_referrals import qualified_org
+
+    admin = await make_admin(client)
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    await subscribe(client, staff, times=1)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    told = await Notification.filter(user_id=staff.id, event="referral_received")
+    assert len(told) == 1 and task["title"] in told[0].body
+    assert await drain(api) == Counter(sent=1)
