@@ -88,6 +88,9 @@ async def accept(*, referral_id: int, organization_id: int, actor_id: int, assig
         if not await UserRole.exists(user_id=assignee_user_id, role="org_staff", organization_id=organization_id):
             raise ValidationFailed("指派人员须为本机构人员", details=[{"field": "assignee_user_id", "type": "not_member"}])
         await claims.assign(task=task, volunteer=volunteer, now=now)
+        # A claim they did not make, which lapses unless they check in on time: they must know.
+        await notify.notify(user_id=volunteer.user_id, event="task_assigned", now=now, ctx={
+            "task_id": task.id, "title": task.title, "volunteer_name": volunteer.name, "start": task.scheduled_start})
     await referral.refresh_from_db()
     return referral
 

@@ -481,3 +481,27 @@ async def test_an_organisation_hears_of_a_referral_it_must_answer_in_time(client
     told = await Notification.filter(user_id=staff.id, event="referral_received")
     assert len(told) == 1 and task["title"] in told[0].body
     assert await drain(api) == Counter(sent=1)
+
+
+async def test_a_person_an_organisation_assigns_a_task_is_told(client, api, standin):
+    """Accepting a referral, the organisation's staff hand the task to one of their people: a
+    claim that person did not make, which lapses unless they check in on time. They are told."""
+    from tests.builders import grant, make_admin
+    from tests.handlers.test_referrals import qualified_org
+
+    admin = await make_admin(client)
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    member, _ = await make_volunteer(client, station, approved_by=worker)
+    await grant(member, "org_staff", organization_id=org.id)
+    await subscribe(client, member, times=1)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/api/v1/referrals/{r.json()['id']}/accept", json={"assignee_user_id": member.id},
+                          headers=staff.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=member.id, event="task_assigned")
+    assert len(told) == 1 and task["title"] in told[0].body
+    sent = await drain(api)
+    assert sent["sent"] >= 1 and not sent["dead"]
