@@ -159,6 +159,17 @@ async def forget_recipient(*, user_id: int) -> None:
     await SubscriptionQuota.filter(user_id=user_id).delete()
 
 
+async def give_back(*, user_id: int, template_id: str) -> None:
+    """A message WeChat refused did not spend the user's consent: it counts again."""
+    await SubscriptionQuota.filter(user_id=user_id, template_id=template_id).update(remaining=F("remaining") + 1)
+
+
+async def take_back(*, user_id: int, template_id: str) -> None:
+    """A refused message is sent again: it spends a consent again, if one is left."""
+    await SubscriptionQuota.filter(user_id=user_id, template_id=template_id, remaining__gt=0).update(
+        remaining=F("remaining") - 1)
+
+
 async def inbox(*, user_id: int, cursor: int | None, limit: int) -> tuple[list[Notification], int | None, int]:
     qs = Notification.filter(user_id=user_id)
     if cursor:

@@ -505,3 +505,24 @@ async def test_a_person_an_organisation_assigns_a_task_is_told(client, api, stan
     assert len(told) == 1 and task["title"] in told[0].body
     sent = await drain(api)
     assert sent["sent"] >= 1 and not sent["dead"]
+
+
+async def test_a_message_wechat_refused_leaves_the_consent_for_the_next(api, standin):
+    """WeChat spends a one-time consent only on a message it delivers. One it refused (47003,
+    a dead letter) leaves the consent unused: the next message of that template goes by WeChat,
+    and an administrator's retry of the dead letter spends it again."""
+    from server.worker import retry_dead
+
+    now = api.app.ctx.clock()
+    user = await User.create(openid=f"refused-{id(api)}")
+    await notify.grant(user_id=user.id, accepted=["TPL_POINTS"], rejected=[])
+    ctx = {"title": "t", "points": 5, "at": now}
+    await notify.notify(user_id=user.id, event="task_confirmed", ctx=ctx, now=now)
+    async with httpx.AsyncClient() as c:
+        await c.post(standin.url + "/__standin/faults", json={"errcode": 47003, "count": 1})
+    assert await drain(api) == Counter(dead=1)
+    assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_POINTS")).remaining == 1
+    (dead,) = await OutboxMessage.filter(user_id=user.id).values_list("id", flat=True)
+    assert await retry_dead(ids=[dead], now=now) == 1
+    assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_POINTS")).remaining == 0
+    assert await drain(api) == Counter(sent=1)
