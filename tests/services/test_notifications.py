@@ -526,3 +526,21 @@ async def test_a_message_wechat_refused_leaves_the_consent_for_the_next(api, sta
     assert await retry_dead(ids=[dead], now=now) == 1
     assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_POINTS")).remaining == 0
     assert await drain(api) == Counter(sent=1)
+
+
+async def test_a_referral_unanswered_as_the_task_nears_is_warned_of(client, api):
+    """Referred an hour before it starts, a task waits for the organisation's answer, which may
+    take the whole SLA (48 h): the station is warned it still has nobody, as of an open task."""
+    from server.services import jobs
+    from tests.builders import make_admin
+    from tests.handlers.test_referrals import qualified_org
+
+    admin = await make_admin(client)
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(60)),
+                                              scheduled_end=iso(soon(120)))
+    org, _ = await qualified_org(client, admin, station)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    assert await jobs.warn_unclaimed(now=api.app.ctx.clock()) == 1
+    assert await Notification.filter(user_id=worker.id, event="task_expiring").count() == 1
