@@ -544,3 +544,19 @@ async def test_a_referral_unanswered_as_the_task_nears_is_warned_of(client, api)
     assert r.status_code == 201, r.text
     assert await jobs.warn_unclaimed(now=api.app.ctx.clock()) == 1
     assert await Notification.filter(user_id=worker.id, event="task_expiring").count() == 1
+
+
+async def test_closing_an_account_forgets_where_its_nearby_alerts_were_for(client, api):
+    """The place a volunteer asked to hear of tasks near (their home, often, to ~500 m) is
+    personal data like the rest (PIPL art. 47): it goes with the account."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.put("/api/v1/me/volunteer/nearby", json={**HOME, "radius_km": 3}, headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    r = await client.delete("/api/v1/me", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    from models import VolunteerProfile
+
+    kept = await VolunteerProfile.get(user_id=volunteer.id)
+    assert (kept.nearby_lat, kept.nearby_lng, kept.nearby_km) == (None, None, None)
