@@ -560,3 +560,25 @@ async def test_closing_an_account_forgets_where_its_nearby_alerts_were_for(clien
 
     kept = await VolunteerProfile.get(user_id=volunteer.id)
     assert (kept.nearby_lat, kept.nearby_lng, kept.nearby_km) == (None, None, None)
+
+
+async def test_a_volunteer_whose_award_is_taken_back_is_told_why(client, api, standin):
+    """Taking back a service award removes points and the verified hours reported to 信用威海:
+    the volunteer hears of it and of the reason, rather than finding a smaller balance."""
+    from models import PointsEntry
+    from tests.handlers.test_points import serve
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task_id = await serve(client, station, worker, volunteer)
+    r = await client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
+    assert r.status_code == 200, r.text
+    await subscribe(client, volunteer, times=1)
+    award = await PointsEntry.get(kind="service_award", account__user_id=volunteer.id)
+    r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"},
+                          headers=worker.headers)
+    assert r.status_code == 201, r.text
+    told = await Notification.filter(user_id=volunteer.id, event="points_reversed")
+    assert len(told) == 1 and "服务未实际完成" in told[0].body and str(award.amount) in told[0].body
+    assert await drain(api) == Counter(sent=1)
