@@ -155,6 +155,9 @@ async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now
         if task.status in ("open", "claimed"):
             await tasks.cancel(task=task, actor_id=actor.id, reason="need cancelled", now=now, role=role, locked=task,
                                told="服务对象已取消需求", quiet=paired)
+    if role == "worker":
+        # Withdrawn by the station, not by the household, who follows the need and must hear why.
+        await _tell_household(need, "need_cancelled", now=now, reason=reason or "驿站未说明原因")
     return need
 
 

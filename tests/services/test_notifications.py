@@ -582,3 +582,21 @@ async def test_a_volunteer_whose_award_is_taken_back_is_told_why(client, api, st
     told = await Notification.filter(user_id=volunteer.id, event="points_reversed")
     assert len(told) == 1 and "服务未实际完成" in told[0].body and str(award.amount) in told[0].body
     assert await drain(api) == Counter(sent=1)
+
+
+async def test_a_household_whose_need_the_station_withdraws_is_told(client, api, standin):
+    """The station may withdraw a household's need (on its behalf, or by mistake): the household,
+    following it in the mini-program, is told it was withdrawn and why. Withdrawing it oneself
+    tells nobody what they know."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    await subscribe(client, resident, times=2)
+    ours, theirs = await make_need(client, resident), await make_need(client, resident, service_code="LIVING_MEAL")
+    r = await client.post(f"/api/v1/needs/{ours['id']}/cancel", json={"reason": "已由社区食堂解决"}, headers=worker.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/needs/{theirs['id']}/cancel", json={"reason": "不需要了"}, headers=resident.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=resident.id, event="need_cancelled")
+    assert len(told) == 1 and "已由社区食堂解决" in told[0].body
+    assert await drain(api) == Counter(sent=1)
