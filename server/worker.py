@@ -85,7 +85,9 @@ class OutboxWorker:
                 await self._mark(row, status="skipped", last_error="43101 no quota")
                 return "skipped"
             if exc.errcode in DEAD_ERRCODES:
-                await self._mark(row, status="dead", last_error=f"{exc.errcode} {exc.errmsg}"[:200])
+                if await self._mark(row, status="dead", last_error=f"{exc.errcode} {exc.errmsg}"[:200]):
+                    # WeChat spends a consent only on a message it delivers: this one is still there.
+                    await notify.give_back(user_id=row.user_id, template_id=row.template_id)
                 return "dead"
             return await self._retry(row, f"{exc.errcode} {exc.errmsg}")
         await self._mark(row, status="sent", sent_at=now, last_error=None)
@@ -112,9 +114,25 @@ async def dead_letters(*, limit: int = 200) -> list[OutboxMessage]:
     return await OutboxMessage.filter(status="dead").order_by("-id").limit(limit)
 
 
+def _refused(last_error: str | None) -> bool:
+    """Whether a dead letter died of WeChat refusing it (its consent was given back)."""
+    code = (last_error or "").split(" ", 1)[0]
+    return code.lstrip("-").isdigit() and int(code) in DEAD_ERRCODES
+
+
 async def retry_dead(*, ids: list[int], now) -> int:
-    """An administrator sends dead letters again."""
-    return await OutboxMessage.filter(id__in=ids, status="dead").update(status="pending", next_attempt_at=now, attempts=0)
+    """An administrator sends dead letters again. One WeChat refused gave its consent back (see
+    ``send``); sending it again spends one, if the user has one left."""
+    rows = await OutboxMessage.filter(id__in=ids, status="dead").values_list("id", "user_id", "template_id", "last_error")
+    requeued = 0
+    for row_id, user_id, template_id, last_error in rows:
+        if not await OutboxMessage.filter(id=row_id, status="dead").update(status="pending", next_attempt_at=now,
+                                                                            attempts=0):
+            continue
+        requeued += 1
+        if _refused(last_error):
+            await notify.take_back(user_id=user_id, template_id=template_id)
+    return requeued
 
 
 async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Event, jobs_every: int = 60,

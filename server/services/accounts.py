@@ -16,7 +16,7 @@ from server.auth import Actor
 from server.errors import Conflict, DomainError, WeChatRejected, WeChatUnavailableError
 from server.pii import FieldCipher, mask_phone, normalize_phone
 from server.storage import Storage
-from server.services import audit, needs, pairings, rewards, tasks
+from server.services import audit, needs, notify, pairings, rewards, tasks
 from server.wechat import WeChatError, WeChatGateway, WeChatUnavailable
 
 log = logging.getLogger("haibei.accounts")
@@ -207,7 +207,7 @@ async def close_account(*, user: User, now: datetime | None = None) -> list[str]
             await pairings.end(pairing=pairing, actor_id=user.id, role="volunteer", reason=reason, now=now)
         await VolunteerProfile.filter(user_id=user.id).update(
             name="已注销", phone_enc=None, phone_masked=None, skills=[], status="closed", id_number_enc=None,
-            id_number_index=None, id_number_masked=None,
+            id_number_index=None, id_number_masked=None, nearby_lat=None, nearby_lng=None, nearby_km=None,
         )
         feed.changed("claims", volunteer.id)
 
@@ -224,6 +224,7 @@ async def close_account(*, user: User, now: datetime | None = None) -> list[str]
         for redemption in await Redemption.filter(account_id=account.id, status="pending"):
             await rewards.cancel(account=account, redemption=redemption, now=now)
 
+    await notify.forget_recipient(user_id=user.id)
     await WechatSession.filter(user_id=user.id).delete()
     await UserRole.filter(user_id=user.id).delete()
     await User.filter(id=user.id).update(

@@ -58,16 +58,21 @@ async def expire_unclaimed(*, now: datetime) -> int:
 
 
 async def warn_unclaimed(*, now: datetime, ahead: timedelta = timedelta(hours=2)) -> int:
-    """Tell the station, once, about tasks starting soon that still lack volunteers."""
+    """Tell the station, once, about tasks starting soon that still lack volunteers: open ones, and
+    referred ones the organisation has not answered (its SLA may run past the start)."""
     warned = 0
-    due = Task.filter(status="open", expiry_warned_at__isnull=True, scheduled_start__lte=now + ahead,
+    due = Task.filter(status__in=("open", "referred"), expiry_warned_at__isnull=True, scheduled_start__lte=now + ahead,
                       scheduled_end__gt=now)
     for task in await due:
         async with in_transaction():
-            if not await Task.filter(id=task.id, expiry_warned_at__isnull=True).update(expiry_warned_at=now):
+            # Locked, so a claim committed since the list was read counts (claims take this lock).
+            current = await Task.select_for_update().get(id=task.id)
+            if current.status not in ("open", "referred") or current.expiry_warned_at is not None:
                 continue
+            await Task.filter(id=task.id).update(expiry_warned_at=now)
             await notify.notify_station_workers(station_id=task.station_id, event="task_expiring", now=now,
-                                                ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
+                                                ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start,
+                                                     "missing": current.volunteers_needed - current.claimed_count})
             warned += 1
     return warned
 

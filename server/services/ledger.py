@@ -26,6 +26,7 @@ from config.data import POINTS_RULES
 from models import Need, PointsAccount, PointsEntry, PointsRules, Service, Task, TaskClaim, VolunteerProfile
 from server.clock import CHINA_TZ
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.services import notify
 from server.services.idempotency import KeyReused
 
 
@@ -220,9 +221,13 @@ async def reverse(*, entry_id: int, actor_id: int, reason: str, now: datetime) -
         raise AlreadyReversed()
     take = min(original.amount, account.balance)
     account.owed += original.amount - take
-    return [await post(account=account, amount=-take, kind="reversal", key=f"reversal:{entry_id}", now=now,
-                       ref_type="entry", ref_id=entry_id, actor_id=actor_id, reason=reason,
-                       minutes=-original.minutes)]
+    posted = [await post(account=account, amount=-take, kind="reversal", key=f"reversal:{entry_id}", now=now,
+                         ref_type="entry", ref_id=entry_id, actor_id=actor_id, reason=reason,
+                         minutes=-original.minutes)]
+    # Points and verified hours (reported to 信用威海) go: the volunteer is told, and why.
+    await notify.notify(user_id=account.user_id, event="points_reversed", now=now,
+                        ctx={"points": original.amount, "reason": reason, "at": now})
+    return posted
 
 
 def counted_claims():

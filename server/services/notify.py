@@ -126,6 +126,11 @@ async def notify_station_workers(*, station_id: int, event: str, ctx: dict[str, 
     await notify_many([(user_id, event, ctx) for user_id in workers], now=now)
 
 
+async def notify_org_staff(*, organization_id: int, event: str, ctx: dict[str, Any], now: datetime) -> None:
+    staff = await UserRole.filter(role="org_staff", organization_id=organization_id).values_list("user_id", flat=True)
+    await notify_many([(user_id, event, ctx) for user_id in staff], now=now)
+
+
 async def grant(*, user_id: int, accepted: list[str], rejected: list[str]) -> dict[str, int]:
     """Record what wx.requestSubscribeMessage returned: each accepted template is one more send."""
     unknown = [t for t in accepted + rejected if t not in TEMPLATE_IDS]
@@ -138,6 +143,31 @@ async def grant(*, user_id: int, accepted: list[str], rejected: list[str]) -> di
             except IntegrityError:
                 await SubscriptionQuota.filter(user_id=user_id, template_id=template_id).update(remaining=F("remaining") + 1)
     return dict(await SubscriptionQuota.filter(user_id=user_id).values_list("template_id", "remaining"))
+
+
+async def forget_recipient(*, user_id: int) -> None:
+    """The user closed their account (PIPL art. 47): what they were told goes, inbox and outbox
+    alike (both keep the message's values: their name, pickup codes, reasons). Nothing still
+    waiting is sent to the person who left, no row keeps their openid, and their consents go."""
+    await Notification.filter(user_id=user_id).delete()
+    # Found by a plain read, deleted by primary key: the outbox has no index on user_id, and a
+    # DELETE by user_id would lock every row it scans, stalling the workers and other senders.
+    # A worker sending one of these right now finds its row gone when marking it, and stops.
+    ids = await OutboxMessage.filter(user_id=user_id).values_list("id", flat=True)
+    if ids:
+        await OutboxMessage.filter(id__in=ids).delete()
+    await SubscriptionQuota.filter(user_id=user_id).delete()
+
+
+async def give_back(*, user_id: int, template_id: str) -> None:
+    """A message WeChat refused did not spend the user's consent: it counts again."""
+    await SubscriptionQuota.filter(user_id=user_id, template_id=template_id).update(remaining=F("remaining") + 1)
+
+
+async def take_back(*, user_id: int, template_id: str) -> None:
+    """A refused message is sent again: it spends a consent again, if one is left."""
+    await SubscriptionQuota.filter(user_id=user_id, template_id=template_id, remaining__gt=0).update(
+        remaining=F("remaining") - 1)
 
 
 async def inbox(*, user_id: int, cursor: int | None, limit: int) -> tuple[list[Notification], int | None, int]:

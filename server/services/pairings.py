@@ -134,7 +134,10 @@ async def create(*, actor: Actor, need: Need, data: dict[str, Any], now: datetim
         raise PairingExists() from None
     if pairing.volunteer_id is not None:
         volunteer = await VolunteerProfile.get(id=pairing.volunteer_id)
-        upcoming = occurrences(pairing, now=now, horizon_days=7 * pairing.schedule["every_weeks"] + 7)
+        # Far enough to reach the first visit of a pairing that starts weeks ahead: "待定" would
+        # leave the volunteer guessing, and is no time WeChat takes (47003).
+        ahead = max(0, (pairing.starts_on - today).days)
+        upcoming = occurrences(pairing, now=now, horizon_days=ahead + 7 * pairing.schedule["every_weeks"] + 7)
         await notify.notify(user_id=volunteer.user_id, event="pairing_started", now=now, ctx={
             "pairing_id": pairing.id, "title": pairing.title, "household_name": mask_name(resident.name),
             "schedule_text": describe(pairing.schedule), "start": upcoming[0][1] if upcoming else "待定"})

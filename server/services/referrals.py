@@ -58,8 +58,12 @@ async def refer(*, task: Task, organization_id: int, actor_id: int, sla_hours: i
         raise events.invalid_state(task, "转介已有人领取的任务")
     await events.move(task, to="referred", allowed_from=("open",), wanted="转介", need_id=task.need_id,
                       actor_id=actor_id, actor_role="worker", now=now, reason=f"org {org.id}", locked=locked)
-    return await OrgReferral.create(task_id=task.id, organization_id=org.id, referred_by=actor_id,
-                                    due_at=now + timedelta(hours=sla_hours), created_at=now)
+    referral = await OrgReferral.create(task_id=task.id, organization_id=org.id, referred_by=actor_id,
+                                        due_at=now + timedelta(hours=sla_hours), created_at=now)
+    # The organisation has until due_at to answer before the referral escalates (机制三): tell it.
+    await notify.notify_org_staff(organization_id=org.id, event="referral_received", now=now, ctx={
+        "referral_id": referral.id, "title": task.title, "start": task.scheduled_start, "due": referral.due_at})
+    return referral
 
 
 async def _lock_pending(referral_id: int, organization_id: int | None) -> OrgReferral:
@@ -93,6 +97,9 @@ async def accept(*, referral_id: int, organization_id: int, actor_id: int, assig
         if not await UserRole.exists(user_id=assignee_user_id, role="org_staff", organization_id=organization_id):
             raise ValidationFailed("指派人员须为本机构人员", details=[{"field": "assignee_user_id", "type": "not_member"}])
         await claims.assign(task=task, volunteer=volunteer, now=now)
+        # A claim they did not make, which lapses unless they check in on time: they must know.
+        await notify.notify(user_id=volunteer.user_id, event="task_assigned", now=now, ctx={
+            "task_id": task.id, "title": task.title, "volunteer_name": volunteer.name, "start": task.scheduled_start})
     await referral.refresh_from_db()
     return referral
 
@@ -111,7 +118,8 @@ async def _back_to_station(referral: OrgReferral, *, to: str, actor_id: int | No
     await events.move(task, to="open", allowed_from=("referred",), wanted="退回", need_id=task.need_id,
                       actor_id=actor_id, actor_role=role, now=now, reason=reason)
     await notify.notify_station_workers(station_id=task.station_id, event="task_expiring", now=now,
-                                        ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
+                                        ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start,
+                                             "missing": task.volunteers_needed - task.claimed_count})
 
 
 async def withdraw(*, task: Task, actor_id: int, reason: str, now: datetime) -> None:

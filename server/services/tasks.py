@@ -254,6 +254,9 @@ async def release(*, claim: TaskClaim, task: Task, actor_id: int | None, actor_r
                       actor_id=actor_id, actor_role=actor_role, now=now, reason=reason,
                       extra={"active_key": None, "ended_reason": reason})
     await _free_slot(task=task, actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
+    # The household was told this volunteer is coming (task_claimed): it must not wait in vain.
+    await _tell(task, "volunteer_withdrawn", who="household", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
+                now=now)
 
 
 async def active_claim(*, task: Task, volunteer: VolunteerProfile) -> TaskClaim:
@@ -566,6 +569,9 @@ async def close_window(*, task: Task, now: datetime) -> bool:
     need follows its tasks, and may complete."""
     ended = await end_waiting_claims(task=task, to="expired", event="claim_released", actor_id=None,
                                      actor_role="system", now=now, reason="window passed")
+    for claim in ended:  # told this volunteer was coming (task_claimed), as tasks.release tells it
+        await _tell(task, "volunteer_withdrawn", who="household",
+                    volunteer=await VolunteerProfile.get(id=claim.volunteer_id), now=now)
     if ended:
         task.claimed_count = max(0, task.claimed_count - len(ended))
         await Task.filter(id=task.id).update(claimed_count=task.claimed_count)
@@ -577,6 +583,10 @@ async def close_window(*, task: Task, now: datetime) -> bool:
     else:
         await events.move(task, to="expired", allowed_from=("open",), wanted="过期", need_id=task.need_id,
                           actor_id=None, actor_role="system", now=now, reason="window passed unclaimed", locked=task)
+        # Nobody served the household: the station re-arranges (it may never have been warned,
+        # warn_unclaimed only looks at tasks still open two hours ahead).
+        await notify.notify_station_workers(station_id=task.station_id, event="task_expired", now=now,
+                                            ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
     await needs.follow_tasks(need=need, actor_id=None, actor_role="system", now=now)
     return not served
 

@@ -115,6 +115,9 @@ async def reject(*, volunteer: VolunteerProfile, reviewer_id: int, reason: str) 
     volunteer = await _decide(volunteer=volunteer, reviewer_id=reviewer_id, status="rejected", reason=reason)
     await audit.record(actor_id=reviewer_id, action="volunteer.reject", subject_type="volunteer",
                        subject_id=volunteer.id, detail={"reason": reason})
+    station = await Station.get(id=volunteer.station_id)
+    await notify.notify(user_id=volunteer.user_id, event="volunteer_rejected", now=volunteer.reviewed_at,
+                        ctx={"station_name": station.name, "reason": reason, "at": volunteer.reviewed_at})
     return volunteer
 
 

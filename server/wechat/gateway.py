@@ -90,19 +90,41 @@ class RedisTokenStorage(SessionStorage):
     def __init__(self, redis: Any, prefix: str = "haibei:wechat"):
         self.redis = redis
         self.prefix = prefix.rstrip(":")
+        # The last value this process stored per key, with its expiry (monotonic): what ``get``
+        # answers while Redis is unreachable. Without it every call fetched a token of its own,
+        # and WeChat allows 2 000 token fetches a day, each voiding the one before.
+        self._local: dict[str, tuple[Any, float | None]] = {}
+        self._local_lock = threading.Lock()
+
+    def _remember(self, key: str, value: Any, ttl: int | None) -> None:
+        with self._local_lock:
+            self._local[key] = (value, time.monotonic() + ttl if ttl else None)
+
+    def _recalled(self, key: str, default: Any) -> Any:
+        with self._local_lock:
+            value, expires_at = self._local.get(key, (default, None))
+            if expires_at is not None and expires_at <= time.monotonic():
+                self._local.pop(key, None)
+                return default
+            return value
+
+    def _forget(self, key: str, value: Any = None) -> None:
+        with self._local_lock:
+            if value is None or self._local.get(key, (None, None))[0] == value:
+                self._local.pop(key, None)
 
     def key_name(self, key: str) -> str:
         return f"{self.prefix}:{key}"
 
-    # Redis down must not take WeChat down with it: every storage call fails open (a token is
-    # then fetched afresh per call, which WeChat tolerates for the length of an outage).
+    # Redis down must not take WeChat down with it: every storage call fails open, to the
+    # process's own copy of what it stored (a token is then fetched once per process, not per call).
 
     def get(self, key: str, default: Any = None) -> Any:
         try:
             raw = self.redis.get(self.key_name(key))
         except RedisError as exc:
-            logger.warning("token cache unreachable, fetching afresh", extra={"error": type(exc).__name__})
-            return default
+            logger.warning("token cache unreachable, using this process's copy", extra={"error": type(exc).__name__})
+            return self._recalled(key, default)
         if raw is None:
             return default
         if isinstance(raw, bytes):
@@ -117,12 +139,14 @@ class RedisTokenStorage(SessionStorage):
         if value is None:
             return
         ex = int(ttl) if ttl and int(ttl) > 0 else None
+        self._remember(key, value, ex)
         try:
             self.redis.set(self.key_name(key), json.dumps(value), ex=ex)
         except RedisError:
             pass  # not cached this time; the next call fetches again
 
     def delete(self, key: str) -> None:
+        self._forget(key)
         try:
             self.redis.delete(self.key_name(key))
         except RedisError:
@@ -134,6 +158,7 @@ class RedisTokenStorage(SessionStorage):
         Dropping a rejected token must not drop a fresh one another process stored meanwhile.
         WATCH/MULTI instead of a Lua script because fakeredis needs the optional ``lupa`` for Lua.
         """
+        self._forget(key, value)
         name = self.key_name(key)
         with self.redis.pipeline() as pipe:
             try:

@@ -9,7 +9,9 @@ Magic inputs:
   platform account); anything else is 40029.
 - phone code ``fake-phone:<11 digits>``; anything else is 40029.
 - msg_sec_check content containing 违禁 -> risky, 待审 -> review, else pass.
-- subscribe message to ``noquota-...`` -> 43101, to ``busy-...`` -> -1 (neither recorded).
+- subscribe message to ``noquota-...`` -> 43101, to ``busy-...`` -> -1 (neither recorded); a field
+  value breaking WeChat's rules for its kind (length, a ``time`` that is no time, a ``phrase`` not
+  all Chinese) -> 47003.
 
 Inspection endpoints (not part of WeChat) live under ``/__standin/``: health, stats, the recorded
 subscribe messages, and token revocation to simulate expiry.
@@ -52,11 +54,17 @@ ERR_SCENE_LENGTH = {"errcode": 40169, "errmsg": "invalid length for scene"}
 ERR_INVALID_PAGE = {"errcode": 41030, "errmsg": "invalid page"}
 
 PHONE_CODE = re.compile(r"fake-phone:(\d{11})")
+# WeChat's ``time`` value: a 24-hour time, optionally after a date, or two such joined by "~"
+# (15:01, 2019年10月1日 15:01, 2019-10-01 15:01); anything else ("待定", "-") is 47003.
+_POINT = r"(?:\d{4}(?:-\d{1,2}-\d{1,2}|年\d{1,2}月\d{1,2}日) ?)?\d{1,2}:\d{2}(?::\d{2})?"
+TIME_VALUE = re.compile(rf"{_POINT}(?:\s*~\s*{_POINT})?")
+# ``phrase``: Chinese characters only.
+PHRASE_VALUE = re.compile(r"[\u4e00-\u9fff]+")
 
 
 # WeChat's limits on subscribe-message field values, by the key's kind (thing1 → thing).
 FIELD_LIMITS = {"thing": 20, "name": 10, "phrase": 5, "character_string": 32, "number": 32, "letter": 32,
-                "symbol": 5, "car_number": 8, "phone_number": 17, "amount": 32, "date": 32, "time": 32}
+                "symbol": 5, "car_number": 8, "phone_number": 17, "amount": 32, "date": 32, "time": 64}
 
 
 def field_ok(key: str, value: str) -> bool:
@@ -68,6 +76,10 @@ def field_ok(key: str, value: str) -> bool:
         return all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
     if kind == "number":
         return value.replace(".", "", 1).isdigit()
+    if kind == "time":
+        return TIME_VALUE.fullmatch(value) is not None
+    if kind == "phrase":
+        return PHRASE_VALUE.fullmatch(value) is not None
     return True
 
 

@@ -11,7 +11,8 @@ from models import Notification, OutboxMessage, SubscriptionQuota, User
 from server.services import notify
 from server.worker import OutboxWorker
 from tests.builders import (
-    iso, make_need, make_resident, make_station, make_task, make_volunteer, make_worker, record_after, soon,
+    iso, make_need, make_open_task, make_resident, make_station, make_task, make_volunteer, make_worker, record_after,
+    soon,
 )
 from tests.handlers.test_platform import assert_error
 
@@ -291,3 +292,311 @@ async def test_the_worker_loop_sends_runs_jobs_and_stops(api, standin):
     assert len(await standin_messages(standin)) == 3
     # The jobs ran too: the leaderboards were (re)built from the ledger.
     assert await api.app.ctx.redis.aio.get(api.settings.redis_prefix + "lb:count") is not None
+
+
+async def test_a_closed_account_is_sent_nothing_and_its_openid_leaves_the_outbox(client, api, standin):
+    """PIPL art. 47: messages still waiting when the person closes the account are not sent to
+    the WeChat user who left, and the outbox keeps no openid of theirs (dead letters included,
+    which an administrator could otherwise send again)."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    await subscribe(client, resident)
+    openid = (await User.get(id=resident.id)).openid
+    for code in ("CLEAN_HOME", "LIVING_MEAL"):
+        need = await make_need(client, resident, service_code=code)
+        r = await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+        assert r.status_code == 200, r.text
+    first, _ = await OutboxMessage.filter(user_id=resident.id).order_by("id")
+    await OutboxMessage.filter(id=first.id).update(status="dead", last_error="47003 argument invalid!")
+
+    r = await client.delete("/api/v1/me", headers=resident.headers)
+    assert r.status_code == 200, r.text
+
+    assert not await OutboxMessage.filter(openid=openid).exists()
+    from server.worker import retry_dead
+
+    await retry_dead(ids=[first.id], now=api.app.ctx.clock())
+    assert await drain(api) == Counter()
+    assert [m for m in await standin_messages(standin) if m["body"]["touser"] == openid] == []
+
+
+async def test_a_pairing_starting_weeks_ahead_tells_the_volunteer_its_first_visit(client, api, standin):
+    """The first visit lies beyond the task horizon: the volunteer still reads when it is, and
+    WeChat gets a time it accepts (\"待定\" in a time field is 47003, a dead letter)."""
+    from server.clock import CHINA_TZ
+    from tests.handlers.test_pairings import local_start, paired_need
+
+    station = await make_station()
+    need, worker, _ = await paired_need(client, station)
+    volunteer, profile = await make_volunteer(client, station, approved_by=worker)
+    await subscribe(client, volunteer, times=1)
+    starts_on = api.app.ctx.clock().astimezone(CHINA_TZ).date() + timedelta(days=40)
+    body = {"need_id": need["id"], "volunteer_id": profile["id"], "starts_on": starts_on.isoformat(),
+            "schedule": {"weekdays": [starts_on.isoweekday()], "start_time": "09:00", "minutes": 60}}
+    r = await client.post("/api/v1/pairings", json=body, headers=worker.headers)
+    assert r.status_code == 201, r.text
+
+    first = notify._text(local_start(starts_on))
+    told = await Notification.get(user_id=volunteer.id, event="pairing_started")
+    assert first in told.body, told.body
+    assert await drain(api) == Counter(sent=1)
+    (message,) = [m for m in await standin_messages(standin) if m["body"]["template_id"] == "TPL_TASK_UPDATE"]
+    assert message["body"]["data"]["time3"]["value"] == first
+
+
+async def test_a_household_told_a_volunteer_is_coming_hears_when_they_are_not(client, api, standin):
+    """The household read "志愿者已接单,将于…上门"; the volunteer gives the task back (or the claim
+    lapses unchecked-in): the household is told the visit is being re-arranged, not left waiting."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, resident = await make_open_task(client, station)
+    await subscribe(client, resident, times=4)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/tasks/{task['id']}/release", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=resident.id, event="volunteer_withdrawn")
+    assert len(told) == 1 and task["title"] in told[0].body
+    # The same when the claim lapses: another volunteer claims and never checks in.
+    other, _ = await make_volunteer(client, station, approved_by=worker)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=other.headers)
+    await jobs.release_stale_claims(settings=api.settings, now=api.app.ctx.clock() + timedelta(hours=1))
+    assert await Notification.filter(user_id=resident.id, event="volunteer_withdrawn").count() == 2
+    await drain(api, clock=lambda: api.app.ctx.clock() + timedelta(hours=1))
+    openid = (await User.get(id=resident.id)).openid
+    phrases = [m["body"]["data"].get("phrase4", {}).get("value") for m in await standin_messages(standin)
+               if m["body"]["touser"] == openid]
+    assert Counter(phrases) == Counter({"已接单": 2, "重新安排": 2})
+
+
+async def test_closing_an_account_erases_the_messages_addressed_to_it(client, api):
+    """PIPL art. 47: a closed volunteer's name must not survive in what they were told (the
+    inbox keeps each message's values, the outbox WeChat's fields)."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker, name="欧阳秀兰")
+    await subscribe(client, volunteer)
+    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    await jobs.release_stale_claims(settings=api.settings, now=api.app.ctx.clock() + timedelta(hours=1))
+    assert "欧阳秀兰" in str(await Notification.filter(user_id=volunteer.id).values_list("data", flat=True))
+    assert "欧阳秀兰" in str(await OutboxMessage.filter(user_id=volunteer.id).values_list("data", flat=True))
+
+    r = await client.delete("/api/v1/me", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    kept = (await Notification.filter(user_id=volunteer.id).values_list("title", "body", "data"),
+            await OutboxMessage.filter(user_id=volunteer.id).values_list("openid", "data"))
+    assert "欧阳秀兰" not in str(kept), kept
+
+
+async def test_a_task_that_expires_unserved_tells_the_station(client, api, standin):
+    """The volunteer who claimed a short task never came: the claim lapses, the window closes and
+    the task expires. The station was never warned (the task was claimed early); it must hear
+    that the household was not served, or the need waits as "dispatched" with nobody on it."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(10)),
+                                              scheduled_end=iso(soon(25)))
+    await subscribe(client, worker, times=1)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    later = api.app.ctx.clock() + timedelta(minutes=41)
+    await jobs.run_all(settings=api.settings, now=later)
+    assert (await client.get(f"/api/v1/tasks/{task['id']}", headers=worker.headers)).json()["status"] == "expired"
+    told = await Notification.filter(user_id=worker.id, event="task_expired")
+    assert len(told) == 1 and task["title"] in told[0].body
+    await jobs.run_all(settings=api.settings, now=later + timedelta(minutes=5))
+    assert await Notification.filter(user_id=worker.id, event="task_expired").count() == 1
+    assert await drain(api, clock=lambda: later) == Counter(sent=1)
+
+
+async def test_a_claim_ended_with_the_window_tells_the_household(client, api):
+    """A short task for two: one volunteer claimed it and never came; the window closes before the
+    claim's grace has run out, ending the claim with the task. The household, told this
+    volunteer was coming, hears they are not, as when the claim lapses."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, resident = await make_open_task(client, station, scheduled_start=iso(soon(10)),
+                                                     scheduled_end=iso(soon(25)), volunteers_needed=2)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    assert await jobs.expire_unclaimed(now=api.app.ctx.clock() + timedelta(minutes=26)) == 1
+    assert await Notification.filter(user_id=volunteer.id, event="claim_released").count() == 1
+    assert await Notification.filter(user_id=resident.id, event="volunteer_withdrawn").count() == 1
+
+
+async def test_the_warning_of_a_task_short_of_volunteers_says_how_many_are_missing(client, api):
+    """A task for three, two claimed, starting soon: the station is told one volunteer is still
+    missing, not that nobody claimed it (its workers would re-arrange what is arranged)."""
+    from server.services import jobs
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(60)),
+                                              scheduled_end=iso(soon(120)), volunteers_needed=3)
+    for _ in range(2):
+        volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+        r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
+        assert r.status_code == 200, r.text
+    assert await jobs.warn_unclaimed(now=api.app.ctx.clock()) == 1
+    told = await Notification.get(user_id=worker.id, event="task_expiring")
+    assert "无人领取" not in told.title + told.body and "仍缺1名志愿者" in told.body, told.body
+
+
+async def test_an_applicant_turned_down_is_told_why(client, api, standin):
+    """An approved applicant is told; one turned down must be too, with the reason to act on, or
+    they wait for an answer that came."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    applicant, profile = await make_volunteer(client, station)
+    await subscribe(client, applicant, times=1)
+    r = await client.post(f"/api/v1/volunteers/{profile['id']}/reject", json={"reason": "请补充真实姓名"},
+                          headers=worker.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=applicant.id, event="volunteer_rejected")
+    assert len(told) == 1 and "请补充真实姓名" in told[0].body
+    assert await drain(api) == Counter(sent=1)
+
+
+async def test_an_organisation_hears_of_a_referral_it_must_answer_in_time(client, api, standin):
+    """A referral gives the organisation 48 hours to answer before it escalates (机制三): its
+    staff must be told one arrived, not find out by looking, or after it has escalated."""
+    from tests.builders import make_admin
+    from tests.handlers.test_referrals import qualified_org
+
+    admin = await make_admin(client)
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    await subscribe(client, staff, times=1)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    told = await Notification.filter(user_id=staff.id, event="referral_received")
+    assert len(told) == 1 and task["title"] in told[0].body
+    assert await drain(api) == Counter(sent=1)
+
+
+async def test_a_person_an_organisation_assigns_a_task_is_told(client, api, standin):
+    """Accepting a referral, the organisation's staff hand the task to one of their people: a
+    claim that person did not make, which lapses unless they check in on time. They are told."""
+    from tests.builders import grant, make_admin
+    from tests.handlers.test_referrals import qualified_org
+
+    admin = await make_admin(client)
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    org, staff = await qualified_org(client, admin, station)
+    member, _ = await make_volunteer(client, station, approved_by=worker)
+    await grant(member, "org_staff", organization_id=org.id)
+    await subscribe(client, member, times=1)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post(f"/api/v1/referrals/{r.json()['id']}/accept", json={"assignee_user_id": member.id},
+                          headers=staff.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=member.id, event="task_assigned")
+    assert len(told) == 1 and task["title"] in told[0].body
+    sent = await drain(api)
+    assert sent["sent"] >= 1 and not sent["dead"]
+
+
+async def test_a_message_wechat_refused_leaves_the_consent_for_the_next(api, standin):
+    """WeChat spends a one-time consent only on a message it delivers. One it refused (47003,
+    a dead letter) leaves the consent unused: the next message of that template goes by WeChat,
+    and an administrator's retry of the dead letter spends it again."""
+    from server.worker import retry_dead
+
+    now = api.app.ctx.clock()
+    user = await User.create(openid=f"refused-{id(api)}")
+    await notify.grant(user_id=user.id, accepted=["TPL_POINTS"], rejected=[])
+    ctx = {"title": "t", "points": 5, "at": now}
+    await notify.notify(user_id=user.id, event="task_confirmed", ctx=ctx, now=now)
+    async with httpx.AsyncClient() as c:
+        await c.post(standin.url + "/__standin/faults", json={"errcode": 47003, "count": 1})
+    assert await drain(api) == Counter(dead=1)
+    assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_POINTS")).remaining == 1
+    (dead,) = await OutboxMessage.filter(user_id=user.id).values_list("id", flat=True)
+    assert await retry_dead(ids=[dead], now=now) == 1
+    assert (await SubscriptionQuota.get(user_id=user.id, template_id="TPL_POINTS")).remaining == 0
+    assert await drain(api) == Counter(sent=1)
+
+
+async def test_a_referral_unanswered_as_the_task_nears_is_warned_of(client, api):
+    """Referred an hour before it starts, a task waits for the organisation's answer, which may
+    take the whole SLA (48 h): the station is warned it still has nobody, as of an open task."""
+    from server.services import jobs
+    from tests.builders import make_admin
+    from tests.handlers.test_referrals import qualified_org
+
+    admin = await make_admin(client)
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(60)),
+                                              scheduled_end=iso(soon(120)))
+    org, _ = await qualified_org(client, admin, station)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    assert await jobs.warn_unclaimed(now=api.app.ctx.clock()) == 1
+    assert await Notification.filter(user_id=worker.id, event="task_expiring").count() == 1
+
+
+async def test_closing_an_account_forgets_where_its_nearby_alerts_were_for(client, api):
+    """The place a volunteer asked to hear of tasks near (their home, often, to ~500 m) is
+    personal data like the rest (PIPL art. 47): it goes with the account."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.put("/api/v1/me/volunteer/nearby", json={**HOME, "radius_km": 3}, headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    r = await client.delete("/api/v1/me", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    from models import VolunteerProfile
+
+    kept = await VolunteerProfile.get(user_id=volunteer.id)
+    assert (kept.nearby_lat, kept.nearby_lng, kept.nearby_km) == (None, None, None)
+
+
+async def test_a_volunteer_whose_award_is_taken_back_is_told_why(client, api, standin):
+    """Taking back a service award removes points and the verified hours reported to 信用威海:
+    the volunteer hears of it and of the reason, rather than finding a smaller balance."""
+    from models import PointsEntry
+    from tests.handlers.test_points import serve
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    task_id = await serve(client, station, worker, volunteer)
+    r = await client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
+    assert r.status_code == 200, r.text
+    await subscribe(client, volunteer, times=1)
+    award = await PointsEntry.get(kind="service_award", account__user_id=volunteer.id)
+    r = await client.post("/api/v1/points/reversals", json={"entry_id": award.id, "reason": "服务未实际完成"},
+                          headers=worker.headers)
+    assert r.status_code == 201, r.text
+    told = await Notification.filter(user_id=volunteer.id, event="points_reversed")
+    assert len(told) == 1 and "服务未实际完成" in told[0].body and str(award.amount) in told[0].body
+    assert await drain(api) == Counter(sent=1)
+
+
+async def test_a_household_whose_need_the_station_withdraws_is_told(client, api, standin):
+    """The station may withdraw a household's need (on its behalf, or by mistake): the household,
+    following it in the mini-program, is told it was withdrawn and why. Withdrawing it oneself
+    tells nobody what they know."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    await subscribe(client, resident, times=2)
+    ours, theirs = await make_need(client, resident), await make_need(client, resident, service_code="LIVING_MEAL")
+    r = await client.post(f"/api/v1/needs/{ours['id']}/cancel", json={"reason": "已由社区食堂解决"}, headers=worker.headers)
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/needs/{theirs['id']}/cancel", json={"reason": "不需要了"}, headers=resident.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(user_id=resident.id, event="need_cancelled")
+    assert len(told) == 1 and "已由社区食堂解决" in told[0].body
+    assert await drain(api) == Counter(sent=1)

@@ -275,3 +275,14 @@ async def test_token_storage_with_decoded_responses(redis_server: fakeredis.Fake
             assert (first, second) == (True, False)
     with storage.lock("x", wait=0) as again:  # released on exit
         assert again is True
+
+
+async def test_with_redis_down_the_token_is_kept_in_the_process(make_gateway, redis_server, standin_app: Sanic) -> None:
+    """Redis unreachable: calls go on, but not each with a token fetch of its own. WeChat allows
+    2 000 /cgi-bin/token calls a day, and each fetch voids the token before it; a fetch per call
+    would spend the day's quota within an hour's outage and stop every WeChat feature until midnight."""
+    redis_server.connected = False
+    gateway = make_gateway()
+    for i in range(5):
+        await gateway.send_subscribe_message(openid=f"o{i}", template_id="t", data={"thing1": "x"})
+    assert standin_app.ctx.tokens_issued == 1

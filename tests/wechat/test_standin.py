@@ -124,3 +124,21 @@ async def test_wxa_code_errors(http: httpx.AsyncClient) -> None:
     assert res.headers["content-type"] == "image/png" and res.content.startswith(b"\x89PNG")
     assert (await http.post(url, json={"scene": "a=1", "page": "/pages/index"})).json()["errcode"] == 41030
     assert (await http.post(url, json={"scene": "s" * 33})).json()["errcode"] == 40169
+
+
+@pytest.mark.parametrize("key, value, errcode", [
+    ("time3", "2026-11-28 10:00", 0),
+    ("time3", "15:01", 0),
+    ("time3", "2019年10月1日 15:01", 0),
+    ("time3", "2026-11-28 10:00~2026-11-28 12:00", 0),
+    ("time3", "待定", 47003),  # WeChat: a 24-hour time (date optional), or two joined by ~
+    ("time3", "-", 47003),
+    ("phrase2", "已受理", 0),
+    ("phrase2", "OK", 47003),  # WeChat: at most 5 Chinese characters, nothing else
+])
+async def test_subscribe_send_checks_time_and_phrase_values(http: httpx.AsyncClient, key: str, value: str,
+                                                           errcode: int) -> None:
+    token = await get_token(http)
+    body = {"touser": "o", "template_id": "t", "data": {key: {"value": value}}}
+    answer = (await http.post(f"/cgi-bin/message/subscribe/send?access_token={token}", json=body)).json()
+    assert answer["errcode"] == errcode, answer
