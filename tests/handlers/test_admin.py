@@ -1,7 +1,10 @@
 """Administrators: districts, stations, organisations, staff appointments."""
 
 from models import AuditLog, Station, UserRole
-from tests.builders import login, make_admin, make_district, make_organization, make_resident, make_station
+from tests.builders import (
+    login, make_admin, make_district, make_need, make_organization, make_resident, make_station, make_task, make_worker,
+    resident_payload,
+)
 from tests.handlers.test_platform import assert_error
 
 
@@ -130,3 +133,20 @@ async def test_patch_with_null_for_a_required_field_is_400_and_changes_nothing(c
     err = assert_error(await client.patch("/api/v1/admin/services/LIVING_ESCORT", json={"points_per_hour": None},
                                           headers=admin.headers), 400, "VALIDATION_ERROR")
     assert (await Service.get(code="LIVING_ESCORT")).points_per_hour == before.points_per_hour
+
+
+async def test_a_station_whose_needs_remain_after_its_household_moved_cannot_be_deleted(client):
+    """A household may move to another station; the needs and tasks it had keep the old one, and
+    deleting that station must say it is in use, not fail."""
+    admin = await make_admin(client)
+    old, new = await make_station(), await make_station()
+    worker = await make_worker(client, old)
+    s, _ = await make_resident(client, old)
+    need = await make_need(client, s)
+    await make_task(client, worker, need)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(new), headers=s.headers)
+    assert r.status_code == 200, r.text
+    await client.request("DELETE", "/api/v1/admin/staff", json={"user_id": worker.id, "role": "worker"},
+                         headers=admin.headers)
+    assert_error(await client.delete(f"/api/v1/admin/stations/{old.id}", headers=admin.headers), 409, "PLACE_IN_USE")
+    assert await Station.exists(id=old.id)
