@@ -39,7 +39,11 @@ async def create_district(*, code: str, name: str) -> District:
     """Create a district; codes are unique."""
     if await District.exists(code=code):
         raise DistrictCodeTaken()
-    return await District.create(code=code, name=name)
+    try:
+        return await District.create(code=code, name=name)
+    except IntegrityError:
+        # Two requests at once both passed the check; the unique code lets one in.
+        raise DistrictCodeTaken() from None
 
 
 async def get_district(*, district_id: int) -> District:
@@ -85,7 +89,11 @@ async def create_station(*, district_id: int, **fields: Any) -> Station:
     await get_district(district_id=district_id)
     if await Station.exists(district_id=district_id, name=fields["name"]):
         raise StationNameTaken()
-    station = await Station.create(district_id=district_id, **fields)
+    try:
+        station = await Station.create(district_id=district_id, **fields)
+    except IntegrityError:
+        # Two requests at once both passed the check; the unique (district, name) lets one in.
+        raise StationNameTaken() from None
     return await get_station(station_id=station.id)
 
 
@@ -96,7 +104,10 @@ async def update_station(*, station_id: int, changes: dict[str, Any]) -> Station
         if await Station.exists(district_id=station.district_id, name=changes["name"]):
             raise StationNameTaken()
     station.update_from_dict(changes)
-    await station.save()
+    try:
+        await station.save()
+    except IntegrityError:
+        raise StationNameTaken() from None
     return station
 
 

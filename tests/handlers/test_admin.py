@@ -1,5 +1,7 @@
 """Administrators: districts, stations, organisations, staff appointments."""
 
+import asyncio
+
 from models import AuditLog, Station, UserRole
 from tests.builders import (
     login, make_admin, make_district, make_need, make_organization, make_resident, make_station, make_task, make_worker,
@@ -150,3 +152,19 @@ async def test_a_station_whose_needs_remain_after_its_household_moved_cannot_be_
                          headers=admin.headers)
     assert_error(await client.delete(f"/api/v1/admin/stations/{old.id}", headers=admin.headers), 409, "PLACE_IN_USE")
     assert await Station.exists(id=old.id)
+
+
+async def test_double_tapped_creations_make_one_place_and_say_why_the_others_did_not(client):
+    """The name and code checks read before inserting; taps at the same moment all pass them, and
+    the unique keys let one in: the others are the same 409 a later tap gets, not a 500."""
+    admin = await make_admin(client)
+
+    async def taps(path, body):
+        results = await asyncio.gather(*(client.post(path, json=body, headers=admin.headers) for _ in range(6)))
+        assert sorted(r.status_code for r in results) == [201] + [409] * 5, [r.text for r in results]
+        return {r.json()["error"]["code"] for r in results if r.status_code == 409}
+
+    assert await taps("/api/v1/admin/districts", {"code": "371099", "name": "测试区"}) == {"DISTRICT_CODE_TAKEN"}
+    district = await make_district()
+    station = {"district_id": district.id, "name": "鲸园街道驿站", "town": "鲸园街道", "address": "新威路1号"}
+    assert await taps("/api/v1/admin/stations", station) == {"STATION_NAME_TAKEN"}
