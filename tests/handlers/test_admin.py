@@ -168,3 +168,16 @@ async def test_double_tapped_creations_make_one_place_and_say_why_the_others_did
     district = await make_district()
     station = {"district_id": district.id, "name": "鲸园街道驿站", "town": "鲸园街道", "address": "新威路1号"}
     assert await taps("/api/v1/admin/stations", station) == {"STATION_NAME_TAKEN"}
+
+
+async def test_a_double_tapped_appointment_appoints_once(client):
+    """Taps at the same moment used to deadlock on the role row that did not exist yet (a 500)."""
+    admin = await make_admin(client)
+    station = await make_station()
+    for _ in range(3):
+        person = await login(client)
+        body = {"user_id": person.id, "role": "worker", "station_id": station.id}
+        results = await asyncio.gather(*(client.post("/api/v1/admin/staff", json=body, headers=admin.headers)
+                                         for _ in range(8)))
+        assert [r.status_code for r in results] == [200] * 8, [r.text for r in results]
+        assert await UserRole.filter(user_id=person.id, role="worker").count() == 1
