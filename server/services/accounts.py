@@ -161,7 +161,12 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
     SERVICE_IN_PROGRESS, nothing changed.
     """
     now = now or datetime.now(timezone.utc)
-    # The points account is locked before any plain read (see ledger.lock on REPEATABLE READ).
+    # The account row, then the points account, are locked before any plain read (see ledger.lock
+    # on REPEATABLE READ). A second tap of "close" waits here and finds the work done: it must not
+    # run again over what the first tap cancelled.
+    locked = await User.select_for_update().get_or_none(id=user.id)
+    if locked is None or locked.status != "active":
+        return
     account = await PointsAccount.select_for_update().get_or_none(user_id=user.id)
     resident = await ResidentProfile.get_or_none(user_id=user.id)
     volunteer = await VolunteerProfile.get_or_none(user_id=user.id)
@@ -213,7 +218,7 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
         phone_masked=None,
         status="closed",
         closed_at=now,
-        token_version=user.token_version + 1,
+        token_version=locked.token_version + 1,
     )
     await audit.record(actor_id=user.id, action="account.close", subject_type="user", subject_id=user.id)
     feed.changed("user", user.id)

@@ -1,5 +1,7 @@
 """Closing an account (PIPL art. 47): personal data erased, history anonymised, act audited."""
 
+import asyncio
+
 from models import AuditLog, Need, Redemption, ResidentProfile, Reward, Task, TaskClaim, User, UserRole, VolunteerProfile, WechatSession
 from tests.builders import (
     give_points, login, make_need, make_open_task, make_resident, make_reward, make_station, make_task, make_volunteer,
@@ -154,3 +156,19 @@ async def test_a_household_served_on_a_task_still_open_for_more_volunteers_canno
     assert (await Task.get(id=task["id"])).status == "open"  # a slot is still free
     assert_error(await client.delete("/api/v1/me", headers=household.headers), 409, "SERVICE_IN_PROGRESS")
     assert (await User.get(id=household.id)).status == "active"
+
+
+async def test_a_double_tapped_close_closes_once_and_no_tap_is_told_otherwise(client):
+    """The taps that lose the race find the account closed: done (200), or their login gone (401);
+    never "cannot cancel, already cancelled" about a need the first tap cancelled."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    for _ in range(3):
+        s, _ = await make_resident(client, station)
+        await make_need(client, s)
+        v, _ = await make_volunteer(client, station, approved_by=worker)
+        for person in (s, v):
+            results = await asyncio.gather(*(client.delete("/api/v1/me", headers=person.headers) for _ in range(4)))
+            assert {r.status_code for r in results} <= {200, 401} and 200 in {r.status_code for r in results}, \
+                [r.text for r in results]
+            assert await AuditLog.filter(action="account.close", subject_id=person.id).count() == 1
