@@ -13,7 +13,7 @@ from models import (
 )
 from server import feed
 from server.auth import Actor
-from server.errors import Conflict, DomainError, WeChatRejected, WeChatUnavailableError
+from server.errors import Conflict, DomainError, TokenInvalid, WeChatRejected, WeChatUnavailableError
 from server.pii import FieldCipher, mask_phone, normalize_phone
 from server.services import audit, needs, pairings, rewards, tasks
 from server.wechat import WeChatError, WeChatGateway, WeChatUnavailable
@@ -126,6 +126,9 @@ async def wxacode(*, wechat: WeChatGateway, scene: str, page: str = "pages/check
 
 async def bind_phone(*, user: User, phone: str, cipher: FieldCipher) -> User:
     """Store a WeChat-verified phone on the account."""
+    if (await User.select_for_update().get(id=user.id)).status != "active":
+        # Closed while this request waited on WeChat or the lock: keep nothing of theirs.
+        raise TokenInvalid()
     user.phone_enc = cipher.encrypt(phone, context=USER_PHONE_CONTEXT)
     user.phone_masked = mask_phone(phone)
     await user.save(update_fields=["phone_enc", "phone_masked"])

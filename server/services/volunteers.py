@@ -7,7 +7,7 @@ from typing import Any
 
 from models import Station, User, UserRole, VolunteerProfile
 from server import feed
-from server.errors import Conflict, Forbidden, ValidationFailed
+from server.errors import Conflict, Forbidden, TokenInvalid, ValidationFailed
 from server.pii import FieldCipher, mask_id_number, mask_phone
 from server.services import audit, catalogue, ledger, notify
 
@@ -31,7 +31,9 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     and the number is what their verified hours are reported under (信用威海, services/credit.py)."""
     # Lock the account row first (before any plain read fixes the snapshot), so a double submit
     # updates one application instead of racing to create two.
-    await User.select_for_update().get(id=user.id)
+    if (await User.select_for_update().get(id=user.id)).status != "active":
+        # Closed while this request waited (accounts.close_account): keep nothing of theirs.
+        raise TokenInvalid()
     if not await Station.exists(id=data["station_id"]):
         raise ValidationFailed("所选驿站不存在", details=[{"field": "station_id", "type": "not_found"}])
     await catalogue.check_codes(codes=data.get("skills") or [])

@@ -172,3 +172,40 @@ async def test_a_double_tapped_close_closes_once_and_no_tap_is_told_otherwise(cl
             assert {r.status_code for r in results} <= {200, 401} and 200 in {r.status_code for r in results}, \
                 [r.text for r in results]
             assert await AuditLog.filter(action="account.close", subject_id=person.id).count() == 1
+
+
+async def test_a_profile_or_phone_write_that_was_waiting_on_the_close_keeps_nothing(client, api):
+    """A save authenticated just before the close committed reaches its service with the account
+    as it was (active); it must not write the person's data back onto the closed account."""
+    from tortoise.transactions import in_transaction
+
+    from handlers.schemas import ResidentIn, VolunteerIn
+    from server.errors import TokenInvalid
+    from server.services import accounts, residents, volunteers
+    from tests.builders import resident_payload, volunteer_payload
+
+    station = await make_station()
+    s, resident = await make_resident(client, station)
+    await client.put("/api/v1/me/volunteer", json=volunteer_payload(station), headers=s.headers)
+    before_close = await User.get(id=s.id)
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+
+    writes = [
+        residents.upsert_own(user=before_close, data=ResidentIn(**resident_payload(station)).model_dump(),
+                             cipher=api.cipher),
+        volunteers.upsert_own(user=before_close, data=VolunteerIn(**volunteer_payload(station)).model_dump(),
+                              cipher=api.cipher),
+        accounts.bind_phone(user=before_close, phone="13812345678", cipher=api.cipher),
+    ]
+    for write in writes:
+        try:
+            async with in_transaction():
+                await write
+        except TokenInvalid:
+            pass
+    row = await ResidentProfile.get(id=resident["id"])
+    assert row.name == "已注销" and row.id_number_enc is None and row.phone_enc is None and row.address_enc is None
+    volunteer = await VolunteerProfile.get(user_id=s.id)
+    assert volunteer.name == "已注销" and volunteer.phone_enc is None and volunteer.status == "closed"
+    user = await User.get(id=s.id)
+    assert user.phone_enc is None and user.phone_masked is None
