@@ -168,6 +168,8 @@ async def test_double_tapped_creations_make_one_place_and_say_why_the_others_did
     district = await make_district()
     station = {"district_id": district.id, "name": "鲸园街道驿站", "town": "鲸园街道", "address": "新威路1号"}
     assert await taps("/api/v1/admin/stations", station) == {"STATION_NAME_TAKEN"}
+    service = {"code": "HOME_REPAIR", "category_code": "LIVING", "name": "居家小修"}
+    assert await taps("/api/v1/admin/services", service) == {"SERVICE_CODE_TAKEN"}
 
 
 async def test_a_double_tapped_appointment_appoints_once(client):
