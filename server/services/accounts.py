@@ -204,7 +204,8 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
             await pairings.end(pairing=pairing, actor_id=user.id, role="volunteer", reason=reason, now=now)
         await VolunteerProfile.filter(user_id=user.id).update(
             name="已注销", phone_enc=None, phone_masked=None, skills=[], status="closed", id_number_enc=None,
-            id_number_index=None, id_number_masked=None,
+            id_number_index=None, id_number_masked=None, nearby_lat=None, nearby_lng=None, nearby_km=None,
+            reject_reason=None,
         )
         feed.changed("claims", volunteer.id)
 

@@ -65,6 +65,20 @@ async def test_closing_a_volunteer_removes_the_role(client):
     assert listed.json()["total"] == 0
 
 
+async def test_closing_a_volunteer_erases_where_they_asked_to_hear_about_tasks(client):
+    """The opted-in place (snapped to ~500 m, still where the person lives or works) and the
+    reviewer's words about them are personal data like the rest (PIPL art. 47)."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.put("/api/v1/me/volunteer/nearby", json={**HOME, "radius_km": 3}, headers=s.headers)
+    assert r.status_code == 200, r.text
+    await VolunteerProfile.filter(user_id=s.id).update(reject_reason="身份证照片与本人不符")  # from an earlier review
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+    row = await VolunteerProfile.get(user_id=s.id)
+    assert (row.nearby_lat, row.nearby_lng, row.nearby_km, row.reject_reason) == (None, None, None, None)
+
+
 # ---- what the person still had going ends with the account ---------------------------------------
 
 HOME = {"lat": 37.512345, "lng": 122.121234}  # resident_payload's household position
