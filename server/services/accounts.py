@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from tortoise.exceptions import IntegrityError
 
 from models import (
-    Need, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, User, UserRole, VolunteerProfile,
-    WechatSession,
+    Assessment, Need, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, User, UserRole,
+    VolunteerProfile, WechatSession,
 )
 from server import feed
 from server.auth import Actor
@@ -192,6 +192,8 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
         # The exact place and the household's own words go; category, station and times stay.
         await Need.filter(resident_id=resident.id).update(location_enc=None, description="已注销", rating_comment=None)
         await Task.filter(need__resident_id=resident.id).update(notes_for_volunteer="")
+        # Home-visit notes hold health and family details like the profile's notes; scores stay.
+        await Assessment.filter(resident_id=resident.id).update(visit_notes_enc=None)
         await anonymise_resident(resident=resident, now=now)
 
     if volunteer is not None:

@@ -223,3 +223,18 @@ async def test_a_profile_or_phone_write_that_was_waiting_on_the_close_keeps_noth
     assert volunteer.name == "已注销" and volunteer.phone_enc is None and volunteer.status == "closed"
     user = await User.get(id=s.id)
     assert user.phone_enc is None and user.phone_masked is None
+
+
+async def test_closing_a_household_erases_the_home_visit_notes(client):
+    """Visit notes hold health and family details, as the profile's health notes do; the scores
+    stay for the station's statistics, the words about the person go (PIPL art. 47)."""
+    from models import Assessment
+    from tests.handlers.test_assessments import HARD, assess
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, resident = await make_resident(client, station)
+    done = await assess(client, worker, resident["id"], HARD, visit_notes="卧床,子女在外地,独居在3号楼")
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+    row = await Assessment.get(id=done["id"])
+    assert row.visit_notes_enc is None and row.overall == done["overall"]
