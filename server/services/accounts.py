@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from tortoise.exceptions import IntegrityError
 
 from models import (
-    Assessment, Need, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, User, UserRole,
-    VolunteerProfile, WechatSession,
+    Assessment, Need, OutboxMessage, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, User,
+    UserRole, VolunteerProfile, WechatSession,
 )
 from server import feed
 from server.auth import Actor
@@ -216,6 +216,11 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
             await rewards.cancel(account=account, redemption=redemption, now=now)
 
     await WechatSession.filter(user_id=user.id).delete()
+    # Nothing more goes to a WeChat account that has left (what was queued, and what closing
+    # itself wrote above, e.g. "need cancelled"), and its openid is not kept in the outbox.
+    await OutboxMessage.filter(user_id=user.id, status__in=("pending", "sending", "dead")).update(
+        status="skipped", last_error="account closed")
+    await OutboxMessage.filter(user_id=user.id).update(openid="")
     await UserRole.filter(user_id=user.id).delete()
     await User.filter(id=user.id).update(
         openid=None,

@@ -238,3 +238,24 @@ async def test_closing_a_household_erases_the_home_visit_notes(client):
     assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
     row = await Assessment.get(id=done["id"])
     assert row.visit_notes_enc is None and row.overall == done["overall"]
+
+
+async def test_nothing_more_is_sent_to_a_closed_account_and_its_openid_is_not_kept(client, api, standin):
+    """Messages still queued for the person (and those the closing itself writes, "your need was
+    cancelled") must not reach a WeChat account that has left; nor may its openid stay behind in
+    the outbox, tying the closed account to the person who can now start afresh (PIPL art. 47)."""
+    from models import OutboxMessage
+    from tests.services.test_notifications import drain, standin_messages, subscribe
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, _ = await make_resident(client, station)
+    openid = (await User.get(id=s.id)).openid
+    await subscribe(client, s)
+    need = await make_need(client, s)
+    await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+    assert await OutboxMessage.filter(user_id=s.id, status="pending").exists()
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+    await drain(api)
+    assert [m for m in await standin_messages(standin) if m["body"].get("touser") == openid] == []
+    assert not await OutboxMessage.filter(openid=openid).exists()
