@@ -152,6 +152,8 @@ async def set_nearby(*, user_id: int, lat: float | None, lng: float | None, radi
     from server.errors import NotFound
     from server.services import geo
 
+    if (await User.select_for_update().get(id=user_id)).status != "active":
+        raise TokenInvalid()  # closed while this request waited: keep no place of theirs
     volunteer = await VolunteerProfile.get_or_none(user_id=user_id)
     if volunteer is None:
         raise NotFound("请先申请成为志愿者")

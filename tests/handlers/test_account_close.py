@@ -210,6 +210,7 @@ async def test_a_profile_or_phone_write_that_was_waiting_on_the_close_keeps_noth
         volunteers.upsert_own(user=before_close, data=VolunteerIn(**volunteer_payload(station)).model_dump(),
                               cipher=api.cipher),
         accounts.bind_phone(user=before_close, phone="13812345678", cipher=api.cipher),
+        volunteers.set_nearby(user_id=s.id, lat=37.512345, lng=122.121234, radius_km=3),
     ]
     for write in writes:
         try:
@@ -221,6 +222,7 @@ async def test_a_profile_or_phone_write_that_was_waiting_on_the_close_keeps_noth
     assert row.name == "已注销" and row.id_number_enc is None and row.phone_enc is None and row.address_enc is None
     volunteer = await VolunteerProfile.get(user_id=s.id)
     assert volunteer.name == "已注销" and volunteer.phone_enc is None and volunteer.status == "closed"
+    assert volunteer.nearby_lat is None and volunteer.nearby_km is None
     user = await User.get(id=s.id)
     assert user.phone_enc is None and user.phone_masked is None
 
