@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from models import Station, User, UserRole, VolunteerProfile
+from models import CLAIM_ACTIVE, Station, TaskClaim, User, UserRole, VolunteerProfile
 from server import feed
 from server.errors import Conflict, Forbidden, TokenInvalid, ValidationFailed
 from server.pii import FieldCipher, mask_id_number, mask_phone
@@ -18,6 +18,11 @@ ID_NUMBER_CONTEXT = "volunteer.id_number"
 class NotPending(Conflict):
     code = "VOLUNTEER_NOT_PENDING"
     message = "该申请已处理"
+
+
+class ServiceInHand(Conflict):
+    code = "SERVICE_IN_PROGRESS"
+    message = "您有已领取或进行中的服务,请完成或取消后再修改姓名、驿站或身份证号"
 
 
 class OwnApplication(Forbidden):
@@ -45,6 +50,10 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
         or volunteer.id_number_index != _index(cipher, data.get("id_number"))
     ):
         # The reviewing station vouched for this person at that station under that name.
+        if await TaskClaim.exists(volunteer_id=volunteer.id, status__in=CLAIM_ACTIVE):
+            # Without the role they could neither check in nor record: the household would wait
+            # on a claim nobody can serve.
+            raise ServiceInHand()
         volunteer.status = "pending"
         await UserRole.filter(user_id=user.id, role="volunteer").delete()
     elif volunteer.status in ("rejected", "closed"):
