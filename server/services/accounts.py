@@ -81,6 +81,13 @@ async def login(*, session: dict, cipher: FieldCipher, admin_openids: tuple[str,
             await WechatSession.create(user=user, session_key_enc=encrypted)
         except IntegrityError:
             await WechatSession.filter(user_id=user.id).update(session_key_enc=encrypted)
+    if not await User.exists(id=user.id, status="active"):
+        # Closed between the first read and these writes (close_account holds the row, so once the
+        # writes are through it has committed): nothing of this login stays on the closed account,
+        # and the openid, free again, starts a fresh one.
+        await WechatSession.filter(user_id=user.id).delete()
+        await UserRole.filter(user_id=user.id).delete()
+        return await login(session=session, cipher=cipher, admin_openids=admin_openids)
     feed.changed("user", user.id)
     return user
 

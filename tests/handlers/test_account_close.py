@@ -261,3 +261,33 @@ async def test_nothing_more_is_sent_to_a_closed_account_and_its_openid_is_not_ke
     await drain(api)
     assert [m for m in await standin_messages(standin) if m["body"].get("touser") == openid] == []
     assert not await OutboxMessage.filter(openid=openid).exists()
+
+
+async def test_a_login_that_was_waiting_on_the_close_leaves_nothing_on_the_closed_account(client, api):
+    """A login that read the account just before its closing committed goes on writing the
+    WeChat session key and the resident role. On the closed account they must not stay; the person
+    gets a working login to a fresh account, as after any closing."""
+    from tortoise.transactions import in_transaction
+
+    from server.services import accounts
+
+    s = await login(client)
+    async with in_transaction() as conn:
+        # The closing holds the account row; the login's own write to the row waits on it.
+        user = await User.select_for_update().get(id=s.id)
+        pending = asyncio.ensure_future(client.post("/api/v1/auth/wechat-login", json={"code": f"fake:{s.openid}"}))
+        for _ in range(500):
+            waiting = await conn.execute_query_dict(
+                "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = DATABASE()"
+                " AND INFO LIKE 'UPDATE `users` SET `last_login_at`%'")
+            if waiting[0]["n"] or pending.done():
+                break
+            await asyncio.sleep(0.01)
+        await accounts.close_account(user=user)
+    r = await pending
+    assert r.status_code == 200, r.text
+    assert not await WechatSession.filter(user_id=s.id).exists()
+    assert not await UserRole.filter(user_id=s.id).exists()
+    fresh = r.json()
+    assert fresh["user"]["id"] != s.id
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh['token']}"})).status_code == 200
