@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from tortoise.exceptions import IntegrityError
 
 from models import (
-    Assessment, Need, OutboxMessage, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, User,
-    UserRole, VolunteerProfile, WechatSession,
+    Assessment, CallbackEvent, Need, OutboxMessage, Pairing, PointsAccount, Redemption, ResidentProfile, Task,
+    TaskClaim, User, UserRole, VolunteerProfile, WechatSession,
 )
 from server import feed
 from server.auth import Actor
@@ -228,6 +228,9 @@ async def close_account(*, user: User, now: datetime | None = None) -> None:
     await OutboxMessage.filter(user_id=user.id, status__in=("pending", "sending", "dead")).update(
         status="skipped", last_error="account closed")
     await OutboxMessage.filter(user_id=user.id).update(openid="")
+    if locked.openid:
+        # Kept only to spot WeChat's retried deliveries; they hold the openid and the person's choices.
+        await CallbackEvent.filter(openid=locked.openid).delete()
     await UserRole.filter(user_id=user.id).delete()
     await User.filter(id=user.id).update(
         openid=None,

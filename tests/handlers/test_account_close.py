@@ -291,3 +291,29 @@ async def test_a_login_that_was_waiting_on_the_close_leaves_nothing_on_the_close
     fresh = r.json()
     assert fresh["user"]["id"] != s.id
     assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh['token']}"})).status_code == 200
+
+
+async def test_closing_keeps_no_wechat_push_event_of_the_person(client, api):
+    """Handled push events are kept to spot WeChat's retries; each holds the openid and the
+    person's subscription choices, which must not outlive the account (PIPL art. 47)."""
+    import time
+    import uuid
+
+    from wechatpy.crypto import WeChatCrypto
+
+    from models import CallbackEvent
+    from tests.handlers.test_callback import popup_xml, sign
+
+    s = await login(client)
+    settings = api.settings
+    crypto = WeChatCrypto(settings.wechat_callback_token, settings.wechat_aes_key, settings.wechat_appid)
+    nonce, ts = uuid.uuid4().hex[:10], str(int(time.time()))
+    encrypted = crypto.encrypt_message(popup_xml(s.openid, int(time.time()), ("TPL_POINTS", "accept")), nonce, ts)
+    params = {"signature": sign(settings.wechat_callback_token, ts, nonce), "timestamp": ts, "nonce": nonce,
+              "encrypt_type": "aes", "msg_signature": encrypted.split("<MsgSignature><![CDATA[")[1].split("]]>")[0],
+              "openid": s.openid}
+    r = await client.post("/api/v1/wechat/callback", params=params, content=encrypted.encode(),
+                          headers={"content-type": "text/xml"})
+    assert r.status_code == 200 and await CallbackEvent.filter(openid=s.openid).exists()
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+    assert not await CallbackEvent.filter(openid=s.openid).exists()
