@@ -23,8 +23,10 @@ log = logging.getLogger("haibei.accounts")
 SESSION_KEY_CONTEXT = "wechat_session.session_key"
 USER_PHONE_CONTEXT = "user.phone"
 
-# WeChat errcodes that mean "this code is no good", as opposed to "WeChat is down".
-_CODE_REJECTED = {40029, 40163, 40226, 45011}
+# WeChat errcodes that mean "this code is no good", as opposed to "WeChat is down". Not 45011
+# (too many calls for this user, "请稍候再试"): the code is fine and authorising again at once
+# only hits the limit again, so it is the try-again-later WECHAT_UNAVAILABLE.
+_CODE_REJECTED = {40029, 40163, 40226}
 
 
 class ServiceInProgress(Conflict):
