@@ -80,7 +80,7 @@ async def adjust(request: Request):
     sent = request.headers.get("idempotency-key")
     key = None if sent is None else idempotency.check_key(sent)
     digest = idempotency.request_hash(method="POST", path=request.path, body=request.body)
-    await ledger.check_adjust(user_id=b.user_id)
+    await ledger.check_adjust(user_id=b.user_id, actor_id=actor.id)
     async with in_transaction():
         # The target account's lock is what makes a retry wait for, and then see, the first answer.
         account = await ledger.lock(user_id=b.user_id)

@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 from tortoise.exceptions import IntegrityError
 
 from models import (
-    Need, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, Upload, User, UserRole,
-    VolunteerProfile, WechatSession,
+    Assessment, CallbackEvent, Need, Pairing, PointsAccount, Redemption, ResidentProfile, Task, TaskClaim, Upload,
+    User, UserRole, VolunteerProfile, WechatSession,
 )
 from server import feed
 from server.auth import Actor
-from server.errors import Conflict, DomainError, WeChatRejected, WeChatUnavailableError
+from server.errors import Conflict, DomainError, TokenInvalid, WeChatRejected, WeChatUnavailableError
 from server.pii import FieldCipher, mask_phone, normalize_phone
 from server.storage import Storage
 from server.services import audit, needs, notify, pairings, rewards, tasks
@@ -24,8 +24,10 @@ log = logging.getLogger("haibei.accounts")
 SESSION_KEY_CONTEXT = "wechat_session.session_key"
 USER_PHONE_CONTEXT = "user.phone"
 
-# WeChat errcodes that mean "this code is no good", as opposed to "WeChat is down".
-_CODE_REJECTED = {40029, 40163, 40226, 45011}
+# WeChat errcodes that mean "this code is no good", as opposed to "WeChat is down". Not 45011
+# (too many calls for this user, "请稍候再试"): the code is fine and authorising again at once
+# only hits the limit again, so it is the try-again-later WECHAT_UNAVAILABLE.
+_CODE_REJECTED = {40029, 40163, 40226}
 
 
 class ServiceInProgress(Conflict):
@@ -82,6 +84,13 @@ async def login(*, session: dict, cipher: FieldCipher, admin_openids: tuple[str,
             await WechatSession.create(user=user, session_key_enc=encrypted)
         except IntegrityError:
             await WechatSession.filter(user_id=user.id).update(session_key_enc=encrypted)
+    if not await User.exists(id=user.id, status="active"):
+        # Closed between the first read and these writes (close_account holds the row, so once the
+        # writes are through it has committed): nothing of this login stays on the closed account,
+        # and the openid, free again, starts a fresh one.
+        await WechatSession.filter(user_id=user.id).delete()
+        await UserRole.filter(user_id=user.id).delete()
+        return await login(session=session, cipher=cipher, admin_openids=admin_openids)
     feed.changed("user", user.id)
     return user
 
@@ -127,6 +136,9 @@ async def wxacode(*, wechat: WeChatGateway, scene: str, page: str = "pages/check
 
 async def bind_phone(*, user: User, phone: str, cipher: FieldCipher) -> User:
     """Store a WeChat-verified phone on the account."""
+    if (await User.select_for_update().get(id=user.id)).status != "active":
+        # Closed while this request waited on WeChat or the lock: keep nothing of theirs.
+        raise TokenInvalid()
     user.phone_enc = cipher.encrypt(phone, context=USER_PHONE_CONTEXT)
     user.phone_masked = mask_phone(phone)
     await user.save(update_fields=["phone_enc", "phone_masked"])
@@ -164,7 +176,12 @@ async def close_account(*, user: User, now: datetime | None = None) -> list[str]
     SERVICE_IN_PROGRESS, nothing changed.
     """
     now = now or datetime.now(timezone.utc)
-    # The points account is locked before any plain read (see ledger.lock on REPEATABLE READ).
+    # The account row, then the points account, are locked before any plain read (see ledger.lock
+    # on REPEATABLE READ). A second tap of "close" waits here and finds the work done: it must not
+    # run again over what the first tap cancelled.
+    locked = await User.select_for_update().get_or_none(id=user.id)
+    if locked is None or locked.status != "active":
+        return []
     account = await PointsAccount.select_for_update().get_or_none(user_id=user.id)
     resident = await ResidentProfile.get_or_none(user_id=user.id)
     volunteer = await VolunteerProfile.get_or_none(user_id=user.id)
@@ -195,6 +212,8 @@ async def close_account(*, user: User, now: datetime | None = None) -> list[str]
         photo_ids = {i for photos in await served.values_list("photos", flat=True) for i in photos or []}
         if photo_ids:
             await served.update(photos=[])
+        # Home-visit notes hold health and family details like the profile's notes; scores stay.
+        await Assessment.filter(resident_id=resident.id).update(visit_notes_enc=None)
         await anonymise_resident(resident=resident, now=now)
 
     if volunteer is not None:
@@ -208,6 +227,7 @@ async def close_account(*, user: User, now: datetime | None = None) -> list[str]
         await VolunteerProfile.filter(user_id=user.id).update(
             name="已注销", phone_enc=None, phone_masked=None, skills=[], status="closed", id_number_enc=None,
             id_number_index=None, id_number_masked=None, nearby_lat=None, nearby_lng=None, nearby_km=None,
+            reject_reason=None,
         )
         feed.changed("claims", volunteer.id)
 
@@ -226,6 +246,9 @@ async def close_account(*, user: User, now: datetime | None = None) -> list[str]
 
     await notify.forget_recipient(user_id=user.id)
     await WechatSession.filter(user_id=user.id).delete()
+    if locked.openid:
+        # Kept only to spot WeChat's retried deliveries; they hold the openid and the person's choices.
+        await CallbackEvent.filter(openid=locked.openid).delete()
     await UserRole.filter(user_id=user.id).delete()
     await User.filter(id=user.id).update(
         openid=None,
@@ -234,7 +257,7 @@ async def close_account(*, user: User, now: datetime | None = None) -> list[str]
         phone_masked=None,
         status="closed",
         closed_at=now,
-        token_version=user.token_version + 1,
+        token_version=locked.token_version + 1,
     )
     await audit.record(actor_id=user.id, action="account.close", subject_type="user", subject_id=user.id,
                        detail={"photos_erased": len(keys)})

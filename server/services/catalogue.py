@@ -128,7 +128,11 @@ async def create_service(*, data: dict[str, Any]) -> Service:
     if await Service.exists(code=data["code"]):
         raise ServiceCodeTaken()
     fields = {k: v for k, v in data.items() if k != "category_code"}
-    await Service.create(category_id=data["category_code"], **fields)
+    try:
+        await Service.create(category_id=data["category_code"], **fields)
+    except IntegrityError:
+        # Two requests at once both passed the check; the code is the key and lets one in.
+        raise ServiceCodeTaken() from None
     forget_skill_codes()
     return await get_service(code=data["code"])
 

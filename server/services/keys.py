@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from tortoise.models import Model
 
-from models import ResidentProfile, User, VolunteerProfile, WechatSession
+from models import Assessment, Need, ResidentProfile, User, VolunteerProfile, WechatSession
 from server.pii import FieldCipher
-from server.services import accounts, residents, volunteers
+from server.services import accounts, assessments, needs, residents, volunteers
 
 # Every encrypted column, with the associated-data context it was encrypted under.
 ENCRYPTED_COLUMNS: list[tuple[type[Model], str, str]] = [
@@ -25,6 +25,8 @@ ENCRYPTED_COLUMNS: list[tuple[type[Model], str, str]] = [
     (ResidentProfile, "location_enc", residents.CTX["location"]),
     (ResidentProfile, "health_notes_enc", residents.CTX["health_notes"]),
     (ResidentProfile, "guardian_phone_enc", residents.CTX["guardian_phone"]),
+    (Need, "location_enc", needs.LOCATION_CONTEXT),
+    (Assessment, "visit_notes_enc", assessments.NOTES_CONTEXT),
 ]
 
 

@@ -25,7 +25,7 @@ from tortoise.functions import Sum
 from config.data import POINTS_RULES
 from models import Need, PointsAccount, PointsEntry, PointsRules, Service, Task, TaskClaim, VolunteerProfile
 from server.clock import CHINA_TZ
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.services import notify
 from server.services.idempotency import KeyReused
 
@@ -38,6 +38,11 @@ class InsufficientPoints(Conflict):
 class DuplicateEntry(Conflict):
     code = "DUPLICATE_LEDGER_ENTRY"
     message = "该笔积分已记录"
+
+
+class OwnAccount(Forbidden):
+    code = "OWN_ACCOUNT"
+    message = "不能调整本人的积分,请由其他管理员操作"
 
 
 class AlreadyReversed(Conflict):
@@ -242,14 +247,17 @@ def counted_claims():
     return TaskClaim.filter(status="confirmed").exclude(id__in=Subquery(reversed_claims))
 
 
-async def check_adjust(*, user_id: int) -> None:
-    """The user to adjust must exist (else a payload error); their account is made ready.
+async def check_adjust(*, user_id: int, actor_id: int) -> None:
+    """The user to adjust must exist (else a payload error) and not be the administrator doing
+    it (nobody credits themself); their account is made ready.
 
     Call it before the transaction, so that locking the account is the transaction's first read
     (see ``lock``) and an idempotency record committed by a retry's predecessor is seen.
     """
     from models import User
 
+    if user_id == actor_id:
+        raise OwnAccount()
     if not await User.exists(id=user_id):
         raise ValidationFailed("用户不存在", details=[{"field": "user_id", "type": "unknown_reference"}])
     await account_for(user_id=user_id)

@@ -6,7 +6,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from models import District, Organization, ResidentProfile, Station, UserRole, VolunteerProfile
+from models import Assessment, District, Need, Organization, ResidentProfile, Station, Task, UserRole, VolunteerProfile
 from server.errors import Conflict, NotFound
 
 
@@ -112,12 +112,16 @@ async def update_station(*, station_id: int, changes: dict[str, Any]) -> Station
 
 
 async def delete_station(*, station_id: int) -> None:
-    """Delete a station nobody is bound to."""
+    """Delete a station nobody is bound to and no record is kept under."""
     station = await get_station(station_id=station_id)
+    # A household that moved to another station leaves its needs, tasks and assessments here.
     in_use = (
         await UserRole.exists(station_id=station.id)
         or await ResidentProfile.exists(station_id=station.id)
         or await VolunteerProfile.exists(station_id=station.id)
+        or await Need.exists(station_id=station.id)
+        or await Task.exists(station_id=station.id)
+        or await Assessment.exists(station_id=station.id)
     )
     if in_use:
         raise PlaceInUse()

@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 
 from models import Need, ResidentProfile, Station, User
 from server.clock import CHINA_TZ
-from server.errors import Conflict, Forbidden, ValidationFailed
+from server.errors import Conflict, Forbidden, TokenInvalid, ValidationFailed
 from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
 from server.services import audit
 from server.services.needs import UNDER_WAY
@@ -162,7 +162,9 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     """Create or replace the caller's own household profile."""
     # Lock the account row first, before any plain read fixes this transaction's snapshot: a
     # double-tapped "save" must then see the profile the first tap created and update it.
-    await User.select_for_update().get(id=user.id)
+    if (await User.select_for_update().get(id=user.id)).status != "active":
+        # Closed while this request waited (accounts.close_account): keep nothing of theirs.
+        raise TokenInvalid()
     await _check_station(data["station_id"])
     check_profile(data=data)
     resident = await ResidentProfile.get_or_none(user_id=user.id)

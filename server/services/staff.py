@@ -11,7 +11,10 @@ from server.services import audit, places
 async def appoint(*, admin_id: int, user_id: int, role: str, station_id: int | None,
                   organization_id: int | None) -> UserRole:
     """Give a user the worker or org_staff role, or move it to another station/organisation."""
-    user = await User.get_or_none(id=user_id, status="active")
+    # The account row first, by its key: appointments of one person (a double tap, two admins)
+    # queue on it. Locking the role row alone locks a gap while none exists yet, and two such
+    # gap locks deadlock on the inserts.
+    user = await User.select_for_update().get_or_none(id=user_id, status="active")
     if user is None:
         raise NotFound("用户不存在")
     if station_id is not None:

@@ -399,9 +399,12 @@ async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: S
     # Whoever served does not verify it: a worker who volunteers is confirmed by a colleague.
     if await VolunteerProfile.exists(id__in=[c.volunteer_id for c in claims], user_id=actor_id):
         raise OwnService()
+    need = await Need.get(id=task.need_id)
+    # Nor does the household that received it: a worker's own home is a colleague's to confirm.
+    if await ResidentProfile.exists(id=need.resident_id, user_id=actor_id):
+        raise OwnService("不能确认本人家庭接受的服务,请由驿站其他工作人员确认")
     grace = timedelta(minutes=settings.checkin_grace_minutes)
     window_cap = _minutes(task.scheduled_start, task.scheduled_end) + 2 * int(grace.total_seconds() // 60)
-    need = await Need.get(id=task.need_id)
     posted: list[PointsEntry] = []
     for claim in claims:
         recorded = _minutes(claim.started_at, claim.ended_at)

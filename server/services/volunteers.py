@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from models import Station, User, UserRole, VolunteerProfile
+from models import CLAIM_ACTIVE, Station, TaskClaim, User, UserRole, VolunteerProfile
 from server import feed
-from server.errors import Conflict, Forbidden, ValidationFailed
+from server.errors import Conflict, Forbidden, TokenInvalid, ValidationFailed
 from server.pii import FieldCipher, mask_id_number, mask_phone
 from server.services import audit, catalogue, ledger, notify
 
@@ -18,6 +18,11 @@ ID_NUMBER_CONTEXT = "volunteer.id_number"
 class NotPending(Conflict):
     code = "VOLUNTEER_NOT_PENDING"
     message = "该申请已处理"
+
+
+class ServiceInHand(Conflict):
+    code = "SERVICE_IN_PROGRESS"
+    message = "您有已领取或进行中的服务,请完成或取消后再修改姓名、驿站或身份证号"
 
 
 class OwnApplication(Forbidden):
@@ -31,7 +36,9 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     and the number is what their verified hours are reported under (信用威海, services/credit.py)."""
     # Lock the account row first (before any plain read fixes the snapshot), so a double submit
     # updates one application instead of racing to create two.
-    await User.select_for_update().get(id=user.id)
+    if (await User.select_for_update().get(id=user.id)).status != "active":
+        # Closed while this request waited (accounts.close_account): keep nothing of theirs.
+        raise TokenInvalid()
     if not await Station.exists(id=data["station_id"]):
         raise ValidationFailed("所选驿站不存在", details=[{"field": "station_id", "type": "not_found"}])
     await catalogue.check_codes(codes=data.get("skills") or [])
@@ -43,6 +50,10 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
         or volunteer.id_number_index != _index(cipher, data.get("id_number"))
     ):
         # The reviewing station vouched for this person at that station under that name.
+        if await TaskClaim.exists(volunteer_id=volunteer.id, status__in=CLAIM_ACTIVE):
+            # Without the role they could neither check in nor record: the household would wait
+            # on a claim nobody can serve.
+            raise ServiceInHand()
         volunteer.status = "pending"
         await UserRole.filter(user_id=user.id, role="volunteer").delete()
     elif volunteer.status in ("rejected", "closed"):
@@ -153,6 +164,8 @@ async def set_nearby(*, user_id: int, lat: float | None, lng: float | None, radi
     from server.errors import NotFound
     from server.services import geo
 
+    if (await User.select_for_update().get(id=user_id)).status != "active":
+        raise TokenInvalid()  # closed while this request waited: keep no place of theirs
     volunteer = await VolunteerProfile.get_or_none(user_id=user_id)
     if volunteer is None:
         raise NotFound("请先申请成为志愿者")

@@ -6,7 +6,8 @@ memory on ``app.ctx``.
 
 Magic inputs:
 - login code ``fake:<openid>`` (or ``fake:<openid>:<unionid>`` for a user bound to an open
-  platform account); anything else is 40029.
+  platform account); ``fake-errcode:<n>`` answers errcode n (45011 too frequent, 40226 blocked
+  as high-risk, -1 busy); anything else is 40029.
 - phone code ``fake-phone:<11 digits>``; anything else is 40029.
 - msg_sec_check content containing 违禁 -> risky, 待审 -> review, else pass.
 - subscribe message to ``noquota-...`` -> 43101, to ``busy-...`` -> -1 (neither recorded); a field
@@ -151,6 +152,8 @@ def create_standin_app(name: str = "wechat_standin", *, appid: str | None = None
         if request.args.get("grant_type") != "authorization_code":
             return json(ERR_INVALID_GRANT)
         code = request.args.get("js_code", "")
+        if code.startswith("fake-errcode:") and code[len("fake-errcode:"):].lstrip("-").isdigit():
+            return json({"errcode": int(code[len("fake-errcode:"):]), "errmsg": "marked input"})
         if not code.startswith("fake:"):
             return json(ERR_INVALID_CODE)
         openid, _, unionid = code[len("fake:"):].partition(":")

@@ -1,5 +1,7 @@
 """Closing an account (PIPL art. 47): personal data erased, history anonymised, act audited."""
 
+import asyncio
+
 import pytest
 
 from models import (
@@ -66,6 +68,20 @@ async def test_closing_a_volunteer_removes_the_role(client):
     assert not await UserRole.exists(user_id=s.id, role="volunteer")
     listed = await client.get("/api/v1/volunteers", headers=worker.headers)
     assert listed.json()["total"] == 0
+
+
+async def test_closing_a_volunteer_erases_where_they_asked_to_hear_about_tasks(client):
+    """The opted-in place (snapped to ~500 m, still where the person lives or works) and the
+    reviewer's words about them are personal data like the rest (PIPL art. 47)."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, _ = await make_volunteer(client, station, approved_by=worker)
+    r = await client.put("/api/v1/me/volunteer/nearby", json={**HOME, "radius_km": 3}, headers=s.headers)
+    assert r.status_code == 200, r.text
+    await VolunteerProfile.filter(user_id=s.id).update(reject_reason="身份证照片与本人不符")  # from an earlier review
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+    row = await VolunteerProfile.get(user_id=s.id)
+    assert (row.nearby_lat, row.nearby_lng, row.nearby_km, row.reject_reason) == (None, None, None, None)
 
 
 # ---- what the person still had going ends with the account ---------------------------------------
@@ -159,6 +175,153 @@ async def test_a_household_served_on_a_task_still_open_for_more_volunteers_canno
     assert (await Task.get(id=task["id"])).status == "open"  # a slot is still free
     assert_error(await client.delete("/api/v1/me", headers=household.headers), 409, "SERVICE_IN_PROGRESS")
     assert (await User.get(id=household.id)).status == "active"
+
+
+async def test_a_double_tapped_close_closes_once_and_no_tap_is_told_otherwise(client):
+    """The taps that lose the race find the account closed: done (200), or their login gone (401);
+    never "cannot cancel, already cancelled" about a need the first tap cancelled."""
+    station = await make_station()
+    worker = await make_worker(client, station)
+    for _ in range(3):
+        s, _ = await make_resident(client, station)
+        await make_need(client, s)
+        v, _ = await make_volunteer(client, station, approved_by=worker)
+        for person in (s, v):
+            results = await asyncio.gather(*(client.delete("/api/v1/me", headers=person.headers) for _ in range(4)))
+            assert {r.status_code for r in results} <= {200, 401} and 200 in {r.status_code for r in results}, \
+                [r.text for r in results]
+            assert await AuditLog.filter(action="account.close", subject_id=person.id).count() == 1
+
+
+async def test_a_profile_or_phone_write_that_was_waiting_on_the_close_keeps_nothing(client, api):
+    """A save authenticated just before the close committed reaches its service with the account
+    as it was (active); it must not write the person's data back onto the closed account."""
+    from tortoise.transactions import in_transaction
+
+    from handlers.schemas import ResidentIn, VolunteerIn
+    from server.errors import TokenInvalid
+    from server.services import accounts, residents, volunteers
+    from tests.builders import resident_payload, volunteer_payload
+
+    station = await make_station()
+    s, resident = await make_resident(client, station)
+    await client.put("/api/v1/me/volunteer", json=volunteer_payload(station), headers=s.headers)
+    before_close = await User.get(id=s.id)
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+
+    writes = [
+        residents.upsert_own(user=before_close, data=ResidentIn(**resident_payload(station)).model_dump(),
+                             cipher=api.cipher),
+        volunteers.upsert_own(user=before_close, data=VolunteerIn(**volunteer_payload(station)).model_dump(),
+                              cipher=api.cipher),
+        accounts.bind_phone(user=before_close, phone="13812345678", cipher=api.cipher),
+        volunteers.set_nearby(user_id=s.id, lat=37.512345, lng=122.121234, radius_km=3),
+    ]
+    for write in writes:
+        try:
+            async with in_transaction():
+                await write
+        except TokenInvalid:
+            pass
+    row = await ResidentProfile.get(id=resident["id"])
+    assert row.name == "已注销" and row.id_number_enc is None and row.phone_enc is None and row.address_enc is None
+    volunteer = await VolunteerProfile.get(user_id=s.id)
+    assert volunteer.name == "已注销" and volunteer.phone_enc is None and volunteer.status == "closed"
+    assert volunteer.nearby_lat is None and volunteer.nearby_km is None
+    user = await User.get(id=s.id)
+    assert user.phone_enc is None and user.phone_masked is None
+
+
+async def test_closing_a_household_erases_the_home_visit_notes(client):
+    """Visit notes hold health and family details, as the profile's health notes do; the scores
+    stay for the station's statistics, the words about the person go (PIPL art. 47)."""
+    from models import Assessment
+    from tests.handlers.test_assessments import HARD, assess
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, resident = await make_resident(client, station)
+    done = await assess(client, worker, resident["id"], HARD, visit_notes="卧床,子女在外地,独居在3号楼")
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+    row = await Assessment.get(id=done["id"])
+    assert row.visit_notes_enc is None and row.overall == done["overall"]
+
+
+async def test_nothing_more_is_sent_to_a_closed_account_and_its_openid_is_not_kept(client, api, standin):
+    """Messages still queued for the person (and those the closing itself writes, "your need was
+    cancelled") must not reach a WeChat account that has left; nor may its openid stay behind in
+    the outbox, tying the closed account to the person who can now start afresh (PIPL art. 47)."""
+    from models import OutboxMessage
+    from tests.services.test_notifications import drain, standin_messages, subscribe
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    s, _ = await make_resident(client, station)
+    openid = (await User.get(id=s.id)).openid
+    await subscribe(client, s)
+    need = await make_need(client, s)
+    await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+    assert await OutboxMessage.filter(user_id=s.id, status="pending").exists()
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+    await drain(api)
+    assert [m for m in await standin_messages(standin) if m["body"].get("touser") == openid] == []
+    assert not await OutboxMessage.filter(openid=openid).exists()
+
+
+async def test_a_login_that_was_waiting_on_the_close_leaves_nothing_on_the_closed_account(client, api):
+    """A login that read the account just before its closing committed goes on writing the
+    WeChat session key and the resident role. On the closed account they must not stay; the person
+    gets a working login to a fresh account, as after any closing."""
+    from tortoise.transactions import in_transaction
+
+    from server.services import accounts
+
+    s = await login(client)
+    async with in_transaction() as conn:
+        # The closing holds the account row; the login's own write to the row waits on it.
+        user = await User.select_for_update().get(id=s.id)
+        pending = asyncio.ensure_future(client.post("/api/v1/auth/wechat-login", json={"code": f"fake:{s.openid}"}))
+        for _ in range(500):
+            waiting = await conn.execute_query_dict(
+                "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE DB = DATABASE()"
+                " AND INFO LIKE 'UPDATE `users` SET `last_login_at`%'")
+            if waiting[0]["n"] or pending.done():
+                break
+            await asyncio.sleep(0.01)
+        await accounts.close_account(user=user)
+    r = await pending
+    assert r.status_code == 200, r.text
+    assert not await WechatSession.filter(user_id=s.id).exists()
+    assert not await UserRole.filter(user_id=s.id).exists()
+    fresh = r.json()
+    assert fresh["user"]["id"] != s.id
+    assert (await client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh['token']}"})).status_code == 200
+
+
+async def test_closing_keeps_no_wechat_push_event_of_the_person(client, api):
+    """Handled push events are kept to spot WeChat's retries; each holds the openid and the
+    person's subscription choices, which must not outlive the account (PIPL art. 47)."""
+    import time
+    import uuid
+
+    from wechatpy.crypto import WeChatCrypto
+
+    from models import CallbackEvent
+    from tests.handlers.test_callback import popup_xml, sign
+
+    s = await login(client)
+    settings = api.settings
+    crypto = WeChatCrypto(settings.wechat_callback_token, settings.wechat_aes_key, settings.wechat_appid)
+    nonce, ts = uuid.uuid4().hex[:10], str(int(time.time()))
+    encrypted = crypto.encrypt_message(popup_xml(s.openid, int(time.time()), ("TPL_POINTS", "accept")), nonce, ts)
+    params = {"signature": sign(settings.wechat_callback_token, ts, nonce), "timestamp": ts, "nonce": nonce,
+              "encrypt_type": "aes", "msg_signature": encrypted.split("<MsgSignature><![CDATA[")[1].split("]]>")[0],
+              "openid": s.openid}
+    r = await client.post("/api/v1/wechat/callback", params=params, content=encrypted.encode(),
+                          headers={"content-type": "text/xml"})
+    assert r.status_code == 200 and await CallbackEvent.filter(openid=s.openid).exists()
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+    assert not await CallbackEvent.filter(openid=s.openid).exists()
 
 
 async def test_a_household_closing_erases_the_photos_of_its_services_and_the_records_stay(client, api):

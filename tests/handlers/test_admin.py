@@ -1,7 +1,12 @@
 """Administrators: districts, stations, organisations, staff appointments."""
 
+import asyncio
+
 from models import AuditLog, Station, UserRole
-from tests.builders import login, make_admin, make_district, make_organization, make_resident, make_station
+from tests.builders import (
+    login, make_admin, make_district, make_need, make_organization, make_resident, make_station, make_task, make_worker,
+    resident_payload,
+)
 from tests.handlers.test_platform import assert_error
 
 
@@ -130,3 +135,51 @@ async def test_patch_with_null_for_a_required_field_is_400_and_changes_nothing(c
     err = assert_error(await client.patch("/api/v1/admin/services/LIVING_ESCORT", json={"points_per_hour": None},
                                           headers=admin.headers), 400, "VALIDATION_ERROR")
     assert (await Service.get(code="LIVING_ESCORT")).points_per_hour == before.points_per_hour
+
+
+async def test_a_station_whose_needs_remain_after_its_household_moved_cannot_be_deleted(client):
+    """A household may move to another station; the needs and tasks it had keep the old one, and
+    deleting that station must say it is in use, not fail."""
+    admin = await make_admin(client)
+    old, new = await make_station(), await make_station()
+    worker = await make_worker(client, old)
+    s, _ = await make_resident(client, old)
+    need = await make_need(client, s)
+    await make_task(client, worker, need)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(new), headers=s.headers)
+    assert r.status_code == 200, r.text
+    await client.request("DELETE", "/api/v1/admin/staff", json={"user_id": worker.id, "role": "worker"},
+                         headers=admin.headers)
+    assert_error(await client.delete(f"/api/v1/admin/stations/{old.id}", headers=admin.headers), 409, "PLACE_IN_USE")
+    assert await Station.exists(id=old.id)
+
+
+async def test_double_tapped_creations_make_one_place_and_say_why_the_others_did_not(client):
+    """The name and code checks read before inserting; taps at the same moment all pass them, and
+    the unique keys let one in: the others are the same 409 a later tap gets, not a 500."""
+    admin = await make_admin(client)
+
+    async def taps(path, body):
+        results = await asyncio.gather(*(client.post(path, json=body, headers=admin.headers) for _ in range(6)))
+        assert sorted(r.status_code for r in results) == [201] + [409] * 5, [r.text for r in results]
+        return {r.json()["error"]["code"] for r in results if r.status_code == 409}
+
+    assert await taps("/api/v1/admin/districts", {"code": "371099", "name": "测试区"}) == {"DISTRICT_CODE_TAKEN"}
+    district = await make_district()
+    station = {"district_id": district.id, "name": "鲸园街道驿站", "town": "鲸园街道", "address": "新威路1号"}
+    assert await taps("/api/v1/admin/stations", station) == {"STATION_NAME_TAKEN"}
+    service = {"code": "HOME_REPAIR", "category_code": "LIVING", "name": "居家小修"}
+    assert await taps("/api/v1/admin/services", service) == {"SERVICE_CODE_TAKEN"}
+
+
+async def test_a_double_tapped_appointment_appoints_once(client):
+    """Taps at the same moment used to deadlock on the role row that did not exist yet (a 500)."""
+    admin = await make_admin(client)
+    station = await make_station()
+    for _ in range(3):
+        person = await login(client)
+        body = {"user_id": person.id, "role": "worker", "station_id": station.id}
+        results = await asyncio.gather(*(client.post("/api/v1/admin/staff", json=body, headers=admin.headers)
+                                         for _ in range(8)))
+        assert [r.status_code for r in results] == [200] * 8, [r.text for r in results]
+        assert await UserRole.filter(user_id=person.id, role="worker").count() == 1

@@ -91,6 +91,18 @@ async def test_wechat_unreachable_at_login_is_503(client, api):
     assert await User.all().count() == 0
 
 
+async def test_wechat_refusing_for_now_is_try_again_later_not_authorise_again(client):
+    """45011: the user's login calls hit WeChat's rate (100 a minute). The code is not bad, and
+    authorising again at once only hits it again; as WeChat says: try again in a while."""
+    before = await User.all().count()
+    for errcode in (45011, -1):
+        r = await client.post("/api/v1/auth/wechat-login", json={"code": f"fake-errcode:{errcode}"})
+        assert_error(r, 503, "WECHAT_UNAVAILABLE")
+    assert_error(await client.post("/api/v1/auth/wechat-login", json={"code": "fake-errcode:40029"}),
+                 400, "WECHAT_CODE_INVALID")
+    assert await User.all().count() == before
+
+
 async def test_admin_openids_get_admin_at_login(client):
     s = await login(client, ENV_ADMIN_OPENID)
     assert "admin" in s.user["roles"]

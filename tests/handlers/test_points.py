@@ -176,6 +176,20 @@ async def test_reconcile_finds_a_difference_planted_in_the_database(client, api)
     assert (await PointsAccount.get(id=account.id)).balance == 32
 
 
+async def test_an_administrator_does_not_adjust_their_own_points(client):
+    """An administrator who also volunteers could otherwise credit themself by hand: as with a
+    worker's own service, it is another administrator's to do."""
+    admin = await make_admin(client)
+    other = await make_admin(client)
+    body = {"user_id": admin.id, "amount": 500, "reason": "活动奖励"}
+    err = assert_error(await client.post("/api/v1/admin/points/adjustments", json=body, headers=admin.headers),
+                       403, "OWN_ACCOUNT")
+    assert err["message"]
+    assert await PointsEntry.all().count() == 0
+    r = await client.post("/api/v1/admin/points/adjustments", json=body, headers=other.headers)
+    assert r.status_code == 201, r.text
+
+
 async def test_adjustments_refuse_bad_amounts_and_unknown_users(client):
     admin = await make_admin(client)
     station = await make_station()

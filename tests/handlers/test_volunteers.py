@@ -151,3 +151,30 @@ async def test_an_applicant_who_moved_station_meanwhile_is_not_approved_by_the_o
     row = await VolunteerProfile.get(id=profile["id"])
     assert row.status == "pending" and row.station_id == b.id
     assert not await UserRole.exists(user_id=s.id, role="volunteer")
+
+
+async def test_an_edit_that_needs_review_again_waits_until_the_service_in_hand_is_finished(client):
+    """Review again takes the volunteer role away at once; a volunteer who is at a household right
+    now (or holds a claim for later) could then neither record the service nor check in, and the
+    household would wait for someone who cannot come. The edit is refused until then."""
+    from models import TaskClaim
+    from tests.builders import make_open_task, record_after
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    s, profile = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=s.headers)).status_code == 200
+    renamed = volunteer_payload(station, name="赵志远")
+    err = assert_error(await client.put("/api/v1/me/volunteer", json=renamed, headers=s.headers),
+                       409, "SERVICE_IN_PROGRESS")
+    assert err["message"]
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json={"lat": 37.512345, "lng": 122.121234},
+                          headers=s.headers)
+    assert r.status_code == 200, r.text
+    assert_error(await client.put("/api/v1/me/volunteer", json=renamed, headers=s.headers), 409, "SERVICE_IN_PROGRESS")
+    assert (await VolunteerProfile.get(user_id=s.id)).status == "approved"
+    assert (await record_after(client, task["id"], s, 60)).status_code in (200, 201)
+    assert (await TaskClaim.get(task_id=task["id"])).status == "submitted"
+    # Edits that keep the approval stay possible meanwhile.
+    same = volunteer_payload(station, name=profile["name"], skills=["CLEAN_HOME", "LIVING_MEAL"])
+    assert (await client.put("/api/v1/me/volunteer", json=same, headers=s.headers)).status_code == 200

@@ -515,3 +515,25 @@ async def test_a_household_is_told_when_its_station_cancels_its_need(client):
     assert (await client.post(f"/api/v1/needs/{again['id']}/cancel", json={}, headers=resident.headers)).status_code == 200
     items = (await client.get("/api/v1/notifications", headers=resident.headers)).json()["items"]
     assert len([n for n in items if n["event"] == "need_cancelled"]) == 1
+
+
+async def test_a_worker_does_not_confirm_the_service_their_own_household_received(client):
+    """Confirming credits the volunteer and counts verified hours (reported to 信用威海 under the
+    volunteer's name): the household cannot vouch for it itself, as the volunteer cannot."""
+    from tests.builders import make_need, make_task, resident_payload
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    colleague = await make_worker(client, station)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(station), headers=worker.headers)
+    assert r.status_code == 200, r.text
+    task = await make_task(client, colleague, await make_need(client, worker))
+    volunteer, _ = await make_volunteer(client, station, approved_by=colleague)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)).status_code == 200
+    assert (await record_after(client, task["id"], volunteer, 30)).status_code == 200
+
+    assert_error(await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers),
+                 403, "OWN_SERVICE")
+    assert (await Task.get(id=task["id"])).status == "submitted"
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=colleague.headers)).status_code == 200
