@@ -42,6 +42,10 @@ class OutboxMessage(Model):
 
     class Meta:
         table = "outbox_messages"
+        # What the workers take (due pending rows, expired leases) and whose rows an account's
+        # closing forgets, each found through an index: the table keeps every message sent, and a
+        # locking scan over it would hold the rows it passes and stall every sender meanwhile.
+        indexes = (("status", "next_attempt_at"), ("status", "lease_until"), ("user_id",))
 
 
 class SubscriptionQuota(Model):

@@ -15,7 +15,6 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from tortoise.exceptions import OperationalError
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models import OutboxMessage, SubscriptionQuota
@@ -31,6 +30,17 @@ log = logging.getLogger("haibei.worker")
 # Answers that will never succeed on retry: the message itself is wrong.
 DEAD_ERRCODES = {40003, 40037, 41030, 47003}
 NO_QUOTA = 43101
+
+
+def due_rows(now: Any, batch: int) -> tuple[Any, Any]:
+    """What a worker takes, in two reads each through its own index (models.OutboxMessage): rows
+    whose lease ran out (a worker died sending them), oldest lease first, then pending rows that
+    are due, soonest first. Rows another worker holds are skipped, not waited for."""
+    expired = (OutboxMessage.filter(status="sending", lease_until__lt=now).order_by("lease_until", "id")
+               .limit(batch).select_for_update(skip_locked=True))
+    due = (OutboxMessage.filter(status="pending", next_attempt_at__lte=now).order_by("next_attempt_at", "id")
+           .limit(batch).select_for_update(skip_locked=True))
+    return expired, due
 
 
 class OutboxWorker:
@@ -50,11 +60,10 @@ class OutboxWorker:
         for _ in range(5):
             try:
                 async with in_transaction():
-                    rows = await (
-                        OutboxMessage.filter(Q(status="pending", next_attempt_at__lte=now)
-                                             | Q(status="sending", lease_until__lt=now))
-                        .order_by("id").limit(self.batch).select_for_update(skip_locked=True)
-                    )
+                    expired, due = due_rows(now, self.batch)
+                    rows = await expired
+                    if len(rows) < self.batch:
+                        rows += await due.limit(self.batch - len(rows))
                     for row in rows:
                         row.attempts += 1
                         await OutboxMessage.filter(id=row.id).update(status="sending", lease_until=now + self.lease,

@@ -150,12 +150,9 @@ async def forget_recipient(*, user_id: int) -> None:
     alike (both keep the message's values: their name, pickup codes, reasons). Nothing still
     waiting is sent to the person who left, no row keeps their openid, and their consents go."""
     await Notification.filter(user_id=user_id).delete()
-    # Found by a plain read, deleted by primary key: the outbox has no index on user_id, and a
-    # DELETE by user_id would lock every row it scans, stalling the workers and other senders.
-    # A worker sending one of these right now finds its row gone when marking it, and stops.
-    ids = await OutboxMessage.filter(user_id=user_id).values_list("id", flat=True)
-    if ids:
-        await OutboxMessage.filter(id__in=ids).delete()
+    # Through the (user_id) index: only this user's rows are locked, not the workers' or other
+    # senders'. A worker sending one of these right now finds its row gone when marking it, and stops.
+    await OutboxMessage.filter(user_id=user_id).delete()
     await SubscriptionQuota.filter(user_id=user_id).delete()
 
 

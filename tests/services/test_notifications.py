@@ -600,3 +600,34 @@ async def test_a_household_whose_need_the_station_withdraws_is_told(client, api,
     told = await Notification.filter(user_id=resident.id, event="need_cancelled")
     assert len(told) == 1 and "已由社区食堂解决" in told[0].body
     assert await drain(api) == Counter(sent=1)
+
+
+async def test_a_worker_finds_what_is_due_through_indexes_not_by_scanning_what_was_sent(api):
+    """The outbox keeps every message sent; a worker's locking read must reach the few rows due
+    through an index, or it locks every row it passes (stalling each request that writes a
+    message) and its cost grows with the history."""
+    from server import sql
+    from server.worker import due_rows
+    from tests.support import require_services
+
+    require_services(api.settings, "reading MariaDB's query plan")
+    user = await User.create(openid="history")
+    now = api.app.ctx.clock()
+
+    def row(status: str, **extra) -> OutboxMessage:
+        return OutboxMessage(notification_id=0, user_id=user.id, openid=user.openid, template_id="TPL_POINTS",
+                             data={}, next_attempt_at=now - timedelta(days=1), created_at=now, status=status, **extra)
+
+    history = [row("sent", sent_at=now) for _ in range(1995)]
+    await OutboxMessage.bulk_create(history + [row("sending", lease_until=now - timedelta(minutes=1)) for _ in range(2)]
+                                    + [row("pending") for _ in range(3)])
+    await sql.rows("ANALYZE TABLE outbox_messages")
+    for query, leading in zip(due_rows(api.app.ctx.clock(), 50), ("lease_until", "next_attempt_at")):
+        # The time as the driver sends it, naive UTC: written inline with its offset (pypika's way),
+        # MariaDB compares the column as text and plans another query than the worker's.
+        text = query.sql(params_inline=True).replace("+00:00'", "'")
+        [plan] = await sql.rows("EXPLAIN " + text)
+        assert plan["type"] in ("range", "ref"), plan
+        columns = await sql.rows(f"SHOW INDEX FROM outbox_messages WHERE Key_name = '{plan['key']}'")
+        assert [c["Column_name"] for c in sorted(columns, key=lambda c: c["Seq_in_index"])] == ["status", leading], plan
+        assert int(plan["rows"]) < len(history) // 4, plan  # an estimate: far from all of them
