@@ -40,6 +40,10 @@ def fit(key: str, value: str) -> str:
         value = re.sub(r"[^A-Za-z0-9_-]", "", value)
     elif kind == "number":
         value = re.sub(r"[^0-9.]", "", value) or "0"
+    elif kind == "name" and re.search(r"[\u4e00-\u9fff]", value):
+        # A masked Chinese name ("赵**") is Chinese with symbols, which WeChat refuses in a name
+        # field (47003): it is written the way Chinese writes a name withheld, "赵某某".
+        value = value.replace("*", "某")
     limit = LIMITS.get(kind, 20)
     if len(value) > limit:
         value = value[: limit - 1] + "…" if kind == "thing" else value[:limit]

@@ -63,8 +63,13 @@ TIME_VALUE = re.compile(rf"{_POINT}(?:\s*~\s*{_POINT})?")
 PHRASE_VALUE = re.compile(r"[\u4e00-\u9fff]+")
 
 
+# ``name``: up to 10 Chinese characters (letters may mix in, counted as Chinese), or up to 20
+# letters or symbols; Chinese with symbols ("赵**") is neither, and WeChat answers 47003.
+NAME_VALUE = re.compile(r"[\u4e00-\u9fffA-Za-z·]{1,10}|[A-Za-z!-/:-@\[-`{-~ ·]{1,20}")
+
+
 # WeChat's limits on subscribe-message field values, by the key's kind (thing1 → thing).
-FIELD_LIMITS = {"thing": 20, "name": 10, "phrase": 5, "character_string": 32, "number": 32, "letter": 32,
+FIELD_LIMITS = {"thing": 20, "name": 20, "phrase": 5, "character_string": 32, "number": 32, "letter": 32,
                 "symbol": 5, "car_number": 8, "phone_number": 17, "amount": 32, "date": 32, "time": 64}
 
 
@@ -81,6 +86,8 @@ def field_ok(key: str, value: str) -> bool:
         return TIME_VALUE.fullmatch(value) is not None
     if kind == "phrase":
         return PHRASE_VALUE.fullmatch(value) is not None
+    if kind == "name":
+        return NAME_VALUE.fullmatch(value) is not None
     return True
 
 

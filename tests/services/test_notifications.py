@@ -227,6 +227,8 @@ def test_fit_cuts_to_wechat_rules():
     assert len(notify.fit("thing1", "一" * 30)) == 20 and notify.fit("thing1", "一" * 30).endswith("…")
     assert notify.fit("phrase2", "已经受理完成了") == "已经受理完"
     assert notify.fit("name3", "欧阳志愿者名字特别长的人") == "欧阳志愿者名字特别长"
+    # A masked name as WeChat takes it in a name field: Chinese only, the hidden part 某.
+    assert notify.fit("name2", "赵**") == "赵某某" and notify.fit("name2", "J***") == "J***"
     assert notify.fit("character_string4", "AB-12 中文") == "AB-12"
     assert notify.fit("number5", "积分 30") == "30"
     assert notify.fit("thing6", "") == "-"

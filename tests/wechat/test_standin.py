@@ -135,8 +135,14 @@ async def test_wxa_code_errors(http: httpx.AsyncClient) -> None:
     ("time3", "-", 47003),
     ("phrase2", "已受理", 0),
     ("phrase2", "OK", 47003),  # WeChat: at most 5 Chinese characters, nothing else
+    # WeChat: a name is up to 10 Chinese characters (letters may mix in), or up to 20 letters or symbols.
+    ("name2", "赵某某", 0),
+    ("name2", "Zhao W*", 0),
+    ("name2", "赵**", 47003),
+    ("name2", "阿依古丽·买买提努尔", 0),
+    ("name2", "一二三四五六七八九十一", 47003),
 ])
-async def test_subscribe_send_checks_time_and_phrase_values(http: httpx.AsyncClient, key: str, value: str,
+async def test_subscribe_send_checks_time_phrase_and_name_values(http: httpx.AsyncClient, key: str, value: str,
                                                            errcode: int) -> None:
     token = await get_token(http)
     body = {"touser": "o", "template_id": "t", "data": {key: {"value": value}}}
