@@ -92,15 +92,26 @@ async def remind_redemptions(*, now: datetime, ahead: timedelta = timedelta(hour
     return reminded
 
 
-async def run_all(*, settings: Settings, now: datetime, cipher: FieldCipher | None = None) -> dict[str, int]:
+async def run_all(*, settings: Settings, now: datetime, cipher: FieldCipher | None = None) -> dict[str, int | None]:
+    """Run every scheduled job once; how many things each did. Each job commits its own work, so
+    one that fails (logged, None) does not hold back the others, which would otherwise wait for the
+    next round behind it, every round, while it keeps failing."""
     cipher = cipher or cipher_for(settings)
-    return {
-        "released_claims": await release_stale_claims(settings=settings, now=now),
-        "expired_tasks": await expire_unclaimed(now=now),
-        "expired_redemptions": await rewards.expire_unclaimed(now=now),
-        "warned_unclaimed": await warn_unclaimed(now=now),
-        "reminded_redemptions": await remind_redemptions(now=now),
-        "escalated_referrals": await referrals.escalate_overdue(now=now),
-        "pairing_tasks": await pairings.generate(now=now, cipher=cipher, sla_hours=settings.referral_sla_hours),
-        "swept_uploads": await uploads.sweep_unattached(now=now, storage=LocalStorage(settings.upload_dir)),
+    runs = {
+        "released_claims": lambda: release_stale_claims(settings=settings, now=now),
+        "expired_tasks": lambda: expire_unclaimed(now=now),
+        "expired_redemptions": lambda: rewards.expire_unclaimed(now=now),
+        "warned_unclaimed": lambda: warn_unclaimed(now=now),
+        "reminded_redemptions": lambda: remind_redemptions(now=now),
+        "escalated_referrals": lambda: referrals.escalate_overdue(now=now),
+        "pairing_tasks": lambda: pairings.generate(now=now, cipher=cipher, sla_hours=settings.referral_sla_hours),
+        "swept_uploads": lambda: uploads.sweep_unattached(now=now, storage=LocalStorage(settings.upload_dir)),
     }
+    done: dict[str, int | None] = {}
+    for name, run in runs.items():
+        try:
+            done[name] = await run()
+        except Exception:  # noqa: BLE001 - logged; the job is tried again next round
+            log.exception("scheduled job failed", extra={"job": name})
+            done[name] = None
+    return done

@@ -188,3 +188,21 @@ async def test_uploads_no_record_holds_are_swept_after_a_week_with_their_bytes(a
     assert await storage.get(keys[attached]) == tiny_png() and await storage.get(keys[recent]) == tiny_png()
     assert (await TaskClaim.get(task_id=task["id"])).photos == [attached]
     assert (await jobs.run_all(settings=api.settings, now=utc_now()))["swept_uploads"] == 0
+
+
+async def test_a_job_that_fails_does_not_hold_back_the_others(api, client, monkeypatch, caplog):
+    """Injected fault: one job raising (a bad row, a statement stopped at its time limit) is logged
+    and reported as None; the jobs after it still run, this round and every round."""
+    station = await make_station()
+    task, _, _, _ = await make_open_task(client, station, scheduled_start=iso(soon(10)), scheduled_end=iso(soon(40)))
+
+    async def broken(**_):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(jobs.rewards, "expire_unclaimed", broken)
+    out = await jobs.run_all(settings=api.settings, now=utc_now() + timedelta(hours=3))
+    assert out["expired_redemptions"] is None and "scheduled job failed" in caplog.text
+    # Before it and after it: the task expired, and the jobs listed after it all answered.
+    assert out["expired_tasks"] == 1 and (await Task.get(id=task["id"])).status == "expired"
+    assert all(isinstance(out[name], int) for name in ("warned_unclaimed", "reminded_redemptions",
+                                                       "escalated_referrals", "pairing_tasks", "swept_uploads"))
