@@ -183,8 +183,10 @@ async def close_account(*, user: User, now: datetime | None = None) -> list[str]
     if locked is None or locked.status != "active":
         return []
     account = await PointsAccount.select_for_update().get_or_none(user_id=user.id)
+    # The volunteer's row before any task's, the order claims take them in (services/claims.py):
+    # releasing this volunteer's claims below locks their tasks.
+    volunteer = await VolunteerProfile.select_for_update().get_or_none(user_id=user.id)
     resident = await ResidentProfile.get_or_none(user_id=user.id)
-    volunteer = await VolunteerProfile.get_or_none(user_id=user.id)
     # By the claims: a task with a free slot stays open while its first volunteers serve.
     if (resident is not None and await TaskClaim.exists(task__need__resident_id=resident.id, status="checked_in")) or (
             volunteer is not None and await TaskClaim.exists(volunteer_id=volunteer.id, status="checked_in")):
