@@ -79,7 +79,9 @@ class Settings:
     # into ambiguous timeouts (a timed-out send may have been delivered, and would be sent again);
     # a taken row is leased this long; failed sends wait base × 2^(attempt-1) seconds.
     worker_wechat_timeout_s: float = 20.0
-    outbox_lease_s: int = 60
+    # Longer than a send can take (see load): a lease that runs out mid-send lets a second worker
+    # send the same message.
+    outbox_lease_s: int = 120
     outbox_backoff_base_s: float = 30.0
     # Filled in by load(): which secrets were generated for development, for the start-up log.
     generated: tuple[str, ...] = field(default=())
@@ -206,6 +208,14 @@ def load(environ: dict[str, str] | None = None, *, dotenv: Path | None = None) -
             for name in needs_dev_keys:
                 raw[name] = dev[name]
                 generated.append("HAIBEI_" + name.upper())
+    # A send may wait its timeout four times: the token, the message, and again both when WeChat
+    # says the token went stale. A row leased for less than that can be taken and sent again by
+    # another worker while the first is still sending it.
+    lease = raw.get("outbox_lease_s", Settings.outbox_lease_s)
+    timeout = raw.get("worker_wechat_timeout_s", Settings.worker_wechat_timeout_s)
+    if lease <= 4 * timeout:
+        raise ConfigError(f"HAIBEI_OUTBOX_LEASE_S ({lease}) must be longer than 4 × HAIBEI_WORKER_WECHAT_TIMEOUT_S "
+                          f"({timeout}): a send can take that long, and a shorter lease sends it twice")
     if raw.get("db_url", "").startswith("sqlite://"):
         Path(raw["db_url"][len("sqlite://"):]).parent.mkdir(parents=True, exist_ok=True)
     return Settings(**raw, generated=tuple(generated))

@@ -75,3 +75,13 @@ def test_database_limits_are_numbers():
     assert settings.db_pool_size == 20 and settings.db_statement_timeout_s == 2.5
     with pytest.raises(ConfigError, match="HAIBEI_DB_STATEMENT_TIMEOUT_S must be a number"):
         load({"HAIBEI_DB_STATEMENT_TIMEOUT_S": "soon"}, dotenv=Path("/nonexistent"))
+
+
+def test_an_outbox_lease_shorter_than_a_send_can_take_is_refused():
+    # Four timeouts: token, send, and both again after a stale token. Shorter, a second worker
+    # takes the row while the first is still sending it, and the person gets the message twice.
+    with pytest.raises(ConfigError, match="HAIBEI_OUTBOX_LEASE_S"):
+        load({"HAIBEI_OUTBOX_LEASE_S": "60", "HAIBEI_WORKER_WECHAT_TIMEOUT_S": "20"}, dotenv=NO_ENV)
+    assert load({"HAIBEI_OUTBOX_LEASE_S": "90", "HAIBEI_WORKER_WECHAT_TIMEOUT_S": "20"}, dotenv=NO_ENV).outbox_lease_s == 90
+    defaults = load({}, dotenv=NO_ENV)
+    assert defaults.outbox_lease_s > 4 * defaults.worker_wechat_timeout_s

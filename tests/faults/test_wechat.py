@@ -50,7 +50,8 @@ async def test_slow_and_failing_wechat_does_not_slow_the_api_and_each_message_go
     async with httpx.AsyncClient() as c:
         await c.post(standin.url + "/__standin/faults", json={"errcode": -1, "count": 10})
     proxies.wechat.slow(10)
-    env = process_env(api, standin, proxies, HAIBEI_OUTBOX_BACKOFF_BASE_S="1", HAIBEI_OUTBOX_LEASE_S="60")
+    env = process_env(api, standin, proxies, HAIBEI_OUTBOX_BACKOFF_BASE_S="1", HAIBEI_OUTBOX_LEASE_S="60",
+                      HAIBEI_WORKER_WECHAT_TIMEOUT_S="14")
     worker = await start_process(worker_args(), env, tmp_path / "worker.log")
     try:
         # While WeChat takes 10 s per answer, the API answers as usual: nothing in a request waits on it.
@@ -74,7 +75,8 @@ async def test_slow_and_failing_wechat_does_not_slow_the_api_and_each_message_go
 async def test_a_worker_killed_mid_batch_loses_no_message(api, standin, proxies, tmp_path):
     await outbox(api, 120)
     proxies.wechat.slow(3)
-    env = process_env(api, standin, proxies, HAIBEI_OUTBOX_BACKOFF_BASE_S="1", HAIBEI_OUTBOX_LEASE_S="5")
+    env = process_env(api, standin, proxies, HAIBEI_OUTBOX_BACKOFF_BASE_S="1", HAIBEI_OUTBOX_LEASE_S="25",
+                      HAIBEI_WORKER_WECHAT_TIMEOUT_S="6")
     first = await start_process(worker_args(), env, tmp_path / "worker1.log")
     deadline = time.monotonic() + 30
     while await OutboxMessage.filter(status="sending").count() == 0:
