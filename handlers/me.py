@@ -34,6 +34,8 @@ async def get_me(request: Request):
 @returns(UserOut)
 async def bind_phone(request: Request):
     actor = await authenticate(request)
+    # Each code is a paid call to WeChat's phone-number API.
+    await ratelimit.hit(request, "phone_bind", user_id=actor.id)
     ctx = request.app.ctx
     phone = await accounts.fetch_phone(wechat=ctx.wechat, code=request.ctx.body.code)
     async with in_transaction():

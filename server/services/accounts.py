@@ -27,7 +27,16 @@ USER_PHONE_CONTEXT = "user.phone"
 # WeChat errcodes that mean "this code is no good", as opposed to "WeChat is down". Not 45011
 # (too many calls for this user, "请稍候再试"): the code is fine and authorising again at once
 # only hits the limit again, so it is the try-again-later WECHAT_UNAVAILABLE.
-_CODE_REJECTED = {40029, 40163, 40226}
+_CODE_REJECTED = {40029, 40163}
+# 40226: WeChat itself stops this WeChat account from logging in to mini-programs (a high-risk
+# account). Asking the person to authorise again would only loop; they must settle it with WeChat.
+_USER_BLOCKED = 40226
+
+
+class WeChatUserBlocked(DomainError):
+    status = 403
+    code = "WECHAT_USER_BLOCKED"
+    message = "您的微信账号暂时无法登录小程序,请在微信中处理账号安全提示后再试"
 
 
 class ServiceInProgress(Conflict):
@@ -50,6 +59,8 @@ async def wechat_code_to_session(*, wechat: WeChatGateway, code: str) -> dict:
     except WeChatError as exc:
         if exc.errcode in _CODE_REJECTED:
             raise WeChatRejected() from None
+        if exc.errcode == _USER_BLOCKED:
+            raise WeChatUserBlocked() from None
         log.warning("code2Session failed", extra={"errcode": exc.errcode})
         raise WeChatUnavailableError() from None
 

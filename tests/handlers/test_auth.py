@@ -171,3 +171,26 @@ async def test_bind_phone_with_bad_code_changes_nothing(client):
     r = await client.post("/api/v1/me/phone", json={"code": "fake-phone:123"}, headers=s.headers)
     assert_error(r, 400, "WECHAT_CODE_INVALID")
     assert (await User.get(id=s.id)).phone_enc is None
+
+
+async def test_a_wechat_account_blocked_by_wechat_is_told_so_not_to_authorise_again(client):
+    """40226: WeChat stops a high-risk account from logging in to mini-programs. Authorising again
+    cannot help; the person is told to settle it with WeChat, and no account is made."""
+    before = await User.all().count()
+    r = await client.post("/api/v1/auth/wechat-login", json={"code": "fake-errcode:40226"})
+    err = assert_error(r, 403, "WECHAT_USER_BLOCKED")
+    assert "微信" in err["message"]
+    assert await User.all().count() == before
+
+
+async def test_phone_binding_is_rate_limited_per_user(client, api):
+    from tests.handlers.test_rate_limits import assert_limited, limits
+
+    session = await login(client)
+    with limits(api, "phone_bind", user=[2, 3600]):
+        for tail in ("1", "2"):
+            r = await client.post("/api/v1/me/phone", json={"code": f"fake-phone:1381234567{tail}"}, headers=session.headers)
+            assert r.status_code == 200, r.text
+        r = await client.post("/api/v1/me/phone", json={"code": "fake-phone:13812345673"}, headers=session.headers)
+        assert_limited(r, "user")
+    assert (await User.get(id=session.id)).phone_masked.endswith("72")
