@@ -146,6 +146,10 @@ async def update_service(*, code: str, changes: dict[str, Any]) -> Service:
     """Edit or retire (``status='retired'``) a service; old records keep pointing at it. A
     service that active pairings still use is not retired: their recurring tasks could no longer
     be made (机制三's regular service would stop without anyone deciding it should)."""
+    if changes.get("status") == "retired":
+        # Locked before any plain read (the snapshot starts after it, REPEATABLE READ): a pairing
+        # being made now (pairings.create locks the service too) is waited for and then seen.
+        await Service.select_for_update().get_or_none(code=code)
     service = await get_service(code=code)
     if changes.get("status") == "retired" and service.status != "retired":
         in_use = await Pairing.filter(service_id=code, status="active").order_by("id").limit(50).values_list("id", flat=True)

@@ -41,6 +41,11 @@ STALLED_EVENT = "pairing_stalled"
 log = logging.getLogger("haibei.pairings")
 
 
+class ServiceRetired(Conflict):
+    code = "SERVICE_RETIRED"
+    message = "该服务已停用,不能再结对安排"
+
+
 class PairingExists(Conflict):
     code = "PAIRING_EXISTS"
     message = "该需求已有进行中的结对帮扶"
@@ -113,7 +118,11 @@ async def create(*, actor: Actor, need: Need, data: dict[str, Any], now: datetim
     locked = await Need.select_for_update().get(id=need.id)
     if locked.status not in ("accepted", "dispatched", "in_service"):
         raise events.invalid_state(locked, "结对帮扶")
-    service = await Service.get(code=need.service_id)
+    # Locked: a service retired meanwhile either waits for this pairing (and then sees it in use)
+    # or was retired first, and is not paired for (catalogue.update_service locks it too).
+    service = await Service.select_for_update().get(code=need.service_id)
+    if service.status != "active":
+        raise ServiceRetired()
     resident = await ResidentProfile.get(id=need.resident_id)
     if data.get("volunteer_id") is not None:
         await _check_volunteer(data["volunteer_id"], service=service, resident=resident)

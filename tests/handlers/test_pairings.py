@@ -313,6 +313,47 @@ async def test_a_service_in_use_by_an_active_pairing_cannot_be_retired(client, a
     assert r.status_code == 200 and r.json()["status"] == "retired"
 
 
+async def test_a_retired_service_is_not_paired_for_even_when_both_happen_at_once(client, api):
+    """A need asked for a service later retired: a worker can no longer set up regular visits for it
+    (their tasks could never be made), and a retirement racing a pairing either sees the pairing
+    (409 SERVICE_IN_USE) or keeps it from being made (409 SERVICE_RETIRED), never neither."""
+    import asyncio
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    starts = api.app.ctx.clock().astimezone(CHINA_TZ).date() + timedelta(days=1)
+    for round_ in range(4):
+        await client.patch("/api/v1/admin/services/LIVING_MEAL", json={"status": "active"}, headers=admin.headers)
+        resident, _ = await make_resident(client, station)
+        need = await make_need(client, resident, service_code="LIVING_MEAL")
+        await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+        _, vprofile = await make_volunteer(client, station, approved_by=worker, skills=["LIVING_MEAL"])
+        body = {"need_id": need["id"], "volunteer_id": vprofile["id"], "starts_on": starts.isoformat(),
+                "schedule": {"weekdays": [1, 2, 3, 4, 5, 6, 7], "start_time": "09:00", "minutes": 60}}
+        paired, retired = await asyncio.gather(
+            client.post("/api/v1/pairings", json=body, headers=worker.headers),
+            client.patch("/api/v1/admin/services/LIVING_MEAL", json={"status": "retired"}, headers=admin.headers))
+        outcome = (paired.status_code, retired.status_code)
+        assert outcome in ((201, 409), (409, 200)), (round_, paired.text, retired.text)
+        if outcome == (409, 200):
+            assert paired.json()["error"]["code"] == "SERVICE_RETIRED"
+            assert not await Pairing.filter(need_id=need["id"], status="active").exists()
+        else:
+            assert retired.json()["error"]["code"] == "SERVICE_IN_USE"
+            await client.post(f"/api/v1/pairings/{paired.json()['id']}/end", json={"reason": "x"}, headers=worker.headers)
+    # Retired for good: a pairing asked for afterwards, for a need accepted before, is refused.
+    await client.patch("/api/v1/admin/services/LIVING_MEAL", json={"status": "active"}, headers=admin.headers)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident, service_code="LIVING_MEAL")
+    await client.post(f"/api/v1/needs/{need['id']}/accept", headers=worker.headers)
+    _, vprofile = await make_volunteer(client, station, approved_by=worker, skills=["LIVING_MEAL"])
+    await client.patch("/api/v1/admin/services/LIVING_MEAL", json={"status": "retired"}, headers=admin.headers)
+    r = await client.post("/api/v1/pairings", json={**body, "need_id": need["id"], "volunteer_id": vprofile["id"]},
+                          headers=worker.headers)
+    assert_error(r, 409, "SERVICE_RETIRED")
+
+
 async def test_cancelling_a_paired_need_tells_the_paired_volunteer(client, api):
     station = await make_station()
     need, worker, resident = await paired_need(client, station)
