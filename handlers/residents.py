@@ -1,3 +1,5 @@
+import json
+
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
@@ -6,8 +8,8 @@ from tortoise.transactions import in_transaction
 from handlers.schemas import ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
 from server.access import access_household_for_plate, access_resident, require_worker_station
 from server.auth import authenticate
-from server.http import respond, body, query, returns
-from server.services import accounts, plates, residents
+from server.http import body, dumps, query, respond, returns
+from server.services import accounts, idempotency, plates, residents
 
 bp = Blueprint("residents", url_prefix="/api/v1/residents")
 
@@ -29,19 +31,32 @@ async def list_residents(request: Request):
 
 
 @bp.post("")
-@openapi.summary("Register a household on someone's behalf (workers)")
+@openapi.summary("Register a household on someone's behalf (workers). With an Idempotency-Key header, "
+                 "a retry (a save sent again on a weak signal) replays the answer instead of a second household")
 @openapi.secured("token")
+@openapi.parameter("Idempotency-Key", str, location="header", required=False)
 @body(ResidentIn)
 @returns(ResidentOut, status=201)
 async def create_resident(request: Request):
     actor = await authenticate(request)
     station_id = require_worker_station(actor)
     cipher = request.app.ctx.cipher
+    sent = request.headers.get("idempotency-key")
+    key = None if sent is None else idempotency.check_key(sent)
+    digest = idempotency.request_hash(method="POST", path=request.path, body=request.body)
     async with in_transaction():
+        if key is not None:
+            await idempotency.hold(user_id=actor.id)
+            previous = await idempotency.replay(user_id=actor.id, key=key, digest=digest)
+            if previous is not None:
+                return respond(previous.response, status=previous.status_code, headers={"Idempotent-Replayed": "true"})
         resident = await residents.create_on_behalf(
             worker_id=actor.id, station_id=station_id, data=request.ctx.body.model_dump(), cipher=cipher
         )
-    return respond(residents.present(resident, cipher=cipher), status=201)
+        out = json.loads(dumps(residents.present(resident, cipher=cipher)))
+        if key is not None:
+            await idempotency.remember(user_id=actor.id, key=key, digest=digest, status=201, response=out)
+    return respond(out, status=201)
 
 
 @bp.get("/<resident_id:int>")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from models import IdempotencyRecord
+from models import IdempotencyRecord, User
 from server.errors import DomainError, ValidationFailed
 
 
@@ -38,3 +38,9 @@ async def replay(*, user_id: int, key: str, digest: str) -> IdempotencyRecord | 
 
 async def remember(*, user_id: int, key: str, digest: str, status: int, response: Any) -> None:
     await IdempotencyRecord.create(user_id=user_id, key=key, request_hash=digest, status_code=status, response=response)
+
+
+async def hold(*, user_id: int) -> None:
+    """The per-user lock for a route without one of its own (the first read of its transaction):
+    a retry waits for the first request under its key, then finds its record."""
+    await User.select_for_update().filter(id=user_id).values_list("id", flat=True)

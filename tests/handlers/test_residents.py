@@ -247,3 +247,28 @@ async def test_a_household_with_a_need_under_way_cannot_move_itself_to_another_s
     assert (await client.post(f"/api/v1/needs/{need['id']}/cancel", json={}, headers=s.headers)).status_code == 200
     r = await client.put("/api/v1/me/resident", json=resident_payload(b), headers=s.headers)
     assert r.status_code == 200 and r.json()["station_id"] == b.id
+
+
+async def test_a_worker_retrying_a_registration_gets_one_household_not_two(client):
+    """A worker in a village with one bar of signal taps 'save' again, or the phone resends: a
+    household without an ID number has nothing else to tell the second copy by. With the same
+    Idempotency-Key the retry gets the first answer; sent at the same moment too."""
+    import asyncio
+
+    from models import ResidentProfile
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    payload = {"name": "孙大爷", "station_id": station.id, "categories": ["独居"], "address": "某村1号"}
+    headers = {**worker.headers, "Idempotency-Key": "reg-sun-0001"}
+    first, again = await asyncio.gather(*(client.post("/api/v1/residents", json=payload, headers=headers) for _ in range(2)))
+    assert {first.status_code, again.status_code} == {201}
+    assert first.json()["id"] == again.json()["id"]
+    third = await client.post("/api/v1/residents", json=payload, headers=headers)
+    assert third.json() == first.json() and third.headers.get("idempotent-replayed") == "true"
+    assert await ResidentProfile.filter(name="孙大爷").count() == 1
+    # The same key for another household is a mistake, said as such; a new key, a new household.
+    assert_error(await client.post("/api/v1/residents", json={**payload, "name": "李奶奶"}, headers=headers),
+                 422, "IDEMPOTENCY_KEY_REUSED")
+    r = await client.post("/api/v1/residents", json=payload, headers={**worker.headers, "Idempotency-Key": "reg-0002"})
+    assert r.status_code == 201 and r.json()["id"] != first.json()["id"]
