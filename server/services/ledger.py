@@ -40,6 +40,11 @@ class DuplicateEntry(Conflict):
     message = "该笔积分已记录"
 
 
+class AccountClosed(Conflict):
+    code = "ACCOUNT_CLOSED"
+    message = "该用户已注销账户,不能调整积分"
+
+
 class OwnAccount(Forbidden):
     code = "OWN_ACCOUNT"
     message = "不能调整本人的积分,请由其他管理员操作"
@@ -258,8 +263,12 @@ async def check_adjust(*, user_id: int, actor_id: int) -> None:
 
     if user_id == actor_id:
         raise OwnAccount()
-    if not await User.exists(id=user_id):
+    status = await User.filter(id=user_id).values_list("status", flat=True)
+    if not status:
         raise ValidationFailed("用户不存在", details=[{"field": "user_id", "type": "unknown_reference"}])
+    if status[0] != "active":
+        # Closed (PIPL art. 47): nobody can spend or see these points any more.
+        raise AccountClosed()
     await account_for(user_id=user_id)
 
 

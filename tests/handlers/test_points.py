@@ -190,6 +190,20 @@ async def test_an_administrator_does_not_adjust_their_own_points(client):
     assert r.status_code == 201, r.text
 
 
+async def test_a_closed_accounts_points_are_not_adjusted(client):
+    from models import PointsEntry
+
+    admin = await make_admin(client)
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.delete("/api/v1/me", headers=volunteer.headers)).status_code == 200
+    r = await client.post("/api/v1/admin/points/adjustments", json={"user_id": volunteer.id, "amount": 50, "reason": "补发"},
+                          headers=admin.headers)
+    assert_error(r, 409, "ACCOUNT_CLOSED")
+    assert not await PointsEntry.filter(account__user_id=volunteer.id, kind="adjustment").exists()
+
+
 async def test_adjustments_refuse_bad_amounts_and_unknown_users(client):
     admin = await make_admin(client)
     station = await make_station()
