@@ -83,7 +83,9 @@ async def remind_redemptions(*, now: datetime, ahead: timedelta = timedelta(hour
     for redemption in await Redemption.filter(status="pending", reminded_at__isnull=True, expires_at__lte=now + ahead,
                                               expires_at__gt=now).select_related("reward", "account"):
         async with in_transaction():
-            if not await Redemption.filter(id=redemption.id, reminded_at__isnull=True).update(reminded_at=now):
+            # Still pending when marked: one picked up or cancelled since the list was read is not reminded.
+            if not await Redemption.filter(id=redemption.id, status="pending", reminded_at__isnull=True).update(
+                    reminded_at=now):
                 continue
             await notify.notify(user_id=redemption.account.user_id, event="redemption_expiring", now=now,
                                 ctx={"redemption_id": redemption.id, "reward_name": redemption.reward.name,
