@@ -324,8 +324,9 @@ async def test_closing_keeps_no_wechat_push_event_of_the_person(client, api):
     assert not await CallbackEvent.filter(openid=s.openid).exists()
 
 
-async def test_a_household_closing_erases_the_photos_of_its_services_and_the_records_stay(client, api):
-    from tests.builders import record_after
+async def checked_in_with_photos(client, n: int):
+    """A household's task with its volunteer checked in, and ``n`` photos the volunteer uploaded:
+    (worker, household session, volunteer session, task, photo ids)."""
     from tests.handlers.test_catalogue_uploads import tiny_png
 
     station = await make_station()
@@ -335,14 +336,20 @@ async def test_a_household_closing_erases_the_photos_of_its_services_and_the_rec
     task = await make_task(client, worker, await make_need(client, s))
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
-
-    async def upload() -> int:
+    ids = []
+    for _ in range(n):
         r = await client.post("/api/v1/uploads", files={"file": ("a.png", tiny_png(), "image/png")},
                               headers=volunteer.headers)
         assert r.status_code == 201, r.text
-        return r.json()["id"]
+        ids.append(r.json()["id"])
+    return worker, s, volunteer, task, ids
 
-    photo, kept_elsewhere = await upload(), await upload()
+
+async def test_a_household_closing_erases_the_photos_of_its_services_and_the_records_stay(client, api):
+    from tests.builders import record_after
+    from tests.handlers.test_catalogue_uploads import tiny_png
+
+    worker, s, volunteer, task, (photo, kept_elsewhere) = await checked_in_with_photos(client, 2)
     assert (await record_after(client, task["id"], volunteer, 20, photos=[photo])).status_code == 200
     assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
     key = (await Upload.get(id=photo)).storage_key
@@ -364,19 +371,7 @@ async def test_a_volunteer_closing_erases_their_unattached_uploads_not_those_of_
     from tests.builders import record_after
     from tests.handlers.test_catalogue_uploads import tiny_png
 
-    station = await make_station()
-    worker = await make_worker(client, station)
-    s, _ = await make_resident(client, station)
-    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
-    task = await make_task(client, worker, await make_need(client, s))
-    await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
-    await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
-    ids = []
-    for _ in range(2):
-        r = await client.post("/api/v1/uploads", files={"file": ("a.png", tiny_png(), "image/png")},
-                              headers=volunteer.headers)
-        ids.append(r.json()["id"])
-    attached, loose = ids
+    worker, _, volunteer, task, (attached, loose) = await checked_in_with_photos(client, 2)
     assert (await record_after(client, task["id"], volunteer, 20, photos=[attached])).status_code == 200
     assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
     loose_key = (await Upload.get(id=loose)).storage_key
