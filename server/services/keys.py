@@ -7,10 +7,12 @@ The blind index has its own key and is untouched.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise.models import Model
 
 from models import Assessment, Need, ResidentProfile, User, VolunteerProfile, WechatSession
-from server.pii import FieldCipher
+from server.pii import DecryptionError, FieldCipher
 from server.services import accounts, assessments, needs, residents, volunteers
 
 # Every encrypted column, with the associated-data context it was encrypted under.
@@ -30,8 +32,14 @@ ENCRYPTED_COLUMNS: list[tuple[type[Model], str, str]] = [
 ]
 
 
-async def rotate(*, cipher: FieldCipher, batch: int = 500) -> dict[str, int]:
-    """Re-encrypt every value not under the current key; returns counts per ``table.column``."""
+async def rotate(*, cipher: FieldCipher, batch: int = 500,
+                 unreadable: list[tuple[str, Any]] | None = None) -> dict[str, int]:
+    """Re-encrypt every value not under the current key; returns counts per ``table.column``.
+
+    A value no key opens (corrupted, or under a key already dropped) is left as it is and named in
+    ``unreadable`` as (``table.column``, primary key): one bad row must not stop the rest from
+    moving, or the old key could never be retired. The old key can go once nothing is re-encrypted
+    and nothing is unreadable."""
     counts: dict[str, int] = {}
     for model, column, context in ENCRYPTED_COLUMNS:
         pk = model._meta.pk_attr
@@ -47,7 +55,13 @@ async def rotate(*, cipher: FieldCipher, batch: int = 500) -> dict[str, int]:
             for row in rows:
                 token = row[column]
                 if cipher.needs_rotation(token):
-                    fresh = cipher.encrypt(cipher.decrypt(token, context=context), context=context)
+                    try:
+                        plain = cipher.decrypt(token, context=context)
+                    except DecryptionError:
+                        if unreadable is not None:
+                            unreadable.append((f"{model._meta.db_table}.{column}", row[pk]))
+                        continue
+                    fresh = cipher.encrypt(plain, context=context)
                     # Only if nobody rewrote the value meanwhile; a fresh write is already current.
                     done += await model.filter(**{pk: row[pk], column: token}).update(**{column: fresh})
             last = rows[-1][pk]

@@ -61,3 +61,22 @@ async def test_rotation_leaves_nothing_under_the_retired_key(api, client):
     assert "501室" in only_new.decrypt(location, context=needs.LOCATION_CONTEXT)
     notes = (await Assessment.get(id=r.json()["id"])).visit_notes_enc
     assert only_new.decrypt(notes, context=assessments.NOTES_CONTEXT) == "卧床,子女在外地"
+
+
+async def test_one_value_no_key_opens_does_not_stop_the_rotation(api, client):
+    station = await make_station()
+    _, first = await make_resident(client, station)
+    _, second = await make_resident(client, station)
+    # A corrupted token (a bad restore, a hand edit): it names the old key but opens under none.
+    good = (await ResidentProfile.get(id=first["id"])).phone_enc
+    await ResidentProfile.filter(id=first["id"]).update(phone_enc=good[:-6] + "AAAAAA")
+    settings = api.settings
+    new = FieldCipher.from_settings(data_key="t2:" + generate_key(), retired_keys=settings.data_key,
+                                    index_key=settings.index_key)
+    unreadable: list = []
+    counts = await keys.rotate(cipher=new, unreadable=unreadable)
+    assert unreadable == [("resident_profiles.phone_enc", first["id"])]
+    assert counts["resident_profiles.phone_enc"] >= 1
+    moved = await ResidentProfile.get(id=second["id"])
+    assert moved.phone_enc.startswith("v1.t2.") and moved.address_enc.startswith("v1.t2.")
+    assert (await ResidentProfile.get(id=first["id"])).address_enc.startswith("v1.t2.")  # its other columns moved
