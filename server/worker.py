@@ -61,7 +61,15 @@ class OutboxWorker:
             try:
                 async with in_transaction():
                     expired, due = due_rows(now, self.batch)
-                    rows = await expired
+                    rows = []
+                    for row in await expired:
+                        if row.attempts >= self.max_attempts:
+                            # Its lease ran out that often: something kills the worker sending it
+                            # (or hangs it). Taking it again would only do that again.
+                            await OutboxMessage.filter(id=row.id).update(
+                                status="dead", last_error=f"lease ran out {row.attempts} times"[:200])
+                        else:
+                            rows.append(row)
                     if len(rows) < self.batch:
                         rows += await due.limit(self.batch - len(rows))
                     for row in rows:
@@ -90,8 +98,10 @@ class OutboxWorker:
         except WeChatError as exc:
             if exc.errcode == NO_QUOTA:
                 # The user has no subscription left after all: stop counting on one; the inbox has it.
-                await SubscriptionQuota.filter(user_id=row.user_id, template_id=row.template_id).update(remaining=0)
-                await self._mark(row, status="skipped", last_error="43101 no quota")
+                # Only while this worker holds the row: a late answer to a lost lease says nothing of
+                # what was granted since.
+                if await self._mark(row, status="skipped", last_error="43101 no quota"):
+                    await SubscriptionQuota.filter(user_id=row.user_id, template_id=row.template_id).update(remaining=0)
                 return "skipped"
             if exc.errcode in DEAD_ERRCODES:
                 if await self._mark(row, status="dead", last_error=f"{exc.errcode} {exc.errmsg}"[:200]):

@@ -178,6 +178,40 @@ async def test_a_killed_worker_leaves_its_rows_to_the_lease(api, standin):
     assert await dead._mark(taken[0], status="pending") is False
 
 
+async def test_a_row_whose_sending_keeps_killing_workers_goes_dead_not_round_for_ever(api, standin):
+    """A message that crashes or hangs each worker taking it never reaches a retry, where attempts
+    are counted: its lease runs out, and the next worker takes it and dies the same way. After the
+    attempts allowed it is a dead letter, listed for admins, and nobody takes it again."""
+    (row_id,) = await make_rows(api, 1, "poison")
+    clock = api.app.ctx.clock
+    for k in range(3):
+        dying = OutboxWorker(wechat=api.app.ctx.wechat, clock=lambda k=k: clock() + timedelta(seconds=61 * k),
+                             max_attempts=3, name=f"dies-{k}")
+        assert [r.id for r in await dying.claim()] == [row_id]  # ...and dies before answering
+    after = OutboxWorker(wechat=api.app.ctx.wechat, clock=lambda: clock() + timedelta(seconds=61 * 3), max_attempts=3,
+                         name="after")
+    assert await after.run_once() == {}
+    row = await OutboxMessage.get(id=row_id)
+    assert row.status == "dead" and row.last_error == "lease ran out 3 times"
+    assert await standin_messages(standin) == []
+
+
+async def test_a_late_no_quota_answer_to_a_lost_lease_leaves_the_consents_alone(api, standin):
+    (row_id,) = await make_rows(api, 1, "late")
+    row = await OutboxMessage.get(id=row_id)
+    await SubscriptionQuota.create(user_id=row.user_id, template_id=row.template_id, remaining=3)
+    clock = api.app.ctx.clock
+    slow = OutboxWorker(wechat=api.app.ctx.wechat, clock=clock, name="slow")
+    (taken,) = await slow.claim()
+    later = OutboxWorker(wechat=api.app.ctx.wechat, clock=lambda: clock() + timedelta(seconds=61), name="later")
+    (retaken,) = await later.claim()  # the lease ran out: another worker holds the row now
+    async with httpx.AsyncClient() as c:
+        await c.post(standin.url + "/__standin/faults", json={"errcode": 43101, "count": 1})
+    await slow.send(taken)  # its answer comes back late: no quota (then)
+    assert (await SubscriptionQuota.get(user_id=row.user_id, template_id=row.template_id)).remaining == 3
+    assert (await OutboxMessage.get(id=row_id)).status == "sending"  # still the other worker's
+
+
 async def test_crash_after_sending_before_marking_sends_at_most_twice(api, standin):
     (row_id,) = await make_rows(api, 1, "twice")
     clock = api.app.ctx.clock
