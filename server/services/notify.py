@@ -5,6 +5,7 @@ caller's transaction, so a rolled-back request tells nobody anything.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -18,6 +19,8 @@ from models import Notification, OutboxMessage, SubscriptionQuota, User, UserRol
 from server.clock import CHINA_TZ
 from server import sql
 from server.errors import ValidationFailed
+
+log = logging.getLogger("haibei.notify")
 
 TEMPLATES: dict[str, dict[str, Any]] = NOTIFICATION_TEMPLATES
 TEMPLATE_IDS = frozenset(t["template_id"] for t in TEMPLATES.values())
@@ -136,11 +139,17 @@ async def notify_org_staff(*, organization_id: int, event: str, ctx: dict[str, A
 
 
 async def grant(*, user_id: int, accepted: list[str], rejected: list[str]) -> dict[str, int]:
-    """Record what wx.requestSubscribeMessage returned: each accepted template is one more send."""
+    """Record what wx.requestSubscribeMessage returned: each accepted template is one more send.
+
+    Ids this server does not know (a mini-program released ahead of the server's templates, or one
+    retired since) are left out; the consents the person gave for the others still count. Only a
+    request naming nothing known is refused."""
     unknown = [t for t in accepted + rejected if t not in TEMPLATE_IDS]
-    if unknown:
+    if unknown and len(unknown) == len(accepted) + len(rejected):
         raise ValidationFailed("未知的消息模板", details=[{"field": "accepted", "type": "unknown_template", "ids": unknown[:5]}])
-    for template_id in accepted:
+    if unknown:
+        log.warning("subscription names unknown templates", extra={"ids": unknown[:5]})
+    for template_id in (t for t in accepted if t in TEMPLATE_IDS):
         if not await SubscriptionQuota.filter(user_id=user_id, template_id=template_id).update(remaining=F("remaining") + 1):
             try:
                 await SubscriptionQuota.create(user_id=user_id, template_id=template_id, remaining=1)

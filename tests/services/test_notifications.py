@@ -99,6 +99,12 @@ async def test_without_quota_only_the_inbox(client, api, standin):
     await subscribe(client, resident, times=1)
     r = await client.post("/api/v1/subscriptions", json={"accepted": ["NOT_A_TEMPLATE"]}, headers=resident.headers)
     assert_error(r, 400, "VALIDATION_ERROR")
+    # One id this server does not know beside known ones: the known consents still count.
+    before = (await SubscriptionQuota.get(user_id=resident.id, template_id="TPL_POINTS")).remaining
+    r = await client.post("/api/v1/subscriptions", json={"accepted": ["NEWER_TEMPLATE", "TPL_POINTS"]},
+                          headers=resident.headers)
+    assert r.status_code == 200 and r.json()["remaining"]["TPL_POINTS"] == before + 1
+    assert not await SubscriptionQuota.filter(user_id=resident.id, template_id="NEWER_TEMPLATE").exists()
     n2 = await make_need(client, resident, service_code="LIVING_MEAL")
     n3 = await make_need(client, resident, service_code="LIVING_SHOP")
     for n in (n2, n3):
