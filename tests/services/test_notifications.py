@@ -673,3 +673,14 @@ async def test_a_worker_finds_what_is_due_through_indexes_not_by_scanning_what_w
         columns = await sql.rows(f"SHOW INDEX FROM outbox_messages WHERE Key_name = '{plan['key']}'")
         assert [c["Column_name"] for c in sorted(columns, key=lambda c: c["Seq_in_index"])] == ["status", leading], plan
         assert int(plan["rows"]) < len(history) // 4, plan  # an estimate: far from all of them
+
+
+def test_every_event_of_a_template_fills_the_same_fields():
+    """A template is registered in the mini-program's console with a fixed set of keywords; WeChat
+    refuses a message whose data names another set (47003). Events sharing a template id must all
+    send exactly its keywords."""
+    by_template: dict[str, dict[str, frozenset]] = {}
+    for event, spec in notify.TEMPLATES.items():
+        by_template.setdefault(spec["template_id"], {})[event] = frozenset(spec["fields"])
+    mixed = {tid: events for tid, events in by_template.items() if len(set(events.values())) > 1}
+    assert mixed == {}
