@@ -43,4 +43,5 @@ async def remember(*, user_id: int, key: str, digest: str, status: int, response
 async def hold(*, user_id: int) -> None:
     """The per-user lock for a route without one of its own (the first read of its transaction):
     a retry waits for the first request under its key, then finds its record."""
-    await User.select_for_update().filter(id=user_id).values_list("id", flat=True)
+    # A model query: Tortoise drops FOR UPDATE from values() and values_list().
+    await User.select_for_update().get_or_none(id=user_id)

@@ -346,7 +346,7 @@ async def submit_record(
                                   details=[{"field": "started_at", "type": "before_claim", "claimed_at": claim.claimed_at.isoformat()}])
     if photos:
         # Locked: two records attaching the same photo at once see each other.
-        owned = len(await Upload.select_for_update().filter(id__in=photos, owner_id=owner_user_id).values_list("id", flat=True))
+        owned = len(await Upload.select_for_update().filter(id__in=photos, owner_id=owner_user_id))
         if owned != len(set(photos)):
             raise ValidationFailed("照片不存在", details=[{"field": "photos", "type": "not_found"}])
         # A photo is the evidence of one service: the same one again would stand for a visit

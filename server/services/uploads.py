@@ -84,15 +84,16 @@ async def sweep_unattached(*, now: datetime, storage: Storage) -> int:
     after = 0
     while True:
         async with in_transaction():
+            # Model rows: Tortoise drops FOR UPDATE from values() and values_list().
             rows = await Upload.select_for_update().filter(created_at__lt=now - UNATTACHED_FOR, id__gt=after).order_by(
-                "id").limit(SWEEP_BATCH).values_list("id", "owner_id", "storage_key")
+                "id").limit(SWEEP_BATCH)
             if not rows:
                 return removed
-            after = rows[-1][0]
-            owners = sorted({owner for _, owner, _ in rows})
+            after = rows[-1].id
+            owners = sorted({row.owner_id for row in rows})
             held = {i for photos in await TaskClaim.filter(volunteer__user_id__in=owners).values_list("photos", flat=True)
                     for i in photos or []}
-            gone = [(upload_id, key) for upload_id, _, key in rows if upload_id not in held]
+            gone = [(row.id, row.storage_key) for row in rows if row.id not in held]
             if gone:
                 await Upload.filter(id__in=[upload_id for upload_id, _ in gone]).delete()
         for _, key in gone:
