@@ -27,7 +27,9 @@ async def serve(client, worker, volunteer, station, minutes, score):
     return task["id"]
 
 
-async def test_project_lifecycle_and_kpis_from_real_tasks(client, api):
+async def cleaning_project(client, name: str, budget_fen: int):
+    """A running project for home cleaning at a new station, with its worker and a volunteer:
+    (admin, station, worker, volunteer, organisation, the create response)."""
     admin = await make_admin(client)
     station = await make_station()
     worker = await make_worker(client, station)
@@ -35,9 +37,14 @@ async def test_project_lifecycle_and_kpis_from_real_tasks(client, api):
     org = await make_organization()
     now = datetime.now(timezone.utc)
     r = await client.post("/api/v1/admin/projects", json={
-        "name": "鲸园街道居家清洁服务项目", "organization_id": org.id, "budget_fen": 5_000_000,
+        "name": name, "organization_id": org.id, "budget_fen": budget_fen,
         "starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat(),
         "services": ["CLEAN_HOME"], "station_ids": [station.id]}, headers=admin.headers)
+    return admin, station, worker, volunteer, org, r
+
+
+async def test_project_lifecycle_and_kpis_from_real_tasks(client, api):
+    admin, station, worker, volunteer, org, r = await cleaning_project(client, "鲸园街道居家清洁服务项目", 5_000_000)
     assert r.status_code == 201, r.text
     project = r.json()
     assert project["status"] == "proposed" and project["kpis"]["tasks"] == 0
@@ -82,16 +89,7 @@ async def test_a_reversed_service_leaves_the_projects_kpis(client):
     the volunteer's own hours say so); the KPIs a project is accepted on (保障四 后期验收) agree."""
     from models import PointsEntry
 
-    admin = await make_admin(client)
-    station = await make_station()
-    worker = await make_worker(client, station)
-    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
-    org = await make_organization()
-    now = datetime.now(timezone.utc)
-    r = await client.post("/api/v1/admin/projects", json={
-        "name": "居家清洁服务项目", "organization_id": org.id, "budget_fen": 1_000_000,
-        "starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat(),
-        "services": ["CLEAN_HOME"], "station_ids": [station.id]}, headers=admin.headers)
+    admin, station, worker, volunteer, _, r = await cleaning_project(client, "居家清洁服务项目", 1_000_000)
     project = r.json()
     kept = await serve(client, worker, volunteer, station, 15, None)
     taken_back = await serve(client, worker, volunteer, station, 10, None)
