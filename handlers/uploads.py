@@ -5,6 +5,7 @@ from tortoise.transactions import in_transaction
 
 from handlers.schemas import UploadOut
 from server import ratelimit
+from server.access import access_upload
 from server.auth import authenticate
 from server.errors import NotFound
 from server.http import respond, returns
@@ -40,7 +41,7 @@ async def upload(request: Request):
                         "image/webp": {"type": "string", "format": "binary"}})
 async def get_upload(request: Request, upload_id: int):
     actor = await authenticate(request)
-    row = await uploads.for_viewer(actor=actor, upload_id=upload_id)
+    row = await access_upload(actor, upload_id)
     try:
         data = await request.app.ctx.storage.get(row.storage_key)
     except FileNotFoundError:

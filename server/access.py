@@ -10,7 +10,10 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from models import CLAIM_ENDED, Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile
+from models import (
+    CLAIM_ENDED, Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, Upload,
+    VolunteerProfile,
+)
 from server.auth import Actor
 from server.errors import Forbidden, NotFound
 
@@ -133,6 +136,20 @@ async def access_household_for_plate(actor: Actor, resident_id: int) -> Resident
     """Printing a household's QR plate is a station job."""
     actor.require("worker")
     return await access_resident(actor, resident_id, purpose="edit")
+
+
+async def access_upload(actor: Actor, upload_id: int) -> Upload:
+    """A photo ``actor`` may look at: their own, one of a service record at their station (the
+    worker who confirms the service sees its evidence), or any, for an admin."""
+    upload = await Upload.get_or_none(id=upload_id)
+    if upload is not None and (upload.owner_id == actor.id or actor.has("admin")):
+        return upload
+    if upload is not None and actor.has("worker"):
+        held = await TaskClaim.filter(volunteer__user_id=upload.owner_id, task__station_id=actor.station_id).values_list(
+            "photos", flat=True)
+        if any(upload.id in (photos or []) for photos in held):
+            return upload
+    raise NotFound("图片不存在")
 
 
 async def access_points_entry(actor: Actor, entry_id: int) -> PointsEntry:

@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from models import TaskClaim, Upload
-from server.auth import Actor
-from server.errors import DomainError, NotFound, ValidationFailed
+from server.errors import DomainError, ValidationFailed
 from server.storage import Storage
 
 log = logging.getLogger("haibei.uploads")
@@ -52,21 +51,6 @@ async def store(*, owner_id: int, data: bytes, storage: Storage, max_bytes: int)
     await storage.put(key, data)
     return await Upload.create(owner_id=owner_id, storage_key=key, content_type=kind, size=len(data),
                                sha256=hashlib.sha256(data).hexdigest())
-
-
-async def for_viewer(*, actor: Actor, upload_id: int) -> Upload:
-    """A photo ``actor`` may look at: their own, one of a service record at their station (the
-    worker who confirms the service sees its evidence), or any, for an admin. Anything else is 404,
-    as a photo that does not exist: its id says nothing about whose it is."""
-    upload = await Upload.get_or_none(id=upload_id)
-    if upload is not None and (upload.owner_id == actor.id or actor.has("admin")):
-        return upload
-    if upload is not None and actor.has("worker"):
-        held = await TaskClaim.filter(volunteer__user_id=upload.owner_id, task__station_id=actor.station_id).values_list(
-            "photos", flat=True)
-        if any(upload.id in (photos or []) for photos in held):
-            return upload
-    raise NotFound("图片不存在")
 
 
 # A photo is taken during the service and attached by its record, the same day as a rule; one that
