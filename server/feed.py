@@ -29,12 +29,16 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from operator import itemgetter
 from typing import Any
+
+from server.services import geo
 
 log = logging.getLogger("haibei.feed")
 
@@ -66,6 +70,9 @@ CACHES: dict[str, dict[str, Any]] = {
     "claims": {"max_entries": 50_000},  # each volunteer's active claims (server/services/browse.py)
     # Open tasks by map cell, weighed by their number of tasks (server/services/browse.py).
     "cell": {"max_entries": 100_000, "weigh": itemgetter(0), "max_weight": 300_000},
+    # Each browsed cell's neighbourhood, its square of cells merged (server/services/browse.py):
+    # made only of "cell" entries, and gone with any of them (``follows``).
+    "hood": {"max_entries": 20_000, "follows": ("cell", partial(geo.square, half=geo.HOOD_HALF))},
 }
 
 _pending: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("haibei_feed_pending", default=None)
@@ -89,6 +96,15 @@ class LocalCache:
         self._queue: list[Any] = []
         self._load: Callable[[list[Any]], Awaitable[None]] | None = None
         self._tasks: set[asyncio.Task] = set()
+        # Caches whose entries are made of this one's: (cache, the keys there that hold a key here).
+        self._followers: list[tuple[LocalCache, Callable[[Any], Iterable[Any]]]] = []
+
+    def follow(self, source: LocalCache, keys_of: Callable[[Any], Iterable[Any]]) -> None:
+        """Make this cache's entries of ``source``'s: whenever an entry of ``source`` is dropped,
+        replaced, evicted or cleared, the entries here that ``keys_of(its key)`` names go too. An
+        entry here must be built from ``source``'s entries as they are at the moment it is stored
+        (``get_all``, then ``store`` with no await between): it then holds nothing they do not."""
+        source._followers.append((self, keys_of))
 
     def get(self, key: Any, *, due: list[Any] | None = None) -> Any | None:
         return self.get_many((key,), due=due)[0]
@@ -116,6 +132,21 @@ class LocalCache:
         self.hits += found
         self.misses += len(out) - found
         return out
+
+    def get_all(self, keys: Iterable[Any]) -> tuple[list[Any], float] | None:
+        """Every key's entry and when the oldest was stored (``store``'s ``at``), or None if any
+        is missing or too old; counts no read."""
+        if not self.feed.usable:
+            return None
+        oldest = _now() - self.feed.max_age_s
+        values, at = [], math.inf
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] < oldest:
+                return None
+            values.append(entry[1])
+            at = min(at, entry[0])
+        return values, at
 
     def peek(self, key: Any) -> Any | None:
         """The entry of ``key`` whatever its age, without counting a read (for reloads)."""
@@ -177,16 +208,16 @@ class LocalCache:
         """Call before reading what will be stored: the token ``store`` checks."""
         return self.feed.sequence
 
-    def store(self, key: Any, value: Any, token: int) -> bool:
+    def store(self, key: Any, value: Any, token: int, *, at: float | None = None) -> bool:
         """Keep ``value`` unless the key was invalidated (or everything cleared) since ``token``;
-        whether it was kept."""
+        whether it was kept. ``at``: aged as if stored then (an entry made of older ones)."""
         if not self.feed.usable or token < self._floor or self._dropped_at.get(key, -1) > token:
             return False
         if key in self._entries:
             self._forget(key)
         # Aged as if stored up to a quarter of the age limit earlier: what one burst of loads brought
         # in then expires over a spread, not all in the same second (a stampede onto the database).
-        self._entries[key] = (_now() - _spread() * self.feed.max_age_s / 4, value)
+        self._entries[key] = (_now() - _spread() * self.feed.max_age_s / 4 if at is None else at, value)
         self._weight += self.weigh(value) if self.weigh else 0
         while self._entries and (len(self._entries) > self.max_entries
                                  or (self.max_weight is not None and self._weight > self.max_weight)):
@@ -205,10 +236,18 @@ class LocalCache:
         self._dropped_at.clear()
         self._weight = 0
         self._floor = sequence
+        for follower, _ in self._followers:
+            follower.clear(sequence)
 
     def _forget(self, key: Any) -> None:
         _, value = self._entries.pop(key)
         self._weight -= self.weigh(value) if self.weigh else 0
+        # An entry leaves only through here (or ``clear``): what was made of it goes with it. No
+        # drop is recorded there, since what follows is never stored from an older read.
+        for follower, keys_of in self._followers:
+            for held in keys_of(key):
+                if held in follower._entries:
+                    follower._forget(held)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -221,7 +260,12 @@ class ChangeFeed:
         self.local_only = local_only  # one process (embedded fake Redis): local drops are complete
         self.live = local_only
         self.sequence = 0
-        self._caches = {topic: LocalCache(self, topic, **options) for topic, options in CACHES.items()}
+        self._caches = {topic: LocalCache(self, topic, **{k: v for k, v in options.items() if k != "follows"})
+                        for topic, options in CACHES.items()}
+        for topic, options in CACHES.items():
+            if "follows" in options:
+                source, keys_of = options["follows"]
+                self._caches[topic].follow(self._caches[source], keys_of)
         self._orphans: set[str] = set()  # changes made outside any request, published by ``flush``
 
     @property

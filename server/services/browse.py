@@ -27,6 +27,7 @@ import math
 import time
 from datetime import datetime
 from operator import itemgetter
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -88,21 +89,27 @@ async def browse_open(
     names = await catalogue.service_names() if mine is not None else {}
     area = _area_of(lat, lng)
     dense = _dense(area)
-    # From the cache the search grows ring by ring from the point's own cell, each ring read and
-    # measured once: ``spots`` holds every spot read so far with its distance, nearest first.
-    half = 1 if mine is not None and not dense else _START_HALF.get(area, 1)
+    # From the cache the search starts from the point's neighbourhood (``_hood``) and grows ring
+    # by ring from there, each ring read and measured once: ``spots`` holds every spot read so far
+    # with its distance, nearest first.
+    half = _START_HALF.get(area, 1)
     spots: list[tuple[float, tuple[_Cached, ...]]] = []
     read_half, count = -1, 0
+    if mine is not None and not dense:
+        count, points, tasks_at = await _hood(cells, lat, lng, now=now)
+        spots = sorted(zip(geo.distances_m(lat, lng, points), tasks_at), key=itemgetter(0))
+        read_half = half = geo.HOOD_HALF
     while True:
         cached = mine is not None and half <= CACHE_MAX_HALF and not dense
         edge = geo.clear_of_square_m(lat, lng, half)  # nothing outside the square is nearer
         if cached:
-            points, tasks_at, count = await _cells_from_cache(cells, _ring_bounds(lat, lng, read_half, half),
-                                                              now=now, count=count)
-            read_half = half
-            spots += zip(geo.distances_m(lat, lng, points), tasks_at)
-            spots.sort(key=itemgetter(0))
-            if count > DENSE_ROWS:
+            if half > read_half:
+                points, tasks_at, count = await _cells_from_cache(cells, _ring_bounds(lat, lng, read_half, half),
+                                                                  now=now, count=count)
+                read_half = half
+                spots += zip(geo.distances_m(lat, lng, points), tasks_at)
+                spots.sort(key=itemgetter(0))
+            if count > DENSE_ROWS and not dense:
                 # Too many tasks here to hold and sift in Python: the index does it better.
                 _DENSE_AREAS[area] = time.monotonic()
                 dense = True
@@ -368,6 +375,40 @@ async def _cells_from_cache(cells: feed.LocalCache, bounds: list[int], *, now: d
             points += at
             tasks_at += waiting
     return points, tasks_at, count
+
+
+async def _hood(cells: feed.LocalCache, lat: float, lng: float, *, now: datetime,
+                ) -> tuple[int, Sequence[_Point], Sequence[tuple[_Cached, ...]]]:
+    """The spots of the neighbourhood of (lat, lng)'s cell (``geo.HOOD_HALF``: the 5 × 5 cells
+    around it), as ``_cells_from_cache`` gives them (the number of tasks, then the positions and
+    tasks of its spots). Most browses settle within it, so the cache keeps each neighbourhood
+    browsed merged (topic "hood"): one lookup instead of 25, a third of a warm browse's work. An
+    entry is made only of the cells as the cache holds them at that moment, goes whenever one of
+    them does (``LocalCache.follow``), and ages with the oldest of them."""
+    hoods = cells.feed.cache("hood")
+    centre = geo.cell_of(lat, lng)
+    due: list[int] = []
+    hood = hoods.get(centre, due=due)
+    if hood is not None:
+        if due:
+            # Its oldest cell is near the age limit: the cells are reloaded in the background, as a
+            # read of them would have them; each one stored again takes this entry with it.
+            ripe: list[int] = []
+            cells.get_many(geo.square(centre, geo.HOOD_HALF), due=ripe)
+            if ripe:
+                cells.refresh_later(ripe, lambda keys: _reload_cells(cells, keys, now=now))
+        return hood
+    points, tasks_at, count = await _cells_from_cache(cells, _row_bounds(lat, lng, geo.HOOD_HALF), now=now,
+                                                      count=0)
+    if count <= DENSE_ROWS:
+        token = hoods.begin()
+        held = cells.get_all(geo.square(centre, geo.HOOD_HALF))
+        if held is not None:  # every cell held as read (a load racing a change stored nothing)
+            entries, oldest = held
+            merged = (sum(entry[0] for entry in entries), tuple(at for entry in entries for at in entry[1]),
+                      tuple(waiting for entry in entries for waiting in entry[2]))
+            hoods.store(centre, merged, token, at=oldest)
+    return count, points, tasks_at
 
 
 def _entries_by_cell(found: list[dict[str, Any]]) -> dict[int, _Entry]:

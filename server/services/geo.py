@@ -57,6 +57,17 @@ def ring(cell: int, k: int) -> list[int]:
     return out
 
 
+# A cell's neighbourhood: the square of cells reaching this many beyond it on every side (5 × 5,
+# ~2.5 km), which browsing keeps whole for each cell it is asked about (server/services/browse.py).
+HOOD_HALF = 2
+
+
+def square(cell: int, half: int) -> list[int]:
+    """The cells of the square reaching ``half`` cells beyond ``cell`` on every side, row by row."""
+    row, col = divmod(cell, CELL_ROW)
+    return [(row + dr) * CELL_ROW + col + dc for dr in range(-half, half + 1) for dc in range(-half, half + 1)]
+
+
 def clear_of_square_m(lat: float, lng: float, half: int) -> float:
     """How far (lat, lng) is from anything outside the square of cells reaching ``half`` cells
     beyond its own on every side: the distance to the square's nearest edge, on the same sphere as

@@ -9,7 +9,8 @@ HOME = {"lat": 37.512345, "lng": 122.121234}
 
 
 def misses() -> dict[str, int]:
-    return {topic: s["misses"] for topic, s in feed.current().stats().items()}
+    """Reads that went to the database: a neighbourhood ("hood") missed is rebuilt from its cells."""
+    return {topic: s["misses"] for topic, s in feed.current().stats().items() if topic != "hood"}
 
 
 async def browse_ids(client, session) -> list[int]:
@@ -48,6 +49,43 @@ async def test_a_warm_browse_reads_nothing_and_changes_show_at_once(client):
     r = await client.post(f"/api/v1/tasks/{second['id']}/cancel", json={"reason": "居民已自行解决"}, headers=worker.headers)
     assert r.status_code == 200, r.text
     assert await browse_ids(client, b) == [task["id"]]
+
+
+async def test_a_neighbourhood_read_whole_still_shows_every_change_in_its_cells_at_once(client):
+    """A warm browse reads the point's neighbourhood (the 5 × 5 cells around its cell) as one
+    cached entry: a change in any of those cells, the outermost too, shows at once."""
+    from server.services import geo
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    a, _ = await make_volunteer(client, station, approved_by=worker)
+    b, _ = await make_volunteer(client, station, approved_by=worker)
+    hoods = feed.current().cache("hood", max_entries=1)
+
+    async def near(session) -> list[int]:
+        r = await client.get("/api/v1/tasks/open", params={**HOME, "radius_km": 1.5}, headers=session.headers)
+        assert r.status_code == 200, r.text
+        return [t["id"] for t in r.json()["items"]]
+
+    assert await near(b) == [task["id"]]
+    hits, before = hoods.hits, misses()
+    assert await near(b) == [task["id"]]
+    assert hoods.hits == hits + 1 and misses() == before  # the neighbourhood whole, from the cache
+
+    # A household two cells east: in the neighbourhood's outermost column.
+    resident, _ = await make_resident(client, station, lat=HOME["lat"], lng=HOME["lng"] + 0.009)
+    far = await make_task(client, worker, await make_need(client, resident))
+    home = geo.cell_of(HOME["lat"], HOME["lng"])
+    where = geo.cell_of(far["approx_location"]["lat"], far["approx_location"]["lng"])
+    assert where in geo.square(home, geo.HOOD_HALF) and where not in geo.square(home, geo.HOOD_HALF - 1)
+    assert await near(b) == [task["id"], far["id"]]
+    assert await near(b) == [task["id"], far["id"]]  # and the neighbourhood made again holds it
+    r = await client.post(f"/api/v1/tasks/{far['id']}/claim", headers=a.headers)
+    assert r.status_code == 200, r.text
+    assert await near(b) == [task["id"]]
+    r = await client.post(f"/api/v1/tasks/{far['id']}/release", json={"reason": "临时有事"}, headers=a.headers)
+    assert r.status_code == 200, r.text
+    assert await near(b) == [task["id"], far["id"]]
 
 
 async def test_a_volunteer_suspended_or_changed_is_seen_at_once(client):
@@ -282,6 +320,7 @@ async def test_what_the_caches_keep_is_out_of_the_collectors_sight(client):
         "caller": change_feed.cache("user", max_entries=1).peek(volunteer.id),
         "claims": change_feed.cache("claims", max_entries=1).peek(profile["id"]),
         "cell": change_feed.cache("cell", max_entries=1).peek(geo.cell_of(where["lat"], where["lng"])),
+        "hood": change_feed.cache("hood", max_entries=1).peek(geo.cell_of(HOME["lat"], HOME["lng"])),
     }
     assert all(value is not None for value in kept.values()), kept
     assert [name for name, value in kept.items() if gc.is_tracked(value)] == []

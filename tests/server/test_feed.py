@@ -257,3 +257,63 @@ async def test_a_reload_check_keeps_what_the_database_still_has_and_names_the_re
     assert token == f.sequence - 1  # taken before the check (the invalidation came after)
     clock[0] += 20  # 70 s after the first store: only the entries the check kept are left
     assert cache.get_many([1, 2, 3, 4]) == [("a", 1), None, None, ("", 0)]
+
+
+def test_what_follows_a_cache_goes_whenever_what_it_was_made_of_does(monkeypatch):
+    """``LocalCache.follow``: an entry made of entries of another cache goes when any of them is
+    dropped, replaced, evicted or cleared; entries made of others stay."""
+    f = local_feed()
+    source = f.cache("parts", max_entries=3)
+    whole = f.cache("wholes", max_entries=10)
+    whole.follow(source, lambda part: (part // 10,))  # whole n is made of parts 10n .. 10n+9
+
+    def build(n: int) -> None:
+        token = whole.begin()
+        parts, _ = source.get_all([10 * n, 10 * n + 1])
+        whole.store(n, tuple(parts), token)
+
+    for key in (10, 11, 20):
+        source.store(key, f"p{key}", source.begin())
+    assert source.get_all([10, 11, 12]) is None  # 12 is not held
+    build(1)
+    assert whole.get(1) == ("p10", "p11")
+    f.changed("parts", 11)  # dropped
+    assert whole.get(1) is None
+    source.store(11, "p11'", source.begin())
+    build(1)
+    assert whole.get(1) == ("p10", "p11'")
+    source.store(10, "p10'", source.begin())  # replaced
+    assert whole.get(1) is None
+    build(1)
+    source.store(30, "p30", source.begin())  # evicts 20, the least recently used: another whole's
+    assert source.peek(20) is None and whole.get(1) == ("p10'", "p11'")
+    source.store(31, "p31", source.begin())  # evicts 11
+    assert source.peek(11) is None and whole.get(1) is None
+    source.store(11, "p11", source.begin())  # evicts 10
+    source.store(10, "p10", source.begin())
+    build(1)
+    f.changed("parts", 30)  # another whole's part: this one stays
+    assert whole.get(1) == ("p10", "p11")
+    source.clear(f.sequence)
+    assert whole.get(1) is None
+
+
+def test_an_entry_made_of_others_ages_with_the_oldest_of_them(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(feed, "_now", lambda: clock[0])
+    monkeypatch.setattr(feed, "_spread", lambda: 0.0)
+    f = local_feed(max_age_s=10)
+    source = f.cache("parts", max_entries=10)
+    whole = f.cache("wholes", max_entries=10)
+    source.store(1, "a", source.begin())
+    clock[0] += 6
+    source.store(2, "b", source.begin())
+    parts, oldest = source.get_all([1, 2])
+    assert oldest == 1000.0
+    whole.store("w", tuple(parts), whole.begin(), at=oldest)
+    due: list = []
+    assert whole.get("w", due=due) == ("a", "b") and due == []
+    clock[0] += 2  # 8 s after the oldest part: past ¾ of the age limit
+    assert whole.get("w", due=due) == ("a", "b") and due == ["w"]
+    clock[0] += 2.5  # the oldest part is past the limit: so is what was made of it
+    assert whole.get("w") is None and source.get_all([1, 2]) is None
