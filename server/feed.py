@@ -109,15 +109,16 @@ class LocalCache:
     def get(self, key: Any, *, due: list[Any] | None = None) -> Any | None:
         return self.get_many((key,), due=due)[0]
 
-    def get_many(self, keys: Any, *, due: list[Any] | None = None) -> list[Any | None]:
+    def get_many(self, keys: Any, *, due: list[Any] | None = None, ripe_at: float = REFRESH_AT) -> list[Any | None]:
         """The entry of each key in order (None where missing or too old). With ``due``, the keys
-        found but old enough to reload (see ``refresh_later``) are appended to it."""
+        found but old enough to reload (see ``refresh_later``: older than ``ripe_at`` of the age
+        limit) are appended to it."""
         keys = list(keys)
         if not self.feed.usable:
             return [None] * len(keys)
         now = _now()
         oldest = now - self.feed.max_age_s
-        ripe = now - self.feed.max_age_s * REFRESH_AT
+        ripe = now - self.feed.max_age_s * ripe_at
         entries, out = self._entries, []
         for key in keys:
             entry = entries.get(key)
@@ -213,7 +214,14 @@ class LocalCache:
         whether it was kept. ``at``: aged as if stored then (an entry made of older ones)."""
         if not self.feed.usable or token < self._floor or self._dropped_at.get(key, -1) > token:
             return False
-        if key in self._entries:
+        held = self._entries.get(key)
+        if held is not None and held[1] is value:
+            # The very entry, checked again (``keep_unchanged``): only its age starts over, and
+            # what follows it stays, since nothing it was made of changed.
+            self._entries[key] = (_now() - _spread() * self.feed.max_age_s / 4 if at is None else at, value)
+            self._entries.move_to_end(key)
+            return True
+        if held is not None:
             self._forget(key)
         # Aged as if stored up to a quarter of the age limit earlier: what one burst of loads brought
         # in then expires over a spread, not all in the same second (a stampede onto the database).

@@ -52,6 +52,9 @@ DENSE_ROWS = 400
 DENSE_FOR_S = 600.0
 _DENSE_AREAS: dict[int, float] = {}
 
+# A neighbourhood near its age limit has its cells older than this share of the limit checked again.
+HOOD_REFRESH_AT = 0.5
+
 
 def _dense(area: int) -> bool:
     marked = _DENSE_AREAS.get(area)
@@ -391,12 +394,20 @@ async def _hood(cells: feed.LocalCache, lat: float, lng: float, *, now: datetime
     hood = hoods.get(centre, due=due)
     if hood is not None:
         if due:
-            # Its oldest cell is near the age limit: the cells are reloaded in the background, as a
-            # read of them would have them; each one stored again takes this entry with it.
+            # Its oldest cell is near the age limit. Its cells past half of it are checked again in
+            # the background, as reading them would have them (a cell found changed takes this
+            # entry with it; one found unchanged only starts its age over), and the entry takes
+            # the age of its oldest cell now. Half, not the cells' usual ¾: the cells of a
+            # neighbourhood were stored at different times, and each one checked on its own would
+            # make the entry ripe again a moment later.
+            keys = geo.square(centre, geo.HOOD_HALF)
             ripe: list[int] = []
-            cells.get_many(geo.square(centre, geo.HOOD_HALF), due=ripe)
+            cells.get_many(keys, due=ripe, ripe_at=HOOD_REFRESH_AT)
             if ripe:
                 cells.refresh_later(ripe, lambda keys: _reload_cells(cells, keys, now=now))
+            held = cells.get_all(keys)
+            if held is not None:
+                hoods.store(centre, hood, hoods.begin(), at=held[1])
         return hood
     points, tasks_at, count = await _cells_from_cache(cells, _row_bounds(lat, lng, geo.HOOD_HALF), now=now,
                                                       count=0)
