@@ -22,7 +22,7 @@ class NotPending(Conflict):
 
 class ServiceInHand(Conflict):
     code = "SERVICE_IN_PROGRESS"
-    message = "您有已领取或进行中的服务,请完成或取消后再修改姓名、驿站或身份证号"
+    message = "您有已领取或进行中的服务,请完成或取消后再修改姓名、驿站、身份证号或新增需资质的技能"
 
 
 class OwnApplication(Forbidden):
@@ -33,7 +33,10 @@ class OwnApplication(Forbidden):
 async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -> VolunteerProfile:
     """Apply, or edit (replace) an application. A new station, name or ID number sends an approved
     one back to review: the station vouched for this person, there, under that name and number —
-    and the number is what their verified hours are reported under (信用威海, services/credit.py)."""
+    and the number is what their verified hours are reported under (信用威海, services/credit.py).
+    So does a newly claimed skill that the catalogue says needs one (``requires_skill``: bathing a
+    bedridden person, say): the station approved the skills it saw, and such tasks are offered to
+    whoever holds the skill (services/browse.py, services/claims.py)."""
     # Lock the account row first (before any plain read fixes the snapshot), so a double submit
     # updates one application instead of racing to create two.
     if (await User.select_for_update().get(id=user.id)).status != "active":
@@ -48,6 +51,7 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     elif volunteer.status in ("approved",) and (
         volunteer.station_id != data["station_id"] or volunteer.name != data["name"]
         or volunteer.id_number_index != _index(cipher, data.get("id_number"))
+        or (set(data.get("skills") or []) - set(volunteer.skills or [])) & await catalogue.skill_codes()
     ):
         # The reviewing station vouched for this person at that station under that name.
         if await TaskClaim.exists(volunteer_id=volunteer.id, status__in=CLAIM_ACTIVE):

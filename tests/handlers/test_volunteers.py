@@ -63,6 +63,36 @@ async def test_changing_skills_keeps_approval(client):
     assert r.json()["status"] == "approved" and r.json()["skills"] == ["LIVING_MEAL", "CLEAN_HOME"]
 
 
+async def test_claiming_a_skill_that_needs_one_sends_an_approved_volunteer_back_to_review(client):
+    """The station approved the skills it saw. 助浴 (CLEAN_BATH) needs a registered skill, and
+    tasks that need one are offered only to whoever holds it: added later, it is reviewed first."""
+    from models import TaskClaim
+    from tests.builders import make_open_task
+
+    station = await make_station()
+    task, _, worker, _ = await make_open_task(client, station)
+    s, profile = await make_volunteer(client, station, approved_by=worker, skills=["CLEAN_HOME", "CLEAN_BATH"])
+    # Dropping one, or adding one that needs none, keeps the approval.
+    for skills in (["CLEAN_HOME"], ["CLEAN_HOME", "LIVING_MEAL"]):
+        r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station, name=profile["name"], skills=skills),
+                             headers=s.headers)
+        assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+    bath = volunteer_payload(station, name=profile["name"], skills=["CLEAN_HOME", "CLEAN_BATH"])
+    # While a claim is in hand the edit waits (review takes the role away), and changes nothing.
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=s.headers)).status_code == 200
+    assert_error(await client.put("/api/v1/me/volunteer", json=bath, headers=s.headers), 409, "SERVICE_IN_PROGRESS")
+    row = await VolunteerProfile.get(id=profile["id"])
+    assert row.status == "approved" and row.skills == ["CLEAN_HOME", "LIVING_MEAL"]
+    await TaskClaim.filter(task_id=task["id"]).update(status="released")
+    r = await client.put("/api/v1/me/volunteer", json=bath, headers=s.headers)
+    assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+    assert not await UserRole.exists(user_id=s.id, role="volunteer")
+    assert_error(await client.get("/api/v1/tasks/open", params={"lat": 37.5, "lng": 122.1}, headers=s.headers),
+                 403, "FORBIDDEN")
+    r = await client.post(f"/api/v1/volunteers/{profile['id']}/approve", headers=worker.headers)
+    assert r.status_code == 200 and r.json()["skills"] == ["CLEAN_HOME", "CLEAN_BATH"], r.text
+
+
 async def test_worker_of_another_station_gets_404_and_residents_403(client):
     a, b = await make_station(), await make_station()
     worker_b = await make_worker(client, b)
