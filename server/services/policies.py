@@ -121,8 +121,17 @@ def _holds(rule: dict[str, Any], *, categories: set[str], latest: Assessment | N
     return ok
 
 
-async def active() -> list[Policy]:
-    return await Policy.filter(status="active").order_by("id")
+def in_force(policy: Policy, now: datetime) -> bool:
+    """Whether ``policy`` applies at ``now``: begun, and not yet over."""
+    return not ((policy.valid_from and policy.valid_from > now) or (policy.valid_until and policy.valid_until <= now))
+
+
+async def listed(*, now: datetime, everything: bool) -> list[Policy]:
+    """The active policies: those in force at ``now``, or with ``everything`` (the administrators
+    who keep the catalogue) also those not yet begun or already over. A household or a worker shown
+    a policy that has ended would apply for help that no longer exists."""
+    found = await Policy.filter(status="active").order_by("id")
+    return found if everything else [p for p in found if in_force(p, now)]
 
 
 async def eligible(*, resident: ResidentProfile, now: datetime) -> list[dict[str, Any]]:
@@ -131,7 +140,7 @@ async def eligible(*, resident: ResidentProfile, now: datetime) -> list[dict[str
     categories = set(resident.categories or [])
     out = []
     for policy in await Policy.filter(status="active").order_by("id"):
-        if (policy.valid_from and policy.valid_from > now) or (policy.valid_until and policy.valid_until <= now):
+        if not in_force(policy, now):
             continue
         fired: list[str] = []
         if _holds(policy.eligibility, categories=categories, latest=latest, fired=fired):

@@ -117,3 +117,24 @@ async def test_a_rule_naming_what_the_questionnaire_does_not_have_is_refused_at_
     assert (await client.get("/api/v1/policies", headers=admin.headers)).json() == []
     good = {"all": [{"dimension": "income", "min": 60}, {"answer": "self_care", "in": ["none"]}, {"level_in": ["特别困难"]}]}
     assert (await client.post("/api/v1/admin/policies", json=policy(eligibility=good), headers=admin.headers)).status_code == 201
+
+
+async def test_the_catalogue_shows_households_and_workers_only_policies_in_force(client):
+    """An ended policy listed to a household or a worker would send them to apply for help that no
+    longer exists; the administrators keeping the catalogue still see every one, to renew or edit."""
+    admin = await make_admin(client)
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    ids = {}
+    for name, over in (("current", {}), ("over", {"valid_until": iso(soon(-60))}),
+                       ("later", {"valid_from": iso(soon(24 * 60))}),
+                       ("window", {"valid_from": iso(soon(-60)), "valid_until": iso(soon(60))})):
+        r = await client.post("/api/v1/admin/policies", json=policy(title=name, **over), headers=admin.headers)
+        assert r.status_code == 201, r.text
+        ids[name] = r.json()["id"]
+    for session in (resident, worker):
+        r = await client.get("/api/v1/policies", headers=session.headers)
+        assert r.status_code == 200 and [p["id"] for p in r.json()] == [ids["current"], ids["window"]]
+    r = await client.get("/api/v1/policies", headers=admin.headers)
+    assert [p["id"] for p in r.json()] == sorted(ids.values())
