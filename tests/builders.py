@@ -284,3 +284,13 @@ async def record_after(client: httpx.AsyncClient, task_id: int, volunteer: Sessi
     with clock_moved(minutes, client._haibei_api.app):
         return await client.post(f"/api/v1/tasks/{task_id}/record", headers=volunteer.headers, json={
             "started_at": iso(started), "ended_at": iso(soon(minutes)), "summary": summary, **extra})
+
+
+async def serve_and_record(client: httpx.AsyncClient, task_id: int, volunteer: Session, minutes: int = 30) -> None:
+    """The volunteer claims the task, checks in at the household (resident_payload's position) and
+    records ``minutes`` of service: the task waits for the station's confirmation."""
+    assert (await client.post(f"/api/v1/tasks/{task_id}/claim", headers=volunteer.headers)).status_code == 200
+    r = await client.post(f"/api/v1/tasks/{task_id}/check-in", json={"lat": 37.512345, "lng": 122.121234},
+                          headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    assert (await record_after(client, task_id, volunteer, minutes)).status_code == 200

@@ -345,13 +345,21 @@ async def checked_in_with_photos(client, n: int):
     return worker, s, volunteer, task, ids
 
 
-async def test_a_household_closing_erases_the_photos_of_its_services_and_the_records_stay(client, api):
+async def confirmed_with_a_photo(client):
+    """A service recorded (20 minutes) with the first of two uploads as its photo, and confirmed:
+    (worker, household session, volunteer, task, (the record's photo, the loose upload))."""
     from tests.builders import record_after
+
+    worker, s, volunteer, task, (attached, loose) = await checked_in_with_photos(client, 2)
+    assert (await record_after(client, task["id"], volunteer, 20, photos=[attached])).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
+    return worker, s, volunteer, task, (attached, loose)
+
+
+async def test_a_household_closing_erases_the_photos_of_its_services_and_the_records_stay(client, api):
     from tests.handlers.test_catalogue_uploads import tiny_png
 
-    worker, s, volunteer, task, (photo, kept_elsewhere) = await checked_in_with_photos(client, 2)
-    assert (await record_after(client, task["id"], volunteer, 20, photos=[photo])).status_code == 200
-    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
+    worker, s, volunteer, task, (photo, kept_elsewhere) = await confirmed_with_a_photo(client)
     key = (await Upload.get(id=photo)).storage_key
     assert await api.app.ctx.storage.get(key) == tiny_png()
 
@@ -368,12 +376,9 @@ async def test_a_household_closing_erases_the_photos_of_its_services_and_the_rec
 
 
 async def test_a_volunteer_closing_erases_their_unattached_uploads_not_those_of_records(client, api):
-    from tests.builders import record_after
     from tests.handlers.test_catalogue_uploads import tiny_png
 
-    worker, _, volunteer, task, (attached, loose) = await checked_in_with_photos(client, 2)
-    assert (await record_after(client, task["id"], volunteer, 20, photos=[attached])).status_code == 200
-    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
+    worker, _, volunteer, task, (attached, loose) = await confirmed_with_a_photo(client)
     loose_key = (await Upload.get(id=loose)).storage_key
     assert await api.app.ctx.storage.get(loose_key) == tiny_png()
 

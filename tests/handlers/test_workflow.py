@@ -7,7 +7,7 @@ from models import Need, Task, TaskClaim, WorkflowEvent
 from server.services import plates
 from tests.builders import (
     iso, login, make_need, make_open_task, make_resident, make_station, make_task, make_volunteer, make_worker,
-    clock_moved, make_open_task_and_volunteer, record_after, soon, volunteer_payload,
+    clock_moved, make_open_task_and_volunteer, record_after, serve_and_record, soon, volunteer_payload,
 )
 from tests.handlers.test_platform import assert_error
 
@@ -428,9 +428,7 @@ async def test_a_worker_who_served_cannot_confirm_their_own_service(client):
     # The worker also volunteers at the station, approved by a colleague.
     r = await client.put("/api/v1/me/volunteer", json=volunteer_payload(station), headers=worker.headers)
     assert (await client.post(f"/api/v1/volunteers/{r.json()['id']}/approve", headers=colleague.headers)).status_code == 200
-    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=worker.headers)).status_code == 200
-    assert (await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=worker.headers)).status_code == 200
-    assert (await record_after(client, task["id"], worker, 30)).status_code == 200
+    await serve_and_record(client, task["id"], worker)
 
     assert_error(await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers),
                  403, "OWN_SERVICE")
@@ -529,9 +527,7 @@ async def test_a_worker_does_not_confirm_the_service_their_own_household_receive
     assert r.status_code == 200, r.text
     task = await make_task(client, colleague, await make_need(client, worker))
     volunteer, _ = await make_volunteer(client, station, approved_by=colleague)
-    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
-    assert (await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)).status_code == 200
-    assert (await record_after(client, task["id"], volunteer, 30)).status_code == 200
+    await serve_and_record(client, task["id"], volunteer)
 
     assert_error(await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers),
                  403, "OWN_SERVICE")
