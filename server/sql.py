@@ -57,10 +57,124 @@ async def rows(text: str | Statement, params: list[Any] | tuple[Any, ...] = ()) 
 
 
 def hydrate(model: type[M], row: dict[str, Any], prefix: str = "") -> M:
-    """A model instance from a row holding all of the model's columns (optionally ``prefix``ed)."""
-    if prefix:
-        row = {key[len(prefix):]: value for key, value in row.items() if key.startswith(prefix)}
-    return model._init_from_db(**row)
+    """A model instance from a row holding the model's columns (optionally ``prefix``ed), as the
+    ORM's own ``_init_from_db`` builds it, each column converted the way it converts it. A row
+    holding only some columns (``columns(..., only=...)``) gives a partial instance, as ``.only()``
+    does. How to read a row of a given shape is worked out once (``_plan``): the ORM's own way
+    with a partial row works out which columns need converting again for every row, and claim
+    batches read dozens of partial rows each."""
+    partial, plan = _plan(model, prefix, tuple(row))
+    obj = model.__new__(model)
+    meta = model._meta
+    _setattr = object.__setattr__
+    _setattr(obj, "_partial", partial)
+    _setattr(obj, "_saved_in_db", True)
+    _setattr(obj, "_custom_generated_pk", meta.db_pk_column not in meta.generated_db_fields)
+    _setattr(obj, "_await_when_save", {})
+    for key, attr, convert in plan:
+        value = row[key]
+        _setattr(obj, attr, value if convert is None else convert(value))
+    return obj
+
+
+_PLANS: dict[tuple[type, str, tuple[str, ...]], tuple[bool, list[tuple[str, str, Callable[[Any], Any] | None]]]] = {}
+
+
+def _plan(model: type[Model], prefix: str, keys: tuple[str, ...]):
+    """For rows of ``model`` with ``keys``: whether the instance is partial, and for each column
+    read (key, attribute, conversion or None), as ``Model._init_from_db`` converts them: values the
+    driver already gives as Python's (``db_native_fields``) as they are, fields that only cast to
+    their type (``db_default_fields``) cast unless NULL, the others through ``to_python_value``."""
+    found = _PLANS.get((model, prefix, keys))
+    if found is not None:
+        return found
+    meta = model._meta
+    native = {key for key, _, _ in meta.db_native_fields}
+    cast = {key: field.field_type for key, _, field in meta.db_default_fields}
+    plan = []
+    for key in keys:
+        if not key.startswith(prefix):
+            continue
+        column = key[len(prefix):]
+        if column not in meta.fields_map:
+            continue
+        field = meta.fields_map[column]
+        attr = meta.fields_db_projection_reverse.get(column, column)
+        if column in native:
+            convert = None
+        elif column in cast:
+            convert = _cast(cast[column])
+        else:
+            convert = field.to_python_value
+        plan.append((key, attr, convert))
+    partial = {column for column, _, _ in meta.db_native_fields + meta.db_default_fields + meta.db_complex_fields} \
+        - {key[len(prefix):] for key, _, _ in plan}
+    found = _PLANS[(model, prefix, keys)] = (bool(partial), plan)
+    return found
+
+
+def _cast(field_type: type) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else field_type(value)
+
+
+def new(model: type[M], **values: Any) -> M:
+    """An unsaved instance, as ``model(**values)`` builds it — each value given through its field's
+    ``to_python_value``, every other field its default — without the ORM's per-attribute hooks
+    (``Model.__setattr__`` looks up the field and its pending async default on every assignment;
+    a claim batch builds a hundred rows). Values that are related objects, a primary key or a
+    field with an async default go the ORM's own way."""
+    meta = model._meta
+    defaults = _DEFAULTS.get(model)
+    if defaults is None:
+        defaults = _DEFAULTS[model] = _defaults(model)
+    if defaults is _ORM or not values.keys() <= meta.fields_db_projection.keys() or meta.pk_attr in values:
+        return model(**values)
+    obj = model.__new__(model)
+    _setattr = object.__setattr__
+    _setattr(obj, "_partial", False)
+    _setattr(obj, "_saved_in_db", False)
+    _setattr(obj, "_custom_generated_pk", False)
+    _setattr(obj, "_await_when_save", {})
+    fields = meta.fields_map
+    for key, value in values.items():
+        if value is None and not fields[key].null:
+            raise ValueError(f"{key} is non nullable field, but null was passed")
+        _setattr(obj, key, fields[key].to_python_value(value))
+    for key, default in defaults:
+        if key not in values:
+            _setattr(obj, key, default() if callable(default) else default)
+    return obj
+
+
+_ORM = object()
+_DEFAULTS: dict[type, Any] = {}
+
+
+def _defaults(model: type[Model]):
+    """Each field's default for ``new``, as ``Model.__init__`` gives it: a callable (a factory, or
+    a copy of a mutable default) or a value; ``_ORM`` where a default is a coroutine function."""
+    import copy
+    import inspect
+
+    meta = model._meta
+    out: list[tuple[str, Any]] = []
+    for key in meta.fields - meta.fetch_fields:  # relations are not given defaults (Model.__init__)
+        field = meta.fields_map[key]
+        default = field.default
+        if inspect.iscoroutinefunction(default):
+            return _ORM
+        if callable(default):
+            out.append((key, default))
+        elif default is not None:
+            if isinstance(default, (int, float, str, bool, bytes)):
+                out.append((key, default))
+            else:
+                out.append((key, lambda default=default: copy.deepcopy(default)))
+        elif field.has_db_default():
+            out.append((key, field.get_db_default_value))
+        else:
+            out.append((key, None))
+    return out
 
 
 def columns(model: type[Model], alias: str, prefix: str = "", only: tuple[str, ...] | None = None) -> str:
@@ -101,11 +215,17 @@ async def insert_many(objs: list[M], *, want_ids: bool = True) -> None:
     model = type(objs[0])
     meta = model._meta
     names = [name for name in meta.fields_db_projection if not meta.fields_map[name].generated]
+    values = [[meta.fields_map[name].to_db_value(getattr(obj, name), obj) for name in names] for obj in objs]
+    # A nullable column without a database default that is NULL in every row is left out: the
+    # server writes NULL there itself (a claim row is mostly such columns until it is served).
+    keep = [k for k, name in enumerate(names)
+            if not _null_by_default(meta.fields_map[name]) or any(row[k] is not None for row in values)]
+    if len(keep) < len(names):
+        names = [names[k] for k in keep]
+        values = [[row[k] for k in keep] for row in values]
     cols = ", ".join(meta.fields_db_projection[name] for name in names)
     row_marks = "(" + ", ".join(["%s"] * len(names)) + ")"
-    params: list[Any] = []
-    for obj in objs:
-        params += [meta.fields_map[name].to_db_value(getattr(obj, name), obj) for name in names]
+    params: list[Any] = [value for row in values for value in row]
     client = _client()
     head = f"INSERT INTO {meta.db_table} ({cols}) VALUES "
     every_row = head + ", ".join([row_marks] * len(objs))
@@ -123,6 +243,10 @@ async def insert_many(objs: list[M], *, want_ids: bool = True) -> None:
             obj.pk = await client.execute_insert(_dialect_text(client, head + row_marks), params[k * width:(k + 1) * width])
     for obj in objs:
         obj._saved_in_db = True
+
+
+def _null_by_default(field) -> bool:
+    return field.null and not field.has_db_default()
 
 
 _RETURNING: dict[str, bool] = {}

@@ -182,8 +182,8 @@ async def take(asks: list[Ask]) -> list[Outcome]:
         filled = task.claimed_count >= task.volunteers_needed
         if filled:
             task.status = "claimed"
-        claim = TaskClaim(task_id=task.id, volunteer_id=volunteer.id, claimed_at=ask.now,
-                          active_key=f"{task.id}:{volunteer.id}")
+        claim = sql.new(TaskClaim, task_id=task.id, volunteer_id=volunteer.id, claimed_at=ask.now,
+                        active_key=f"{task.id}:{volunteer.id}")
         live[task.id].append((claim, volunteer.name))
         active[volunteer.id].append((task.id, task.scheduled_start, task.scheduled_end))
         made.append((ask, task, claim, volunteer, filled))

@@ -18,7 +18,7 @@ from typing import Any
 from tortoise.models import Model
 
 from models import Task, TaskClaim, WorkflowEvent
-from server import feed
+from server import feed, sql
 from server.errors import Conflict
 
 
@@ -80,7 +80,8 @@ def row(obj: Model, *, need_id: int, actor_id: int | None, actor_role: str, from
         to_status: str, now: datetime, reason: str | None = None) -> WorkflowEvent:
     """The timeline row for ``obj``, unsaved (``record`` saves one; batches insert many at once)."""
     subject = {"Need": "need", "Task": "task", "TaskClaim": "claim"}[type(obj).__name__]
-    return WorkflowEvent(
+    return sql.new(
+        WorkflowEvent,
         need_id=need_id,
         task_id=getattr(obj, "task_id", None) if subject == "claim" else (obj.id if subject == "task" else None),
         claim_id=obj.id if subject == "claim" else None,

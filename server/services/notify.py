@@ -89,8 +89,8 @@ async def notify_many(items: list[tuple[int | None, str, dict[str, Any]]], *, no
             out.append(None)  # a household kept by a worker, with no account: the station sees it anyway
             continue
         msg = render(event, ctx)
-        notification = Notification(user_id=user_id, event=event, title=msg["title"], body=msg["body"],
-                                    page=msg["page"], data={k: _text(v) for k, v in ctx.items()}, created_at=now)
+        notification = sql.new(Notification, user_id=user_id, event=event, title=msg["title"], body=msg["body"],
+                                page=msg["page"], data={k: _text(v) for k, v in ctx.items()}, created_at=now)
         written.append((notification, msg))
         out.append(notification)
     if not written:
@@ -120,9 +120,9 @@ async def notify_many(items: list[tuple[int | None, str, dict[str, Any]]], *, no
             continue
         quota["remaining"] -= 1
         spent[quota["id"]] = {"remaining": quota["remaining"]}
-        outbox.append(OutboxMessage(notification_id=notification.id, user_id=notification.user_id,
-                                    openid=openids[notification.user_id], template_id=msg["template_id"],
-                                    page=msg["page"], data=msg["fields"], next_attempt_at=now, created_at=now))
+        outbox.append(sql.new(OutboxMessage, notification_id=notification.id, user_id=notification.user_id,
+                              openid=openids[notification.user_id], template_id=msg["template_id"],
+                              page=msg["page"], data=msg["fields"], next_attempt_at=now, created_at=now))
     await sql.update_many(SubscriptionQuota, spent)
     await sql.insert_many(outbox, want_ids=False)
     return out
