@@ -249,3 +249,23 @@ async def test_a_time_beyond_what_the_calendar_holds_is_a_payload_error(client):
     r = await client.get("/api/v1/ledgers/needs", params={"from": "0001-01-01T08:00:00+08:00", "to": "9999-12-31T15:59:59Z"},
                          headers=worker.headers)
     assert r.status_code == 200, r.text
+
+
+async def test_a_ledger_of_many_pages_has_every_row_once_in_order(client, api, monkeypatch):
+    # Pages of 2 and a turn of the event loop every 3 rows: the page and turn boundaries fall
+    # everywhere in 7 entries (the real sizes, 500 and 100, only change how often).
+    from tests.builders import bulk_volunteers, give_points
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    (volunteer,) = await bulk_volunteers(api, station, 1)
+    for amount in range(1, 8):
+        await give_points(api, volunteer, amount)
+    monkeypatch.setattr(ledgers, "BATCH", 2)
+    monkeypatch.setattr(ledgers, "YIELD_EVERY", 3)
+    r = await client.get("/api/v1/ledgers/points", params=window(), headers=worker.headers)
+    assert r.status_code == 200, r.text
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))[2:]
+    ids = [row[0] for row in rows]
+    assert ids == sorted(ids) and len(set(ids)) == 7
+    assert [row[4] for row in rows] == list(range(1, 8))
