@@ -96,10 +96,10 @@ def _plan(model: type[Model], prefix: str, keys: tuple[str, ...]):
         if not key.startswith(prefix):
             continue
         column = key[len(prefix):]
-        if column not in meta.fields_map:
+        attr = meta.fields_db_projection_reverse.get(column)  # the field a column belongs to
+        if attr is None:
             continue
-        field = meta.fields_map[column]
-        attr = meta.fields_db_projection_reverse.get(column, column)
+        field = meta.fields_map[attr]
         if column in native:
             convert = None
         elif column in cast:

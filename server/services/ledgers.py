@@ -8,7 +8,6 @@ an entitled caller asks for it, and such an export is audited.
 from __future__ import annotations
 
 import asyncio
-
 import os
 import tempfile
 from collections.abc import AsyncIterator
