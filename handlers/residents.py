@@ -5,7 +5,7 @@ from sanic.response import raw
 from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
-from handlers.schemas import ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
+from handlers.schemas import CategoriesIn, ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
 from server.access import access_household_for_plate, access_resident, require_worker_station
 from server.auth import authenticate
 from server.http import body, dumps, query, respond, returns
@@ -24,7 +24,7 @@ async def list_residents(request: Request):
     station_id = require_worker_station(actor)
     q = request.ctx.query
     rows, total = await residents.list_for_station(
-        station_id=station_id, category=q.category, name=q.name, limit=q.limit, offset=q.offset
+        station_id=station_id, category=q.category, name=q.name, limit=q.limit, offset=q.offset, declared=q.declared
     )
     cipher = request.app.ctx.cipher
     return respond({"items": [residents.present(r, cipher=cipher) for r in rows], "total": total})
@@ -84,6 +84,21 @@ async def update_resident(request: Request, resident_id: int):
             data=request.ctx.body.model_dump(), cipher=cipher,
         )
     return respond(residents.present(resident, cipher=cipher))
+
+
+@bp.put("/<resident_id:int>/categories")
+@openapi.summary("Set a household's assistance categories as checked (workers of its station); settles "
+                 "what the household declared; audited")
+@openapi.secured("token")
+@body(CategoriesIn)
+@returns(ResidentOut)
+async def check_categories(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id, purpose="edit")
+        resident = await residents.check_categories(worker_id=actor.id, resident=resident,
+                                                    categories=request.ctx.body.categories)
+    return respond(residents.present(resident, cipher=request.app.ctx.cipher))
 
 
 @bp.get("/<resident_id:int>/unmasked")

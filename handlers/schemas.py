@@ -108,7 +108,9 @@ class ResidentOut(BaseModel):
     address: str | None
     lat: float | None
     lng: float | None
-    categories: list[str]
+    categories: list[str] = Field(description="checked by the station: what statistics and policy matching count")
+    declared_categories: list[str] | None = Field(
+        None, description="what the household said of itself, awaiting the station's check; null when none waits")
     health_notes: str | None
     has_health_notes: bool
     gender: str | None
@@ -154,7 +156,8 @@ class ResidentIn(Strict):
     lat: float | None = Field(None, ge=-90, le=90, description="GCJ-02")
     lng: float | None = Field(None, ge=-180, le=180, description="GCJ-02")
     station_id: int = Field(gt=0)
-    categories: list[str] = Field(default_factory=list, max_length=16)
+    categories: list[str] = Field(default_factory=list, max_length=16,
+                                  description="a household's own are kept as declared until the station checks them")
     health_notes: Text | None = None
     guardian_name: Name | None = None
     guardian_phone: Annotated[str, StringConstraints(max_length=20)] | None = None
@@ -165,13 +168,7 @@ class ResidentIn(Strict):
 
     _phones = field_validator("phone", "guardian_phone")(classmethod(lambda cls, v: _phone(v)))
 
-    @field_validator("categories")
-    @classmethod
-    def _categories(cls, value: list[str]) -> list[str]:
-        unknown = [c for c in value if c not in HOUSEHOLD_CATEGORIES]
-        if unknown:
-            raise ValueError(f"未知的困难类别: {'、'.join(unknown[:5])}")
-        return list(dict.fromkeys(value))
+    _categories = field_validator("categories")(classmethod(lambda cls, v: _known_categories(v)))
 
     @model_validator(mode="after")
     def _pairs(self) -> ResidentIn:
@@ -213,8 +210,24 @@ class ListQuery(Strict):
     offset: int = Field(0, ge=0, le=1_000_000)
 
 
+def _known_categories(value: list[str]) -> list[str]:
+    unknown = [c for c in value if c not in HOUSEHOLD_CATEGORIES]
+    if unknown:
+        raise ValueError(f"未知的困难类别: {'、'.join(unknown[:5])}")
+    return list(dict.fromkeys(value))
+
+
+class CategoriesIn(Strict):
+    """The household's categories as the station checked them (against the civil-affairs records)."""
+
+    categories: list[str] = Field(max_length=16)
+
+    _categories = field_validator("categories")(classmethod(lambda cls, v: _known_categories(v)))
+
+
 class ResidentListQuery(ListQuery):
     category: Annotated[str, StringConstraints(max_length=20)] | None = None
+    declared: bool = Field(False, description="only households whose declared categories await a check")
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = Field(
         None, description="name prefix, e.g. 王"
     )

@@ -24,7 +24,11 @@ class ResidentProfile(Model):
     community = fields.CharField(max_length=80, null=True)
     address_enc = fields.CharField(max_length=600, null=True)
     location_enc = fields.CharField(max_length=200, null=True)
+    # The assistance categories (特困, 低保…) a worker has checked: what statistics, worksheets and
+    # policy matching count. A household's own say goes to ``declared_categories`` until a worker
+    # checks it (政策(一): who is 救助对象 is settled by the civil-affairs records, not by the person).
     categories = fields.JSONField(default=list)
+    declared_categories = fields.JSONField(null=True)  # the household's own, awaiting a check; None: none waits
     health_notes_enc = fields.TextField(null=True)
     guardian_name = fields.CharField(max_length=40, null=True)
     guardian_phone_enc = fields.CharField(max_length=200, null=True)

@@ -105,10 +105,18 @@ def resident_payload(station: Station, **overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if v is not ...}
 
 
-async def make_resident(client: httpx.AsyncClient, station: Station, **overrides: Any) -> tuple[Session, dict]:
+async def make_resident(client: httpx.AsyncClient, station: Station, *, checked_by: Session | None = None,
+                        **overrides: Any) -> tuple[Session, dict]:
+    """A household that registered itself. Its categories are its declaration; with
+    ``checked_by`` (a worker of the station) they are then checked as declared."""
     session = await login(client, new_openid("resident"))
-    r = await client.put("/api/v1/me/resident", json=resident_payload(station, **overrides), headers=session.headers)
+    payload = resident_payload(station, **overrides)
+    r = await client.put("/api/v1/me/resident", json=payload, headers=session.headers)
     assert r.status_code == 200, r.text
+    if checked_by is not None:
+        r = await client.put(f"/api/v1/residents/{r.json()['id']}/categories",
+                             json={"categories": payload.get("categories", [])}, headers=checked_by.headers)
+        assert r.status_code == 200, r.text
     return session, r.json()
 
 

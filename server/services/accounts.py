@@ -297,6 +297,7 @@ async def anonymise_resident(*, resident: ResidentProfile, now: datetime) -> Non
         "guardian_phone_enc", "guardian_relation",
     ):
         setattr(resident, field, None)
+    resident.declared_categories = None  # the household's own say goes with it; the checked ones stay
     resident.status = "closed"
     resident.anonymised_at = now
     await resident.save()

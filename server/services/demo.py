@@ -178,7 +178,10 @@ async def seed(*, cipher: FieldCipher, settings: Settings | None = None) -> dict
             if birth >= "2012":
                 data.update(guardian_name="刘建华", guardian_phone="13800003001", guardian_relation="祖父",
                             guardian_consent=True)
-            await residents.upsert_own(user=user, data=data, cipher=cipher)
+            resident = await residents.upsert_own(user=user, data=data, cipher=cipher)
+            # The station's worker has checked what the household declared (the demo's records).
+            await residents.check_categories(worker_id=(await _user(f"demo-worker-{(i - 1) % 3 + 1}")).id,
+                                             resident=resident, categories=categories)
     await _seed_workflow(cipher=cipher, settings=settings)
     await _seed_rewards()
     return {

@@ -91,8 +91,10 @@ def check_profile(*, data: dict[str, Any]) -> None:
             raise GuardianRequired(details=details)
 
 
-def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCipher, actor_id: int) -> None:
-    """Copy validated input onto the row, encrypting and masking as it goes."""
+def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCipher, actor_id: int,
+           by_household: bool = False) -> None:
+    """Copy validated input onto the row, encrypting and masking as it goes. The categories a
+    household gives of itself are its declaration (``declare_categories``); a worker's are checked."""
     enc = cipher.encrypt_optional
     id_number = data.get("id_number")
     birth = _birth(data)
@@ -111,7 +113,10 @@ def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCiph
     if data.get("lat") is not None:
         location = json.dumps([data["lat"], data["lng"]])
     resident.location_enc = enc(location, context=CTX["location"])
-    resident.categories = list(data.get("categories") or [])
+    if by_household:
+        declare_categories(resident, list(data.get("categories") or []))
+    else:
+        resident.categories, resident.declared_categories = list(data.get("categories") or []), None
     resident.health_notes_enc = enc(data.get("health_notes") or None, context=CTX["health_notes"])
     resident.guardian_name = data.get("guardian_name")
     resident.guardian_phone_enc = enc(data.get("guardian_phone"), context=CTX["guardian_phone"])
@@ -167,7 +172,9 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
         raise TokenInvalid()
     await _check_station(data["station_id"])
     check_profile(data=data)
-    resident = await ResidentProfile.get_or_none(user_id=user.id)
+    # Locked: a worker checking its categories meanwhile (``check_categories``) is not undone by
+    # this save of the row as read before.
+    resident = await ResidentProfile.select_for_update().get_or_none(user_id=user.id)
     if resident is not None and resident.station_id != data["station_id"]:
         await _check_can_move(resident=resident)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id if resident else None,
@@ -175,10 +182,34 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     created = resident is None
     if resident is None:
         resident = ResidentProfile(user_id=user.id)
-    _apply(resident, data=data, cipher=cipher, actor_id=user.id)
+    _apply(resident, data=data, cipher=cipher, actor_id=user.id, by_household=True)
     await _save(resident)
     await audit.record(actor_id=user.id, action="resident.create" if created else "resident.update",
                        subject_type="resident", subject_id=resident.id)
+    return resident
+
+
+def declare_categories(resident: ResidentProfile, categories: list[str]) -> None:
+    """What a household says of itself: kept as its declaration for the station to check, never
+    as its categories. Who is 特困 or 低保 is a matter of the civil-affairs records (政策(一)), and
+    the categories decide what the statistics, the visit worksheet and the policy matching count.
+    A declaration that says what is already checked leaves nothing waiting."""
+    categories = list(dict.fromkeys(categories))
+    held = list(resident.categories or [])
+    resident.declared_categories = None if sorted(categories) == sorted(held) else categories
+
+
+async def check_categories(*, worker_id: int, resident: ResidentProfile, categories: list[str]) -> ResidentProfile:
+    """A station worker sets the household's categories as checked (against the civil-affairs
+    records, on a visit); whatever the household declared is settled by it. Audited with both."""
+    # Locked and read again: the household may be saving its profile (a declaration) meanwhile.
+    resident = await ResidentProfile.select_for_update().get(id=resident.id)
+    before, declared = list(resident.categories or []), resident.declared_categories
+    resident.categories, resident.declared_categories = list(dict.fromkeys(categories)), None
+    await resident.save(update_fields=["categories", "declared_categories", "updated_at"])
+    await audit.record(actor_id=worker_id, action="resident.categories_checked", subject_type="resident",
+                       subject_id=resident.id, detail={"before": before, "declared": declared,
+                                                       "after": resident.categories})
     return resident
 
 
@@ -212,12 +243,16 @@ async def update_on_behalf(*, worker_id: int, station_id: int, resident: Residen
 
 
 async def list_for_station(
-    *, station_id: int, category: str | None, name: str | None, limit: int, offset: int
+    *, station_id: int, category: str | None, name: str | None, limit: int, offset: int,
+    declared: bool = False,
 ) -> tuple[list[ResidentProfile], int]:
-    """A station's active households, newest first; optionally by category and name prefix."""
+    """A station's active households, newest first; optionally by (checked) category, name prefix,
+    or only those whose declared categories await a check."""
     qs = ResidentProfile.filter(station_id=station_id, status="active").order_by("-id")
     if name:
         qs = qs.filter(name__startswith=name)
+    if declared:
+        qs = qs.filter(declared_categories__isnull=False)
     if category:
         # JSON containment differs between MySQL and SQLite; a station's households number in
         # the hundreds, so filtering here is cheap and the same on both.
@@ -234,6 +269,7 @@ def present(resident: ResidentProfile, *, cipher: FieldCipher, masked: bool = Tr
         "masked": masked,
         "station_id": resident.station_id,
         "categories": list(resident.categories or []),
+        "declared_categories": list(resident.declared_categories) if resident.declared_categories is not None else None,
         "community": resident.community,
         "gender": resident.gender,
         "age": age_on(resident.birth_date, today) if resident.birth_date else None,

@@ -94,6 +94,8 @@ async def visit_worksheet(*, resident: ResidentProfile, unmasked: bool, cipher: 
         ("社区 / 住址", f"{resident.community or ''} {address or ''}".strip() if unmasked else (resident.community or "")),
         ("所属驿站", station.name),
         ("救助类别", "、".join(resident.categories or []) or "无"),
+        # What the household said of itself, for the visit to check (residents.declare_categories).
+        ("自报类别(待核实)", "、".join(resident.declared_categories) if resident.declared_categories else "无"),
         ("上次评估", f"{latest.visited_at.astimezone(CHINA_TZ):%Y-%m-%d} 综合{latest.overall}分 {latest.level}"
                      if latest else "未评估"),
         ("结对帮扶", ";".join(f"{p.title} {pairings.describe(p.schedule)}" for p in active) or "无"),

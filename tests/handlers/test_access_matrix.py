@@ -34,6 +34,8 @@ ROUTES = [
     ("residents.get", "GET", lambda w: f"/api/v1/residents/{w.resident_id}", None, {"owner", "worker_a", "admin"}, 404),
     ("residents.edit", "PUT", lambda w: f"/api/v1/residents/{w.resident_id}", lambda w: resident_payload(w.a),
      {"worker_a"}, {"owner": 403, "admin": 403, "*": 404}),
+    ("residents.categories", "PUT", lambda w: f"/api/v1/residents/{w.resident_id}/categories",
+     lambda w: {"categories": ["低保"]}, {"worker_a"}, {"owner": 403, "admin": 403, "*": 404}),
     ("residents.unmasked", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/unmasked", None,
      {"owner", "worker_a"}, {"admin": 403, "*": 404}),
     ("volunteers.list", "GET", lambda w: "/api/v1/volunteers", None, WORKERS, 403),

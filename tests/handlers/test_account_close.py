@@ -18,7 +18,7 @@ from tests.handlers.test_platform import assert_error
 async def test_closing_erases_personal_data_and_revokes_tokens(client):
     station = await make_station()
     worker = await make_worker(client, station)
-    s, resident = await make_resident(client, station)
+    s, resident = await make_resident(client, station, checked_by=worker)
     await client.post("/api/v1/me/phone", json={"code": "fake-phone:13812345678"}, headers=s.headers)
     await client.put("/api/v1/me/volunteer", json={"name": "王秀英", "phone": "13812345678", "skills": [],
                                                    "station_id": station.id}, headers=s.headers)

@@ -97,7 +97,7 @@ async def test_ranking_overall_and_by_dimension_with_ties_and_unassessed(client)
 async def test_recommendations_name_the_rules_and_become_needs(client):
     station = await make_station()
     worker = await make_worker(client, station)
-    _, home = await make_resident(client, station, categories=["独居", "特困"])
+    _, home = await make_resident(client, station, categories=["独居", "特困"], checked_by=worker)
     assert (await client.get(f"/api/v1/residents/{home['id']}/recommendations", headers=worker.headers)).json() == []
     await assess(client, worker, home["id"], HARD)
     recs = (await client.get(f"/api/v1/residents/{home['id']}/recommendations", headers=worker.headers)).json()
@@ -192,6 +192,8 @@ async def test_printable_visit_worksheet_with_previous_answers(client):
     sheet = load_workbook(io.BytesIO(r.content)).active
     cells = {row[0]: row[1:] for row in sheet.iter_rows(values_only=True) if row[0]}
     assert cells["姓名"][0] == "孙**" and cells["联系电话"][0] == "139****5678" and cells["上次评估"][0] == "未评估"
+    # What the household declared of itself is there for the visit to check, apart from the checked.
+    assert cells["救助类别"][0] == "无" and cells["自报类别(待核实)"][0] == "、".join(home["declared_categories"])
     assert str(sheet.page_setup.paperSize) == str(sheet.PAPERSIZE_A4) and sheet.sheet_properties.pageSetUpPr.fitToPage
     # Every item of the questionnaire in force is on the sheet, choices as boxes to tick.
     from config.data import QUESTIONNAIRE
@@ -390,7 +392,7 @@ async def test_recommendations_survive_an_answer_whose_item_changed_type_in_a_ne
     station = await make_station()
     worker = await make_worker(client, station)
     admin = await make_admin(client)
-    _, home = await make_resident(client, station, categories=["低保", "独居"])
+    _, home = await make_resident(client, station, categories=["低保", "独居"], checked_by=worker)
     spec = {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
     choice = {"id": "working_adults", "type": "single", "label": "家中是否有就业劳动力", "weight": 1,
               "options": [{"value": "none", "label": "无", "score": 1.0}, {"value": "some", "label": "有", "score": 0.0}]}

@@ -23,8 +23,8 @@ async def test_eligible_policies_name_the_matching_conditions(client):
         eligibility={"any": [{"categories_any": ["孤儿", "事实无人抚养"]}, {"dimension": "children", "min": 80}]}),
         headers=admin.headers)).json()
     await client.post("/api/v1/admin/policies", json=policy(title="过期政策", valid_until=iso(soon(-60))), headers=admin.headers)
-    _, hard_home = await make_resident(client, station, categories=["特困", "独居"])
-    _, mild_home = await make_resident(client, station, categories=["低保"])
+    _, hard_home = await make_resident(client, station, categories=["特困", "独居"], checked_by=worker)
+    _, mild_home = await make_resident(client, station, categories=["低保"], checked_by=worker)
     # Before any assessment only category conditions can hold: nothing matches fully.
     assert (await client.get(f"/api/v1/residents/{hard_home['id']}/eligible-policies", headers=worker.headers)).json() == []
     await assess(client, worker, hard_home["id"], HARD)

@@ -23,7 +23,8 @@ async def test_resident_profile_is_masked_in_responses(client):
     assert out["address"] == "鲸园街道新威社区****"
     assert (out["lat"], out["lng"]) == (37.51, 122.12)
     assert out["health_notes"] is None and out["has_health_notes"] is True
-    assert out["categories"] == ["特困", "独居"]
+    # The household's own categories are its declaration until the station checks them.
+    assert out["categories"] == [] and out["declared_categories"] == ["特困", "独居"]
     assert out["gender"] == "male" and out["age"] >= 80  # 17th digit 3 is odd
     for secret in (payload["id_number"], payload["phone"], payload["address"], "高血压", "122.121234"):
         assert secret not in r.text
@@ -272,3 +273,58 @@ async def test_a_worker_retrying_a_registration_gets_one_household_not_two(clien
                  422, "IDEMPOTENCY_KEY_REUSED")
     r = await client.post("/api/v1/residents", json=payload, headers={**worker.headers, "Idempotency-Key": "reg-0002"})
     assert r.status_code == 201 and r.json()["id"] != first.json()["id"]
+
+
+async def test_a_households_own_categories_wait_for_the_stations_check(client):
+    # 政策(一): who is 特困 or 低保 is for the civil-affairs records to say. What a household says
+    # of itself is kept as its declaration; statistics, worksheets and policy matching count only
+    # what a worker of its station checked.
+    station, elsewhere = await make_station(), await make_station()
+    worker, stranger = await make_worker(client, station), await make_worker(client, elsewhere)
+    s, home = await make_resident(client, station, categories=["特困"])
+    _, quiet = await make_resident(client, station, categories=[])
+    assert home["categories"] == [] and home["declared_categories"] == ["特困"]
+    assert quiet["declared_categories"] is None
+    waiting = (await client.get("/api/v1/residents", params={"declared": "true"}, headers=worker.headers)).json()
+    assert [r["id"] for r in waiting["items"]] == [home["id"]] and waiting["total"] == 1
+    listed = await client.get("/api/v1/residents", params={"category": "特困"}, headers=worker.headers)
+    assert listed.json()["items"] == []  # declared is not checked
+
+    url = f"/api/v1/residents/{home['id']}/categories"
+    # Bad input and the wrong people change nothing.
+    assert_error(await client.put(url, json={"categories": ["皇亲国戚"]}, headers=worker.headers), 400, "VALIDATION_ERROR")
+    assert_error(await client.put(url, json={"categories": ["低保"]}, headers=s.headers), 403, "FORBIDDEN")
+    assert_error(await client.put(url, json={"categories": ["低保"]}, headers=stranger.headers), 404, "NOT_FOUND")
+    row = await ResidentProfile.get(id=home["id"])
+    assert row.categories == [] and row.declared_categories == ["特困"]
+    assert not await AuditLog.filter(action="resident.categories_checked").exists()
+
+    r = await client.put(url, json={"categories": ["特困", "独居"]}, headers=worker.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["categories"] == ["特困", "独居"] and r.json()["declared_categories"] is None
+    audit = await AuditLog.get(action="resident.categories_checked", subject_id=home["id"])
+    assert audit.actor_id == worker.id
+    assert audit.detail == {"before": [], "declared": ["特困"], "after": ["特困", "独居"]}
+    listed = await client.get("/api/v1/residents", params={"category": "特困"}, headers=worker.headers)
+    assert [r["id"] for r in listed.json()["items"]] == [home["id"]]
+
+    # Saving the profile again with what is checked leaves nothing waiting; saying otherwise
+    # neither adds nor drops a checked category, it waits for the station again.
+    again = resident_payload(station, categories=["独居", "特困"])
+    r = await client.put("/api/v1/me/resident", json=again, headers=s.headers)
+    assert r.json()["categories"] == ["特困", "独居"] and r.json()["declared_categories"] is None
+    r = await client.put("/api/v1/me/resident", json={**again, "categories": ["低保"]}, headers=s.headers)
+    assert r.json()["categories"] == ["特困", "独居"] and r.json()["declared_categories"] == ["低保"]
+
+    # A worker's own edit of the whole profile is a check too.
+    payload = resident_payload(station, categories=["低保"])
+    r = await client.put(f"/api/v1/residents/{home['id']}", json=payload, headers=worker.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["categories"] == ["低保"] and r.json()["declared_categories"] is None
+
+    # Closing the account takes the household's own say with it; the checked categories stay
+    # as anonymous statistics.
+    await client.put("/api/v1/me/resident", json={**payload, "categories": ["残疾"]}, headers=s.headers)
+    assert (await client.delete("/api/v1/me", headers=s.headers)).status_code == 200
+    row = await ResidentProfile.get(id=home["id"])
+    assert row.categories == ["低保"] and row.declared_categories is None
