@@ -403,7 +403,7 @@ def _key(raw: str) -> Any:
 _FEED: ChangeFeed | None = None
 
 
-def install(feed: ChangeFeed) -> None:
+def install(feed: ChangeFeed | None) -> None:
     global _FEED
     _FEED = feed
 

@@ -174,7 +174,11 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     check_profile(data=data)
     # Locked: a worker checking its categories meanwhile (``check_categories``) is not undone by
     # this save of the row as read before.
-    resident = await ResidentProfile.select_for_update().get_or_none(user_id=user.id)
+    # By primary key, and only a row that exists: a locking read of a missing user_id takes a gap
+    # lock, and two first registrations at once then deadlock on their inserts.
+    resident = await ResidentProfile.get_or_none(user_id=user.id)
+    if resident is not None:
+        resident = await ResidentProfile.select_for_update().get(id=resident.id)
     if resident is not None and resident.station_id != data["station_id"]:
         await _check_can_move(resident=resident)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id if resident else None,

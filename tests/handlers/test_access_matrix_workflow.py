@@ -247,6 +247,10 @@ async def world(client, api):
     s["volunteer"], s["claimant"] = await bulk_volunteers(api, a, 2)
     r = await client.put("/api/v1/me/resident", json=resident_payload(a), headers=s["owner"].headers)
     resident_id = r.json()["id"]
+    # The station has checked what the household declared (recommendation rules read categories).
+    r = await client.put(f"/api/v1/residents/{resident_id}/categories",
+                         json={"categories": resident_payload(a)["categories"]}, headers=s["worker_a"].headers)
+    assert r.status_code == 200, r.text
     need = await make_need(client, s["owner"])
     claimed = await make_task(client, s["worker_a"], need)
     open_task = await make_task(client, s["worker_a"], need, accept=False,
