@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from tortoise.transactions import in_transaction
 
 from models import User, UserRole
@@ -52,29 +55,21 @@ async def revoke_admin(*, openid: str, configured: tuple[str, ...]) -> User:
     return user
 
 
-class announcing:
-    """For a script: while inside, what ``feed.changed`` records is told to the running API
-    processes through Redis on the way out (their caller caches drop the account at once instead of
-    within ``cache_max_age_s``). Without Redis (the embedded default) there is nobody to tell."""
+@contextlib.asynccontextmanager
+async def announcing(settings) -> AsyncIterator[None]:
+    """For a script: what ``feed.changed`` records inside is told to the running API processes
+    through Redis on the way out (their caller caches drop the account at once instead of within
+    ``cache_max_age_s``). Without Redis (the embedded default) there is nobody to tell."""
+    from server.redis import make_clients
 
-    def __init__(self, settings) -> None:
-        self.settings = settings
-        self.clients = None
-
-    async def __aenter__(self) -> "announcing":
-        from server.redis import make_clients
-
-        if self.settings.redis_url:
-            self.clients = make_clients(self.settings.redis_url)
-            feed.install(feed.ChangeFeed(redis=self.clients.aio, channel=feed.channel(self.settings),
-                                         max_age_s=0, local_only=False))
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        try:
-            if exc[0] is None:
-                await feed.current().flush()
-        finally:
-            feed.install(None)
-            if self.clients is not None:
-                await self.clients.close()
+    clients = make_clients(settings.redis_url) if settings.redis_url else None
+    if clients is not None:
+        feed.install(feed.ChangeFeed(redis=clients.aio, channel=feed.channel(settings), max_age_s=0,
+                                     local_only=False))
+    try:
+        yield
+        await feed.current().flush()
+    finally:
+        feed.install(None)
+        if clients is not None:
+            await clients.close()

@@ -172,10 +172,9 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
         raise TokenInvalid()
     await _check_station(data["station_id"])
     check_profile(data=data)
-    # Locked: a worker checking its categories meanwhile (``check_categories``) is not undone by
-    # this save of the row as read before.
-    # By primary key, and only a row that exists: a locking read of a missing user_id takes a gap
-    # lock, and two first registrations at once then deadlock on their inserts.
+    # Locked, so a worker checking its categories meanwhile (``check_categories``) is not undone
+    # by saving the row as read before; by primary key and only once it exists (a locking read of
+    # a missing user_id takes a gap lock, and two first registrations at once deadlock on it).
     resident = await ResidentProfile.get_or_none(user_id=user.id)
     if resident is not None:
         resident = await ResidentProfile.select_for_update().get(id=resident.id)
