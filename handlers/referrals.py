@@ -37,7 +37,7 @@ async def list_referrals(request: Request):
 
 
 @bp.post("/referrals/<referral_id:int>/accept")
-@openapi.summary("Accept a referral, optionally assigning one of the organisation's volunteers")
+@openapi.summary("Accept a referral, naming one of the organisation's approved volunteers for each slot")
 @openapi.secured("token")
 @body(ReferralAcceptIn)
 async def accept(request: Request, referral_id: int):
@@ -45,7 +45,7 @@ async def accept(request: Request, referral_id: int):
     actor.require("org_staff")
     async with in_transaction():
         referral = await referrals.accept(referral_id=referral_id, organization_id=actor.organization_id,
-                                          actor_id=actor.id, assignee_user_id=request.ctx.body.assignee_user_id,
+                                          actor_id=actor.id, assignee_user_ids=request.ctx.body.assignee_user_ids,
                                           now=request.app.ctx.clock())
     return respond(referrals.present(referral))
 

@@ -915,7 +915,8 @@ class ReferIn(Strict):
 
 
 class ReferralAcceptIn(Strict):
-    assignee_user_id: int | None = Field(None, gt=0)
+    # One of the organisation's approved volunteers for each open slot of the task (services/referrals.py).
+    assignee_user_ids: list[Annotated[int, Field(gt=0)]] = Field(min_length=1, max_length=20)
 
 
 class Qualification(Strict):

@@ -2,8 +2,8 @@
 
 A worker refers an open task to an organisation that offers the service at that station and holds
 valid qualifications (机制二: legal capacity, staff, facilities, finance). While referred the task is
-out of volunteers' reach. The organisation's staff accept (optionally assigning one of their own
-approved volunteers, who then checks in and records as any volunteer) or decline; an unanswered
+out of volunteers' reach. The organisation's staff accept, naming one of their own approved
+volunteers for each slot (who then check in and record as any volunteer), or decline; an unanswered
 referral escalates after the SLA, the task goes back to the station and can be referred again.
 """
 
@@ -75,33 +75,56 @@ async def _lock_pending(referral_id: int, organization_id: int | None) -> OrgRef
     return referral
 
 
-async def accept(*, referral_id: int, organization_id: int, actor_id: int, assignee_user_id: int | None,
+async def accept(*, referral_id: int, organization_id: int, actor_id: int, assignee_user_ids: list[int],
                  now: datetime) -> OrgReferral:
-    """The organisation takes the task; an assigned person of theirs holds it as a claim."""
+    """The organisation takes the task on (机制三 需求转介) with its own people, one for each slot,
+    who hold it as claims. Accepting with nobody named used to put the task back in the city's open
+    pool, where any passer-by could take what the organisation had answered for, while its staff
+    believed it theirs: every slot is now named at once, or nothing changes."""
     referral = await _lock_pending(referral_id, organization_id)
-    task = await Task.get(id=referral.task_id)
+    # Locked before anything is checked: what the slots are cannot change under the check.
+    task = await Task.select_for_update().get(id=referral.task_id)
     # Qualified when it takes the service on (机制二), not only when it was referred: documents
     # lapse and administrators withdraw stations or services while a referral waits. It may
     # still decline, which gives the task back to the station at once.
     org = await Organization.get(id=referral.organization_id)
     check_qualified(org=org, service_id=task.service_id, station_id=task.station_id, now=now)
+    volunteers = await _assignees(task, organization_id=referral.organization_id, user_ids=assignee_user_ids)
     await OrgReferral.filter(id=referral.id).update(status="accepted", responded_by=actor_id, responded_at=now)
     await events.move(task, to="open", allowed_from=("referred",), wanted="承接", need_id=task.need_id,
-                      actor_id=actor_id, actor_role="org_staff", now=now, reason="accepted by organisation")
-    if assignee_user_id is not None:
-        volunteer = await VolunteerProfile.select_for_update().get_or_none(user_id=assignee_user_id, status="approved")
-        if volunteer is None:
-            raise ValidationFailed("指派人员须为已审核的志愿者", details=[{"field": "assignee_user_id", "type": "not_volunteer"}])
-        # One of the organisation's own people: its staff may not hand a claim to any volunteer in
-        # the city, who never agreed to it and whose claim limit it would take.
-        if not await UserRole.exists(user_id=assignee_user_id, role="org_staff", organization_id=organization_id):
-            raise ValidationFailed("指派人员须为本机构人员", details=[{"field": "assignee_user_id", "type": "not_member"}])
+                      actor_id=actor_id, actor_role="org_staff", now=now, reason="accepted by organisation",
+                      locked=task)
+    for volunteer in volunteers:
         await claims.assign(task=task, volunteer=volunteer, now=now)
         # A claim they did not make, which lapses unless they check in on time: they must know.
         await notify.notify(user_id=volunteer.user_id, event="task_assigned", now=now, ctx={
             "task_id": task.id, "title": task.title, "volunteer_name": volunteer.name, "start": task.scheduled_start})
     await referral.refresh_from_db()
     return referral
+
+
+async def _assignees(task: Task, *, organization_id: int, user_ids: list[int]) -> list[VolunteerProfile]:
+    """The approved volunteers ``user_ids`` name, each one of the organisation's own people, one per
+    open slot of ``task``; raises what is wrong with the list (nothing has been written yet)."""
+    slots = task.volunteers_needed - task.claimed_count
+    if len(set(user_ids)) != len(user_ids):
+        raise ValidationFailed("同一人员不能指派两次", details=[{"field": "assignee_user_ids", "type": "duplicate"}])
+    if len(user_ids) != slots:
+        raise ValidationFailed(f"该任务需要指派{slots}名本机构人员", details=[
+            {"field": "assignee_user_ids", "type": "wrong_count", "expected": slots, "given": len(user_ids)}])
+    volunteers = []
+    for user_id in sorted(user_ids):  # locked in user_id order, as claim batches lock them
+        volunteer = await VolunteerProfile.select_for_update().get_or_none(user_id=user_id, status="approved")
+        if volunteer is None:
+            raise ValidationFailed("指派人员须为已审核的志愿者", details=[
+                {"field": "assignee_user_ids", "type": "not_volunteer", "user_id": user_id}])
+        # One of the organisation's own people: its staff may not hand a claim to any volunteer in
+        # the city, who never agreed to it and whose claim limit it would take.
+        if not await UserRole.exists(user_id=user_id, role="org_staff", organization_id=organization_id):
+            raise ValidationFailed("指派人员须为本机构人员", details=[
+                {"field": "assignee_user_ids", "type": "not_member", "user_id": user_id}])
+        volunteers.append(volunteer)
+    return volunteers
 
 
 async def decline(*, referral_id: int, organization_id: int, actor_id: int, reason: str, now: datetime) -> OrgReferral:

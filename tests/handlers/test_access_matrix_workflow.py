@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from models import UserRole
 from tests.builders import (
     bulk_volunteers, fast_login, iso, make_district, make_need, make_organization, make_station, make_task,
     resident_payload, soon,
@@ -139,7 +140,8 @@ ROUTES = [
     ("tasks.refer", "POST", lambda w: f"/api/v1/tasks/{w.open_task}/refer", lambda w: {"organization_id": w.org_id},
      {"worker_a"}, {"owner": 403, "admin": 403, "volunteer": 403, "claimant": 403, "*": 404}, None),
     ("referrals.list", "GET", lambda w: "/api/v1/referrals", None, {"org_staff", "worker_a", "worker_b"}, {"*": 403}, None),
-    ("referrals.accept", "POST", lambda w: f"/api/v1/referrals/{w.referral_id}/accept", lambda w: {}, {"org_staff"},
+    ("referrals.accept", "POST", lambda w: f"/api/v1/referrals/{w.referral_id}/accept",
+     lambda w: {"assignee_user_ids": [w.org_member]}, {"org_staff"},
      {"*": 403}, "refer"),
     ("referrals.decline", "POST", lambda w: f"/api/v1/referrals/{w.referral_id}/decline", lambda w: {"reason": "忙"},
      {"org_staff"}, {"*": 403}, "refer"),
@@ -244,7 +246,8 @@ async def world(client, api):
              for k in ("legal_capacity", "staff", "facilities", "finance")]
     org = await make_organization(services=["CLEAN_HOME"], station_ids=[a.id], qualifications=quals)
     s["org_staff"] = await fast_login(api, "org_staff", organization_id=org.id)
-    s["volunteer"], s["claimant"] = await bulk_volunteers(api, a, 2)
+    s["volunteer"], s["claimant"], member = await bulk_volunteers(api, a, 3)
+    await UserRole.create(user_id=member.id, role="org_staff", organization_id=org.id)  # serves the org's referrals
     r = await client.put("/api/v1/me/resident", json=resident_payload(a), headers=s["owner"].headers)
     resident_id = r.json()["id"]
     # The station has checked what the household declared (recommendation rules read categories).
@@ -261,7 +264,7 @@ async def world(client, api):
     from models import Policy
 
     policy = await Policy.create(title="p", issuer="i", kind="government_policy", eligibility={"category": "特困"})
-    return SimpleNamespace(s=s, resident_id=resident_id, station_a=a.id, district_a=a.district_id, policy_id=policy.id, org_id=org.id, need=need["id"], fresh_need=fresh["id"],
+    return SimpleNamespace(s=s, resident_id=resident_id, station_a=a.id, district_a=a.district_id, policy_id=policy.id, org_id=org.id, org_member=member.id, need=need["id"], fresh_need=fresh["id"],
                            claimed_task=claimed["id"], open_task=open_task["id"])
 
 

@@ -155,7 +155,7 @@ async def test_organisation_pairing_refers_each_occurrence_and_staff_assign_thei
     assert referral.organization_id == org.id and referral.status == "pending"
     # The organisation's staff see the pairing, and accept the occurrence with one of their people.
     assert [p["id"] for p in (await client.get("/api/v1/pairings", headers=staff.headers)).json()] == [pairing["id"]]
-    r = await client.post(f"/api/v1/referrals/{referral.id}/accept", json={"assignee_user_id": member.id}, headers=staff.headers)
+    r = await client.post(f"/api/v1/referrals/{referral.id}/accept", json={"assignee_user_ids": [member.id]}, headers=staff.headers)
     assert r.status_code == 200, r.text
     assert (await TaskClaim.get(task_id=task.id)).status == "claimed"
     # Ending it withdraws a pending referral of a later occurrence.

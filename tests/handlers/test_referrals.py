@@ -41,11 +41,12 @@ async def test_refer_accept_with_an_assigned_person_who_then_serves(client):
     listed = (await client.get("/api/v1/referrals", headers=staff.headers)).json()
     assert [x["id"] for x in listed] == [referral["id"]]
     # A volunteer who is not the organisation's is not theirs to assign: nothing changes.
-    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={"assignee_user_id": stranger.id},
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={"assignee_user_ids": [stranger.id]},
                           headers=staff.headers)
-    assert assert_error(r, 400, "VALIDATION_ERROR")["details"] == [{"field": "assignee_user_id", "type": "not_member"}]
+    assert assert_error(r, 400, "VALIDATION_ERROR")["details"] == [
+        {"field": "assignee_user_ids", "type": "not_member", "user_id": stranger.id}]
     assert (await OrgReferral.get(id=referral["id"])).status == "pending" and not await TaskClaim.exists(task_id=task["id"])
-    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={"assignee_user_id": member.id}, headers=staff.headers)
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={"assignee_user_ids": [member.id]}, headers=staff.headers)
     assert r.status_code == 200 and r.json()["status"] == "accepted"
     assert (await TaskClaim.get(task_id=task["id"])).volunteer_id is not None
     r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=member.headers)
@@ -75,9 +76,11 @@ async def test_decline_returns_the_task_and_another_org_cannot_answer(client):
     org, staff = await qualified_org(client, admin, station)
     _, other_staff = await qualified_org(client, admin, station)
     referral = (await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)).json()
-    assert_error(await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={}, headers=other_staff.headers),
+    anyone = {"assignee_user_ids": [worker.id]}
+    assert_error(await client.post(f"/api/v1/referrals/{referral['id']}/accept", json=anyone, headers=other_staff.headers),
                  404, "NOT_FOUND")
-    assert_error(await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={}, headers=worker.headers), 403, "FORBIDDEN")
+    assert_error(await client.post(f"/api/v1/referrals/{referral['id']}/accept", json=anyone, headers=worker.headers),
+                 403, "FORBIDDEN")
     r = await client.post(f"/api/v1/referrals/{referral['id']}/decline", json={"reason": "人手不足"}, headers=staff.headers)
     assert r.json()["status"] == "declined"
     assert (await Task.get(id=task["id"])).status == "open"
@@ -116,7 +119,10 @@ async def test_an_organisation_no_longer_qualified_cannot_accept(client):
     lapsed = [{"kind": k, "document": f"{k}.pdf", "expires_at": iso(soon(-60 * 24))} for k in referrals.QUALIFICATIONS]
     r = await client.patch(f"/api/v1/admin/organizations/{org.id}", json={"qualifications": lapsed}, headers=admin.headers)
     assert r.status_code == 200, r.text
-    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={}, headers=staff.headers)
+    member, _ = await make_volunteer(client, station, approved_by=worker)
+    await grant(member, "org_staff", organization_id=org.id)
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={"assignee_user_ids": [member.id]},
+                          headers=staff.headers)
     assert_error(r, 409, "ORGANIZATION_NOT_QUALIFIED")
     assert (await OrgReferral.get(id=referral["id"])).status == "pending"
     assert (await Task.get(id=task["id"])).status == "referred"
@@ -169,3 +175,48 @@ async def test_an_organisation_sees_what_it_is_asked_to_take_on(client):
         "scheduled_end": task["scheduled_end"], "volunteers_needed": 1, "community": stored.community,
         "station_id": station.id}
     assert "3号楼" not in str(listed)
+
+
+async def test_accepting_names_the_organisations_people_for_every_slot(client):
+    """机制三: a referral the organisation accepts is the organisation's to serve. Accepted with
+    nobody named, the task used to go back to the city's open pool, where any volunteer could take
+    it while the organisation believed it was handling it. Now each slot is held by one of its own
+    people from the moment it accepts; a list that is short, too long, repeats someone or names an
+    outsider changes nothing."""
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, volunteers_needed=2)
+    org, staff = await qualified_org(client, admin, station)
+    first, second, third = [(await make_volunteer(client, station, approved_by=worker))[0] for _ in range(3)]
+    for member in (first, second, third):
+        await grant(member, "org_staff", organization_id=org.id)
+    pending, _ = await make_volunteer(client, station)  # applied, not approved
+    await grant(pending, "org_staff", organization_id=org.id)
+    referral = (await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id},
+                                  headers=worker.headers)).json()
+    url = f"/api/v1/referrals/{referral['id']}/accept"
+    assert_error(await client.post(url, json={}, headers=staff.headers), 400, "VALIDATION_ERROR")
+    assert_error(await client.post(url, json={"assignee_user_ids": []}, headers=staff.headers), 400, "VALIDATION_ERROR")
+    refused = [
+        ([first.id], {"field": "assignee_user_ids", "type": "wrong_count", "expected": 2, "given": 1}),
+        ([first.id, second.id, third.id], {"field": "assignee_user_ids", "type": "wrong_count", "expected": 2, "given": 3}),
+        ([first.id, first.id], {"field": "assignee_user_ids", "type": "duplicate"}),
+        ([first.id, pending.id], {"field": "assignee_user_ids", "type": "not_volunteer", "user_id": pending.id}),
+    ]
+    for ids, detail in refused:
+        r = await client.post(url, json={"assignee_user_ids": ids}, headers=staff.headers)
+        assert assert_error(r, 400, "VALIDATION_ERROR")["details"] == [detail], ids
+        assert (await OrgReferral.get(id=referral["id"])).status == "pending"
+        assert (await Task.get(id=task["id"])).status == "referred" and not await TaskClaim.exists(task_id=task["id"])
+    r = await client.post(url, json={"assignee_user_ids": [second.id, first.id]}, headers=staff.headers)
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    held = await Task.get(id=task["id"])
+    assert held.status == "claimed" and held.claimed_count == 2
+    from models import VolunteerProfile
+
+    mine = {v.id for v in await VolunteerProfile.filter(user_id__in=[first.id, second.id])}
+    assert {c.volunteer_id for c in await TaskClaim.filter(task_id=task["id"])} == mine
+    # Not in anyone else's reach: a passer-by neither sees it open nor can claim it.
+    passer_by, _ = await make_volunteer(client, station, approved_by=worker)
+    assert task["id"] not in [t["id"] for t in (await client.get("/api/v1/tasks/open", headers=passer_by.headers)).json()["items"]]
+    assert_error(await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=passer_by.headers), 409, "TASK_ALREADY_CLAIMED")

@@ -540,7 +540,7 @@ async def test_a_person_an_organisation_assigns_a_task_is_told(client, api, stan
     await subscribe(client, member, times=1)
     r = await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id}, headers=worker.headers)
     assert r.status_code == 201, r.text
-    r = await client.post(f"/api/v1/referrals/{r.json()['id']}/accept", json={"assignee_user_id": member.id},
+    r = await client.post(f"/api/v1/referrals/{r.json()['id']}/accept", json={"assignee_user_ids": [member.id]},
                           headers=staff.headers)
     assert r.status_code == 200, r.text
     told = await Notification.filter(user_id=member.id, event="task_assigned")
