@@ -54,7 +54,8 @@ async def put_resident(request: Request):
     await ratelimit.hit(request, "resident_save", user_id=actor.id)
     cipher = request.app.ctx.cipher
     async with in_transaction():
-        resident = await residents.upsert_own(user=actor.user, data=request.ctx.body.model_dump(), cipher=cipher)
+        resident = await residents.upsert_own(user=actor.user, data=request.ctx.body.model_dump(), cipher=cipher,
+                                              now=request.app.ctx.clock())
     return respond(residents.present(resident, cipher=cipher))
 
 

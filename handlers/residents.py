@@ -51,7 +51,8 @@ async def create_resident(request: Request):
             if previous is not None:
                 return respond(previous.response, status=previous.status_code, headers={"Idempotent-Replayed": "true"})
         resident = await residents.create_on_behalf(
-            worker_id=actor.id, station_id=station_id, data=request.ctx.body.model_dump(), cipher=cipher
+            worker_id=actor.id, station_id=station_id, data=request.ctx.body.model_dump(), cipher=cipher,
+            now=request.app.ctx.clock(),
         )
         out = json.loads(dumps(residents.present(resident, cipher=cipher)))
         if key is not None:
@@ -81,7 +82,7 @@ async def update_resident(request: Request, resident_id: int):
         resident = await access_resident(actor, resident_id, purpose="edit")
         resident = await residents.update_on_behalf(
             worker_id=actor.id, station_id=actor.station_id, resident=resident,
-            data=request.ctx.body.model_dump(), cipher=cipher,
+            data=request.ctx.body.model_dump(), cipher=cipher, now=request.app.ctx.clock(),
         )
     return respond(residents.present(resident, cipher=cipher))
 

@@ -32,7 +32,7 @@ async def approve(request: Request, volunteer_id: int):
     actor = await authenticate(request)
     async with in_transaction():
         volunteer = await access_volunteer_for_review(actor, volunteer_id)
-        volunteer = await volunteers.approve(volunteer=volunteer, reviewer_id=actor.id)
+        volunteer = await volunteers.approve(volunteer=volunteer, reviewer_id=actor.id, now=request.app.ctx.clock())
     return respond(volunteers.present(volunteer))
 
 
@@ -45,5 +45,6 @@ async def reject(request: Request, volunteer_id: int):
     actor = await authenticate(request)
     async with in_transaction():
         volunteer = await access_volunteer_for_review(actor, volunteer_id)
-        volunteer = await volunteers.reject(volunteer=volunteer, reviewer_id=actor.id, reason=request.ctx.body.reason)
+        volunteer = await volunteers.reject(volunteer=volunteer, reviewer_id=actor.id, reason=request.ctx.body.reason,
+                                            now=request.app.ctx.clock())
     return respond(volunteers.present(volunteer))

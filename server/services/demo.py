@@ -161,7 +161,8 @@ async def seed(*, cipher: FieldCipher, settings: Settings | None = None) -> dict
                     user=user, cipher=cipher,
                     data={"name": f"志愿者{i}号", "phone": f"138000010{i:02d}", "skills": skills, "station_id": station.id},
                 )
-                await volunteers.approve(volunteer=profile, reviewer_id=(await _user(f"demo-worker-{(i - 1) % 3 + 1}")).id)
+                await volunteers.approve(volunteer=profile, reviewer_id=(await _user(f"demo-worker-{(i - 1) % 3 + 1}")).id,
+                                         now=utc_now())
 
         for i, (name, birth, categories, notes) in enumerate(RESIDENTS, start=1):
             user = await _user(f"demo-resident-{i}")
@@ -178,7 +179,7 @@ async def seed(*, cipher: FieldCipher, settings: Settings | None = None) -> dict
             if birth >= "2012":
                 data.update(guardian_name="刘建华", guardian_phone="13800003001", guardian_relation="祖父",
                             guardian_consent=True)
-            resident = await residents.upsert_own(user=user, data=data, cipher=cipher)
+            resident = await residents.upsert_own(user=user, data=data, cipher=cipher, now=utc_now())
             # The station's worker has checked what the household declared (the demo's records).
             await residents.check_categories(worker_id=(await _user(f"demo-worker-{(i - 1) % 3 + 1}")).id,
                                              resident=resident, categories=categories)

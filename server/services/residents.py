@@ -8,7 +8,7 @@ by itself and by a worker say, is caught without decrypting anything (机制四:
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -91,7 +91,7 @@ def check_profile(*, data: dict[str, Any]) -> None:
             raise GuardianRequired(details=details)
 
 
-def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCipher, actor_id: int,
+def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCipher, actor_id: int, now: datetime,
            by_household: bool = False) -> None:
     """Copy validated input onto the row, encrypting and masking as it goes. The categories a
     household gives of itself are its declaration (``declare_categories``); a worker's are checked."""
@@ -123,7 +123,7 @@ def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCiph
     resident.guardian_relation = data.get("guardian_relation")
     if data.get("guardian_consent") and data.get("guardian_name"):
         # Re-saving with consent re-records who took it and when; withdrawing clears it.
-        resident.guardian_consent_at = datetime.now(timezone.utc)
+        resident.guardian_consent_at = now
         resident.guardian_consent_recorded_by = actor_id
     elif not data.get("guardian_consent"):
         resident.guardian_consent_at = None
@@ -163,7 +163,7 @@ async def _save(resident: ResidentProfile) -> None:
         raise DuplicateHousehold() from None
 
 
-async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -> ResidentProfile:
+async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher, now: datetime) -> ResidentProfile:
     """Create or replace the caller's own household profile."""
     # Lock the account row first, before any plain read fixes this transaction's snapshot: a
     # double-tapped "save" must then see the profile the first tap created and update it.
@@ -185,7 +185,7 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     created = resident is None
     if resident is None:
         resident = ResidentProfile(user_id=user.id)
-    _apply(resident, data=data, cipher=cipher, actor_id=user.id, by_household=True)
+    _apply(resident, data=data, cipher=cipher, actor_id=user.id, now=now, by_household=True)
     await _save(resident)
     await audit.record(actor_id=user.id, action="resident.create" if created else "resident.update",
                        subject_type="resident", subject_id=resident.id)
@@ -216,14 +216,15 @@ async def check_categories(*, worker_id: int, resident: ResidentProfile, categor
     return resident
 
 
-async def create_on_behalf(*, worker_id: int, station_id: int, data: dict[str, Any], cipher: FieldCipher) -> ResidentProfile:
+async def create_on_behalf(*, worker_id: int, station_id: int, data: dict[str, Any], cipher: FieldCipher,
+                           now: datetime) -> ResidentProfile:
     """A worker registers someone who has no phone of their own (机制一: 铁脚板)."""
     if data["station_id"] != station_id:
         raise OtherStation()
     check_profile(data=data)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=None)
     resident = ResidentProfile(entered_on_behalf=True, entered_by=worker_id)
-    _apply(resident, data=data, cipher=cipher, actor_id=worker_id)
+    _apply(resident, data=data, cipher=cipher, actor_id=worker_id, now=now)
     await _save(resident)
     await audit.record(actor_id=worker_id, action="resident.create_on_behalf", subject_type="resident",
                        subject_id=resident.id)
@@ -231,14 +232,14 @@ async def create_on_behalf(*, worker_id: int, station_id: int, data: dict[str, A
 
 
 async def update_on_behalf(*, worker_id: int, station_id: int, resident: ResidentProfile, data: dict[str, Any],
-                           cipher: FieldCipher) -> ResidentProfile:
+                           cipher: FieldCipher, now: datetime) -> ResidentProfile:
     """A worker corrects a profile of their station; it may not be moved to another station here."""
     if data["station_id"] != station_id:
         # Moving a household between stations is a hand-over both stations should see (later issue).
         raise OtherStation()
     check_profile(data=data)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id)
-    _apply(resident, data=data, cipher=cipher, actor_id=worker_id)
+    _apply(resident, data=data, cipher=cipher, actor_id=worker_id, now=now)
     await _save(resident)
     await audit.record(actor_id=worker_id, action="resident.update_on_behalf", subject_type="resident",
                        subject_id=resident.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from models import CLAIM_ACTIVE, Station, TaskClaim, User, UserRole, VolunteerProfile
@@ -91,8 +91,8 @@ def check_review(*, volunteer: VolunteerProfile, reviewer_id: int) -> None:
         raise NotPending()
 
 
-async def _decide(*, volunteer: VolunteerProfile, reviewer_id: int, status: str, reason: str | None) -> VolunteerProfile:
-    now = datetime.now(timezone.utc)
+async def _decide(*, volunteer: VolunteerProfile, reviewer_id: int, status: str, reason: str | None,
+                  now: datetime) -> VolunteerProfile:
     # Two workers may press the button at once: the row decides, only one update lands. It must
     # still be at the station whose worker was let review it (server.access): an applicant who
     # moved meanwhile is that other station's to decide.
@@ -106,10 +106,10 @@ async def _decide(*, volunteer: VolunteerProfile, reviewer_id: int, status: str,
     return volunteer
 
 
-async def approve(*, volunteer: VolunteerProfile, reviewer_id: int) -> VolunteerProfile:
+async def approve(*, volunteer: VolunteerProfile, reviewer_id: int, now: datetime) -> VolunteerProfile:
     """Approve an application and grant the volunteer role."""
     check_review(volunteer=volunteer, reviewer_id=reviewer_id)
-    volunteer = await _decide(volunteer=volunteer, reviewer_id=reviewer_id, status="approved", reason=None)
+    volunteer = await _decide(volunteer=volunteer, reviewer_id=reviewer_id, status="approved", reason=None, now=now)
     if not await UserRole.exists(user_id=volunteer.user_id, role="volunteer"):
         await UserRole.create(user_id=volunteer.user_id, role="volunteer", station_id=volunteer.station_id,
                               granted_by=reviewer_id)
@@ -118,16 +118,15 @@ async def approve(*, volunteer: VolunteerProfile, reviewer_id: int) -> Volunteer
     await audit.record(actor_id=reviewer_id, action="volunteer.approve", subject_type="volunteer",
                        subject_id=volunteer.id)
     station = await Station.get(id=volunteer.station_id)
-    now = datetime.now(timezone.utc)
     await notify.notify(user_id=volunteer.user_id, event="volunteer_approved", ctx={"station_name": station.name, "at": now},
                         now=now)
     return volunteer
 
 
-async def reject(*, volunteer: VolunteerProfile, reviewer_id: int, reason: str) -> VolunteerProfile:
+async def reject(*, volunteer: VolunteerProfile, reviewer_id: int, reason: str, now: datetime) -> VolunteerProfile:
     """Reject an application with a reason the applicant will read."""
     check_review(volunteer=volunteer, reviewer_id=reviewer_id)
-    volunteer = await _decide(volunteer=volunteer, reviewer_id=reviewer_id, status="rejected", reason=reason)
+    volunteer = await _decide(volunteer=volunteer, reviewer_id=reviewer_id, status="rejected", reason=reason, now=now)
     await audit.record(actor_id=reviewer_id, action="volunteer.reject", subject_type="volunteer",
                        subject_id=volunteer.id, detail={"reason": reason})
     station = await Station.get(id=volunteer.station_id)

@@ -211,7 +211,7 @@ async def test_a_profile_or_phone_write_that_was_waiting_on_the_close_keeps_noth
 
     writes = [
         residents.upsert_own(user=before_close, data=ResidentIn(**resident_payload(station)).model_dump(),
-                             cipher=api.cipher),
+                             cipher=api.cipher, now=api.app.ctx.clock()),
         volunteers.upsert_own(user=before_close, data=VolunteerIn(**volunteer_payload(station)).model_dump(),
                               cipher=api.cipher),
         accounts.bind_phone(user=before_close, phone="13812345678", cipher=api.cipher),

@@ -187,6 +187,26 @@ async def test_minor_under_14_needs_guardian_and_consent(client):
     assert row.guardian_consent_recorded_by == s.id
 
 
+async def test_a_guardians_consent_is_dated_by_the_apis_clock(client, api):
+    """When the consent was taken is part of the record (who, when): it is the API's time
+    (server/clock.py), the one every other record of the household is dated by."""
+    from datetime import timedelta
+
+    from tests.builders import clock_moved
+
+    station = await make_station()
+    child_id = make_valid_id_number(region="371002", birth="20180405", seq="223")
+    s = await login(client)
+    with clock_moved(60 * 24 * 2, api.app):
+        moved = api.app.ctx.clock()
+        r = await client.put("/api/v1/me/resident", json=resident_payload(
+            station, id_number=child_id, guardian_name="刘建华", guardian_phone="13800003001", guardian_relation="祖父",
+            guardian_consent=True), headers=s.headers)
+        assert r.status_code == 200, r.text
+    row = await ResidentProfile.get(id=r.json()["id"])
+    assert abs(row.guardian_consent_at - moved) < timedelta(minutes=1), (row.guardian_consent_at, moved)
+
+
 async def test_invalid_id_number_phone_and_category_are_rejected_per_field(client):
     station = await make_station()
     s = await login(client)

@@ -6,6 +6,7 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from models import AuditLog, UserRole, VolunteerProfile
+from server.clock import utc_now
 from server.services import volunteers
 from tests.builders import login, make_station, make_volunteer, make_worker, random_id_number, volunteer_payload
 from tests.handlers.test_platform import assert_error
@@ -177,7 +178,7 @@ async def test_an_applicant_who_moved_station_meanwhile_is_not_approved_by_the_o
     # ... and A's approval, decided on what it saw, changes nothing.
     with pytest.raises(volunteers.NotPending):
         async with in_transaction():
-            await volunteers.approve(volunteer=seen, reviewer_id=worker_a.id)
+            await volunteers.approve(volunteer=seen, reviewer_id=worker_a.id, now=utc_now())
     row = await VolunteerProfile.get(id=profile["id"])
     assert row.status == "pending" and row.station_id == b.id
     assert not await UserRole.exists(user_id=s.id, role="volunteer")
@@ -208,3 +209,29 @@ async def test_an_edit_that_needs_review_again_waits_until_the_service_in_hand_i
     # Edits that keep the approval stay possible meanwhile.
     same = volunteer_payload(station, name=profile["name"], skills=["CLEAN_HOME", "LIVING_MEAL"])
     assert (await client.put("/api/v1/me/volunteer", json=same, headers=s.headers)).status_code == 200
+
+
+async def test_a_review_is_dated_by_the_apis_clock(client, api):
+    """The review's time, and the message telling the applicant, come from the one clock the API
+    runs on (server/clock.py), as every other workflow time does: an approval read beside the
+    claims and services it led to must not disagree with them about when it happened."""
+    from datetime import timedelta
+
+    from models import Notification
+    from tests.builders import clock_moved
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    approved, a = await make_volunteer(client, station)
+    _, b = await make_volunteer(client, station)
+    with clock_moved(60 * 24 * 3, api.app):
+        moved = api.app.ctx.clock()
+        r = await client.post(f"/api/v1/volunteers/{a['id']}/approve", headers=worker.headers)
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/api/v1/volunteers/{b['id']}/reject", json={"reason": "请补充资料"}, headers=worker.headers)
+        assert r.status_code == 200, r.text
+    for profile in (a, b):
+        reviewed = (await VolunteerProfile.get(id=profile["id"])).reviewed_at
+        assert abs(reviewed - moved) < timedelta(minutes=1), (reviewed, moved)
+    told = await Notification.get(user_id=approved.id, event="volunteer_approved")
+    assert abs(told.created_at - moved) < timedelta(minutes=1)
