@@ -133,9 +133,11 @@ async def notify_station_workers(*, station_id: int, event: str, ctx: dict[str, 
     await notify_many([(user_id, event, ctx) for user_id in workers], now=now)
 
 
-async def notify_org_staff(*, organization_id: int, event: str, ctx: dict[str, Any], now: datetime) -> None:
+async def notify_org_staff(*, organization_id: int, event: str, ctx: dict[str, Any], now: datetime,
+                           but: int | None = None) -> None:
+    """Every staff member of the organisation, except ``but`` (the one whose doing it is)."""
     staff = await UserRole.filter(role="org_staff", organization_id=organization_id).values_list("user_id", flat=True)
-    await notify_many([(user_id, event, ctx) for user_id in staff], now=now)
+    await notify_many([(user_id, event, ctx) for user_id in staff if user_id != but], now=now)
 
 
 async def grant(*, user_id: int, accepted: list[str], rejected: list[str]) -> dict[str, int]:

@@ -19,7 +19,10 @@ from typing import Any
 from tortoise.expressions import F
 
 from config import Settings
-from models import CLAIM_ACTIVE, CLAIM_ENDED, Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
+from models import (
+    CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload,
+    UserRole, VolunteerProfile,
+)
 from server import feed
 from server.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name, mask_phone
@@ -254,9 +257,30 @@ async def release(*, claim: TaskClaim, task: Task, actor_id: int | None, actor_r
                       actor_id=actor_id, actor_role=actor_role, now=now, reason=reason,
                       extra={"active_key": None, "ended_reason": reason})
     await _free_slot(task=task, actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
+    volunteer = await VolunteerProfile.get(id=claim.volunteer_id)
     # The household was told this volunteer is coming (task_claimed): it must not wait in vain.
-    await _tell(task, "volunteer_withdrawn", who="household", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
-                now=now)
+    await _tell(task, "volunteer_withdrawn", who="household", volunteer=volunteer, now=now)
+    await _tell_handed_back(task, volunteer=volunteer, now=now)
+
+
+async def _tell_handed_back(task: Task, *, volunteer: VolunteerProfile, now: datetime) -> None:
+    """A slot someone else gave this volunteer (their pairing's, or their organisation's on
+    accepting a referral, 机制三) is back in the open pool: whoever counted on that person must
+    hear of it, or the visit is left to a passer-by no one arranged. The station coordinates; the
+    organisation learns its person dropped out of what it answered for."""
+    ctx = {"task_id": task.id, "title": task.title, "start": task.scheduled_start}
+    if task.pairing_id is not None and await Pairing.exists(id=task.pairing_id, volunteer_id=volunteer.id):
+        await notify.notify_station_workers(station_id=task.station_id, event="assignee_unserved", now=now,
+                                            ctx={**ctx, "who": "结对志愿者"})
+        return
+    referral = await OrgReferral.filter(task_id=task.id, status="accepted").order_by("-id").first()
+    if referral is None or not await UserRole.exists(user_id=volunteer.user_id, role="org_staff",
+                                                     organization_id=referral.organization_id):
+        return
+    await notify.notify_station_workers(station_id=task.station_id, event="assignee_unserved", now=now,
+                                        ctx={**ctx, "who": "承接机构指派的人员"})
+    await notify.notify_org_staff(organization_id=referral.organization_id, event="referral_unserved", now=now,
+                                  ctx={**ctx, "referral_id": referral.id}, but=volunteer.user_id)
 
 
 async def active_claim(*, task: Task, volunteer: VolunteerProfile) -> TaskClaim:

@@ -369,3 +369,27 @@ async def test_cancelling_a_paired_need_tells_the_paired_volunteer(client, api):
     cancelled = await TaskClaim.filter(task__pairing_id=pairing["id"], status="cancelled").count()
     assert cancelled >= 1 and cancelled == await Task.filter(pairing_id=pairing["id"]).count()
     assert await Notification.filter(user_id=volunteer.id, event="claim_cancelled").count() == 0
+
+
+async def test_the_station_hears_when_the_paired_volunteer_gives_an_occurrence_back(client, api):
+    """The paired volunteer releasing an occurrence puts it in the open pool; the station, who
+    arranged the pairing and now has a visit with no one coming, is told. A different volunteer
+    who later claims and releases the same occurrence is only themselves: no second message."""
+    station = await make_station()
+    need, worker, _ = await paired_need(client, station)
+    volunteer, vprofile = await make_volunteer(client, station, approved_by=worker)
+    today = api.app.ctx.clock().astimezone(CHINA_TZ).date()
+    tomorrow = today + timedelta(days=1)
+    r = await client.post("/api/v1/pairings", json={
+        "need_id": need["id"], "volunteer_id": vprofile["id"], "starts_on": today.isoformat(),
+        "schedule": {"weekdays": [tomorrow.isoweekday()], "start_time": "09:00", "minutes": 60}}, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    task_id = r.json()["upcoming"][0]["task_id"]
+    r = await client.post(f"/api/v1/tasks/{task_id}/release", headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    told = await Notification.filter(event="assignee_unserved")
+    assert [n.user_id for n in told] == [worker.id] and "结对志愿者" in told[0].body
+    other, _ = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.post(f"/api/v1/tasks/{task_id}/claim", headers=other.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task_id}/release", headers=other.headers)).status_code == 200
+    assert await Notification.filter(event="assignee_unserved").count() == 1

@@ -220,3 +220,45 @@ async def test_accepting_names_the_organisations_people_for_every_slot(client):
     passer_by, _ = await make_volunteer(client, station, approved_by=worker)
     assert task["id"] not in [t["id"] for t in (await client.get("/api/v1/tasks/open", headers=passer_by.headers)).json()["items"]]
     assert_error(await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=passer_by.headers), 409, "TASK_ALREADY_CLAIMED")
+
+
+async def test_the_station_and_the_organisation_hear_when_its_person_drops_out(client, api):
+    """The slot an organisation's person held goes back to the open pool when they release it or
+    miss the check-in. The station, which must now find someone, and the organisation, which
+    answered for the visit, are told; a passer-by's own claim released later tells neither."""
+    from models import Notification
+    from server.services import jobs
+
+    admin = await make_admin(client)
+    station = await make_station()
+    task, need, worker, _ = await make_open_task(client, station, volunteers_needed=2)
+    org, staff = await qualified_org(client, admin, station)
+    first, second = [(await make_volunteer(client, station, approved_by=worker))[0] for _ in range(2)]
+    for member in (first, second):
+        await grant(member, "org_staff", organization_id=org.id)
+    referral = (await client.post(f"/api/v1/tasks/{task['id']}/refer", json={"organization_id": org.id},
+                                  headers=worker.headers)).json()
+    r = await client.post(f"/api/v1/referrals/{referral['id']}/accept", json={"assignee_user_ids": [first.id, second.id]},
+                          headers=staff.headers)
+    assert r.status_code == 200, r.text
+
+    async def told(event: str) -> list[Notification]:
+        return await Notification.filter(event=event).order_by("id")
+
+    r = await client.post(f"/api/v1/tasks/{task['id']}/release", headers=first.headers)
+    assert r.status_code == 200, r.text
+    station_told, org_told = await told("assignee_unserved"), await told("referral_unserved")
+    assert [n.user_id for n in station_told] == [worker.id] and "承接机构指派的人员" in station_told[0].body
+    # Its staff, the one who dropped out apart.
+    assert sorted(n.user_id for n in org_told) == sorted([staff.id, second.id]) and task["title"] in org_told[0].body
+    # The freed slot is the city's now: a passer-by claims it and lets it go again — theirs, not
+    # the organisation's, so no one is told it dropped out.
+    passer_by, _ = await make_volunteer(client, station, approved_by=worker)
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=passer_by.headers)).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/release", headers=passer_by.headers)).status_code == 200
+    assert len(await told("assignee_unserved")) == 1 and len(await told("referral_unserved")) == len(org_told)
+    # The other person of the organisation misses the check-in: the job releases them; told again.
+    later = (await Task.get(id=task["id"])).scheduled_start + timedelta(minutes=api.settings.claim_grace_minutes + 1)
+    assert await jobs.release_stale_claims(settings=api.settings, now=later) == 1
+    assert len(await told("assignee_unserved")) == 2
+    assert sorted(n.user_id for n in (await told("referral_unserved"))[2:]) == sorted([staff.id, first.id])
