@@ -103,3 +103,45 @@ async def test_insert_many_leaves_out_only_columns_null_in_every_row(api):
 
 def station_tag() -> str:
     return uuid.uuid4().hex[:8]
+
+
+async def test_a_caller_is_kept_as_the_orm_would_load_them(api):
+    """The caller cache (server/auth.py) builds a caller's user, roles and volunteer profile from
+    the caller statement's rows with ``hydrate``: what it keeps is what ``_init_from_db`` gives for
+    the same columns, for a volunteer with several roles and for an account with one role only."""
+    from models import UserRole, VolunteerProfile
+    from server import auth
+    from tests.builders import bulk_volunteers, fast_login
+
+    station = await make_station()
+    [volunteer] = await bulk_volunteers(api, station, 1, skills=["CLEAN_HOME"])
+    await UserRole.create(user_id=volunteer.id, role="worker", station_id=station.id)
+    plain = await fast_login(api)
+
+    def strip(row: dict, prefix: str) -> dict:
+        return {key[len(prefix):]: value for key, value in row.items() if key.startswith(prefix)}
+
+    def kept(instance) -> tuple[dict, dict]:
+        """What the cache keeps of an instance, attribute order aside (``_fresh`` sets a dict)."""
+        plain, mutable = auth._keep(instance)
+        return dict(plain), {name: rest for name, *rest in mutable}
+
+    def unkept(parts) -> tuple[dict, dict]:
+        plain, mutable = parts
+        return dict(plain), {name: rest for name, *rest in mutable}
+
+    for user_id in (volunteer.id, plain.id):
+        found = await sql.rows(auth._caller_sql("u.id = %s"), [user_id])
+        user, roles, kept_volunteer, volunteer_id, rows, _ = auth._split(found)
+        first = found[0]
+        assert unkept(user) == kept(User._init_from_db(**{k: v for k, v in first.items() if k in User._meta.db_fields}))
+        assert [(name, unkept(role)) for name, role in roles] == [
+            (row["r_role"], kept(UserRole._init_from_db(**strip(row, "r_")))) for row in found]
+        assert rows == len(found) == len(roles)
+        if user_id == volunteer.id:
+            expected = VolunteerProfile._init_from_db(**strip(first, "v_"))
+            assert unkept(kept_volunteer) == kept(expected) and volunteer_id == expected.id
+            assert unkept(kept_volunteer)[1]["skills"] == ["list", ("CLEAN_HOME",)]
+            assert {name for name, _ in roles} == {"resident", "volunteer", "worker"}
+        else:
+            assert kept_volunteer is None and volunteer_id is None
