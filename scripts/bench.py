@@ -74,7 +74,7 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
     await db.connect(db_url)
     try:
         await catalogue.sync_defaults()
-        marker = f"b3-{tasks // 1000}k-{open_tasks // 1000}k"[:12]
+        marker = f"b4-{tasks // 1000}k-{open_tasks // 1000}k"[:12]
         conn = connections.get("default")
         if await District.filter(code=marker).exists() and await Task.all().count() >= tasks:
             say(f"reusing the seeded data set ({tasks} tasks); undoing the last run's claims and needs")
@@ -114,7 +114,8 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
 
 async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str, open_tasks: int) -> None:
     from models import (
-        District, Need, PointsAccount, ResidentProfile, Service, Station, Task, User, UserRole, VolunteerProfile,
+        District, Need, PointsAccount, PointsEntry, ResidentProfile, Service, Station, Task, User, UserRole,
+        VolunteerProfile,
     )
 
     from server.services import geo
@@ -146,10 +147,30 @@ async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str, 
     await bulk(VolunteerProfile, [
         VolunteerProfile(user_id=u, station_id=stations[i % 20].id, name=f"志愿者{i}", skills=[], status="approved")
         for i, u in enumerate(v_users)], "volunteers")
-    await bulk(PointsAccount, [PointsAccount(user_id=u, balance=rng.randint(0, 500), earned=rng.randint(0, 800))
-                               for u in v_users], "points accounts")
-    residents = await ResidentProfile.all().order_by("id").values_list("id", "station_id", "community")
+    # Each volunteer's service awards over the last year and a bit (1 to 12 each), the account's
+    # totals what its entries add up to: the boards (leaderboard) and points/me read a real ledger.
+    entries: list[tuple[int, int, int, datetime]] = []  # (volunteer index, amount, minutes, at)
     now = datetime.now(timezone.utc)
+    for i in range(len(v_users)):
+        for _ in range(1 + i % 12):
+            amount, minutes = rng.randint(10, 30), rng.choice((60, 90, 120))
+            entries.append((i, amount, minutes, now - timedelta(minutes=rng.randint(5, 60 * 24 * 400))))
+    totals = [[0, 0] for _ in v_users]
+    for i, amount, minutes, _ in entries:
+        totals[i][0] += amount
+        totals[i][1] += minutes
+    await bulk(PointsAccount, [PointsAccount(user_id=u, balance=totals[i][0], earned=totals[i][0],
+                                             verified_minutes=totals[i][1], award_count=1 + i % 12)
+                               for i, u in enumerate(v_users)], "points accounts")
+    account_of = dict(await PointsAccount.all().values_list("user_id", "id"))  # only the volunteers have one yet
+    running = [0] * len(v_users)
+    rows = []
+    for k, (i, amount, minutes, at) in enumerate(sorted(entries, key=lambda e: e[3])):
+        running[i] += amount
+        rows.append(PointsEntry(account_id=account_of[v_users[i]], amount=amount, kind="service_award", minutes=minutes,
+                                idempotency_key=f"bench:{k}", balance_after=running[i], created_at=at))
+    await bulk(PointsEntry, rows, "points entries")
+    residents = await ResidentProfile.all().order_by("id").values_list("id", "station_id", "community")
     needs = []
     for k in range(tasks):
         rid, sid, _ = residents[k % len(residents)]
