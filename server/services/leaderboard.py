@@ -12,7 +12,9 @@ read of a board of 32 000 entries (scripts/bench, leaderboard: 107 reads/s, p99 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
@@ -29,6 +31,8 @@ from server.pii import mask_name
 log = logging.getLogger("haibei.leaderboard")
 # How long a board is trusted between two checks against the ledger (see the module's docstring).
 CHECK_EVERY_S = 5
+# How long a read waits for another's rebuild before computing its answer from the ledger itself.
+REBUILD_WAIT_S = 5
 # This process failed to feed the boards, or read around them while Redis was away: its next read
 # checks them whatever the time since the last check, so what it saw missed is healed at once.
 _missed = False
@@ -101,6 +105,7 @@ async def after_commit(*, app, entries: list[PointsEntry]) -> None:
 
 async def rebuild(*, redis: Any, prefix: str, now: datetime) -> int:
     """Recompute every board from the ledger (one consistent snapshot); returns entries counted."""
+    started = time.monotonic()
     async with in_transaction():
         count = (await PointsEntry.filter(kind__in=EARN_KINDS).annotate(n=Count("id")).values("n"))[0]["n"] or 0
         rows = await (
@@ -125,14 +130,38 @@ async def rebuild(*, redis: Any, prefix: str, now: datetime) -> int:
                     key = _key(prefix, period, scope, sid, metric)
                     boards[key][str(user_id)] = float(row[column] or 0)
     pipe = redis.pipeline(transaction=True)
-    async for old in redis.scan_iter(match=prefix + "lb:*"):
-        pipe.delete(old)
+    keep = {prefix + "lb:rebuilding", prefix + "lb:checked"}  # not boards: who rebuilds, when checked
+    async for old in redis.scan_iter(match=prefix + "lb:*"):  # str keys: decode_responses (server/redis.py)
+        if old not in keep:
+            pipe.delete(old)
     for key, members in boards.items():
         if members:
             pipe.zadd(key, members)
     pipe.set(prefix + "lb:count", count)
     await pipe.execute()
+    log.info("leaderboards rebuilt from the ledger", extra={"entries": count, "boards": len(boards),
+                                                            "seconds": round(time.monotonic() - started, 3)})
     return count
+
+
+async def _rebuild_once(*, redis: Any, prefix: str, now: datetime) -> bool:
+    """Rebuild the boards, unless another reader (of any process) is at it: then wait for it, up to
+    ``REBUILD_WAIT_S``. After Redis comes back empty under load every read finds the boards
+    missing at once, and each rebuilding them would read the whole ledger at the same moment.
+    False if the other rebuild did not end in time."""
+    lock = prefix + "lb:rebuilding"
+    if await redis.set(lock, "1", nx=True, ex=60):
+        try:
+            await rebuild(redis=redis, prefix=prefix, now=now)
+        finally:
+            await redis.delete(lock)
+        return True
+    deadline = time.monotonic() + REBUILD_WAIT_S
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        if not await redis.exists(lock):
+            return True
+    return False
 
 
 async def _ledger_count() -> int:
@@ -212,7 +241,9 @@ async def _read_redis(
         check, _missed = check or _missed, False
         if attempt or (stored is not None and (not check or int(stored) == await _ledger_count())):
             break
-        await rebuild(redis=redis, prefix=prefix, now=now)
+        if not await _rebuild_once(redis=redis, prefix=prefix, now=now):
+            return await _read_ledger(scope=scope, scope_id=scope_id, period=period, metric=metric,
+                                      user_id=user_id, limit=limit, now=now)
     ids = [int(member) for member, _ in top]
     # By hand (server/sql.py): building this through the ORM took more of a read than all the rest.
     names = {row["user_id"]: row["name"] for row in await sql.rows(

@@ -444,3 +444,28 @@ async def test_a_board_that_missed_an_entry_heals_at_its_next_check(client, api)
     healed = (await client.get("/api/v1/leaderboard", params=params, headers=second.headers)).json()
     assert healed["me"] == {"rank": 1, "value": 45}
     assert [i["value"] for i in healed["items"]] == [45, 30]
+
+
+async def test_boards_lost_under_load_are_rebuilt_once(client, api, caplog):
+    """Redis comes back empty while many read the boards: every read finds them missing at once.
+    One of them rebuilds from the ledger while the others wait for it, instead of each reading the
+    whole ledger at the same moment; every read gets the right board."""
+    import logging
+
+    station = await make_station()
+    people = await bulk_volunteers(api, station, 3)
+    for session, amount in zip(people, (30, 20, 10)):
+        await give_points(api, session, amount)
+    params = {"scope": "city", "period": "all", "metric": "points"}
+    assert (await client.get("/api/v1/leaderboard", params=params, headers=people[0].headers)).status_code == 200
+    await api.app.ctx.redis.aio.flushdb()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="haibei.leaderboard"):
+        boards = await asyncio.gather(*(client.get("/api/v1/leaderboard", params=params, headers=people[i % 3].headers)
+                                        for i in range(12)))
+    assert all(r.status_code == 200 for r in boards)
+    for i, r in enumerate(boards):
+        assert [item["value"] for item in r.json()["items"]] == [30, 20, 10]
+        assert r.json()["me"]["rank"] == i % 3 + 1
+    rebuilt = [rec for rec in caplog.records if rec.getMessage() == "leaderboards rebuilt from the ledger"]
+    assert len(rebuilt) == 1, len(rebuilt)
