@@ -173,7 +173,7 @@ async def ensure_fresh(*, redis: Any, prefix: str, now: datetime) -> None:
     whatever the time since the last check: scripts and tests)."""
     stored = await redis.get(prefix + "lb:count")
     if stored is None or int(stored) != await _ledger_count():
-        await rebuild(redis=redis, prefix=prefix, now=now)
+        await _rebuild_once(redis=redis, prefix=prefix, now=now)
 
 
 async def read(
