@@ -107,7 +107,7 @@ async def rebuild(*, redis: Any, prefix: str, now: datetime) -> int:
     """Recompute every board from the ledger (one consistent snapshot); returns entries counted."""
     started = time.monotonic()
     async with in_transaction():
-        count = (await PointsEntry.filter(kind__in=EARN_KINDS).annotate(n=Count("id")).values("n"))[0]["n"] or 0
+        count = await _ledger_count()
         rows = await (
             PointsEntry.filter(kind__in=EARN_KINDS)
             .annotate(points=Sum("amount"), minutes=Sum("minutes"))
