@@ -3,7 +3,8 @@
 A local word list catches the obvious; WeChat's msgSecCheck v2 is the judge. ``risky`` is refused
 (422, nothing saved). ``review``, WeChat unreachable, or an author with no recent WeChat session
 (msgSecCheck needs one within two hours; text typed by staff often has none) → saved and flagged
-for a worker: a person in need must never be turned away by an outage.
+for a worker: a person in need must never be turned away by an outage, nor kept waiting by one
+(the gateway pauses msgSecCheck after a run of unanswered calls, server/wechat/gateway.py).
 
 Health notes and other personal data are deliberately *not* sent: passing them to a third party
 would need its own consent (PIPL art. 23).

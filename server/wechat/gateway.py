@@ -53,6 +53,13 @@ TOKEN_LOCK_WAIT_SECONDS = 5.0
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
+# msgSecCheck is advisory (services/content.py saves and flags for a worker what it could not
+# check): after this many unanswered calls in a row it is not tried for SEC_CHECK_PAUSE_S, so that
+# while WeChat is down or slow a household asking for help does not wait out the timeout each
+# time, nor hold one of the threads logins need. After the pause one failure pauses it again.
+SEC_CHECK_FAILURES = 3
+SEC_CHECK_PAUSE_S = 30.0
+
 
 class WeChatError(Exception):
     """WeChat answered with a non-zero ``errcode``.
@@ -360,6 +367,7 @@ class WeChatGateway:
         )
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="wechat")
         self._closed = False
+        self._sec_failures, self._sec_paused_until = 0, 0.0
 
     async def __aenter__(self) -> WeChatGateway:
         return self
@@ -445,7 +453,19 @@ class WeChatGateway:
                 raise WeChatUnavailable(None, "msg_sec_check response without result.suggest")
             return {"suggest": verdict["suggest"], "label": verdict.get("label"), "trace_id": result.get("trace_id")}
 
-        return await self._run_with_token(op, "msg_sec_check")
+        if time.monotonic() < self._sec_paused_until:
+            raise WeChatUnavailable(None, "msg_sec_check paused after repeated failures")
+        try:
+            result = await self._run_with_token(op, "msg_sec_check")
+        except WeChatUnavailable:
+            self._sec_failures += 1
+            if self._sec_failures >= SEC_CHECK_FAILURES:
+                self._sec_paused_until = time.monotonic() + SEC_CHECK_PAUSE_S
+                logger.warning("msg_sec_check paused", extra={"failures": self._sec_failures,
+                                                              "seconds": SEC_CHECK_PAUSE_S})
+            raise
+        self._sec_failures, self._sec_paused_until = 0, 0.0
+        return result
 
     async def send_subscribe_message(
         self,

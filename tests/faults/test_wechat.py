@@ -96,3 +96,49 @@ async def test_a_worker_killed_mid_batch_loses_no_message(api, standin, proxies,
     # again by the next one (at-least-once for a worker's death mid-send).
     assert set(sent) == {f"m{i}" for i in range(120)}
     print(f"killed worker held {held} rows; {len(sent) - 120} delivered twice")
+
+
+async def test_a_failing_content_check_stops_keeping_households_waiting(api, client, standin, proxies, monkeypatch):
+    """msgSecCheck is advisory: what it cannot check is saved and flagged for the station. While
+    WeChat takes longer than the API's timeout, the first few needs wait out that timeout; then the
+    check pauses and needs are saved at once, flagged "unchecked". After the pause, with WeChat
+    back, the next need is checked again (clean text: no flag)."""
+    from models import ContentFlag
+    from server.wechat import RedisTokenStorage, WeChatGateway, gateway
+    from tests.builders import make_resident, make_station
+
+    monkeypatch.setattr(gateway, "SEC_CHECK_PAUSE_S", 2.0)
+    station = await make_station()
+    services = ["CLEAN_HOME", "LIVING_MEAL", "LIVING_SHOP", "HEALTH_CHECK"]
+    households = [(await make_resident(client, station))[0] for _ in range(2)]  # signed in: a WeChat session
+    asks = [(h, s) for h in households for s in services]
+    live = api.app.ctx.wechat
+    api.app.ctx.wechat = WeChatGateway(
+        appid=api.settings.wechat_appid, secret=api.settings.wechat_secret, timeout=1.0,
+        api_base=f"http://127.0.0.1:{proxies.wechat.port}",
+        token_storage=RedisTokenStorage(api.app.ctx.redis.sync, prefix=api.settings.redis_prefix + "slowcheck:"))
+
+    async def ask(household, service: str) -> tuple[float, dict]:
+        started = time.monotonic()
+        r = await client.post("/api/v1/needs", json={"service_code": service, "description": "需要帮忙打扫"},
+                              headers=household.headers)
+        assert r.status_code == 201, r.text
+        return time.monotonic() - started, r.json()
+
+    try:
+        proxies.wechat.slow(3)
+        waited = [await ask(*asks[k]) for k in range(gateway.SEC_CHECK_FAILURES)]
+        assert all(seconds >= 0.9 for seconds, _ in waited), waited  # each waited out the 1 s timeout
+        paused = [await ask(*asks[k]) for k in range(gateway.SEC_CHECK_FAILURES, 6)]
+        assert all(seconds < 0.5 for seconds, _ in paused), paused
+        for _, need in waited + paused:
+            flag = await ContentFlag.get(subject_type="need", subject_id=need["id"])
+            assert flag.verdict == "unchecked"
+        proxies.wechat.restore()
+        await asyncio.sleep(2.1)  # the pause is over
+        _, checked = await ask(*asks[6])
+        assert not await ContentFlag.exists(subject_type="need", subject_id=checked["id"])
+    finally:
+        proxies.wechat.restore()
+        await api.app.ctx.wechat.close()
+        api.app.ctx.wechat = live
