@@ -526,6 +526,18 @@ class TaskList(BaseModel):
     items: list[TaskOut]
 
 
+class StationTasksQuery(Strict):
+    status: Literal["open", "referred", "claimed", "checked_in", "submitted", "confirmed", "cancelled",
+                    "expired"] | None = None
+    cursor: int | None = Field(None, gt=0)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    next_cursor: int | None
+
+
 class CheckInIn(Strict):
     scene: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
     lat: float | None = Field(None, ge=-90, le=90)

@@ -2,7 +2,10 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 from tortoise.transactions import in_transaction
 
-from handlers.schemas import BulkConfirmIn, BulkConfirmOut, CheckInIn, ConfirmIn, OpenTasksQuery, RecordIn, RejectIn, TaskList, TaskOut
+from handlers.schemas import (
+    BulkConfirmIn, BulkConfirmOut, CheckInIn, ConfirmIn, OpenTasksQuery, RecordIn, RejectIn, StationTasksQuery, TaskList,
+    TaskOut, TaskPage,
+)
 from server import ratelimit
 from server.access import access_task
 from server.auth import authenticate
@@ -51,6 +54,21 @@ async def my_tasks(request: Request):
         for task, claim in await tasks.claimed_by(volunteer=volunteer)
     ]
     return respond({"items": items})
+
+
+@bp.get("/station")
+@openapi.summary("My station's tasks (workers), oldest first; ?status=submitted: records awaiting confirmation")
+@openapi.secured("token")
+@query(StationTasksQuery)
+@returns(TaskPage)
+async def station_tasks(request: Request):
+    actor = await authenticate(request)
+    actor.require("worker")
+    q, ctx = request.ctx.query, request.app.ctx
+    rows, cursor = await tasks.for_station(station_id=actor.station_id, status=q.status, cursor=q.cursor, limit=q.limit)
+    items = [await tasks.present_full(task, cipher=ctx.cipher, viewer="worker", now=ctx.clock(), claims=claims,
+                                      service_name=task.service.name) for task, claims in rows]
+    return respond({"items": items, "next_cursor": cursor})
 
 
 @bp.get("/<task_id:int>")

@@ -471,6 +471,26 @@ async def reject_record(*, task: Task, actor_id: int, reason: str, now: datetime
 # ---- views ----------------------------------------------------------------------------------
 
 
+async def for_station(*, station_id: int, status: str | None, cursor: int | None, limit: int
+                      ) -> tuple[list[tuple[Task, list[tuple[TaskClaim, str]]]], int | None]:
+    """A station's tasks for its workers, oldest first (by id, ``cursor`` the last one seen), each
+    with its live claims and their volunteers' names; with ``status="submitted"``, the service
+    records waiting for the station to confirm them (what ``POST /tasks/confirm`` takes)."""
+    qs = Task.filter(station_id=station_id)
+    if status:
+        qs = qs.filter(status=status)
+    if cursor:
+        qs = qs.filter(id__gt=cursor)
+    rows = await qs.order_by("id").limit(limit + 1).select_related("service")
+    more, rows = len(rows) > limit, rows[:limit]
+    live: dict[int, list[tuple[TaskClaim, str]]] = {task.id: [] for task in rows}
+    if rows:
+        for claim in await TaskClaim.filter(task_id__in=list(live)).exclude(status__in=CLAIM_ENDED) \
+                .order_by("id").select_related("volunteer"):
+            live[claim.task_id].append((claim, claim.volunteer.name))
+    return [(task, live[task.id]) for task in rows], rows[-1].id if more else None
+
+
 async def load(*, task_id: int) -> Task:
     task = await Task.get_or_none(id=task_id).select_related("service")
     if task is None:

@@ -81,6 +81,8 @@ ROUTES = [
      {"*": 404}, None),
     ("tasks.open", "GET", lambda w: "/api/v1/tasks/open", None, VOLUNTEERS, {"*": 403}, None),
     ("tasks.mine", "GET", lambda w: "/api/v1/tasks/mine", None, VOLUNTEERS, {"*": 403}, None),
+    # Each worker's own station's tasks (worker_b's list holds none of A's: test_workflow).
+    ("tasks.station", "GET", lambda w: "/api/v1/tasks/station", None, {"worker_a", "worker_b"}, {"*": 403}, None),
     ("tasks.get_open", "GET", lambda w: f"/api/v1/tasks/{w.open_task}", None,
      {"owner", "volunteer", "claimant", "worker_a", "admin"}, {"*": 404}, None),
     ("tasks.get_claimed", "GET", lambda w: f"/api/v1/tasks/{w.claimed_task}", None,

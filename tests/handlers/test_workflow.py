@@ -275,6 +275,47 @@ async def test_bulk_confirm_checks_each_task(client):
     assert await TaskClaim.filter(task_id__in=done, status="confirmed").count() == 2
 
 
+async def test_a_worker_finds_the_records_waiting_for_the_station(client):
+    """A worker with many households needs the list of what waits on them: the station's tasks by
+    status, oldest first and paged, each with its claims (who served, what they wrote), so that
+    the records submitted can be confirmed — one by one or all at once (POST /tasks/confirm takes
+    the ids). Another station's worker sees none of them; a volunteer or household is refused."""
+    station, other = await make_station(), await make_station()
+    worker, other_worker = await make_worker(client, station), await make_worker(client, other)
+    submitted = []
+    for _ in range(3):
+        volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+        resident, _ = await make_resident(client, station)
+        task = await make_task(client, worker, await make_need(client, resident))
+        await serve_and_record(client, task["id"], volunteer, minutes=20)
+        submitted.append(task["id"])
+    still_open, *_ = await make_open_task(client, station)
+    await make_open_task(client, other)
+
+    def ids(r) -> list[int]:
+        assert r.status_code == 200, r.text
+        return [t["id"] for t in r.json()["items"]]
+
+    page = await client.get("/api/v1/tasks/station", params={"status": "submitted", "limit": 2}, headers=worker.headers)
+    assert ids(page) == submitted[:2] and page.json()["next_cursor"] == submitted[1]
+    first = page.json()["items"][0]
+    assert first["status"] == "submitted" and first["service_name"]
+    assert [c["status"] for c in first["claims"]] == ["submitted"] and first["claims"][0]["summary"] == "完成"
+    assert first["claims"][0]["volunteer_id"] is not None and "location" not in first
+    rest = await client.get("/api/v1/tasks/station", params={"status": "submitted", "cursor": submitted[1]},
+                            headers=worker.headers)
+    assert ids(rest) == submitted[2:] and rest.json()["next_cursor"] is None
+    assert set(ids(await client.get("/api/v1/tasks/station", headers=worker.headers))) == {*submitted, still_open["id"]}
+    assert ids(await client.get("/api/v1/tasks/station", params={"status": "submitted"}, headers=other_worker.headers)) == []
+    r = await client.post("/api/v1/tasks/confirm", json={"ids": ids(page) + ids(rest)}, headers=worker.headers)
+    assert all(x["ok"] for x in r.json()["results"])
+    assert ids(await client.get("/api/v1/tasks/station", params={"status": "submitted"}, headers=worker.headers)) == []
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    assert_error(await client.get("/api/v1/tasks/station", headers=volunteer.headers), 403, "FORBIDDEN")
+    assert_error(await client.get("/api/v1/tasks/station", params={"status": "done"}, headers=worker.headers),
+                 400, "VALIDATION_ERROR")
+
+
 async def test_qr_plate_is_a_png_for_workers_of_the_station(client):
     station = await make_station()
     worker = await make_worker(client, station)
