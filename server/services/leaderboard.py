@@ -195,30 +195,37 @@ async def read(
 
 async def _read_ledger(*, scope: str, scope_id: int, period: str, metric: str, user_id: int, limit: int,
                        now: datetime) -> dict[str, Any]:
-    users, stations = await _places()
-    if scope == "station":
-        members = [u for u, s in users.items() if s == scope_id]
-    elif scope == "district":
-        members = [u for u, s in users.items() if stations.get(s) == scope_id]
-    else:
-        members = None  # the city: everyone who earned
-    accounts = PointsAccount.all() if members is None else PointsAccount.filter(user_id__in=members or [0])
-    account_user = dict(await accounts.values_list("id", "user_id"))
-    qs = PointsEntry.filter(kind__in=EARN_KINDS, account_id__in=list(account_user) or [0])
+    """The board computed by the database from the ledger, as Redis would give it (ties by the
+    user id as text, descending): while Redis is away every read lands here, so the ranking is
+    the database's to do — not every volunteer's total carried into each process and sorted."""
+    entries, accounts = PointsEntry._meta.db_table, PointsAccount._meta.db_table
+    where, params = [f"e.kind IN ({sql.placeholders(EARN_KINDS)})"], [*EARN_KINDS]
+    joins = ""
     if period != "all":
-        qs = qs.filter(created_at__gte=month_start(now))
-    rows = await qs.annotate(total=Sum("amount" if metric == "points" else "minutes")).group_by("account_id") \
-        .values("account_id", "total")
-    # Ties as Redis orders them: by member (the user id as text), descending.
-    scores = sorted(((float(r["total"] or 0), account_user[r["account_id"]]) for r in rows),
-                    key=lambda t: (t[0], str(t[1])), reverse=True)
-    top = [(str(uid), score) for score, uid in scores[:limit]]
-    order = [uid for _, uid in scores]
-    mine = next((score for score, uid in scores if uid == user_id), None)
+        where.append("e.created_at >= %s")
+        params.append(month_start(now))
+    if scope in ("station", "district"):
+        joins = f" JOIN {VolunteerProfile._meta.db_table} v ON v.user_id = a.user_id"
+        if scope == "station":
+            where.append("v.station_id = %s")
+        else:
+            joins += f" JOIN {Station._meta.db_table} s ON s.id = v.station_id"
+            where.append("s.district_id = %s")
+        params.append(scope_id)
+    column = "e.amount" if metric == "points" else "e.minutes"
+    # One pass over the entries: every member's total and place, of which the top and the caller.
+    ranked = (f"SELECT a.user_id AS user_id, SUM({column}) AS total, ROW_NUMBER() OVER"
+              f" (ORDER BY SUM({column}) DESC, CAST(a.user_id AS CHAR) DESC) AS place"
+              f" FROM {entries} e JOIN {accounts} a ON a.id = e.account_id{joins} WHERE {' AND '.join(where)}"
+              " GROUP BY a.user_id")
+    rows = await sql.rows(f"SELECT user_id, total, place FROM ({ranked}) t WHERE t.place <= %s OR t.user_id = %s"
+                          " ORDER BY t.place", [*params, limit, user_id])
+    top = [(str(row["user_id"]), float(row["total"] or 0)) for row in rows if row["place"] <= limit]
+    own = next((row for row in rows if row["user_id"] == user_id), None)
+    rank = None if own is None else int(own["place"]) - 1
+    mine = None if own is None else float(own["total"] or 0)
     return _present(scope=scope, scope_id=scope_id, period=period, metric=metric, top=top,
-                    names=dict(await VolunteerProfile.filter(user_id__in=[int(m) for m, _ in top] or [0])
-                               .values_list("user_id", "name")),
-                    rank=order.index(user_id) if user_id in order else None, mine=mine)
+                    names=await _names(top), rank=rank, mine=mine)
 
 
 async def _read_redis(
@@ -244,13 +251,18 @@ async def _read_redis(
         if not await _rebuild_once(redis=redis, prefix=prefix, now=now):
             return await _read_ledger(scope=scope, scope_id=scope_id, period=period, metric=metric,
                                       user_id=user_id, limit=limit, now=now)
+    return _present(scope=scope, scope_id=scope_id, period=period, metric=metric, top=top, names=await _names(top),
+                    rank=rank, mine=mine)
+
+
+async def _names(top: list) -> dict[int, str]:
+    """The names of the volunteers on ``top``, by user id. By hand (server/sql.py): built through
+    the ORM, this took more of a board read than all the rest."""
     ids = [int(member) for member, _ in top]
-    # By hand (server/sql.py): building this through the ORM took more of a read than all the rest.
-    names = {row["user_id"]: row["name"] for row in await sql.rows(
-        f"SELECT user_id, name FROM {VolunteerProfile._meta.db_table} WHERE user_id IN ({sql.placeholders(ids)})",
-        ids)} if ids else {}
-    return _present(scope=scope, scope_id=scope_id, period=period, metric=metric, top=top, names=names, rank=rank,
-                    mine=mine)
+    if not ids:
+        return {}
+    return {row["user_id"]: row["name"] for row in await sql.rows(
+        f"SELECT user_id, name FROM {VolunteerProfile._meta.db_table} WHERE user_id IN ({sql.placeholders(ids)})", ids)}
 
 
 def _present(*, scope: str, scope_id: int, period: str, metric: str, top: list, names: dict, rank: int | None,
