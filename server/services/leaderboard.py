@@ -152,7 +152,11 @@ async def _rebuild_once(*, redis: Any, prefix: str, now: datetime) -> bool:
     lock = prefix + "lb:rebuilding"
     if await redis.set(lock, "1", nx=True, ex=60):
         try:
-            await rebuild(redis=redis, prefix=prefix, now=now)
+            # Asked again under the lock: a rebuild may have ended between this reader finding the
+            # boards missing and taking the lock, and one is enough.
+            stored = await redis.get(prefix + "lb:count")
+            if stored is None or int(stored) != await _ledger_count():
+                await rebuild(redis=redis, prefix=prefix, now=now)
         finally:
             await redis.delete(lock)
         return True
