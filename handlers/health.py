@@ -6,7 +6,7 @@ from handlers.schemas import HealthOut
 from server import metrics
 from server.access import require_metrics_access
 from server.http import respond, returns
-from server.services import health
+from server import health
 
 bp = Blueprint("health")
 

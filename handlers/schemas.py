@@ -191,7 +191,7 @@ class VolunteerIn(Strict):
     @field_validator("skills")
     @classmethod
     def _skills(cls, value: list[str]) -> list[str]:
-        # Whether each code names a service is the catalogue's call (server.services.catalogue).
+        # Whether each code names a service is the catalogue's call (server.reference.catalogue).
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
@@ -791,7 +791,7 @@ class RecommendedNeedIn(Strict):
 # A questionnaire is published once and then scores every visit: what would fail at scoring time
 # (a level without a floor, an option without a score) is refused here, when the admin can fix it.
 # Item scores are 0–1 like the shipped config/questionnaire.json (module docstring of
-# server.services.assessments); infinities and NaN are refused (no JSON column can hold them).
+# server.care.assessments); infinities and NaN are refused (no JSON column can hold them).
 
 
 class QuestionnaireLevel(BaseModel):

@@ -1,7 +1,7 @@
 """Haibei service points (机制二: 服务积分兑换"海贝分"): an append-only ledger with balances,
 rewards and their redemption, and the credit export to 信用威海.
 
-Only ``server.services.ledger`` writes ``points_entries`` and ``points_accounts``; entries are
+Only ``server.points.ledger`` writes ``points_entries`` and ``points_accounts``; entries are
 never updated or deleted.
 """
 

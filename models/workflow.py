@@ -68,7 +68,7 @@ class Task(Model):
     community = fields.CharField(max_length=80, null=True)
     approx_lat = fields.FloatField(null=True)
     approx_lng = fields.FloatField(null=True)
-    # The ~500 m grid cell of the fuzzed position (server.services.geo.cell_of): browsing near a
+    # The ~500 m grid cell of the fuzzed position (server.geo.cell_of): browsing near a
     # point reads a few cells through the (status, cell) index, whatever the number of tasks.
     cell = fields.BigIntField(null=True)
     status = fields.CharField(max_length=12, default="open")

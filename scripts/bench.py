@@ -67,7 +67,7 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
     from models import District, Service, Task, User
     from server import db
     from server.auth import issue_token
-    from server.services import catalogue
+    from server.reference import catalogue
 
     await db.ensure_database(db_url)
     await db.apply_migrations(db_url)
@@ -118,7 +118,7 @@ async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str, 
         VolunteerProfile,
     )
 
-    from server.services import geo
+    from server import geo
 
     rng = random.Random(7)
     started = time.time()

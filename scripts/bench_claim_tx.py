@@ -22,7 +22,7 @@ import _boot  # noqa: F401
 import bench  # scripts/bench.py: the data set's URL and the /proc readings
 
 from server import db, feed, sql
-from server.services import claims
+from server.workflow import claims
 
 
 def _mariadb() -> list[int]:

@@ -51,7 +51,7 @@ async def prepare(db_url: str, jwt_secret: str) -> dict[str, str]:
     from server import db
     from server.auth import issue_token
     from server.pii import FieldCipher
-    from server.services import demo
+    from server.ops import demo
 
     await db.ensure_database(db_url)
     await db.apply_migrations(db_url)

@@ -22,7 +22,8 @@ from server.pii import cipher_for
 from server.clock import utc_now
 from server.redis import make_clients
 from server.storage import LocalStorage
-from server.services import catalogue, claims
+from server.reference import catalogue
+from server.workflow import claims
 from server.wechat import RedisTokenStorage, WeChatGateway
 
 log = logging.getLogger("haibei.app")

@@ -38,7 +38,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any
 
-from server.services import geo
+from server import geo
 
 log = logging.getLogger("haibei.feed")
 
@@ -67,10 +67,10 @@ def _spread() -> float:
 # machine); entries themselves are plain tuples of plain values, untracked (see their modules).
 CACHES: dict[str, dict[str, Any]] = {
     "user": {"max_entries": 50_000},  # callers (server/auth.py)
-    "claims": {"max_entries": 50_000},  # each volunteer's active claims (server/services/browse.py)
-    # Open tasks by map cell, weighed by their number of tasks (server/services/browse.py).
+    "claims": {"max_entries": 50_000},  # each volunteer's active claims (server/workflow/browse.py)
+    # Open tasks by map cell, weighed by their number of tasks (server/workflow/browse.py).
     "cell": {"max_entries": 100_000, "weigh": itemgetter(0), "max_weight": 300_000},
-    # Each browsed cell's neighbourhood, its square of cells merged (server/services/browse.py):
+    # Each browsed cell's neighbourhood, its square of cells merged (server/workflow/browse.py):
     # made only of "cell" entries, and gone with any of them (``follows``).
     "hood": {"max_entries": 20_000, "follows": ("cell", partial(geo.square, half=geo.HOOD_HALF))},
 }

@@ -22,7 +22,9 @@ from redis.exceptions import RedisError
 
 from server import feed, metrics
 from server.clock import utc_now
-from server.services import jobs, leaderboard, notify
+from server.ops import jobs
+from server.points import leaderboard
+from server.notifications import notify
 from server.wechat import WeChatError, WeChatUnavailable
 
 log = logging.getLogger("haibei.worker")

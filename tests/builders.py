@@ -256,7 +256,7 @@ async def give_points(api, session: Session, amount: int) -> None:
     """Credit ``amount`` points through the ledger (a bonus), as an award would."""
     from tortoise.transactions import in_transaction
 
-    from server.services import ledger
+    from server.points import ledger
 
     await ledger.account_for(user_id=session.id)
     async with in_transaction():

@@ -30,7 +30,7 @@ from config import Settings
 from server.app import create_app
 from server.db import apply_migrations, drop_database
 from server.pii import generate_key
-from server.services import catalogue
+from server.reference import catalogue
 from server.wechat.standin import create_standin_app
 from tests import pii_scanner
 from tests.support import serve_in_loop, unique_app_name
@@ -194,7 +194,7 @@ async def _truncate_all() -> None:
     await catalogue.sync_defaults()
     # The data went behind the app's back: no process-local cache may remember any of it.
     from server import feed
-    from server.services import browse
+    from server.workflow import browse
 
     feed.current().reset()
     browse._START_HALF.clear()

@@ -4,8 +4,8 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 async def backfill_cells(apps, schema_editor) -> None:
-    """Existing tasks with a fuzzed position get their grid cell (server.services.geo.cell_of)."""
-    from server.services.geo import cell_of
+    """Existing tasks with a fuzzed position get their grid cell (server.geo.cell_of)."""
+    from server.geo import cell_of
 
     client = schema_editor.client
     rows = await client.execute_query_dict(

@@ -48,7 +48,7 @@ async def test_connections_dropped_while_idle_do_not_fail_the_next_request(api, 
 
 
 async def test_claims_in_flight_when_the_database_is_cut_all_fail_fast_and_claim_again_after(api, client, proxies, app_process):
-    """Claims are decided in batches (server/services/claims.py): with the database cut, every
+    """Claims are decided in batches (server/workflow/claims.py): with the database cut, every
     concurrent claim gets its 503 at once, none waits behind another batch's failure, and once
     the database is back the same claims succeed without a restart."""
     from models import TaskClaim

@@ -58,7 +58,7 @@ async def test_500_concurrent_claims_across_two_api_processes_one_winner_per_tas
 
 
 async def test_a_confirmation_through_both_processes_at_once_credits_once(api, client, two_apis):
-    from tests.handlers.test_points import serve
+    from tests.handlers.points.test_points import serve
 
     station = await make_station()
     worker = await make_worker(client, station)

@@ -8,7 +8,7 @@ import warnings
 import pytest
 import redis.asyncio as aioredis
 
-from server.services import health
+from server import health
 
 
 def assert_error(r, status: int, code: str):

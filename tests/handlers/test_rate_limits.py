@@ -10,7 +10,7 @@ from models import Need, ResidentProfile, Upload, User
 from tests.builders import (
     fast_login, make_need, make_open_task, make_resident, make_station, make_volunteer, new_openid, resident_payload,
 )
-from tests.handlers.test_catalogue_uploads import tiny_png
+from tests.handlers.workflow.test_catalogue_uploads import tiny_png
 from tests.handlers.test_platform import assert_error
 
 

@@ -1,0 +1,1 @@
+"""Assessments, policies, purchased-service projects and statistics."""

@@ -1,0 +1,1 @@
+"""Login, the caller's own account, households and volunteers."""

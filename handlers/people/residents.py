@@ -1,0 +1,129 @@
+import json
+
+from sanic import Blueprint, Request
+from sanic.response import raw
+from sanic_ext import openapi
+from tortoise.transactions import in_transaction
+
+from handlers.schemas import CategoriesIn, ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
+from server.access import access_household_for_plate, access_resident, require_worker_station
+from server.auth import authenticate
+from server.http import body, dumps, query, respond, returns
+from server.people import accounts, residents
+from server import idempotency
+from server.workflow import plates
+
+bp = Blueprint("residents", url_prefix="/api/v1/residents")
+
+
+@bp.get("")
+@openapi.summary("My station's households (workers), masked")
+@openapi.secured("token")
+@query(ResidentListQuery)
+@returns(ResidentPage)
+async def list_residents(request: Request):
+    actor = await authenticate(request)
+    station_id = require_worker_station(actor)
+    q = request.ctx.query
+    rows, total = await residents.list_for_station(
+        station_id=station_id, category=q.category, name=q.name, limit=q.limit, offset=q.offset, declared=q.declared
+    )
+    cipher = request.app.ctx.cipher
+    return respond({"items": [residents.present(r, cipher=cipher) for r in rows], "total": total})
+
+
+@bp.post("")
+@openapi.summary("Register a household on someone's behalf (workers). With an Idempotency-Key header, "
+                 "a retry (a save sent again on a weak signal) replays the answer instead of a second household")
+@openapi.secured("token")
+@openapi.parameter("Idempotency-Key", str, location="header", required=False)
+@body(ResidentIn)
+@returns(ResidentOut, status=201)
+async def create_resident(request: Request):
+    actor = await authenticate(request)
+    station_id = require_worker_station(actor)
+    cipher = request.app.ctx.cipher
+    sent = request.headers.get("idempotency-key")
+    key = None if sent is None else idempotency.check_key(sent)
+    digest = idempotency.request_hash(method="POST", path=request.path, body=request.body)
+    async with in_transaction():
+        if key is not None:
+            await idempotency.hold(user_id=actor.id)
+            previous = await idempotency.replay(user_id=actor.id, key=key, digest=digest)
+            if previous is not None:
+                return respond(previous.response, status=previous.status_code, headers={"Idempotent-Replayed": "true"})
+        resident = await residents.create_on_behalf(
+            worker_id=actor.id, station_id=station_id, data=request.ctx.body.model_dump(), cipher=cipher,
+            now=request.app.ctx.clock(),
+        )
+        out = json.loads(dumps(residents.present(resident, cipher=cipher)))
+        if key is not None:
+            await idempotency.remember(user_id=actor.id, key=key, digest=digest, status=201, response=out)
+    return respond(out, status=201)
+
+
+@bp.get("/<resident_id:int>")
+@openapi.summary("A household profile, masked")
+@openapi.secured("token")
+@returns(ResidentOut)
+async def get_resident(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    resident = await access_resident(actor, resident_id)
+    return respond(residents.present(resident, cipher=request.app.ctx.cipher))
+
+
+@bp.put("/<resident_id:int>")
+@openapi.summary("Edit a household profile of my station (workers)")
+@openapi.secured("token")
+@body(ResidentIn)
+@returns(ResidentOut)
+async def update_resident(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    cipher = request.app.ctx.cipher
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id, purpose="edit")
+        resident = await residents.update_on_behalf(
+            worker_id=actor.id, station_id=actor.station_id, resident=resident,
+            data=request.ctx.body.model_dump(), cipher=cipher, now=request.app.ctx.clock(),
+        )
+    return respond(residents.present(resident, cipher=cipher))
+
+
+@bp.put("/<resident_id:int>/categories")
+@openapi.summary("Set a household's assistance categories as checked (workers of its station); settles "
+                 "what the household declared; audited")
+@openapi.secured("token")
+@body(CategoriesIn)
+@returns(ResidentOut)
+async def check_categories(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id, purpose="edit")
+        resident = await residents.check_categories(worker_id=actor.id, resident=resident,
+                                                    categories=request.ctx.body.categories)
+    return respond(residents.present(resident, cipher=request.app.ctx.cipher))
+
+
+@bp.get("/<resident_id:int>/unmasked")
+@openapi.summary("Full personal data: the person or their station's workers; audited")
+@openapi.secured("token")
+@returns(ResidentOut)
+async def get_resident_unmasked(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    async with in_transaction():
+        resident = await access_resident(actor, resident_id, purpose="unmask")
+        out = await residents.read_unmasked(actor_id=actor.id, resident=resident, cipher=request.app.ctx.cipher)
+    return respond(out, headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/<resident_id:int>/qr-plate")
+@openapi.summary("The household's QR plate (wxacode PNG) for check-in, to print by the door (workers)")
+@openapi.secured("token")
+@openapi.response(200, {"image/png": {"type": "string", "format": "binary"}})
+async def qr_plate(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    resident = await access_household_for_plate(actor, resident_id)
+    ctx = request.app.ctx
+    scene = plates.scene_for(resident_id=resident.id, key=ctx.cipher.derived_key("plate"))
+    png = await accounts.wxacode(wechat=ctx.wechat, scene=scene)
+    return raw(png, content_type="image/png", headers={"Cache-Control": "private, max-age=86400"})

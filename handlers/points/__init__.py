@@ -1,0 +1,1 @@
+"""Points, leaderboards, rewards and the 海贝分 credit export."""

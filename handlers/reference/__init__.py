@@ -1,0 +1,1 @@
+"""Districts, stations, organisations, staff appointments and the service catalogue."""

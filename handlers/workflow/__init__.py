@@ -1,0 +1,1 @@
+"""Needs, tasks, referrals, pairings and service-record photos."""

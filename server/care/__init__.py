@@ -1,0 +1,1 @@
+"""Care planning and supervision: assessments, policies, purchased-service projects, statistics."""

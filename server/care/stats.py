@@ -1,0 +1,136 @@
+"""Statistics (机制三: 服务类社会救助统计分析) for a station, a district or the city.
+
+Counts and sums are SQL aggregates (GROUP BY in the database); only the per-need durations for the
+medians and 90th percentiles come back as one number per need.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from tortoise.functions import Count, Min, Sum
+
+from models import Need, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim, WorkflowEvent
+from server.points import ledger
+
+
+async def _sum(qs, field: str) -> int:
+    rows = await qs.annotate(total=Sum(field)).values("total")
+    return int(rows[0]["total"] or 0) if rows else 0
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    # Nearest-rank percentile: the smallest value with at least q of the data at or below it.
+    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
+
+
+async def _station_ids(scope: str, scope_id: int | None) -> list[int] | None:
+    if scope == "city":
+        return None
+    if scope == "district":
+        return list(await Station.filter(district_id=scope_id).values_list("id", flat=True))
+    return [scope_id]
+
+
+async def overview(*, scope: str, scope_id: int | None, start: datetime, end: datetime) -> dict[str, Any]:
+    stations = await _station_ids(scope, scope_id)
+
+    def in_scope(qs, field: str = "station_id"):
+        return qs if stations is None else qs.filter(**{f"{field}__in": stations})
+
+    needs = in_scope(Need.filter(created_at__gte=start, created_at__lt=end))
+    # Claims are scoped through their tasks' ids: aggregates over a join gave wrong sums in the ORM.
+    scope_tasks = None if stations is None else list(await Task.filter(station_id__in=stations).values_list("id", flat=True))
+
+    def claims_in_scope(qs):
+        return qs if scope_tasks is None else qs.filter(task_id__in=scope_tasks)
+
+    async def grouped(qs, key: str) -> dict[str, int]:
+        rows = await qs.annotate(n=Count("id")).group_by(key).values(key, "n")
+        return {str(r[key]): r["n"] for r in rows}
+
+    by_status = await grouped(needs, "status")
+    by_source = await grouped(needs, "source")
+    by_service = await grouped(needs, "service_id")
+    by_category = await grouped(needs, "service__category_id")
+
+    served_ids = await needs.filter(status__in=("completed", "closed")).distinct().values_list("resident_id", flat=True)
+    households: dict[str, int] = {}
+    for cats in await ResidentProfile.filter(id__in=list(served_ids)).values_list("categories", flat=True):
+        for c in cats or []:
+            households[c] = households.get(c, 0) + 1
+
+    # Durations per need, in minutes.
+    accept = [(n.accepted_at - n.created_at).total_seconds() / 60
+              for n in await needs.filter(accepted_at__isnull=False).only("id", "created_at", "accepted_at")]
+    first_claims = {
+        r["task__need_id"]: r["first"]
+        for r in await claims_in_scope(TaskClaim.filter(task__need__created_at__gte=start, task__need__created_at__lt=end))
+        .annotate(first=Min("claimed_at")).group_by("task__need_id").values("task__need_id", "first")
+    }
+    created = dict(await needs.values_list("id", "created_at"))
+    claim = [(first_claims[i] - created[i]).total_seconds() / 60 for i in first_claims if i in created]
+    completed_at = {
+        r["need_id"]: r["at"]
+        for r in await WorkflowEvent.filter(subject="need", to_status="completed", need_id__in=list(created))
+        .annotate(at=Min("created_at")).group_by("need_id").values("need_id", "at")
+    }
+    complete = [(completed_at[i] - created[i]).total_seconds() / 60 for i in completed_at]
+
+    # A reversed award's service no longer counts: its minutes left the volunteer's account too.
+    claims = claims_in_scope(ledger.counted_claims().filter(confirmed_at__gte=start, confirmed_at__lt=end))
+    minutes = await _sum(claims, "verified_minutes")
+    active = await claims_in_scope(TaskClaim.filter(claimed_at__gte=start, claimed_at__lt=end)) \
+        .distinct().values_list("volunteer_id", flat=True)
+
+    entries = PointsEntry.filter(created_at__gte=start, created_at__lt=end)
+    if stations is not None:
+        # Points belong to volunteers; a station's are its own volunteers'.
+        from models import VolunteerProfile
+
+        users = await VolunteerProfile.filter(station_id__in=stations).values_list("user_id", flat=True)
+        accounts = await PointsAccount.filter(user_id__in=list(users)).values_list("id", flat=True)
+        entries = entries.filter(account_id__in=list(accounts))
+    # Net, as the accounts are (机制三 统计分析 must agree with the ledger an auditor compares it
+    # with): reversals (negative) take back what was issued, refunds give back what was redeemed.
+    issued = await _sum(entries.filter(kind__in=("service_award", "bonus", "reversal")), "amount")
+    redeemed = -await _sum(entries.filter(kind__in=("redemption", "redemption_refund")), "amount")
+
+    rated = needs.filter(rating_score__isnull=False)
+    # Sum / count rather than AVG: the ORM casts AVG of an integer column back to an integer.
+    rated_count = await rated.count()
+    rating = {"n": rated_count, "avg": (await _sum(rated, "rating_score")) / rated_count if rated_count else None}
+    tasks = in_scope(Task.filter(created_at__gte=start, created_at__lt=end))
+    released = await claims_in_scope(TaskClaim.filter(status__in=("released", "expired"), claimed_at__gte=start,
+                                                      claimed_at__lt=end)).count()
+
+    comparison = []
+    if scope != "station":
+        rows = await needs.annotate(n=Count("id")).group_by("station_id").values("station_id", "n")
+        done = {r["station_id"]: r["n"] for r in await needs.filter(status__in=("completed", "closed"))
+                .annotate(n=Count("id")).group_by("station_id").values("station_id", "n")}
+        comparison = [{"station_id": r["station_id"], "needs": r["n"], "completed": done.get(r["station_id"], 0)}
+                      for r in sorted(rows, key=lambda r: r["station_id"])]
+
+    return {
+        "scope": scope, "scope_id": scope_id, "from": start, "to": end,
+        "needs": {"total": sum(by_status.values()), "by_status": by_status, "by_source": by_source,
+                  "by_service": by_service, "by_category": by_category},
+        "households_served_by_category": households,
+        "minutes_to_accept": {"median": _pct(accept, 0.5), "p90": _pct(accept, 0.9)},
+        "minutes_to_first_claim": {"median": _pct(claim, 0.5), "p90": _pct(claim, 0.9)},
+        "minutes_to_complete": {"median": _pct(complete, 0.5), "p90": _pct(complete, 0.9)},
+        "volunteer_minutes": minutes,
+        "active_volunteers": len(set(active)),
+        "points": {"issued": issued, "redeemed": redeemed},
+        "ratings": {"count": rating["n"], "average": round(rating["avg"], 2) if rating["avg"] is not None else None},
+        "tasks": {"created": await tasks.count(), "expired": await tasks.filter(status="expired").count(),
+                  "released_or_expired_claims": released},
+        "stations": comparison,
+    }
+

@@ -1,0 +1,1 @@
+"""Telling people: the in-app inbox, WeChat subscribe messages and WeChat's push events."""

@@ -1,0 +1,1 @@
+"""Operations across domains: scheduled jobs, key rotation, admin tools, demo data."""

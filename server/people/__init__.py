@@ -1,0 +1,1 @@
+"""People: accounts, households (residents), volunteers and staff appointments."""

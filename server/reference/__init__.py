@@ -1,0 +1,1 @@
+"""Reference data every domain reads: the service catalogue, districts, stations and organisations."""

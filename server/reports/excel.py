@@ -1,0 +1,281 @@
+"""台账 (ledgers) as Excel workbooks, written row by row and streamed.
+
+openpyxl's write-only mode keeps no cells in memory; rows are read from the database in id-ordered
+batches; the file is built in a temporary file and sent in chunks. Personal data is masked unless
+an entitled caller asks for it, and such an export is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
+from models import Need, PointsEntry, ResidentProfile, VolunteerProfile
+from server.clock import CHINA_TZ
+from server.errors import DomainError
+from server.pii import FieldCipher, mask_name
+from server import audit
+from server.points import ledger
+from server.people import residents
+
+BATCH = 500
+YIELD_EVERY = 100  # rows written between two turns of the event loop (a few milliseconds)
+MAX_ROWS = 200_000
+
+
+# What an unmasked export of each kind reveals, for the audit row.
+UNMASKED_FIELDS = {"needs": ["name", "phone"], "assessments": ["name", "visit_notes"]}
+
+
+class ExportTooLarge(DomainError):
+    status = 413
+    code = "EXPORT_TOO_LARGE"
+    message = "导出范围过大,请缩小时间范围"
+
+
+def _t(value: datetime | None) -> str:
+    return value.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def _as_text(sheet: Any, row: list[Any]) -> list[Any]:
+    """``row`` with every string kept as text: openpyxl makes a string that begins with '=' a
+    formula, and these cells hold what people typed (a volunteer's service summary, a name, a note),
+    which opening the ledger must never run (formula injection)."""
+    out = []
+    for value in row:
+        if isinstance(value, str) and value.startswith("="):
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"
+            value = cell
+        out.append(value)
+    return out
+
+
+async def _batches(qs) -> AsyncIterator[list[Any]]:
+    """The rows of ``qs`` a page of ``BATCH`` at a time, by id (each page starts after the last)."""
+    last = 0
+    while True:
+        rows = await qs.filter(id__gt=last).order_by("id").limit(BATCH)
+        if not rows:
+            return
+        yield rows
+        last = rows[-1].id
+
+
+async def needs_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+                     cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
+    yield ["编号", "登记时间", "居民", "联系电话", "服务项目", "紧急程度", "来源", "代报", "状态", "评分"]
+    async for batch in _batches(await _needs(station_id=station_id, start=start, end=end)):
+        households = {r.id: r for r in await ResidentProfile.filter(id__in={n.resident_id for n in batch})}
+        for n in batch:
+            h = households.get(n.resident_id)
+            phone = cipher.decrypt_optional(h.phone_enc, context=residents.CTX["phone"]) if (h and unmasked) else None
+            yield [n.id, _t(n.created_at), (h.name if unmasked else mask_name(h.name)) if h else "",
+                   phone if unmasked else (h.phone_masked if h else ""), n.service_id,
+                   "紧急" if n.urgency == "urgent" else "一般", n.source, "是" if n.on_behalf else "否", n.status,
+                   n.rating_score or ""]
+
+
+async def points_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+    yield ["流水号", "时间", "志愿者", "类型", "积分", "余额", "服务分钟", "说明"]
+    names: dict[int, str] = {}
+    async for batch in _batches(await _points(station_id=station_id, start=start, end=end)):
+        missing = {e.account_id for e in batch} - set(names)
+        if missing:
+            from models import PointsAccount
+
+            for account_id, user_id in await PointsAccount.filter(id__in=missing).values_list("id", "user_id"):
+                profile = await VolunteerProfile.get_or_none(user_id=user_id)
+                names[account_id] = mask_name(profile.name) if profile else f"用户{user_id}"
+        for e in batch:
+            yield [e.id, _t(e.created_at), names.get(e.account_id, ""), e.kind, e.amount, e.balance_after, e.minutes,
+                   e.reason or ""]
+
+
+async def _station_task_ids(station_id: int | None) -> list[int] | None:
+    from models import Task
+
+    if station_id is None:
+        return None
+    return list(await Task.filter(station_id=station_id).values_list("id", flat=True)) or [0]
+
+
+# One query builder per kind, used both for the rows and for the size check before the export, so
+# the two always count the same thing.
+
+async def _needs(*, station_id: int | None, start: datetime, end: datetime):
+    qs = Need.filter(created_at__gte=start, created_at__lt=end)
+    return qs if station_id is None else qs.filter(station_id=station_id)
+
+
+async def _points(*, station_id: int | None, start: datetime, end: datetime):
+    """Entries of the station's volunteers' accounts (points belong to volunteers)."""
+    from models import PointsAccount
+
+    qs = PointsEntry.filter(created_at__gte=start, created_at__lt=end)
+    if station_id is None:
+        return qs
+    users = await VolunteerProfile.filter(station_id=station_id).values_list("user_id", flat=True)
+    accounts = await PointsAccount.filter(user_id__in=list(users)).values_list("id", flat=True)
+    return qs.filter(account_id__in=list(accounts) or [0])
+
+
+async def _claims(*, station_id: int | None, start: datetime, end: datetime):
+    """Confirmed claims of the station's tasks, less those whose award was reversed: the service
+    did not count after all, and the volunteer's verified minutes no longer include it."""
+    qs = ledger.counted_claims().filter(confirmed_at__gte=start, confirmed_at__lt=end)
+    task_ids = await _station_task_ids(station_id)
+    return qs if task_ids is None else qs.filter(task_id__in=task_ids)
+
+
+async def _assessments(*, station_id: int | None, start: datetime, end: datetime):
+    from models import Assessment
+
+    qs = Assessment.filter(visited_at__gte=start, visited_at__lt=end)
+    return qs if station_id is None else qs.filter(station_id=station_id)
+
+
+async def records_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+    """Confirmed service records (服务记录台账), one row per volunteer's part."""
+    from models import Task
+
+    yield ["记录号", "任务号", "服务项目", "志愿者", "开始", "结束", "核定分钟", "积分", "服务内容", "确认时间"]
+    async for batch in _batches(await _claims(station_id=station_id, start=start, end=end)):
+        tasks_by_id = {t.id: t for t in await Task.filter(id__in={c.task_id for c in batch})}
+        people = dict(await VolunteerProfile.filter(id__in={c.volunteer_id for c in batch}).values_list("id", "name"))
+        for c in batch:
+            t = tasks_by_id[c.task_id]
+            yield [c.id, c.task_id, t.service_id, mask_name(people.get(c.volunteer_id)), _t(c.started_at), _t(c.ended_at),
+                   c.verified_minutes, c.points_due, c.summary or "", _t(c.confirmed_at)]
+
+
+async def hours_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+    """Verified service hours per volunteer in the period (志愿服务时长台账), from one grouped query."""
+    from tortoise.functions import Count, Sum
+
+    yield ["志愿者编号", "志愿者", "服务次数", "核定时长(小时)"]
+    qs = await _claims(station_id=station_id, start=start, end=end)
+    rows = await qs.annotate(n=Count("id"), minutes=Sum("verified_minutes")).group_by("volunteer_id") \
+        .values("volunteer_id", "n", "minutes")
+    people = dict(await VolunteerProfile.filter(id__in=[r["volunteer_id"] for r in rows] or [0]).values_list("id", "name"))
+    for r in sorted(rows, key=lambda r: -(r["minutes"] or 0)):
+        yield [r["volunteer_id"], mask_name(people.get(r["volunteer_id"])), r["n"], round((r["minutes"] or 0) / 60, 2)]
+
+
+async def assessments_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+                           cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
+    """Home visits in the period (入户评估台账): scores per dimension, overall, level; visit notes
+    only in the station's own unmasked export."""
+    from models import Station
+    from server.care import assessments
+
+    spec = await assessments.current()
+    dims = [(d["id"], d["name"]) for d in spec["dimensions"]]
+    header = ["编号", "入户时间", "居民", "驿站", "问卷版本", *[name for _, name in dims], "综合得分", "困难等级", "评估人"]
+    yield header + (["走访记录"] if unmasked else [])
+    stations = dict(await Station.all().values_list("id", "name"))
+    async for batch in _batches(await _assessments(station_id=station_id, start=start, end=end)):
+        households = dict(await ResidentProfile.filter(id__in={a.resident_id for a in batch}).values_list("id", "name"))
+        for a in batch:
+            name = households.get(a.resident_id, "")
+            row = [a.id, _t(a.visited_at), name if unmasked else mask_name(name), stations.get(a.station_id, ""),
+                   a.version, *[(a.scores or {}).get(key, "") for key, _ in dims], a.overall, a.level, a.assessor_id]
+            if unmasked:
+                row.append(cipher.decrypt_optional(a.visit_notes_enc, context=assessments.NOTES_CONTEXT) or "")
+            yield row
+
+
+def _projects_in(start: datetime, end: datetime, station_id: int | None):
+    from models import Project
+
+    async def run() -> list[Any]:
+        rows = await Project.filter(starts_at__lt=end, ends_at__gt=start).order_by("id")
+        return [p for p in rows if station_id is None or station_id in (p.station_ids or [])]
+
+    return run()
+
+
+async def project_kpis_rows(*, station_id: int | None, start: datetime, end: datetime, grace_minutes: int = 15,
+                            **_: Any) -> AsyncIterator[list[Any]]:
+    """Purchased-service projects running in the period (项目绩效台账): KPIs computed from the task
+    data now, then every lifecycle step with the KPIs recorded at that step."""
+    from models import Organization, ProjectStep
+    from server.care import projects
+
+    kpi_names = [("tasks", "任务数"), ("tasks_done", "完成任务"), ("verified_hours", "核定时长(小时)"),
+                 ("on_time_rate", "准时率"), ("median_minutes_to_first_service", "需求到首次服务中位数(分钟)"),
+                 ("average_rating", "平均评分"), ("complaints", "投诉数")]
+    yield ["项目编号", "项目名称", "承接机构", "预算(元)", "开始", "结束", "状态", *[n for _, n in kpi_names]]
+    rows = await _projects_in(start, end, station_id)
+    orgs = dict(await Organization.filter(id__in={p.organization_id for p in rows} or {0}).values_list("id", "name"))
+    for p in rows:
+        k = await projects.kpis(project=p, grace_minutes=grace_minutes)
+        yield [p.id, p.name, orgs.get(p.organization_id, ""), round(p.budget_fen / 100, 2), _t(p.starts_at),
+               _t(p.ends_at), projects.STATUS_NAMES.get(p.status, p.status),
+               *[("" if k[key] is None else k[key]) for key, _ in kpi_names]]
+    yield []
+    yield ["项目编号", "节点", "时间", "经办人", "说明", "材料", *[n for _, n in kpi_names]]
+    for p in rows:
+        for step in await ProjectStep.filter(project_id=p.id).order_by("id"):
+            k = step.kpis or {}
+            yield [p.id, projects.STATUS_NAMES.get(step.to_status, step.to_status), _t(step.created_at), step.actor_id,
+                   step.note or "", "、".join(step.documents or []),
+                   *[("" if k.get(key) is None else k.get(key)) for key, _ in kpi_names]]
+
+
+KINDS = {
+    "needs": ("需求登记台账", needs_rows),
+    "points": ("积分流水台账", points_rows),
+    "service_records": ("服务记录台账", records_rows),
+    "volunteer_hours": ("志愿服务时长台账", hours_rows),
+    "assessments": ("入户评估台账", assessments_rows),
+    "project_kpis": ("购买服务项目绩效台账", project_kpis_rows),
+}
+
+
+QUERIES = {"needs": _needs, "points": _points, "service_records": _claims, "volunteer_hours": _claims,
+           "assessments": _assessments}
+
+
+async def count(*, kind: str, station_id: int | None, start: datetime, end: datetime) -> int:
+    """The rows an export of ``kind`` reads, from the same query the rows come from."""
+    if kind == "project_kpis":
+        return len(await _projects_in(start, end, station_id))
+    return await (await QUERIES[kind](station_id=station_id, start=start, end=end)).count()
+
+
+async def build(*, kind: str, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+                cipher: FieldCipher, actor_id: int, now: datetime, grace_minutes: int = 15) -> str:
+    """Write the workbook to a temporary file and return its path (the caller streams and deletes it)."""
+    if await count(kind=kind, station_id=station_id, start=start, end=end) > MAX_ROWS:
+        raise ExportTooLarge(details={"max_rows": MAX_ROWS})
+    title, rows = KINDS[kind]
+    if unmasked:
+        await audit.record(actor_id=actor_id, action="ledger.export_unmasked", subject_type="station",
+                           subject_id=station_id, fields=UNMASKED_FIELDS.get(kind, ["name"]), detail={"kind": kind})
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sheet.append([f"{title}  生成时间 {_t(now)}  范围 {_t(start)} – {_t(end)}  驿站 {station_id or '全市'}"
+                  f"  {'含完整个人信息' if unmasked else '个人信息已脱敏'}"])
+    written = 0
+    async for row in rows(station_id=station_id, start=start, end=end, unmasked=unmasked, cipher=cipher,
+                          grace_minutes=grace_minutes):
+        sheet.append(_as_text(sheet, row))
+        written += 1
+        if written % YIELD_EVERY == 0:
+            # Rows come a page of the database at a time; writing a page whole held the process's
+            # event loop, and every other request it serves, for a third of a second.
+            await asyncio.sleep(0)
+    fd, path = tempfile.mkstemp(prefix="haibei-ledger-", suffix=".xlsx")
+    os.close(fd)
+    # Zipping the sheet is the longest step and needs nothing of the loop: in a thread, so the
+    # process goes on answering meanwhile (scripts/bench_export reports the longest stall).
+    await asyncio.to_thread(workbook.save, path)
+    return path

@@ -1,0 +1,664 @@
+"""Tasks and claims: from a worker's dispatch to a volunteer's confirmed service (任务五, 机制三).
+
+Task: open → claimed → checked_in → submitted → confirmed, or cancelled / expired.
+Claim (one volunteer's part): claimed → checked_in → submitted → confirmed, or released / expired /
+cancelled; a rejected record sends a submitted claim back to checked_in with the reason.
+A task with several slots (volunteers_needed) is `claimed` once every slot is taken and moves on
+when all its active claims have. Until then it stays `open` and claimable, even while the first
+volunteers check in and serve; once its window is over the expiry job ends the claims still
+waiting and lets the task follow the ones that served (services/jobs.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import F
+
+from config import Settings
+from models import (
+    CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload,
+    UserRole, VolunteerProfile,
+)
+from server import feed
+from server.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from server.pii import FieldCipher, mask_name, mask_phone
+from server.reference import catalogue
+from server.workflow import content, events, needs, plates
+from server import geo
+from server.points import ledger
+from server.notifications import notify
+from server.people import residents
+
+CONFIRMED_ADDRESS_TTL = timedelta(hours=24)
+# How long before the check-in a service record may say the service began.
+RECORD_START_TOLERANCE = timedelta(minutes=5)
+
+
+class TaskAlreadyClaimed(Conflict):
+    code = "TASK_ALREADY_CLAIMED"
+    message = "手慢了,该任务已被其他志愿者领取"
+
+
+class ClaimLimit(Conflict):
+    code = "CLAIM_LIMIT"
+    message = "进行中的任务已达上限,请先完成已领取的任务"
+
+
+class ClaimOverlap(Conflict):
+    code = "CLAIM_OVERLAP"
+    message = "与您已领取任务的时间冲突"
+
+
+class OwnHousehold(Conflict):
+    code = "OWN_HOUSEHOLD"
+    message = "不能领取本人家庭的服务任务"
+
+
+class SkillRequired(DomainError):
+    status = 403
+    code = "SKILL_REQUIRED"
+    message = "该服务需要相应技能,请先在志愿者资料中登记"
+
+
+class OwnService(Forbidden):
+    code = "OWN_SERVICE"
+    message = "不能确认本人参与的服务,请由驿站其他工作人员确认"
+
+
+class RecordBeforeCheckIn(ValidationFailed):
+    code = "RECORD_BEFORE_CHECKIN"
+    message = "服务开始时间不能早于签到时间"
+
+
+class CheckinEvidence(DomainError):
+    status = 422
+    code = "CHECKIN_EVIDENCE"
+    message = "签到条件不满足"
+
+
+def _minutes(start: datetime, end: datetime) -> int:
+    return max(0, int((end - start).total_seconds() // 60))
+
+
+def default_points(service: Service) -> int:
+    """The catalogue rule: points per hour × the service's default duration, rounded up."""
+    return math.ceil(service.points_per_hour * service.default_minutes / 60)
+
+
+# ---- create -------------------------------------------------------------------------------
+
+
+async def household_location(*, need: Need, cipher: FieldCipher) -> dict[str, Any] | None:
+    """Where the service happens: the need's own location, else the household's address."""
+    if need.location_enc:
+        return json.loads(cipher.decrypt(need.location_enc, context=needs.LOCATION_CONTEXT))
+    resident = await _household_of(need)
+    if not resident.location_enc:
+        return None
+    lat, lng = json.loads(cipher.decrypt(resident.location_enc, context=residents.CTX["location"]))
+    address = cipher.decrypt_optional(resident.address_enc, context=residents.CTX["address"])
+    return {"lat": lat, "lng": lng, "address": address}
+
+
+async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: FieldCipher, now: datetime,
+                 announce: bool = True) -> Task:
+    """Dispatch part of an accepted need as a task volunteers can claim. ``announce=False`` for a
+    pairing's tasks, which are taken by the paired volunteer or organisation, not by passers-by."""
+    # The need as it is now, locked: a cancellation committed since the caller read it must be seen
+    # (and one still running waits for this task, then cancels it with the rest).
+    current = await Need.select_for_update().get(id=need.id)
+    if current.status not in ("accepted", "dispatched", "in_service"):
+        need.status = current.status
+        raise events.invalid_state(need, "派发任务")
+    service = await catalogue.require_active(code=data.get("service_code") or need.service_id)
+    needs.check_window(start=data["scheduled_start"], end=data["scheduled_end"], now=now, field="scheduled")
+    if data["scheduled_start"] < now - timedelta(minutes=5):
+        raise ValidationFailed("开始时间已过去", details=[{"field": "scheduled_start", "type": "in_past"}])
+    location = await household_location(need=need, cipher=cipher)
+    approx = geo.fuzz(location["lat"], location["lng"]) if location and location.get("lat") is not None else (None, None)
+    resident = await ResidentProfile.get(id=need.resident_id)
+    task = await Task.create(
+        need_id=need.id,
+        station_id=need.station_id,
+        service_id=service.code,
+        title=data["title"],
+        scheduled_start=data["scheduled_start"],
+        scheduled_end=data["scheduled_end"],
+        volunteers_needed=data.get("volunteers_needed") or 1,
+        points=data.get("points") if data.get("points") is not None else default_points(service),
+        notes_for_volunteer=data.get("notes_for_volunteer") or "",
+        community=resident.community,
+        approx_lat=approx[0],
+        approx_lng=approx[1],
+        cell=geo.cell_of(*approx) if approx[0] is not None else None,
+        created_by=actor_id,
+        pairing_id=data.get("pairing_id"),
+        occurrence_key=data.get("occurrence_key"),
+    )
+    await events.record(task, need_id=need.id, actor_id=actor_id, actor_role="worker", from_status=None,
+                        to_status="open", now=now)
+    feed.changed("cell", task.cell)  # browsing caches open tasks by cell (server/workflow/browse.py)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
+    if announce:
+        await tell_nearby(task=task, service=service, resident=resident, now=now)
+    return task
+
+
+async def tell_nearby(*, task: Task, service: Service, resident: ResidentProfile, now: datetime, cap: int = 100) -> int:
+    """Volunteers who opted in to "new tasks near me" and could take this one hear about it."""
+    if task.approx_lat is None:
+        return 0
+    told = 0
+    for volunteer in await VolunteerProfile.filter(status="approved", nearby_km__isnull=False).limit(5000):
+        if volunteer.user_id == resident.user_id:
+            continue
+        if service.requires_skill and service.code not in (volunteer.skills or []):
+            continue
+        if geo.distance_m(volunteer.nearby_lat, volunteer.nearby_lng, task.approx_lat, task.approx_lng) > volunteer.nearby_km * 1000:
+            continue
+        await notify.notify(user_id=volunteer.user_id, event="task_nearby", now=now,
+                            ctx={"task_id": task.id, "title": task.title, "community": task.community or "",
+                                 "start": task.scheduled_start})
+        told += 1
+        if told >= cap:
+            break
+    return told
+
+
+def present_public(task: Task, *, distance_m: float | None = None, service_name: str | None = None) -> dict[str, Any]:
+    """What any approved volunteer may see: no name, no phone, no address, a fuzzed position.
+    The service's name is ``service_name``, else that of the service loaded with the task."""
+    service = task.service if service_name is None else None
+    return present_public_row({name: getattr(task, name) for name in PUBLIC_COLUMNS},
+                              service_name=service.name if isinstance(service, Service) else service_name,
+                              distance_m=distance_m)
+
+
+# The task columns ``present_public_row`` reads: browsing selects exactly these by hand.
+PUBLIC_COLUMNS = ("id", "service_id", "title", "scheduled_start", "scheduled_end", "volunteers_needed",
+                  "claimed_count", "points", "notes_for_volunteer", "community", "approx_lat", "approx_lng", "status")
+
+
+def present_public_row(row: dict[str, Any], *, service_name: str | None,
+                       distance_m: float | None = None) -> dict[str, Any]:
+    """``present_public`` from a task's columns (``PUBLIC_COLUMNS``), as a model or a hand-written
+    statement gives them: the one place that says what a volunteer sees of a task."""
+    return {
+        "id": row["id"],
+        "service_code": row["service_id"],
+        "service_name": service_name,
+        "title": row["title"],
+        "scheduled_start": row["scheduled_start"],
+        "scheduled_end": row["scheduled_end"],
+        "volunteers_needed": row["volunteers_needed"],
+        "slots_left": max(0, row["volunteers_needed"] - row["claimed_count"]),
+        "points": row["points"],
+        "notes_for_volunteer": row["notes_for_volunteer"],
+        "community": row["community"],
+        "approx_location": None if row["approx_lat"] is None else {"lat": row["approx_lat"], "lng": row["approx_lng"]},
+        "distance_m": None if distance_m is None else int(distance_m),
+        "status": row["status"],
+    }
+
+
+# ---- claim --------------------------------------------------------------------------------
+
+
+def fit_refusal(*, service_code: str, requires_skill: bool, volunteer: VolunteerProfile,
+                household: ResidentProfile) -> DomainError | None:
+    """Why this volunteer may not serve this household with this service at all, if they may not:
+    the skill the service needs, and never their own home (claims and pairings alike)."""
+    if requires_skill and service_code not in (volunteer.skills or []):
+        return SkillRequired()
+    if household.user_id is not None and household.user_id == volunteer.user_id:
+        return OwnHousehold()
+    return None
+
+
+def check_fit(*, service: Service, volunteer: VolunteerProfile, household: ResidentProfile) -> None:
+    refusal = fit_refusal(service_code=service.code, requires_skill=service.requires_skill, volunteer=volunteer,
+                          household=household)
+    if refusal is not None:
+        raise refusal
+
+
+async def _tell(task: Task, event: str, *, who: str, volunteer: VolunteerProfile, now: datetime,
+                need: Need | None = None, **extra: Any) -> None:
+    """Notify the household, the volunteer or the station's workers about ``task``."""
+    ctx = {"task_id": task.id, "need_id": task.need_id, "title": task.title, "volunteer_name": mask_name(volunteer.name),
+           "at": now, **extra}
+    if who == "household":
+        if need is None or not isinstance(getattr(need, "resident", None), ResidentProfile):
+            need = await Need.get(id=task.need_id).select_related("resident")
+        await notify.notify(user_id=need.resident.user_id, event=event, ctx=ctx, now=now)
+    elif who == "volunteer":
+        await notify.notify(user_id=volunteer.user_id, event=event, ctx={**ctx, "volunteer_name": volunteer.name}, now=now)
+    else:
+        await notify.notify_station_workers(station_id=task.station_id, event=event, ctx=ctx, now=now)
+
+
+async def _free_slot(*, task: Task, actor_id: int | None, actor_role: str, now: datetime, reason: str) -> None:
+    locked = await Task.select_for_update().get(id=task.id)
+    if locked.claimed_count > 0:
+        await Task.filter(id=task.id).update(claimed_count=F("claimed_count") - 1)
+        feed.changed("cell", locked.cell)
+    await task.refresh_from_db()
+    if task.status == "claimed":
+        # Back to open even when the window has passed: the expiry job then closes it as expired.
+        await events.move(task, to="open", allowed_from=("claimed",), wanted="释放", need_id=task.need_id,
+                          actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
+
+
+async def release(*, claim: TaskClaim, task: Task, actor_id: int | None, actor_role: str, now: datetime,
+                  reason: str, to: str = "released") -> None:
+    """Give a claimed (not yet checked-in) slot back to the pool."""
+    # The task's row first, then the claim's, as everywhere a claim ends (cancel, expiry).
+    await Task.select_for_update().get(id=task.id)
+    await events.move(claim, to=to, allowed_from=("claimed",), wanted="放弃", need_id=task.need_id,
+                      actor_id=actor_id, actor_role=actor_role, now=now, reason=reason,
+                      extra={"active_key": None, "ended_reason": reason})
+    await _free_slot(task=task, actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
+    volunteer = await VolunteerProfile.get(id=claim.volunteer_id)
+    # The household was told this volunteer is coming (task_claimed): it must not wait in vain.
+    await _tell(task, "volunteer_withdrawn", who="household", volunteer=volunteer, now=now)
+    await _tell_handed_back(task, volunteer=volunteer, now=now)
+
+
+async def _tell_handed_back(task: Task, *, volunteer: VolunteerProfile, now: datetime) -> None:
+    """A slot someone else gave this volunteer (their pairing's, or their organisation's on
+    accepting a referral, 机制三) is back in the open pool: whoever counted on that person must
+    hear of it, or the visit is left to a passer-by no one arranged. The station coordinates; the
+    organisation learns its person dropped out of what it answered for."""
+    ctx = {"task_id": task.id, "title": task.title, "start": task.scheduled_start}
+    if task.pairing_id is not None and await Pairing.exists(id=task.pairing_id, volunteer_id=volunteer.id):
+        await notify.notify_station_workers(station_id=task.station_id, event="assignee_unserved", now=now,
+                                            ctx={**ctx, "who": "结对志愿者"})
+        return
+    referral = await OrgReferral.filter(task_id=task.id, status="accepted").order_by("-id").first()
+    if referral is None or not await UserRole.exists(user_id=volunteer.user_id, role="org_staff",
+                                                     organization_id=referral.organization_id):
+        return
+    await notify.notify_station_workers(station_id=task.station_id, event="assignee_unserved", now=now,
+                                        ctx={**ctx, "who": "承接机构指派的人员"})
+    await notify.notify_org_staff(organization_id=referral.organization_id, event="referral_unserved", now=now,
+                                  ctx={**ctx, "referral_id": referral.id}, but=volunteer.user_id)
+
+
+async def active_claim(*, task: Task, volunteer: VolunteerProfile) -> TaskClaim:
+    claim = await TaskClaim.get_or_none(task_id=task.id, volunteer_id=volunteer.id,
+                                        status__in=CLAIM_ACTIVE)
+    if claim is None:
+        raise NotFound("您没有领取该任务")
+    return claim
+
+
+# ---- check-in and record --------------------------------------------------------------------
+
+
+async def check_in(
+    *, task: Task, claim: TaskClaim, scene: str | None, lat: float | None, lng: float | None,
+    cipher: FieldCipher, settings: Settings, now: datetime, actor_id: int,
+) -> TaskClaim:
+    """Layered evidence that the volunteer is at the household, at the agreed time."""
+    # Locked: the expiry job or a cancellation may be ending the task right now.
+    current = await Task.select_for_update().get(id=task.id)
+    if current.status not in ("open", "claimed", "checked_in"):
+        task.status = current.status
+        raise events.invalid_state(task, "签到")
+    need = await Need.get(id=task.need_id)
+    service = await Service.get(code=task.service_id)
+    evidence: dict[str, Any] = {"plate": False, "location": False, "time": False}
+    if scene:
+        evidence["plate"] = plates.resident_for(scene=scene, key=cipher.derived_key("plate")) == need.resident_id
+    home = await household_location(need=need, cipher=cipher)
+    if lat is not None and lng is not None and home and home.get("lat") is not None:
+        distance = geo.distance_m(lat, lng, home["lat"], home["lng"])
+        evidence["distance_m"] = int(distance)
+        evidence["location"] = distance <= settings.checkin_radius_m
+    grace = timedelta(minutes=settings.checkin_grace_minutes)
+    evidence["time"] = task.scheduled_start - grace <= now <= task.scheduled_end + grace
+    policy = service.checkin_policy
+    place_ok = {
+        "plate": evidence["plate"],
+        "location": evidence["location"],
+        "plate_and_location": evidence["plate"] and evidence["location"],
+    }.get(policy, evidence["plate"] or evidence["location"])
+    if not (place_ok and evidence["time"]):
+        missing = []
+        if not place_ok:
+            missing.append({"plate": "plate", "location": "location", "plate_and_location": "plate_and_location"}.get(policy, "plate_or_location"))
+        if not evidence["time"]:
+            missing.append("time")
+        raise CheckinEvidence(
+            "签到失败:" + "、".join({"plate": "未扫描门牌码", "location": "不在服务地点附近", "plate_or_location": "请扫描门牌码或在服务地点附近签到",
+                                     "plate_and_location": "须扫描门牌码且在服务地点附近", "time": "不在服务时间内"}[m] for m in missing),
+            details={"missing": missing, "policy": policy, "evidence": evidence},
+        )
+    evidence["policy"] = policy
+    await events.move(claim, to="checked_in", allowed_from=("claimed",), wanted="签到", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="volunteer", now=now,
+                      extra={"checked_in_at": now, "checkin_evidence": evidence})
+    await follow_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now, locked=current)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="volunteer", now=now)
+    await _tell(task, "volunteer_checked_in", who="household", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
+                now=now)
+    return claim
+
+
+async def submit_record(
+    *, task: Task, claim: TaskClaim, started_at: datetime, ended_at: datetime, summary: str,
+    photos: list[int], settings: Settings, now: datetime, actor_id: int, owner_user_id: int,
+    screened: content.Verdict | None = None,
+) -> TaskClaim:
+    """The volunteer's account of the service; it must fit the window (plus grace) and the past."""
+    await Task.select_for_update().get(id=task.id)  # the task's row before the claim's (see ``release``)
+    grace = timedelta(minutes=settings.checkin_grace_minutes)
+    if ended_at <= started_at:
+        raise ValidationFailed("结束时间须晚于开始时间", details=[{"field": "ended_at", "type": "ends_before_start"}])
+    if ended_at > now + timedelta(minutes=5):
+        raise ValidationFailed("结束时间不能晚于现在", details=[{"field": "ended_at", "type": "in_future"}])
+    if started_at < task.scheduled_start - grace or ended_at > task.scheduled_end + grace:
+        raise ValidationFailed("服务时间须在任务时段内(含宽限)", details=[{"field": "started_at", "type": "outside_window"}])
+    # Verified minutes, and so points (机制三: 服务时长 → 积分), count from when the volunteer was
+    # there: never before the claim, and at most a few minutes before the check-in (a phone that
+    # checked in a little late), not from the start of the window.
+    if claim.checked_in_at is not None and started_at < claim.checked_in_at - RECORD_START_TOLERANCE:
+        raise RecordBeforeCheckIn(
+            f"服务开始时间不能早于签到时间{int(RECORD_START_TOLERANCE.total_seconds() // 60)}分钟以上",
+            details=[{"field": "started_at", "type": "before_checkin", "checked_in_at": claim.checked_in_at.isoformat()}])
+    if started_at < claim.claimed_at:
+        raise RecordBeforeCheckIn("服务开始时间不能早于领取任务的时间",
+                                  details=[{"field": "started_at", "type": "before_claim", "claimed_at": claim.claimed_at.isoformat()}])
+    if photos:
+        # Locked: two records attaching the same photo at once see each other.
+        owned = len(await Upload.select_for_update().filter(id__in=photos, owner_id=owner_user_id))
+        if owned != len(set(photos)):
+            raise ValidationFailed("照片不存在", details=[{"field": "photos", "type": "not_found"}])
+        # A photo is the evidence of one service: the same one again would stand for a visit
+        # nobody photographed.
+        for held in await TaskClaim.filter(volunteer_id=claim.volunteer_id).exclude(id=claim.id).values_list("photos", flat=True):
+            if reused := sorted(set(photos) & set(held or [])):
+                raise ValidationFailed("照片已用于其他服务记录",
+                                       details=[{"field": "photos", "type": "already_used", "ids": reused}])
+    await events.move(claim, to="submitted", allowed_from=("checked_in",), wanted="提交服务记录", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="volunteer", now=now,
+                      extra={"started_at": started_at, "ended_at": ended_at, "summary": summary,
+                             "photos": list(dict.fromkeys(photos)), "submitted_at": now, "record_reject_reason": None})
+    await follow_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now)
+    await _tell(task, "record_submitted", who="workers", volunteer=await VolunteerProfile.get(id=claim.volunteer_id), now=now)
+    if screened is not None:
+        await content.flag(verdict=screened, station_id=task.station_id, subject_type="claim", subject_id=claim.id,
+                           field="summary", author_id=actor_id, now=now)
+    return claim
+
+
+async def follow_claims(*, task: Task, actor_id: int | None, actor_role: str, now: datetime,
+                        locked: Task | None = None, closing: bool = False) -> None:
+    """Move the task to the least advanced state among its active and confirmed claims.
+
+    A task with a free slot stays open, whatever its claims have done, so that the slot can still
+    be claimed (see the module docstring); ``closing`` (its window is over, no one else will come)
+    lets it follow the claims it has. ``locked``: the task as read ``FOR UPDATE`` here, if it was."""
+    claims = await TaskClaim.filter(task_id=task.id, status__in=("claimed", "checked_in", "submitted", "confirmed"))
+    if not claims:
+        return
+    current = locked if locked is not None else await Task.select_for_update().get(id=task.id)
+    if current.status == "open" and current.claimed_count < current.volunteers_needed and not closing:
+        return
+    order = ["claimed", "checked_in", "submitted", "confirmed"]
+    target = min((c.status for c in claims), key=order.index)
+    if target != current.status and target != "claimed":
+        await events.move(task, to=target, allowed_from=("open", *(s for s in order if s != target)), wanted="推进",
+                          need_id=task.need_id, actor_id=actor_id, actor_role=actor_role, now=now, locked=current)
+
+
+# ---- confirmation -----------------------------------------------------------------------------
+
+
+async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: Settings, now: datetime) -> list[PointsEntry]:
+    """A worker confirms the submitted records and each volunteer is credited, in this same
+    transaction and once per claim (the ledger key is the claim). Returns the ledger entries."""
+    claims = await TaskClaim.filter(task_id=task.id, status="submitted")
+    if task.status != "submitted" or not claims:
+        raise events.invalid_state(task, "确认")
+    # Whoever served does not verify it: a worker who volunteers is confirmed by a colleague.
+    if await VolunteerProfile.exists(id__in=[c.volunteer_id for c in claims], user_id=actor_id):
+        raise OwnService()
+    need = await Need.get(id=task.need_id)
+    # Nor does the household that received it: a worker's own home is a colleague's to confirm.
+    if await ResidentProfile.exists(id=need.resident_id, user_id=actor_id):
+        raise OwnService("不能确认本人家庭接受的服务,请由驿站其他工作人员确认")
+    grace = timedelta(minutes=settings.checkin_grace_minutes)
+    window_cap = _minutes(task.scheduled_start, task.scheduled_end) + 2 * int(grace.total_seconds() // 60)
+    posted: list[PointsEntry] = []
+    for claim in claims:
+        recorded = _minutes(claim.started_at, claim.ended_at)
+        if minutes is not None and minutes > min(recorded, window_cap):
+            raise ValidationFailed("核定时长不能超过服务记录或任务时段",
+                                   details=[{"field": "minutes", "type": "too_long", "max": min(recorded, window_cap)}])
+        verified = min(recorded, window_cap) if minutes is None else minutes
+        await events.move(claim, to="confirmed", allowed_from=("submitted",), wanted="确认", need_id=task.need_id,
+                          actor_id=actor_id, actor_role="worker", now=now,
+                          extra={"confirmed_by": actor_id, "confirmed_at": now, "verified_minutes": verified,
+                                 "active_key": None})
+        volunteer = await VolunteerProfile.get(id=claim.volunteer_id)
+        amount, entries = await ledger.award_for_claim(claim=claim, task=task, need=need, volunteer=volunteer,
+                                                       actor_id=actor_id, now=now)
+        await TaskClaim.filter(id=claim.id).update(points_due=amount)
+        posted += entries
+        await _tell(task, "task_confirmed", who="volunteer", volunteer=volunteer, now=now, points=amount)
+    await follow_claims(task=task, actor_id=actor_id, actor_role="worker", now=now)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
+    await task.refresh_from_db()
+    return posted
+
+
+async def reject_record(*, task: Task, actor_id: int, reason: str, now: datetime) -> Task:
+    """Send submitted records back so the volunteer can correct them."""
+    claims = await TaskClaim.filter(task_id=task.id, status="submitted")
+    if task.status != "submitted" or not claims:
+        raise events.invalid_state(task, "退回记录")
+    for claim in claims:
+        await events.move(claim, to="checked_in", allowed_from=("submitted",), wanted="退回", need_id=task.need_id,
+                          actor_id=actor_id, actor_role="worker", now=now, reason=reason,
+                          extra={"record_reject_reason": reason})
+        await _tell(task, "record_rejected", who="volunteer", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
+                    now=now, reason=reason)
+    await events.move(task, to="checked_in", allowed_from=("submitted",), wanted="退回", need_id=task.need_id,
+                      actor_id=actor_id, actor_role="worker", now=now, reason=reason)
+    return task
+
+
+# ---- views ----------------------------------------------------------------------------------
+
+
+async def for_station(*, station_id: int, status: str | None, cursor: int | None, limit: int
+                      ) -> tuple[list[tuple[Task, list[tuple[TaskClaim, str]]]], int | None]:
+    """A station's tasks for its workers, oldest first (by id, ``cursor`` the last one seen), each
+    with its live claims and their volunteers' names; with ``status="submitted"``, the service
+    records waiting for the station to confirm them (what ``POST /tasks/confirm`` takes)."""
+    qs = Task.filter(station_id=station_id)
+    if status:
+        qs = qs.filter(status=status)
+    if cursor:
+        qs = qs.filter(id__gt=cursor)
+    rows = await qs.order_by("id").limit(limit + 1).select_related("service")
+    more, rows = len(rows) > limit, rows[:limit]
+    live: dict[int, list[tuple[TaskClaim, str]]] = {task.id: [] for task in rows}
+    if rows:
+        for claim in await TaskClaim.filter(task_id__in=list(live)).exclude(status__in=CLAIM_ENDED) \
+                .order_by("id").select_related("volunteer"):
+            live[claim.task_id].append((claim, claim.volunteer.name))
+    return [(task, live[task.id]) for task in rows], rows[-1].id if more else None
+
+
+async def load(*, task_id: int) -> Task:
+    task = await Task.get_or_none(id=task_id).select_related("service")
+    if task is None:
+        raise NotFound("任务不存在")
+    return task
+
+
+async def _household_of(need: Need) -> ResidentProfile:
+    """The need's household: the one loaded with it if it was (select_related), else read."""
+    loaded = getattr(need, "_resident", None)
+    return loaded if isinstance(loaded, ResidentProfile) else await ResidentProfile.get(id=need.resident_id)
+
+
+async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: TaskClaim | None = None,
+                       now: datetime, need: Need | None = None, claims: list[tuple[TaskClaim, str]] | None = None,
+                       service_name: str | None = None) -> dict[str, Any]:
+    """The task for a worker, the household, or a claimant (who gets the exact address). What the
+    caller has in hand and current: ``need`` (with its household, ideally), ``claims`` (the task's
+    live claims with their volunteers' names), ``service_name``."""
+    out = present_public(task, service_name=service_name)
+    out["need_id"] = task.need_id
+    out["station_id"] = task.station_id
+    if claims is None:
+        claims = [(c, c.volunteer.name) for c in await TaskClaim.filter(task_id=task.id).exclude(
+            status__in=CLAIM_ENDED).select_related("volunteer")]
+    out["claims"] = [
+        {"id": c.id, "status": c.status, "volunteer_name": mask_name(name),
+         "checked_in_at": c.checked_in_at, "started_at": c.started_at, "ended_at": c.ended_at,
+         "summary": c.summary if viewer != "claimant" or (claim and c.id == claim.id) else None,
+         "record_reject_reason": c.record_reject_reason, "verified_minutes": c.verified_minutes,
+         "points_due": c.points_due, "volunteer_id": c.volunteer_id if viewer == "worker" else None}
+        for c, name in claims
+    ]
+    if viewer == "claimant" and claim is not None:
+        out["my_claim"] = {"id": claim.id, "status": claim.status, "points_due": claim.points_due,
+                           "record_reject_reason": claim.record_reject_reason}
+        live = claim.status in CLAIM_ACTIVE or (
+            claim.status == "confirmed" and claim.confirmed_at and now - claim.confirmed_at <= CONFIRMED_ADDRESS_TTL
+        )
+        if live:
+            need = need if need is not None and need.id == task.need_id else await Need.get(id=task.need_id)
+            out["location"] = await household_location(need=need, cipher=cipher)
+            resident = await _household_of(need)
+            phone = cipher.decrypt_optional(resident.phone_enc, context=residents.CTX["phone"])
+            out["contact"] = {
+                "name": mask_name(resident.name),
+                "phone": mask_phone(phone),
+                # The real number stays with the station: volunteers call through it.
+                "call_hint": "请通过驿站电话联系服务对象",
+            }
+    return out
+
+
+async def approved_volunteer(*, actor) -> VolunteerProfile:
+    """The caller's approved volunteer profile (browsing and 'my tasks'), as read with the caller."""
+    actor.require("volunteer")
+    volunteer = actor.volunteer
+    if volunteer is None or volunteer.status != "approved":
+        from server.errors import Forbidden
+
+        raise Forbidden("仅已审核通过的志愿者可查看任务")
+    return volunteer
+
+
+async def claimed_by(*, volunteer: VolunteerProfile) -> list[tuple[Task, TaskClaim]]:
+    """A volunteer's claims with their tasks: active ones first, then the 50 latest finished."""
+    claims = await TaskClaim.filter(volunteer_id=volunteer.id).exclude(status__in=("released", "cancelled")).order_by("-id").limit(100)
+    order = {"claimed": 0, "checked_in": 0, "submitted": 0}
+    claims.sort(key=lambda c: (order.get(c.status, 1), -c.id))
+    out = []
+    for claim in claims[:50]:
+        out.append((await load(task_id=claim.task_id), claim))
+    return out
+
+
+class TaskUnderWay(events.InvalidState):
+    message = "已有志愿者签到服务,不能取消任务"
+
+
+async def locked_claims(*, task: Task) -> list[TaskClaim]:
+    """Every claim of ``task``, read ``FOR UPDATE`` (by the task's key alone, in id order) under the
+    task's row lock the caller holds: the current rows, not this transaction's snapshot."""
+    return await TaskClaim.select_for_update().filter(task_id=task.id).order_by("id")
+
+
+async def lock_claim(*, claim_id: int) -> tuple[Task, TaskClaim]:
+    """A claim and its task, both row-locked: the task's row first, then the claim's, the order
+    every path that ends a claim takes (cancel, expiry, release), so they queue and never deadlock."""
+    task_id = (await TaskClaim.get(id=claim_id)).task_id
+    task = await Task.select_for_update().get(id=task_id)
+    return task, await TaskClaim.select_for_update().get(id=claim_id)
+
+
+async def end_waiting_claims(*, task: Task, to: str, event: str, actor_id: int | None, actor_role: str,
+                             now: datetime, reason: str, told: str | None = None,
+                             quiet: frozenset[int] = frozenset()) -> list[TaskClaim]:
+    """End the task's claims not yet checked in (``claimed``, e.g. to cancelled or expired) and
+    tell each claimant ``event`` (``told``: the reason they read, if not ``reason``; ``quiet``:
+    volunteers told otherwise, e.g. of their pairing's end, who are not told again). The caller
+    holds the task's row lock: claims take that lock before they insert (services/claims.py), so
+    this locking read sees every claim committed before it and none can be added meanwhile (a
+    plain read would see the transaction's older snapshot and miss a claim that just won)."""
+    ended = []
+    for claim in await locked_claims(task=task):
+        if claim.status != "claimed":
+            continue
+        await events.move(claim, to=to, allowed_from=("claimed",), wanted="结束领取", need_id=task.need_id,
+                          actor_id=actor_id, actor_role=actor_role, now=now, reason=reason, locked=claim,
+                          extra={"active_key": None, "ended_reason": reason})
+        if claim.volunteer_id not in quiet:
+            await _tell(task, event, who="volunteer", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
+                        now=now, reason=told or reason)
+        ended.append(claim)
+    return ended
+
+
+async def close_window(*, task: Task, now: datetime) -> bool:
+    """An open task (locked by the caller) whose window has passed: True if it expired.
+
+    It may still have live claims: a late claim whose grace has not run out (ended here, its
+    volunteer told), or, on a task with several slots, volunteers who checked in while a slot
+    stayed free (the task then follows them instead of expiring: their service happened). The
+    need follows its tasks, and may complete."""
+    ended = await end_waiting_claims(task=task, to="expired", event="claim_released", actor_id=None,
+                                     actor_role="system", now=now, reason="window passed")
+    for claim in ended:  # told this volunteer was coming (task_claimed), as tasks.release tells it
+        await _tell(task, "volunteer_withdrawn", who="household",
+                    volunteer=await VolunteerProfile.get(id=claim.volunteer_id), now=now)
+    if ended:
+        task.claimed_count = max(0, task.claimed_count - len(ended))
+        await Task.filter(id=task.id).update(claimed_count=task.claimed_count)
+        feed.changed("cell", task.cell)
+    need = await Need.get(id=task.need_id)
+    served = any(c.status in ("checked_in", "submitted", "confirmed") for c in await locked_claims(task=task))
+    if served:
+        await follow_claims(task=task, actor_id=None, actor_role="system", now=now, closing=True, locked=task)
+    else:
+        await events.move(task, to="expired", allowed_from=("open",), wanted="过期", need_id=task.need_id,
+                          actor_id=None, actor_role="system", now=now, reason="window passed unclaimed", locked=task)
+        # Nobody served the household: the station re-arranges (it may never have been warned,
+        # warn_unclaimed only looks at tasks still open two hours ahead).
+        await notify.notify_station_workers(station_id=task.station_id, event="task_expired", now=now,
+                                            ctx={"task_id": task.id, "title": task.title, "start": task.scheduled_start})
+    await needs.follow_tasks(need=need, actor_id=None, actor_role="system", now=now)
+    return not served
+
+
+async def cancel(*, task: Task, actor_id: int, reason: str, now: datetime, role: str = "worker",
+                 locked: Task | None = None, told: str | None = None, quiet: frozenset[int] = frozenset()) -> Task:
+    """A worker withdraws a task that is not yet under way; its claims end with it and their
+    volunteers are told. ``locked``: the task as the caller read it ``FOR UPDATE``, if it did;
+    ``told``, ``quiet``: as for ``end_waiting_claims``."""
+    locked = locked if locked is not None else await Task.select_for_update().get(id=task.id)
+    if locked.status not in ("open", "claimed"):
+        task.status = locked.status
+        raise events.invalid_state(task, "取消任务")
+    # A slot of a task still open for more volunteers may already be served (checked in).
+    if any(c.status in ("checked_in", "submitted") for c in await locked_claims(task=locked)):
+        raise TaskUnderWay(details={"current_status": locked.status, "action": "取消任务"})
+    await end_waiting_claims(task=locked, to="cancelled", event="claim_cancelled", actor_id=actor_id, actor_role=role,
+                             now=now, reason=reason, told=told, quiet=quiet)
+    await events.move(task, to="cancelled", allowed_from=("open", "claimed"), wanted="取消任务", need_id=task.need_id,
+                      actor_id=actor_id, actor_role=role, now=now, reason=reason, locked=locked)
+    need = await Need.get(id=task.need_id)
+    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role=role, now=now)
+    return task

@@ -1,0 +1,116 @@
+"""Every route of the foundation × every role: allowed roles succeed, the others get 401/403/404.
+
+The subject records live at station A: a household profile owned by ``owner`` and a pending
+volunteer application. ``worker_b`` works at station B and must not even learn they exist.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+
+from tests.builders import make_station, new_openid, resident_payload, volunteer_payload
+
+ROLES = ["anonymous", "resident", "owner", "volunteer", "worker_a", "worker_b", "org_staff", "admin"]
+SIGNED_IN = set(ROLES) - {"anonymous"}
+WORKERS = {"worker_a", "worker_b"}
+
+
+def _district_body(w):
+    return {"code": new_openid("d")[-8:], "name": "新区"}
+
+
+# (name, method, path builder, body builder, roles allowed, status for a signed-in role not allowed)
+ROUTES = [
+    ("healthz", "GET", lambda w: "/healthz", None, set(ROLES), None),
+    ("livez", "GET", lambda w: "/livez", None, set(ROLES), None),
+    ("stations", "GET", lambda w: "/api/v1/stations", None, set(ROLES), None),
+    ("me", "GET", lambda w: "/api/v1/me", None, SIGNED_IN, None),
+    ("me.phone", "POST", lambda w: "/api/v1/me/phone", lambda w: {"code": "fake-phone:13912345678"}, SIGNED_IN, None),
+    ("me.resident", "PUT", lambda w: "/api/v1/me/resident", lambda w: resident_payload(w.a), SIGNED_IN, None),
+    ("me.volunteer", "PUT", lambda w: "/api/v1/me/volunteer", lambda w: volunteer_payload(w.a), SIGNED_IN, None),
+    ("me.close", "DELETE", lambda w: "/api/v1/me", None, SIGNED_IN, None),
+    ("residents.list", "GET", lambda w: "/api/v1/residents", None, WORKERS, 403),
+    ("residents.create", "POST", lambda w: "/api/v1/residents", lambda w: resident_payload(w.a), {"worker_a"}, 403),
+    ("residents.get", "GET", lambda w: f"/api/v1/residents/{w.resident_id}", None, {"owner", "worker_a", "admin"}, 404),
+    ("residents.edit", "PUT", lambda w: f"/api/v1/residents/{w.resident_id}", lambda w: resident_payload(w.a),
+     {"worker_a"}, {"owner": 403, "admin": 403, "*": 404}),
+    ("residents.categories", "PUT", lambda w: f"/api/v1/residents/{w.resident_id}/categories",
+     lambda w: {"categories": ["低保"]}, {"worker_a"}, {"owner": 403, "admin": 403, "*": 404}),
+    ("residents.unmasked", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/unmasked", None,
+     {"owner", "worker_a"}, {"admin": 403, "*": 404}),
+    ("volunteers.list", "GET", lambda w: "/api/v1/volunteers", None, WORKERS, 403),
+    ("volunteers.approve", "POST", lambda w: f"/api/v1/volunteers/{w.pending_id}/approve", None,
+     {"worker_a"}, {"worker_b": 404, "*": 403}),
+    ("volunteers.reject", "POST", lambda w: f"/api/v1/volunteers/{w.pending_id}/reject", lambda w: {"reason": "资料不全"},
+     {"worker_a"}, {"worker_b": 404, "*": 403}),
+    ("admin.districts.list", "GET", lambda w: "/api/v1/admin/districts", None, {"admin"}, 403),
+    ("admin.districts.create", "POST", lambda w: "/api/v1/admin/districts", _district_body, {"admin"}, 403),
+    ("admin.districts.patch", "PATCH", lambda w: f"/api/v1/admin/districts/{w.spare_district.id}", lambda w: {"name": "改名"}, {"admin"}, 403),
+    ("admin.districts.delete", "DELETE", lambda w: f"/api/v1/admin/districts/{w.spare_district.id}", None, {"admin"}, 403),
+    ("admin.stations.list", "GET", lambda w: "/api/v1/admin/stations", None, {"admin"}, 403),
+    ("admin.stations.create", "POST", lambda w: "/api/v1/admin/stations",
+     lambda w: {"district_id": w.a.district_id, "name": new_openid("s"), "town": "镇", "address": "路"}, {"admin"}, 403),
+    ("admin.stations.patch", "PATCH", lambda w: f"/api/v1/admin/stations/{w.spare_station.id}", lambda w: {"town": "新镇"}, {"admin"}, 403),
+    ("admin.stations.delete", "DELETE", lambda w: f"/api/v1/admin/stations/{w.spare_station.id}", None, {"admin"}, 403),
+    ("admin.orgs.list", "GET", lambda w: "/api/v1/admin/organizations", None, {"admin"}, 403),
+    ("admin.orgs.create", "POST", lambda w: "/api/v1/admin/organizations",
+     lambda w: {"name": new_openid("org"), "kind": "charity"}, {"admin"}, 403),
+    ("admin.staff.list", "GET", lambda w: "/api/v1/admin/staff", None, {"admin"}, 403),
+    ("admin.staff.appoint", "POST", lambda w: "/api/v1/admin/staff",
+     lambda w: {"user_id": w.sessions["resident"].id, "role": "worker", "station_id": w.b.id}, {"admin"}, 403),
+    ("admin.staff.remove", "DELETE", lambda w: "/api/v1/admin/staff",
+     lambda w: {"user_id": w.sessions["worker_b"].id, "role": "worker"}, {"admin"}, 403),
+]
+
+
+@pytest.fixture
+async def world(client, api):
+    from tests.builders import bulk_volunteers, fast_login, make_district, make_organization
+
+    a, b = await make_station(), await make_station()
+    spare_district = await make_district()
+    spare_station = await make_station(district=await make_district())
+    worker_a = await fast_login(api, "worker", station_id=a.id)
+    worker_b = await fast_login(api, "worker", station_id=b.id)
+    owner = await fast_login(api)
+    r = await client.put("/api/v1/me/resident", json=resident_payload(a), headers=owner.headers)
+    applicant = await fast_login(api)
+    p = await client.put("/api/v1/me/volunteer", json=volunteer_payload(a), headers=applicant.headers)
+    (volunteer,) = await bulk_volunteers(api, a, 1)
+    sessions = {
+        "resident": await fast_login(api),
+        "owner": owner,
+        "volunteer": volunteer,
+        "worker_a": worker_a,
+        "worker_b": worker_b,
+        "org_staff": await fast_login(api, "org_staff", organization_id=(await make_organization()).id),
+        "admin": await fast_login(api, "admin"),
+    }
+    return SimpleNamespace(a=a, b=b, sessions=sessions, resident_id=r.json()["id"], pending_id=p.json()["id"],
+                           spare_district=spare_district, spare_station=spare_station)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
+async def test_route_by_role(client, world, route, role):
+    name, method, path, body, allowed, denied = route
+    headers = world.sessions[role].headers if role != "anonymous" else {}
+    r = await client.request(method, path(world), json=body(world) if body else None, headers=headers)
+    if role in allowed:
+        assert 200 <= r.status_code < 300, f"{name} as {role}: {r.status_code} {r.text}"
+    elif role == "anonymous":
+        assert r.status_code == 401, f"{name} anonymous: {r.status_code}"
+        assert r.json()["error"]["code"] == "UNAUTHENTICATED"
+    else:
+        expected = denied.get(role, denied.get("*")) if isinstance(denied, dict) else denied
+        assert r.status_code == expected, f"{name} as {role}: {r.status_code} {r.text}"
+        assert "error" in r.json()
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if callable(r[3])], ids=[r[0] for r in ROUTES if callable(r[3])])
+async def test_mass_assignment_is_refused(client, world, route):
+    from tests.handlers.access.matrix_support import assert_mass_assignment_refused, first_allowed
+
+    name, method, path, body, allowed, denied = route
+    role = first_allowed(allowed)
+    await assert_mass_assignment_refused(client, method, path(world), body(world), world.sessions[role].headers)

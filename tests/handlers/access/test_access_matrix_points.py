@@ -1,0 +1,127 @@
+"""Every route of Haibei points, rewards, credit export and notifications × every role."""
+
+import uuid
+from types import SimpleNamespace
+
+import pytest
+
+from models import PointsEntry
+from tests.builders import bulk_volunteers, fast_login, give_points, make_organization, make_reward, make_station
+
+ROLES = ["anonymous", "resident", "volunteer", "worker_a", "worker_b", "org_staff", "admin"]
+SIGNED_IN = set(ROLES) - {"anonymous"}
+ADMIN_ONLY = ({"admin"}, {"*": 403})
+
+
+def _idem(w):
+    return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+ROUTES = [
+    ("points.me", "GET", lambda w: "/api/v1/points/me", None, SIGNED_IN, None),
+    ("points.entries", "GET", lambda w: "/api/v1/points/me/entries", None, SIGNED_IN, None),
+    ("points.accounts", "GET", lambda w: "/api/v1/points/accounts", None, {"worker_a", "worker_b", "admin"}, {"*": 403}),
+    ("points.reversal", "POST", lambda w: "/api/v1/points/reversals", lambda w: {"entry_id": w.award_id, "reason": "核查"},
+     {"worker_a", "admin"}, {"worker_b": 404, "*": 403}),
+    ("rules.get", "GET", lambda w: "/api/v1/admin/points-rules", None, *ADMIN_ONLY),
+    ("rules.put", "PUT", lambda w: "/api/v1/admin/points-rules",
+     lambda w: {"min_per_service": 5, "urgent_bonus": 5, "first_service_bonus": 20, "daily_cap": 60}, *ADMIN_ONLY),
+    ("points.adjust", "POST", lambda w: "/api/v1/admin/points/adjustments",
+     lambda w: {"user_id": w.s["volunteer"].id, "amount": 3, "reason": "补录"}, *ADMIN_ONLY),
+    ("leaderboard", "GET", lambda w: "/api/v1/leaderboard?scope=city", None, SIGNED_IN, None),
+    ("rewards.list", "GET", lambda w: "/api/v1/rewards", None, SIGNED_IN, None),
+    ("rewards.redeem", "POST", lambda w: f"/api/v1/rewards/{w.reward_id}/redeem", None, SIGNED_IN, None),
+    ("redemptions.mine", "GET", lambda w: "/api/v1/redemptions/mine", None, SIGNED_IN, None),
+    ("redemptions.cancel", "POST", lambda w: f"/api/v1/redemptions/{w.redemption_id}/cancel", None, {"volunteer"}, {"*": 404}),
+    ("redemptions.wxacode", "GET", lambda w: f"/api/v1/redemptions/{w.redemption_id}/wxacode", None, {"volunteer"}, {"*": 404}),
+    ("redemptions.fulfil", "POST", lambda w: "/api/v1/redemptions/fulfil", lambda w: {"code": w.pickup_code},
+     {"worker_a"}, {"*": 403}),
+    ("admin.rewards.create", "POST", lambda w: "/api/v1/admin/rewards",
+     lambda w: {"name": "券", "donor": "某店", "price": 5, "stock": 1, "valid_from": "2026-01-01T00:00:00+08:00",
+                "valid_until": "2030-01-01T00:00:00+08:00"}, *ADMIN_ONLY),
+    ("admin.rewards.patch", "PATCH", lambda w: f"/api/v1/admin/rewards/{w.reward_id}", lambda w: {"add_stock": 1}, *ADMIN_ONLY),
+    ("admin.credit.export", "POST", lambda w: "/api/v1/admin/credit-exports", None, *ADMIN_ONLY),
+    ("admin.credit.batch", "GET", lambda w: f"/api/v1/admin/credit-exports/{w.credit_batch_id}", None, *ADMIN_ONLY),
+    ("admin.projects.create", "POST", lambda w: "/api/v1/admin/projects",
+     lambda w: {"name": "项目", "organization_id": w.org_id, "budget_fen": 100, "starts_at": "2026-01-01T00:00:00+08:00",
+                "ends_at": "2027-01-01T00:00:00+08:00", "services": ["CLEAN_HOME"], "station_ids": [w.station_id]}, *ADMIN_ONLY),
+    ("admin.projects.get", "GET", lambda w: f"/api/v1/admin/projects/{w.project_id}", None, *ADMIN_ONLY),
+    ("admin.projects.step", "POST", lambda w: f"/api/v1/admin/projects/{w.project_id}/steps",
+     lambda w: {"to": "approved", "note": "立项"}, *ADMIN_ONLY),
+    # Notifications (issue 5)
+    ("subscriptions.templates", "GET", lambda w: "/api/v1/subscriptions/templates", None, set(ROLES), None),
+    ("subscriptions.grant", "POST", lambda w: "/api/v1/subscriptions", lambda w: {"accepted": ["TPL_POINTS"]}, SIGNED_IN, None),
+    ("notifications.inbox", "GET", lambda w: "/api/v1/notifications", None, SIGNED_IN, None),
+    ("notifications.read", "POST", lambda w: "/api/v1/notifications/read", lambda w: {"all": True}, SIGNED_IN, None),
+    ("content.reviews", "GET", lambda w: "/api/v1/content/reviews", None, {"worker_a", "worker_b"}, {"*": 403}),
+    # A flag held at station A: its workers resolve it; station B's cannot even find it.
+    ("content.resolve", "POST", lambda w: f"/api/v1/content/reviews/{w.flag_id}/resolve", None, {"worker_a"},
+     {"worker_b": 404, "*": 403}),
+    ("outbox.dead", "GET", lambda w: "/api/v1/admin/outbox/dead", None, *ADMIN_ONLY),
+    ("outbox.retry", "POST", lambda w: "/api/v1/admin/outbox/retry", lambda w: {"ids": [1]}, *ADMIN_ONLY),
+    ("volunteer.nearby", "PUT", lambda w: "/api/v1/me/volunteer/nearby", lambda w: {"lat": 37.5, "lng": 122.1, "radius_km": 3},
+     {"volunteer"}, {"*": 404}),
+]
+
+
+@pytest.fixture
+async def world(client, api):
+    a, b = await make_station(), await make_station()
+    s = {
+        "resident": await fast_login(api),
+        "worker_a": await fast_login(api, "worker", station_id=a.id),
+        "worker_b": await fast_login(api, "worker", station_id=b.id),
+        "org_staff": await fast_login(api, "org_staff", organization_id=(await make_organization()).id),
+        "admin": await fast_login(api, "admin"),
+    }
+    (s["volunteer"],) = await bulk_volunteers(api, a, 1)
+    for session in s.values():
+        await give_points(api, session, 50)
+    award = await PointsEntry.filter(account__user_id=s["volunteer"].id).first()
+    reward = await make_reward(price=10, stock=100, per_person_limit=10, pickup_station_ids=[a.id])
+    r = await client.post(f"/api/v1/rewards/{reward.id}/redeem", headers={**s["volunteer"].headers, **_idem(None)})
+    assert r.status_code == 201, r.text
+    from datetime import datetime, timezone
+
+    from models import Project
+
+    org_row = await make_organization()
+    project = await Project.create(name="p", organization_id=org_row.id, budget_fen=1, created_by=s["admin"].id,
+                                   starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                   ends_at=datetime(2027, 1, 1, tzinfo=timezone.utc), services=["CLEAN_HOME"],
+                                   station_ids=[a.id])
+    from models import ContentFlag, CreditBatch, CreditIncrement
+
+    now = datetime.now(timezone.utc)
+    flag = await ContentFlag.create(station_id=a.id, subject_type="need", subject_id=1, field="description",
+                                    verdict="review", reason="risky", author_id=s["resident"].id, created_at=now)
+    batch = await CreditBatch.create(created_by=s["admin"].id, created_at=now, count=1)
+    await CreditIncrement.create(batch_id=batch.id, user_id=s["volunteer"].id, volunteer_id=1, threshold_hours=10,
+                                 increment=1, hours=10.5, evidence_task_ids=[])
+    return SimpleNamespace(s=s, flag_id=flag.id, credit_batch_id=batch.id, org_id=org_row.id, station_id=a.id, project_id=project.id, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
+                           pickup_code=r.json()["pickup_code"])
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
+async def test_points_route_by_role(client, world, route, role):
+    name, method, path, body, allowed, denied = route
+    headers = {**world.s[role].headers, **_idem(world)} if role != "anonymous" else _idem(world)
+    r = await client.request(method, path(world), json=body(world) if body else None, headers=headers)
+    if role in allowed:
+        assert 200 <= r.status_code < 300, f"{name} as {role}: {r.status_code} {r.text}"
+    elif role == "anonymous":
+        assert r.status_code == 401, f"{name} anonymous: {r.status_code} {r.text}"
+    else:
+        expected = denied.get(role, denied.get("*"))
+        assert r.status_code == expected, f"{name} as {role}: {r.status_code} {r.text}"
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if callable(r[3])], ids=[r[0] for r in ROUTES if callable(r[3])])
+async def test_points_mass_assignment_is_refused(client, world, route):
+    from tests.handlers.access.matrix_support import assert_mass_assignment_refused, first_allowed
+
+    name, method, path, body, allowed, denied = route
+    role = first_allowed(allowed)
+    await assert_mass_assignment_refused(client, method, path(world), body(world),
+                                         {**world.s[role].headers, **_idem(world)})
