@@ -50,13 +50,13 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     upload_max_bytes: int = 3 * 1024 * 1024
     upload_dir: str = str(VAR_DIR / "uploads")
-    # Service workflow (issue 3); README "Configuration" explains each.
+    # Service workflow; README "Configuration" explains each.
     claim_limit: int = 3
     checkin_radius_m: int = 300
     checkin_grace_minutes: int = 30
     claim_grace_minutes: int = 30
     referral_sla_hours: int = 48
-    # Database pool and limits (issue 7): connections per process, per-statement time limit
+    # Database pool and limits: connections per process, per-statement time limit
     # (MariaDB max_statement_time / MySQL max_execution_time; 0 = none), connect timeout.
     db_pool_size: int = 10
     db_statement_timeout_s: float = 10.0
@@ -114,7 +114,7 @@ def tortoise_config(db_url: str) -> dict[str, Any]:
         },
         # Everything is stored and compared in UTC. MySQL DATETIME has no offset and the driver
         # writes an aware value's own wall time, so one zone everywhere is the only safe choice;
-        # the API accepts any offset and converts at the edge (handlers.schemas.UtcDatetime).
+        # the API accepts any offset and converts at the edge (handlers.common.UtcDatetime).
         "use_tz": True,
         "timezone": "UTC",
     }

@@ -2,7 +2,7 @@ from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
 
-from handlers.schemas import HealthOut
+from handlers.common import HealthOut
 from server import metrics
 from server.access import require_metrics_access
 from server.http import respond, returns

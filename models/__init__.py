@@ -10,11 +10,12 @@ from models.points import (
 )
 from models.profiles import ResidentProfile, VolunteerProfile
 from models.users import ROLES, User, UserRole, WechatSession
-from models.workflow import CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, Task, TaskClaim, Upload, WorkflowEvent
+from models.workflow import CLAIM_ACTIVE, CLAIM_ENDED, NEED_UNDER_WAY, Need, OrgReferral, Pairing, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
     "CLAIM_ACTIVE",
     "CLAIM_ENDED",
+    "NEED_UNDER_WAY",
     "Project",
     "ProjectStep",
     "OrgReferral",

@@ -9,9 +9,14 @@ from tortoise.models import Model
 
 NEED_OPEN = ("submitted", "accepted", "dispatched", "in_service", "completed")
 NEED_STATES = NEED_OPEN + ("closed", "rejected", "cancelled")
+# Needs the station that took them on is still working on (a pairing keeps its need in_service).
+NEED_UNDER_WAY = ("submitted", "accepted", "dispatched", "in_service")
 TASK_STATES = ("open", "referred", "claimed", "checked_in", "submitted", "confirmed", "cancelled", "expired")
+# A claim still under way (it holds its volunteer and its slot), and a claim that ended without
+# service (it holds nothing); confirmed claims are neither.
 CLAIM_ACTIVE = ("claimed", "checked_in", "submitted")
-CLAIM_STATES = CLAIM_ACTIVE + ("confirmed", "released", "expired", "cancelled")
+CLAIM_ENDED = ("released", "cancelled", "expired")
+CLAIM_STATES = CLAIM_ACTIVE + ("confirmed",) + CLAIM_ENDED
 
 
 class Need(Model):
@@ -91,12 +96,6 @@ class Task(Model):
                     "need_id"))
 
 
-# A claim still under way (it holds its volunteer and its slot), and a claim that ended without
-# service (it holds nothing); confirmed claims are neither.
-CLAIM_ACTIVE = ("claimed", "checked_in", "submitted")
-CLAIM_ENDED = ("released", "cancelled", "expired")
-
-
 class TaskClaim(Model):
     """The part one volunteer takes in a task, from claim to confirmation."""
 
@@ -118,7 +117,7 @@ class TaskClaim(Model):
     confirmed_by = fields.IntField(null=True)
     confirmed_at = fields.DatetimeField(null=True)
     verified_minutes = fields.IntField(null=True)
-    # Owed from confirmation on; the points ledger (issue 4) credits it.
+    # Owed from confirmation on; the points ledger credits it.
     points_due = fields.IntField(null=True)
     ended_reason = fields.CharField(max_length=200, null=True)
 

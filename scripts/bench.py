@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""The load benchmark (issue 7): seed MariaDB with a data set, start the API with W worker
+"""The load benchmark: seed MariaDB with a data set, start the API with W worker
 processes against MariaDB + Redis + the WeChat stand-in, and drive each scenario with wrk from a
 separate process on loopback for a bounded time. Prints a table (requests/s, p50/p90/p99, errors,
 ratio to the bare endpoint of the same run) and writes JSON to var/bench/.
 
-A benchmark, not a test: nothing here asserts; the README records the figures of a run.
+A benchmark, not a test: nothing here asserts; docs/performance.md holds the current figures.
 Use ``scripts/bench`` (installs what it needs), e.g. ``scripts/bench --size 10k --duration 10``.
 """
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What a caller missing from the cache costs the API process (issue 7): the caller statement for
+"""What a caller missing from the cache costs the API process: the caller statement for
 batches of users, as ``server.auth._load_callers`` runs it, and building what the cache keeps of
 them (``_split``), on the data ``scripts/bench`` seeded. The first request of everyone opening the
 app pays it; so does every claim of a volunteer the process has not seen yet.

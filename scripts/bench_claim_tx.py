@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What the claim transaction alone costs (issue 7): ``claims.take`` run in batches, as the API's
+"""What the claim transaction alone costs: ``claims.take`` run in batches, as the API's
 claim batcher runs it, on the data ``scripts/bench`` seeded, with no HTTP, no authentication and no
 rate limit around it. Prints this process's CPU and MariaDB's per claim: the part of a claim's cost
 no change to the request path can remove, to set against the budget the claim target leaves

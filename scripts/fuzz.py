@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fuzz the API with schemathesis from its own /docs/openapi.json, as each role (issue 7).
+"""Fuzz the API with schemathesis from its own /docs/openapi.json, as each role.
 
 A throwaway MariaDB database is migrated and given the demo data, the WeChat stand-in and the API
 start as processes, and ``st run`` is pointed at the API once per role (anonymous, resident,

@@ -14,8 +14,9 @@ from models import (
     CLAIM_ENDED, Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, Upload,
     VolunteerProfile,
 )
-from server.auth import Actor
-from server.errors import Forbidden, NotFound
+from server.actors import Actor
+from server.errors import Forbidden, NotFound, ValidationFailed
+from server.workflow.needs import NoHousehold
 
 
 def is_worker_of(actor: Actor, station_id: int | None) -> bool:
@@ -43,6 +44,18 @@ async def access_resident(actor: Actor, resident_id: int, *, purpose: str = "vie
     if purpose == "edit" and not worker:
         raise Forbidden("仅所属驿站工作人员可代为编辑")
     return resident
+
+
+async def access_need_household(actor: Actor, resident_id: int | None) -> tuple[ResidentProfile, bool]:
+    """Whose need this is: the caller's own household (``resident_id`` None), or, for the workers of
+    its station, one of their households (reported on its behalf, 代报 机制一). Returns it and
+    whether it is reported on behalf."""
+    if resident_id is None:
+        resident = await ResidentProfile.get_or_none(user_id=actor.id, status="active")
+        if resident is None:
+            raise NoHousehold()
+        return resident, False
+    return await access_resident(actor, resident_id, purpose="edit"), True
 
 
 async def access_volunteer_for_review(actor: Actor, volunteer_id: int) -> VolunteerProfile:
@@ -213,8 +226,6 @@ async def stats_scope(actor: Actor, scope: str, scope_id: int | None) -> int | N
         if scope == "city":
             return None
         if scope_id is None:
-            from server.errors import ValidationFailed
-
             raise ValidationFailed("请指定 id", details=[{"field": "id", "type": "missing"}])
         return scope_id
     actor.require("worker")

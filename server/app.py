@@ -16,15 +16,18 @@ from sanic.response import HTTPResponse
 
 from config import Settings, load
 from config.data import RATE_LIMITS
-from server import db, errors, feed, metrics, openapi
+from handlers import blueprints
+from server import db, error_responses, feed, metrics, openapi
 from server.logs import log_config, request_id_var
 from server.pii import cipher_for
 from server.clock import utc_now
 from server.redis import make_clients
 from server.storage import LocalStorage
+from server.points import leaderboard
 from server.reference import catalogue
 from server.workflow import claims
 from server.wechat import RedisTokenStorage, WeChatGateway
+from server.worker import OutboxWorker, run_forever
 
 log = logging.getLogger("haibei.app")
 
@@ -62,13 +65,10 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
     app.ctx.cipher = cipher_for(settings)
     app.ctx.claims = claims.Claims()
 
-    errors.install(app)
+    error_responses.install(app)
     openapi.install(app)
     _install_request_id(app)
     _install_lifecycle(app, settings)
-
-    from handlers import blueprints
-
     for bp in blueprints:
         app.blueprint(bp)
     return app
@@ -79,7 +79,7 @@ def _install_request_id(app: Sanic) -> None:
     async def assign_request_id(request: Request) -> None:
         # Accept the caller's id (a gateway's trace id) only when it looks like one.
         incoming = request.headers.get("x-request-id", "")
-        # 128 random bits as hex (uuid4's hex without building a UUID: a hot path, issue 7's profile).
+        # 128 random bits as hex (uuid4's hex without building a UUID: a hot path in profiles).
         request.ctx.request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         request_id_var.set(request.ctx.request_id)
         feed.current().begin_request()
@@ -121,6 +121,7 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
         app.ctx.feed = feed.ChangeFeed(redis=app.ctx.redis.aio, channel=feed.channel(settings),
                                        max_age_s=settings.cache_max_age_s, local_only=app.ctx.redis.fake)
         feed.install(app.ctx.feed)
+        leaderboard.install(clients=app.ctx.redis, prefix=settings.redis_prefix)
         app.ctx.feed_stop = asyncio.Event()
         app.ctx.wechat = WeChatGateway(
             appid=settings.wechat_appid,
@@ -131,7 +132,7 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
         # What exists by now lives as long as the process (modules, routes, schemas, the ORM's
         # metadata, the feed's caches and their dicts): out of the collector's sight, so that full
         # collections stop walking it. Under load they stalled a worker's event loop ~100 ms each,
-        # every request in flight waiting (issue 7, measured with gc.callbacks in a bench run).
+        # every request in flight waiting (measured with gc.callbacks in a bench run).
         gc.freeze()
         metrics.watch_gc()
 
@@ -142,8 +143,6 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
         # Embedded mode has one process, so the outbox worker and the jobs run inside it; in
         # production they run as `python -m server.worker` processes of their own.
         if settings.run_worker == "on" or (settings.run_worker == "auto" and settings.embedded):
-            from server.worker import OutboxWorker, run_forever
-
             app.ctx.worker_stop = asyncio.Event()
             app.add_task(run_forever(worker=OutboxWorker(wechat=app.ctx.wechat, clock=app.ctx.clock), settings=settings,
                                      stop=app.ctx.worker_stop, redis=app.ctx.redis.aio), name="outbox-worker")
@@ -161,6 +160,7 @@ def _install_lifecycle(app: Sanic, settings: Settings) -> None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await app.ctx.feed.stop_refreshing()
+        leaderboard.install(clients=None, prefix="")
         await app.ctx.wechat.close()
         await app.ctx.redis.close()
         await db.disconnect()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import functools
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -20,42 +19,11 @@ from sanic import Request
 
 from models import User, UserRole, VolunteerProfile
 from server import feed, sql
+from server.actors import Actor
 from server.batching import Batcher
-from server.errors import Forbidden, TokenInvalid, Unauthenticated
+from server.errors import TokenInvalid, Unauthenticated
 
 ISSUER = "haibei"
-
-
-@dataclass
-class Actor:
-    """The authenticated caller and the roles they hold right now."""
-
-    user: User
-    roles: dict[str, UserRole] = field(default_factory=dict)
-    # Their volunteer profile, whatever its status, as read with the roles (None if they have none).
-    volunteer: VolunteerProfile | None = None
-
-    @property
-    def id(self) -> int:
-        return self.user.id
-
-    def has(self, role: str) -> bool:
-        return role in self.roles
-
-    @property
-    def station_id(self) -> int | None:
-        """The station a worker is bound to, or None for everyone else."""
-        role = self.roles.get("worker")
-        return role.station_id if role else None
-
-    @property
-    def organization_id(self) -> int | None:
-        role = self.roles.get("org_staff")
-        return role.organization_id if role else None
-
-    def require(self, *roles: str) -> None:
-        if not any(r in self.roles for r in roles):
-            raise Forbidden()
 
 
 def issue_token(*, user: User, secret: str, ttl_seconds: int) -> str:
@@ -135,7 +103,7 @@ async def _load_caller(user_id: int, *, cached: bool = False) -> Actor | None:
 # mutable values (a volunteer's skills, the ORM's own bookkeeping) as (name, kind, contents) with
 # the contents in a tuple. Plain tuples of plain values, which the collector stops tracking: 50 000
 # cached callers kept as model instances were a few hundred thousand objects for every full
-# collection to walk, 100-300 ms each under load (issue 7's p99). ``_fresh`` makes a model
+# collection to walk, 100-300 ms each under load (the p99 under load). ``_fresh`` makes a model
 # instance of it for a request: ~2 µs, where building one from its row (``Model._init_from_db``,
 # which converts every column) costs ~18 µs, and every authenticated request needs two or three.
 _Kept = tuple[tuple[tuple[str, Any], ...], tuple[tuple[str, str, Any], ...]]
@@ -198,7 +166,7 @@ def _keep_caller(cache: feed.LocalCache, user_id: int, found: list[dict], token:
     cache.store(user_id, parts, token)
     if parts and parts[3] is not None:
         # Read in the same statement: the browse cache of this volunteer's active claims
-        # (services/browse.py) may keep it, unless a claim of theirs changed meanwhile.
+        # (server/workflow/browse.py) may keep it, unless a claim of theirs changed meanwhile.
         held = found[0]["active_claims"]
         held = held.decode() if isinstance(held, bytes) else str(held or "")
         feed.current().cache("claims").store(

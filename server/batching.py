@@ -1,4 +1,4 @@
-"""Work that concurrent requests ask of the same dependency, done together (issue 7).
+"""Work that concurrent requests ask of the same dependency, done together.
 
 Under load, many requests in one process want the same kind of round trip at once: the caller's
 account read from the database, a rate-limit count in Redis, a claim decided under row locks.

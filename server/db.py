@@ -1,7 +1,7 @@
 """Database lifecycle: create the database if missing, apply the committed migrations, connect.
 
-Schema changes go through Tortoise 1.x's own migrations in ``models/migrations`` (see README,
-"Design decisions"); nothing here calls ``generate_schemas``.
+Schema changes go through Tortoise 1.x's own migrations in ``models/migrations`` (see
+docs/decisions/0001-tortoise-migrations.md); nothing here calls ``generate_schemas``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tortoise.migrations.api import migrate as tortoise_migrate
 
 from config.settings import tortoise_config
 from server import sql
+from server.errors import is_connection_lost
 
 log = logging.getLogger("haibei.db")
 
@@ -141,8 +142,6 @@ async def connect_when_ready(db_url: str, *, wait_s: float, then: Callable[[], A
     must not end a process that is starting: in Sanic's multi-process mode one worker failing
     its start shuts down every worker of the process (SIGKILL to their process group), the
     requests the others already hold cut off."""
-    from server.errors import is_connection_lost
-
     deadline = time.monotonic() + wait_s
     delay, attempt = 0.25, 0
     while True:

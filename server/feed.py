@@ -1,4 +1,4 @@
-"""Process-local caches for the hottest reads, kept honest by a change feed over Redis (issue 7).
+"""Process-local caches for the hottest reads, kept honest by a change feed over Redis.
 
 Volunteers browse far more often than anything they see changes, and every request asks who is
 calling. Each API process keeps what those reads need in memory — the caller's account (user,

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the API and the outbox worker (issue 7, observability).
+"""Prometheus metrics of the API and the outbox worker.
 
 Counters and histograms live in prometheus_client. With several worker processes behind one port
 (``sanic --workers N``), set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before start
@@ -18,6 +18,8 @@ from typing import Any
 from prometheus_client import (
     CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess,
 )
+from models import OutboxMessage
+from server import feed
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -30,7 +32,7 @@ RATELIMIT_FAIL_OPEN = Counter("haibei_ratelimit_fail_open_total", "Rate-limit ch
 BATCH_SIZE = Histogram("haibei_batch_size", "Items handled together in one round trip or transaction (server/batching.py)",
                        ["kind"], buckets=(1, 2, 4, 8, 16, 32, 64))
 # Each collection stops every request in flight in its process: what the p99 of a busy worker is
-# made of once its own work is small (issue 7: 100-300 ms full collections, found by timing them).
+# made of once its own work is small (100-300 ms full collections, found by timing them).
 GC_PAUSE = Histogram("haibei_gc_pause_seconds", "Cyclic garbage collections of the process, by generation",
                      ["generation"], buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
 OUTBOX_SENDS = Counter("haibei_outbox_sends_total", "Outbox messages handled by the worker, by outcome",
@@ -56,7 +58,6 @@ async def _database_state(now: datetime) -> list[str]:
     """Outbox depth, oldest pending age and dead letters, from the database; the pool of this process."""
     from tortoise import connections
 
-    from models import OutboxMessage
 
     lines = [
         "# HELP haibei_outbox_pending Outbox messages waiting to be sent",
@@ -88,8 +89,6 @@ async def _database_state(now: datetime) -> list[str]:
 
 def _cache_state() -> list[str]:
     """The answering process's change feed and caches (server/feed.py)."""
-    from server import feed
-
     change_feed = feed.current()
     pid = os.getpid()
     lines = [

@@ -2,7 +2,7 @@
 
 sanic-ext embeds the JSON Schema pydantic writes (2020-12) in a 3.0 document: ``$defs`` inside
 operations that nothing resolves, ``anyOf [X, null]`` instead of ``nullable``, numeric
-``exclusiveMinimum``, ``const``. Clients generated from it and schemathesis (issue 7) reject that, so
+``exclusiveMinimum``, ``const``. Clients generated from it and schemathesis reject that, so
 the served document is rewritten once into proper 3.0: definitions hoisted into
 ``components/schemas``, nullability and bounds in 3.0's words.
 """

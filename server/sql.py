@@ -1,4 +1,4 @@
-"""Hand-written SQL for the hot paths (issue 7).
+"""Hand-written SQL for the hot paths.
 
 The ORM builds every statement anew in Python (about a millisecond of CPU for a select with a join,
 measured with ``scripts/bench --profile``); the few statements on the paths volunteers hit

@@ -1,4 +1,4 @@
-"""The PII scanner (issue 7): every response body the app sends and every log line written while
+"""The PII scanner: every response body the app sends and every log line written while
 the whole suite runs is searched for an unmasked ID-card number, a mobile number or a WeChat
 ``session_key``. A find fails the test that caused it, naming the route or the logger.
 

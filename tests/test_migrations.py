@@ -56,3 +56,18 @@ async def test_migrations_build_schema_on_mariadb():
         assert index and index[0][1] == 0  # Non_unique = 0: the blind index is unique
     finally:
         await drop_database(url)
+
+
+def test_the_cells_migration_backfills_with_the_grid_the_app_uses():
+    """The migration keeps its own copy of the grid (a migration imports nothing of the app); at the
+    time it was frozen, it was the app's grid, so backfilled cells are the ones browsing reads."""
+    import importlib
+    import random
+
+    from server.geo import cell_of
+
+    frozen = importlib.import_module("models.migrations.0008_task_cells")
+    rng = random.Random(8)
+    for _ in range(1000):
+        lat, lng = rng.uniform(36.5, 37.6), rng.uniform(121.5, 122.8)  # Weihai and around
+        assert frozen.cell_of(lat, lng) == cell_of(lat, lng)

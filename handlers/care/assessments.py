@@ -1,12 +1,12 @@
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import (
-    AssessmentIn, AssessmentOut, NeedOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn, ScopeRankingQuery,
-    WorksheetQuery,
+from handlers.care.schemas import (
+    AssessmentIn, AssessmentOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn, ScopeRankingQuery, WorksheetQuery,
 )
+from handlers.common import NeedOut
 from server.access import access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
 from server.http import XLSX, XLSX_RESPONSE, body, query, respond, returns, xlsx_headers
@@ -33,7 +33,7 @@ async def questionnaire(request: Request):
 async def publish(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
-    async with in_transaction():
+    async with atomic():
         row = await assessments.publish(spec=request.ctx.body.model_dump(exclude_none=True), actor_id=actor.id)
     return respond(row.spec, status=201)
 
@@ -47,7 +47,7 @@ async def create(request: Request, resident_id: int):
     actor = await authenticate(request)
     b = request.ctx.body
     cipher = request.app.ctx.cipher
-    async with in_transaction():
+    async with atomic():
         resident = await access_resident(actor, resident_id, purpose="edit")
         row = await assessments.record(resident=resident, answers=b.answers, visited_at=b.visited_at,
                                        visit_notes=b.visit_notes, assessor_id=actor.id, cipher=cipher,
@@ -62,7 +62,7 @@ async def create(request: Request, resident_id: int):
 async def history(request: Request, resident_id: int):
     actor = await authenticate(request)
     actor.require("worker", "admin")
-    async with in_transaction():
+    async with atomic():
         resident = await access_resident(actor, resident_id)
         rows = await assessments.history_read(resident=resident, with_notes=sees_visit_notes(actor, resident),
                                               actor_id=actor.id, cipher=request.app.ctx.cipher)
@@ -136,7 +136,7 @@ async def need_from_recommendation(request: Request, resident_id: int):
     ctx = request.app.ctx
     screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=b.description, now=ctx.clock(),
                                     field="description")
-    async with in_transaction():
+    async with atomic():
         resident = await access_resident(actor, resident_id, purpose="edit")
         need = await assessments.need_from_recommendation(actor=actor, resident=resident, rule=b.rule,
                                                           service_code=b.service_code, description=b.description,

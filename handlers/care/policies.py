@@ -1,8 +1,8 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import PolicyIn, ReferralIn
+from handlers.care.schemas import PolicyIn, ReferralIn
 from server.access import access_resident
 from server.auth import authenticate
 from server.http import body, respond
@@ -27,7 +27,7 @@ async def list_policies(request: Request):
 async def create_policy(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
-    async with in_transaction():
+    async with atomic():
         policy = await policies.save(policy_id=None, data=request.ctx.body.model_dump(), actor_id=actor.id)
     return respond(policies.present(policy), status=201)
 
@@ -39,7 +39,7 @@ async def create_policy(request: Request):
 async def update_policy(request: Request, policy_id: int):
     actor = await authenticate(request)
     actor.require("admin")
-    async with in_transaction():
+    async with atomic():
         policy = await policies.save(policy_id=policy_id, data=request.ctx.body.model_dump(), actor_id=actor.id)
     return respond(policies.present(policy))
 
@@ -60,7 +60,7 @@ async def eligible(request: Request, resident_id: int):
 async def refer(request: Request, resident_id: int):
     actor = await authenticate(request)
     b = request.ctx.body
-    async with in_transaction():
+    async with atomic():
         resident = await access_resident(actor, resident_id, purpose="edit")
         row = await policies.refer(resident=resident, policy_id=b.policy_id, outcome=b.outcome, note=b.note,
                                    worker_id=actor.id)

@@ -1,8 +1,8 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import ProjectIn, ProjectStepIn
+from handlers.care.schemas import ProjectIn, ProjectStepIn
 from server.auth import authenticate
 from server.http import body, respond
 from server.care import projects
@@ -23,7 +23,7 @@ async def _admin(request: Request):
 async def create(request: Request):
     actor = await _admin(request)
     ctx = request.app.ctx
-    async with in_transaction():
+    async with atomic():
         project = await projects.create(data=request.ctx.body.model_dump(), actor_id=actor.id, now=ctx.clock())
     return respond(await projects.present(project, grace_minutes=ctx.settings.checkin_grace_minutes), status=201)
 
@@ -45,7 +45,7 @@ async def step(request: Request, project_id: int):
     actor = await _admin(request)
     b = request.ctx.body
     ctx = request.app.ctx
-    async with in_transaction():
+    async with atomic():
         project = await projects.step(project_id=project_id, to=b.to, actor_id=actor.id, note=b.note,
                                       documents=b.documents, grace_minutes=ctx.settings.checkin_grace_minutes,
                                       now=ctx.clock())

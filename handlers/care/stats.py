@@ -1,7 +1,7 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
-from handlers.schemas import StatsQuery
+from handlers.care.schemas import StatsQuery
 from server.access import stats_scope
 from server.auth import authenticate
 from server.http import query, respond

@@ -1,7 +1,7 @@
 from sanic import Blueprint, Request
 from sanic.response import text
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
 from server.errors import Forbidden
 from server.notifications import callbacks
@@ -44,8 +44,8 @@ async def receive(request: Request):
     signed = callbacks.signature_key(prefix=request.app.ctx.settings.redis_prefix, timestamp=args.get("timestamp", ""),
                                      nonce=args.get("nonce", ""))
     if await callbacks.replayed(redis=redis, key=signed):
-        return text("success")  # applied before: what WeChat expects, nothing done (services/callbacks.py)
-    async with in_transaction():
+        return text("success")  # applied before: what WeChat expects, nothing done (server/notifications/callbacks.py)
+    async with atomic():
         await callbacks.handle(message=message, now=request.app.ctx.clock())
     await callbacks.remember_signature(redis=redis, key=signed)
     # WeChat wants "success" (or an empty body) within 5 s, else it retries.

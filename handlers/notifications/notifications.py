@@ -1,8 +1,9 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import CursorQuery, InboxOut, Ok, ReadIn, RetryIn, SubscriptionsIn
+from handlers.common import CursorQuery, Ok
+from handlers.notifications.schemas import InboxOut, ReadIn, RetryIn, SubscriptionsIn
 from server.auth import authenticate
 from server.http import body, query, respond, returns
 from server.access import require_worker_station
@@ -27,7 +28,7 @@ async def templates(request: Request):
 async def subscriptions(request: Request):
     actor = await authenticate(request)
     b = request.ctx.body
-    async with in_transaction():
+    async with atomic():
         remaining = await notify.grant(user_id=actor.id, accepted=b.accepted, rejected=b.rejected)
     return respond({"remaining": remaining})
 
@@ -52,7 +53,7 @@ async def inbox(request: Request):
 async def read(request: Request):
     actor = await authenticate(request)
     b = request.ctx.body
-    async with in_transaction():
+    async with atomic():
         await notify.mark_read(user_id=actor.id, ids=None if b.all else b.ids, now=request.app.ctx.clock())
     return respond({"ok": True})
 
@@ -75,7 +76,7 @@ async def dead_letters(request: Request):
 async def retry(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
-    async with in_transaction():
+    async with atomic():
         count = await worker.retry_dead(ids=request.ctx.body.ids, now=request.app.ctx.clock())
     return respond({"requeued": count})
 
@@ -98,6 +99,6 @@ async def reviews(request: Request):
 async def resolve(request: Request, flag_id: int):
     actor = await authenticate(request)
     station_id = require_worker_station(actor)
-    async with in_transaction():
+    async with atomic():
         await content.resolve(flag_id=flag_id, station_id=station_id, worker_id=actor.id, now=request.app.ctx.clock())
     return respond({"ok": True})

@@ -1,7 +1,7 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
-from handlers.schemas import LoginIn, LoginOut
+from handlers.people.schemas import LoginIn, LoginOut
 from server import ratelimit
 from server.auth import issue_token, load_actor
 from server.http import respond, body, returns

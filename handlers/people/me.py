@@ -1,12 +1,16 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import MeOut, NearbyIn, Ok, PhoneCodeIn, ResidentIn, ResidentOut, UserOut, VolunteerIn, VolunteerOut
+from handlers.common import Ok
+from handlers.people.schemas import (
+    MeOut, NearbyIn, PhoneCodeIn, ResidentIn, ResidentOut, UserOut, VolunteerIn, VolunteerOut,
+)
 from server import ratelimit
 from server.auth import authenticate
 from server.http import respond, body, returns
 from server.people import accounts, residents, volunteers
+from server.lifecycle import closing
 
 bp = Blueprint("me", url_prefix="/api/v1/me")
 
@@ -38,7 +42,7 @@ async def bind_phone(request: Request):
     await ratelimit.hit(request, "phone_bind", user_id=actor.id)
     ctx = request.app.ctx
     phone = await accounts.fetch_phone(wechat=ctx.wechat, code=request.ctx.body.code)
-    async with in_transaction():
+    async with atomic():
         user = await accounts.bind_phone(user=actor.user, phone=phone, cipher=ctx.cipher)
     return respond(accounts.present_user(user=user, roles=actor.roles))
 
@@ -53,7 +57,7 @@ async def put_resident(request: Request):
     # Saving a profile says whether an ID number is registered (DUPLICATE_HOUSEHOLD): not at scale.
     await ratelimit.hit(request, "resident_save", user_id=actor.id)
     cipher = request.app.ctx.cipher
-    async with in_transaction():
+    async with atomic():
         resident = await residents.upsert_own(user=actor.user, data=request.ctx.body.model_dump(), cipher=cipher,
                                               now=request.app.ctx.clock())
     return respond(residents.present(resident, cipher=cipher))
@@ -66,7 +70,7 @@ async def put_resident(request: Request):
 @returns(VolunteerOut)
 async def put_volunteer(request: Request):
     actor = await authenticate(request)
-    async with in_transaction():
+    async with atomic():
         volunteer = await volunteers.upsert_own(
             user=actor.user, data=request.ctx.body.model_dump(), cipher=request.app.ctx.cipher
         )
@@ -81,7 +85,7 @@ async def put_volunteer(request: Request):
 async def put_nearby(request: Request):
     actor = await authenticate(request)
     b = request.ctx.body
-    async with in_transaction():
+    async with atomic():
         volunteer = await volunteers.set_nearby(user_id=actor.id, lat=b.lat, lng=b.lng, radius_km=b.radius_km)
     return respond(volunteers.present(volunteer))
 
@@ -92,7 +96,7 @@ async def put_nearby(request: Request):
 @returns(Ok)
 async def close_me(request: Request):
     actor = await authenticate(request)
-    async with in_transaction():
-        photos = await accounts.close_account(user=actor.user, now=request.app.ctx.clock())
-    await accounts.delete_photos(photos, storage=request.app.ctx.storage)
+    async with atomic():
+        photos = await closing.close_account(user=actor.user, now=request.app.ctx.clock())
+    await closing.delete_photos(photos, storage=request.app.ctx.storage)
     return respond({"ok": True})

@@ -3,9 +3,9 @@ import json
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import CategoriesIn, ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
+from handlers.people.schemas import CategoriesIn, ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
 from server.access import access_household_for_plate, access_resident, require_worker_station
 from server.auth import authenticate
 from server.http import body, dumps, query, respond, returns
@@ -46,7 +46,7 @@ async def create_resident(request: Request):
     sent = request.headers.get("idempotency-key")
     key = None if sent is None else idempotency.check_key(sent)
     digest = idempotency.request_hash(method="POST", path=request.path, body=request.body)
-    async with in_transaction():
+    async with atomic():
         if key is not None:
             await idempotency.hold(user_id=actor.id)
             previous = await idempotency.replay(user_id=actor.id, key=key, digest=digest)
@@ -80,7 +80,7 @@ async def get_resident(request: Request, resident_id: int):
 async def update_resident(request: Request, resident_id: int):
     actor = await authenticate(request)
     cipher = request.app.ctx.cipher
-    async with in_transaction():
+    async with atomic():
         resident = await access_resident(actor, resident_id, purpose="edit")
         resident = await residents.update_on_behalf(
             worker_id=actor.id, station_id=actor.station_id, resident=resident,
@@ -97,7 +97,7 @@ async def update_resident(request: Request, resident_id: int):
 @returns(ResidentOut)
 async def check_categories(request: Request, resident_id: int):
     actor = await authenticate(request)
-    async with in_transaction():
+    async with atomic():
         resident = await access_resident(actor, resident_id, purpose="edit")
         resident = await residents.check_categories(worker_id=actor.id, resident=resident,
                                                     categories=request.ctx.body.categories)
@@ -110,7 +110,7 @@ async def check_categories(request: Request, resident_id: int):
 @returns(ResidentOut)
 async def get_resident_unmasked(request: Request, resident_id: int):
     actor = await authenticate(request)
-    async with in_transaction():
+    async with atomic():
         resident = await access_resident(actor, resident_id, purpose="unmask")
         out = await residents.read_unmasked(actor_id=actor.id, resident=resident, cipher=request.app.ctx.cipher)
     return respond(out, headers={"Cache-Control": "no-store"})

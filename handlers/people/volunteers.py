@@ -1,8 +1,9 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import RejectIn, VolunteerListQuery, VolunteerOut, VolunteerPage
+from handlers.common import RejectIn
+from handlers.people.schemas import VolunteerListQuery, VolunteerOut, VolunteerPage
 from server.access import access_volunteer_for_review, require_worker_station
 from server.auth import authenticate
 from server.http import respond, body, query, returns
@@ -30,7 +31,7 @@ async def list_volunteers(request: Request):
 @returns(VolunteerOut)
 async def approve(request: Request, volunteer_id: int):
     actor = await authenticate(request)
-    async with in_transaction():
+    async with atomic():
         volunteer = await access_volunteer_for_review(actor, volunteer_id)
         volunteer = await volunteers.approve(volunteer=volunteer, reviewer_id=actor.id, now=request.app.ctx.clock())
     return respond(volunteers.present(volunteer))
@@ -43,7 +44,7 @@ async def approve(request: Request, volunteer_id: int):
 @returns(VolunteerOut)
 async def reject(request: Request, volunteer_id: int):
     actor = await authenticate(request)
-    async with in_transaction():
+    async with atomic():
         volunteer = await access_volunteer_for_review(actor, volunteer_id)
         volunteer = await volunteers.reject(volunteer=volunteer, reviewer_id=actor.id, reason=request.ctx.body.reason,
                                             now=request.app.ctx.clock())

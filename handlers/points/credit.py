@@ -1,9 +1,9 @@
 from sanic import Blueprint, Request
 from sanic.response import text
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import CreditBatchOut
+from handlers.points.schemas import CreditBatchOut
 from server.auth import authenticate
 from server.errors import NotFound
 from server.http import respond, returns
@@ -19,7 +19,7 @@ bp = Blueprint("credit_admin", url_prefix="/api/v1/admin/credit-exports")
 async def create_batch(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
-    async with in_transaction():
+    async with atomic():
         batch = await credit.export(actor_id=actor.id, now=request.app.ctx.clock())
     if batch is None:
         return respond({"batch_id": None, "count": 0, "increments": []}, status=200)

@@ -2,10 +2,11 @@ import json
 
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import (
-    AccountOut, AdjustmentIn, CursorQuery, EntryOut, EntryPage, LeaderboardOut, LeaderboardQuery, PointsRulesIn, ReversalIn,
+from handlers.common import CursorQuery
+from handlers.points.schemas import (
+    AccountOut, AdjustmentIn, EntryOut, EntryPage, LeaderboardOut, LeaderboardQuery, PointsRulesIn, ReversalIn,
 )
 from server.access import access_points_entry, leaderboard_scope
 from server.auth import authenticate
@@ -56,10 +57,9 @@ async def accounts(request: Request):
 async def reverse(request: Request):
     actor = await authenticate(request)
     b = request.ctx.body
-    async with in_transaction():
+    async with atomic():
         await access_points_entry(actor, b.entry_id)
         posted = await ledger.reverse(entry_id=b.entry_id, actor_id=actor.id, reason=b.reason, now=request.app.ctx.clock())
-    await leaderboard.after_commit(app=request.app, entries=posted)
     return respond([ledger.present_entry(e) for e in posted], status=201)
 
 
@@ -82,7 +82,7 @@ async def adjust(request: Request):
     key = None if sent is None else idempotency.check_key(sent)
     digest = idempotency.request_hash(method="POST", path=request.path, body=request.body)
     await ledger.check_adjust(user_id=b.user_id, actor_id=actor.id)
-    async with in_transaction():
+    async with atomic():
         # The target account's lock is what makes a retry wait for, and then see, the first answer.
         account = await ledger.lock(user_id=b.user_id)
         if key is not None:
@@ -94,7 +94,6 @@ async def adjust(request: Request):
         out = json.loads(dumps(ledger.present_entry(posted[0])))
         if key is not None:
             await idempotency.remember(user_id=actor.id, key=key, digest=digest, status=201, response=out)
-    await leaderboard.after_commit(app=request.app, entries=posted)
     return respond(out, status=201)
 
 
@@ -115,7 +114,7 @@ async def put_rules(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
     await ledger.store_shipped_rules()
-    async with in_transaction():
+    async with atomic():
         row = await ledger.publish_rules(rules=request.ctx.body.model_dump(), actor_id=actor.id)
     return respond(row.rules)
 

@@ -3,16 +3,16 @@ import json
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import FulfilIn, RedemptionOut, RewardIn, RewardOut, RewardPatch
+from handlers.points.schemas import FulfilIn, RedemptionOut, RewardIn, RewardOut, RewardPatch
 from server import ratelimit
 from server.access import access_redemption, require_worker_station
 from server.auth import authenticate
 from server.http import body, dumps, respond, returns
 from server.people import accounts
 from server import idempotency
-from server.points import leaderboard, ledger, rewards
+from server.points import ledger, rewards
 
 bp = Blueprint("rewards", url_prefix="/api/v1/rewards")
 redemptions_bp = Blueprint("redemptions", url_prefix="/api/v1/redemptions")
@@ -41,7 +41,7 @@ async def redeem(request: Request, reward_id: int):
     digest = idempotency.request_hash(method="POST", path=request.path, body=request.body)
     # The account must exist before the transaction, so locking it is the transaction's first read.
     await ledger.account_for(user_id=actor.id)
-    async with in_transaction():
+    async with atomic():
         account = await ledger.lock(user_id=actor.id)
         previous = await idempotency.replay(user_id=actor.id, key=key, digest=digest)
         if previous is not None:
@@ -71,11 +71,10 @@ async def my_redemptions(request: Request):
 async def cancel(request: Request, redemption_id: int):
     actor = await authenticate(request)
     await ledger.account_for(user_id=actor.id)
-    async with in_transaction():
+    async with atomic():
         account = await ledger.lock(user_id=actor.id)
         redemption = await access_redemption(actor, redemption_id, account=account)
-        posted = await rewards.cancel(account=account, redemption=redemption, now=request.app.ctx.clock())
-    await leaderboard.after_commit(app=request.app, entries=posted)
+        await rewards.cancel(account=account, redemption=redemption, now=request.app.ctx.clock())
     await redemption.refresh_from_db()
     return respond(rewards.present_redemption(redemption))
 
@@ -88,7 +87,7 @@ async def cancel(request: Request, redemption_id: int):
 async def fulfil(request: Request):
     actor = await authenticate(request)
     station_id = require_worker_station(actor)
-    async with in_transaction():
+    async with atomic():
         redemption = await rewards.fulfil(code=request.ctx.body.code, station_id=station_id, worker_id=actor.id,
                                           now=request.app.ctx.clock())
     return respond(rewards.present_redemption(redemption))
@@ -115,7 +114,7 @@ async def pickup_wxacode(request: Request, redemption_id: int):
 async def create_reward(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
-    async with in_transaction():
+    async with atomic():
         reward = await rewards.create(data=request.ctx.body.model_dump())
     return respond(rewards.present_reward(reward), status=201)
 
@@ -129,7 +128,7 @@ async def update_reward(request: Request, reward_id: int):
     actor = await authenticate(request)
     actor.require("admin")
     b = request.ctx.body
-    async with in_transaction():
+    async with atomic():
         reward = await rewards.restock(reward_id=reward_id, add=b.add_stock or 0)
         if b.status:
             reward = await rewards.set_status(reward=reward, status=b.status)

@@ -1,13 +1,15 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import (
-    DistrictIn, DistrictOut, DistrictPatch, Ok, OrganizationIn, OrganizationOut, ServiceIn, ServiceOut, ServicePatch,
+from handlers.common import Ok
+from handlers.reference.schemas import (
+    DistrictIn, DistrictOut, DistrictPatch, OrganizationIn, OrganizationOut, ServiceIn, ServiceOut, ServicePatch,
     StaffIn, StaffOut, StaffRemoveIn, StationIn, StationOut, StationPatch,
 )
 from handlers.reference.stations import present_station
-from server.auth import Actor, authenticate
+from server.actors import Actor
+from server.auth import authenticate
 from server.http import body, respond, returns
 from server.reference import catalogue, places
 from server.people import staff
@@ -47,7 +49,7 @@ async def list_districts(request: Request):
 @returns(DistrictOut, status=201)
 async def create_district(request: Request):
     await _admin(request)
-    async with in_transaction():
+    async with atomic():
         district = await places.create_district(**request.ctx.body.model_dump())
     return respond(_district(district), status=201)
 
@@ -58,7 +60,7 @@ async def create_district(request: Request):
 @returns(DistrictOut)
 async def update_district(request: Request, district_id: int):
     await _admin(request)
-    async with in_transaction():
+    async with atomic():
         district = await places.update_district(
             district_id=district_id, changes=request.ctx.body.model_dump(exclude_unset=True)
         )
@@ -70,7 +72,7 @@ async def update_district(request: Request, district_id: int):
 @returns(Ok)
 async def delete_district(request: Request, district_id: int):
     await _admin(request)
-    async with in_transaction():
+    async with atomic():
         await places.delete_district(district_id=district_id)
     return respond({"ok": True})
 
@@ -89,7 +91,7 @@ async def list_stations(request: Request):
 @returns(StationOut, status=201)
 async def create_station(request: Request):
     await _admin(request)
-    async with in_transaction():
+    async with atomic():
         station = await places.create_station(**request.ctx.body.model_dump())
     return respond(present_station(station), status=201)
 
@@ -100,7 +102,7 @@ async def create_station(request: Request):
 @returns(StationOut)
 async def update_station(request: Request, station_id: int):
     await _admin(request)
-    async with in_transaction():
+    async with atomic():
         station = await places.update_station(
             station_id=station_id, changes=request.ctx.body.model_dump(exclude_unset=True)
         )
@@ -112,7 +114,7 @@ async def update_station(request: Request, station_id: int):
 @returns(Ok)
 async def delete_station(request: Request, station_id: int):
     await _admin(request)
-    async with in_transaction():
+    async with atomic():
         await places.delete_station(station_id=station_id)
     return respond({"ok": True})
 
@@ -131,7 +133,7 @@ async def list_organizations(request: Request):
 @returns(OrganizationOut, status=201)
 async def create_organization(request: Request):
     await _admin(request)
-    async with in_transaction():
+    async with atomic():
         org = await places.create_organization(**request.ctx.body.model_dump())
     return respond(_org(org), status=201)
 
@@ -151,7 +153,7 @@ async def list_staff(request: Request):
 @returns(StaffOut)
 async def appoint_staff(request: Request):
     actor = await _admin(request)
-    async with in_transaction():
+    async with atomic():
         grant = await staff.appoint(admin_id=actor.id, **request.ctx.body.model_dump())
     return respond(_grant(grant))
 
@@ -163,7 +165,7 @@ async def appoint_staff(request: Request):
 @returns(Ok)
 async def remove_staff(request: Request):
     actor = await _admin(request)
-    async with in_transaction():
+    async with atomic():
         await staff.remove(admin_id=actor.id, **request.ctx.body.model_dump())
     return respond({"ok": True})
 
@@ -175,7 +177,7 @@ async def remove_staff(request: Request):
 @returns(ServiceOut, status=201)
 async def create_service(request: Request):
     await _admin(request)
-    async with in_transaction():
+    async with atomic():
         service = await catalogue.create_service(data=request.ctx.body.model_dump())
     return respond(catalogue.present(service), status=201)
 
@@ -187,6 +189,6 @@ async def create_service(request: Request):
 @returns(ServiceOut)
 async def update_service(request: Request, code: str):
     await _admin(request)
-    async with in_transaction():
+    async with atomic():
         service = await catalogue.update_service(code=code, changes=request.ctx.body.model_dump(exclude_unset=True))
     return respond(catalogue.present(service))

@@ -1,7 +1,7 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
-from handlers.schemas import CatalogQuery, ServiceOut
+from handlers.reference.schemas import CatalogQuery, ServiceOut
 from server.http import query, respond
 from server.reference import catalogue
 

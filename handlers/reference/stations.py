@@ -1,7 +1,7 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
-from handlers.schemas import StationOut
+from handlers.reference.schemas import StationOut
 from server.http import respond
 from server.reference import places
 

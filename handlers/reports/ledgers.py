@@ -3,7 +3,7 @@ import os
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
-from handlers.schemas import LedgerQuery
+from handlers.reports.schemas import LedgerQuery
 from server.access import ledger_scope
 from server.auth import authenticate
 from server.errors import NotFound
@@ -20,7 +20,7 @@ bp = Blueprint("ledgers", url_prefix="/api/v1/ledgers")
 @openapi.response(200, XLSX_RESPONSE)
 async def export(request: Request, kind: str):
     actor = await authenticate(request)
-    if kind not in ledgers.KINDS:
+    if kind not in excel.KINDS:
         raise NotFound("台账类型不存在")
     q = request.ctx.query
     station_id = ledger_scope(actor, station_id=q.station_id, unmasked=q.unmasked)

@@ -1,13 +1,14 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import CancelIn, NeedIn, NeedListQuery, NeedOut, NeedPage, RatingIn, RejectIn, TaskIn, TaskOut, Timeline
+from handlers.common import NeedOut, RejectIn
+from handlers.workflow.schemas import CancelIn, NeedIn, NeedListQuery, NeedPage, RatingIn, TaskIn, TaskOut, Timeline
 from server import ratelimit
-from server.access import access_need, sees_need_unmasked
+from server.access import access_need, access_need_household, sees_need_unmasked
 from server.auth import authenticate
 from server.http import body, query, respond, returns
-from server.workflow import content, needs, tasks
+from server.workflow import content, flows, needs, tasks
 
 bp = Blueprint("needs", url_prefix="/api/v1/needs")
 
@@ -30,8 +31,10 @@ async def create_need(request: Request):
     ctx = request.app.ctx
     screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=request.ctx.body.description,
                                     now=ctx.clock(), field="description")
-    async with in_transaction():
-        need = await needs.create(actor=actor, data=request.ctx.body.model_dump(), cipher=ctx.cipher, now=ctx.clock(),
+    async with atomic():
+        resident, on_behalf = await access_need_household(actor, request.ctx.body.resident_id)
+        need = await needs.create(actor=actor, resident=resident, on_behalf=on_behalf,
+                                  data=request.ctx.body.model_dump(), cipher=ctx.cipher, now=ctx.clock(),
                                   screened=screened)
     need = await needs.load(need_id=need.id)
     return respond(needs.present(need, cipher=ctx.cipher), status=201)
@@ -68,7 +71,7 @@ async def get_need(request: Request, need_id: int):
 @returns(NeedOut)
 async def accept_need(request: Request, need_id: int):
     actor = await authenticate(request)
-    async with in_transaction():
+    async with atomic():
         need = await access_need(actor, need_id, purpose="manage")
         await needs.accept(need=need, actor=actor, now=request.app.ctx.clock())
     return respond(needs.present(need, cipher=request.app.ctx.cipher))
@@ -81,9 +84,9 @@ async def accept_need(request: Request, need_id: int):
 @returns(NeedOut)
 async def reject_need(request: Request, need_id: int):
     actor = await authenticate(request)
-    async with in_transaction():
+    async with atomic():
         need = await access_need(actor, need_id, purpose="manage")
-        await needs.reject(need=need, actor=actor, reason=request.ctx.body.reason, now=request.app.ctx.clock())
+        await flows.reject_need(need=need, actor=actor, reason=request.ctx.body.reason, now=request.app.ctx.clock())
     return respond(needs.present(need, cipher=request.app.ctx.cipher))
 
 
@@ -94,9 +97,9 @@ async def reject_need(request: Request, need_id: int):
 @returns(NeedOut)
 async def cancel_need(request: Request, need_id: int):
     actor = await authenticate(request)
-    async with in_transaction():
+    async with atomic():
         need = await access_need(actor, need_id, purpose="household")
-        await needs.cancel(need=need, actor=actor, role=_role(actor, need), reason=request.ctx.body.reason,
+        await flows.cancel_need(need=need, actor=actor, role=_role(actor, need), reason=request.ctx.body.reason,
                            now=request.app.ctx.clock())
     return respond(needs.present(need, cipher=request.app.ctx.cipher))
 
@@ -109,7 +112,7 @@ async def cancel_need(request: Request, need_id: int):
 async def create_task(request: Request, need_id: int):
     actor = await authenticate(request)
     ctx = request.app.ctx
-    async with in_transaction():
+    async with atomic():
         need = await access_need(actor, need_id, purpose="manage")
         task = await tasks.create(need=need, actor_id=actor.id, data=request.ctx.body.model_dump(), cipher=ctx.cipher,
                                   now=ctx.clock())
@@ -128,7 +131,7 @@ async def rate_need(request: Request, need_id: int):
     ctx = request.app.ctx
     screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=b.comment, now=ctx.clock(),
                                     field="comment")
-    async with in_transaction():
+    async with atomic():
         need = await access_need(actor, need_id, purpose="household")
         await needs.rate(need=need, actor=actor, role=_role(actor, need), score=b.score, comment=b.comment,
                          would_use_again=b.would_use_again, now=ctx.clock(), screened=screened)

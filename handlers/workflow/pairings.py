@@ -1,8 +1,9 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import PairingIn, PairingListQuery, RejectIn
+from handlers.common import RejectIn
+from handlers.workflow.schemas import PairingIn, PairingListQuery
 from server.access import access_need, access_pairing, pairing_ties, pairing_viewer
 from server.auth import authenticate
 from server.http import body, query, respond
@@ -20,7 +21,7 @@ async def create(request: Request):
     b = request.ctx.body
     ctx = request.app.ctx
     now = ctx.clock()
-    async with in_transaction():
+    async with atomic():
         need = await access_need(actor, b.need_id, purpose="manage")
         pairing = await pairings.create(actor=actor, need=need, data=b.model_dump(), now=now)
     # The first week's tasks at once; later ones come from the jobs runner.
@@ -37,7 +38,7 @@ async def list_pairings(request: Request):
     actor = await authenticate(request)
     now = request.app.ctx.clock()
     ties = await pairing_ties(actor)
-    rows = await pairings.list_for(actor=actor, ties=ties, status=request.ctx.query.status)
+    rows = await pairings.list_for(actor=actor, volunteer_ids=ties.volunteer_ids, resident_ids=ties.resident_ids, status=request.ctx.query.status)
     return respond([await pairings.present(p, viewer=pairing_viewer(actor, p, ties), now=now) for p in rows])
 
 
@@ -57,7 +58,7 @@ async def get(request: Request, pairing_id: int):
 async def end(request: Request, pairing_id: int):
     actor = await authenticate(request)
     now = request.app.ctx.clock()
-    async with in_transaction():
+    async with atomic():
         pairing, viewer = await access_pairing(actor, pairing_id, purpose="end")
         pairing = await pairings.end(pairing=pairing, actor_id=actor.id, role=viewer, reason=request.ctx.body.reason,
                                      now=now)

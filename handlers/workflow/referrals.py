@@ -1,8 +1,9 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import OrganizationPatch, ReferIn, ReferralAcceptIn, RejectIn
+from handlers.common import RejectIn
+from handlers.workflow.schemas import OrganizationPatch, ReferIn, ReferralAcceptIn
 from server.access import access_task
 from server.auth import authenticate
 from server.http import body, dumps, respond
@@ -18,7 +19,7 @@ bp = Blueprint("referrals", url_prefix="/api/v1")
 async def refer(request: Request, task_id: int):
     actor = await authenticate(request)
     ctx = request.app.ctx
-    async with in_transaction():
+    async with atomic():
         task, _, _ = await access_task(actor, task_id, purpose="manage")
         referral = await referrals.refer(task=task, organization_id=request.ctx.body.organization_id, actor_id=actor.id,
                                          sla_hours=ctx.settings.referral_sla_hours, now=ctx.clock())
@@ -43,7 +44,7 @@ async def list_referrals(request: Request):
 async def accept(request: Request, referral_id: int):
     actor = await authenticate(request)
     actor.require("org_staff")
-    async with in_transaction():
+    async with atomic():
         referral = await referrals.accept(referral_id=referral_id, organization_id=actor.organization_id,
                                           actor_id=actor.id, assignee_user_ids=request.ctx.body.assignee_user_ids,
                                           now=request.app.ctx.clock())
@@ -57,7 +58,7 @@ async def accept(request: Request, referral_id: int):
 async def decline(request: Request, referral_id: int):
     actor = await authenticate(request)
     actor.require("org_staff")
-    async with in_transaction():
+    async with atomic():
         referral = await referrals.decline(referral_id=referral_id, organization_id=actor.organization_id,
                                            actor_id=actor.id, reason=request.ctx.body.reason, now=request.app.ctx.clock())
     return respond(referrals.present(referral))
@@ -73,7 +74,7 @@ async def update_org(request: Request, organization_id: int):
     actor = await authenticate(request)
     actor.require("admin")
     changes = json.loads(dumps(request.ctx.body.model_dump(exclude_none=True)))
-    async with in_transaction():
+    async with atomic():
         org = await referrals.update_organization(organization_id=organization_id, changes=changes)
     return respond({"id": org.id, "name": org.name, "services": org.services, "station_ids": org.station_ids,
                     "qualifications": org.qualifications})

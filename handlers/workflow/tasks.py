@@ -1,9 +1,10 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import (
-    BulkConfirmIn, BulkConfirmOut, CheckInIn, ConfirmIn, OpenTasksQuery, RecordIn, RejectIn, StationTasksQuery, TaskList,
+from handlers.common import RejectIn
+from handlers.workflow.schemas import (
+    BulkConfirmIn, BulkConfirmOut, CheckInIn, ConfirmIn, OpenTasksQuery, RecordIn, StationTasksQuery, TaskList,
     TaskOut, TaskPage,
 )
 from server import ratelimit
@@ -11,8 +12,7 @@ from server.access import access_task
 from server.auth import authenticate
 from server.errors import DomainError
 from server.http import body, query, respond, returns
-from server.workflow import browse, content, tasks
-from server.points import leaderboard
+from server.workflow import browse, claims, content, records, tasks
 
 bp = Blueprint("tasks", url_prefix="/api/v1/tasks")
 
@@ -88,7 +88,12 @@ async def claim_task(request: Request, task_id: int):
     actor = await authenticate(request)
     await ratelimit.hit(request, "claim", user_id=actor.id)
     ctx = request.app.ctx
-    won = await ctx.claims.claim(actor=actor, task_id=task_id, now=ctx.clock(), limit=ctx.settings.claim_limit)
+    try:
+        won = await ctx.claims.claim(actor=actor, task_id=task_id, now=ctx.clock(), limit=ctx.settings.claim_limit)
+    except claims.PastClaiming as past:
+        # A task the caller may not see is 404; one they may, the state it is in.
+        await access_task(actor, task_id, purpose="view")
+        raise past.refusal() from None
     # The task, the claim, its live claims and the need (with its household) are as committed.
     return respond(await tasks.present_full(won.task, cipher=ctx.cipher, viewer="claimant", claim=won.claim,
                                             now=ctx.clock(), need=won.need, claims=won.claims,
@@ -102,7 +107,7 @@ async def claim_task(request: Request, task_id: int):
 async def release_task(request: Request, task_id: int):
     actor = await authenticate(request)
     ctx = request.app.ctx
-    async with in_transaction():
+    async with atomic():
         task, _, claim = await access_task(actor, task_id, purpose="claimant")
         await tasks.release(claim=claim, task=task, actor_id=actor.id, actor_role="volunteer", now=ctx.clock(),
                             reason="released by volunteer")
@@ -118,9 +123,9 @@ async def check_in(request: Request, task_id: int):
     actor = await authenticate(request)
     ctx = request.app.ctx
     b = request.ctx.body
-    async with in_transaction():
+    async with atomic():
         task, _, claim = await access_task(actor, task_id, purpose="claimant")
-        await tasks.check_in(task=task, claim=claim, scene=b.scene, lat=b.lat, lng=b.lng, cipher=ctx.cipher,
+        await records.check_in(task=task, claim=claim, scene=b.scene, lat=b.lat, lng=b.lng, cipher=ctx.cipher,
                              settings=ctx.settings, now=ctx.clock(), actor_id=actor.id)
     return await _show(request, task_id, viewer="claimant", claim=claim)
 
@@ -135,9 +140,9 @@ async def record(request: Request, task_id: int):
     ctx = request.app.ctx
     b = request.ctx.body
     screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=b.summary, now=ctx.clock(), field="summary")
-    async with in_transaction():
+    async with atomic():
         task, _, claim = await access_task(actor, task_id, purpose="claimant")
-        await tasks.submit_record(task=task, claim=claim, started_at=b.started_at, ended_at=b.ended_at,
+        await records.submit_record(task=task, claim=claim, started_at=b.started_at, ended_at=b.ended_at,
                                   summary=b.summary, photos=b.photos, settings=ctx.settings, now=ctx.clock(),
                                   actor_id=actor.id, owner_user_id=actor.id, screened=screened)
     return await _show(request, task_id, viewer="claimant", claim=claim)
@@ -151,11 +156,10 @@ async def record(request: Request, task_id: int):
 async def confirm(request: Request, task_id: int):
     actor = await authenticate(request)
     ctx = request.app.ctx
-    async with in_transaction():
+    async with atomic():
         task, _, _ = await access_task(actor, task_id, purpose="manage")
-        posted = await tasks.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes,
-                                     settings=ctx.settings, now=ctx.clock())
-    await leaderboard.after_commit(app=request.app, entries=posted)
+        await records.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes,
+                            settings=ctx.settings, now=ctx.clock())
     return await _show(request, task_id, viewer="worker")
 
 
@@ -167,9 +171,9 @@ async def confirm(request: Request, task_id: int):
 async def reject_record(request: Request, task_id: int):
     actor = await authenticate(request)
     ctx = request.app.ctx
-    async with in_transaction():
+    async with atomic():
         task, _, _ = await access_task(actor, task_id, purpose="manage")
-        await tasks.reject_record(task=task, actor_id=actor.id, reason=request.ctx.body.reason, now=ctx.clock())
+        await records.reject_record(task=task, actor_id=actor.id, reason=request.ctx.body.reason, now=ctx.clock())
     return await _show(request, task_id, viewer="worker")
 
 
@@ -181,7 +185,7 @@ async def reject_record(request: Request, task_id: int):
 async def cancel_task(request: Request, task_id: int):
     actor = await authenticate(request)
     ctx = request.app.ctx
-    async with in_transaction():
+    async with atomic():
         task, _, _ = await access_task(actor, task_id, purpose="manage")
         await tasks.cancel(task=task, actor_id=actor.id, reason=request.ctx.body.reason, now=ctx.clock())
     return await _show(request, task_id, viewer="worker")
@@ -200,11 +204,10 @@ async def bulk_confirm(request: Request):
     for task_id in dict.fromkeys(request.ctx.body.ids):
         try:
             # One transaction per task: a bad id fails alone and leaves the others confirmed.
-            async with in_transaction():
+            async with atomic():
                 task, _, _ = await access_task(actor, task_id, purpose="manage")
-                posted = await tasks.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes,
-                                             settings=ctx.settings, now=ctx.clock())
-            await leaderboard.after_commit(app=request.app, entries=posted)
+                await records.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes,
+                                    settings=ctx.settings, now=ctx.clock())
             results.append({"id": task_id, "ok": True})
         except DomainError as exc:
             results.append({"id": task_id, "ok": False, "error": {"code": exc.code, "message": exc.message}})

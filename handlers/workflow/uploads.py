@@ -1,9 +1,9 @@
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
-from tortoise.transactions import in_transaction
+from server.transactions import atomic
 
-from handlers.schemas import UploadOut
+from handlers.workflow.schemas import UploadOut
 from server import ratelimit
 from server.access import access_upload
 from server.auth import authenticate
@@ -27,7 +27,7 @@ async def upload(request: Request):
     file = request.files.get("file") if request.files else None
     data = file.body if file is not None else (request.body or b"")
     ctx = request.app.ctx
-    async with in_transaction():
+    async with atomic():
         row = await uploads.store(owner_id=actor.id, data=data, storage=ctx.storage,
                                   max_bytes=ctx.settings.upload_max_bytes)
     return respond({"id": row.id, "content_type": row.content_type, "size": row.size}, status=201)

@@ -1,12 +1,24 @@
+import math
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from tortoise import fields
 from tortoise.indexes import Index
 
-async def backfill_cells(apps, schema_editor) -> None:
-    """Existing tasks with a fuzzed position get their grid cell (server.geo.cell_of)."""
-    from server.geo import cell_of
+# The grid as it was when this migration was written, frozen here: a migration is history, and a
+# later change to the app's grid (server/geo.py) must not change what this one did.
+FUZZ_GRID_DEG = 0.0045
+CELL_ROW = 1_000_000
 
+
+def cell_of(lat: float, lng: float) -> int:
+    row = math.floor(lat / FUZZ_GRID_DEG) + 20_000
+    col = math.floor(lng / FUZZ_GRID_DEG) + 40_000
+    return row * CELL_ROW + col
+
+
+async def backfill_cells(apps, schema_editor) -> None:
+    """Existing tasks with a fuzzed position get their grid cell."""
     client = schema_editor.client
     rows = await client.execute_query_dict(
         "SELECT id, approx_lat, approx_lng FROM tasks WHERE approx_lat IS NOT NULL AND approx_lng IS NOT NULL")

@@ -15,10 +15,11 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from config.data import QUESTIONNAIRE, RECOMMENDATION_RULES
-from models import Assessment, QuestionnaireVersion, ResidentProfile
+from models import Assessment, District, QuestionnaireVersion, ResidentProfile, Station
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
 from server import audit
+from server.workflow import needs
 
 NOTES_CONTEXT = "assessment.visit_notes"
 # How far a visit's time may run ahead of the server's clock: a worker's phone is often a minute or
@@ -217,8 +218,6 @@ async def ranking_across(*, district_id: int | None, dimension: str | None, limi
     summarised — how many, how many assessed, their mean score and level counts — stations ranked
     by mean score (most difficult first, ties by station id, stations with no assessment last), and
     the ``limit`` most difficult households across them with their station."""
-    from models import District, Station
-
     if district_id is not None and not await District.exists(id=district_id):
         raise NotFound("区县不存在")
     spec = await current()
@@ -310,12 +309,10 @@ async def need_from_recommendation(*, actor, resident: ResidentProfile, rule: st
                                    description: str | None, cipher: FieldCipher, now: datetime, screened=None):
     """Turn a recommendation that fired for this household into a need (主动发现, source=assessment).
     ``screened``: the content check of the worker's own description, as for any need."""
-    from server.workflow import needs
-
     fired = {r["rule"]: r for r in await recommendations(resident=resident)}
     if rule not in fired or service_code not in fired[rule]["services"]:
         raise ValidationFailed("该推荐不适用于此家庭", details=[{"field": "rule", "type": "not_recommended"}])
-    return await needs.create(actor=actor, cipher=cipher, now=now, screened=screened, data={
+    return await needs.create(actor=actor, resident=resident, on_behalf=True, cipher=cipher, now=now, screened=screened, data={
         "service_code": service_code, "resident_id": resident.id, "source": "assessment",
         "description": description or f"评估推荐:{fired[rule]['reason']}"})
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from tortoise.functions import Count, Min, Sum
 
-from models import Need, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim, WorkflowEvent
+from models import Need, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile, WorkflowEvent
 from server.points import ledger
 
 
@@ -91,7 +91,6 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
     entries = PointsEntry.filter(created_at__gte=start, created_at__lt=end)
     if stations is not None:
         # Points belong to volunteers; a station's are its own volunteers'.
-        from models import VolunteerProfile
 
         users = await VolunteerProfile.filter(station_id__in=stations).values_list("user_id", flat=True)
         accounts = await PointsAccount.filter(user_id__in=list(users)).values_list("id", flat=True)

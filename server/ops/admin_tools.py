@@ -10,6 +10,7 @@ from tortoise.transactions import in_transaction
 from models import User, UserRole
 from server import feed
 from server import audit
+from server.redis import make_clients
 
 
 async def grant_admin(*, openid: str) -> tuple[User, bool]:
@@ -30,7 +31,6 @@ async def grant_admin(*, openid: str) -> tuple[User, bool]:
 
 class Refused(Exception):
     """An operation the operator asked for and this module will not do; the message says why."""
-
 
 async def revoke_admin(*, openid: str, configured: tuple[str, ...]) -> User:
     """Take the admin role from the account of ``openid`` (an administrator leaving, a mistaken
@@ -60,8 +60,6 @@ async def announcing(settings) -> AsyncIterator[None]:
     """For a script: what ``feed.changed`` records inside is told to the running API processes
     through Redis on the way out (their caller caches drop the account at once instead of within
     ``cache_max_age_s``). Without Redis (the embedded default) there is nobody to tell."""
-    from server.redis import make_clients
-
     clients = make_clients(settings.redis_url) if settings.redis_url else None
     if clients is not None:
         feed.install(feed.ChangeFeed(redis=clients.aio, channel=feed.channel(settings), max_age_s=0,

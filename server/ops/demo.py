@@ -12,11 +12,12 @@ from datetime import timedelta
 
 from config import Settings
 from models import District, Need, ResidentProfile, Reward, Station, User, UserRole, VolunteerProfile
-from server.auth import Actor, load_actor
+from server.actors import Actor
+from server.auth import load_actor
 from server.clock import CHINA_TZ, utc_now
 from server.pii import FieldCipher, make_valid_id_number
 from server.reference import catalogue
-from server.workflow import claims, needs, pairings, plates, tasks
+from server.workflow import claims, flows, needs, pairings, plates, records, tasks
 from server.points import ledger, rewards
 from server.people import residents, volunteers
 
@@ -68,7 +69,8 @@ async def _seed_workflow(*, cipher: FieldCipher, settings: Settings) -> None:
     volunteer = {i: await VolunteerProfile.get(user__openid=f"demo-volunteer-{i}") for i in range(1, 6)}
 
     async def need(i: int, code: str, text: str, urgency: str = "normal") -> Need:
-        return await needs.create(actor=households[i], data={"service_code": code, "description": text, "urgency": urgency},
+        resident = await ResidentProfile.get(user_id=households[i].id)
+        return await needs.create(actor=households[i], resident=resident, on_behalf=False, data={"service_code": code, "description": text, "urgency": urgency},
                                   cipher=cipher, now=now)
 
     async def task(n: Need, i: int, title: str, start: timedelta, minutes: int = 90):
@@ -90,17 +92,17 @@ async def _seed_workflow(*, cipher: FieldCipher, settings: Settings) -> None:
         served_from = now - timedelta(minutes=15)  # claimed and checked in when the service began
         claim = await claims.assign(task=t4, volunteer=volunteer[3], now=served_from)
         scene = plates.scene_for(resident_id=n4.resident_id, key=cipher.derived_key("plate"))
-        await tasks.check_in(task=t4, claim=claim, scene=scene, lat=None, lng=None, cipher=cipher, settings=settings,
+        await records.check_in(task=t4, claim=claim, scene=scene, lat=None, lng=None, cipher=cipher, settings=settings,
                              now=served_from, actor_id=volunteer[3].user_id)
-        await tasks.submit_record(task=t4, claim=claim, started_at=now - timedelta(minutes=15), ended_at=now,
+        await records.submit_record(task=t4, claim=claim, started_at=now - timedelta(minutes=15), ended_at=now,
                                   summary="辅导分数加减法,完成练习册两页", photos=[], settings=settings, now=now,
                                   actor_id=volunteer[3].user_id, owner_user_id=volunteer[3].user_id)
-        await tasks.confirm(task=t4, actor_id=worker_of[4].id, minutes=None, settings=settings, now=now)
+        await records.confirm(task=t4, actor_id=worker_of[4].id, minutes=None, settings=settings, now=now)
         n4 = await Need.get(id=n4.id)
         await needs.rate(need=n4, actor=households[4], role="resident", score=5, comment="老师很耐心", would_use_again=True, now=now)
         # 5: outside what the station offers.
         n5 = await need(5, "LINK_LEGAL", "想咨询房屋继承问题")
-        await needs.reject(need=n5, actor=worker_of[5], reason="已转介至区法律援助中心", now=now)
+        await flows.reject_need(need=n5, actor=worker_of[5], reason="已转介至区法律援助中心", now=now)
         # 1 again: 结对帮扶 — lunch delivered Mon/Wed/Fri by a paired volunteer.
         n6 = await need(1, "LIVING_MEAL", "独居老人,长期需要午餐送餐")
         await needs.accept(need=n6, actor=worker_of[1], now=now)

@@ -13,12 +13,11 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from models import Need, ResidentProfile, Station, User
+from models import NEED_UNDER_WAY, Need, ResidentProfile, Station, User
 from server.clock import CHINA_TZ
 from server.errors import Conflict, Forbidden, TokenInvalid, ValidationFailed
 from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
 from server import audit
-from server.workflow.needs import UNDER_WAY
 
 
 # AES-GCM associated data per column: a ciphertext moved to another column will not decrypt.
@@ -149,7 +148,7 @@ async def _check_can_move(*, resident: ResidentProfile) -> None:
     """A household may change station only while no station is working on a need of theirs: the need
     stays with the station that took it on, which would lose the household (its profile, phone and
     QR plate) in mid-service. Workers may not move households at all (``update_on_behalf``)."""
-    open_ids = await Need.filter(resident_id=resident.id, status__in=UNDER_WAY).order_by("id").values_list("id", flat=True)
+    open_ids = await Need.filter(resident_id=resident.id, status__in=NEED_UNDER_WAY).order_by("id").values_list("id", flat=True)
     if open_ids:
         raise HouseholdInService(details={"need_ids": list(open_ids)})
 

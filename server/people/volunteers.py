@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from models import CLAIM_ACTIVE, Station, TaskClaim, User, UserRole, VolunteerProfile
-from server import feed
-from server.errors import Conflict, Forbidden, TokenInvalid, ValidationFailed
+from server import feed, geo
+from server.errors import Conflict, Forbidden, NotFound, TokenInvalid, ValidationFailed
 from server.pii import FieldCipher, mask_id_number, mask_phone
 from server import audit
 from server.reference import catalogue
@@ -36,10 +36,10 @@ class OwnApplication(Forbidden):
 async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -> VolunteerProfile:
     """Apply, or edit (replace) an application. A new station, name or ID number sends an approved
     one back to review: the station vouched for this person, there, under that name and number —
-    and the number is what their verified hours are reported under (信用威海, services/credit.py).
+    and the number is what their verified hours are reported under (信用威海, server/points/credit.py).
     So does a newly claimed skill that the catalogue says needs one (``requires_skill``: bathing a
     bedridden person, say): the station approved the skills it saw, and such tasks are offered to
-    whoever holds the skill (services/browse.py, services/claims.py)."""
+    whoever holds the skill (server/workflow/browse.py, server/workflow/claims.py)."""
     # Lock the account row first (before any plain read fixes the snapshot), so a double submit
     # updates one application instead of racing to create two.
     if (await User.select_for_update().get(id=user.id)).status != "active":
@@ -167,9 +167,6 @@ def present(volunteer: VolunteerProfile) -> dict[str, Any]:
 
 async def set_nearby(*, user_id: int, lat: float | None, lng: float | None, radius_km: float | None) -> VolunteerProfile:
     """Opt in to (or, with no radius, out of) news of tasks near a place; kept only to ~500 m."""
-    from server.errors import NotFound
-    from server import geo
-
     if (await User.select_for_update().get(id=user_id)).status != "active":
         raise TokenInvalid()  # closed while this request waited: keep no place of theirs
     volunteer = await VolunteerProfile.get_or_none(user_id=user_id)

@@ -75,14 +75,27 @@ def _targets(*, user_station: int | None, station_district: dict[int, int]) -> l
     return scopes
 
 
-async def after_commit(*, app, entries: list[PointsEntry]) -> None:
-    """Feed committed entries to the boards; a failure only leaves them to be rebuilt."""
+# Where this process feeds the boards after a commit: the process's Redis clients (their ``aio``
+# client as it is at each commit) and key prefix, set at start by the API (server.app). Unset
+# (scripts, seeding), entries are not fed and the boards' check against the ledger catches up.
+_target: tuple[Any, str] | None = None
+
+
+def install(*, clients: Any, prefix: str) -> None:
+    """Feed committed entries to the boards through ``clients.aio`` under ``prefix`` (None: don't)."""
+    global _target
+    _target = (clients, prefix) if clients is not None else None
+
+
+async def feed(entries: list[PointsEntry]) -> None:
+    """Feed committed entries to the boards (an after-commit hook of the ledger); a failure only
+    leaves them to be rebuilt."""
     global _missed
     earning = [e for e in entries if e.kind in EARN_KINDS]
-    if not earning:
+    if not earning or _target is None:
         return
-    redis = app.ctx.redis.aio
-    prefix = app.ctx.settings.redis_prefix
+    clients, prefix = _target
+    redis = clients.aio
     try:
         if not await redis.exists(prefix + "lb:count"):
             return  # not built yet: the next read builds from the ledger, this entry included

@@ -23,12 +23,13 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 
 from config.data import POINTS_RULES
-from models import Need, PointsAccount, PointsEntry, PointsRules, Service, Task, TaskClaim, VolunteerProfile
-from server import sql
+from models import Need, PointsAccount, PointsEntry, PointsRules, Redemption, Reward, Service, Task, TaskClaim, User, VolunteerProfile
+from server import sql, transactions
 from server.clock import CHINA_TZ
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.notifications import notify
 from server.idempotency import KeyReused
+from server.points import leaderboard
 
 
 class InsufficientPoints(Conflict):
@@ -105,19 +106,20 @@ async def post_all(
 
     Debits that would overdraw are refused. A credit of any kind first pays back ``owed``: a
     ``reversal`` entry of what the new balance can cover, keyed by the credit's entry, so it happens
-    once per credit. Returns the entries written, the credit's first (callers feed all of them to
-    the leaderboards).
+    once per credit. Returns the entries written, the credit's first; the leaderboards are fed
+    them once the transaction commits.
     """
     entry = await _append(account=account, amount=amount, kind=kind, key=key, now=now, ref_type=ref_type,
                           ref_id=ref_id, actor_id=actor_id, reason=reason, minutes=minutes)
-    if amount <= 0 or not account.owed:
-        return [entry]
-    settle = min(account.owed, account.balance)
-    account.owed -= settle
-    netting = await _append(account=account, amount=-settle, kind="reversal", key=f"owed:{entry.id}", now=now,
-                            ref_type=ref_type, ref_id=ref_id, actor_id=None, reason="netting earlier reversal",
-                            minutes=0)
-    return [entry, netting]
+    posted = [entry]
+    if amount > 0 and account.owed:
+        settle = min(account.owed, account.balance)
+        account.owed -= settle
+        posted.append(await _append(account=account, amount=-settle, kind="reversal", key=f"owed:{entry.id}",
+                                    now=now, ref_type=ref_type, ref_id=ref_id, actor_id=None,
+                                    reason="netting earlier reversal", minutes=0))
+    transactions.after_commit(leaderboard.feed, posted)
+    return posted
 
 
 async def _append(
@@ -266,8 +268,6 @@ async def check_adjust(*, user_id: int, actor_id: int) -> None:
     Call it before the transaction, so that locking the account is the transaction's first read
     (see ``lock``) and an idempotency record committed by a retry's predecessor is seen.
     """
-    from models import User
-
     if user_id == actor_id:
         raise OwnAccount()
     status = await User.filter(id=user_id).values_list("status", flat=True)
@@ -344,8 +344,6 @@ async def accounts_for_station(*, station_id: int | None) -> list[PointsAccount]
 
 async def reconcile() -> list[dict[str, Any]]:
     """Every difference between stored balances/stock and what the entries/redemptions say."""
-    from models import Redemption, Reward
-
     problems: list[dict[str, Any]] = []
     sums = {
         row["account_id"]: row

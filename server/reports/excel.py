@@ -17,13 +17,17 @@ from typing import Any
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
-from models import Need, PointsEntry, ResidentProfile, VolunteerProfile
+from models import (
+    Assessment, Need, Organization, PointsAccount, PointsEntry, Project, ProjectStep, ResidentProfile, Station, Task,
+    VolunteerProfile,
+)
 from server.clock import CHINA_TZ
 from server.errors import DomainError
 from server.pii import FieldCipher, mask_name
 from server import audit
 from server.points import ledger
 from server.people import residents
+from server.care import assessments, projects
 
 BATCH = 500
 YIELD_EVERY = 100  # rows written between two turns of the event loop (a few milliseconds)
@@ -89,8 +93,6 @@ async def points_rows(*, station_id: int | None, start: datetime, end: datetime,
     async for batch in _batches(await _points(station_id=station_id, start=start, end=end)):
         missing = {e.account_id for e in batch} - set(names)
         if missing:
-            from models import PointsAccount
-
             for account_id, user_id in await PointsAccount.filter(id__in=missing).values_list("id", "user_id"):
                 profile = await VolunteerProfile.get_or_none(user_id=user_id)
                 names[account_id] = mask_name(profile.name) if profile else f"用户{user_id}"
@@ -100,8 +102,6 @@ async def points_rows(*, station_id: int | None, start: datetime, end: datetime,
 
 
 async def _station_task_ids(station_id: int | None) -> list[int] | None:
-    from models import Task
-
     if station_id is None:
         return None
     return list(await Task.filter(station_id=station_id).values_list("id", flat=True)) or [0]
@@ -117,8 +117,6 @@ async def _needs(*, station_id: int | None, start: datetime, end: datetime):
 
 async def _points(*, station_id: int | None, start: datetime, end: datetime):
     """Entries of the station's volunteers' accounts (points belong to volunteers)."""
-    from models import PointsAccount
-
     qs = PointsEntry.filter(created_at__gte=start, created_at__lt=end)
     if station_id is None:
         return qs
@@ -136,16 +134,12 @@ async def _claims(*, station_id: int | None, start: datetime, end: datetime):
 
 
 async def _assessments(*, station_id: int | None, start: datetime, end: datetime):
-    from models import Assessment
-
     qs = Assessment.filter(visited_at__gte=start, visited_at__lt=end)
     return qs if station_id is None else qs.filter(station_id=station_id)
 
 
 async def records_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
     """Confirmed service records (服务记录台账), one row per volunteer's part."""
-    from models import Task
-
     yield ["记录号", "任务号", "服务项目", "志愿者", "开始", "结束", "核定分钟", "积分", "服务内容", "确认时间"]
     async for batch in _batches(await _claims(station_id=station_id, start=start, end=end)):
         tasks_by_id = {t.id: t for t in await Task.filter(id__in={c.task_id for c in batch})}
@@ -173,9 +167,6 @@ async def assessments_rows(*, station_id: int | None, start: datetime, end: date
                            cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
     """Home visits in the period (入户评估台账): scores per dimension, overall, level; visit notes
     only in the station's own unmasked export."""
-    from models import Station
-    from server.care import assessments
-
     spec = await assessments.current()
     dims = [(d["id"], d["name"]) for d in spec["dimensions"]]
     header = ["编号", "入户时间", "居民", "驿站", "问卷版本", *[name for _, name in dims], "综合得分", "困难等级", "评估人"]
@@ -193,8 +184,6 @@ async def assessments_rows(*, station_id: int | None, start: datetime, end: date
 
 
 def _projects_in(start: datetime, end: datetime, station_id: int | None):
-    from models import Project
-
     async def run() -> list[Any]:
         rows = await Project.filter(starts_at__lt=end, ends_at__gt=start).order_by("id")
         return [p for p in rows if station_id is None or station_id in (p.station_ids or [])]
@@ -206,9 +195,6 @@ async def project_kpis_rows(*, station_id: int | None, start: datetime, end: dat
                             **_: Any) -> AsyncIterator[list[Any]]:
     """Purchased-service projects running in the period (项目绩效台账): KPIs computed from the task
     data now, then every lifecycle step with the KPIs recorded at that step."""
-    from models import Organization, ProjectStep
-    from server.care import projects
-
     kpi_names = [("tasks", "任务数"), ("tasks_done", "完成任务"), ("verified_hours", "核定时长(小时)"),
                  ("on_time_rate", "准时率"), ("median_minutes_to_first_service", "需求到首次服务中位数(分钟)"),
                  ("average_rating", "平均评分"), ("complaints", "投诉数")]

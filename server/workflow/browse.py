@@ -34,7 +34,7 @@ import orjson
 
 from models import CLAIM_ACTIVE, Task, VolunteerProfile
 from server import feed, sql
-from server.http import dumps
+from server.encoding import dumps
 from server.reference import catalogue
 from server import geo
 from server.workflow import tasks
@@ -83,7 +83,7 @@ async def browse_open(
 ) -> list[dict[str, Any] | orjson.Fragment]:
     """Open tasks ``volunteer`` may claim, nearest to (lat, lng) first then soonest; without a
     position, the soonest. Each as ``present_row`` presents it: a dict, or from the cell cache the
-    same already written as JSON (an ``orjson.Fragment``, which ``server.http.dumps`` writes as is)."""
+    same already written as JSON (an ``orjson.Fragment``, which ``server.encoding.dumps`` writes as is)."""
     blocked = await catalogue.skill_codes() - set(volunteer.skills or [])
     if lat is None or lng is None:
         return await _soonest(volunteer=volunteer, service_code=service_code, blocked=blocked, now=now, limit=limit)
@@ -264,7 +264,7 @@ def _cell_rows(cells: str) -> str:
 # and so are the spots and entries holding it, because the collector stops tracking such tuples
 # (a NamedTuple stays tracked). A process caching every open task near its volunteers otherwise
 # hands the collector a few hundred thousand objects to walk at each full collection: under
-# browse load those took 100-300 ms each, stalling every request in flight (issue 7's p99).
+# browse load those took 100-300 ms each, stalling every request in flight (the p99 under load).
 _Cached = tuple[float, int, float, str, int, bytes]
 
 

@@ -1,6 +1,6 @@
 """Claiming tasks (任务五: volunteers take the tasks a station dispatched), many at a time.
 
-Who wins a slot is settled by row locks, as everywhere in the workflow (see services/events.py):
+Who wins a slot is settled by row locks, as everywhere in the workflow (see server/workflow/events.py):
 the volunteer's row, so that one volunteer's claims run one at a time and the limit and overlap
 checks see every claim before it, and the task's row, so that claims for the last slot queue on
 it and the second sees the first's count.
@@ -11,7 +11,7 @@ claims they touch, decide each claim in order in memory, then write every count,
 row and notification in one statement per table. Each claim's outcome is the one it would have had
 run alone after those before it in the list.
 
-The API's claims go through a ``Batcher`` per process (issue 7: claims under load): while one
+The API's claims go through a ``Batcher`` per process (claims under load): while one
 batch's transaction runs, the claims that arrive meanwhile wait and go together in the next. One
 claim at a time makes batches of one with no wait added; under load a claim shares its dozen
 statements with the others of its batch instead of making fourteen of its own.
@@ -29,14 +29,16 @@ from tortoise.transactions import in_transaction
 
 from models import CLAIM_ACTIVE, CLAIM_ENDED, Need, ResidentProfile, Service, SubscriptionQuota, Task, TaskClaim, User, VolunteerProfile
 from server import feed, sql
-from server.access import access_task
-from server.auth import Actor
+from server.actors import Actor
 from server.batching import Batcher
 from server.errors import DomainError, Forbidden, NotFound, db_errno
 from server.pii import mask_name
 from server.workflow import events
 from server.notifications import notify
-from server.workflow.tasks import PUBLIC_COLUMNS, ClaimLimit, ClaimOverlap, TaskAlreadyClaimed, fit_refusal
+from server.workflow.tasks import (
+    CLAIMANT_HOUSEHOLD_COLUMNS, LOCATION_NEED_COLUMNS, PRESENTED_CLAIM_COLUMNS, PUBLIC_COLUMNS, ClaimLimit, ClaimOverlap,
+    TaskAlreadyClaimed, fit_refusal,
+)
 
 # A deadlock rolled the batch's transaction back: it is tried again. (A lock wait that timed out
 # is not: it already waited its limit, and would only wait again.)
@@ -79,16 +81,27 @@ class NotOpen:
 
 Outcome = Won | NotOpen | DomainError
 
+
+class PastClaiming(Exception):
+    """The task is past claiming. Whether the caller learns its state or that it does not exist is
+    for the caller's access rules to say before raising ``refusal()``."""
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(task.id)
+        self.task = task
+
+    def refusal(self) -> DomainError:
+        return events.invalid_state(self.task, "领取")
+
 # What a batch reads of each row: what deciding a claim, writing it and presenting it to the
-# claimant use (tasks.present_full, tasks.household_location), nothing more — every column read is
-# parsed and converted in Python, and rows this wide made up most of a batch's reading. The
-# instances are partial: an attribute not listed here is not there.
+# claimant use (the column sets of tasks.present_full and tasks.household_location), nothing more —
+# every column read is parsed and converted in Python, and rows this wide made up most of a
+# batch's reading. The instances are partial: an attribute not listed here is not there.
 VOLUNTEER_COLUMNS = ("id", "user_id", "station_id", "name", "skills", "status")
 TASK_COLUMNS = ("need_id", "station_id", "cell") + PUBLIC_COLUMNS
-NEED_COLUMNS = ("id", "resident_id", "location_enc")
-HOUSEHOLD_COLUMNS = ("id", "user_id", "name", "phone_enc", "location_enc", "address_enc")
-LIVE_CLAIM_COLUMNS = ("id", "task_id", "volunteer_id", "status", "active_key", "checked_in_at", "started_at", "ended_at",
-                      "summary", "record_reject_reason", "verified_minutes", "points_due")
+NEED_COLUMNS = LOCATION_NEED_COLUMNS
+HOUSEHOLD_COLUMNS = CLAIMANT_HOUSEHOLD_COLUMNS
+LIVE_CLAIM_COLUMNS = PRESENTED_CLAIM_COLUMNS + ("task_id", "active_key")
 
 
 @functools.cache
@@ -272,13 +285,12 @@ class Claims:
         self._batcher = Batcher("claim", self._transact, max_batch=max_batch, isolate=True)
 
     async def claim(self, *, actor: Actor, task_id: int, now: datetime, limit: int) -> Won:
-        """The caller's claim of the task: raises the reason it was refused."""
+        """The caller's claim of the task: raises the reason it was refused (``PastClaiming`` for a
+        task past claiming)."""
         actor.require("volunteer")
         outcome = await self._batcher.submit(Ask(task_id=task_id, now=now, user_id=actor.id, limit=limit))
         if isinstance(outcome, NotOpen):
-            # Past claiming: a task the caller may not see is 404, else the state it is in.
-            await access_task(actor, task_id, purpose="view")
-            raise events.invalid_state(outcome.task, "领取")
+            raise PastClaiming(outcome.task)
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome

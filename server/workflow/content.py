@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from config.data import CONTENT_WORDS
 from models import ContentFlag, User
-from server.errors import DomainError
+from server.errors import DomainError, NotFound
 from server.wechat import WeChatError, WeChatGateway
 
 log = logging.getLogger("haibei.content")
@@ -72,8 +72,6 @@ async def pending_for_station(*, station_id: int) -> list[ContentFlag]:
 
 
 async def resolve(*, flag_id: int, station_id: int, worker_id: int, now: datetime) -> ContentFlag:
-    from server.errors import NotFound
-
     row = await ContentFlag.get_or_none(id=flag_id, station_id=station_id)
     if row is None:
         raise NotFound("待审内容不存在")

@@ -57,7 +57,7 @@ async def move(
         raise invalid_state(obj, wanted)
     previous = current.status
     await model.filter(id=obj.id).update(status=to, **(extra or {}))
-    # Browsing caches open tasks by cell and each volunteer's active claims (services/browse.py).
+    # Browsing caches open tasks by cell and each volunteer's active claims (server/workflow/browse.py).
     if isinstance(current, Task):
         feed.changed("cell", current.cell)
     elif isinstance(current, TaskClaim):

@@ -13,7 +13,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from models import Need, Pairing, ResidentProfile, Service, Task, TaskClaim, WorkflowEvent
-from server.auth import Actor
+from server.actors import Actor
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
 from server.reference import catalogue
@@ -23,8 +23,6 @@ from server.notifications import notify
 LOCATION_CONTEXT = "need.location"
 MAX_WINDOW = timedelta(days=30)
 SOURCES = ("self", "worker", "grid_worker", "visit", "hotline", "assessment")
-# Needs the station that took them on is still working on (a pairing keeps its need in_service).
-UNDER_WAY = ("submitted", "accepted", "dispatched", "in_service")
 # A rating at or below this puts the need on the station's follow-up list.
 FOLLOW_UP_SCORE = 2
 
@@ -63,23 +61,11 @@ def check_window(*, start: datetime | None, end: datetime | None, now: datetime,
         raise ValidationFailed("时间段已过去", details=[{"field": field, "type": "in_past"}])
 
 
-async def resolve_household(*, actor: Actor, resident_id: int | None) -> tuple[ResidentProfile, bool]:
-    """Whose need this is: the caller's own household, or (workers) one of their station's."""
-    if resident_id is None:
-        resident = await ResidentProfile.get_or_none(user_id=actor.id, status="active")
-        if resident is None:
-            raise NoHousehold()
-        return resident, False
-    from server.access import access_resident
-
-    resident = await access_resident(actor, resident_id, purpose="edit")
-    return resident, True
-
-
-async def create(*, actor: Actor, data: dict[str, Any], cipher: FieldCipher, now: datetime,
-                 screened: content.Verdict | None = None) -> Need:
-    """Record a need; one open need per household and service. ``screened``: the content check."""
-    resident, on_behalf = await resolve_household(actor=actor, resident_id=data.get("resident_id"))
+async def create(*, actor: Actor, resident: ResidentProfile, on_behalf: bool, data: dict[str, Any],
+                 cipher: FieldCipher, now: datetime, screened: content.Verdict | None = None) -> Need:
+    """Record a need of ``resident`` (reported for them by a worker when ``on_behalf``); one open need
+    per household and service. ``screened``: the content check. Whose household it may be is the
+    caller's access check (server.access.access_need_household)."""
     service = await catalogue.require_active(code=data["service_code"])
     check_window(start=data.get("window_start"), end=data.get("window_end"), now=now)
     source = data.get("source") or ("worker" if on_behalf else "self")
@@ -140,60 +126,16 @@ async def accept(*, need: Need, actor: Actor, now: datetime) -> Need:
     await events.move(need, to="accepted", allowed_from=("submitted",), wanted="受理", need_id=need.id,
                       actor_id=actor.id, actor_role="worker", now=now,
                       extra={"accepted_by": actor.id, "accepted_at": now})
-    await _tell_household(need, "need_accepted", now=now)
+    await tell_household(need, "need_accepted", now=now)
     return need
 
 
-async def reject(*, need: Need, actor: Actor, reason: str, now: datetime) -> Need:
-    """The station declines the need, saying why (the household reads the reason)."""
-    await check_not_own(need=need, actor=actor)
-    await events.move(need, to="rejected", allowed_from=("submitted", "accepted"), wanted="驳回", need_id=need.id,
-                      actor_id=actor.id, actor_role="worker", now=now, reason=reason,
-                      extra={"status_reason": reason, "open_key": None, "closed_at": now})
-    from server.workflow import pairings  # imports needs (through tasks)
-
-    # A pairing may hang off an accepted need; left active it would keep asking for tasks the
-    # rejected need cannot have.
-    await pairings.end_for_need(need_id=need.id, actor_id=actor.id, reason="需求未受理", now=now)
-    await _tell_household(need, "need_rejected", now=now, reason=reason)
-    return need
-
-
-async def _tell_household(need: Need, event: str, *, now: datetime, **extra: Any) -> None:
+async def tell_household(need: Need, event: str, *, now: datetime, **extra: Any) -> None:
+    """Tell the household (its account) what became of its need."""
     resident = await ResidentProfile.get(id=need.resident_id)
     service = await Service.get(code=need.service_id)
     await notify.notify(user_id=resident.user_id, event=event, now=now,
                         ctx={"need_id": need.id, "service_name": service.name, "at": now, **extra})
-
-
-async def cancel(*, need: Need, actor: Actor, role: str, reason: str | None, now: datetime) -> Need:
-    """The household withdraws before service starts; its open tasks and claims end with it."""
-    # The need's tasks first (by primary key, in id order), then the need: a check-in or a
-    # confirmation holds its task and then needs the need (its timeline row, following its tasks),
-    # so taking the need first deadlocked with a volunteer checking in at that moment.
-    task_ids = await Task.filter(need_id=need.id).order_by("id").values_list("id", flat=True)
-    if task_ids:
-        await Task.select_for_update().filter(id__in=list(task_ids)).order_by("id")
-    await events.move(need, to="cancelled", allowed_from=("submitted", "accepted", "dispatched"), wanted="取消",
-                      need_id=need.id, actor_id=actor.id, actor_role=role, now=now, reason=reason,
-                      extra={"status_reason": reason, "open_key": None, "closed_at": now})
-    from server.workflow import pairings, referrals, tasks  # they import needs
-
-    paired = await pairings.end_for_need(need_id=need.id, actor_id=actor.id, reason="需求已取消", now=now)
-
-    for task in await Task.filter(need_id=need.id, status="referred"):
-        await referrals.withdraw(task=task, actor_id=actor.id, reason="need cancelled", now=now)
-    # The need's tasks are locked (in id order, as claims lock them) before their claims are read:
-    # a claim committed after this transaction's first read is then seen, and cancelled too.
-    for task in await Task.select_for_update().filter(need_id=need.id).order_by("id"):
-        if task.status in ("open", "claimed"):
-            await tasks.cancel(task=task, actor_id=actor.id, reason="need cancelled", now=now, role=role, locked=task,
-                               told="服务对象已取消需求", quiet=paired)
-    if role == "worker":
-        # The station withdrew it for the household: a household with an account hears why, as
-        # of a rejection (withdrawing it oneself needs no message).
-        await _tell_household(need, "need_cancelled", now=now, reason=reason or "未注明原因")
-    return need
 
 
 async def rate(*, need: Need, actor: Actor, role: str, score: int, comment: str | None, would_use_again: bool,
@@ -202,7 +144,7 @@ async def rate(*, need: Need, actor: Actor, role: str, score: int, comment: str 
     if role == "worker" and await TaskClaim.exists(task__need_id=need.id, volunteer__user_id=actor.id,
                                                    status__in=("checked_in", "submitted", "confirmed")):
         # A worker rates for a household without a phone; not a service they gave themself (as
-        # with confirming it, tasks.OwnService): 保障四 evaluates service quality by these ratings.
+        # with confirming it, records.OwnService): 保障四 evaluates service quality by these ratings.
         raise OwnServiceRating()
     await events.move(need, to="closed", allowed_from=("completed",), wanted="评价", need_id=need.id,
                       actor_id=actor.id, actor_role=role, now=now, reason=f"score={score}",
@@ -237,7 +179,7 @@ async def follow_tasks(*, need: Need, actor_id: int | None, actor_role: str, now
                           actor_id=actor_id, actor_role=actor_role, now=now,
                           extra={"open_key": None} if target == "completed" else None)
         if target == "completed":
-            await _tell_household(need, "need_completed", now=now)
+            await tell_household(need, "need_completed", now=now)
 
 
 async def list_needs(

@@ -26,8 +26,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from models import Need, Notification, Organization, Pairing, ResidentProfile, Service, Task, VolunteerProfile
-from server.access import PairingTies
-from server.auth import Actor
+from server.actors import Actor
 from server.clock import CHINA_TZ
 from server.errors import Conflict, DomainError, ValidationFailed
 from server.pii import FieldCipher, mask_name
@@ -281,8 +280,10 @@ async def end_for_need(*, need_id: int, actor_id: int, reason: str, now: datetim
     return frozenset(told)
 
 
-async def list_for(*, actor: Actor, ties: PairingTies, status: str | None) -> list[Pairing]:
-    """The caller's pairings in every capacity they hold (``ties``: server.access), newest first."""
+async def list_for(*, actor: Actor, volunteer_ids: frozenset[int], resident_ids: frozenset[int],
+                   status: str | None) -> list[Pairing]:
+    """The caller's pairings in every capacity they hold (their own volunteer profiles and
+    households: server.access.pairing_ties), newest first."""
     from tortoise.expressions import Q
 
     conditions = []
@@ -290,10 +291,10 @@ async def list_for(*, actor: Actor, ties: PairingTies, status: str | None) -> li
         conditions.append(Q(station_id=actor.station_id))
     if actor.organization_id is not None:
         conditions.append(Q(organization_id=actor.organization_id))
-    if ties.volunteer_ids:
-        conditions.append(Q(volunteer_id__in=sorted(ties.volunteer_ids)))
-    if ties.resident_ids:
-        conditions.append(Q(resident_id__in=sorted(ties.resident_ids)))
+    if volunteer_ids:
+        conditions.append(Q(volunteer_id__in=sorted(volunteer_ids)))
+    if resident_ids:
+        conditions.append(Q(resident_id__in=sorted(resident_ids)))
     if actor.has("admin"):
         conditions = [Q(id__gt=0)]
     if not conditions:

@@ -1,4 +1,5 @@
-"""Tasks and claims: from a worker's dispatch to a volunteer's confirmed service (任务五, 机制三).
+"""Tasks and claims: from a worker's dispatch to a volunteer's confirmed service (任务五, 机制三);
+the check-in, the service record and its confirmation are in records.py.
 
 Task: open → claimed → checked_in → submitted → confirmed, or cancelled / expired.
 Claim (one volunteer's part): claimed → checked_in → submitted → confirmed, or released / expired /
@@ -6,7 +7,7 @@ cancelled; a rejected record sends a submitted claim back to checked_in with the
 A task with several slots (volunteers_needed) is `claimed` once every slot is taken and moves on
 when all its active claims have. Until then it stays `open` and claimable, even while the first
 volunteers check in and serve; once its window is over the expiry job ends the claims still
-waiting and lets the task follow the ones that served (services/jobs.py).
+waiting and lets the task follow the ones that served (server/ops/jobs.py).
 """
 
 from __future__ import annotations
@@ -18,24 +19,19 @@ from typing import Any
 
 from tortoise.expressions import F
 
-from config import Settings
 from models import (
-    CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload,
-    UserRole, VolunteerProfile,
+    CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, ResidentProfile, Service, Task, TaskClaim, UserRole, VolunteerProfile,
 )
 from server import feed
 from server.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name, mask_phone
 from server.reference import catalogue
-from server.workflow import content, events, needs, plates
+from server.workflow import events, needs
 from server import geo
-from server.points import ledger
 from server.notifications import notify
 from server.people import residents
 
 CONFIRMED_ADDRESS_TTL = timedelta(hours=24)
-# How long before the check-in a service record may say the service began.
-RECORD_START_TOLERANCE = timedelta(minutes=5)
 
 
 class TaskAlreadyClaimed(Conflict):
@@ -64,32 +60,21 @@ class SkillRequired(DomainError):
     message = "该服务需要相应技能,请先在志愿者资料中登记"
 
 
-class OwnService(Forbidden):
-    code = "OWN_SERVICE"
-    message = "不能确认本人参与的服务,请由驿站其他工作人员确认"
-
-
-class RecordBeforeCheckIn(ValidationFailed):
-    code = "RECORD_BEFORE_CHECKIN"
-    message = "服务开始时间不能早于签到时间"
-
-
-class CheckinEvidence(DomainError):
-    status = 422
-    code = "CHECKIN_EVIDENCE"
-    message = "签到条件不满足"
-
-
-def _minutes(start: datetime, end: datetime) -> int:
-    return max(0, int((end - start).total_seconds() // 60))
-
-
 def default_points(service: Service) -> int:
     """The catalogue rule: points per hour × the service's default duration, rounded up."""
     return math.ceil(service.points_per_hour * service.default_minutes / 60)
 
 
 # ---- create -------------------------------------------------------------------------------
+
+
+# What presenting a task to its claimant reads (``household_location``, ``present_full``) of the
+# need, its household and the task's claims: code that loads partial rows for it (claims.py) reads
+# these columns and no others.
+LOCATION_NEED_COLUMNS = ("id", "resident_id", "location_enc")
+CLAIMANT_HOUSEHOLD_COLUMNS = ("id", "user_id", "name", "phone_enc", "location_enc", "address_enc")
+PRESENTED_CLAIM_COLUMNS = ("id", "volunteer_id", "status", "checked_in_at", "started_at", "ended_at", "summary",
+                           "record_reject_reason", "verified_minutes", "points_due")
 
 
 async def household_location(*, need: Need, cipher: FieldCipher) -> dict[str, Any] | None:
@@ -226,7 +211,7 @@ def check_fit(*, service: Service, volunteer: VolunteerProfile, household: Resid
         raise refusal
 
 
-async def _tell(task: Task, event: str, *, who: str, volunteer: VolunteerProfile, now: datetime,
+async def tell(task: Task, event: str, *, who: str, volunteer: VolunteerProfile, now: datetime,
                 need: Need | None = None, **extra: Any) -> None:
     """Notify the household, the volunteer or the station's workers about ``task``."""
     ctx = {"task_id": task.id, "need_id": task.need_id, "title": task.title, "volunteer_name": mask_name(volunteer.name),
@@ -264,7 +249,7 @@ async def release(*, claim: TaskClaim, task: Task, actor_id: int | None, actor_r
     await _free_slot(task=task, actor_id=actor_id, actor_role=actor_role, now=now, reason=reason)
     volunteer = await VolunteerProfile.get(id=claim.volunteer_id)
     # The household was told this volunteer is coming (task_claimed): it must not wait in vain.
-    await _tell(task, "volunteer_withdrawn", who="household", volunteer=volunteer, now=now)
+    await tell(task, "volunteer_withdrawn", who="household", volunteer=volunteer, now=now)
     await _tell_handed_back(task, volunteer=volunteer, now=now)
 
 
@@ -296,106 +281,6 @@ async def active_claim(*, task: Task, volunteer: VolunteerProfile) -> TaskClaim:
     return claim
 
 
-# ---- check-in and record --------------------------------------------------------------------
-
-
-async def check_in(
-    *, task: Task, claim: TaskClaim, scene: str | None, lat: float | None, lng: float | None,
-    cipher: FieldCipher, settings: Settings, now: datetime, actor_id: int,
-) -> TaskClaim:
-    """Layered evidence that the volunteer is at the household, at the agreed time."""
-    # Locked: the expiry job or a cancellation may be ending the task right now.
-    current = await Task.select_for_update().get(id=task.id)
-    if current.status not in ("open", "claimed", "checked_in"):
-        task.status = current.status
-        raise events.invalid_state(task, "签到")
-    need = await Need.get(id=task.need_id)
-    service = await Service.get(code=task.service_id)
-    evidence: dict[str, Any] = {"plate": False, "location": False, "time": False}
-    if scene:
-        evidence["plate"] = plates.resident_for(scene=scene, key=cipher.derived_key("plate")) == need.resident_id
-    home = await household_location(need=need, cipher=cipher)
-    if lat is not None and lng is not None and home and home.get("lat") is not None:
-        distance = geo.distance_m(lat, lng, home["lat"], home["lng"])
-        evidence["distance_m"] = int(distance)
-        evidence["location"] = distance <= settings.checkin_radius_m
-    grace = timedelta(minutes=settings.checkin_grace_minutes)
-    evidence["time"] = task.scheduled_start - grace <= now <= task.scheduled_end + grace
-    policy = service.checkin_policy
-    place_ok = {
-        "plate": evidence["plate"],
-        "location": evidence["location"],
-        "plate_and_location": evidence["plate"] and evidence["location"],
-    }.get(policy, evidence["plate"] or evidence["location"])
-    if not (place_ok and evidence["time"]):
-        missing = []
-        if not place_ok:
-            missing.append({"plate": "plate", "location": "location", "plate_and_location": "plate_and_location"}.get(policy, "plate_or_location"))
-        if not evidence["time"]:
-            missing.append("time")
-        raise CheckinEvidence(
-            "签到失败:" + "、".join({"plate": "未扫描门牌码", "location": "不在服务地点附近", "plate_or_location": "请扫描门牌码或在服务地点附近签到",
-                                     "plate_and_location": "须扫描门牌码且在服务地点附近", "time": "不在服务时间内"}[m] for m in missing),
-            details={"missing": missing, "policy": policy, "evidence": evidence},
-        )
-    evidence["policy"] = policy
-    await events.move(claim, to="checked_in", allowed_from=("claimed",), wanted="签到", need_id=task.need_id,
-                      actor_id=actor_id, actor_role="volunteer", now=now,
-                      extra={"checked_in_at": now, "checkin_evidence": evidence})
-    await follow_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now, locked=current)
-    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="volunteer", now=now)
-    await _tell(task, "volunteer_checked_in", who="household", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
-                now=now)
-    return claim
-
-
-async def submit_record(
-    *, task: Task, claim: TaskClaim, started_at: datetime, ended_at: datetime, summary: str,
-    photos: list[int], settings: Settings, now: datetime, actor_id: int, owner_user_id: int,
-    screened: content.Verdict | None = None,
-) -> TaskClaim:
-    """The volunteer's account of the service; it must fit the window (plus grace) and the past."""
-    await Task.select_for_update().get(id=task.id)  # the task's row before the claim's (see ``release``)
-    grace = timedelta(minutes=settings.checkin_grace_minutes)
-    if ended_at <= started_at:
-        raise ValidationFailed("结束时间须晚于开始时间", details=[{"field": "ended_at", "type": "ends_before_start"}])
-    if ended_at > now + timedelta(minutes=5):
-        raise ValidationFailed("结束时间不能晚于现在", details=[{"field": "ended_at", "type": "in_future"}])
-    if started_at < task.scheduled_start - grace or ended_at > task.scheduled_end + grace:
-        raise ValidationFailed("服务时间须在任务时段内(含宽限)", details=[{"field": "started_at", "type": "outside_window"}])
-    # Verified minutes, and so points (机制三: 服务时长 → 积分), count from when the volunteer was
-    # there: never before the claim, and at most a few minutes before the check-in (a phone that
-    # checked in a little late), not from the start of the window.
-    if claim.checked_in_at is not None and started_at < claim.checked_in_at - RECORD_START_TOLERANCE:
-        raise RecordBeforeCheckIn(
-            f"服务开始时间不能早于签到时间{int(RECORD_START_TOLERANCE.total_seconds() // 60)}分钟以上",
-            details=[{"field": "started_at", "type": "before_checkin", "checked_in_at": claim.checked_in_at.isoformat()}])
-    if started_at < claim.claimed_at:
-        raise RecordBeforeCheckIn("服务开始时间不能早于领取任务的时间",
-                                  details=[{"field": "started_at", "type": "before_claim", "claimed_at": claim.claimed_at.isoformat()}])
-    if photos:
-        # Locked: two records attaching the same photo at once see each other.
-        owned = len(await Upload.select_for_update().filter(id__in=photos, owner_id=owner_user_id))
-        if owned != len(set(photos)):
-            raise ValidationFailed("照片不存在", details=[{"field": "photos", "type": "not_found"}])
-        # A photo is the evidence of one service: the same one again would stand for a visit
-        # nobody photographed.
-        for held in await TaskClaim.filter(volunteer_id=claim.volunteer_id).exclude(id=claim.id).values_list("photos", flat=True):
-            if reused := sorted(set(photos) & set(held or [])):
-                raise ValidationFailed("照片已用于其他服务记录",
-                                       details=[{"field": "photos", "type": "already_used", "ids": reused}])
-    await events.move(claim, to="submitted", allowed_from=("checked_in",), wanted="提交服务记录", need_id=task.need_id,
-                      actor_id=actor_id, actor_role="volunteer", now=now,
-                      extra={"started_at": started_at, "ended_at": ended_at, "summary": summary,
-                             "photos": list(dict.fromkeys(photos)), "submitted_at": now, "record_reject_reason": None})
-    await follow_claims(task=task, actor_id=actor_id, actor_role="volunteer", now=now)
-    await _tell(task, "record_submitted", who="workers", volunteer=await VolunteerProfile.get(id=claim.volunteer_id), now=now)
-    if screened is not None:
-        await content.flag(verdict=screened, station_id=task.station_id, subject_type="claim", subject_id=claim.id,
-                           field="summary", author_id=actor_id, now=now)
-    return claim
-
-
 async def follow_claims(*, task: Task, actor_id: int | None, actor_role: str, now: datetime,
                         locked: Task | None = None, closing: bool = False) -> None:
     """Move the task to the least advanced state among its active and confirmed claims.
@@ -414,66 +299,6 @@ async def follow_claims(*, task: Task, actor_id: int | None, actor_role: str, no
     if target != current.status and target != "claimed":
         await events.move(task, to=target, allowed_from=("open", *(s for s in order if s != target)), wanted="推进",
                           need_id=task.need_id, actor_id=actor_id, actor_role=actor_role, now=now, locked=current)
-
-
-# ---- confirmation -----------------------------------------------------------------------------
-
-
-async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: Settings, now: datetime) -> list[PointsEntry]:
-    """A worker confirms the submitted records and each volunteer is credited, in this same
-    transaction and once per claim (the ledger key is the claim). Returns the ledger entries."""
-    claims = await TaskClaim.filter(task_id=task.id, status="submitted")
-    if task.status != "submitted" or not claims:
-        raise events.invalid_state(task, "确认")
-    # Whoever served does not verify it: a worker who volunteers is confirmed by a colleague.
-    if await VolunteerProfile.exists(id__in=[c.volunteer_id for c in claims], user_id=actor_id):
-        raise OwnService()
-    need = await Need.get(id=task.need_id)
-    # Nor does the household that received it: a worker's own home is a colleague's to confirm.
-    if await ResidentProfile.exists(id=need.resident_id, user_id=actor_id):
-        raise OwnService("不能确认本人家庭接受的服务,请由驿站其他工作人员确认")
-    grace = timedelta(minutes=settings.checkin_grace_minutes)
-    window_cap = _minutes(task.scheduled_start, task.scheduled_end) + 2 * int(grace.total_seconds() // 60)
-    posted: list[PointsEntry] = []
-    for claim in claims:
-        recorded = _minutes(claim.started_at, claim.ended_at)
-        if minutes is not None and minutes > min(recorded, window_cap):
-            raise ValidationFailed("核定时长不能超过服务记录或任务时段",
-                                   details=[{"field": "minutes", "type": "too_long", "max": min(recorded, window_cap)}])
-        verified = min(recorded, window_cap) if minutes is None else minutes
-        await events.move(claim, to="confirmed", allowed_from=("submitted",), wanted="确认", need_id=task.need_id,
-                          actor_id=actor_id, actor_role="worker", now=now,
-                          extra={"confirmed_by": actor_id, "confirmed_at": now, "verified_minutes": verified,
-                                 "active_key": None})
-        volunteer = await VolunteerProfile.get(id=claim.volunteer_id)
-        amount, entries = await ledger.award_for_claim(claim=claim, task=task, need=need, volunteer=volunteer,
-                                                       actor_id=actor_id, now=now)
-        await TaskClaim.filter(id=claim.id).update(points_due=amount)
-        posted += entries
-        await _tell(task, "task_confirmed", who="volunteer", volunteer=volunteer, now=now, points=amount)
-    await follow_claims(task=task, actor_id=actor_id, actor_role="worker", now=now)
-    await needs.follow_tasks(need=need, actor_id=actor_id, actor_role="worker", now=now)
-    await task.refresh_from_db()
-    return posted
-
-
-async def reject_record(*, task: Task, actor_id: int, reason: str, now: datetime) -> Task:
-    """Send submitted records back so the volunteer can correct them."""
-    claims = await TaskClaim.filter(task_id=task.id, status="submitted")
-    if task.status != "submitted" or not claims:
-        raise events.invalid_state(task, "退回记录")
-    for claim in claims:
-        await events.move(claim, to="checked_in", allowed_from=("submitted",), wanted="退回", need_id=task.need_id,
-                          actor_id=actor_id, actor_role="worker", now=now, reason=reason,
-                          extra={"record_reject_reason": reason})
-        await _tell(task, "record_rejected", who="volunteer", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
-                    now=now, reason=reason)
-    await events.move(task, to="checked_in", allowed_from=("submitted",), wanted="退回", need_id=task.need_id,
-                      actor_id=actor_id, actor_role="worker", now=now, reason=reason)
-    return task
-
-
-# ---- views ----------------------------------------------------------------------------------
 
 
 async def for_station(*, station_id: int, status: str | None, cursor: int | None, limit: int
@@ -554,8 +379,6 @@ async def approved_volunteer(*, actor) -> VolunteerProfile:
     actor.require("volunteer")
     volunteer = actor.volunteer
     if volunteer is None or volunteer.status != "approved":
-        from server.errors import Forbidden
-
         raise Forbidden("仅已审核通过的志愿者可查看任务")
     return volunteer
 
@@ -595,7 +418,7 @@ async def end_waiting_claims(*, task: Task, to: str, event: str, actor_id: int |
     """End the task's claims not yet checked in (``claimed``, e.g. to cancelled or expired) and
     tell each claimant ``event`` (``told``: the reason they read, if not ``reason``; ``quiet``:
     volunteers told otherwise, e.g. of their pairing's end, who are not told again). The caller
-    holds the task's row lock: claims take that lock before they insert (services/claims.py), so
+    holds the task's row lock: claims take that lock before they insert (server/workflow/claims.py), so
     this locking read sees every claim committed before it and none can be added meanwhile (a
     plain read would see the transaction's older snapshot and miss a claim that just won)."""
     ended = []
@@ -606,7 +429,7 @@ async def end_waiting_claims(*, task: Task, to: str, event: str, actor_id: int |
                           actor_id=actor_id, actor_role=actor_role, now=now, reason=reason, locked=claim,
                           extra={"active_key": None, "ended_reason": reason})
         if claim.volunteer_id not in quiet:
-            await _tell(task, event, who="volunteer", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
+            await tell(task, event, who="volunteer", volunteer=await VolunteerProfile.get(id=claim.volunteer_id),
                         now=now, reason=told or reason)
         ended.append(claim)
     return ended
@@ -622,7 +445,7 @@ async def close_window(*, task: Task, now: datetime) -> bool:
     ended = await end_waiting_claims(task=task, to="expired", event="claim_released", actor_id=None,
                                      actor_role="system", now=now, reason="window passed")
     for claim in ended:  # told this volunteer was coming (task_claimed), as tasks.release tells it
-        await _tell(task, "volunteer_withdrawn", who="household",
+        await tell(task, "volunteer_withdrawn", who="household",
                     volunteer=await VolunteerProfile.get(id=claim.volunteer_id), now=now)
     if ended:
         task.claimed_count = max(0, task.claimed_count - len(ended))

@@ -62,7 +62,7 @@ SWEEP_BATCH = 500
 async def sweep_unattached(*, now: datetime, storage: Storage) -> int:
     """Delete the uploads older than UNATTACHED_FOR that no service record holds: their rows, then
     (committed) their bytes. The candidates are locked before the records are read, so a record
-    attaching one at the same moment (``tasks.submit_record`` locks the photos it attaches) either
+    attaching one at the same moment (``records.submit_record`` locks the photos it attaches) either
     committed first, and is seen, or waits, and finds the photo gone."""
     removed = 0
     after = 0

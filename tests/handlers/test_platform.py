@@ -204,7 +204,7 @@ def test_a_dependency_failure_renders_503_with_the_request_id():
 
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from server.errors import render_error
+    from server.error_responses import render_error
 
     request = SimpleNamespace(ctx=SimpleNamespace(request_id="r-1"))
     response = render_error(request, RedisConnectionError("gone"))
@@ -217,7 +217,7 @@ def test_responses_carry_integers_orjson_refuses():
     request) is written by the standard library, the same way."""
     import json
 
-    from server.http import dumps
+    from server.encoding import dumps
 
     value = {"ids": [2**70, -(2**65), 7], "at": "x"}
     assert dumps(value) == json.dumps(value, separators=(",", ":")).encode()

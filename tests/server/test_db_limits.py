@@ -1,4 +1,4 @@
-"""Database limits (issue 7, OWASP API4): every pooled connection carries a per-statement time
+"""Database limits (OWASP API4): every pooled connection carries a per-statement time
 limit, and a statement stopped by it is a 503 DB_TIMEOUT, not a hang or a 500."""
 
 import aiomysql
@@ -6,7 +6,7 @@ import pytest
 from tortoise import connections
 
 from server import db
-from server.errors import render_error
+from server.error_responses import render_error
 from tests.support import require_services
 
 

@@ -1,6 +1,6 @@
 """Row locks that are really taken: Tortoise drops FOR UPDATE from ``values()`` and
 ``values_list()``, so a "locking" read written that way locks nothing and the race it was meant to
-close stays open (seen in session 16: two retries of one Idempotency-Key both missed the record)."""
+close stays open (seen once: two retries of one Idempotency-Key both missed the record)."""
 
 import ast
 from pathlib import Path

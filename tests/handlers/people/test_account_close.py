@@ -198,7 +198,7 @@ async def test_a_profile_or_phone_write_that_was_waiting_on_the_close_keeps_noth
     as it was (active); it must not write the person's data back onto the closed account."""
     from tortoise.transactions import in_transaction
 
-    from handlers.schemas import ResidentIn, VolunteerIn
+    from handlers.people.schemas import ResidentIn, VolunteerIn
     from server.errors import TokenInvalid
     from server.people import accounts, residents, volunteers
     from tests.builders import resident_payload, volunteer_payload
@@ -274,7 +274,7 @@ async def test_a_login_that_was_waiting_on_the_close_leaves_nothing_on_the_close
     gets a working login to a fresh account, as after any closing."""
     from tortoise.transactions import in_transaction
 
-    from server.people import accounts
+    from server.lifecycle import closing
 
     s = await login(client)
     async with in_transaction() as conn:
@@ -288,7 +288,7 @@ async def test_a_login_that_was_waiting_on_the_close_leaves_nothing_on_the_close
             if waiting[0]["n"] or pending.done():
                 break
             await asyncio.sleep(0.01)
-        await accounts.close_account(user=user)
+        await closing.close_account(user=user)
     r = await pending
     assert r.status_code == 200, r.text
     assert not await WechatSession.filter(user_id=s.id).exists()

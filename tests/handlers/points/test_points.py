@@ -17,7 +17,7 @@ from tests.builders import (
 from tests.handlers.test_platform import assert_error
 
 HOME = {"lat": 37.512345, "lng": 122.121234}
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def serve(client, station, worker, volunteer, *, minutes_ago=30, service="CLEAN_HOME", urgency="normal"):

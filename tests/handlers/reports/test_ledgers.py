@@ -185,7 +185,7 @@ async def test_points_ledger_size_check_counts_only_the_stations_entries(client,
     for _ in range(3):
         await give_points(api, va, 5)
     await give_points(api, vb, 5)
-    monkeypatch.setattr(ledgers, "MAX_ROWS", 2)
+    monkeypatch.setattr(excel, "MAX_ROWS", 2)
     # Station B has one entry: the three of station A are not its export's.
     r = await client.get("/api/v1/ledgers/points", params=window(), headers=worker_b.headers)
     assert r.status_code == 200, r.text
@@ -201,7 +201,7 @@ async def test_a_reversed_service_leaves_the_records_and_hours_ledgers(client, m
                           headers=worker.headers)
     assert r.status_code == 201, r.text
     # Two services are left, and the size check counts two as well.
-    monkeypatch.setattr(ledgers, "MAX_ROWS", 2)
+    monkeypatch.setattr(excel, "MAX_ROWS", 2)
     r = await client.get("/api/v1/ledgers/service_records", params=window(), headers=worker.headers)
     assert r.status_code == 200, r.text
     rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
@@ -261,8 +261,8 @@ async def test_a_ledger_of_many_pages_has_every_row_once_in_order(client, api, m
     (volunteer,) = await bulk_volunteers(api, station, 1)
     for amount in range(1, 8):
         await give_points(api, volunteer, amount)
-    monkeypatch.setattr(ledgers, "BATCH", 2)
-    monkeypatch.setattr(ledgers, "YIELD_EVERY", 3)
+    monkeypatch.setattr(excel, "BATCH", 2)
+    monkeypatch.setattr(excel, "YIELD_EVERY", 3)
     r = await client.get("/api/v1/ledgers/points", params=window(), headers=worker.headers)
     assert r.status_code == 200, r.text
     rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))[2:]

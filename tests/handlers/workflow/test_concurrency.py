@@ -79,7 +79,7 @@ async def test_claim_committed_while_the_need_is_cancelled_is_cancelled_with_it(
     from types import SimpleNamespace
 
     from models import Need, Task, TaskClaim
-    from server.workflow import needs
+    from server.workflow import flows, needs
     from tests.builders import make_open_task_and_volunteer
 
     station = await make_station()
@@ -87,7 +87,7 @@ async def test_claim_committed_while_the_need_is_cancelled_is_cancelled_with_it(
 
     async def cancel():
         loaded = await needs.load(need_id=need["id"])
-        await needs.cancel(need=loaded, actor=SimpleNamespace(id=resident.id), role="resident", reason="不需要了",
+        await flows.cancel_need(need=loaded, actor=SimpleNamespace(id=resident.id), role="resident", reason="不需要了",
                            now=api.app.ctx.clock())
 
     await _claim_during(client, volunteer, task["id"], cancel)

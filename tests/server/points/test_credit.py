@@ -13,7 +13,7 @@ from models import CreditIncrement, PointsAccount
 from server.points import credit, ledger
 from tests.builders import make_admin, make_station, make_volunteer, make_worker
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def add_minutes(api, user_id: int, minutes: int) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from models import Need, Task, VolunteerProfile
 from server import feed, sql
-from server.http import dumps
+from server.encoding import dumps
 from server.workflow import browse
 from server import geo
 from tests.builders import make_resident, make_station

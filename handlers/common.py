@@ -1,0 +1,132 @@
+"""Schema pieces every domain shares (pydantic v2): field types, strict bases, paging and common shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from server.clock import CHINA_TZ
+
+T = TypeVar("T")
+
+
+def _to_utc(value: datetime) -> datetime:
+    # A time that is not a date in UTC or in Weihai (0001-01-01 at +08:00, 9999-12-31 late in UTC,
+    # which ledgers and messages show in Weihai time) is a payload error, not an OverflowError.
+    try:
+        utc = value.astimezone(timezone.utc)
+        utc.astimezone(CHINA_TZ)
+    except OverflowError:
+        raise ValueError("时间超出范围") from None
+    return utc
+
+
+# Times come in with any offset (the mini-program sends +08:00) and are kept in UTC from here on.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+
+
+# Every request model forbids unknown fields: a body that tries to set ``roles``, ``status`` or
+# ``user_id`` is refused with a 400 rather than silently ignored (mass assignment). String lengths
+# are bounded so one request cannot fill a column or a log.
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=2000)
+
+
+class Patch(Strict):
+    """A partial update: a field left out is unchanged; sent as null it is cleared, which only the
+    fields in ``NULLABLE`` allow (the others would break a NOT NULL column: 400, not 500)."""
+
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_null(cls, value: Any, info: Any) -> Any:
+        if value is None and info.field_name not in cls.NULLABLE:
+            raise ValueError("不能为空;不修改请省略该字段")
+        return value
+
+
+class LatLng(Strict):
+    """An optional point (stations, check-ins, nearby tasks and alerts); subclasses add their own fields."""
+
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+
+
+# --- paging --------------------------------------------------------------------------------
+
+
+class ListQuery(Strict):
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class CursorQuery(Strict):
+    cursor: int | None = Field(None, gt=0)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class Items(BaseModel, Generic[T]):
+    """A list response; a subclass names the item type (``class TaskList(Items[TaskOut])``)."""
+
+    items: list[T]
+
+
+class CursorPage(Items[T], Generic[T]):
+    """One page of a cursor-paged list: ``next_cursor`` is null on the last page."""
+
+    next_cursor: int | None
+
+
+class TotalPage(Items[T], Generic[T]):
+    """One page of an offset-paged list with the total count."""
+
+    total: int
+
+
+# --- shapes of several domains -------------------------------------------------------------
+
+
+class Ok(BaseModel):
+    ok: bool = True
+
+
+class RejectIn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class NeedOut(BaseModel):
+    id: int
+    resident_id: int
+    resident_name: str | None
+    station_id: int
+    service_code: str
+    service_name: str | None
+    description: str
+    urgency: str
+    window_start: datetime | None
+    window_end: datetime | None
+    location: dict | None
+    source: str
+    on_behalf: bool
+    status: str
+    status_reason: str | None
+    rating: dict | None
+    follow_up: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    db: bool
+    redis: bool
+    # This process is subscribed to the change feed, so its caches are in use (server/feed.py).
+    change_feed: bool

@@ -1,0 +1,142 @@
+"""Request and response shapes of districts, stations, organisations, staff and the service catalogue."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from handlers.common import LatLng, Patch, Short, Strict
+
+# --- places and staff ----------------------------------------------------------------------
+
+
+class DistrictIn(Strict):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9A-Za-z_-]{1,12}$")]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class DistrictPatch(Patch):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = None
+
+
+class DistrictOut(BaseModel):
+    id: int
+    code: str
+    name: str
+
+
+class StationIn(LatLng):
+    district_id: int = Field(gt=0)
+    name: Short
+    town: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+
+
+class StationPatch(Patch, LatLng):
+    NULLABLE = frozenset({"phone", "lat", "lng"})
+
+    name: Short | None = None
+    town: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+
+
+class StationOut(BaseModel):
+    id: int
+    district_id: int
+    district_name: str | None = None
+    name: str
+    town: str
+    address: str
+    phone: str | None
+    lat: float | None
+    lng: float | None
+
+
+class OrganizationIn(Strict):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    kind: Literal["social_organization", "community_enterprise", "social_work_agency", "charity", "other"]
+    district_id: int | None = Field(None, gt=0)
+
+
+class OrganizationOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    district_id: int | None
+
+
+class StaffRemoveIn(Strict):
+    user_id: int = Field(gt=0)
+    role: Literal["worker", "org_staff"]
+
+
+class StaffIn(StaffRemoveIn):
+    # The role to grant (StaffRemoveIn's fields) and the one place it binds to.
+    station_id: int | None = Field(None, gt=0)
+    organization_id: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _binding(self) -> StaffIn:
+        if self.role == "worker" and (self.station_id is None or self.organization_id is not None):
+            raise ValueError("社区工作者须且只能绑定一个驿站 (station_id)")
+        if self.role == "org_staff" and (self.organization_id is None or self.station_id is not None):
+            raise ValueError("机构人员须且只能绑定一个机构 (organization_id)")
+        return self
+
+
+class StaffOut(BaseModel):
+    user_id: int
+    role: str
+    station_id: int | None
+    organization_id: int | None
+
+
+# --- service catalogue -------------------------------------------------------------------
+
+
+CheckinPolicy = Literal["plate_or_location", "plate", "location", "plate_and_location"]
+
+
+class ServiceOut(BaseModel):
+    code: str
+    name: str
+    category_code: str
+    category_name: str | None
+    description: str
+    default_minutes: int
+    points_per_hour: int
+    requires_skill: bool
+    professional: bool
+    checkin_policy: str
+    status: str
+
+
+class ServiceIn(Strict):
+    code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z][A-Z0-9_]{1,39}$")]
+    category_code: Annotated[str, StringConstraints(max_length=20)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    default_minutes: int = Field(60, ge=5, le=24 * 60)
+    points_per_hour: int = Field(10, ge=0, le=1000)
+    requires_skill: bool = False
+    professional: bool = False
+    checkin_policy: CheckinPolicy = "plate_or_location"
+
+
+class ServicePatch(Patch):
+    category_code: Annotated[str, StringConstraints(max_length=20)] | None = None
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    default_minutes: int | None = Field(None, ge=5, le=24 * 60)
+    points_per_hour: int | None = Field(None, ge=0, le=1000)
+    requires_skill: bool | None = None
+    professional: bool | None = None
+    checkin_policy: CheckinPolicy | None = None
+    status: Literal["active", "retired"] | None = None
+
+
+class CatalogQuery(Strict):
+    include_retired: bool = False

@@ -1,0 +1,22 @@
+"""Request shapes of the Excel ledger exports."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from handlers.common import Strict, UtcDatetime
+
+
+# The period fields of care's StatsQuery, restated: here they come first among the documented
+# query parameters, there last, and a shared base's fields would come first in both.
+class LedgerQuery(Strict):
+    start: UtcDatetime = Field(alias="from")
+    end: UtcDatetime = Field(alias="to")
+    station_id: int | None = Field(None, gt=0, description="admins; workers get their own station")
+    unmasked: bool = False
+
+    @model_validator(mode="after")
+    def _range(self) -> LedgerQuery:
+        if self.end <= self.start:
+            raise ValueError("to 须晚于 from")
+        return self

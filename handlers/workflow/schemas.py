@@ -1,0 +1,206 @@
+"""Request and response shapes of needs, tasks, uploads, referrals to organisations and pairings."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from handlers.common import CursorPage, Items, LatLng, NeedOut, Patch, Strict, UtcDatetime
+
+# --- needs ---------------------------------------------------------------------------------
+
+
+class Place(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class NeedIn(Strict):
+    service_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    urgency: Literal["normal", "urgent"] = "normal"
+    window_start: UtcDatetime | None = None
+    window_end: UtcDatetime | None = None
+    location: Place | None = None
+    resident_id: int | None = Field(None, gt=0, description="workers: the household reported on behalf (代报)")
+    source: Literal["self", "worker", "grid_worker", "visit", "hotline", "assessment"] | None = None
+
+
+# The cursor and limit of CursorQuery, restated last: they come after the filters in the
+# documented query parameters, and a base class's fields would come first.
+class NeedListQuery(Strict):
+    status: Literal["submitted", "accepted", "dispatched", "in_service", "completed", "closed", "rejected", "cancelled"] | None = None
+    service_code: Annotated[str, StringConstraints(max_length=40)] | None = None
+    urgency: Literal["normal", "urgent"] | None = None
+    created_from: UtcDatetime | None = None
+    created_to: UtcDatetime | None = None
+    follow_up: bool | None = None
+    cursor: int | None = Field(None, gt=0)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class NeedPage(CursorPage[NeedOut]):
+    pass
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+
+class RatingIn(Strict):
+    score: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    would_use_again: bool
+
+
+class TimelineEntry(BaseModel):
+    subject: str
+    task_id: int | None
+    claim_id: int | None
+    actor_id: int | None
+    actor_role: str
+    to: str
+    reason: str | None
+    at: datetime
+
+
+class Timeline(BaseModel):
+    need: NeedOut
+    events: list[TimelineEntry]
+
+
+# --- tasks ---------------------------------------------------------------------------------
+
+
+class TaskIn(Strict):
+    service_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    scheduled_start: UtcDatetime
+    scheduled_end: UtcDatetime
+    volunteers_needed: int = Field(1, ge=1, le=20)
+    points: int | None = Field(None, ge=0, le=1000)
+    notes_for_volunteer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class TaskOut(BaseModel):
+    id: int
+    service_code: str
+    service_name: str | None
+    title: str
+    scheduled_start: datetime
+    scheduled_end: datetime
+    volunteers_needed: int
+    slots_left: int
+    points: int
+    community: str | None
+    approx_location: dict | None
+    status: str
+    need_id: int | None = None
+    claims: list[dict] | None = None
+    location: dict | None = Field(None, description="claimant only: the exact place, for navigation")
+    contact: dict | None = None
+
+
+class OpenTasksQuery(LatLng):
+    radius_km: float | None = Field(None, gt=0, le=100)
+    service_code: Annotated[str, StringConstraints(max_length=40)] | None = None
+    limit: int = Field(50, ge=1, le=100)
+
+
+class TaskList(Items[TaskOut]):
+    pass
+
+
+# Restates CursorQuery's cursor and limit after its filter, as NeedListQuery does.
+class StationTasksQuery(Strict):
+    status: Literal["open", "referred", "claimed", "checked_in", "submitted", "confirmed", "cancelled",
+                    "expired"] | None = None
+    cursor: int | None = Field(None, gt=0)
+    limit: int = Field(20, ge=1, le=100)
+
+
+class TaskPage(CursorPage[TaskOut]):
+    pass
+
+
+class CheckInIn(LatLng):
+    scene: Annotated[str, StringConstraints(strip_whitespace=True, max_length=32)] | None = None
+
+
+class RecordIn(Strict):
+    started_at: UtcDatetime
+    ended_at: UtcDatetime
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    photos: list[int] = Field(default_factory=list, max_length=9)
+
+
+class ConfirmIn(Strict):
+    minutes: int | None = Field(None, ge=1, le=24 * 60)
+
+
+class BulkConfirmIn(ConfirmIn):
+    # ConfirmIn's minutes apply to every task named.
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=100)
+
+
+class BulkConfirmOut(BaseModel):
+    results: list[dict]
+
+
+class UploadOut(BaseModel):
+    id: int
+    content_type: str
+    size: int
+
+
+# --- referrals to organisations --------------------------------------------------------------
+
+
+class ReferIn(Strict):
+    organization_id: int = Field(gt=0)
+
+
+class ReferralAcceptIn(Strict):
+    # One of the organisation's approved volunteers for each open slot of the task (server/workflow/referrals.py).
+    assignee_user_ids: list[Annotated[int, Field(gt=0)]] = Field(min_length=1, max_length=20)
+
+
+class Qualification(Strict):
+    kind: Literal["legal_capacity", "staff", "facilities", "finance"]
+    document: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    expires_at: UtcDatetime
+
+
+class OrganizationPatch(Patch):
+    services: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(None, max_length=40)
+    station_ids: list[int] | None = Field(None, max_length=200)
+    qualifications: list[Qualification] | None = Field(None, max_length=20)
+
+
+# --- pairings ------------------------------------------------------------------------------
+
+
+class PairingSchedule(Strict):
+    weekdays: list[int] = Field(min_length=1, max_length=7, description="ISO weekdays, 1 = Monday")
+    start_time: Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}$")] = Field(description="Weihai local time")
+    minutes: int = Field(ge=15, le=480)
+    every_weeks: int = Field(1, ge=1, le=4)
+
+
+class PairingIn(Strict):
+    need_id: int = Field(gt=0)
+    volunteer_id: int | None = Field(None, gt=0)
+    organization_id: int | None = Field(None, gt=0)
+    schedule: PairingSchedule
+    starts_on: date
+    ends_on: date | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None = None
+    points: int | None = Field(None, ge=0, le=1000)
+    notes_for_volunteer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class PairingListQuery(Strict):
+    status: Literal["active", "ended"] | None = None

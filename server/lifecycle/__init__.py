@@ -1,0 +1,1 @@
+"""The ends of a person's life in the system, which cross every domain: closing an account."""
