@@ -35,7 +35,7 @@ from server.wechat.standin import create_standin_app
 from tests import pii_scanner
 from tests.support import serve_in_loop, unique_app_name
 
-# One scanner for the whole run: every response and log line (issue 7, "PII scanner").
+# One scanner for the whole run: every response and log line.
 SCANNER = pii_scanner.Scanner()
 
 # A database of its own per run, so two runs on one machine (a developer and CI) never collide.
@@ -216,22 +216,49 @@ def no_pii_leaks(request):
         pytest.fail("PII scanner: " + "; ".join(found[:5]), pytrace=False)
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def clean(request):
-    """Empty tables, Redis keys under the test prefix, and the stand-in mailbox before each test."""
-    if "api" not in request.fixturenames:
-        yield
-        return
-    api = request.getfixturevalue("api")
+async def _reset_all(api, standin) -> None:
+    """What ``clean`` does before a test: empty tables, Redis keys under the test prefix, the stand-in mailbox."""
     await _truncate_all()
     r = api.app.ctx.redis.aio
     keys = [k async for k in r.scan_iter(match=api.settings.redis_prefix + "*")]
     if keys:
         await r.delete(*keys)
-    standin = request.getfixturevalue("standin")
     async with httpx.AsyncClient() as c:
         await c.delete(standin.url + "/__standin/messages")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "shared_world: the module's tests share data a module-scoped fixture built once (the role matrices); "
+        "``clean`` leaves the tables and Redis alone for them, and that fixture starts from empty itself "
+        "(reset_state)",
+    )
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def clean(request):
+    """Empty tables, Redis keys under the test prefix, and the stand-in mailbox before each test.
+
+    Not for a module marked ``shared_world``: its module-scoped fixture empties everything once with
+    ``reset_state`` before building what its tests share, and keeps what they change apart."""
+    if "api" not in request.fixturenames or request.node.get_closest_marker("shared_world"):
+        yield
+        return
+    api = request.getfixturevalue("api")
+    standin = request.getfixturevalue("standin")
+    await _reset_all(api, standin)
     yield
+
+
+@pytest.fixture(scope="session")
+def reset_state(api, standin):
+    """``await reset_state()``: what ``clean`` does before each test, on demand (``shared_world`` modules)."""
+
+    async def reset() -> None:
+        await _reset_all(api, standin)
+
+    return reset
 
 
 @pytest_asyncio.fixture

@@ -138,10 +138,17 @@ async def start_api(env: dict[str, str], log: Path, *, workers: int = 1, wait_s:
     raise AssertionError("API process did not start:\n" + log.read_text()[-3000:])
 
 
+@pytest.fixture
+def app_env() -> dict[str, str]:
+    """Environment ``app_process`` adds to ``process_env``'s; a test module overrides it to run its
+    API process with settings of its own (and then checks timings against those settings)."""
+    return {}
+
+
 @pytest_asyncio.fixture
-async def app_process(api, standin, proxies, tmp_path):
+async def app_process(api, standin, proxies, tmp_path, app_env):
     """The API in its own process, talking to everything through the proxies."""
-    proc, url = await start_api(process_env(api, standin, proxies), tmp_path / "api.log")
+    proc, url = await start_api(process_env(api, standin, proxies, **app_env), tmp_path / "api.log")
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         yield SimpleNamespace(url=url, client=client, proc=proc)
     await proc.stop()

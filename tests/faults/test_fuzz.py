@@ -1,4 +1,4 @@
-"""The CI-sized schemathesis run (issue 7): every operation of /docs/openapi.json fuzzed as every
+"""The CI-sized schemathesis run: every operation of /docs/openapi.json fuzzed as every
 role against a real API process on MariaDB + Redis; no 5xx, every response matching its schema,
 at least 5 000 requests. The long run is ``scripts/fuzz --examples 100``."""
 

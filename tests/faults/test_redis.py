@@ -75,7 +75,7 @@ async def test_with_redis_cut_a_process_stops_trusting_its_caches(api, client, p
         if not await feed_live():
             break
         await asyncio.sleep(0.05)
-    assert not await feed_live()
+    assert not await feed_live(), "the process still reports its change feed live after 100 polls (5 s+) with Redis cut"
     assert await shown()  # read while the feed is down: from the database, and not kept
     # Claimed through this test's own app: its invalidation never reaches the cut-off process.
     r = await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=a.headers)
@@ -86,5 +86,5 @@ async def test_with_redis_cut_a_process_stops_trusting_its_caches(api, client, p
         if await feed_live():
             break
         await asyncio.sleep(0.1)
-    assert await feed_live()
+    assert await feed_live(), "the process's change feed is not live again 100 polls (10 s+) after Redis came back"
     assert not await shown()  # back on the cache, which started empty

@@ -157,7 +157,7 @@ async def test_log_lines_are_json_with_the_request_id(client, api):
 
 
 async def test_redis_down_wechat_still_works_and_the_phone_is_bound(client, api):
-    """The WeChat token cache is unreachable: the gateway fetches a token afresh (issue 5) and the
+    """The WeChat token cache is unreachable: the gateway fetches a token afresh and the
     request succeeds; nothing is lost."""
     import redis as sync_redis
 

@@ -45,14 +45,14 @@ def test_reset_refuses_loads_begun_before_it():
     assert cache.get(1) is None
 
 
-def test_entries_age_out_and_the_cache_stays_bounded():
+def test_entries_age_out_and_the_cache_stays_bounded(monkeypatch):
+    clock = [feed._now()]  # the caches' clock, moved by the test
+    monkeypatch.setattr(feed, "_now", lambda: clock[0])
     f = local_feed(max_age_s=0.05)
     cache = f.cache("box", max_entries=3, weigh=len, max_weight=5)
     cache.store(1, (1, 2), cache.begin())
     assert cache.get(1) == (1, 2)
-    import time
-
-    time.sleep(0.06)
+    clock[0] += 0.06  # past the age limit
     assert cache.get(1) is None
     f.max_age_s = 30
     for key in range(10):
@@ -74,11 +74,18 @@ def test_nothing_is_cached_while_the_feed_is_not_live():
 
 
 async def test_an_unreachable_redis_keeps_the_feed_down():
-    f = ChangeFeed(redis=aioredis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2), channel="x",
-                   max_age_s=30, local_only=False)
+    redis = aioredis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2)
+    tries = []  # each subscription the feed starts (a new pubsub each time)
+    real_pubsub = redis.pubsub
+    redis.pubsub = lambda **kw: tries.append(1) or real_pubsub(**kw)
+    f = ChangeFeed(redis=redis, channel="x", max_age_s=30, local_only=False)
     stop = asyncio.Event()
     task = asyncio.create_task(f.run(stop))
-    await asyncio.sleep(0.5)
+    # Not a fixed wait: until the feed has failed to subscribe and is trying again.
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(tries) < 2:
+        assert asyncio.get_running_loop().time() < deadline, f"the feed tried {len(tries)} time(s) in 10 s"
+        await asyncio.sleep(0.01)
     assert not f.live
     cache = f.cache("member", max_entries=10)
     cache.store(1, "row", cache.begin())
@@ -101,7 +108,7 @@ async def test_an_invalidation_reaches_another_process_feed(api):
             if all(f.live for f in feeds):
                 break
             await asyncio.sleep(0.05)
-        assert all(f.live for f in feeds)
+        assert all(f.live for f in feeds), f"feeds live after 50 polls (2.5 s+): {[f.live for f in feeds]}"
         reader = feeds[1].cache("member", max_entries=10)
         reader.store(42, "roles before", reader.begin())
         assert reader.get(42) == "roles before"
@@ -111,7 +118,7 @@ async def test_an_invalidation_reaches_another_process_feed(api):
             if reader.get(42) is None:
                 break
             await asyncio.sleep(0.02)
-        assert reader.get(42) is None
+        assert reader.get(42) is None, "the invalidation did not reach the other feed within 50 polls (1 s+)"
     finally:
         stop.set()
         for t in tasks:

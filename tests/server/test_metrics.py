@@ -106,6 +106,7 @@ async def test_the_caches_and_the_change_feed_are_reported(client, api):
         if feed.current().live:
             break
         await asyncio.sleep(0.1)
+    assert feed.current().live, "the change feed did not come back within 100 polls (10 s+)"
     before = await scrape(client)
     for _ in range(3):
         r = await client.get("/api/v1/tasks/open", params={"lat": 37.5, "lng": 122.1, "radius_km": 1}, headers=session.headers)

@@ -249,11 +249,28 @@ async def test_standin_down_is_unavailable(make_gateway, closed_port_url: str, w
 
 
 async def test_timeout_is_unavailable(make_gateway, silent_url: str) -> None:
-    gateway = make_gateway(api_base=silent_url, timeout=0.3)
-    started = time.monotonic()
-    with pytest.raises(WeChatUnavailable):
-        await gateway.get_phone_number(code="fake-phone:13800138000")
-    assert time.monotonic() - started < 2
+    """A WeChat that never answers ends the call with WeChatUnavailable once the gateway's own
+    timeout runs out. Measured against the same call with a timeout six times as long (not against
+    a wall-clock limit): neither gives up before its timeout, and the short one is over before the
+    long timeout would have run out (it would not be if the gateway ignored the timeout it is given
+    for the fixture's 2 s, or for none)."""
+    timeout, factor = 0.3, 6
+
+    async def give_up_after(seconds: float) -> float:
+        gateway = make_gateway(api_base=silent_url, timeout=seconds)
+        started = time.monotonic()
+        with pytest.raises(WeChatUnavailable) as info:
+            # Only a hang guard: the silent server never answers, only the timeout ends the call.
+            await asyncio.wait_for(gateway.get_phone_number(code="fake-phone:13800138000"), 60 * seconds)
+        elapsed = time.monotonic() - started
+        assert "Timeout" in str(info.value), info.value  # the timeout ended it (e.g. ReadTimeout calling /cgi-bin/token)
+        assert elapsed >= seconds, f"gave up after {elapsed:.2f} s, before its {seconds} s timeout"
+        return elapsed
+
+    short = await give_up_after(timeout)
+    long = await give_up_after(factor * timeout)
+    assert short < factor * timeout <= long, \
+        f"the {timeout} s timeout waited {short:.2f} s, the {factor * timeout:g} s one {long:.2f} s"
 
 
 async def test_closed_gateway_refuses_calls(make_gateway) -> None:

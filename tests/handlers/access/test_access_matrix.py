@@ -8,7 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.builders import make_station, new_openid, resident_payload, volunteer_payload
+from tests.builders import new_openid, resident_payload, volunteer_payload
+from tests.handlers.access.matrix_support import Worlds, station_apart, unique_district
+
+# Built once for the module (matrix_support.Worlds): the per-test cleanup leaves its tables alone.
+pytestmark = pytest.mark.shared_world
 
 ROLES = ["anonymous", "resident", "owner", "volunteer", "worker_a", "worker_b", "org_staff", "admin"]
 SIGNED_IN = set(ROLES) - {"anonymous"}
@@ -63,13 +67,12 @@ ROUTES = [
 ]
 
 
-@pytest.fixture
-async def world(client, api):
-    from tests.builders import bulk_volunteers, fast_login, make_district, make_organization
+async def _build_world(client, api):
+    from tests.builders import bulk_volunteers, fast_login, make_organization
 
-    a, b = await make_station(), await make_station()
-    spare_district = await make_district()
-    spare_station = await make_station(district=await make_district())
+    a, b = await station_apart(), await station_apart()
+    spare_district = await unique_district()
+    spare_station = await station_apart()
     worker_a = await fast_login(api, "worker", station_id=a.id)
     worker_b = await fast_login(api, "worker", station_id=b.id)
     owner = await fast_login(api)
@@ -88,6 +91,20 @@ async def world(client, api):
     }
     return SimpleNamespace(a=a, b=b, sessions=sessions, resident_id=r.json()["id"], pending_id=p.json()["id"],
                            spare_district=spare_district, spare_station=spare_station)
+
+
+@pytest.fixture(scope="module")
+async def worlds(api, reset_state):
+    await reset_state()  # the module starts from empty tables, as each test did
+    return Worlds(api, reset_state, _build_world)
+
+
+@pytest.fixture
+async def world(request, worlds, client):
+    """The shared world for a case that cannot change it; a world of its own for one that may."""
+    params = request.node.callspec.params
+    name, method, _, _, allowed, _ = params["route"]
+    return await worlds.for_case(client, name=name, method=method, allowed=allowed, role=params.get("role"))
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -1,4 +1,4 @@
-"""The role matrices cover every route the app serves (issue 7, "Access matrix").
+"""The role matrices cover every route the app serves.
 
 Each matrix entry's path is resolved through the app's own router; every (method, route) the
 router knows must be hit by at least one entry, or be listed in ``PUBLIC_BY_DESIGN`` with the

@@ -6,7 +6,11 @@ from types import SimpleNamespace
 import pytest
 
 from models import PointsEntry
-from tests.builders import bulk_volunteers, fast_login, give_points, make_organization, make_reward, make_station
+from tests.builders import bulk_volunteers, fast_login, give_points, make_organization, make_reward
+from tests.handlers.access.matrix_support import Worlds, station_apart
+
+# Built once for the module (matrix_support.Worlds): the per-test cleanup leaves its tables alone.
+pytestmark = pytest.mark.shared_world
 
 ROLES = ["anonymous", "resident", "volunteer", "worker_a", "worker_b", "org_staff", "admin"]
 SIGNED_IN = set(ROLES) - {"anonymous"}
@@ -48,7 +52,7 @@ ROUTES = [
     ("admin.projects.get", "GET", lambda w: f"/api/v1/admin/projects/{w.project_id}", None, *ADMIN_ONLY),
     ("admin.projects.step", "POST", lambda w: f"/api/v1/admin/projects/{w.project_id}/steps",
      lambda w: {"to": "approved", "note": "立项"}, *ADMIN_ONLY),
-    # Notifications (issue 5)
+    # Notifications
     ("subscriptions.templates", "GET", lambda w: "/api/v1/subscriptions/templates", None, set(ROLES), None),
     ("subscriptions.grant", "POST", lambda w: "/api/v1/subscriptions", lambda w: {"accepted": ["TPL_POINTS"]}, SIGNED_IN, None),
     ("notifications.inbox", "GET", lambda w: "/api/v1/notifications", None, SIGNED_IN, None),
@@ -64,9 +68,8 @@ ROUTES = [
 ]
 
 
-@pytest.fixture
-async def world(client, api):
-    a, b = await make_station(), await make_station()
+async def _build_world(client, api):
+    a, b = await station_apart(), await station_apart()
     s = {
         "resident": await fast_login(api),
         "worker_a": await fast_login(api, "worker", station_id=a.id),
@@ -100,6 +103,25 @@ async def world(client, api):
                                  increment=1, hours=10.5, evidence_task_ids=[])
     return SimpleNamespace(s=s, flag_id=flag.id, credit_batch_id=batch.id, org_id=org_row.id, station_id=a.id, project_id=project.id, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
                            pickup_code=r.json()["pickup_code"])
+
+
+# What these change is no world's own: the city's points rules, the credit export (it takes every
+# volunteer's hours not exported yet), the outbox. Each runs after everything is emptied.
+ISOLATED = {"rules.put", "admin.credit.export", "outbox.retry"}
+
+
+@pytest.fixture(scope="module")
+async def worlds(api, reset_state):
+    await reset_state()  # the module starts from empty tables, as each test did
+    return Worlds(api, reset_state, _build_world, isolated=ISOLATED)
+
+
+@pytest.fixture
+async def world(request, worlds, client):
+    """The shared world for a case that cannot change it; a world of its own for one that may."""
+    params = request.node.callspec.params
+    name, method, _, _, allowed, _ = params["route"]
+    return await worlds.for_case(client, name=name, method=method, allowed=allowed, role=params.get("role"))
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -1,4 +1,4 @@
-"""Every route of the service workflow × every role (issue 3, "Access").
+"""Every route of the service workflow × every role.
 
 The world: station A with a household (``owner``), its need with a claimed task (claimed by
 ``claimant``) and an open task, and a second, just-submitted need. ``volunteer`` is approved but
@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import pytest
 
 from models import UserRole
-from tests.builders import (
-    bulk_volunteers, fast_login, iso, make_district, make_need, make_organization, make_station, make_task,
-    resident_payload, soon,
-)
+from tests.builders import bulk_volunteers, fast_login, iso, make_need, make_organization, make_task, resident_payload, soon
+from tests.handlers.access.matrix_support import Worlds, station_apart
 from tests.handlers.workflow.test_catalogue_uploads import tiny_png
+
+# Built once for the module (matrix_support.Worlds): the per-test cleanup leaves its tables alone.
+pytestmark = pytest.mark.shared_world
 
 ROLES = ["anonymous", "resident", "owner", "volunteer", "claimant", "worker_a", "worker_b", "org_staff", "admin"]
 SIGNED_IN = set(ROLES) - {"anonymous"}
@@ -105,7 +106,7 @@ ROUTES = [
      {"worker_a", "worker_b"}, {"*": 403}, "submit"),
     ("residents.qr_plate", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/qr-plate", None, {"worker_a"},
      {"worker_b": 404, "*": 403}, None),
-    # Needs assessment (issue 6)
+    # Needs assessment
     ("questionnaire.get", "GET", lambda w: "/api/v1/assessment/questionnaire", None, {"worker_a", "worker_b", "admin"},
      {"*": 403}, None),
     ("questionnaire.publish", "PUT", lambda w: "/api/v1/admin/questionnaire", lambda w: _questionnaire(), {"admin"},
@@ -124,7 +125,7 @@ ROUTES = [
      MANAGE, None),
     ("recommendations.need", "POST", lambda w: f"/api/v1/residents/{w.resident_id}/recommendations/needs",
      lambda w: {"rule": "alone_disabled", "service_code": "HEALTH_CHECK"}, {"worker_a"}, MANAGE, "assess"),
-    # Policies (issue 6)
+    # Policies
     ("policies.list", "GET", lambda w: "/api/v1/policies", None, SIGNED_IN, {"*": 401}, None),
     ("policies.create", "POST", lambda w: "/api/v1/admin/policies",
      lambda w: {"title": "t", "issuer": "i", "kind": "charity_project", "eligibility": {"category": "低保"}}, {"admin"},
@@ -138,7 +139,7 @@ ROUTES = [
      lambda w: {"policy_id": w.policy_id, "outcome": "referred"}, {"worker_a"}, MANAGE, None),
     ("stats.overview", "GET", lambda w: f"/api/v1/stats/overview?scope=station&id={w.station_a}&from="
      f"{_q(soon(-600))}&to={_q(soon(600))}", None, {"worker_a", "admin"}, {"*": 403}, None),
-    # Referral to organisations (issue 6)
+    # Referral to organisations
     ("tasks.refer", "POST", lambda w: f"/api/v1/tasks/{w.open_task}/refer", lambda w: {"organization_id": w.org_id},
      {"worker_a"}, {"owner": 403, "admin": 403, "volunteer": 403, "claimant": 403, "*": 404}, None),
     ("referrals.list", "GET", lambda w: "/api/v1/referrals", None, {"org_staff", "worker_a", "worker_b"}, {"*": 403}, None),
@@ -149,13 +150,13 @@ ROUTES = [
      {"org_staff"}, {"*": 403}, "refer"),
     ("admin.organizations.patch", "PATCH", lambda w: f"/api/v1/admin/organizations/{w.org_id}", lambda w: {"services": ["CLEAN_HOME"]},
      {"admin"}, {"*": 403}, None),
-    # Ledgers (台账, issue 6): workers export their own station, admins any; full data only the station's.
+    # Ledgers (台账): workers export their own station, admins any; full data only the station's.
     *[(f"ledgers.{kind}", "GET", lambda w, kind=kind: f"/api/v1/ledgers/{kind}?from={_q(soon(-600))}&to={_q(soon(600))}",
        None, {"worker_a", "worker_b", "admin"}, {"*": 403}, None)
       for kind in ("needs", "points", "service_records", "volunteer_hours", "assessments", "project_kpis")],
     ("ledgers.unmasked", "GET", lambda w: f"/api/v1/ledgers/needs?from={_q(soon(-600))}&to={_q(soon(600))}&unmasked=true",
      None, {"worker_a", "worker_b"}, {"*": 403}, None),
-    # Pairing (结对帮扶, issue 6): the claimant is the paired volunteer.
+    # Pairing (结对帮扶): the claimant is the paired volunteer.
     ("pairings.create", "POST", lambda w: "/api/v1/pairings", lambda w: _pairing_body(w), {"worker_a"}, MANAGE,
      "accept_fresh"),
     ("pairings.list", "GET", lambda w: "/api/v1/pairings", None, SIGNED_IN, None, None),
@@ -234,9 +235,8 @@ PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete, "ass
            "accept_fresh": _accept_fresh, "pair": _pair, "photo": _photo}
 
 
-@pytest.fixture
-async def world(client, api):
-    a, b = await make_station(), await make_station(district=await make_district())
+async def _build_world(client, api):
+    a, b = await station_apart(), await station_apart()
     s = {
         "resident": await fast_login(api),
         "owner": await fast_login(api),
@@ -270,12 +270,31 @@ async def world(client, api):
                            claimed_task=claimed["id"], open_task=open_task["id"])
 
 
+# What these change is no world's own: the questionnaire every assessment answers, the service
+# catalogue. Each runs after everything is emptied.
+ISOLATED = {"questionnaire.publish", "admin.services.create", "admin.services.patch"}
+
+
+@pytest.fixture(scope="module")
+async def worlds(api, reset_state):
+    await reset_state()  # the module starts from empty tables, as each test did
+    return Worlds(api, reset_state, _build_world, prepare=PREPARE, isolated=ISOLATED)
+
+
+@pytest.fixture
+async def world(request, worlds, client):
+    """The world a case acts on, taken first to the state its route needs (``prepare``): shared by
+    the cases that cannot change it, of its own for one that may."""
+    params = request.node.callspec.params
+    name, method, _, _, allowed, _, prepare = params["route"]
+    return await worlds.for_case(client, name=name, method=method, allowed=allowed, role=params.get("role"),
+                                 prepare=prepare)
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
 async def test_workflow_route_by_role(client, world, route, role):
-    name, method, path, body, allowed, denied, prepare = route
-    if prepare:
-        await PREPARE[prepare](world, client)
+    name, method, path, body, allowed, denied, prepare = route  # the world comes prepared
     headers = world.s[role].headers if role != "anonymous" else {}
     if body == "png":
         r = await client.request(method, path(world), files={"file": ("p.png", tiny_png(), "image/png")}, headers=headers)
@@ -295,8 +314,6 @@ async def test_workflow_route_by_role(client, world, route, role):
 async def test_workflow_mass_assignment_is_refused(client, world, route):
     from tests.handlers.access.matrix_support import assert_mass_assignment_refused, first_allowed
 
-    name, method, path, body, allowed, denied, prepare = route
-    if prepare:
-        await PREPARE[prepare](world, client)
+    name, method, path, body, allowed, denied, prepare = route  # the world comes prepared
     role = first_allowed(allowed)
     await assert_mass_assignment_refused(client, method, path(world), body(world), world.s[role].headers)

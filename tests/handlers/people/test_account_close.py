@@ -288,6 +288,9 @@ async def test_a_login_that_was_waiting_on_the_close_leaves_nothing_on_the_close
             if waiting[0]["n"] or pending.done():
                 break
             await asyncio.sleep(0.01)
+        # Else the race under test never happened: the login did not queue behind the closing.
+        assert waiting[0]["n"] and not pending.done(), \
+            f"the login did not wait on the account row (done: {pending.done()}) within 500 polls"
         await closing.close_account(user=user)
     r = await pending
     assert r.status_code == 200, r.text

@@ -61,6 +61,26 @@ async def test_same_need_submitted_at_once_lands_once(client):
     assert await Need.all().count() == 1
 
 
+async def _until_waiting_on_a_lock(conn, api, request: asyncio.Future, timeout: float = 10.0) -> None:
+    """Return once another transaction of this test's database waits on a lock (``request``'s,
+    queued behind ``conn``'s); fail if ``request`` ends first or nothing waits within ``timeout``."""
+    if not api.settings.is_mysql:
+        await asyncio.sleep(0.5)  # SQLite has no view of waiting transactions: give the request time to queue
+        return
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        rows = await conn.execute_query_dict(
+            "SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p"
+            " ON p.ID = t.trx_mysql_thread_id WHERE p.DB = DATABASE() AND t.trx_state = 'LOCK WAIT'")
+        if rows[0]["n"]:
+            return
+        assert not request.done(), f"the request ended without waiting on the lock: {request.result()}"
+        assert asyncio.get_running_loop().time() < deadline, f"no transaction waited on a lock within {timeout} s"
+        # InnoDB refreshes what INNODB_TRX shows only when it was not read in the last 100 ms:
+        # asked more often than that, it would show the same old state for ever.
+        await asyncio.sleep(0.15)
+
+
 async def _claim_during(client, volunteer, task_id, cancel):
     """Run ``cancel(now)`` in a transaction that read before a claim of ``task_id`` committed
     (the cancel request's first read), as a request racing the claim would."""
@@ -127,12 +147,12 @@ async def test_claim_racing_a_task_cancellation_waits_for_it_and_is_refused(clie
 
     station = await make_station()
     task, need, worker, _, volunteer = await make_open_task_and_volunteer(client, station)
-    async with in_transaction():
+    async with in_transaction() as conn:
         await tasks.cancel(task=await Task.get(id=task["id"]), actor_id=worker.id, reason="改期",
                            now=api.app.ctx.clock())
         # The claim's transaction queues on the task row this one holds.
         claim = asyncio.ensure_future(client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers))
-        await asyncio.sleep(0.5)
+        await _until_waiting_on_a_lock(conn, api, claim)
         assert not claim.done()
     # Past claiming: a cancelled task is no longer the volunteer's to see (server.access).
     assert_error(await claim, 404, "NOT_FOUND")

@@ -392,7 +392,7 @@ async def test_claimant_sees_the_address_until_24h_after_confirmation_and_househ
 
 
 async def test_a_record_cannot_start_before_the_claim_or_the_check_in(client, api):
-    from server.workflow.tasks import RECORD_START_TOLERANCE
+    from server.workflow.records import RECORD_START_TOLERANCE
 
     station = await make_station()
     task, need, worker, _ = await make_open_task(client, station, scheduled_start=iso(soon(10)),

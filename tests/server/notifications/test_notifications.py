@@ -330,7 +330,8 @@ async def test_the_worker_loop_sends_runs_jobs_and_stops(api, standin):
         await asyncio.sleep(0.05)
     stop.set()
     await asyncio.wait_for(loop_task, timeout=5)
-    assert await OutboxMessage.filter(status="sent").count() == 3
+    sent = await OutboxMessage.filter(status="sent").count()
+    assert sent == 3, f"the worker loop sent {sent} of 3 messages within 100 polls (5 s+)"
     assert len(await standin_messages(standin)) == 3
     # The jobs ran too: the leaderboards were (re)built from the ledger.
     assert await api.app.ctx.redis.aio.get(api.settings.redis_prefix + "lb:count") is not None
