@@ -21,3 +21,14 @@ async def _module_client(api):
 def client(_module_client):
     _module_client.cookies.clear()
     return _module_client
+
+
+@pytest.fixture
+async def world(request, worlds, client):
+    """The world a case acts on (``worlds``: the module's): taken first to the state its route
+    needs, if its route names one (``prepare``, the workflow matrix), then shared by the cases that
+    cannot change it, or of its own for one that may."""
+    params = request.node.callspec.params
+    name, method, _, _, allowed, _, *prepare = params["route"]
+    return await worlds.for_case(client, name=name, method=method, allowed=allowed, role=params.get("role"),
+                                 **({"prepare": prepare[0]} if prepare else {}))

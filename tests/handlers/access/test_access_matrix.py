@@ -99,14 +99,6 @@ async def worlds(api, reset_state):
     return Worlds(api, reset_state, _build_world)
 
 
-@pytest.fixture
-async def world(request, worlds, client):
-    """The shared world for a case that cannot change it; a world of its own for one that may."""
-    params = request.node.callspec.params
-    name, method, _, _, allowed, _ = params["route"]
-    return await worlds.for_case(client, name=name, method=method, allowed=allowed, role=params.get("role"))
-
-
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
 async def test_route_by_role(client, world, route, role):

@@ -281,16 +281,6 @@ async def worlds(api, reset_state):
     return Worlds(api, reset_state, _build_world, prepare=PREPARE, isolated=ISOLATED)
 
 
-@pytest.fixture
-async def world(request, worlds, client):
-    """The world a case acts on, taken first to the state its route needs (``prepare``): shared by
-    the cases that cannot change it, of its own for one that may."""
-    params = request.node.callspec.params
-    name, method, _, _, allowed, _, prepare = params["route"]
-    return await worlds.for_case(client, name=name, method=method, allowed=allowed, role=params.get("role"),
-                                 prepare=prepare)
-
-
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
 async def test_workflow_route_by_role(client, world, route, role):
