@@ -25,12 +25,11 @@ from server.clock import utc_now
 from server.ops import jobs
 from server.points import leaderboard
 from server.notifications import notify
+from server.notifications.outbox import DEAD_ERRCODES
 from server.wechat import WeChatError, WeChatUnavailable
 
 log = logging.getLogger("haibei.worker")
 
-# Answers that will never succeed on retry: the message itself is wrong.
-DEAD_ERRCODES = {40003, 40037, 41030, 47003}
 NO_QUOTA = 43101
 
 
@@ -129,31 +128,6 @@ class OutboxWorker:
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             metrics.OUTBOX_SENDS.labels(outcome).inc()
         return outcomes
-
-
-async def dead_letters(*, limit: int = 200) -> list[OutboxMessage]:
-    return await OutboxMessage.filter(status="dead").order_by("-id").limit(limit)
-
-
-def _refused(last_error: str | None) -> bool:
-    """Whether a dead letter died of WeChat refusing it (its consent was given back)."""
-    code = (last_error or "").split(" ", 1)[0]
-    return code.lstrip("-").isdigit() and int(code) in DEAD_ERRCODES
-
-
-async def retry_dead(*, ids: list[int], now) -> int:
-    """An administrator sends dead letters again. One WeChat refused gave its consent back (see
-    ``send``); sending it again spends one, if the user has one left."""
-    rows = await OutboxMessage.filter(id__in=ids, status="dead").values_list("id", "user_id", "template_id", "last_error")
-    requeued = 0
-    for row_id, user_id, template_id, last_error in rows:
-        if not await OutboxMessage.filter(id=row_id, status="dead").update(status="pending", next_attempt_at=now,
-                                                                            attempts=0):
-            continue
-        requeued += 1
-        if _refused(last_error):
-            await notify.take_back(user_id=user_id, template_id=template_id)
-    return requeued
 
 
 async def run_forever(*, worker: OutboxWorker, settings: Any, stop: asyncio.Event, jobs_every: int = 60,

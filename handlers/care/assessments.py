@@ -1,7 +1,6 @@
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.care.schemas import (
     AssessmentIn, AssessmentOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn, ScopeRankingQuery, WorksheetQuery,
@@ -13,6 +12,7 @@ from server.http import XLSX, XLSX_RESPONSE, body, query, respond, returns, xlsx
 from server.care import assessments
 from server.workflow import content, needs
 from server.reports import worksheets
+from server.transactions import atomic
 
 bp = Blueprint("assessments", url_prefix="/api/v1")
 

@@ -1,12 +1,12 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.care.schemas import PolicyIn, ReferralIn
 from server.access import access_resident
 from server.auth import authenticate
 from server.http import body, respond
 from server.care import policies
+from server.transactions import atomic
 
 bp = Blueprint("policies", url_prefix="/api/v1")
 

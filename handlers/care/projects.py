@@ -1,11 +1,11 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.care.schemas import ProjectIn, ProjectStepIn
 from server.auth import authenticate
 from server.http import body, respond
 from server.care import projects
+from server.transactions import atomic
 
 bp = Blueprint("projects", url_prefix="/api/v1/admin/projects")
 

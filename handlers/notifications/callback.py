@@ -1,11 +1,11 @@
 from sanic import Blueprint, Request
 from sanic.response import text
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from server.errors import Forbidden
 from server.notifications import callbacks
 from server.wechat import BadCallback, CallbackCodec
+from server.transactions import atomic
 
 bp = Blueprint("wechat_callback", url_prefix="/api/v1/wechat")
 

@@ -1,6 +1,5 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.common import CursorQuery, Ok
 from handlers.notifications.schemas import InboxOut, ReadIn, RetryIn, SubscriptionsIn
@@ -8,8 +7,9 @@ from server.auth import authenticate
 from server.http import body, query, respond, returns
 from server.access import require_worker_station
 from server.workflow import content
-from server.notifications import notify
-from server import worker
+from server.notifications import notify, outbox
+from server.transactions import atomic
+
 
 bp = Blueprint("notifications", url_prefix="/api/v1")
 
@@ -64,7 +64,7 @@ async def read(request: Request):
 async def dead_letters(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
-    rows = await worker.dead_letters()
+    rows = await outbox.dead_letters()
     return respond([{"id": r.id, "user_id": r.user_id, "template_id": r.template_id, "attempts": r.attempts,
                      "last_error": r.last_error, "created_at": r.created_at} for r in rows])
 
@@ -77,7 +77,7 @@ async def retry(request: Request):
     actor = await authenticate(request)
     actor.require("admin")
     async with atomic():
-        count = await worker.retry_dead(ids=request.ctx.body.ids, now=request.app.ctx.clock())
+        count = await outbox.retry_dead(ids=request.ctx.body.ids, now=request.app.ctx.clock())
     return respond({"requeued": count})
 
 

@@ -1,6 +1,5 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.common import Ok
 from handlers.people.schemas import (
@@ -11,6 +10,7 @@ from server.auth import authenticate
 from server.http import respond, body, returns
 from server.people import accounts, residents, volunteers
 from server.lifecycle import closing
+from server.transactions import atomic
 
 bp = Blueprint("me", url_prefix="/api/v1/me")
 

@@ -3,7 +3,6 @@ import json
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.people.schemas import CategoriesIn, ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
 from server.access import access_household_for_plate, access_resident, require_worker_station
@@ -12,6 +11,7 @@ from server.http import body, dumps, query, respond, returns
 from server.people import accounts, residents
 from server import idempotency
 from server.workflow import plates
+from server.transactions import atomic
 
 bp = Blueprint("residents", url_prefix="/api/v1/residents")
 

@@ -1,6 +1,5 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.common import RejectIn
 from handlers.people.schemas import VolunteerListQuery, VolunteerOut, VolunteerPage
@@ -8,6 +7,7 @@ from server.access import access_volunteer_for_review, require_worker_station
 from server.auth import authenticate
 from server.http import respond, body, query, returns
 from server.people import volunteers
+from server.transactions import atomic
 
 bp = Blueprint("volunteers", url_prefix="/api/v1/volunteers")
 

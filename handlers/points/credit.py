@@ -1,13 +1,13 @@
 from sanic import Blueprint, Request
 from sanic.response import text
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.points.schemas import CreditBatchOut
 from server.auth import authenticate
 from server.errors import NotFound
 from server.http import respond, returns
 from server.points import credit
+from server.transactions import atomic
 
 bp = Blueprint("credit_admin", url_prefix="/api/v1/admin/credit-exports")
 

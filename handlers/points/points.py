@@ -2,7 +2,6 @@ import json
 
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.common import CursorQuery
 from handlers.points.schemas import (
@@ -13,6 +12,7 @@ from server.auth import authenticate
 from server.http import body, dumps, query, respond, returns
 from server import idempotency
 from server.points import leaderboard, ledger
+from server.transactions import atomic
 
 bp = Blueprint("points", url_prefix="/api/v1/points")
 

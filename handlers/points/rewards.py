@@ -3,7 +3,6 @@ import json
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.points.schemas import FulfilIn, RedemptionOut, RewardIn, RewardOut, RewardPatch
 from server import ratelimit
@@ -13,6 +12,7 @@ from server.http import body, dumps, respond, returns
 from server.people import accounts
 from server import idempotency
 from server.points import ledger, rewards
+from server.transactions import atomic
 
 bp = Blueprint("rewards", url_prefix="/api/v1/rewards")
 redemptions_bp = Blueprint("redemptions", url_prefix="/api/v1/redemptions")

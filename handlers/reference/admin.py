@@ -1,6 +1,5 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.common import Ok
 from handlers.reference.schemas import (
@@ -13,6 +12,7 @@ from server.auth import authenticate
 from server.http import body, respond, returns
 from server.reference import catalogue, places
 from server.people import staff
+from server.transactions import atomic
 
 bp = Blueprint("admin", url_prefix="/api/v1/admin")
 

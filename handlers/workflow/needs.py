@@ -1,6 +1,5 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.common import NeedOut, RejectIn
 from handlers.workflow.schemas import CancelIn, NeedIn, NeedListQuery, NeedPage, RatingIn, TaskIn, TaskOut, Timeline
@@ -9,6 +8,7 @@ from server.access import access_need, access_need_household, sees_need_unmasked
 from server.auth import authenticate
 from server.http import body, query, respond, returns
 from server.workflow import content, flows, needs, tasks
+from server.transactions import atomic
 
 bp = Blueprint("needs", url_prefix="/api/v1/needs")
 

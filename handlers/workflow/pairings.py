@@ -1,6 +1,5 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.common import RejectIn
 from handlers.workflow.schemas import PairingIn, PairingListQuery
@@ -8,6 +7,7 @@ from server.access import access_need, access_pairing, pairing_ties, pairing_vie
 from server.auth import authenticate
 from server.http import body, query, respond
 from server.workflow import pairings
+from server.transactions import atomic
 
 bp = Blueprint("pairings", url_prefix="/api/v1/pairings")
 

@@ -1,6 +1,5 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.common import RejectIn
 from handlers.workflow.schemas import OrganizationPatch, ReferIn, ReferralAcceptIn
@@ -8,6 +7,7 @@ from server.access import access_task
 from server.auth import authenticate
 from server.http import body, dumps, respond
 from server.workflow import referrals
+from server.transactions import atomic
 
 bp = Blueprint("referrals", url_prefix="/api/v1")
 

@@ -1,6 +1,5 @@
 from sanic import Blueprint, Request
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.common import RejectIn
 from handlers.workflow.schemas import (
@@ -13,6 +12,7 @@ from server.auth import authenticate
 from server.errors import DomainError
 from server.http import body, query, respond, returns
 from server.workflow import browse, claims, content, records, tasks
+from server.transactions import atomic
 
 bp = Blueprint("tasks", url_prefix="/api/v1/tasks")
 

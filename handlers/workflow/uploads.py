@@ -1,7 +1,6 @@
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
-from server.transactions import atomic
 
 from handlers.workflow.schemas import UploadOut
 from server import ratelimit
@@ -10,6 +9,7 @@ from server.auth import authenticate
 from server.errors import NotFound
 from server.http import respond, returns
 from server.workflow import uploads
+from server.transactions import atomic
 
 bp = Blueprint("uploads", url_prefix="/api/v1/uploads")
 

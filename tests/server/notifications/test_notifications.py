@@ -257,7 +257,7 @@ async def test_errors_no_quota_busy_and_invalid(api, standin):
         assert await drain(api) == Counter(dead=1)
         dead = await OutboxMessage.get(id=bad_row)
         assert dead.status == "dead" and dead.last_error.startswith("47003")
-    from server.worker import retry_dead
+    from server.notifications.outbox import retry_dead
 
     assert await retry_dead(ids=[bad_row], now=api.app.ctx.clock()) == 1
     assert await drain(api) == Counter(sent=1)
@@ -357,7 +357,7 @@ async def test_a_closed_account_is_sent_nothing_and_its_openid_leaves_the_outbox
     assert r.status_code == 200, r.text
 
     assert not await OutboxMessage.filter(openid=openid).exists()
-    from server.worker import retry_dead
+    from server.notifications.outbox import retry_dead
 
     await retry_dead(ids=[first.id], now=api.app.ctx.clock())
     assert await drain(api) == Counter()
@@ -554,7 +554,7 @@ async def test_a_message_wechat_refused_leaves_the_consent_for_the_next(api, sta
     """WeChat spends a one-time consent only on a message it delivers. One it refused (47003,
     a dead letter) leaves the consent unused: the next message of that template goes by WeChat,
     and an administrator's retry of the dead letter spends it again."""
-    from server.worker import retry_dead
+    from server.notifications.outbox import retry_dead
 
     now = api.app.ctx.clock()
     user = await User.create(openid=f"refused-{id(api)}")
