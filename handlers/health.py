@@ -3,10 +3,9 @@ from sanic.response import raw
 from sanic_ext import openapi
 
 from handlers.common import HealthOut
-from server import metrics
+from server import health, metrics
 from server.access import require_metrics_access
 from server.http import respond, returns
-from server import health
 
 bp = Blueprint("health")
 

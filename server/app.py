@@ -18,16 +18,16 @@ from config import Settings, load
 from config.data import RATE_LIMITS
 from handlers import blueprints
 from server import db, error_responses, feed, metrics, openapi
+from server.clock import utc_now
 from server.logs import log_config, request_id_var
 from server.pii import cipher_for
-from server.clock import utc_now
-from server.redis import make_clients
-from server.storage import LocalStorage
 from server.points import leaderboard
+from server.redis import make_clients
 from server.reference import catalogue
-from server.workflow import claims
+from server.storage import LocalStorage
 from server.wechat import RedisTokenStorage, WeChatGateway
 from server.worker import OutboxWorker, run_forever
+from server.workflow import claims
 
 log = logging.getLogger("haibei.app")
 

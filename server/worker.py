@@ -22,10 +22,10 @@ from redis.exceptions import RedisError
 
 from server import feed, metrics
 from server.clock import utc_now
-from server.ops import jobs
-from server.points import leaderboard
 from server.notifications import notify
 from server.notifications.outbox import DEAD_ERRCODES
+from server.ops import jobs
+from server.points import leaderboard
 from server.wechat import WeChatError, WeChatUnavailable
 
 log = logging.getLogger("haibei.worker")

@@ -8,11 +8,11 @@ from handlers.care.schemas import (
 from handlers.common import NeedOut
 from server.access import access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
-from server.http import XLSX, XLSX_RESPONSE, body, query, respond, returns, xlsx_headers
 from server.care import assessments
-from server.workflow import content, needs
+from server.http import XLSX, XLSX_RESPONSE, body, query, respond, returns, xlsx_headers
 from server.reports import worksheets
 from server.transactions import atomic
+from server.workflow import content, needs
 
 bp = Blueprint("assessments", url_prefix="/api/v1")
 

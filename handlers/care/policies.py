@@ -4,8 +4,8 @@ from sanic_ext import openapi
 from handlers.care.schemas import PolicyIn, ReferralIn
 from server.access import access_resident
 from server.auth import authenticate
-from server.http import body, respond
 from server.care import policies
+from server.http import body, respond
 from server.transactions import atomic
 
 bp = Blueprint("policies", url_prefix="/api/v1")

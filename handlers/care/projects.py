@@ -3,8 +3,8 @@ from sanic_ext import openapi
 
 from handlers.care.schemas import ProjectIn, ProjectStepIn
 from server.auth import authenticate
-from server.http import body, respond
 from server.care import projects
+from server.http import body, respond
 from server.transactions import atomic
 
 bp = Blueprint("projects", url_prefix="/api/v1/admin/projects")

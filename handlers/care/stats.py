@@ -4,8 +4,8 @@ from sanic_ext import openapi
 from handlers.care.schemas import StatsQuery
 from server.access import stats_scope
 from server.auth import authenticate
-from server.http import query, respond
 from server.care import stats
+from server.http import query, respond
 
 bp = Blueprint("stats", url_prefix="/api/v1/stats")
 

@@ -4,8 +4,8 @@ from sanic_ext import openapi
 
 from server.errors import Forbidden
 from server.notifications import callbacks
-from server.wechat import BadCallback, CallbackCodec
 from server.transactions import atomic
+from server.wechat import BadCallback, CallbackCodec
 
 bp = Blueprint("wechat_callback", url_prefix="/api/v1/wechat")
 

@@ -3,12 +3,12 @@ from sanic_ext import openapi
 
 from handlers.common import CursorQuery, Ok
 from handlers.notifications.schemas import InboxOut, ReadIn, RetryIn, SubscriptionsIn
+from server.access import require_worker_station
 from server.auth import authenticate
 from server.http import body, query, respond, returns
-from server.access import require_worker_station
-from server.workflow import content
 from server.notifications import notify, outbox
 from server.transactions import atomic
+from server.workflow import content
 
 
 bp = Blueprint("notifications", url_prefix="/api/v1")

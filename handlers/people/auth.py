@@ -4,7 +4,7 @@ from sanic_ext import openapi
 from handlers.people.schemas import LoginIn, LoginOut
 from server import ratelimit
 from server.auth import issue_token, load_actor
-from server.http import respond, body, returns
+from server.http import body, respond, returns
 from server.people import accounts
 
 bp = Blueprint("auth", url_prefix="/api/v1/auth")

@@ -7,9 +7,9 @@ from handlers.people.schemas import (
 )
 from server import ratelimit
 from server.auth import authenticate
-from server.http import respond, body, returns
-from server.people import accounts, residents, volunteers
+from server.http import body, respond, returns
 from server.lifecycle import closing
+from server.people import accounts, residents, volunteers
 from server.transactions import atomic
 
 bp = Blueprint("me", url_prefix="/api/v1/me")

@@ -5,13 +5,13 @@ from sanic.response import raw
 from sanic_ext import openapi
 
 from handlers.people.schemas import CategoriesIn, ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
+from server import idempotency
 from server.access import access_household_for_plate, access_resident, require_worker_station
 from server.auth import authenticate
 from server.http import body, dumps, query, respond, returns
 from server.people import accounts, residents
-from server import idempotency
-from server.workflow import plates
 from server.transactions import atomic
+from server.workflow import plates
 
 bp = Blueprint("residents", url_prefix="/api/v1/residents")
 

@@ -5,7 +5,7 @@ from handlers.common import RejectIn
 from handlers.people.schemas import VolunteerListQuery, VolunteerOut, VolunteerPage
 from server.access import access_volunteer_for_review, require_worker_station
 from server.auth import authenticate
-from server.http import respond, body, query, returns
+from server.http import body, query, respond, returns
 from server.people import volunteers
 from server.transactions import atomic
 

@@ -7,10 +7,10 @@ from handlers.common import CursorQuery
 from handlers.points.schemas import (
     AccountOut, AdjustmentIn, EntryOut, EntryPage, LeaderboardOut, LeaderboardQuery, PointsRulesIn, ReversalIn,
 )
+from server import idempotency
 from server.access import access_points_entry, leaderboard_scope
 from server.auth import authenticate
 from server.http import body, dumps, query, respond, returns
-from server import idempotency
 from server.points import leaderboard, ledger
 from server.transactions import atomic
 

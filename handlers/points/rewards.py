@@ -5,12 +5,11 @@ from sanic.response import raw
 from sanic_ext import openapi
 
 from handlers.points.schemas import FulfilIn, RedemptionOut, RewardIn, RewardOut, RewardPatch
-from server import ratelimit
+from server import idempotency, ratelimit
 from server.access import access_redemption, require_worker_station
 from server.auth import authenticate
 from server.http import body, dumps, respond, returns
 from server.people import accounts
-from server import idempotency
 from server.points import ledger, rewards
 from server.transactions import atomic
 

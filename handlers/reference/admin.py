@@ -10,8 +10,8 @@ from handlers.reference.stations import present_station
 from server.actors import Actor
 from server.auth import authenticate
 from server.http import body, respond, returns
-from server.reference import catalogue, places
 from server.people import staff
+from server.reference import catalogue, places
 from server.transactions import atomic
 
 bp = Blueprint("admin", url_prefix="/api/v1/admin")

@@ -7,8 +7,8 @@ from server import ratelimit
 from server.access import access_need, access_need_household, sees_need_unmasked
 from server.auth import authenticate
 from server.http import body, query, respond, returns
-from server.workflow import content, flows, needs, tasks
 from server.transactions import atomic
+from server.workflow import content, flows, needs, tasks
 
 bp = Blueprint("needs", url_prefix="/api/v1/needs")
 

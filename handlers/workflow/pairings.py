@@ -6,8 +6,8 @@ from handlers.workflow.schemas import PairingIn, PairingListQuery
 from server.access import access_need, access_pairing, pairing_ties, pairing_viewer
 from server.auth import authenticate
 from server.http import body, query, respond
-from server.workflow import pairings
 from server.transactions import atomic
+from server.workflow import pairings
 
 bp = Blueprint("pairings", url_prefix="/api/v1/pairings")
 
@@ -38,7 +38,8 @@ async def list_pairings(request: Request):
     actor = await authenticate(request)
     now = request.app.ctx.clock()
     ties = await pairing_ties(actor)
-    rows = await pairings.list_for(actor=actor, volunteer_ids=ties.volunteer_ids, resident_ids=ties.resident_ids, status=request.ctx.query.status)
+    rows = await pairings.list_for(actor=actor, volunteer_ids=ties.volunteer_ids, resident_ids=ties.resident_ids,
+                                   status=request.ctx.query.status)
     return respond([await pairings.present(p, viewer=pairing_viewer(actor, p, ties), now=now) for p in rows])
 
 

@@ -6,8 +6,8 @@ from handlers.workflow.schemas import OrganizationPatch, ReferIn, ReferralAccept
 from server.access import access_task
 from server.auth import authenticate
 from server.http import body, dumps, respond
-from server.workflow import referrals
 from server.transactions import atomic
+from server.workflow import referrals
 
 bp = Blueprint("referrals", url_prefix="/api/v1")
 

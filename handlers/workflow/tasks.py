@@ -11,8 +11,8 @@ from server.access import access_task
 from server.auth import authenticate
 from server.errors import DomainError
 from server.http import body, query, respond, returns
-from server.workflow import browse, claims, content, records, tasks
 from server.transactions import atomic
+from server.workflow import browse, claims, content, records, tasks
 
 bp = Blueprint("tasks", url_prefix="/api/v1/tasks")
 

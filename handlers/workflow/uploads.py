@@ -8,8 +8,8 @@ from server.access import access_upload
 from server.auth import authenticate
 from server.errors import NotFound
 from server.http import respond, returns
-from server.workflow import uploads
 from server.transactions import atomic
+from server.workflow import uploads
 
 bp = Blueprint("uploads", url_prefix="/api/v1/uploads")
 

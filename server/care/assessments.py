@@ -16,9 +16,9 @@ from tortoise.exceptions import IntegrityError
 
 from config.data import QUESTIONNAIRE, RECOMMENDATION_RULES
 from models import Assessment, District, QuestionnaireVersion, ResidentProfile, Station
+from server import audit
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
-from server import audit
 from server.workflow import needs
 
 NOTES_CONTEXT = "assessment.visit_notes"
@@ -312,9 +312,10 @@ async def need_from_recommendation(*, actor, resident: ResidentProfile, rule: st
     fired = {r["rule"]: r for r in await recommendations(resident=resident)}
     if rule not in fired or service_code not in fired[rule]["services"]:
         raise ValidationFailed("该推荐不适用于此家庭", details=[{"field": "rule", "type": "not_recommended"}])
-    return await needs.create(actor=actor, resident=resident, on_behalf=True, cipher=cipher, now=now, screened=screened, data={
-        "service_code": service_code, "resident_id": resident.id, "source": "assessment",
-        "description": description or f"评估推荐:{fired[rule]['reason']}"})
+    data = {"service_code": service_code, "resident_id": resident.id, "source": "assessment",
+            "description": description or f"评估推荐:{fired[rule]['reason']}"}
+    return await needs.create(actor=actor, resident=resident, on_behalf=True, data=data, cipher=cipher, now=now,
+                              screened=screened)
 
 
 async def publish(*, spec: dict[str, Any], actor_id: int) -> QuestionnaireVersion:

@@ -14,8 +14,8 @@ from typing import Any
 
 from config.data import HOUSEHOLD_CATEGORIES
 from models import Assessment, Policy, PolicyReferral, PolicyRevision, ResidentProfile
-from server.errors import NotFound, ValidationFailed
 from server.care import assessments
+from server.errors import NotFound, ValidationFailed
 
 FIELDS = ("title", "issuer", "kind", "summary", "benefits", "eligibility", "valid_from", "valid_until", "contact",
           "source_url", "status")

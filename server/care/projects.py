@@ -12,9 +12,9 @@ from typing import Any
 
 from models import Need, Organization, Project, ProjectStep, Station, Task, TaskClaim
 from server.errors import NotFound, ValidationFailed
+from server.points import ledger
 from server.reference import catalogue
 from server.workflow import events
-from server.points import ledger
 
 # to: (allowed from, what the step is called)
 STEPS = {

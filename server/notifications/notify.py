@@ -16,8 +16,8 @@ from tortoise.exceptions import IntegrityError
 
 from config.data import NOTIFICATION_TEMPLATES
 from models import Notification, OutboxMessage, SubscriptionQuota, User, UserRole
-from server.clock import CHINA_TZ
 from server import sql
+from server.clock import CHINA_TZ
 from server.errors import ValidationFailed
 
 log = logging.getLogger("haibei.notify")

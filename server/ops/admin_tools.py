@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator
 from tortoise.transactions import in_transaction
 
 from models import User, UserRole
-from server import feed
-from server import audit
+from server import audit, feed
 from server.redis import make_clients
 
 

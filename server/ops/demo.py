@@ -15,11 +15,11 @@ from models import District, Need, ResidentProfile, Reward, Station, User, UserR
 from server.actors import Actor
 from server.auth import load_actor
 from server.clock import CHINA_TZ, utc_now
+from server.people import residents, volunteers
 from server.pii import FieldCipher, make_valid_id_number
+from server.points import ledger, rewards
 from server.reference import catalogue
 from server.workflow import claims, flows, needs, pairings, plates, records, tasks
-from server.points import ledger, rewards
-from server.people import residents, volunteers
 
 DISTRICTS = [("371002", "环翠区"), ("371003", "文登区")]
 STATIONS = [

@@ -13,11 +13,11 @@ from tortoise.transactions import in_transaction
 
 from config import Settings
 from models import Redemption, Task, TaskClaim, VolunteerProfile
-from server.pii import FieldCipher, cipher_for
 from server.notifications import notify
-from server.workflow import pairings, referrals, tasks, uploads
+from server.pii import FieldCipher, cipher_for
 from server.points import rewards
 from server.storage import LocalStorage
+from server.workflow import pairings, referrals, tasks, uploads
 
 log = logging.getLogger("haibei.jobs")
 

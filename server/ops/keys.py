@@ -12,9 +12,9 @@ from typing import Any
 from tortoise.models import Model
 
 from models import Assessment, Need, ResidentProfile, User, VolunteerProfile, WechatSession
-from server.pii import DecryptionError, FieldCipher
-from server.people import accounts, residents, volunteers
 from server.care import assessments
+from server.people import accounts, residents, volunteers
+from server.pii import DecryptionError, FieldCipher
 from server.workflow import needs
 
 # Every encrypted column, with the associated-data context it was encrypted under.

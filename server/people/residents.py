@@ -14,10 +14,10 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from models import NEED_UNDER_WAY, Need, ResidentProfile, Station, User
+from server import audit
 from server.clock import CHINA_TZ
 from server.errors import Conflict, Forbidden, TokenInvalid, ValidationFailed
 from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
-from server import audit
 
 
 # AES-GCM associated data per column: a ciphertext moved to another column will not decrypt.

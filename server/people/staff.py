@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from models import User, UserRole
-from server import feed
+from server import audit, feed
 from server.errors import NotFound
-from server import audit
 from server.reference import places
 
 

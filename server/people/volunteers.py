@@ -6,13 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from models import CLAIM_ACTIVE, Station, TaskClaim, User, UserRole, VolunteerProfile
-from server import feed, geo
+from server import audit, feed, geo
 from server.errors import Conflict, Forbidden, NotFound, TokenInvalid, ValidationFailed
-from server.pii import FieldCipher, mask_id_number, mask_phone
-from server import audit
-from server.reference import catalogue
-from server.points import ledger
 from server.notifications import notify
+from server.pii import FieldCipher, mask_id_number, mask_phone
+from server.points import ledger
+from server.reference import catalogue
 
 PHONE_CONTEXT = "volunteer.phone"
 ID_NUMBER_CONTEXT = "volunteer.id_number"

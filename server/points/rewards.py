@@ -15,8 +15,8 @@ from tortoise.exceptions import IntegrityError
 
 from models import PointsAccount, PointsEntry, Redemption, Reward, Station
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
-from server.points import ledger
 from server.notifications import notify
+from server.points import ledger
 
 # No 0/O, 1/I/L: codes are read aloud and typed by people at a station counter.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

@@ -21,13 +21,13 @@ from models import (
     Assessment, Need, Organization, PointsAccount, PointsEntry, Project, ProjectStep, ResidentProfile, Station, Task,
     VolunteerProfile,
 )
+from server import audit
+from server.care import assessments, projects
 from server.clock import CHINA_TZ
 from server.errors import DomainError
-from server.pii import FieldCipher, mask_name
-from server import audit
-from server.points import ledger
 from server.people import residents
-from server.care import assessments, projects
+from server.pii import FieldCipher, mask_name
+from server.points import ledger
 
 BATCH = 500
 YIELD_EVERY = 100  # rows written between two turns of the event loop (a few milliseconds)

@@ -18,12 +18,12 @@ from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.worksheet.page import PageMargins
 
 from models import Assessment, Pairing, ResidentProfile, Station
-from server.clock import CHINA_TZ
-from server.pii import FieldCipher, mask_name
-from server.care import assessments
 from server import audit
-from server.workflow import pairings
+from server.care import assessments
+from server.clock import CHINA_TZ
 from server.people import residents
+from server.pii import FieldCipher, mask_name
+from server.workflow import pairings
 
 THIN = Side(style="thin")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)

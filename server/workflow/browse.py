@@ -33,10 +33,9 @@ from typing import Any
 import orjson
 
 from models import CLAIM_ACTIVE, Task, VolunteerProfile
-from server import feed, sql
+from server import feed, geo, sql
 from server.encoding import dumps
 from server.reference import catalogue
-from server import geo
 from server.workflow import tasks
 
 # Browsing without a radius still stops somewhere: Weihai is about 60 km across.

@@ -15,10 +15,10 @@ from tortoise.exceptions import IntegrityError
 from models import Need, Pairing, ResidentProfile, Service, Task, TaskClaim, WorkflowEvent
 from server.actors import Actor
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.notifications import notify
 from server.pii import FieldCipher, mask_name
 from server.reference import catalogue
 from server.workflow import content, events
-from server.notifications import notify
 
 LOCATION_CONTEXT = "need.location"
 MAX_WINDOW = timedelta(days=30)

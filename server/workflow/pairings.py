@@ -29,9 +29,9 @@ from models import Need, Notification, Organization, Pairing, ResidentProfile, S
 from server.actors import Actor
 from server.clock import CHINA_TZ
 from server.errors import Conflict, DomainError, ValidationFailed
+from server.notifications import notify
 from server.pii import FieldCipher, mask_name
 from server.workflow import claims, events, needs, referrals, tasks
-from server.notifications import notify
 
 HORIZON_DAYS = 7
 WEEKDAY_NAMES = "一二三四五六日"

@@ -14,8 +14,8 @@ from typing import Any
 
 from models import OrgReferral, Organization, Task, UserRole, VolunteerProfile
 from server.errors import Conflict, NotFound, ValidationFailed
-from server.workflow import claims, events
 from server.notifications import notify
+from server.workflow import claims, events
 
 QUALIFICATIONS = ("legal_capacity", "staff", "facilities", "finance")
 

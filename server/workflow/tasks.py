@@ -20,16 +20,16 @@ from typing import Any
 from tortoise.expressions import F
 
 from models import (
-    CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, ResidentProfile, Service, Task, TaskClaim, UserRole, VolunteerProfile,
+    CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, ResidentProfile, Service, Task, TaskClaim, UserRole,
+    VolunteerProfile,
 )
-from server import feed
+from server import feed, geo
 from server.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from server.notifications import notify
+from server.people import residents
 from server.pii import FieldCipher, mask_name, mask_phone
 from server.reference import catalogue
 from server.workflow import events, needs
-from server import geo
-from server.notifications import notify
-from server.people import residents
 
 CONFIRMED_ADDRESS_TTL = timedelta(hours=24)
 
