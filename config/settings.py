@@ -3,7 +3,8 @@
 Every setting has a default that runs the *embedded* mode: SQLite under ``./var/``, an in-process
 Redis substitute, the local WeChat stand-in, and development keys generated once into
 ``./var/dev-keys.json``. ``HAIBEI_MODE=production`` turns the defaults off: a missing or
-placeholder secret then stops start-up with a message that names the variable.
+placeholder secret, or subscribe-message template id, then stops start-up with a message that
+names the variable.
 """
 
 from __future__ import annotations
@@ -12,14 +13,21 @@ import base64
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from config.data import NOTIFICATION_TEMPLATES
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = ROOT / "var"
 
 PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "xxx", "todo", "your-secret"}
+# config/notification_templates.json names each subscribe-message template by a placeholder id
+# (TPL_NEED_PROGRESS) that only the stand-in knows; the mini-program's real id, chosen in the WeChat
+# console (订阅消息 → 我的模板), comes from the variable named after it: HAIBEI_TEMPLATE_NEED_PROGRESS.
+TEMPLATE_PLACEHOLDER_PREFIX = "TPL_"
 
 
 class ConfigError(Exception):
@@ -149,10 +157,38 @@ def _dev_keys() -> dict[str, str]:
     return keys
 
 
-def load(environ: dict[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
-    """Build Settings from the environment; the environment wins over ``.env``."""
+def _environment(environ: Mapping[str, str] | None, dotenv: Path | None) -> dict[str, str]:
+    """The variables ``.env`` sets, overridden by the environment's."""
     env = dict(_read_dotenv(dotenv if dotenv is not None else ROOT / ".env"))
     env.update(os.environ if environ is None else environ)
+    return env
+
+
+def template_variable(placeholder: str) -> str:
+    """``TPL_NEED_PROGRESS`` → ``HAIBEI_TEMPLATE_NEED_PROGRESS``: where that template's real id is set."""
+    return "HAIBEI_TEMPLATE_" + placeholder.removeprefix(TEMPLATE_PLACEHOLDER_PREFIX)
+
+
+def _is_template_placeholder(template_id: str) -> bool:
+    return template_id.startswith(TEMPLATE_PLACEHOLDER_PREFIX) or template_id.strip().lower() in PLACEHOLDERS
+
+
+def template_ids(environ: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> dict[str, str]:
+    """Each placeholder template id of config/notification_templates.json → the id configured
+    for it (``HAIBEI_TEMPLATE_…``, in the environment or ``.env``), or the placeholder itself
+    when none is. ``load`` refuses a production start while any is a placeholder; the
+    notifications domain reads its ids from here, from the same environment."""
+    return _template_ids(_environment(environ, dotenv))
+
+
+def _template_ids(env: Mapping[str, str]) -> dict[str, str]:
+    placeholders = sorted({spec["template_id"] for spec in NOTIFICATION_TEMPLATES.values()})
+    return {p: env.get(template_variable(p), "").strip() or p for p in placeholders}
+
+
+def load(environ: dict[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
+    """Build Settings from the environment; the environment wins over ``.env``."""
+    env = _environment(environ, dotenv)
     raw: dict[str, Any] = {}
     for f in fields(Settings):
         if f.name == "generated":
@@ -185,10 +221,19 @@ def load(environ: dict[str, str] | None = None, *, dotenv: Path | None = None) -
             for name in ("db_url", "redis_url", "wechat_appid", "wechat_secret", "jwt_secret", "data_key", "index_key")
             if str(raw.get(name, "")).strip().lower() in PLACEHOLDERS
         ]
+        # Each template's id as the WeChat console shows it: a placeholder would make every
+        # message of it a dead letter (40037 invalid template_id).
+        ids = _template_ids(env)
+        missing += [template_variable(p) for p, configured in ids.items() if _is_template_placeholder(configured)]
         if missing:
             raise ConfigError(
                 "production mode refuses to start: set real values for " + ", ".join(missing)
             )
+        shared = sorted({template_variable(p) for p in ids for q in ids
+                         if p != q and ids[p] == ids[q]})
+        if shared:
+            # Templates differ in their keywords: two sharing one id would send one of them wrong (47003).
+            raise ConfigError("production mode refuses to start: " + ", ".join(shared) + " name the same template id")
         if len(raw["jwt_secret"]) < 32:
             raise ConfigError("HAIBEI_JWT_SECRET must be at least 32 characters in production")
         raw.setdefault("wechat_api_base", "https://api.weixin.qq.com")

@@ -5,9 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator,
+    model_validator,
+)
 
 from server.clock import CHINA_TZ
+from server.http import MAX_ID
+from server.text import clean
 
 T = TypeVar("T")
 
@@ -26,17 +31,47 @@ def _to_utc(value: datetime) -> datetime:
 # Times come in with any offset (the mini-program sends +08:00) and are kept in UTC from here on.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+
+def _one_line(value: Any) -> Any:
+    return clean(value, multiline=False) if isinstance(value, str) else value
+
+
+# Every string of a request is cleaned (``Strict`` below); a name, a label or a code is also one
+# line: its line breaks and tabs become spaces before it is stripped and measured.
+OneLine = BeforeValidator(_one_line)
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), OneLine]
+Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), OneLine]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128), OneLine]
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean(value, multiline=True)
+    if isinstance(value, list):
+        return [_cleaned(v) for v in value]
+    if isinstance(value, dict):
+        return {clean(k, multiline=False) if isinstance(k, str) else k: _cleaned(v) for k, v in value.items()}
+    return value
 
 
 # Every request model forbids unknown fields: a body that tries to set ``roles``, ``status`` or
 # ``user_id`` is refused with a 400 rather than silently ignored (mass assignment). String lengths
 # are bounded so one request cannot fill a column or a log.
+#
+# Every string in a request is cleaned before validation, nested ones and the keys of nested objects
+# included (server/text.py): no control, bidi, zero-width or format character is stored, and NUL is
+# dropped rather than refused. Line breaks and tabs stay, but in ``OneLine`` fields. A required
+# field that cleaning empties is refused by its own ``min_length``. The body's own keys are left as
+# sent: one with a hidden character is an unknown field (400).
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=2000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean_text(cls, data: Any) -> Any:
+        return {k: _cleaned(v) for k, v in data.items()} if isinstance(data, dict) else data
 
 
 class Patch(Strict):
@@ -60,7 +95,12 @@ class LatLng(Strict):
     lng: float | None = Field(None, ge=-180, le=180)
 
 
-# --- paging --------------------------------------------------------------------------------
+# --- ids and paging ------------------------------------------------------------------------
+
+# A row's id, in a body or a query string (a cursor is one too): what the database can hold
+# (server.http.MAX_ID). A larger number would reach the driver, which cannot put it into SQL
+# (OverflowError: a 500, not the 400 it is).
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class ListQuery(Strict):
@@ -69,7 +109,7 @@ class ListQuery(Strict):
 
 
 class CursorQuery(Strict):
-    cursor: int | None = Field(None, gt=0)
+    cursor: Id | None = None
     limit: int = Field(20, ge=1, le=100)
 
 

@@ -8,7 +8,7 @@ from models.places import District, Organization, Project, ProjectStep, Station
 from models.points import (
     CreditBatch, CreditIncrement, IdempotencyRecord, PointsAccount, PointsEntry, PointsRules, Redemption, Reward,
 )
-from models.profiles import ResidentProfile, VolunteerProfile
+from models.profiles import IdentityCase, ResidentProfile, VolunteerProfile
 from models.users import ROLES, User, UserRole, WechatSession
 from models.workflow import CLAIM_ACTIVE, CLAIM_ENDED, NEED_UNDER_WAY, Need, OrgReferral, Pairing, Task, TaskClaim, Upload, WorkflowEvent
 
@@ -30,6 +30,7 @@ __all__ = [
     "Notification",
     "OutboxMessage",
     "SubscriptionQuota",
+    "IdentityCase",
     "CreditBatch",
     "CreditIncrement",
     "IdempotencyRecord",

@@ -3,6 +3,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from models.sealed import SealedJSON
+
 
 class QuestionnaireVersion(Model):
     id = fields.IntField(primary_key=True)
@@ -22,7 +24,9 @@ class Assessment(Model):
     resident = fields.ForeignKeyField("models.ResidentProfile", related_name="assessments", on_delete=fields.RESTRICT)
     station_id = fields.IntField()
     version = fields.IntField()
-    answers = fields.JSONField()
+    # The answers describe the person's health and daily life: sealed. The scores and level are
+    # what rankings sort on in SQL, derived numbers that stay readable.
+    answers = SealedJSON(context="assessments.answers")
     scores = fields.JSONField()
     overall = fields.FloatField()
     level = fields.CharField(max_length=10)

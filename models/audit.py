@@ -3,6 +3,8 @@
 from tortoise import fields
 from tortoise.models import Model
 
+from models.sealed import SealedJSON
+
 
 class AuditLog(Model):
     id = fields.BigIntField(primary_key=True)
@@ -11,7 +13,8 @@ class AuditLog(Model):
     subject_type = fields.CharField(max_length=30)
     subject_id = fields.IntField(null=True)
     fields_read = fields.JSONField(default=list)
-    detail = fields.JSONField(null=True)
+    # What changed can be what is sealed elsewhere (a household's categories before and after).
+    detail = SealedJSON(context="audit_log.detail", null=True)
     request_id = fields.CharField(max_length=40, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

@@ -23,6 +23,9 @@ class Service(Model):
     name = fields.CharField(max_length=40)
     description = fields.CharField(max_length=500, default="")
     default_minutes = fields.IntField(default=60)
+    # The shortest service a worker confirms without giving a reason (0: no minimum). The shipped
+    # values are in config/service_catalogue.json; the policy leaves such standards to districts.
+    min_minutes = fields.IntField(default=15, db_default=15)
     points_per_hour = fields.IntField(default=10)
     # Only volunteers listing this code among their skills may see and claim its tasks.
     requires_skill = fields.BooleanField(default=False)

@@ -7,6 +7,8 @@ slots (one claim per volunteer), check in on site, record the service, and a wor
 from tortoise import fields
 from tortoise.models import Model
 
+from models.sealed import SealedText
+
 NEED_OPEN = ("submitted", "accepted", "dispatched", "in_service", "completed")
 NEED_STATES = NEED_OPEN + ("closed", "rejected", "cancelled")
 # Needs the station that took them on is still working on (a pairing keeps its need in_service).
@@ -24,7 +26,8 @@ class Need(Model):
     resident = fields.ForeignKeyField("models.ResidentProfile", related_name="needs", on_delete=fields.RESTRICT)
     station = fields.ForeignKeyField("models.Station", related_name="needs", on_delete=fields.RESTRICT)
     service = fields.ForeignKeyField("models.Service", related_name="needs", on_delete=fields.RESTRICT)
-    description = fields.CharField(max_length=500)
+    # The household's own words, often about health (老人独居,卧床…): sealed (models/sealed.py).
+    description = SealedText(context="needs.description")
     urgency = fields.CharField(max_length=8, default="normal")
     window_start = fields.DatetimeField(null=True)
     window_end = fields.DatetimeField(null=True)
@@ -110,7 +113,7 @@ class TaskClaim(Model):
     checkin_evidence = fields.JSONField(null=True)
     started_at = fields.DatetimeField(null=True)
     ended_at = fields.DatetimeField(null=True)
-    summary = fields.CharField(max_length=1000, null=True)
+    summary = SealedText(context="task_claims.summary", null=True)  # what was done, often health
     photos = fields.JSONField(default=list)
     submitted_at = fields.DatetimeField(null=True)
     record_reject_reason = fields.CharField(max_length=200, null=True)

@@ -60,9 +60,19 @@ def say(*parts: object) -> None:
 # ---- seeding ----------------------------------------------------------------------------------
 
 
+# The API processes' keys (clearly fake), which the seeding process uses too for sealed columns.
+DATA_KEY = "bench:" + base64.b64encode(b"b" * 32).decode()
+INDEX_KEY = base64.b64encode(b"i" * 32).decode()
+
+
 async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_secret: str, open_tasks: int) -> dict:
     """A city's worth of data through the ORM in batches; returns what the scenarios need."""
     from tortoise import connections
+
+    from models import sealed
+    from server.pii import FieldCipher
+
+    sealed.install(FieldCipher.from_settings(data_key=DATA_KEY, index_key=INDEX_KEY))
 
     from models import District, Service, Task, User
     from server import db
@@ -81,7 +91,7 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
             await conn.execute_script("SET FOREIGN_KEY_CHECKS=0")
             for table in ("task_claims", "workflow_events", "notifications", "outbox_messages", "content_flags"):
                 await conn.execute_script(f"TRUNCATE TABLE `{table}`")
-            await conn.execute_script("DELETE FROM needs WHERE description <> '基准需求'")
+            await conn.execute_script("DELETE FROM needs WHERE id NOT IN (SELECT need_id FROM tasks)")
             await conn.execute_script("UPDATE tasks SET status='open', claimed_count=0"
                                       " WHERE status <> 'open' AND title = '基准任务'")
             await conn.execute_script("SET FOREIGN_KEY_CHECKS=1")
@@ -651,8 +661,7 @@ def main() -> None:
                                              ("login", "need_submit", "claim", "upload", "redeem")}}))
     env = {**os.environ, "HAIBEI_MODE": "embedded", "HAIBEI_DB_URL": db_url, "HAIBEI_REDIS_URL": args.redis_url,
            "HAIBEI_REDIS_PREFIX": "haibei-bench:", "HAIBEI_RUN_WORKER": "off", "HAIBEI_LOG_LEVEL": "WARNING",
-           "HAIBEI_JWT_SECRET": jwt_secret, "HAIBEI_DATA_KEY": "bench:" + base64.b64encode(b"b" * 32).decode(),
-           "HAIBEI_INDEX_KEY": base64.b64encode(b"i" * 32).decode(), "HAIBEI_CLAIM_LIMIT": "1000",
+           "HAIBEI_JWT_SECRET": jwt_secret, "HAIBEI_DATA_KEY": DATA_KEY, "HAIBEI_INDEX_KEY": INDEX_KEY, "HAIBEI_CLAIM_LIMIT": "1000",
            "HAIBEI_STANDIN_PORT": str(args.port + 1), "HAIBEI_WECHAT_API_BASE": f"http://127.0.0.1:{args.port + 1}",
            "HAIBEI_RATE_LIMITS_FILE": str(limits), "HAIBEI_DB_POOL_SIZE": str(args.pool)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)

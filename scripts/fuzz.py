@@ -50,6 +50,7 @@ async def prepare(db_url: str, jwt_secret: str) -> dict[str, str]:
     from models import Organization, User, UserRole
     from server import db
     from server.auth import issue_token
+    from models import sealed
     from server.pii import FieldCipher
     from server.ops import demo
 
@@ -59,6 +60,7 @@ async def prepare(db_url: str, jwt_secret: str) -> dict[str, str]:
     try:
         env = os.environ
         cipher = FieldCipher.from_settings(data_key=env["HAIBEI_DATA_KEY"], index_key=env["HAIBEI_INDEX_KEY"])
+        sealed.install(cipher)
         await demo.seed(cipher=cipher, settings=Settings())
         org = await Organization.first()
         if org is None:
@@ -143,6 +145,9 @@ def main() -> int:
         "HAIBEI_STANDIN_PORT": str(standin_port), "HAIBEI_WECHAT_API_BASE": f"http://127.0.0.1:{standin_port}",
         "HAIBEI_RATE_LIMITS_FILE": str(limits), "HAIBEI_LOG_LEVEL": "WARNING", "HAIBEI_UPLOAD_DIR": str(OUT / "uploads"),
     })
+    # Hostile values beside the generated ones (ids past 64 bits, JSON nested too deep, bodies where
+    # none belongs): the hooks of tests/faults/test_fuzz.py, unless another hooks file is named.
+    env.setdefault("SCHEMATHESIS_HOOKS", str(ROOT / "tests" / "faults" / "test_fuzz.py"))
     os.environ.update(env)
     say(f"database {args.db_url.split('@')[-1]}: migrating and seeding the demo data")
     tokens = asyncio.run(prepare(args.db_url, jwt_secret))

@@ -11,11 +11,12 @@ import hmac
 from dataclasses import dataclass
 
 from models import (
-    CLAIM_ENDED, Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, Upload,
+    CLAIM_ENDED, IdentityCase, Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, Upload,
     VolunteerProfile,
 )
 from server.actors import Actor
 from server.errors import Forbidden, NotFound, ValidationFailed
+from server.people import residents
 from server.workflow.needs import NoHousehold
 
 
@@ -72,6 +73,20 @@ def require_worker_station(actor: Actor) -> int:
     actor.require("worker")
     assert actor.station_id is not None
     return actor.station_id
+
+
+async def access_identity_case(actor: Actor, case_id: int, *,
+                               purpose: str = "view") -> tuple[IdentityCase, ResidentProfile | None]:
+    """A case and its holder. view: workers of the holder's station or of the claimant's; settle:
+    the holder's station, which registered the household the number belongs to."""
+    station_id = require_worker_station(actor)
+    case, holder = await residents.load_case(case_id=case_id)
+    settler = residents.settling_station(case, holder)
+    if station_id not in (settler, case.claimant_station_id):
+        raise NotFound("核实事项不存在")
+    if purpose == "settle" and station_id != settler:
+        raise Forbidden("由持有该身份证号档案的驿站核实")
+    return case, holder
 
 
 async def access_need(actor: Actor, need_id: int, *, purpose: str = "view") -> Need:

@@ -17,10 +17,10 @@ from sanic.response import HTTPResponse
 from config import Settings, load
 from config.data import RATE_LIMITS
 from handlers import blueprints
-from server import db, error_responses, feed, metrics, openapi
+from server import db, error_responses, feed, http, metrics, openapi
 from server.clock import utc_now
 from server.logs import log_config, request_id_var
-from server.pii import cipher_for
+from server.pii import install_cipher
 from server.points import leaderboard
 from server.redis import make_clients
 from server.reference import catalogue
@@ -33,6 +33,13 @@ log = logging.getLogger("haibei.app")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
+# The routes that read a body that is not JSON. Every other route either declares its JSON body
+# (server.http.body) or is refused one (server.http.install_guards).
+RAW_BODY_ROUTES = (
+    ("POST", "/api/v1/uploads"),  # a photo: multipart, or the image itself
+    ("POST", "/api/v1/wechat/callback"),  # WeChat's push messages: XML, signature-checked
+)
+
 
 def create_app(settings: Settings | None = None, *, name: str = "haibei") -> Sanic:
     # `sanic --factory` calls this with its parsed CLI arguments; those are not our settings.
@@ -42,11 +49,9 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
     # Uploads need more room than JSON; JSON bodies are held to max_body_bytes in server.http.
     app.config.REQUEST_MAX_SIZE = max(settings.max_body_bytes, settings.upload_max_bytes + 64 * 1024)
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.OAS_UI_DEFAULT = "swagger"
-    app.config.OAS_URL_PREFIX = "/docs"
-    app.config.OAS_UI_REDOC = False
     app.config.CORS = False
     app.config.HEALTH = False
+    openapi.install_ui(app)  # before app.ext below: sanic-ext reads its UI settings as it starts
     app.ext.openapi.describe(
         "Haibei (海贝) API",
         version="1",
@@ -62,7 +67,7 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
         with open(settings.rate_limits_file, encoding="utf-8") as f:
             app.ctx.rate_limits = json.load(f)["limits"]
     app.ctx.storage = LocalStorage(settings.upload_dir)
-    app.ctx.cipher = cipher_for(settings)
+    app.ctx.cipher = install_cipher(settings)
     app.ctx.claims = claims.Claims()
 
     error_responses.install(app)
@@ -71,6 +76,7 @@ def create_app(settings: Settings | None = None, *, name: str = "haibei") -> San
     _install_lifecycle(app, settings)
     for bp in blueprints:
         app.blueprint(bp)
+    http.install_guards(app, raw_body_routes=RAW_BODY_ROUTES)
     return app
 
 

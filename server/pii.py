@@ -13,8 +13,8 @@ information (PIPL art. 28) that must be protected with encryption and de-identif
 * Masks are what responses show by default; the full value is only returned where a caller
   deliberately decrypts and chooses not to mask.
 
-Only the standard library and ``cryptography`` are used, so this module can be imported by
-scripts and migrations without the web stack.
+Only the standard library, ``cryptography`` and the sealed-column hook (models/sealed.py) are
+used, so this module can be imported by scripts without the web stack.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from models import sealed
 
 __all__ = [
     "DecryptionError",
@@ -317,6 +319,15 @@ def cipher_for(settings) -> FieldCipher:
     """The field cipher of a Settings object (the API, the worker's jobs, scripts)."""
     return FieldCipher.from_settings(data_key=settings.data_key, retired_keys=settings.data_keys_retired,
                                      index_key=settings.index_key)
+
+
+def install_cipher(settings) -> FieldCipher:
+    """The field cipher of ``settings``, made the one this process's sealed columns use
+    (models/sealed.py). Every process that opens the database calls it at start: the API, the
+    worker, the scripts."""
+    cipher = cipher_for(settings)
+    sealed.install(cipher)
+    return cipher
 
 
 def _china_today() -> date:

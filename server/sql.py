@@ -56,6 +56,13 @@ async def rows(text: str | Statement, params: list[Any] | tuple[Any, ...] = ()) 
     return await client.execute_query_dict(_dialect_text(client, str(text)), list(params))
 
 
+async def execute(text: str, params: list[Any] | tuple[Any, ...] = ()) -> int:
+    """Run one statement that returns no rows; how many rows it changed."""
+    client = _client()
+    count, _ = await client.execute_query(_dialect_text(client, text), list(params))
+    return count
+
+
 def hydrate(model: type[M], row: dict[str, Any], prefix: str = "") -> M:
     """A model instance from a row holding the model's columns (optionally ``prefix``ed), as the
     ORM's own ``_init_from_db`` builds it, each column converted the way it converts it. A row

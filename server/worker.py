@@ -183,6 +183,7 @@ def main() -> None:
     from config import load
     from server import db
     from server.logs import log_config
+    from server.pii import install_cipher
     from server.redis import make_clients
     from server.wechat import RedisTokenStorage, WeChatGateway
 
@@ -190,6 +191,7 @@ def main() -> None:
 
     settings = load()
     logging.config.dictConfig(log_config(settings.log_level))
+    install_cipher(settings)  # the jobs read sealed columns
 
     async def run() -> None:
         await db.connect_when_ready(settings.db_url, wait_s=settings.db_startup_wait_s,

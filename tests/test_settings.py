@@ -1,14 +1,23 @@
 """Settings: embedded defaults run anywhere; production refuses missing or placeholder secrets."""
 
 import base64
+import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from config.settings import ConfigError, load
+from config.data import NOTIFICATION_TEMPLATES
+from config.settings import ROOT, ConfigError, load, template_ids
 
 NO_ENV = Path("/nonexistent/.env")
+# Each subscribe-message template's real id, as the WeChat console shows one (43 characters).
+TEMPLATES = {
+    "HAIBEI_TEMPLATE_" + placeholder.removeprefix("TPL_"): f"{n:02d}" + "Wq3Yk0B8y3hR5jLvsTg2XmhrsW25vrVdFrfC1CBXl"
+    for n, placeholder in enumerate(sorted({spec["template_id"] for spec in NOTIFICATION_TEMPLATES.values()}))
+}
 
 PROD = {
     "HAIBEI_MODE": "production",
@@ -19,6 +28,7 @@ PROD = {
     "HAIBEI_JWT_SECRET": secrets.token_urlsafe(40),
     "HAIBEI_DATA_KEY": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     "HAIBEI_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+    **TEMPLATES,
 }
 
 
@@ -85,3 +95,58 @@ def test_an_outbox_lease_shorter_than_a_send_can_take_is_refused():
     assert load({"HAIBEI_OUTBOX_LEASE_S": "90", "HAIBEI_WORKER_WECHAT_TIMEOUT_S": "20"}, dotenv=NO_ENV).outbox_lease_s == 90
     defaults = load({}, dotenv=NO_ENV)
     assert defaults.outbox_lease_s > 4 * defaults.worker_wechat_timeout_s
+
+
+def test_every_template_has_its_variable_named_after_its_placeholder():
+    assert sorted(TEMPLATES) == [
+        "HAIBEI_TEMPLATE_AUDIT", "HAIBEI_TEMPLATE_NEARBY", "HAIBEI_TEMPLATE_NEED_PROGRESS", "HAIBEI_TEMPLATE_POINTS",
+        "HAIBEI_TEMPLATE_RATE", "HAIBEI_TEMPLATE_REDEEM", "HAIBEI_TEMPLATE_REVIEW_TODO", "HAIBEI_TEMPLATE_TASK_UPDATE"]
+
+
+@pytest.mark.parametrize("variable", sorted(TEMPLATES))
+@pytest.mark.parametrize("value", [None, "", "TPL_NEED_PROGRESS", "changeme"])
+def test_production_refuses_a_template_id_not_configured_naming_the_variable(variable, value):
+    """A placeholder id goes to WeChat as it is, and every message of that template dies (40037)."""
+    env = {**PROD, variable: value}
+    if value is None:
+        del env[variable]
+    with pytest.raises(ConfigError, match=f"set real values for {variable}$"):
+        load(env, dotenv=NO_ENV)
+
+
+def test_production_refuses_two_templates_sharing_one_id():
+    one, other = sorted(TEMPLATES)[:2]
+    with pytest.raises(ConfigError, match=f"{one}, {other} name the same template id"):
+        load({**PROD, other: PROD[one]}, dotenv=NO_ENV)
+
+
+def test_production_starts_with_every_template_id_set_and_uses_them(tmp_path):
+    load(dict(PROD), dotenv=NO_ENV)
+    assert template_ids(PROD, dotenv=NO_ENV) == {
+        "TPL_" + variable.removeprefix("HAIBEI_TEMPLATE_"): real for variable, real in TEMPLATES.items()}
+    # Also from .env, the environment winning, as every other setting.
+    env_file = tmp_path / ".env"
+    env_file.write_text("HAIBEI_TEMPLATE_POINTS=from-dotenv\nHAIBEI_TEMPLATE_RATE=rate-from-dotenv\n", encoding="utf-8")
+    ids = template_ids({"HAIBEI_TEMPLATE_POINTS": "from-environment"}, dotenv=env_file)
+    assert ids["TPL_POINTS"] == "from-environment" and ids["TPL_RATE"] == "rate-from-dotenv"
+
+
+def test_embedded_mode_keeps_the_placeholders_the_standin_knows():
+    assert template_ids({}, dotenv=NO_ENV) == {p: p for p in {s["template_id"] for s in NOTIFICATION_TEMPLATES.values()}}
+    assert load({}, dotenv=NO_ENV).embedded
+
+
+def test_the_ids_offered_and_sent_are_the_configured_ones():
+    """What GET /subscriptions/templates offers, what POST /subscriptions counts and what the outbox
+    sends (notify.TEMPLATES, notify.TEMPLATE_IDS) are the ids the process was started with."""
+    code = ("from server.notifications import notify; "
+            "print(notify.TEMPLATES['task_confirmed']['template_id'], notify.TEMPLATES['need_completed']['template_id'], "
+            "sorted(notify.TEMPLATE_IDS) == sorted({t['template_id'] for t in notify.TEMPLATES.values()}), "
+            "'TPL_POINTS' in notify.TEMPLATE_IDS)")
+    env = {**os.environ, "HAIBEI_TEMPLATE_POINTS": "points-id-from-the-console"}
+    env.pop("HAIBEI_TEMPLATE_RATE", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    rate = template_ids(env)["TPL_RATE"]  # the placeholder, unless the checkout's .env sets it
+    assert out.stdout.split() == ["points-id-from-the-console", rate, "True", "False"]

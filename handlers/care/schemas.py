@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from handlers.common import Strict, UtcDatetime
+from handlers.common import Id, Strict, UtcDatetime
 
 # --- assessment ----------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class PolicyIn(Strict):
 
 
 class ReferralIn(Strict):
-    policy_id: int = Field(gt=0)
+    policy_id: Id
     outcome: Literal["referred", "approved", "declined", "not_eligible"]
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
 
@@ -176,7 +176,7 @@ class ReferralIn(Strict):
 
 class StatsQuery(Strict):
     scope: Literal["station", "district", "city"] = "station"
-    id: int | None = Field(None, gt=0, description="station or district id (admins); workers get their station")
+    id: Id | None = Field(None, description="station or district id (admins); workers get their station")
     start: UtcDatetime = Field(alias="from")
     end: UtcDatetime = Field(alias="to")
 
@@ -194,12 +194,12 @@ class StatsQuery(Strict):
 
 class ProjectIn(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    organization_id: int = Field(gt=0)
+    organization_id: Id
     budget_fen: int = Field(ge=0, le=10**12)
     starts_at: UtcDatetime
     ends_at: UtcDatetime
     services: list[Annotated[str, StringConstraints(max_length=40)]] = Field(min_length=1, max_length=40)
-    station_ids: list[int] = Field(min_length=1, max_length=200)
+    station_ids: list[Id] = Field(min_length=1, max_length=200)
 
 
 class ProjectStepIn(Strict):

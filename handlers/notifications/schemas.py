@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from handlers.common import CursorPage, Strict
+from handlers.common import CursorPage, Id, Strict
 
 
 class SubscriptionsIn(Strict):
@@ -19,7 +19,7 @@ class InboxOut(CursorPage[dict]):
 
 
 class ReadIn(Strict):
-    ids: list[int] = Field(default_factory=list, max_length=200)
+    ids: list[Id] = Field(default_factory=list, max_length=200)
     all: bool = False
 
     @model_validator(mode="after")
@@ -30,4 +30,4 @@ class ReadIn(Strict):
 
 
 class RetryIn(Strict):
-    ids: list[int] = Field(min_length=1, max_length=500)
+    ids: list[Id] = Field(min_length=1, max_length=500)

@@ -54,13 +54,14 @@ async def bind_phone(request: Request):
 @returns(ResidentOut)
 async def put_resident(request: Request):
     actor = await authenticate(request)
-    # Saving a profile says whether an ID number is registered (DUPLICATE_HOUSEHOLD): not at scale.
+    # Every save answers alike, whoever holds the number given (residents.upsert_own); the limit
+    # keeps saving from being a way to write many profiles.
     await ratelimit.hit(request, "resident_save", user_id=actor.id)
     cipher = request.app.ctx.cipher
     async with atomic():
         resident = await residents.upsert_own(user=actor.user, data=request.ctx.body.model_dump(), cipher=cipher,
                                               now=request.app.ctx.clock())
-    return respond(residents.present(resident, cipher=cipher))
+    return respond({**residents.present(resident, cipher=cipher), "notice": residents.SAVED_NOTICE})
 
 
 @bp.put("/volunteer")

@@ -4,9 +4,12 @@ from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
 
-from handlers.people.schemas import CategoriesIn, ResidentIn, ResidentListQuery, ResidentOut, ResidentPage
+from handlers.people.schemas import (
+    CategoriesIn, IdentityCaseList, IdentityCaseOut, IdentityCaseQuery, ResidentIn, ResidentListQuery, ResidentOut,
+    ResidentPage, SettleCaseIn,
+)
 from server import idempotency
-from server.access import access_household_for_plate, access_resident, require_worker_station
+from server.access import access_household_for_plate, access_identity_case, access_resident, require_worker_station
 from server.auth import authenticate
 from server.http import body, dumps, query, respond, returns
 from server.people import accounts, residents
@@ -60,6 +63,36 @@ async def create_resident(request: Request):
         if key is not None:
             await idempotency.remember(user_id=actor.id, key=key, digest=digest, status=201, response=out)
     return respond(out, status=201)
+
+
+@bp.get("/identity-cases")
+@openapi.summary("ID numbers named by two profiles, for my station to settle or follow (workers): the "
+                 "holder's and the newcomer's profiles side by side, masked")
+@openapi.secured("token")
+@query(IdentityCaseQuery)
+@returns(IdentityCaseList)
+async def list_identity_cases(request: Request):
+    actor = await authenticate(request)
+    station_id = require_worker_station(actor)
+    cases = await residents.cases_for_station(station_id=station_id, status=request.ctx.query.status)
+    cipher = request.app.ctx.cipher
+    return respond({"items": [residents.present_case(c, holder, cipher=cipher) for c, holder in cases]})
+
+
+@bp.post("/identity-cases/<case_id:int>/settle")
+@openapi.summary("Say whose ID number it is (workers of the holder's station); audited")
+@openapi.secured("token")
+@body(SettleCaseIn)
+@returns(IdentityCaseOut)
+async def settle_identity_case(request: Request, case_id: int):
+    actor = await authenticate(request)
+    b = request.ctx.body
+    cipher = request.app.ctx.cipher
+    async with atomic():
+        case, holder = await access_identity_case(actor, case_id, purpose="settle")
+        case, holder = await residents.settle_case(case=case, holder=holder, worker_id=actor.id, outcome=b.outcome,
+                                                   note=b.note, cipher=cipher, now=request.app.ctx.clock())
+    return respond(residents.present_case(case, holder, cipher=cipher))
 
 
 @bp.get("/<resident_id:int>")

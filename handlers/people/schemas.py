@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from config.data import HOUSEHOLD_CATEGORIES
-from handlers.common import Code, LatLng, ListQuery, Name, Short, Strict, Text, TotalPage
+from handlers.common import Code, Id, LatLng, ListQuery, Name, Short, Strict, Text, TotalPage
 from server import pii
 
 
@@ -93,6 +93,8 @@ class ResidentOut(BaseModel):
     has_account: bool
     created_at: datetime
     updated_at: datetime
+    notice: str | None = Field(None, description="after saving one's own profile: what to tell the person "
+                                                 "(the same whatever else is on the register)")
 
 
 class VolunteerOut(BaseModel):
@@ -135,7 +137,7 @@ class ResidentIn(Strict):
     address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     lat: float | None = Field(None, ge=-90, le=90, description="GCJ-02")
     lng: float | None = Field(None, ge=-180, le=180, description="GCJ-02")
-    station_id: int = Field(gt=0)
+    station_id: Id
     categories: list[str] = Field(default_factory=list, max_length=16,
                                   description="a household's own are kept as declared until the station checks them")
     health_notes: Text | None = None
@@ -163,7 +165,7 @@ class VolunteerIn(Strict):
     id_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = Field(
         None, description="optional: lets verified hours count toward the 海贝分 credit score")
     skills: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=20)
-    station_id: int = Field(gt=0)
+    station_id: Id
 
     _phone = field_validator("phone")(classmethod(lambda cls, v: _phone(v)))
     _id_number = field_validator("id_number")(classmethod(lambda cls, v: _id_number(v)))
@@ -207,3 +209,33 @@ class ResidentPage(TotalPage[ResidentOut]):
 
 class VolunteerPage(TotalPage[VolunteerOut]):
     pass
+
+
+class IdentityCaseOut(BaseModel):
+    """One ID number named by two profiles: the holder's and a newcomer's, side by side (masked)."""
+
+    id: int
+    status: Literal["open", "settled"]
+    outcome: Literal["holder_keeps", "claimant_takes", "withdrawn"] | None
+    note: str | None
+    station_id: int = Field(description="the holder's station, which settles the case (the claimant's when "
+                                        "no one holds the number any more)")
+    claimant_station_id: int
+    created_at: datetime
+    settled_at: datetime | None
+    holder: ResidentOut | None = Field(description="who holds the number (open) or held it (settled)")
+    claimant: ResidentOut
+
+
+class IdentityCaseList(BaseModel):
+    items: list[IdentityCaseOut]
+
+
+class IdentityCaseQuery(Strict):
+    status: Literal["open", "settled"] | None = None
+
+
+class SettleCaseIn(Strict):
+    outcome: Literal["holder_keeps", "claimant_takes"] = Field(
+        description="holder_keeps: the newcomer's profile loses the number; claimant_takes: the number moves to it")
+    note: Short | None = None

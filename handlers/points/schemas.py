@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from handlers.common import CursorPage, Patch, Strict, UtcDatetime
+from handlers.common import CursorPage, Id, Patch, Strict, UtcDatetime
 
 # --- points ------------------------------------------------------------------------------
 
@@ -39,7 +39,7 @@ class EntryPage(CursorPage[EntryOut]):
 
 
 class ReversalIn(Strict):
-    entry_id: int = Field(gt=0)
+    entry_id: Id
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
@@ -70,7 +70,7 @@ class LeaderboardOut(BaseModel):
 
 
 class AdjustmentIn(Strict):
-    user_id: int = Field(gt=0)
+    user_id: Id
     amount: int = Field(ge=-100000, le=100000)
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -95,7 +95,7 @@ class RewardIn(Strict):
     per_person_limit: int = Field(1, ge=1, le=100)
     valid_from: UtcDatetime
     valid_until: UtcDatetime
-    pickup_station_ids: list[int] = Field(default_factory=list, max_length=50)
+    pickup_station_ids: list[Id] = Field(default_factory=list, max_length=50)
 
 
 class RewardPatch(Patch):

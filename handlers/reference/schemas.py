@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from handlers.common import LatLng, Patch, Short, Strict
+from handlers.common import Id, LatLng, Patch, Short, Strict
 
 # --- places and staff ----------------------------------------------------------------------
 
@@ -27,7 +27,7 @@ class DistrictOut(BaseModel):
 
 
 class StationIn(LatLng):
-    district_id: int = Field(gt=0)
+    district_id: Id
     name: Short
     town: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
     address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -58,7 +58,7 @@ class StationOut(BaseModel):
 class OrganizationIn(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     kind: Literal["social_organization", "community_enterprise", "social_work_agency", "charity", "other"]
-    district_id: int | None = Field(None, gt=0)
+    district_id: Id | None = None
 
 
 class OrganizationOut(BaseModel):
@@ -69,14 +69,14 @@ class OrganizationOut(BaseModel):
 
 
 class StaffRemoveIn(Strict):
-    user_id: int = Field(gt=0)
+    user_id: Id
     role: Literal["worker", "org_staff"]
 
 
 class StaffIn(StaffRemoveIn):
     # The role to grant (StaffRemoveIn's fields) and the one place it binds to.
-    station_id: int | None = Field(None, gt=0)
-    organization_id: int | None = Field(None, gt=0)
+    station_id: Id | None = None
+    organization_id: Id | None = None
 
     @model_validator(mode="after")
     def _binding(self) -> StaffIn:
@@ -107,6 +107,7 @@ class ServiceOut(BaseModel):
     category_name: str | None
     description: str
     default_minutes: int
+    min_minutes: int
     points_per_hour: int
     requires_skill: bool
     professional: bool
@@ -120,6 +121,9 @@ class ServiceIn(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
     default_minutes: int = Field(60, ge=5, le=24 * 60)
+    min_minutes: int | None = Field(None, ge=0, le=24 * 60, description=(
+        "shorter services are confirmed only with a reason; at most default_minutes, 0 for none;"
+        " left out: 15, or default_minutes if shorter"))
     points_per_hour: int = Field(10, ge=0, le=1000)
     requires_skill: bool = False
     professional: bool = False
@@ -131,6 +135,7 @@ class ServicePatch(Patch):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
     default_minutes: int | None = Field(None, ge=5, le=24 * 60)
+    min_minutes: int | None = Field(None, ge=0, le=24 * 60, description="at most default_minutes, 0 for none")
     points_per_hour: int | None = Field(None, ge=0, le=1000)
     requires_skill: bool | None = None
     professional: bool | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from handlers.common import Strict, UtcDatetime
+from handlers.common import Id, Strict, UtcDatetime
 
 
 # The period fields of care's StatsQuery, restated: here they come first among the documented
@@ -12,7 +12,7 @@ from handlers.common import Strict, UtcDatetime
 class LedgerQuery(Strict):
     start: UtcDatetime = Field(alias="from")
     end: UtcDatetime = Field(alias="to")
-    station_id: int | None = Field(None, gt=0, description="admins; workers get their own station")
+    station_id: Id | None = Field(None, description="admins; workers get their own station")
     unmasked: bool = False
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from handlers.common import CursorPage, Items, LatLng, NeedOut, Patch, Strict, UtcDatetime
+from handlers.common import CursorPage, Id, Items, LatLng, NeedOut, Patch, Strict, UtcDatetime
 
 # --- needs ---------------------------------------------------------------------------------
 
@@ -25,7 +25,7 @@ class NeedIn(Strict):
     window_start: UtcDatetime | None = None
     window_end: UtcDatetime | None = None
     location: Place | None = None
-    resident_id: int | None = Field(None, gt=0, description="workers: the household reported on behalf (代报)")
+    resident_id: Id | None = Field(None, description="workers: the household reported on behalf (代报)")
     source: Literal["self", "worker", "grid_worker", "visit", "hotline", "assessment"] | None = None
 
 
@@ -38,7 +38,7 @@ class NeedListQuery(Strict):
     created_from: UtcDatetime | None = None
     created_to: UtcDatetime | None = None
     follow_up: bool | None = None
-    cursor: int | None = Field(None, gt=0)
+    cursor: Id | None = None
     limit: int = Field(20, ge=1, le=100)
 
 
@@ -102,6 +102,10 @@ class TaskOut(BaseModel):
     claims: list[dict] | None = None
     location: dict | None = Field(None, description="claimant only: the exact place, for navigation")
     contact: dict | None = None
+    min_minutes: int | None = Field(None, description="workers only: the service's minimum duration")
+    short_service: bool | None = Field(None, description=(
+        "workers only: a submitted record is shorter than min_minutes (each claim says which, with its"
+        " recorded_minutes); confirming it needs a reason"))
 
 
 class OpenTasksQuery(LatLng):
@@ -118,7 +122,7 @@ class TaskList(Items[TaskOut]):
 class StationTasksQuery(Strict):
     status: Literal["open", "referred", "claimed", "checked_in", "submitted", "confirmed", "cancelled",
                     "expired"] | None = None
-    cursor: int | None = Field(None, gt=0)
+    cursor: Id | None = None
     limit: int = Field(20, ge=1, le=100)
 
 
@@ -134,16 +138,22 @@ class RecordIn(Strict):
     started_at: UtcDatetime
     ended_at: UtcDatetime
     summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-    photos: list[int] = Field(default_factory=list, max_length=9)
+    photos: list[Id] = Field(default_factory=list, max_length=9)
 
 
 class ConfirmIn(Strict):
     minutes: int | None = Field(None, ge=1, le=24 * 60)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(None, description=(
+        "why a service shorter than its minimum is confirmed anyway; required then"
+        " (422 SHORT_SERVICE_REASON_REQUIRED)"))
 
 
-class BulkConfirmIn(ConfirmIn):
-    # ConfirmIn's minutes apply to every task named.
-    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(min_length=1, max_length=100)
+# No reason here: a service shorter than its minimum is confirmed on its own, with its own reason
+# (the bulk answer names it SHORT_SERVICE_REASON_REQUIRED), not under one reason typed for many.
+class BulkConfirmIn(Strict):
+    # The minutes apply to every task named.
+    minutes: int | None = Field(None, ge=1, le=24 * 60)
+    ids: list[Id] = Field(min_length=1, max_length=100)
 
 
 class BulkConfirmOut(BaseModel):
@@ -160,12 +170,12 @@ class UploadOut(BaseModel):
 
 
 class ReferIn(Strict):
-    organization_id: int = Field(gt=0)
+    organization_id: Id
 
 
 class ReferralAcceptIn(Strict):
     # One of the organisation's approved volunteers for each open slot of the task (server/workflow/referrals.py).
-    assignee_user_ids: list[Annotated[int, Field(gt=0)]] = Field(min_length=1, max_length=20)
+    assignee_user_ids: list[Id] = Field(min_length=1, max_length=20)
 
 
 class Qualification(Strict):
@@ -176,7 +186,7 @@ class Qualification(Strict):
 
 class OrganizationPatch(Patch):
     services: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(None, max_length=40)
-    station_ids: list[int] | None = Field(None, max_length=200)
+    station_ids: list[Id] | None = Field(None, max_length=200)
     qualifications: list[Qualification] | None = Field(None, max_length=20)
 
 
@@ -184,16 +194,17 @@ class OrganizationPatch(Patch):
 
 
 class PairingSchedule(Strict):
-    weekdays: list[int] = Field(min_length=1, max_length=7, description="ISO weekdays, 1 = Monday")
+    weekdays: list[Annotated[int, Field(ge=1, le=7)]] = Field(min_length=1, max_length=7,
+                                                               description="ISO weekdays, 1 = Monday")
     start_time: Annotated[str, StringConstraints(pattern=r"^\d{2}:\d{2}$")] = Field(description="Weihai local time")
     minutes: int = Field(ge=15, le=480)
     every_weeks: int = Field(1, ge=1, le=4)
 
 
 class PairingIn(Strict):
-    need_id: int = Field(gt=0)
-    volunteer_id: int | None = Field(None, gt=0)
-    organization_id: int | None = Field(None, gt=0)
+    need_id: Id
+    volunteer_id: Id | None = None
+    organization_id: Id | None = None
     schedule: PairingSchedule
     starts_on: date
     ends_on: date | None = None

@@ -159,7 +159,7 @@ async def confirm(request: Request, task_id: int):
     async with atomic():
         task, _, _ = await access_task(actor, task_id, purpose="manage")
         await records.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes,
-                            settings=ctx.settings, now=ctx.clock())
+                              reason=request.ctx.body.reason, settings=ctx.settings, now=ctx.clock())
     return await _show(request, task_id, viewer="worker")
 
 

@@ -6,7 +6,6 @@ caller's transaction, so a rolled-back request tells nobody anything.
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,17 +14,21 @@ from tortoise.expressions import F
 from tortoise.exceptions import IntegrityError
 
 from config.data import NOTIFICATION_TEMPLATES
+from config.settings import template_ids
 from models import Notification, OutboxMessage, SubscriptionQuota, User, UserRole
 from server import sql
 from server.clock import CHINA_TZ
 from server.errors import ValidationFailed
+from server.wechat import values
 
 log = logging.getLogger("haibei.notify")
 
-TEMPLATES: dict[str, dict[str, Any]] = NOTIFICATION_TEMPLATES
+# Each event's template, with the id configured for it (HAIBEI_TEMPLATE_…; config.settings.load
+# refuses a production start while one is a placeholder), read from the same environment.
+_IDS = template_ids()
+TEMPLATES: dict[str, dict[str, Any]] = {event: {**spec, "template_id": _IDS[spec["template_id"]]}
+                                        for event, spec in NOTIFICATION_TEMPLATES.items()}
 TEMPLATE_IDS = frozenset(t["template_id"] for t in TEMPLATES.values())
-# WeChat's limits per field kind; values are cut to fit so no send fails with 47003 for length.
-LIMITS = {"thing": 20, "name": 10, "phrase": 5, "character_string": 32, "number": 32}
 
 
 def _text(value: Any) -> str:
@@ -34,35 +37,20 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def fit(key: str, value: str) -> str:
-    """A field value cut to WeChat's rules for the field's kind."""
-    kind = key.rstrip("0123456789")
-    if kind == "time":
-        return value[:16] or "-"
-    if kind == "character_string":
-        value = re.sub(r"[^A-Za-z0-9_-]", "", value)
-    elif kind == "number":
-        value = re.sub(r"[^0-9.]", "", value) or "0"
-    elif kind == "name" and re.search(r"[\u4e00-\u9fff]", value):
-        # A masked Chinese name ("赵**") is Chinese with symbols, which WeChat refuses in a name
-        # field (47003): it is written the way Chinese writes a name withheld, "赵某某".
-        value = value.replace("*", "某")
-    limit = LIMITS.get(kind, 20)
-    if len(value) > limit:
-        value = value[: limit - 1] + "…" if kind == "thing" else value[:limit]
-    return value or "-"
-
-
 def render(event: str, ctx: dict[str, Any]) -> dict[str, Any]:
-    """Title, body, page and WeChat fields of ``event`` filled from ``ctx`` (missing keys blank)."""
+    """Title, body, page and WeChat fields of ``event`` filled from ``ctx`` (missing keys blank).
+
+    Each field is made into a value WeChat takes for its kind (server/wechat/values.py): a name
+    with digits or a mask ("志愿者4号", "赵**") as "志某某", a long text cut, emoji dropped. The
+    inbox's title and body keep the words as they are."""
     spec = TEMPLATES[event]
-    values = defaultdict(str, {k: _text(v) for k, v in ctx.items()})
+    text = defaultdict(str, {k: _text(v) for k, v in ctx.items()})
     return {
         "template_id": spec["template_id"],
         "title": spec["title"],
-        "body": spec["body"].format_map(values)[:300],
-        "page": spec["page"].format_map(values),
-        "fields": {key: fit(key, pattern.format_map(values)) for key, pattern in spec["fields"].items()},
+        "body": spec["body"].format_map(text)[:300],
+        "page": spec["page"].format_map(text),
+        "fields": {key: values.fit(key, pattern.format_map(text)) for key, pattern in spec["fields"].items()},
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tortoise.transactions import in_transaction
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from config import Settings
 from models import District, Need, ResidentProfile, Reward, Station, User, UserRole, VolunteerProfile
@@ -68,47 +68,55 @@ async def _seed_workflow(*, cipher: FieldCipher, settings: Settings) -> None:
     worker_of = {i: next(w for w in worker.values() if w.station_id == station_of[i]) for i in households}
     volunteer = {i: await VolunteerProfile.get(user__openid=f"demo-volunteer-{i}") for i in range(1, 6)}
 
-    async def need(i: int, code: str, text: str, urgency: str = "normal") -> Need:
+    async def need(i: int, code: str, text: str, urgency: str = "normal", at: datetime = now) -> Need:
         resident = await ResidentProfile.get(user_id=households[i].id)
         return await needs.create(actor=households[i], resident=resident, on_behalf=False, data={"service_code": code, "description": text, "urgency": urgency},
-                                  cipher=cipher, now=now)
+                                  cipher=cipher, now=at)
 
-    async def task(n: Need, i: int, title: str, start: timedelta, minutes: int = 90):
-        await needs.accept(need=n, actor=worker_of[i], now=now) if n.status == "submitted" else None
-        return await tasks.create(need=n, actor_id=worker_of[i].id, cipher=cipher, now=now, data={
-            "title": title, "scheduled_start": now + start, "scheduled_end": now + start + timedelta(minutes=minutes)})
+    async def task(n: Need, i: int, title: str, start: timedelta | datetime, minutes: int = 90, at: datetime = now):
+        await needs.accept(need=n, actor=worker_of[i], now=at) if n.status == "submitted" else None
+        begins = start if isinstance(start, datetime) else at + start
+        return await tasks.create(need=n, actor_id=worker_of[i].id, cipher=cipher, now=at, data={
+            "title": title, "scheduled_start": begins, "scheduled_end": begins + timedelta(minutes=minutes)})
 
     async with in_transaction():
-        # 1: open task tomorrow. 2: just submitted. 3: claimed by a volunteer.
+        # 1: open task tomorrow afternoon, clear of the paired lunch (11:00) whatever the day, so
+        # that volunteer 1 (and any other) can claim it. 2: just submitted. 3: claimed by a volunteer.
         n1 = await need(1, "CLEAN_HOME", "老人独居,卧床,需要打扫房间")
-        await task(n1, 1, "居室打扫", timedelta(days=1))
+        tomorrow = now.astimezone(CHINA_TZ).date() + timedelta(days=1)
+        await task(n1, 1, "居室打扫", datetime.combine(tomorrow, time(14, 0), CHINA_TZ), minutes=120)
         await need(2, "LIVING_MEAL", "腿脚不便,需要午餐送餐", urgency="urgent")
         n3 = await need(3, "HEALTH_MEDICAL_ESCORT", "下周复查,需要陪同去市立医院")
         t3 = await task(n3, 3, "陪同就医", timedelta(days=2), minutes=180)
         await claims.assign(task=t3, volunteer=volunteer[2], now=now)
-        # 4: served today, confirmed and rated (closed).
-        n4 = await need(4, "SUPPORT_TUTOR", "孩子四年级,数学跟不上")
-        t4 = await task(n4, 4, "课业辅导", timedelta(minutes=10))
-        served_from = now - timedelta(minutes=15)  # claimed and checked in when the service began
-        claim = await claims.assign(task=t4, volunteer=volunteer[3], now=served_from)
+        # 4: served earlier (an hour of tutoring, which ended a quarter of an hour ago), confirmed
+        # and rated (closed). Asked for and dispatched the hour before the visit.
+        began = now - timedelta(minutes=75)
+        n4 = await need(4, "SUPPORT_TUTOR", "孩子四年级,数学跟不上", at=began - timedelta(hours=1))
+        t4 = await task(n4, 4, "课业辅导", began, at=began - timedelta(hours=1))
+        claim = await claims.assign(task=t4, volunteer=volunteer[3], now=began - timedelta(minutes=30))
         scene = plates.scene_for(resident_id=n4.resident_id, key=cipher.derived_key("plate"))
         await records.check_in(task=t4, claim=claim, scene=scene, lat=None, lng=None, cipher=cipher, settings=settings,
-                             now=served_from, actor_id=volunteer[3].user_id)
-        await records.submit_record(task=t4, claim=claim, started_at=now - timedelta(minutes=15), ended_at=now,
-                                  summary="辅导分数加减法,完成练习册两页", photos=[], settings=settings, now=now,
-                                  actor_id=volunteer[3].user_id, owner_user_id=volunteer[3].user_id)
+                             now=began, actor_id=volunteer[3].user_id)
+        await records.submit_record(task=t4, claim=claim, started_at=began, ended_at=began + timedelta(minutes=60),
+                                  summary="辅导分数加减法,完成练习册两页", photos=[], settings=settings,
+                                  now=began + timedelta(minutes=60), actor_id=volunteer[3].user_id,
+                                  owner_user_id=volunteer[3].user_id)
         await records.confirm(task=t4, actor_id=worker_of[4].id, minutes=None, settings=settings, now=now)
         n4 = await Need.get(id=n4.id)
         await needs.rate(need=n4, actor=households[4], role="resident", score=5, comment="老师很耐心", would_use_again=True, now=now)
         # 5: outside what the station offers.
         n5 = await need(5, "LINK_LEGAL", "想咨询房屋继承问题")
         await flows.reject_need(need=n5, actor=worker_of[5], reason="已转介至区法律援助中心", now=now)
-        # 1 again: 结对帮扶 — lunch delivered Mon/Wed/Fri by a paired volunteer.
+        # 1 again: 结对帮扶 — lunch delivered every Wednesday by a paired volunteer. Once a week:
+        # the pairing's tasks, generated a week ahead, are claims the volunteer holds (one or two
+        # at a time), and those count towards HAIBEI_CLAIM_LIMIT (3). Mon/Wed/Fri held three or
+        # four, and volunteer 1 could claim nothing else.
         n6 = await need(1, "LIVING_MEAL", "独居老人,长期需要午餐送餐")
         await needs.accept(need=n6, actor=worker_of[1], now=now)
         await pairings.create(actor=worker_of[1], need=n6, now=now, data={
             "volunteer_id": volunteer[1].id, "starts_on": now.astimezone(CHINA_TZ).date(), "title": "结对送餐",
-            "schedule": {"weekdays": [1, 3, 5], "start_time": "11:00", "minutes": 45}})
+            "schedule": {"weekdays": [3], "start_time": "11:00", "minutes": 45}})
     await pairings.generate(now=now, cipher=cipher, sla_hours=settings.referral_sla_hours)
 
 

@@ -14,7 +14,7 @@ from tortoise.transactions import in_transaction
 from config import Settings
 from models import Redemption, Task, TaskClaim, VolunteerProfile
 from server.notifications import notify
-from server.pii import FieldCipher, cipher_for
+from server.pii import FieldCipher, install_cipher
 from server.points import rewards
 from server.storage import LocalStorage
 from server.workflow import pairings, referrals, tasks, uploads
@@ -100,7 +100,7 @@ async def run_all(*, settings: Settings, now: datetime, cipher: FieldCipher | No
     """Run every scheduled job once; how many things each did. Each job commits its own work, so
     one that fails (logged, None) does not hold back the others, which would otherwise wait for the
     next round behind it, every round, while it keeps failing."""
-    cipher = cipher or cipher_for(settings)
+    cipher = cipher or install_cipher(settings)
     runs = {
         "released_claims": lambda: release_stale_claims(settings=settings, now=now),
         "expired_tasks": lambda: expire_unclaimed(now=now),

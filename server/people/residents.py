@@ -3,6 +3,12 @@
 Sensitive fields are encrypted at rest and masked in every ordinary response (PIPL art. 28/51,
 GB/T 35273 §6.3). The ID number also gets a keyed blind index, so a household registered twice,
 by itself and by a worker say, is caught without decrypting anything (机制四: 避免重复).
+
+Someone registering themself with a number a household already holds is not told so: anyone can
+type anyone's ID number, and whether a person is on the assistance register is itself sensitive.
+Their profile is saved like any other, without the number's index, and the holder's station gets
+an identity case with both profiles side by side to settle. The household first on the register
+is never refused service because someone else claimed its number first.
 """
 
 from __future__ import annotations
@@ -12,11 +18,12 @@ from datetime import date, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
-from models import NEED_UNDER_WAY, Need, ResidentProfile, Station, User
+from models import NEED_UNDER_WAY, IdentityCase, Need, ResidentProfile, Station, User
 from server import audit
 from server.clock import CHINA_TZ
-from server.errors import Conflict, Forbidden, TokenInvalid, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, TokenInvalid, ValidationFailed
 from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
 
 
@@ -33,11 +40,19 @@ UNMASKED_FIELDS = ("name", "id_number", "phone", "address", "lat", "lng", "healt
 
 # PIPL art. 31: personal information of a minor under fourteen needs a guardian's consent.
 GUARDIAN_CONSENT_AGE = 14
+# What a person saving their own profile is told, whoever else holds the number they gave.
+SAVED_NOTICE = "已提交,驿站核实后生效"
+CASE_OUTCOMES = ("holder_keeps", "claimant_takes")
 
 
 class DuplicateHousehold(Conflict):
     code = "DUPLICATE_HOUSEHOLD"
     message = "该身份证号已登记,请联系所在驿站核实"
+
+
+class CaseSettled(Conflict):
+    code = "CASE_SETTLED"
+    message = "该核实事项已处理"
 
 
 class GuardianRequired(ValidationFailed):
@@ -129,19 +144,16 @@ def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCiph
         resident.guardian_consent_recorded_by = None
 
 
-async def _check_duplicate(*, cipher: FieldCipher, id_number: str | None, exclude_id: int | None,
-                           show_station: bool = True) -> None:
+async def _check_duplicate(*, cipher: FieldCipher, id_number: str | None, exclude_id: int | None) -> None:
+    """For a worker registering or correcting a household: a number held by another is refused,
+    naming its station to coordinate with (a person registering themself is never told:
+    ``upsert_own``)."""
     if not id_number:
         return
     index = cipher.blind_index(id_number, context=CTX["id_number"])
     other = await ResidentProfile.filter(id_number_index=index).exclude(id=exclude_id or 0).first()
     if other is not None:
-        # Workers are shown the station, to coordinate; nothing else about the other record. A
-        # person registering themself is not: anyone can type anyone's ID number, and where a
-        # household is on the assistance register is itself sensitive. (That the number is taken
-        # cannot be hidden from them; the rate limit on saving a profile keeps it from being a
-        # lookup service.)
-        raise DuplicateHousehold(details={"station_id": other.station_id} if show_station else None)
+        raise DuplicateHousehold(details={"station_id": other.station_id})
 
 
 async def _check_can_move(*, resident: ResidentProfile) -> None:
@@ -179,16 +191,47 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher, n
         resident = await ResidentProfile.select_for_update().get(id=resident.id)
     if resident is not None and resident.station_id != data["station_id"]:
         await _check_can_move(resident=resident)
-    await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id if resident else None,
-                           show_station=False)
     created = resident is None
     if resident is None:
         resident = ResidentProfile(user_id=user.id)
     _apply(resident, data=data, cipher=cipher, actor_id=user.id, now=now, by_household=True)
-    await _save(resident)
+    claimed = resident.id_number_index
+    if claimed is not None and await ResidentProfile.filter(id_number_index=claimed).exclude(id=resident.id or 0).exists():
+        resident.id_number_index = None  # the number stays its holder's until the station settles it
+    else:
+        claimed = None
+    try:
+        await resident.save()
+    except IntegrityError:
+        # The number registered by someone else at this very moment: they hold it.
+        claimed, resident.id_number_index = resident.id_number_index, None
+        await resident.save()
     await audit.record(actor_id=user.id, action="resident.create" if created else "resident.update",
                        subject_type="resident", subject_id=resident.id)
+    await _track_claim(claimant=resident, claimed=claimed, now=now)
     return resident
+
+
+async def _track_claim(*, claimant: ResidentProfile, claimed: str | None, now: datetime) -> None:
+    """Open a case for a number someone else holds (``claimed``: its blind index), one per profile
+    however often it is saved; a profile saved with another number, or one it now holds itself,
+    claims nothing more, and its open case closes."""
+    # Read first, then change by primary key: a locking scan of the claimant's range (a first
+    # registration has none) would take gap locks that concurrent registrations deadlock on.
+    open_cases = await IdentityCase.filter(claimant_id=claimant.id, status="open").values_list("id", "number_index")
+    stale = [case_id for case_id, index in open_cases if index != claimed]
+    if stale:
+        await IdentityCase.filter(id__in=stale, status="open").update(status="settled", outcome="withdrawn",
+                                                                      settled_at=now, open_key=None)
+    if claimed is None or len(stale) < len(open_cases):
+        return
+    try:
+        case = await IdentityCase.create(claimant_id=claimant.id, claimant_station_id=claimant.station_id,
+                                         number_index=claimed, open_key=claimant.id, created_at=now)
+    except IntegrityError:
+        return  # the same profile saved twice at once: the other save opened it
+    await audit.record(actor_id=claimant.user_id, action="identity_case.open", subject_type="resident",
+                       subject_id=claimant.id, detail={"case_id": case.id})
 
 
 def declare_categories(resident: ResidentProfile, categories: list[str]) -> None:
@@ -335,3 +378,86 @@ async def get_own(*, user_id: int) -> ResidentProfile | None:
     return await ResidentProfile.get_or_none(user_id=user_id, status="active")
 
 
+
+
+# --- identity cases: one ID number, two profiles ------------------------------------------------
+
+
+async def cases_for_station(*, station_id: int, status: str | None) -> list[tuple[IdentityCase, ResidentProfile | None]]:
+    """The identity cases a station sees, each with its holder: those it settles (its household
+    holds the number) and those of its own households claiming another's. Open first, newest first."""
+    found: list[tuple[IdentityCase, ResidentProfile | None]] = []
+    if status in (None, "open"):
+        cases = await IdentityCase.filter(status="open").prefetch_related("claimant")
+        holders = await _holders([c.number_index for c in cases])
+        found += [(c, holders.get(c.number_index)) for c in cases
+                  if station_id in (c.claimant_station_id, _station_of(holders.get(c.number_index)))]
+    if status in (None, "settled"):
+        settled = await IdentityCase.filter(Q(station_id=station_id) | Q(claimant_station_id=station_id),
+                                            status="settled").prefetch_related("claimant")
+        held = {r.id: r for r in await ResidentProfile.filter(id__in=[c.holder_id for c in settled if c.holder_id])}
+        found += [(c, held.get(c.holder_id)) for c in settled]
+    return sorted(found, key=lambda pair: (pair[0].status != "open", -pair[0].id))
+
+
+async def _holders(indexes: list[str]) -> dict[str, ResidentProfile]:
+    if not indexes:
+        return {}
+    return {r.id_number_index: r for r in await ResidentProfile.filter(id_number_index__in=sorted(set(indexes)))}
+
+
+def _station_of(resident: ResidentProfile | None) -> int | None:
+    return resident.station_id if resident is not None else None
+
+
+async def load_case(*, case_id: int) -> tuple[IdentityCase, ResidentProfile | None]:
+    """A case and its holder: who holds the number now (open), or held it when it was settled."""
+    case = await IdentityCase.get_or_none(id=case_id).prefetch_related("claimant")
+    if case is None:
+        raise NotFound("核实事项不存在")
+    if case.status == "open":
+        return case, (await _holders([case.number_index])).get(case.number_index)
+    return case, await ResidentProfile.get_or_none(id=case.holder_id) if case.holder_id else None
+
+
+def settling_station(case: IdentityCase, holder: ResidentProfile | None) -> int:
+    """The station that settles: the holder's; the claimant's when no one holds the number any more."""
+    return holder.station_id if holder is not None else case.claimant_station_id
+
+
+async def settle_case(*, case: IdentityCase, holder: ResidentProfile | None, worker_id: int, outcome: str,
+                      note: str | None, cipher: FieldCipher, now: datetime) -> tuple[IdentityCase, ResidentProfile | None]:
+    """The holder's station says whose number it is. ``holder_keeps``: the claimant's profile loses
+    the number (they are asked for their own at the next visit); ``claimant_takes``: the number
+    and its index move to the claimant, the holder's profile keeps no number. Both audited."""
+    if outcome not in CASE_OUTCOMES:
+        raise ValidationFailed("核实结果无效", details=[{"field": "outcome", "type": "enum", "allowed": list(CASE_OUTCOMES)}])
+    changed = await IdentityCase.filter(id=case.id, status="open").update(
+        status="settled", outcome=outcome, note=note, settled_by=worker_id, settled_at=now, open_key=None,
+        holder_id=holder.id if holder else None, station_id=settling_station(case, holder))
+    if not changed:
+        raise CaseSettled()
+    claimant = await ResidentProfile.select_for_update().get(id=case.claimant_id)
+    if outcome == "holder_keeps":
+        claimant.id_number_enc = claimant.id_number_masked = None
+        await claimant.save(update_fields=["id_number_enc", "id_number_masked", "updated_at"])
+    else:
+        if holder is not None:
+            holder = await ResidentProfile.select_for_update().get(id=holder.id)
+            holder.id_number_enc = holder.id_number_index = holder.id_number_masked = None
+            await holder.save(update_fields=["id_number_enc", "id_number_index", "id_number_masked", "updated_at"])
+        claimant.id_number_index = case.number_index
+        await claimant.save(update_fields=["id_number_index", "updated_at"])
+    await audit.record(actor_id=worker_id, action="identity_case.settle", subject_type="resident",
+                       subject_id=case.claimant_id, detail={"case_id": case.id, "outcome": outcome,
+                                                            "holder_id": holder.id if holder else None})
+    return await load_case(case_id=case.id)
+
+
+def present_case(case: IdentityCase, holder: ResidentProfile | None, *, cipher: FieldCipher) -> dict[str, Any]:
+    """Both profiles side by side, masked (a worker unmasks either through its own audited read)."""
+    return {"id": case.id, "status": case.status, "outcome": case.outcome, "note": case.note,
+            "station_id": settling_station(case, holder), "claimant_station_id": case.claimant_station_id,
+            "created_at": case.created_at, "settled_at": case.settled_at,
+            "holder": present(holder, cipher=cipher) if holder is not None else None,
+            "claimant": present(case.claimant, cipher=cipher)}

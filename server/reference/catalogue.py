@@ -24,6 +24,21 @@ class UnknownService(ValidationFailed):
     message = "服务项目不存在或已停用"
 
 
+# The minimum of a service an administrator adds without one (models.Service's default too):
+# short errands take about this long (config/service_catalogue.json), and a service whose default
+# duration is shorter gets that instead.
+DEFAULT_MIN_MINUTES = 15
+
+
+def check_minimum(*, default_minutes: int, min_minutes: int) -> None:
+    """A service's minimum (a shorter service is confirmed only with a reason) is within its
+    default duration: a minimum above it would flag a service that took as long as planned."""
+    if min_minutes > default_minutes:
+        raise ValidationFailed("最低服务时长不能超过默认服务时长",
+                               details=[{"field": "min_minutes", "type": "above_default_minutes",
+                                         "max": default_minutes}])
+
+
 async def sync_defaults() -> int:
     """Add default categories and services missing from the database; never overwrite edits.
 
@@ -128,6 +143,9 @@ async def create_service(*, data: dict[str, Any]) -> Service:
     if await Service.exists(code=data["code"]):
         raise ServiceCodeTaken()
     fields = {k: v for k, v in data.items() if k != "category_code"}
+    if fields.get("min_minutes") is None:
+        fields["min_minutes"] = min(DEFAULT_MIN_MINUTES, fields["default_minutes"])
+    check_minimum(default_minutes=fields["default_minutes"], min_minutes=fields["min_minutes"])
     try:
         await Service.create(category_id=data["category_code"], **fields)
     except IntegrityError:
@@ -160,6 +178,7 @@ async def update_service(*, code: str, changes: dict[str, Any]) -> Service:
             raise ValidationFailed("服务类别不存在", details=[{"field": "category_code", "type": "not_found"}])
         service.category_id = changes.pop("category_code")
     service.update_from_dict(changes)
+    check_minimum(default_minutes=service.default_minutes, min_minutes=service.min_minutes)
     await service.save()
     forget_skill_codes()
     return await get_service(code=code)
@@ -173,6 +192,7 @@ def present(service: Service) -> dict[str, Any]:
         "category_name": service.category.name if hasattr(service.category, "name") else None,
         "description": service.description,
         "default_minutes": service.default_minutes,
+        "min_minutes": service.min_minutes,
         "points_per_hour": service.points_per_hour,
         "requires_skill": service.requires_skill,
         "professional": service.professional,

@@ -10,9 +10,12 @@ Magic inputs:
   as high-risk, -1 busy); anything else is 40029.
 - phone code ``fake-phone:<11 digits>``; anything else is 40029.
 - msg_sec_check content containing 违禁 -> risky, 待审 -> review, else pass.
-- subscribe message to ``noquota-...`` -> 43101, to ``busy-...`` -> -1 (neither recorded); a field
-  value breaking WeChat's rules for its kind (length, a ``time`` that is no time, a ``phrase`` not
-  all Chinese) -> 47003.
+- subscribe message to ``noquota-...`` -> 43101, to ``busy-...`` -> -1 (neither recorded); a
+  keyword value WeChat refuses for its kind -> 47003 ``argument invalid! data.<key>.value invalid``
+  (``... is empty`` for an empty one). The rules are ``server.wechat.values.valid``, the same the
+  app fits its values to: a ``name`` with digits or symbols beside Chinese ("志愿者4号", "赵**"), a
+  ``phrase`` not of 1-5 Chinese characters, a ``thing`` over 20 characters, a ``time`` that is no
+  time ("待定"), emoji or a line break in any kind, a kind WeChat does not have.
 
 Inspection endpoints (not part of WeChat) live under ``/__standin/``: health, stats, the recorded
 subscribe messages, and token revocation to simulate expiry.
@@ -21,22 +24,24 @@ subscribe messages, and token revocation to simulate expiry.
 from __future__ import annotations
 
 import base64
-import hashlib
+import io
 import itertools
 import re
 import secrets
-import struct
 import time
-import zlib
 from typing import Any
 
+import segno
 from sanic import Request, Sanic
 from sanic.exceptions import BadRequest
 from sanic.response import HTTPResponse, json, raw
 
+from server.wechat import values
+
 TOKEN_EXPIRES_IN = 7200
 SCENE_MAX_LENGTH = 32
-QR_SIZE = 21  # a version-1 QR code is 21x21 modules
+# getUnlimitedQRCode's ``width`` in px: 430 unless given, at least 280 and at most 1280.
+QR_WIDTH_DEFAULT, QR_WIDTH_MIN, QR_WIDTH_MAX = 430, 280, 1280
 
 ERR_INVALID_APPID = {"errcode": 40013, "errmsg": "invalid appid"}
 ERR_INVALID_SECRET = {"errcode": 40125, "errmsg": "invalid appsecret"}
@@ -55,40 +60,6 @@ ERR_SCENE_LENGTH = {"errcode": 40169, "errmsg": "invalid length for scene"}
 ERR_INVALID_PAGE = {"errcode": 41030, "errmsg": "invalid page"}
 
 PHONE_CODE = re.compile(r"fake-phone:(\d{11})")
-# WeChat's ``time`` value: a 24-hour time, optionally after a date, or two such joined by "~"
-# (15:01, 2019年10月1日 15:01, 2019-10-01 15:01); anything else ("待定", "-") is 47003.
-_POINT = r"(?:\d{4}(?:-\d{1,2}-\d{1,2}|年\d{1,2}月\d{1,2}日) ?)?\d{1,2}:\d{2}(?::\d{2})?"
-TIME_VALUE = re.compile(rf"{_POINT}(?:\s*~\s*{_POINT})?")
-# ``phrase``: Chinese characters only.
-PHRASE_VALUE = re.compile(r"[\u4e00-\u9fff]+")
-
-
-# ``name``: up to 10 Chinese characters (letters may mix in, counted as Chinese), or up to 20
-# letters or symbols; Chinese with symbols ("赵**") is neither, and WeChat answers 47003.
-NAME_VALUE = re.compile(r"[\u4e00-\u9fffA-Za-z·]{1,10}|[A-Za-z!-/:-@\[-`{-~ ·]{1,20}")
-
-
-# WeChat's limits on subscribe-message field values, by the key's kind (thing1 → thing).
-FIELD_LIMITS = {"thing": 20, "name": 20, "phrase": 5, "character_string": 32, "number": 32, "letter": 32,
-                "symbol": 5, "car_number": 8, "phone_number": 17, "amount": 32, "date": 32, "time": 64}
-
-
-def field_ok(key: str, value: str) -> bool:
-    kind = key.rstrip("0123456789")
-    limit = FIELD_LIMITS.get(kind)
-    if limit is None or not value or len(value) > limit:
-        return False
-    if kind == "character_string":
-        return all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
-    if kind == "number":
-        return value.replace(".", "", 1).isdigit()
-    if kind == "time":
-        return TIME_VALUE.fullmatch(value) is not None
-    if kind == "phrase":
-        return PHRASE_VALUE.fullmatch(value) is not None
-    if kind == "name":
-        return NAME_VALUE.fullmatch(value) is not None
-    return True
 
 
 def create_standin_app(name: str = "wechat_standin", *, appid: str | None = None, secret: str | None = None) -> Sanic:
@@ -251,9 +222,12 @@ def create_standin_app(name: str = "wechat_standin", *, appid: str | None = None
             return json(ERR_NO_QUOTA)
         if touser.startswith("busy-"):
             return json(ERR_SYSTEM)
-        bad_field = next((key for key, value in data.items() if not field_ok(key, value["value"])), None)
+        # WeChat's rules for each keyword's kind (server/wechat/values.py), the first refused named
+        # as WeChat names it: "is empty" for an empty value, "invalid" for any other.
+        bad_field = next((key for key, value in data.items() if not values.valid(key, value["value"])), None)
         if bad_field:
-            return json({"errcode": 47003, "errmsg": f"argument invalid! data.{bad_field}.value invalid"})
+            why = "is empty" if not data[bad_field]["value"].strip() else "invalid"
+            return json({"errcode": 47003, "errmsg": f"argument invalid! data.{bad_field}.value {why}"})
         if app.ctx.faults:
             code = app.ctx.faults.pop(0)
             return json({"errcode": code, "errmsg": "injected fault"})
@@ -276,7 +250,11 @@ def create_standin_app(name: str = "wechat_standin", *, appid: str | None = None
         # WeChat rejects pages given with a leading slash (and pages that do not exist).
         if page is not None and (not isinstance(page, str) or page.startswith("/")):
             return json(ERR_INVALID_PAGE)
-        return raw(qr_png(f"{scene}|{page or ''}"), content_type="image/png")
+        width = body.get("width", QR_WIDTH_DEFAULT)
+        # A mistyped field is malformed data to WeChat (47001); the gateway always sends an int.
+        if isinstance(width, bool) or not isinstance(width, int):
+            return json(ERR_DATA_FORMAT)
+        return raw(qr_png(scene, width=width), content_type="image/png")
 
     # ---- stand-in inspection ----------------------------------------------------------------
 
@@ -322,20 +300,20 @@ def create_standin_app(name: str = "wechat_standin", *, appid: str | None = None
     return app
 
 
-def qr_png(seed: str) -> bytes:
-    """A valid 21x21 8-bit grayscale PNG whose black/white modules derive from ``seed``.
+def qr_png(scene: str, *, width: int = QR_WIDTH_DEFAULT) -> bytes:
+    """A scannable black-on-white QR code PNG whose text is exactly ``scene``, about ``width`` px wide.
 
-    Not a decodable QR code, but deterministic per scene so tests can tell codes apart.
+    WeChat's answer is a wxacode: a round "sun code" that only WeChat can read, which opens the
+    mini-program's ``page`` and hands it ``scene`` (``options.scene``). Nobody but WeChat can draw
+    one, so the honest local stand-in is a plain QR code holding the scene: any scanner (the phone's
+    camera, ``wx.scanCode``, zxing in the tests) reads back what the mini-program would receive, and a
+    plate printed from it can be tried on site. ``page`` is not in the image, as a wxacode does not
+    show it either. The width is held to WeChat's 280-1280 px; the image is a whole number of pixels
+    per module (with the standard four-module quiet zone), so it comes out near the width, not at it.
     """
-    bits = int.from_bytes(hashlib.sha512(seed.encode("utf-8")).digest(), "big")
-    rows = bytearray()
-    for y in range(QR_SIZE):
-        rows.append(0)  # filter type: None
-        for x in range(QR_SIZE):
-            rows.append(0 if (bits >> (y * QR_SIZE + x)) & 1 else 255)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", QR_SIZE, QR_SIZE, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(rows))) + chunk(b"IEND", b"")
+    code = segno.make_qr(scene, error="m")
+    modules = code.symbol_size(scale=1)[0]  # the quiet zone included
+    width = min(max(width, QR_WIDTH_MIN), QR_WIDTH_MAX)
+    out = io.BytesIO()
+    code.save(out, kind="png", scale=max(1, round(width / modules)))
+    return out.getvalue()

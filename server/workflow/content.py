@@ -6,6 +6,10 @@ A local word list catches the obvious; WeChat's msgSecCheck v2 is the judge. ``r
 for a worker: a person in need must never be turned away by an outage, nor kept waiting by one
 (the gateway pauses msgSecCheck after a run of unanswered calls, server/wechat/gateway.py).
 
+The word list is matched on ``for_matching`` (server/text.py) of the text and of each word: so
+"賭博", "赌 博" and "赌\u200b博" are caught as "赌博". msgSecCheck gets the text as it will be stored
+(cleaned by the request models), not the matching form.
+
 Health notes and other personal data are deliberately *not* sent: passing them to a third party
 would need its own consent (PIPL art. 23).
 """
@@ -19,11 +23,14 @@ from datetime import datetime, timedelta
 from config.data import CONTENT_WORDS
 from models import ContentFlag, User
 from server.errors import DomainError, NotFound
+from server.text import for_matching, word_pattern
 from server.wechat import WeChatError, WeChatGateway
 
 log = logging.getLogger("haibei.content")
 SESSION_WINDOW = timedelta(hours=2)
 SCENE_COMMENT = 2
+# The local list in its matching form, once.
+RISKY_WORDS = word_pattern(CONTENT_WORDS)
 
 
 class ContentRisky(DomainError):
@@ -43,7 +50,7 @@ async def screen(*, wechat: WeChatGateway, author: User, text: str | None, now: 
     """Judge ``text``; raises ContentRisky, else says whether to flag it. Call outside transactions."""
     if not text:
         return Verdict(None)
-    if any(word in text for word in CONTENT_WORDS):
+    if RISKY_WORDS.search(for_matching(text)):
         raise ContentRisky(details={"field": field, "source": "local"})
     if not author.openid or not author.last_login_at or now - author.last_login_at > SESSION_WINDOW:
         return Verdict("unchecked", "no recent WeChat session")

@@ -236,7 +236,7 @@ async def end(*, pairing: Pairing, actor_id: int, role: str, reason: str, now: d
         if task.status == "referred":
             await referrals.withdraw(task=task, actor_id=actor_id, reason=reason, now=now)
         # The paired volunteer hears of the pairing's end below, once, not of each task.
-        await tasks.cancel(task=task, actor_id=actor_id, reason=f"结对结束:{reason}", now=now, role=role,
+        await tasks.cancel(task=task, actor_id=actor_id, reason=f"结对结束:{reason}"[:200], now=now, role=role,
                            quiet=frozenset({locked.volunteer_id}) if locked.volunteer_id else frozenset())
     need = await Need.get(id=pairing.need_id)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role=role, now=now)

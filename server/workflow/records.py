@@ -13,7 +13,7 @@ from typing import Any
 
 from config import Settings
 from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
-from server import geo
+from server import audit, geo
 from server.errors import DomainError, Forbidden, ValidationFailed
 from server.pii import FieldCipher
 from server.points import ledger
@@ -39,8 +39,10 @@ class CheckinEvidence(DomainError):
     message = "签到条件不满足"
 
 
-def _minutes(start: datetime, end: datetime) -> int:
-    return max(0, int((end - start).total_seconds() // 60))
+class ShortServiceReasonRequired(DomainError):
+    status = 422
+    code = "SHORT_SERVICE_REASON_REQUIRED"
+    message = "服务时长低于该服务最低时长,请填写确认理由"
 
 
 # ---- check-in and record --------------------------------------------------------------------
@@ -146,9 +148,15 @@ async def submit_record(
 # ---- confirmation -----------------------------------------------------------------------------
 
 
-async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: Settings, now: datetime) -> list[PointsEntry]:
+async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: Settings, now: datetime,
+                  reason: str | None = None) -> list[PointsEntry]:
     """A worker confirms the submitted records and each volunteer is credited, in this same
-    transaction and once per claim (the ledger key is the claim). Returns the ledger entries."""
+    transaction and once per claim (the ledger key is the claim). Returns the ledger entries.
+
+    A claim whose verified minutes fall below the service's ``min_minutes`` is confirmed only with
+    a ``reason``: points are still credited by the rules (at least ``min_per_service``), so a
+    17-second record must not earn them without a worker having seen it and said why. The reason
+    goes on each claim's timeline row and, for the short ones, into the audit trail."""
     claims = await TaskClaim.filter(task_id=task.id, status="submitted")
     if task.status != "submitted" or not claims:
         raise events.invalid_state(task, "确认")
@@ -159,19 +167,37 @@ async def confirm(*, task: Task, actor_id: int, minutes: int | None, settings: S
     # Nor does the household that received it: a worker's own home is a colleague's to confirm.
     if await ResidentProfile.exists(id=need.resident_id, user_id=actor_id):
         raise OwnService("不能确认本人家庭接受的服务,请由驿站其他工作人员确认")
+    service = await Service.get(code=task.service_id)
     grace = timedelta(minutes=settings.checkin_grace_minutes)
-    window_cap = _minutes(task.scheduled_start, task.scheduled_end) + 2 * int(grace.total_seconds() // 60)
-    posted: list[PointsEntry] = []
+    window_cap = tasks.service_minutes(task.scheduled_start, task.scheduled_end) + 2 * int(grace.total_seconds() // 60)
+    # Every claim is checked before any is confirmed: a refusal changes nothing.
+    decided: list[tuple[TaskClaim, int, int]] = []
     for claim in claims:
-        recorded = _minutes(claim.started_at, claim.ended_at)
+        recorded = tasks.service_minutes(claim.started_at, claim.ended_at)
         if minutes is not None and minutes > min(recorded, window_cap):
             raise ValidationFailed("核定时长不能超过服务记录或任务时段",
                                    details=[{"field": "minutes", "type": "too_long", "max": min(recorded, window_cap)}])
-        verified = min(recorded, window_cap) if minutes is None else minutes
+        decided.append((claim, recorded, min(recorded, window_cap) if minutes is None else minutes))
+    short = [(claim, recorded, verified) for claim, recorded, verified in decided
+             if tasks.below_minimum(verified, service=service)]
+    if short and not reason:
+        raise ShortServiceReasonRequired(
+            f"服务时长低于该服务最低时长({service.min_minutes}分钟),请填写确认理由",
+            details={"min_minutes": service.min_minutes,
+                     "claims": [{"claim_id": claim.id, "recorded_minutes": recorded, "verified_minutes": verified}
+                                for claim, recorded, verified in short]})
+    posted: list[PointsEntry] = []
+    for claim, recorded, verified in decided:
         await events.move(claim, to="confirmed", allowed_from=("submitted",), wanted="确认", need_id=task.need_id,
-                          actor_id=actor_id, actor_role="worker", now=now,
+                          actor_id=actor_id, actor_role="worker", now=now, reason=reason or None,
                           extra={"confirmed_by": actor_id, "confirmed_at": now, "verified_minutes": verified,
                                  "active_key": None})
+        if tasks.below_minimum(verified, service=service):
+            await audit.record(actor_id=actor_id, action="claim.confirm_short", subject_type="claim",
+                               subject_id=claim.id, detail={
+                                   "task_id": task.id, "service_code": service.code, "reason": reason,
+                                   "recorded_minutes": recorded, "verified_minutes": verified,
+                                   "min_minutes": service.min_minutes})
         volunteer = await VolunteerProfile.get(id=claim.volunteer_id)
         amount, entries = await ledger.award_for_claim(claim=claim, task=task, need=need, volunteer=volunteer,
                                                        actor_id=actor_id, now=now)

@@ -65,6 +65,17 @@ def default_points(service: Service) -> int:
     return math.ceil(service.points_per_hour * service.default_minutes / 60)
 
 
+def service_minutes(start: datetime, end: datetime) -> int:
+    """Whole minutes from ``start`` to ``end``, never negative: how long a service record says."""
+    return max(0, int((end - start).total_seconds() // 60))
+
+
+def below_minimum(minutes: int, *, service: Service) -> bool:
+    """Whether a service this short is below the catalogue's ``min_minutes`` for it: a worker
+    confirms it only with a reason (server/workflow/records.py ``confirm``)."""
+    return minutes < service.min_minutes
+
+
 # ---- create -------------------------------------------------------------------------------
 
 
@@ -354,6 +365,11 @@ async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: T
          "points_due": c.points_due, "volunteer_id": c.volunteer_id if viewer == "worker" else None}
         for c, name in claims
     ]
+    if viewer == "worker":
+        service = getattr(task, "service", None)  # loaded with the task, or a query not yet run
+        if not isinstance(service, Service):
+            service = await Service.get(code=task.service_id)
+        _flag_short(out, claims=[c for c, _ in claims], service=service)
     if viewer == "claimant" and claim is not None:
         out["my_claim"] = {"id": claim.id, "status": claim.status, "points_due": claim.points_due,
                            "record_reject_reason": claim.record_reject_reason}
@@ -372,6 +388,20 @@ async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: T
                 "call_hint": "请通过驿站电话联系服务对象",
             }
     return out
+
+
+def _flag_short(out: dict[str, Any], *, claims: list[TaskClaim], service: Service) -> None:
+    """What a worker sees before confirming: the service's minimum, each record's length, and
+    which records fall short of it (``short_service``). A submitted record that does needs a
+    reason to be confirmed; for a confirmed one, the verified minutes are what counted."""
+    out["min_minutes"] = service.min_minutes
+    for shown, c in zip(out["claims"], claims):
+        recorded = service_minutes(c.started_at, c.ended_at) if c.started_at and c.ended_at else None
+        counted = {"submitted": recorded, "confirmed": c.verified_minutes}.get(c.status)
+        shown["recorded_minutes"] = recorded
+        shown["short_service"] = counted is not None and below_minimum(counted, service=service)
+    out["short_service"] = any(shown["short_service"] for shown, c in zip(out["claims"], claims)
+                               if c.status == "submitted")
 
 
 async def approved_volunteer(*, actor) -> VolunteerProfile:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from models import IdentityCase
 from tests.builders import new_openid, resident_payload, volunteer_payload
 from tests.handlers.access.matrix_support import Worlds, station_apart, unique_district
 
@@ -42,6 +43,9 @@ ROUTES = [
      lambda w: {"categories": ["低保"]}, {"worker_a"}, {"owner": 403, "admin": 403, "*": 404}),
     ("residents.unmasked", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/unmasked", None,
      {"owner", "worker_a"}, {"admin": 403, "*": 404}),
+    ("residents.identity_cases", "GET", lambda w: "/api/v1/residents/identity-cases", None, WORKERS, 403),
+    ("residents.identity_cases.settle", "POST", lambda w: f"/api/v1/residents/identity-cases/{w.case_id}/settle",
+     lambda w: {"outcome": "holder_keeps"}, {"worker_a"}, {"worker_b": 404, "*": 403}),
     ("volunteers.list", "GET", lambda w: "/api/v1/volunteers", None, WORKERS, 403),
     ("volunteers.approve", "POST", lambda w: f"/api/v1/volunteers/{w.pending_id}/approve", None,
      {"worker_a"}, {"worker_b": 404, "*": 403}),
@@ -76,7 +80,14 @@ async def _build_world(client, api):
     worker_a = await fast_login(api, "worker", station_id=a.id)
     worker_b = await fast_login(api, "worker", station_id=b.id)
     owner = await fast_login(api)
-    r = await client.put("/api/v1/me/resident", json=resident_payload(a), headers=owner.headers)
+    owned = resident_payload(a)
+    r = await client.put("/api/v1/me/resident", json=owned, headers=owner.headers)
+    # Someone else registering the owner's ID number: an identity case for station A.
+    claimant = await fast_login(api)
+    c = await client.put("/api/v1/me/resident", json=resident_payload(a, id_number=owned["id_number"]),
+                         headers=claimant.headers)
+    assert c.status_code == 200, c.text
+    case = await IdentityCase.get(claimant_id=c.json()["id"])
     applicant = await fast_login(api)
     p = await client.put("/api/v1/me/volunteer", json=volunteer_payload(a), headers=applicant.headers)
     (volunteer,) = await bulk_volunteers(api, a, 1)
@@ -89,7 +100,7 @@ async def _build_world(client, api):
         "org_staff": await fast_login(api, "org_staff", organization_id=(await make_organization()).id),
         "admin": await fast_login(api, "admin"),
     }
-    return SimpleNamespace(a=a, b=b, sessions=sessions, resident_id=r.json()["id"], pending_id=p.json()["id"],
+    return SimpleNamespace(a=a, b=b, sessions=sessions, resident_id=r.json()["id"], pending_id=p.json()["id"], case_id=case.id,
                            spare_district=spare_district, spare_station=spare_station)
 
 

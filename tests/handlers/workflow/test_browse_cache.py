@@ -38,7 +38,7 @@ async def test_a_warm_browse_reads_nothing_and_changes_show_at_once(client):
     assert await browse_ids(client, b) == []
     assert await browse_ids(client, a) == []
     # A gives it back: it is offered again, to both.
-    r = await client.post(f"/api/v1/tasks/{task['id']}/release", json={"reason": "临时有事"}, headers=a.headers)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/release", headers=a.headers)
     assert r.status_code == 200, r.text
     assert await browse_ids(client, b) == [task["id"]]
     assert await browse_ids(client, a) == [task["id"]]
@@ -83,7 +83,7 @@ async def test_a_neighbourhood_read_whole_still_shows_every_change_in_its_cells_
     r = await client.post(f"/api/v1/tasks/{far['id']}/claim", headers=a.headers)
     assert r.status_code == 200, r.text
     assert await near(b) == [task["id"]]
-    r = await client.post(f"/api/v1/tasks/{far['id']}/release", json={"reason": "临时有事"}, headers=a.headers)
+    r = await client.post(f"/api/v1/tasks/{far['id']}/release", headers=a.headers)
     assert r.status_code == 200, r.text
     assert await near(b) == [task["id"], far["id"]]
 

@@ -140,10 +140,10 @@ async def test_a_photo_stands_for_one_service_record_only(client):
     photo = (await client.post("/api/v1/uploads", files={"file": ("a.png", tiny_png(), "image/png")},
                                headers=volunteer.headers)).json()
     await serve(first)
-    assert (await record_after(client, first["id"], volunteer, 10, photos=[photo["id"]])).status_code == 200
+    assert (await record_after(client, first["id"], volunteer, 30, photos=[photo["id"]])).status_code == 200
     assert (await client.post(f"/api/v1/tasks/{first['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
     await serve(second)
-    r = await record_after(client, second["id"], volunteer, 10, photos=[photo["id"]])
+    r = await record_after(client, second["id"], volunteer, 30, photos=[photo["id"]])
     err = assert_error(r, 400, "VALIDATION_ERROR")
     assert err["details"] == [{"field": "photos", "type": "already_used", "ids": [photo["id"]]}]
     assert (await Task.get(id=second["id"])).status != "submitted"

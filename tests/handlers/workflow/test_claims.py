@@ -189,17 +189,17 @@ async def test_a_part_filled_task_past_its_window_goes_on_with_the_volunteer_who
 
     station = await make_station()
     task, need, worker, _ = await make_open_task(client, station, volunteers_needed=2,
-                                                 scheduled_start=iso(soon(-4)), scheduled_end=iso(soon(20)))
+                                                 scheduled_start=iso(soon(-4)), scheduled_end=iso(soon(40)))
     a, _ = await make_volunteer(client, station, approved_by=worker)
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=a.headers)
     r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=a.headers)
     assert r.status_code == 200 and r.json()["status"] == "open", r.text
     assert (await client.get(f"/api/v1/needs/{need['id']}", headers=worker.headers)).json()["status"] == "in_service"
     real = api.app.ctx.clock
-    api.app.ctx.clock = lambda: real() + timedelta(minutes=20)
+    api.app.ctx.clock = lambda: real() + timedelta(minutes=40)
     try:
         r = await client.post(f"/api/v1/tasks/{task['id']}/record", headers=a.headers,
-                              json={"started_at": iso(soon(0)), "ended_at": iso(soon(20)), "summary": "打扫"})
+                              json={"started_at": iso(soon(0)), "ended_at": iso(soon(40)), "summary": "打扫"})
         assert r.status_code == 200 and r.json()["status"] == "open", r.text
         # Nobody took the second slot: once the window is over the task follows A's record.
         end = (await Task.get(id=task["id"])).scheduled_end

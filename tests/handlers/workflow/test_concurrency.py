@@ -33,7 +33,11 @@ async def test_double_submitted_profile_makes_one_row(client):
     assert await VolunteerProfile.filter(user_id=s.id).count() == 1
 
 
-async def test_same_id_number_registered_at_once_by_two_people_lets_one_in(client):
+async def test_same_id_number_registered_at_once_by_four_people_gives_it_to_one(client):
+    """Four people registering one ID number at the same moment: all are saved and told the same;
+    exactly one profile holds the number, and each of the others is a case for its station."""
+    from models import IdentityCase
+
     station = await make_station()
     id_number = random_id_number()
     people = [await login(client) for _ in range(4)]
@@ -41,10 +45,14 @@ async def test_same_id_number_registered_at_once_by_two_people_lets_one_in(clien
         client.put("/api/v1/me/resident", json=resident_payload(station, id_number=id_number), headers=p.headers)
         for p in people
     ))
-    statuses = sorted(r.status_code for r in results)
-    assert statuses == [200, 409, 409, 409], [r.text for r in results]
-    assert all(r.json()["error"]["code"] == "DUPLICATE_HOUSEHOLD" for r in results if r.status_code == 409)
-    assert await ResidentProfile.all().count() == 1
+    assert [r.status_code for r in results] == [200] * 4, [r.text for r in results]
+    assert {r.json()["notice"] for r in results} == {"已提交,驿站核实后生效"}
+    assert await ResidentProfile.all().count() == 4
+    holders = await ResidentProfile.filter(id_number_index__isnull=False)
+    assert len(holders) == 1
+    cases = await IdentityCase.filter(status="open")
+    assert len(cases) == 3 and {c.number_index for c in cases} == {holders[0].id_number_index}
+    assert {c.claimant_id for c in cases} == {r.json()["id"] for r in results} - {holders[0].id}
 
 
 async def test_same_need_submitted_at_once_lands_once(client):

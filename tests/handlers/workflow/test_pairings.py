@@ -393,3 +393,20 @@ async def test_the_station_hears_when_the_paired_volunteer_gives_an_occurrence_b
     assert (await client.post(f"/api/v1/tasks/{task_id}/claim", headers=other.headers)).status_code == 200
     assert (await client.post(f"/api/v1/tasks/{task_id}/release", headers=other.headers)).status_code == 200
     assert await Notification.filter(event="assignee_unserved").count() == 1
+
+
+async def test_ending_a_pairing_with_the_longest_reason_ends_its_claimed_tasks(client, api):
+    """The reason allowed (200 characters) still fits where the ended claims keep it."""
+    station = await make_station()
+    need, worker, _ = await paired_need(client, station)
+    _, vprofile = await make_volunteer(client, station, approved_by=worker)
+    today = api.app.ctx.clock().astimezone(CHINA_TZ).date()
+    body = {"need_id": need["id"], "volunteer_id": vprofile["id"], "starts_on": today.isoformat(),
+            "schedule": {"weekdays": [(today + timedelta(days=1)).isoweekday()], "start_time": "09:00", "minutes": 60}}
+    r = await client.post("/api/v1/pairings", json=body, headers=worker.headers)
+    assert r.status_code == 201, r.text
+    reason = "家" * 200
+    r = await client.post(f"/api/v1/pairings/{r.json()['id']}/end", json={"reason": reason}, headers=worker.headers)
+    assert r.status_code == 200, r.text
+    claim = await TaskClaim.get(volunteer_id=vprofile["id"])
+    assert claim.status == "cancelled" and claim.ended_reason == ("结对结束:" + reason)[:200]

@@ -54,11 +54,11 @@ async def test_whole_path_from_a_residents_need_to_a_closed_rated_need(client, a
     assert r.json()["my_claim"]["status"] == "checked_in" and r.json()["status"] == "checked_in"
     assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "in_service"
 
-    # 15 minutes of service from the check-in, recorded when it ends; the rest follows.
+    # An hour of service from the check-in, recorded when it ends; the rest follows.
     started = soon(0)
-    with clock_moved(15, api.app):
+    with clock_moved(60, api.app):
         r = await client.post(f"/api/v1/tasks/{task['id']}/record",
-                              json={"started_at": iso(started), "ended_at": iso(soon(15)), "summary": "打扫了客厅和厨房"},
+                              json={"started_at": iso(started), "ended_at": iso(soon(60)), "summary": "打扫了客厅和厨房"},
                               headers=volunteer.headers)
         assert r.status_code == 200 and r.json()["status"] == "submitted", r.text
 
@@ -66,8 +66,8 @@ async def test_whole_path_from_a_residents_need_to_a_closed_rated_need(client, a
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "confirmed"
         claim = await TaskClaim.get(task_id=task["id"])
-        # 15 min of CLEAN_HOME (10/h) rounds to 3, lifted to the 5-point minimum, +5 urgent, +20 first service.
-        assert claim.status == "confirmed" and claim.verified_minutes == 15 and claim.points_due == 30
+        # An hour of CLEAN_HOME (10/h) is 10 points, +5 urgent, +20 first service.
+        assert claim.status == "confirmed" and claim.verified_minutes == 60 and claim.points_due == 35
         assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "completed"
 
         r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 5, "comment": "很好", "would_use_again": True},
@@ -97,8 +97,8 @@ async def test_worker_reports_on_behalf_and_rates_for_the_household(client):
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
     assert r.status_code == 200, r.text
-    assert (await record_after(client, task["id"], volunteer, 10, summary="送餐")).status_code == 200
-    await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
+    assert (await record_after(client, task["id"], volunteer, 20, summary="送餐")).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
     r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 2, "would_use_again": False},
                           headers=worker.headers)
     assert r.status_code == 200 and r.json()["status"] == "closed"
@@ -128,7 +128,7 @@ async def test_a_household_served_once_may_ask_for_the_same_service_again(client
     assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
     r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
     assert r.status_code == 200, r.text
-    assert (await record_after(client, task["id"], volunteer, 10)).status_code == 200
+    assert (await record_after(client, task["id"], volunteer, 45)).status_code == 200
     assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
     assert (await client.get(f"/api/v1/needs/{need['id']}", headers=resident.headers)).json()["status"] == "completed"
     again = await make_need(client, resident, description="又需要打扫了")
@@ -241,10 +241,11 @@ async def test_record_outside_the_window_is_400_and_reject_record_sends_it_back(
     mine = (await client.get(f"/api/v1/tasks/{task['id']}", headers=volunteer.headers)).json()
     assert mine["my_claim"]["status"] == "checked_in" and mine["my_claim"]["record_reject_reason"] == "请写清楚打扫了哪些房间"
     assert (await record_after(client, task["id"], volunteer, 20, summary="打扫了卧室和客厅")).status_code == 200
-    # Minutes may be adjusted down, never above the record.
+    # Minutes may be adjusted down, never above the record (below the service's minimum, with a reason).
     assert_error(await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={"minutes": 60}, headers=worker.headers),
                  400, "VALIDATION_ERROR")
-    r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={"minutes": 10}, headers=worker.headers)
+    r = await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={"minutes": 10, "reason": "实际打扫约10分钟"},
+                          headers=worker.headers)
     assert r.status_code == 200
     claim = await TaskClaim.get(task_id=task["id"])
     assert claim.verified_minutes == 10 and claim.points_due == 25  # minimum 5 + first-service bonus 20
@@ -263,7 +264,7 @@ async def test_bulk_confirm_checks_each_task(client):
         task = await make_task(client, worker, need)
         await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
         await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
-        assert (await record_after(client, task["id"], volunteer, 10, summary="ok")).status_code == 200
+        assert (await record_after(client, task["id"], volunteer, 40, summary="ok")).status_code == 200
         done.append(task["id"])
     elsewhere, *_ = await make_open_task(client, other_station)
     not_ready, *_ = await make_open_task(client, station)
@@ -287,7 +288,7 @@ async def test_a_worker_finds_the_records_waiting_for_the_station(client):
         volunteer, _ = await make_volunteer(client, station, approved_by=worker)
         resident, _ = await make_resident(client, station)
         task = await make_task(client, worker, await make_need(client, resident))
-        await serve_and_record(client, task["id"], volunteer, minutes=20)
+        await serve_and_record(client, task["id"], volunteer, minutes=40)
         submitted.append(task["id"])
     still_open, *_ = await make_open_task(client, station)
     await make_open_task(client, other)
@@ -374,8 +375,8 @@ async def test_claimant_sees_the_address_until_24h_after_confirmation_and_househ
     volunteer, vprofile = await make_volunteer(client, station, approved_by=worker, name="赵志愿")
     await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)
     await client.post(f"/api/v1/tasks/{task['id']}/check-in", json=HOME, headers=volunteer.headers)
-    assert (await record_after(client, task["id"], volunteer, 10, summary="ok")).status_code == 200
-    await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)
+    assert (await record_after(client, task["id"], volunteer, 40, summary="ok")).status_code == 200
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/confirm", json={}, headers=worker.headers)).status_code == 200
     view = (await client.get(f"/api/v1/tasks/{task['id']}", headers=volunteer.headers)).json()
     assert view["location"]["address"] == "鲸园街道新威社区3号楼2单元501室"
     real_clock = api.app.ctx.clock

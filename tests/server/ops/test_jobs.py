@@ -123,9 +123,9 @@ async def test_need_completes_when_its_last_open_task_expires(api, client):
     await client.post(f"/api/v1/tasks/{t1['id']}/claim", headers=volunteer.headers)
     r = await client.post(f"/api/v1/tasks/{t1['id']}/check-in", json=HOME, headers=volunteer.headers)
     assert r.status_code == 200, r.text
-    with clock_moved(10, api.app):
+    with clock_moved(30, api.app):
         r = await client.post(f"/api/v1/tasks/{t1['id']}/record",
-                              json={"started_at": iso(soon(0)), "ended_at": iso(soon(10)), "summary": "打扫"},
+                              json={"started_at": iso(soon(0)), "ended_at": iso(soon(30)), "summary": "打扫"},
                               headers=volunteer.headers)
         assert r.status_code == 200, r.text
         r = await client.post(f"/api/v1/tasks/{t1['id']}/confirm", json={}, headers=worker.headers)
