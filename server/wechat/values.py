@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 from datetime import date, datetime, time
 
 from server.clock import CHINA_TZ
@@ -212,13 +213,16 @@ _WITHHELD = "某某"
 _NAME_DOTS = re.compile(r"[·•‧・.\s]")
 
 
+_BREAKS = re.compile(r"[\r\n\t\u2028\u2029]+")
+_SPACES = re.compile(r" {2,}")
+
+
 def _clean(value: str) -> str:
     """The text as WeChat can show it on one line: composed (NFC), line breaks and runs of spaces
     as one space, emoji and invisible characters gone."""
     value = unicodedata.normalize("NFC", value)
-    value = re.sub(r"[\r\n\t\u2028\u2029]+", " ", value)
-    value = "".join(c for c in value if not _unsendable(c))
-    return re.sub(r" {2,}", " ", value).strip()
+    value = "".join(c for c in _BREAKS.sub(" ", value) if not _unsendable(c))
+    return _SPACES.sub(" ", value).strip()
 
 
 def _now() -> datetime:
@@ -361,6 +365,15 @@ _FITS: dict[str, Callable[[str], str]] = {
 }
 
 
+@lru_cache(maxsize=8192)
+def _as_sent(key: str, value: str) -> str | None:
+    """The cleaned value if WeChat takes it, else None. Cached: titles, names and words repeat from
+    message to message, and whether a value is taken never changes (what is made of one that is
+    not may: a time fallback is the current minute, so that part is not cached)."""
+    cleaned = _clean(value)
+    return cleaned if valid(key, cleaned) else None
+
+
 def fit(key: str, value: str) -> str:
     """``value`` made into one WeChat takes for the keyword ``key``, whatever it was.
 
@@ -370,9 +383,10 @@ def fit(key: str, value: str) -> str:
     shape = _FITS.get(kind)
     if shape is None:
         raise ValueError(f"{key}: WeChat has no keyword kind {kind!r}")
+    sent = _as_sent(key, value)
+    if sent is not None:
+        return sent  # what WeChat takes is sent as it is
     value = _clean(value)
-    if valid(key, value):
-        return value  # what WeChat takes is sent as it is
     # Nothing of the value left (only emoji, a code of Chinese only): the kind's placeholder. Time
     # and date always find one. No second net under this: a value a shape makes that WeChat
     # refuses is a bug the property test finds (tests/wechat/test_values.py), not one to hide here.

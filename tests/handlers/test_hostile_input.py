@@ -431,3 +431,24 @@ async def test_an_id_beyond_64_bits_is_refused_before_authentication(client):
     for url in (f"/api/v1/tasks/{2**63}/claim", f"/api/v1/tasks/{10**23}", "/api/v1/needs/0", "/api/v1/needs/-1"):
         method = "POST" if url.endswith("claim") else "GET"
         assert refused(await client.request(method, url), 404, "NOT_FOUND") is None, url
+
+
+def test_the_same_on_sqlite(tmp_path):
+    """SQLite overflows where MariaDB does not (an id past 64 bits raised OverflowError in the
+    driver): when the suite runs on MariaDB, this module runs once more on a SQLite file."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import BACKEND
+
+    if not BACKEND.db_url.startswith("mysql://"):
+        pytest.skip("this run is on SQLite: the tests above ran on it")
+    root = Path(__file__).resolve().parent.parent.parent
+    env = {**os.environ, "HAIBEI_TEST_DB_URL": f"sqlite://{tmp_path / 'hostile.sqlite3'}"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(Path(__file__).relative_to(root)), "-k", "not the_same_on_sqlite"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "7 passed" in done.stdout and "SQLite" in done.stdout, done.stdout[-2000:]
