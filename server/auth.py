@@ -18,7 +18,7 @@ import jwt
 from sanic import Request
 
 from models import User, UserRole, VolunteerProfile
-from server import feed, sql
+from server import feed, sessions, sql
 from server.actors import Actor
 from server.batching import Batcher
 from server.errors import TokenInvalid, Unauthenticated
@@ -260,4 +260,22 @@ async def authenticate(request: Request) -> Actor:
     if actor is None or actor.user.status != "active" or actor.user.token_version != version:
         raise TokenInvalid()
     request.ctx.actor = actor
+    return actor
+
+
+async def authenticate_console(request: Request) -> Actor:
+    """Resolve the caller of a staff console page from its session cookie (server/sessions.py);
+    cached on the request. A session opened under an older token version is over, as a token is."""
+    actor = getattr(request.ctx, "actor", None)
+    if actor is not None:
+        return actor
+    ctx = request.app.ctx
+    session = await sessions.find_session(ctx.redis.aio, prefix=ctx.settings.redis_prefix,
+                                          session_id=request.cookies.get(sessions.COOKIE))
+    if session is None:
+        raise Unauthenticated()
+    actor = await _load_caller(session.user_id, cached=True)
+    if actor is None or actor.user.status != "active" or actor.user.token_version != session.token_version:
+        raise TokenInvalid()
+    request.ctx.actor, request.ctx.console_session = actor, session
     return actor

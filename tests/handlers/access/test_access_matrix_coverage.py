@@ -18,6 +18,12 @@ PUBLIC_BY_DESIGN = {
     ("POST", "/api/v1/wechat/callback"): "WeChat's server, signature-checked; tests/handlers/notifications/test_callback.py",
     ("GET", "/docs/openapi.json"): "the public API description",
     ("GET", "/metrics"): "operations, by token or loopback only; tests/server/test_metrics.py",
+    # The staff console signs in with a session cookie, not a bearer token: its roles and refusals
+    # are proven with real sessions in tests/handlers/console/test_console.py.
+    ("GET", "/console"): "the desk: workers only (401 without a session, 403 for other roles); test_console.py",
+    ("GET", "/console/dev-login"): "embedded mode's demo door, 404 in production; test_console.py",
+    ("POST", "/console/logout"): "the session's own, with its CSRF token; test_console.py",
+    ("GET", "/console/static/<name:path>"): "the console's pinned assets, public like /docs; test_console.py",
     ("GET", "/__test/boom"): "test-only route that raises, tests/handlers/test_platform.py",
     ("GET", "/__test/echo"): "test-only route that leaks on purpose, tests/server/test_pii_scanner.py",
 }
