@@ -192,20 +192,28 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher, n
     if resident is not None and resident.station_id != data["station_id"]:
         await _check_can_move(resident=resident)
     created = resident is None
+    held = None if resident is None else resident.id_number_index
     if resident is None:
         resident = ResidentProfile(user_id=user.id)
     _apply(resident, data=data, cipher=cipher, actor_id=user.id, now=now, by_household=True)
-    claimed = resident.id_number_index
-    if claimed is not None and await ResidentProfile.filter(id_number_index=claimed).exclude(id=resident.id or 0).exists():
-        resident.id_number_index = None  # the number stays its holder's until the station settles it
-    else:
-        claimed = None
-    try:
-        await resident.save()
-    except IntegrityError:
-        # The number registered by someone else at this very moment: they hold it.
-        claimed, resident.id_number_index = resident.id_number_index, None
-        await resident.save()
+    wanted, claimed = resident.id_number_index, None
+    if wanted != held:
+        # A number new to this profile is taken in a second step, once the row is saved without
+        # it: two people registering one number at once then meet only on that update, and the
+        # loser's duplicate-key error leaves it nothing more to write in that index. (Inserting
+        # its row again after the error, under the shared lock the error left, deadlocked
+        # against the other losers doing the same.)
+        resident.id_number_index = None
+    await resident.save()
+    if wanted is not None and wanted != held:
+        if await ResidentProfile.filter(id_number_index=wanted).exists():
+            claimed = wanted  # the number stays its holder's until the station settles it
+        else:
+            try:
+                await ResidentProfile.filter(id=resident.id).update(id_number_index=wanted)
+                resident.id_number_index = wanted
+            except IntegrityError:
+                claimed = wanted  # registered by someone else at this very moment: they hold it
     await audit.record(actor_id=user.id, action="resident.create" if created else "resident.update",
                        subject_type="resident", subject_id=resident.id)
     await _track_claim(claimant=resident, claimed=claimed, now=now)
