@@ -25,7 +25,7 @@ from handlers.points.rewards import bp as rewards
 from handlers.points.rewards import redemptions_bp as redemptions
 from handlers.reference.stations import bp as stations
 from handlers.care.stats import bp as stats
-from handlers.console.pages import bp as console
+from handlers.console import blueprints as console
 from handlers.workflow.tasks import bp as tasks
 from handlers.workflow.uploads import bp as uploads
 from handlers.people.volunteers import bp as volunteers
@@ -33,4 +33,4 @@ from handlers.people.volunteers import bp as volunteers
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
               credit_admin, points_adjust, notifications, wechat_callback,
-              assessments, policies, stats, referrals, projects, ledgers, pairings, console]
+              assessments, policies, stats, referrals, projects, ledgers, pairings, *console]

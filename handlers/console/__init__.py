@@ -1,0 +1,9 @@
+"""The staff console's pages, one blueprint per kind of work (all under ``/console``)."""
+
+from handlers.console.admin import bp as admin
+from handlers.console.login import bp as login
+from handlers.console.pages import bp as pages
+from handlers.console.stats import bp as stats
+from handlers.console.work import bp as work
+
+blueprints = [pages, login, work, stats, admin]

@@ -5,53 +5,47 @@ Every asset is served from the app itself (``static/``, pinned versions with the
 intranet PCs of a civil-affairs office often have no internet. Pages carry a Content-Security-
 Policy of ``default-src 'self'`` and may not be framed; the session cookie is HttpOnly, SameSite
 and, in production, Secure; every state-changing request carries the session's CSRF token in a
-header (htmx sends it from the page's ``<meta>``).
+header (htmx sends it from the page's ``<meta>``). This module holds the desk, the session's doors
+and the assets; each kind of work has its own module beside it.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sanic import Blueprint, Request
 from sanic.exceptions import NotFound
-from sanic.response import HTTPResponse, file, html, redirect
+from sanic.response import HTTPResponse, file, redirect
 from sanic_ext import openapi
 
+from handlers.console.common import HERE, console, render
 from server import sessions
-from server.access import require_worker_station
-from server.auth import authenticate_console
-from server.clock import CHINA_TZ
 from server.errors import Forbidden, Unauthenticated
 from server.people import accounts
 from server.reports import desk
 
-HERE = Path(__file__).parent
 STATIC = HERE / "static"
 # The files the pages load, by the name they ask for, with their type: nothing else is served.
 ASSETS = {
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "charts.js": "text/javascript; charset=utf-8",
     "vendor/htmx-2.0.4.min.js": "text/javascript; charset=utf-8",
     "vendor/echarts-5.6.0.min.js": "text/javascript; charset=utf-8",
 }
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
-       "base-uri 'none'; form-action 'self'")
-PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-
-templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
 
 bp = Blueprint("console", url_prefix="/console")
 
 
-def _page(name: str, *, status: int = 200, **context) -> HTTPResponse:
-    return html(templates.get_template(name).render(**context), status=status, headers=PAGE_HEADERS)
-
-
-def _set_cookie(request: Request, response: HTTPResponse, session_id: str) -> None:
+def set_session_cookie(request: Request, response: HTTPResponse, session_id: str) -> None:
     response.add_cookie(sessions.COOKIE, session_id, path="/console", httponly=True, samesite="Strict",
                         secure=not request.app.ctx.settings.embedded, max_age=sessions.IDLE_SECONDS)
+
+
+async def open_console_session(request: Request, response: HTTPResponse, *, user) -> None:
+    """Start a console session for ``user`` and hand its cookie to the browser."""
+    ctx = request.app.ctx
+    session_id, _ = await sessions.open_session(ctx.redis.aio, prefix=ctx.settings.redis_prefix, user_id=user.id,
+                                                token_version=user.token_version)
+    set_session_cookie(request, response, session_id)
 
 
 @bp.get("/dev-login")
@@ -65,28 +59,20 @@ async def dev_login(request: Request):
         raise NotFound()
     found = await accounts.wechat_code_to_session(wechat=ctx.wechat, code=code)
     user = await accounts.login(session=found, cipher=ctx.cipher, admin_openids=ctx.settings.admin_openids)
-    session_id, _ = await sessions.open_session(ctx.redis.aio, prefix=ctx.settings.redis_prefix, user_id=user.id,
-                                                token_version=user.token_version)
     response = redirect("/console/")
-    _set_cookie(request, response, session_id)
+    await open_console_session(request, response, user=user)
     return response
 
 
 @bp.get("/")
 @openapi.exclude()
-async def home(request: Request):
-    try:
-        actor = await authenticate_console(request)
-    except Unauthenticated:
-        return _page("message.html", status=401, title="请登录", text="未登录或登录已过期,请重新登录。")
-    try:
-        station_id = require_worker_station(actor)
-    except Forbidden:
-        return _page("message.html", status=403, title="无权访问", text="工作台目前供驿站工作人员使用。")
+@console("staff")
+async def home(request: Request, actor):
+    if not actor.has("worker"):
+        return redirect("/console/stats")  # administrators start from the statistics
     now = request.app.ctx.clock()
-    counts = await desk.summary(station_id=station_id, now=now)
-    return _page("desk.html", counts=counts, csrf=request.ctx.console_session.csrf,
-                 today=now.astimezone(CHINA_TZ).strftime("%Y年%m月%d日"))
+    counts = await desk.summary(station_id=actor.station_id, now=now)
+    return render(request, "desk.html", counts=counts, now=now)
 
 
 @bp.post("/logout")
@@ -100,7 +86,7 @@ async def logout(request: Request):
     if not sessions.csrf_ok(session, request.headers.get("x-csrf-token")):
         raise Forbidden("请求已失效,请刷新页面后重试")
     await sessions.close_session(ctx.redis.aio, prefix=ctx.settings.redis_prefix, session_id=session_id)
-    response = HTTPResponse(status=204, headers={"HX-Redirect": "/console/"})
+    response = HTTPResponse(status=204, headers={"HX-Redirect": "/console/login"})
     response.delete_cookie(sessions.COOKIE, path="/console")
     return response
 

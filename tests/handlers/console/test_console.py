@@ -66,7 +66,7 @@ async def test_logging_out_needs_the_pages_csrf_token_and_ends_the_session(api, 
         assert (await c.post("/console/logout", headers={"X-CSRF-Token": "x" + token})).status_code == 403
         assert (await c.get("/console/")).status_code == 200  # still logged in
         r = await c.post("/console/logout", headers={"X-CSRF-Token": token})
-        assert r.status_code == 204 and r.headers["hx-redirect"] == "/console/"
+        assert r.status_code == 204 and r.headers["hx-redirect"] == "/console/login"
         r = await c.get("/console/")
         assert r.status_code == 401 and "未登录" in r.text
 
