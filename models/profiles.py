@@ -24,6 +24,10 @@ class ResidentProfile(Model):
     gender = fields.CharField(max_length=6, null=True)
     phone_enc = fields.CharField(max_length=200, null=True)
     phone_masked = fields.CharField(max_length=20, null=True)
+    # Blind index of the phone (server.pii.FieldCipher.blind_index): a worker finds a household by
+    # the number they are given, exactly, without the column revealing it. Not unique: a couple
+    # may share one.
+    phone_index = fields.CharField(max_length=64, null=True, db_index=True)
     community = fields.CharField(max_length=80, null=True)
     address_enc = fields.CharField(max_length=600, null=True)
     location_enc = fields.CharField(max_length=200, null=True)

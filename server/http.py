@@ -130,6 +130,11 @@ def takes_json_body(handler: Callable) -> bool:
     return getattr(handler, "takes_json_body", False)
 
 
+def reads_body(handler: Callable) -> bool:
+    """Whether the route handler reads a body: JSON (``@body``) or a console form (``reads_form``)."""
+    return takes_json_body(handler) or getattr(handler, "reads_form", False)
+
+
 # What a route that takes no body accepts: nothing, or an empty JSON object. A mini-program's
 # request helper usually passes ``data: {}`` to every POST, which wx.request sends as ``{}`` (as the
 # README's curl calls send ``-d '{}'`` to confirm); it carries nothing, so refusing it would only
@@ -156,7 +161,7 @@ def install_guards(app: Sanic, *, raw_body_routes: Iterable[tuple[str, str]]) ->
         if cached is None:
             ids = tuple(p.name for p in route.params.values() if p.cast is int)
             takes_raw = any((m, "/" + route.path.lstrip("/")) in raw for m in route.methods)
-            cached = route.ctx.haibei_guard = (ids, not (takes_json_body(route.handler) or takes_raw))
+            cached = route.ctx.haibei_guard = (ids, not (reads_body(route.handler) or takes_raw))
         return cached
 
     @app.on_request(priority=90)  # after the request id is assigned (priority 100), before any handler

@@ -28,6 +28,8 @@ NEED_SOURCE = {
 ROLE = {"resident": "居民", "volunteer": "志愿者", "worker": "驿站工作人员", "org_staff": "社会组织人员",
         "admin": "管理员", "system": "系统"}
 SUBJECT = {"need": "需求", "task": "任务", "claim": "认领"}
+POINTS_KIND = {"service_award": "服务奖励", "reversal": "冲正", "adjustment": "人工调整", "redemption": "兑换",
+               "redemption_refund": "兑换退回", "bonus": "奖励"}
 VOLUNTEER_STATUS = {"pending": "待审核", "approved": "已通过", "rejected": "未通过", "suspended": "已暂停"}
 
 VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
@@ -38,7 +40,7 @@ VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 
 _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_status": CLAIM_STATUS,
             "urgency": URGENCY, "need_source": NEED_SOURCE, "role": ROLE, "subject": SUBJECT,
-            "volunteer_status": VOLUNTEER_STATUS}
+            "volunteer_status": VOLUNTEER_STATUS, "points_kind": POINTS_KIND}
 
 
 def label(vocabulary: str, code: str | None) -> str:

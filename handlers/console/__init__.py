@@ -3,7 +3,8 @@
 from handlers.console.admin import bp as admin
 from handlers.console.login import bp as login
 from handlers.console.pages import bp as pages
+from handlers.console.people import bp as people
 from handlers.console.stats import bp as stats
 from handlers.console.work import bp as work
 
-blueprints = [pages, login, work, stats, admin]
+blueprints = [pages, login, work, people, stats, admin]

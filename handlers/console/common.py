@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -136,6 +136,9 @@ def console(who: str) -> Callable[[H], H]:
             except DomainError as exc:
                 return message(request, status=exc.status, title="无法完成", text=exc.message)
 
+        # Console pages post forms (urlencoded, validated by ``read_form``): the request guard
+        # (server.http) lets their bodies through.
+        wrapper.reads_form = True  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]
 
     return decorator
@@ -218,8 +221,10 @@ def read_form(schema: type[M], values: dict[str, Any], *, local_times: tuple[str
         raise FormInvalid(errors, values) from None
 
 
-def domain_field_errors(exc: DomainError) -> dict[str, str]:
-    """A domain error's fields, if it names any, each with the error's message."""
+def domain_field_errors(exc: DomainError, fields: Iterable[str] = ()) -> dict[str, str]:
+    """A domain error as form messages: beside each field of the form it names (``fields``), else
+    at the top of the form."""
     details = exc.details if isinstance(exc.details, list) else []
-    fields = [d.get("field") for d in details if isinstance(d, dict) and d.get("field")]
-    return {str(f).split(".")[0]: exc.message for f in fields} or {"": exc.message}
+    named = {str(d.get("field")).split(".")[0] for d in details if isinstance(d, dict) and d.get("field")}
+    shown = {field: exc.message for field in named if field in set(fields)}
+    return shown or {"": exc.message}

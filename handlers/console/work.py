@@ -1,5 +1,269 @@
-"""Console pages: a station's daily work (being written)."""
+"""Console pages for a station's daily work: needs (accept, reject, dispatch, report on behalf) and
+the service records waiting to be confirmed, one by one or in batch.
 
-from sanic import Blueprint
+Each action is the API's: the same access check (``server.access``: another station's need or
+record is a 404), the same service in the same transaction, the same schema for what is typed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from handlers.common import RejectIn
+from handlers.console.common import (
+    FormInvalid, console, domain_field_errors, form_values, local_input, read_form, render,
+)
+from handlers.workflow.schemas import ConfirmIn, NeedIn, NeedListQuery, TaskIn
+from handlers.workflow.tasks import confirm_records
+from server import labels, ratelimit
+from server.access import access_need, access_need_household, access_resident, access_task
+from server.errors import DomainError, ValidationFailed
+from server.reference import catalogue
+from server.transactions import atomic
+from server.workflow import content, flows, needs, records, tasks
 
 bp = Blueprint("console_work", url_prefix="/console")
+
+# What a finished action says on the page it leads to (``?ok=``): fixed texts, never echoed input.
+DONE = {
+    "accepted": "已受理。下一步:派发服务任务。",
+    "rejected": "已驳回,居民会收到通知。",
+    "dispatched": "任务已派发,附近的志愿者会收到通知。",
+    "reported": "已代报需求,下一步:受理并派发。",
+    "confirmed": "服务记录已确认,志愿者的海贝分已入账。",
+    "record_rejected": "已退回服务记录,志愿者会收到通知。",
+}
+
+
+def _done(request: Request) -> str | None:
+    return DONE.get(request.args.get("ok", ""))
+
+
+def _go(location: str) -> HTTPResponse:
+    """After an htmx action: load ``location`` (which shows the outcome)."""
+    return HTTPResponse(status=204, headers={"HX-Redirect": location})
+
+
+# --- needs --------------------------------------------------------------------------------------
+
+NEED_FILTERS = ("status", "urgency", "follow_up")
+
+
+@bp.get("/needs")
+@openapi.exclude()
+@console("worker")
+async def need_list(request: Request, actor):
+    values = {k: request.args.get(k) for k in (*NEED_FILTERS, "cursor") if request.args.get(k)}
+    try:
+        q = read_form(NeedListQuery, values)
+    except FormInvalid:
+        q = NeedListQuery()
+    rows, cursor = await needs.list_needs(actor=actor, status=q.status, service_code=None, urgency=q.urgency,
+                                          created_from=None, created_to=None, follow_up=q.follow_up,
+                                          cursor=q.cursor, limit=20)
+    shown = [needs.present(n, cipher=request.app.ctx.cipher) for n in rows]
+    filters = {k: v for k, v in values.items() if k != "cursor"}
+    return render(request, "needs.html", title="需求", items=shown, cursor=cursor, filters=filters,
+                  statuses=labels.NEED_STATUS, done=_done(request))
+
+
+async def _need_page(request: Request, actor, need_id: int, *, status: int = 200, dispatch: dict | None = None,
+                     reject: dict | None = None) -> HTTPResponse:
+    need = await access_need(actor, need_id)
+    ctx = request.app.ctx
+    now = ctx.clock()
+    task_rows = await tasks.of_need(need=need)
+    start = need.window_start if need.window_start and need.window_start > now else now + timedelta(hours=2)
+    end = need.window_end if need.window_end and need.window_end > start else start + timedelta(hours=1)
+    defaults = {"title": need.service.name, "scheduled_start": local_input(start), "scheduled_end": local_input(end),
+                "volunteers_needed": 1}
+    return render(request, "need.html", status=status, title=f"需求 {need.id}",
+                  need=needs.present(need, cipher=ctx.cipher), resident_name=need.resident.name,
+                  events=await needs.timeline(need=need), tasks=task_rows, done=_done(request),
+                  dispatch=dispatch or {"fields": defaults, "errors": {}}, reject=reject or {"fields": {}, "errors": {}})
+
+
+@bp.get("/needs/<need_id:int>")
+@openapi.exclude()
+@console("worker")
+async def need_page(request: Request, actor, need_id: int):
+    return await _need_page(request, actor, need_id)
+
+
+@bp.post("/needs/<need_id:int>/accept")
+@openapi.exclude()
+@console("worker")
+async def need_accept(request: Request, actor, need_id: int):
+    async with atomic():
+        need = await access_need(actor, need_id, purpose="manage")
+        await needs.accept(need=need, actor=actor, now=request.app.ctx.clock())
+    return _go(f"/console/needs/{need_id}?ok=accepted")
+
+
+@bp.post("/needs/<need_id:int>/reject")
+@openapi.exclude()
+@console("worker")
+async def need_reject(request: Request, actor, need_id: int):
+    values = form_values(request)
+    try:
+        form = read_form(RejectIn, values)
+    except FormInvalid as exc:
+        return await _need_page(request, actor, need_id, status=422,
+                                reject={"fields": exc.values, "errors": exc.errors})
+    async with atomic():
+        need = await access_need(actor, need_id, purpose="manage")
+        await flows.reject_need(need=need, actor=actor, reason=form.reason, now=request.app.ctx.clock())
+    return _go(f"/console/needs/{need_id}?ok=rejected")
+
+
+@bp.post("/needs/<need_id:int>/tasks")
+@openapi.exclude()
+@console("worker")
+async def need_dispatch(request: Request, actor, need_id: int):
+    values = form_values(request)
+    ctx = request.app.ctx
+    try:
+        form = read_form(TaskIn, values, local_times=("scheduled_start", "scheduled_end"))
+        async with atomic():
+            need = await access_need(actor, need_id, purpose="manage")
+            await tasks.create(need=need, actor_id=actor.id, data=form.model_dump(), cipher=ctx.cipher,
+                               now=ctx.clock())
+    except FormInvalid as exc:
+        return await _need_page(request, actor, need_id, status=422,
+                                dispatch={"fields": exc.values, "errors": exc.errors})
+    except ValidationFailed as exc:
+        return await _need_page(request, actor, need_id, status=exc.status,
+                                dispatch={"fields": values, "errors": domain_field_errors(exc, TaskIn.model_fields)})
+    return _go(f"/console/needs/{need_id}?ok=dispatched")
+
+
+# --- reporting on behalf (代报) -----------------------------------------------------------------
+
+SOURCES = {k: v for k, v in labels.NEED_SOURCE.items() if k != "self"}
+
+
+async def _report_page(request: Request, actor, resident_id: int, *, status: int = 200,
+                       values: dict | None = None, errors: dict | None = None) -> HTTPResponse:
+    resident = await access_resident(actor, resident_id, purpose="edit")
+    services = [s for s in await catalogue.list_services()]
+    return render(request, "need_new.html", status=status, title="代报需求", resident=resident,
+                  services=services, sources=SOURCES, urgencies=labels.URGENCY,
+                  values=values or {"source": "worker", "urgency": "normal"}, errors=errors or {})
+
+
+@bp.get("/households/<resident_id:int>/report")
+@openapi.exclude()
+@console("worker")
+async def report_form(request: Request, actor, resident_id: int):
+    return await _report_page(request, actor, resident_id)
+
+
+@bp.post("/households/<resident_id:int>/report")
+@openapi.exclude()
+@console("worker")
+async def report(request: Request, actor, resident_id: int):
+    """A need reported for a household without a phone (代报, 机制一), as ``POST /api/v1/needs``
+    with ``resident_id``: same limit, same screening, same service."""
+    values = form_values(request)
+    ctx = request.app.ctx
+    try:
+        form = read_form(NeedIn, {**values, "resident_id": resident_id}, local_times=("window_start", "window_end"))
+        await ratelimit.hit(request, "need_report", user_id=actor.id)
+        screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=form.description,
+                                        now=ctx.clock(), field="description")
+        async with atomic():
+            resident, on_behalf = await access_need_household(actor, resident_id)
+            need = await needs.create(actor=actor, resident=resident, on_behalf=on_behalf, data=form.model_dump(),
+                                      cipher=ctx.cipher, now=ctx.clock(), screened=screened)
+    except FormInvalid as exc:
+        return await _report_page(request, actor, resident_id, status=422, values=values, errors=exc.errors)
+    except ValidationFailed as exc:
+        return await _report_page(request, actor, resident_id, status=exc.status, values=values,
+                                  errors=domain_field_errors(exc, NeedIn.model_fields))
+    except DomainError as exc:
+        if exc.status >= 500 or exc.status in (401, 403, 404):
+            raise
+        return await _report_page(request, actor, resident_id, status=exc.status, values=values,
+                                  errors={"": exc.message})
+    return _go(f"/console/needs/{need.id}?ok=reported")
+
+
+# --- service records to confirm -----------------------------------------------------------------
+
+
+async def _records_page(request: Request, actor, *, status: int = 200, errors: dict[int, dict] | None = None,
+                        values: dict[int, dict] | None = None, results: list[dict] | None = None) -> HTTPResponse:
+    ctx = request.app.ctx
+    cursor = request.args.get("cursor")
+    rows, next_cursor = await tasks.for_station(station_id=actor.station_id, status="submitted",
+                                                cursor=int(cursor) if cursor and cursor.isdigit() else None, limit=20)
+    items = await records.for_review(rows, cipher=ctx.cipher, now=ctx.clock())
+    return render(request, "records.html", status=status, title="待确认服务记录", items=items,
+                  cursor=next_cursor, errors=errors or {}, values=values or {}, results=results,
+                  done=_done(request))
+
+
+@bp.get("/records")
+@openapi.exclude()
+@console("worker")
+async def record_list(request: Request, actor):
+    return await _records_page(request, actor)
+
+
+@bp.post("/records/<task_id:int>/confirm")
+@openapi.exclude()
+@console("worker")
+async def record_confirm(request: Request, actor, task_id: int):
+    values = form_values(request)
+    ctx = request.app.ctx
+    try:
+        form = read_form(ConfirmIn, values)
+        async with atomic():
+            task, _, _ = await access_task(actor, task_id, purpose="manage")
+            await records.confirm(task=task, actor_id=actor.id, minutes=form.minutes, reason=form.reason,
+                                  settings=ctx.settings, now=ctx.clock())
+    except FormInvalid as exc:
+        return await _records_page(request, actor, status=422, errors={task_id: exc.errors}, values={task_id: values})
+    except DomainError as exc:
+        if exc.status in (401, 403, 404) or exc.status >= 500:
+            raise
+        return await _records_page(request, actor, status=exc.status, errors={task_id: domain_field_errors(exc, ConfirmIn.model_fields)},
+                                   values={task_id: values})
+    return _go("/console/records?ok=confirmed")
+
+
+@bp.post("/records/<task_id:int>/reject")
+@openapi.exclude()
+@console("worker")
+async def record_reject(request: Request, actor, task_id: int):
+    values = form_values(request)
+    try:
+        form = read_form(RejectIn, values)
+    except FormInvalid as exc:
+        return await _records_page(request, actor, status=422, errors={task_id: {f"reject_{k}": v for k, v in exc.errors.items()}},
+                                   values={task_id: {f"reject_{k}": v for k, v in values.items()}})
+    async with atomic():
+        task, _, _ = await access_task(actor, task_id, purpose="manage")
+        await records.reject_record(task=task, actor_id=actor.id, reason=form.reason, now=request.app.ctx.clock())
+    return _go("/console/records?ok=record_rejected")
+
+
+@bp.post("/records/confirm")
+@openapi.exclude()
+@console("worker")
+async def record_confirm_many(request: Request, actor):
+    """Confirm the ticked records, each on its own (``POST /api/v1/tasks/confirm``): the page then
+    lists what was confirmed and, for the others, why not (a short service wants its own reason)."""
+    ids = [int(v) for v in (request.form or {}).getlist("ids", []) if v.isdigit() and len(v) < 19]
+    if not ids:
+        return await _records_page(request, actor, status=422, results=[], errors={0: {"": "请先勾选要确认的服务记录"}})
+    ctx = request.app.ctx
+    results = await confirm_records(actor, ids[:100], minutes=None, settings=ctx.settings, now=ctx.clock())
+    return await _records_page(request, actor, results=results)
+
+

@@ -198,17 +198,24 @@ async def cancel_task(request: Request, task_id: int):
 @returns(BulkConfirmOut)
 async def bulk_confirm(request: Request):
     actor = await authenticate(request)
-    actor.require("worker")
     ctx = request.app.ctx
+    results = await confirm_records(actor, request.ctx.body.ids, minutes=request.ctx.body.minutes,
+                                    settings=ctx.settings, now=ctx.clock())
+    return respond({"results": results})
+
+
+async def confirm_records(actor, ids, *, minutes: int | None, settings, now) -> list[dict]:
+    """Confirm the service records of many tasks, each checked and reported on its own (the API's
+    bulk confirm and the console's): a task that fails leaves the others confirmed."""
+    actor.require("worker")
     results = []
-    for task_id in dict.fromkeys(request.ctx.body.ids):
+    for task_id in dict.fromkeys(ids):
         try:
             # One transaction per task: a bad id fails alone and leaves the others confirmed.
             async with atomic():
                 task, _, _ = await access_task(actor, task_id, purpose="manage")
-                await records.confirm(task=task, actor_id=actor.id, minutes=request.ctx.body.minutes,
-                                    settings=ctx.settings, now=ctx.clock())
+                await records.confirm(task=task, actor_id=actor.id, minutes=minutes, settings=settings, now=now)
             results.append({"id": task_id, "ok": True})
         except DomainError as exc:
             results.append({"id": task_id, "ok": False, "error": {"code": exc.code, "message": exc.message}})
-    return respond({"results": results})
+    return results

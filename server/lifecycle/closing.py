@@ -149,7 +149,7 @@ async def anonymise_resident(*, resident: ResidentProfile, now: datetime) -> Non
     resident.name = "已注销"
     for field in (
         "id_number_enc", "id_number_index", "id_number_masked", "birth_date", "gender", "phone_enc",
-        "phone_masked", "community", "address_enc", "location_enc", "health_notes_enc", "guardian_name",
+        "phone_index", "phone_masked", "community", "address_enc", "location_enc", "health_notes_enc", "guardian_name",
         "guardian_phone_enc", "guardian_relation",
     ):
         setattr(resident, field, None)

@@ -24,7 +24,9 @@ from models import NEED_UNDER_WAY, IdentityCase, Need, ResidentProfile, Station,
 from server import audit
 from server.clock import CHINA_TZ
 from server.errors import Conflict, Forbidden, NotFound, TokenInvalid, ValidationFailed
-from server.pii import FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone
+from server.pii import (
+    FieldCipher, age_on, id_birth_date, id_gender, mask_id_number, mask_name, mask_phone, normalize_id_number,
+)
 
 
 # AES-GCM associated data per column: a ciphertext moved to another column will not decrypt.
@@ -121,6 +123,7 @@ def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCiph
     resident.gender = id_gender(id_number) if id_number else None
     resident.phone_enc = enc(data.get("phone"), context=CTX["phone"])
     resident.phone_masked = mask_phone(data.get("phone"))
+    resident.phone_index = cipher.blind_index(data["phone"], context=CTX["phone"]) if data.get("phone") else None
     resident.community = data.get("community")
     resident.address_enc = enc(data.get("address"), context=CTX["address"])
     location = None
@@ -298,11 +301,15 @@ async def update_on_behalf(*, worker_id: int, station_id: int, resident: Residen
 
 async def list_for_station(
     *, station_id: int, category: str | None, name: str | None, limit: int, offset: int,
-    declared: bool = False,
+    declared: bool = False, cipher: FieldCipher | None = None, lookup: str | None = None,
 ) -> tuple[list[ResidentProfile], int]:
     """A station's active households, newest first; optionally by (checked) category, name prefix,
-    or only those whose declared categories await a check."""
+    or only those whose declared categories await a check. ``lookup`` (with ``cipher``) finds a
+    household the way a worker is asked about it: an ID number or a phone number, exactly,
+    through their blind indexes, or else a name prefix."""
     qs = ResidentProfile.filter(station_id=station_id, status="active").order_by("-id")
+    if lookup and cipher is not None:
+        qs = qs.filter(**_lookup(lookup, cipher))
     if name:
         qs = qs.filter(name__startswith=name)
     if declared:
@@ -313,6 +320,46 @@ async def list_for_station(
         matching = [r for r in await qs if category in (r.categories or [])]
         return matching[offset : offset + limit], len(matching)
     return await qs.limit(limit).offset(offset), await qs.count()
+
+
+def _lookup(text: str, cipher: FieldCipher) -> dict[str, str]:
+    """The filter a search box's text means: 18 characters of an ID number, 11 digits of a phone
+    (spaces and dashes as people type them ignored), or the start of a name."""
+    compact = "".join(ch for ch in text if ch not in " -\u3000")
+    if len(compact) == 18 and compact[:17].isdigit():
+        try:
+            number = normalize_id_number(compact)
+        except ValueError:
+            raise ValidationFailed("身份证号码有误,请核对后再查", details=[{"field": "q", "type": "id_number"}]) from None
+        return {"id_number_index": cipher.blind_index(number, context=CTX["id_number"])}
+    if len(compact) == 11 and compact.isdigit():
+        return {"phone_index": cipher.blind_index(compact, context=CTX["phone"])}
+    return {"name__startswith": text.strip()}
+
+
+def masked_lookup(text: str) -> str:
+    """What a search box shows back of what was searched: a number masked as lists show it."""
+    compact = "".join(ch for ch in text if ch not in " -\u3000")
+    if len(compact) == 18 and compact[:17].isdigit():
+        return compact[:4] + "*" * 10 + compact[-4:]
+    if len(compact) == 11 and compact.isdigit():
+        return mask_phone(compact) or ""
+    return text
+
+
+async def index_phones(*, cipher: FieldCipher, batch: int = 500) -> int:
+    """Give every profile with a phone but no phone index its index (profiles saved before the
+    index existed); returns how many. Run by scripts/migrate; safe to run again."""
+    done = 0
+    while True:
+        rows = await ResidentProfile.filter(phone_enc__isnull=False, phone_index__isnull=True).limit(batch)
+        if not rows:
+            return done
+        for resident in rows:
+            phone = cipher.decrypt(resident.phone_enc, context=CTX["phone"])
+            await ResidentProfile.filter(id=resident.id).update(
+                phone_index=cipher.blind_index(phone, context=CTX["phone"]))
+        done += len(rows)
 
 
 def present(resident: ResidentProfile, *, cipher: FieldCipher, masked: bool = True) -> dict[str, Any]:
@@ -373,12 +420,14 @@ def _dec(cipher: FieldCipher, token: str | None, field: str) -> str | None:
     return cipher.decrypt_optional(token, context=CTX[field])
 
 
-async def read_unmasked(*, actor_id: int, resident: ResidentProfile, cipher: FieldCipher) -> dict[str, Any]:
-    """Full values, with an audit row naming who read which fields of whom (PIPL art. 51)."""
+async def read_unmasked(*, actor_id: int, resident: ResidentProfile, cipher: FieldCipher,
+                        reason: str | None = None) -> dict[str, Any]:
+    """Full values, with an audit row naming who read which fields of whom and, where the reader
+    gave one (the console asks for it), why (PIPL art. 51)."""
     out = present(resident, cipher=cipher, masked=False)
     read = [f for f in UNMASKED_FIELDS if out.get(f) is not None]
     await audit.record(actor_id=actor_id, action="resident.read_unmasked", subject_type="resident",
-                       subject_id=resident.id, fields=read)
+                       subject_id=resident.id, fields=read, detail={"reason": reason} if reason else None)
     return out
 
 

@@ -227,3 +227,26 @@ async def reject_record(*, task: Task, actor_id: int, reason: str, now: datetime
 
 
 # ---- views ----------------------------------------------------------------------------------
+
+
+async def for_review(rows: list[tuple[Task, list[tuple[TaskClaim, str]]]], *, cipher: FieldCipher,
+                     now: datetime) -> list[dict[str, Any]]:
+    """Submitted service records as a worker reviews them before confirming (``tasks.for_station``
+    rows): the task as workers see it, its household, and each record's times, length, check-in
+    evidence (plate, distance, time) and photos."""
+    if not rows:
+        return []
+    need_ids = {task.need_id for task, _ in rows}
+    households = {n.id: n.resident for n in await Need.filter(id__in=list(need_ids)).select_related("resident")}
+    out = []
+    for task, claims in rows:
+        shown = await tasks.present_full(task, cipher=cipher, viewer="worker", now=now, claims=claims,
+                                         service_name=task.service.name)
+        for item, (claim, _) in zip(shown["claims"], claims):
+            item["evidence"] = claim.checkin_evidence or {}
+            item["photos"] = len(claim.photos or [])
+            item["submitted_at"] = claim.submitted_at
+        household = households.get(task.need_id)
+        shown["household"] = {"id": household.id, "name": household.name} if household else None
+        out.append(shown)
+    return out

@@ -515,3 +515,19 @@ async def cancel(*, task: Task, actor_id: int, reason: str, now: datetime, role:
     need = await Need.get(id=task.need_id)
     await needs.follow_tasks(need=need, actor_id=actor_id, actor_role=role, now=now)
     return task
+
+
+async def of_need(*, need: Need) -> list[dict[str, Any]]:
+    """A need's tasks for its station's workers, oldest first, each with every claim it had (ended
+    ones too: who released a slot is part of the story) and the volunteers by name."""
+    rows = await Task.filter(need_id=need.id).order_by("id").select_related("service")
+    claims: dict[int, list[dict[str, Any]]] = {task.id: [] for task in rows}
+    if rows:
+        for c in await TaskClaim.filter(task_id__in=list(claims)).order_by("id").select_related("volunteer"):
+            claims[c.task_id].append({"id": c.id, "status": c.status, "volunteer_id": c.volunteer_id,
+                                      "volunteer_name": c.volunteer.name, "verified_minutes": c.verified_minutes,
+                                      "points_due": c.points_due})
+    return [{"id": t.id, "title": t.title, "service_name": t.service.name, "status": t.status,
+             "scheduled_start": t.scheduled_start, "scheduled_end": t.scheduled_end,
+             "volunteers_needed": t.volunteers_needed, "claimed_count": t.claimed_count, "points": t.points,
+             "claims": claims[t.id]} for t in rows]

@@ -1,0 +1,178 @@
+"""Console pages for the people a station looks after and works with: households (台账: search,
+profile, history, full details on a stated reason) and volunteers (applications, hours, points).
+
+Lists and pages are masked; "显示完整信息" asks why, and the read is the API's unmasked read,
+audited the same way with the reason beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import StringConstraints
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from handlers.common import RejectIn, Strict
+from handlers.console.common import PAGE_SIZE, FormInvalid, console, form_values, read_form, render
+from server import labels
+from server.access import access_resident, access_volunteer_for_review
+from server.care import assessments
+from server.errors import ValidationFailed
+from server.people import residents, volunteers
+from server.points import ledger
+from server.transactions import atomic
+from server.workflow import history
+
+bp = Blueprint("console_people", url_prefix="/console")
+
+
+class RevealIn(Strict):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=100)]
+
+
+def _page_number(raw: str | None) -> int:
+    raw = raw or "1"
+    return max(1, min(int(raw), 10_000)) if raw.isdigit() and len(raw) < 6 else 1
+
+
+@bp.get("/households")
+@openapi.exclude()
+@console("worker")
+async def household_list(request: Request, actor):
+    return await _households(request, actor, q="", category=_clip(request.args.get("category"), 20),
+                             page=_page_number(request.args.get("page")))
+
+
+@bp.post("/households")
+@openapi.exclude()
+@console("worker")
+async def household_search(request: Request, actor):
+    """A search by name, phone or ID number is posted, never put in the address: a number in a URL
+    ends up in proxies' logs and the browser's history."""
+    values = form_values(request)
+    return await _households(request, actor, q=_clip(values.get("q"), 40) or "",
+                             category=_clip(values.get("category"), 20), page=_page_number(values.get("page")))
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    return (value or "").strip()[:length] or None
+
+
+async def _households(request: Request, actor, *, q: str, category: str | None, page: int):
+    cipher = request.app.ctx.cipher
+    error = None
+    try:
+        rows, total = await residents.list_for_station(
+            station_id=actor.station_id, category=category, name=None, lookup=q or None, cipher=cipher,
+            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    except ValidationFailed as exc:
+        rows, total, error = [], 0, exc.message
+    return render(request, "households.html", title="居民台账", q=residents.masked_lookup(q), category=category,
+                  error=error, items=[residents.present(r, cipher=cipher) for r in rows], total=total, page=page,
+                  pages=max(1, -(-total // PAGE_SIZE)))
+
+
+async def _household_page(request: Request, actor, resident_id: int, *, status: int = 200, full: dict | None = None,
+                          reveal: dict | None = None):
+    resident = await access_resident(actor, resident_id)
+    cipher = request.app.ctx.cipher
+    spec = await assessments.current()
+    done = await assessments.history(resident_id=resident.id)
+    radar = None
+    if done:
+        latest = done[0]
+        radar = {"indicator": [{"name": d["name"], "max": 100} for d in spec["dimensions"]],
+                 "value": [round((latest.scores or {}).get(d["id"], 0.0), 1) for d in spec["dimensions"]]}
+    return render(request, "household.html", status=status, title=resident.name,
+                  resident=residents.present(resident, cipher=cipher), full=full,
+                  reveal=reveal or {"fields": {}, "errors": {}}, story=await history.of_household(resident=resident),
+                  assessments=[{"visited_at": a.visited_at, "overall": a.overall, "level": a.level} for a in done],
+                  radar=radar)
+
+
+@bp.get("/households/<resident_id:int>")
+@openapi.exclude()
+@console("worker")
+async def household_page(request: Request, actor, resident_id: int):
+    return await _household_page(request, actor, resident_id)
+
+
+@bp.post("/households/<resident_id:int>/reveal")
+@openapi.exclude()
+@console("worker")
+async def household_reveal(request: Request, actor, resident_id: int):
+    """Full details for the station's own worker, who says why; audited as the API's unmasked read."""
+    values = form_values(request)
+    try:
+        form = read_form(RevealIn, values)
+    except FormInvalid as exc:
+        return await _household_page(request, actor, resident_id, status=422,
+                                     reveal={"fields": exc.values, "errors": exc.errors})
+    async with atomic():
+        resident = await access_resident(actor, resident_id, purpose="unmask")
+        full = await residents.read_unmasked(actor_id=actor.id, resident=resident, cipher=request.app.ctx.cipher,
+                                             reason=form.reason)
+    return await _household_page(request, actor, resident_id, full=full)
+
+
+# --- volunteers -----------------------------------------------------------------------------------
+
+
+@bp.get("/volunteers")
+@openapi.exclude()
+@console("worker")
+async def volunteer_list(request: Request, actor):
+    status = request.args.get("status")
+    status = status if status in labels.VOLUNTEER_STATUS else None
+    page = _page_number(request.args.get("page"))
+    rows, total = await volunteers.list_for_station(station_id=actor.station_id, status=status, limit=PAGE_SIZE,
+                                                    offset=(page - 1) * PAGE_SIZE)
+    return render(request, "volunteers.html", title="志愿者", status=status, statuses=labels.VOLUNTEER_STATUS,
+                  items=[volunteers.present(v) for v in rows], total=total, page=page,
+                  pages=max(1, -(-total // PAGE_SIZE)))
+
+
+async def _volunteer_page(request: Request, actor, volunteer_id: int, *, status: int = 200,
+                          reject: dict | None = None, done: str | None = None):
+    volunteer = await access_volunteer_for_review(actor, volunteer_id)
+    account = await ledger.account_for(user_id=volunteer.user_id)
+    entries, _ = await ledger.entries(account=account, cursor=None, limit=20)
+    return render(request, "volunteer.html", status=status, title=volunteer.name,
+                  volunteer=volunteers.present(volunteer), account=ledger.present_account(account),
+                  entries=[ledger.present_entry(e) for e in entries], claims=await history.of_volunteer(volunteer=volunteer),
+                  reject=reject or {"fields": {}, "errors": {}}, done=done)
+
+
+@bp.get("/volunteers/<volunteer_id:int>")
+@openapi.exclude()
+@console("worker")
+async def volunteer_page(request: Request, actor, volunteer_id: int):
+    return await _volunteer_page(request, actor, volunteer_id)
+
+
+@bp.post("/volunteers/<volunteer_id:int>/approve")
+@openapi.exclude()
+@console("worker")
+async def volunteer_approve(request: Request, actor, volunteer_id: int):
+    async with atomic():
+        volunteer = await access_volunteer_for_review(actor, volunteer_id)
+        await volunteers.approve(volunteer=volunteer, reviewer_id=actor.id, now=request.app.ctx.clock())
+    return await _volunteer_page(request, actor, volunteer_id, done="已通过审核,志愿者会收到通知。")
+
+
+@bp.post("/volunteers/<volunteer_id:int>/reject")
+@openapi.exclude()
+@console("worker")
+async def volunteer_reject(request: Request, actor, volunteer_id: int):
+    values = form_values(request)
+    try:
+        form = read_form(RejectIn, values)
+    except FormInvalid as exc:
+        return await _volunteer_page(request, actor, volunteer_id, status=422,
+                                     reject={"fields": exc.values, "errors": exc.errors})
+    async with atomic():
+        volunteer = await access_volunteer_for_review(actor, volunteer_id)
+        await volunteers.reject(volunteer=volunteer, reviewer_id=actor.id, reason=form.reason,
+                                now=request.app.ctx.clock())
+    return await _volunteer_page(request, actor, volunteer_id, done="已驳回申请,志愿者会收到原因。")
