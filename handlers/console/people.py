@@ -128,7 +128,7 @@ async def volunteer_list(request: Request, actor):
     page = _page_number(request.args.get("page"))
     rows, total = await volunteers.list_for_station(station_id=actor.station_id, status=status, limit=PAGE_SIZE,
                                                     offset=(page - 1) * PAGE_SIZE)
-    return render(request, "volunteers.html", title="志愿者", status=status, statuses=labels.VOLUNTEER_STATUS,
+    return render(request, "volunteers.html", title="志愿者", chosen=status, statuses=labels.VOLUNTEER_STATUS,
                   items=[volunteers.present(v) for v in rows], total=total, page=page,
                   pages=max(1, -(-total // PAGE_SIZE)))
 
