@@ -43,14 +43,19 @@ SIZES = {
     "1m": (10_000, 1_000_000, 5_000),
 }
 CENTRE = (37.5131, 122.1206)  # Weihai
-SCENARIOS = ("bare", "db_floor", "browse", "claim", "need", "leaderboard", "points_me")
+SCENARIOS = ("bare", "db_floor", "browse", "claim", "need", "leaderboard", "points_me",
+             "console_desk", "console_search", "console_household", "console_dashboard")
+# The staff console is used by a station's few workers at a time, not by a city's phones: its
+# scenarios run at this many connections whatever --connections says.
+CONSOLE_CONNECTIONS = 16
 # Scenarios without a Lua script: one fixed URL. ``bare`` is the ceiling (no dependency asked);
 # ``db_floor`` (/healthz: one ``SELECT 1`` and one Redis PING) is the least any request that reads
 # the database can cost, so the ratio a database-backed route can reach is at most its ratio.
 PLAIN_URLS = {"bare": "/livez", "db_floor": "/healthz"}
 # Scenarios that change nothing, so a warm-up run before the measured one reads the same data
 # (claim and need consume their input lines: a warm-up would leave the measured run only conflicts).
-READ_ONLY = ("bare", "db_floor", "browse", "leaderboard", "points_me")
+READ_ONLY = ("bare", "db_floor", "browse", "leaderboard", "points_me",
+             "console_desk", "console_search", "console_household", "console_dashboard")
 
 
 def say(*parts: object) -> None:
@@ -117,9 +122,44 @@ async def seed(db_url: str, households: int, tasks: int, volunteers: int, jwt_se
         rtokens = [issue_token(user=U(r), secret=jwt_secret, ttl_seconds=6 * 3600) for r in resident_users]
         open_ids = await Task.filter(status="open", scheduled_end__gt=now).order_by("id").values_list("id", flat=True)
         return {"volunteer_tokens": vtokens, "resident_tokens": rtokens, "open_tasks": list(open_ids),
-                "services": services, "tasks": await Task.all().count()}
+                "services": services, "tasks": await Task.all().count(), "workers": await _station_workers()}
     finally:
         await db.disconnect()
+
+
+async def _station_workers() -> list[dict]:
+    """One worker per station (made on first use) and a sample of each station's households: what
+    the console scenarios log in as and open."""
+    from models import ResidentProfile, Station, User, UserRole
+
+    out = []
+    for i, station in enumerate(await Station.filter(name__startswith="基准驿站").order_by("id")):
+        user, _ = await User.get_or_create(openid=f"bench-w-{i}")
+        await UserRole.get_or_create(user_id=user.id, role="worker", defaults={"station_id": station.id})
+        households = await ResidentProfile.filter(station_id=station.id).order_by("id").limit(200) \
+            .values_list("id", "name")
+        out.append({"user_id": user.id, "token_version": user.token_version, "station_id": station.id,
+                    "households": [{"id": h, "name": n} for h, n in households]})
+    return out
+
+
+async def open_console_sessions(redis_url: str, prefix: str, workers: list[dict]) -> list[dict]:
+    """A console session per station worker, opened as the login does (server/sessions.py)."""
+    from redis.asyncio import Redis
+
+    from server import sessions
+
+    redis = Redis.from_url(redis_url)
+    try:
+        out = []
+        for w in workers:
+            session_id, session = await sessions.open_session(redis, prefix=prefix, user_id=w["user_id"],
+                                                              token_version=w["token_version"])
+            # Idle for the whole run between warm-up and measurement is fine: 30 minutes.
+            out.append({**w, "session": session_id, "csrf": session.csrf})
+        return out
+    finally:
+        await redis.aclose()
 
 
 async def _seed_rows(households: int, tasks: int, volunteers: int, marker: str, open_tasks: int) -> None:
@@ -275,6 +315,16 @@ function next_line()
 end
 """
 
+CONSOLE_LUA = """
+init = init_stepped
+function console_line()
+  return next_line():match("(%S+) (%S+) (%S+) (%S+)")
+end
+function urlencode(text)
+  return (text:gsub("[^%w]", function(c) return string.format("%%%02X", string.byte(c)) end))
+end
+"""
+
 LUA = {
     "bare": None,
     "db_floor": None,
@@ -320,6 +370,33 @@ function request()
   return wrk.format("GET", "/api/v1/points/me", {["Authorization"] = "Bearer " .. next_line()})
 end
 """,
+    # Each line "session csrf household prefix" (write_console_inputs): a worker at their PC.
+    "console_desk": CONSOLE_LUA + """
+function request()
+  local session = console_line()
+  return wrk.format("GET", "/console/", {["Cookie"] = "haibei_console=" .. session})
+end
+""",
+    "console_search": CONSOLE_LUA + """
+function request()
+  local session, csrf, household, prefix = console_line()
+  return wrk.format("POST", "/console/households", {["Cookie"] = "haibei_console=" .. session,
+                    ["X-CSRF-Token"] = csrf, ["HX-Request"] = "true",
+                    ["Content-Type"] = "application/x-www-form-urlencoded"}, "q=" .. urlencode(prefix))
+end
+""",
+    "console_household": CONSOLE_LUA + """
+function request()
+  local session, csrf, household = console_line()
+  return wrk.format("GET", "/console/households/" .. household, {["Cookie"] = "haibei_console=" .. session})
+end
+""",
+    "console_dashboard": CONSOLE_LUA + """
+function request()
+  local session = console_line()
+  return wrk.format("GET", "/console/stats", {["Cookie"] = "haibei_console=" .. session})
+end
+""",
 }
 
 
@@ -337,6 +414,21 @@ def write_inputs(data: dict, threads: int) -> dict[str, Path]:
     paths["needs"] = OUT / "needs.txt"
     paths["needs"].write_text("\n".join(needs) + "\n")
     return paths
+
+
+def write_console_inputs(sessions: list[dict]) -> Path:
+    """Lines "session csrf household name-prefix": a worker's session, one of their households, and
+    the start of a name to search for (one to three characters of that household's name)."""
+    rng = random.Random(13)
+    lines = []
+    for w in sessions:
+        for h in w["households"]:
+            prefix = h["name"][: rng.randint(3, len(h["name"]))]
+            lines.append(f"{w['session']} {w['csrf']} {h['id']} {prefix}")
+    rng.shuffle(lines)
+    path = OUT / "console.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def profile_top(path: Path, n: int = 25) -> list[tuple[str, float]]:
@@ -443,7 +535,8 @@ def cpu_probe(api_pid: int | None):
 
 def wrk_command(name: str, args, inputs: dict[str, Path], port: int) -> list[str]:
     url = f"http://127.0.0.1:{port}" + PLAIN_URLS.get(name, "")
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "--timeout", "10s"]
+    connections = CONSOLE_CONNECTIONS if name.startswith("console_") else args.connections
+    cmd = ["wrk", f"-t{args.threads}", f"-c{connections}", f"-d{args.duration}s", "--latency", "--timeout", "10s"]
     script_args: list[str] = []
     if LUA[name]:
         body = LUA[name].replace("{{LAT}}", str(CENTRE[0])).replace("{{LNG}}", str(CENTRE[1]))
@@ -451,7 +544,7 @@ def wrk_command(name: str, args, inputs: dict[str, Path], port: int) -> list[str
         script.write_text(LUA_COMMON + body)
         cmd += ["-s", str(script)]
         data_file = {"browse": "volunteers", "claim": "claims", "need": "needs", "leaderboard": "volunteers",
-                     "points_me": "volunteers"}[name]
+                     "points_me": "volunteers"}.get(name, "console")
         script_args = [str(inputs[data_file]), str(args.threads)]
     return cmd + ([url, "--", *script_args] if script_args else [url])
 
@@ -666,6 +759,8 @@ def main() -> None:
            "HAIBEI_RATE_LIMITS_FILE": str(limits), "HAIBEI_DB_POOL_SIZE": str(args.pool)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     clear_redis(args.redis_url, "haibei-bench:")
+    inputs["console"] = write_console_inputs(asyncio.run(open_console_sessions(args.redis_url, "haibei-bench:",
+                                                                               data["workers"])))
     procs = start_processes(args, env)
     results = {}
     if args.hold:

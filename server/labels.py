@@ -30,6 +30,7 @@ ROLE = {"resident": "居民", "volunteer": "志愿者", "worker": "驿站工作�
 SUBJECT = {"need": "需求", "task": "任务", "claim": "认领"}
 POINTS_KIND = {"service_award": "服务奖励", "reversal": "冲正", "adjustment": "人工调整", "redemption": "兑换",
                "redemption_refund": "兑换退回", "bonus": "奖励"}
+REDEMPTION_STATUS = {"pending": "待领取", "fulfilled": "已领取", "cancelled": "已取消", "expired": "已过期"}
 VOLUNTEER_STATUS = {"pending": "待审核", "approved": "已通过", "rejected": "未通过", "suspended": "已暂停"}
 
 VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
@@ -40,7 +41,7 @@ VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 
 _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_status": CLAIM_STATUS,
             "urgency": URGENCY, "need_source": NEED_SOURCE, "role": ROLE, "subject": SUBJECT,
-            "volunteer_status": VOLUNTEER_STATUS, "points_kind": POINTS_KIND}
+            "volunteer_status": VOLUNTEER_STATUS, "points_kind": POINTS_KIND, "redemption_status": REDEMPTION_STATUS}
 
 
 def label(vocabulary: str, code: str | None) -> str:
@@ -48,3 +49,18 @@ def label(vocabulary: str, code: str | None) -> str:
     if code is None:
         return ""
     return _BY_NAME[vocabulary].get(code, code)
+
+
+def event_reason(reason: str | None) -> str:
+    """A timeline row's reason as a person reads it: the few the workflow writes as ``key=value``
+    (``source=self``, ``score=2``) in words; what a person wrote, as written."""
+    if not reason:
+        return ""
+    key, sep, value = reason.partition("=")
+    if sep and key == "source":
+        return "来源:" + label("need_source", value)
+    if sep and key == "score":
+        return f"评分:{value} 分"
+    if reason.startswith("org ") and reason[4:].isdigit():
+        return "转介给社会组织"
+    return reason

@@ -1,5 +1,313 @@
-"""Console pages: admin (being written)."""
+"""Console pages for administrators: districts and their stations, the staff appointed to them, the
+outbox's dead letters (WeChat messages given up on, each sent again with a button) and the service
+catalogue's standards.
 
-from sanic import Blueprint
+The forms are the API's: the same schemas (handlers/reference/schemas.py) read them, the same
+services (server/reference/places.py and catalogue.py, server/people/staff.py,
+server/notifications/outbox.py) act on them, inside one transaction per request as the API's
+handlers do. A form that fails comes
+back (422, or the domain error's status) with what was typed and a message at each field; one that
+succeeds brings the list back with a notice. An htmx request gets the page's working part, any
+other the whole page.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import BaseModel
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from handlers.console.common import (
+    PAGE_SIZE, FormInvalid, console, domain_field_errors, form_values, is_htmx, message, read_form, render,
+)
+from handlers.notifications.schemas import RetryIn
+from handlers.reference.schemas import DistrictIn, ServicePatch, StaffIn, StaffRemoveIn, StationIn
+from server import labels
+from server.errors import DomainError, NotFound
+from server.notifications import outbox
+from server.people import staff
+from server.reference import catalogue, places
+from server.transactions import atomic
 
 bp = Blueprint("console_admin", url_prefix="/console")
+
+# The roles an administrator appoints here, in the order the select offers them.
+STAFF_ROLES = ("worker", "org_staff")
+
+# Domain errors that are about one field of the form that caused them: shown at that field.
+FIELD_OF: dict[type[DomainError], str] = {places.DistrictCodeTaken: "code", places.StationNameTaken: "name"}
+
+
+# --- shared bits ------------------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    """A form as the templates draw it: what was typed and each field's message ("" for the form's)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def positive_arg(request: Request, name: str) -> int | None:
+    """A positive whole number from the query string, or None when absent or not one."""
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+
+
+def paging(request: Request, path: str, total: int, *, page: int | None = None, **params: Any) -> dict[str, Any]:
+    """Where a list is, out of how many pages, and the base of the links to the others (the page at
+    ``path``, keeping ``params``), as ``_pager.html`` takes them. Without ``page``, the one the query
+    string asks for; past the end, the last."""
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(page or positive_arg(request, "page") or 1, pages)
+    kept = urlencode({k: v for k, v in params.items() if v is not None})
+    return {"page": page, "pages": pages, "total": total, "offset": (page - 1) * PAGE_SIZE,
+            "base": f"{path}?{kept}&" if kept else f"{path}?"}
+
+
+def errors_of(exc: DomainError, schema: type[BaseModel]) -> dict[str, str]:
+    """A domain error as the messages of a form read by ``schema``."""
+    name = FIELD_OF.get(type(exc))
+    return {name: exc.message} if name else domain_field_errors(exc, schema.model_fields)
+
+
+def page_or_part(request: Request, page: str, part: str, *, status: int = 200, **context: Any):
+    """The whole page, or for htmx only the part a form or a button replaces."""
+    if is_htmx(request):
+        return render(request, part, status=status, part=True, **context)
+    return render(request, page, status=status, **context)
+
+
+# --- districts and stations -------------------------------------------------------------------
+
+
+async def places_context(request: Request, *, district_id: int | None = None, page: int | None = None,
+                         district_form: Form | None = None, station_form: Form | None = None,
+                         flash: str | None = None) -> dict[str, Any]:
+    districts = await places.list_districts()
+    if district_id is not None and district_id not in {d.id for d in districts}:
+        district_id = None
+    pager = paging(request, "/console/admin/stations", await places.count_stations(district_id=district_id), page=page,
+                   district_id=district_id)
+    stations = await places.list_stations(district_id=district_id, offset=pager["offset"], limit=PAGE_SIZE)
+    return {
+        "title": "驿站与区市", "districts": districts, "district_options": [(d.id, d.name) for d in districts],
+        "stations": stations, "district_id": district_id,
+        "pager": pager, "station_counts": await places.stations_per_district(),
+        "worker_counts": await staff.worker_counts(station_ids=[s.id for s in stations]),
+        "district_form": district_form or Form(), "station_form": station_form or Form(), "flash": flash,
+    }
+
+
+@bp.get("/admin/stations")
+@openapi.exclude()
+@console("admin")
+async def stations(request: Request, actor):
+    context = await places_context(request, district_id=positive_arg(request, "district_id"))
+    return render(request, "admin_stations.html", **context)
+
+
+@bp.post("/admin/districts")
+@openapi.exclude()
+@console("admin")
+async def create_district(request: Request, actor):
+    values = form_values(request)
+    try:
+        data = read_form(DistrictIn, values)
+        async with atomic():
+            district = await places.create_district(**data.model_dump())
+    except FormInvalid as exc:
+        context = await places_context(request, district_form=Form(exc.values, exc.errors))
+        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=422, **context)
+    except DomainError as exc:
+        context = await places_context(request, district_form=Form(values, errors_of(exc, DistrictIn)))
+        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=exc.status, **context)
+    context = await places_context(request, flash=f"已添加区市「{district.name}」。")
+    return page_or_part(request, "admin_stations.html", "_admin_places.html", **context)
+
+
+@bp.post("/admin/stations")
+@openapi.exclude()
+@console("admin")
+async def create_station(request: Request, actor):
+    values = form_values(request)
+    try:
+        data = read_form(StationIn, values)
+        async with atomic():
+            station = await places.create_station(**data.model_dump())
+    except FormInvalid as exc:
+        context = await places_context(request, station_form=Form(exc.values, exc.errors))
+        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=422, **context)
+    except DomainError as exc:
+        context = await places_context(request, station_form=Form(values, errors_of(exc, StationIn)))
+        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=exc.status, **context)
+    # The list turns to the new station's district, at the page it was added to (the last).
+    total = await places.count_stations(district_id=station.district_id)
+    context = await places_context(request, district_id=station.district_id, page=math.ceil(total / PAGE_SIZE),
+                                   flash=f"已添加驿站「{station.name}」({station.district.name})。")
+    return page_or_part(request, "admin_stations.html", "_admin_places.html", **context)
+
+
+# --- staff ------------------------------------------------------------------------------------
+
+
+async def staff_context(request: Request, *, station_id: int | None = None, appoint_form: Form | None = None,
+                        flash: str | None = None) -> dict[str, Any]:
+    all_stations = await places.list_stations()
+    if station_id is not None and station_id not in {s.id for s in all_stations}:
+        station_id = None
+    pager = paging(request, "/console/admin/staff", await staff.count_staff(station_id=station_id),
+                   station_id=station_id)
+    rows = await staff.staff_by_station(station_id=station_id, offset=pager["offset"], limit=PAGE_SIZE)
+    organizations = await places.list_organizations()
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for s in all_stations:
+        groups.setdefault(s.district.name, []).append((s.id, s.name))
+    return {
+        "title": "工作人员", "grants": rows, "pager": pager, "station_id": station_id,
+        "all_stations": all_stations, "station_groups": list(groups.items()), "organizations": organizations,
+        "organization_options": [(o.id, o.name) for o in organizations],
+        "roles": [(code, labels.label("role", code)) for code in STAFF_ROLES],
+        "appoint_form": appoint_form or Form({"role": "worker"}), "flash": flash,
+    }
+
+
+def binding_errors(values: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
+    """The schema's rule that a worker binds to one station and org staff to one organisation
+    fails on the whole form; the message goes to the select the chosen role needs."""
+    if "" not in errors or set(errors) - {""}:
+        return errors
+    if values.get("role") == "org_staff":
+        return {"organization_id": "社会组织人员须选择一个机构,不选驿站"}
+    return {"station_id": "驿站工作人员须选择一个驿站,不选机构"}
+
+
+@bp.get("/admin/staff")
+@openapi.exclude()
+@console("admin")
+async def staff_list(request: Request, actor):
+    context = await staff_context(request, station_id=positive_arg(request, "station_id"))
+    return render(request, "admin_staff.html", **context)
+
+
+@bp.post("/admin/staff")
+@openapi.exclude()
+@console("admin")
+async def appoint(request: Request, actor):
+    values = form_values(request)
+    try:
+        data = read_form(StaffIn, values)
+        async with atomic():
+            grant = await staff.appoint(admin_id=actor.id, **data.model_dump())
+            place = (await places.get_station(station_id=grant.station_id) if grant.station_id
+                     else await places.get_organization(organization_id=grant.organization_id))
+    except FormInvalid as exc:
+        context = await staff_context(request, appoint_form=Form(exc.values, binding_errors(exc.values, exc.errors)))
+        return page_or_part(request, "admin_staff.html", "_admin_staff.html", status=422, **context)
+    except DomainError as exc:
+        context = await staff_context(request, appoint_form=Form(values, errors_of(exc, StaffIn)))
+        return page_or_part(request, "admin_staff.html", "_admin_staff.html", status=exc.status, **context)
+    flash = f"已任命用户 {grant.user_id} 为{labels.label('role', grant.role)}({place.name})。"
+    context = await staff_context(request, flash=flash)
+    return page_or_part(request, "admin_staff.html", "_admin_staff.html", **context)
+
+
+@bp.post("/admin/staff/remove")
+@openapi.exclude()
+@console("admin")
+async def remove(request: Request, actor):
+    values = form_values(request)
+    try:
+        data = read_form(StaffRemoveIn, values)
+    except FormInvalid:
+        return message(request, status=422, title="无法完成", text="请在列表中选择要撤销的人员。")
+    async with atomic():
+        await staff.remove(admin_id=actor.id, **data.model_dump())
+    flash = f"已撤销用户 {data.user_id} 的{labels.label('role', data.role)}角色。"
+    context = await staff_context(request, station_id=positive_arg(request, "station_id"), flash=flash)
+    return page_or_part(request, "admin_staff.html", "_admin_staff.html", **context)
+
+
+# --- dead letters -----------------------------------------------------------------------------
+
+
+async def letters_context(request: Request, *, flash: str | None = None, level: str = "ok") -> dict[str, Any]:
+    pager = paging(request, "/console/admin/dead-letters", await outbox.count_dead())
+    letters = await outbox.dead_letter_page(offset=pager["offset"], limit=PAGE_SIZE)
+    return {"title": "消息补发", "letters": letters, "pager": pager, "flash": flash, "level": level}
+
+
+@bp.get("/admin/dead-letters")
+@openapi.exclude()
+@console("admin")
+async def dead_letters(request: Request, actor):
+    return render(request, "admin_dead_letters.html", **await letters_context(request))
+
+
+@bp.post("/admin/dead-letters/retry")
+@openapi.exclude()
+@console("admin")
+async def retry(request: Request, actor):
+    try:
+        data = read_form(RetryIn, {"ids": [form_values(request).get("id")]})
+    except FormInvalid:
+        return message(request, status=422, title="无法完成", text="请在列表中选择要重新发送的消息。")
+    async with atomic():
+        count = await outbox.retry_dead(ids=data.ids, now=request.app.ctx.clock())
+    if count:
+        flash, level = "已重新排入发送队列,稍后由后台发送。", "ok"
+    else:
+        flash, level = "这条消息已不在待补发列表中(可能已由他人重新发送)。", "error"
+    context = await letters_context(request, flash=flash, level=level)
+    return page_or_part(request, "admin_dead_letters.html", "_admin_dead_letters.html", **context)
+
+
+# --- the service catalogue --------------------------------------------------------------------
+
+
+# What the list lets an administrator change in place: the standards a district sets (任务五).
+SERVICE_STANDARDS = ("default_minutes", "min_minutes", "points_per_hour")
+
+
+async def services_context(request: Request, *, editing: tuple[str, Form] | None = None,
+                           flash: str | None = None) -> dict[str, Any]:
+    services = await catalogue.list_services()
+    pager = paging(request, "/console/admin/services", len(services))
+    return {"title": "服务项目", "services": services[pager["offset"]:pager["offset"] + PAGE_SIZE], "pager": pager,
+            "editing": editing, "flash": flash}
+
+
+@bp.get("/admin/services")
+@openapi.exclude()
+@console("admin")
+async def services(request: Request, actor):
+    return render(request, "admin_services.html", **await services_context(request))
+
+
+@bp.post("/admin/services/<code:str>")
+@openapi.exclude()
+@console("admin")
+async def update_service(request: Request, actor, code: str):
+    values = {k: v for k, v in form_values(request).items() if k in SERVICE_STANDARDS}
+    try:
+        data = read_form(ServicePatch, values)
+        async with atomic():
+            service = await catalogue.update_service(code=code, changes=data.model_dump(exclude_unset=True))
+    except FormInvalid as exc:
+        context = await services_context(request, editing=(code, Form(exc.values, exc.errors)))
+        return page_or_part(request, "admin_services.html", "_admin_services.html", status=422, **context)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        context = await services_context(request, editing=(code, Form(values, errors_of(exc, ServicePatch))))
+        return page_or_part(request, "admin_services.html", "_admin_services.html", status=exc.status, **context)
+    flash = (f"已保存「{service.name}」:默认 {service.default_minutes} 分钟,最低 {service.min_minutes} 分钟,"
+             f"每小时 {service.points_per_hour} 积分。")
+    context = await services_context(request, flash=flash)
+    return page_or_part(request, "admin_services.html", "_admin_services.html", **context)

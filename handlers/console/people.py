@@ -84,7 +84,7 @@ async def _household_page(request: Request, actor, resident_id: int, *, status: 
         latest = done[0]
         radar = {"indicator": [{"name": d["name"], "max": 100} for d in spec["dimensions"]],
                  "value": [round((latest.scores or {}).get(d["id"], 0.0), 1) for d in spec["dimensions"]]}
-    return render(request, "household.html", status=status, title=resident.name,
+    return render(request, "household.html", status=status, title="居民档案",
                   resident=residents.present(resident, cipher=cipher), full=full,
                   reveal=reveal or {"fields": {}, "errors": {}}, story=await history.of_household(resident=resident),
                   assessments=[{"visited_at": a.visited_at, "overall": a.overall, "level": a.level} for a in done],

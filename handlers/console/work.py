@@ -18,11 +18,13 @@ from handlers.common import RejectIn
 from handlers.console.common import (
     FormInvalid, console, domain_field_errors, form_values, local_input, read_form, render,
 )
+from handlers.points.schemas import FulfilIn
 from handlers.workflow.schemas import ConfirmIn, NeedIn, NeedListQuery, TaskIn
 from handlers.workflow.tasks import confirm_records
 from server import labels, ratelimit
 from server.access import access_need, access_need_household, access_resident, access_task
-from server.errors import DomainError, ValidationFailed
+from server.errors import DomainError, NotFound, ValidationFailed
+from server.points import rewards
 from server.reference import catalogue
 from server.transactions import atomic
 from server.workflow import content, flows, needs, records, tasks
@@ -267,3 +269,60 @@ async def record_confirm_many(request: Request, actor):
     return await _records_page(request, actor, results=results)
 
 
+
+
+# --- rewards pick-up ------------------------------------------------------------------------------
+
+
+@bp.get("/rewards")
+@openapi.exclude()
+@console("worker")
+async def pickup_page(request: Request, actor):
+    return render(request, "pickup.html", title="奖品领取", found=None, code="", errors={})
+
+
+@bp.post("/rewards/look-up")
+@openapi.exclude()
+@console("worker")
+async def pickup_look_up(request: Request, actor):
+    """The redemption behind a typed pick-up code, to check before handing anything over."""
+    values = form_values(request)
+    try:
+        form = read_form(FulfilIn, values)
+        found = await rewards.look_up(code=form.code, now=request.app.ctx.clock())
+    except FormInvalid as exc:
+        return render(request, "pickup.html", status=422, title="奖品领取", found=None, code=values.get("code", ""),
+                      errors={"code": "兑换码为8位字母和数字"} if "code" in exc.errors else exc.errors)
+    except NotFound as exc:
+        return render(request, "pickup.html", status=404, title="奖品领取", found=None, code=values.get("code", ""),
+                      errors={"code": exc.message})
+    return render(request, "pickup.html", title="奖品领取", found=found, code=form.code.upper(), errors={})
+
+
+@bp.post("/rewards/fulfil")
+@openapi.exclude()
+@console("worker")
+async def pickup_fulfil(request: Request, actor):
+    """Hand the reward over: ``POST /api/v1/redemptions/fulfil``'s service, once."""
+    values = form_values(request)
+    now = request.app.ctx.clock()
+    try:
+        form = read_form(FulfilIn, values)
+        async with atomic():
+            await rewards.fulfil(code=form.code, station_id=actor.station_id, worker_id=actor.id, now=now)
+    except FormInvalid:
+        return render(request, "pickup.html", status=422, title="奖品领取", found=None, code="",
+                      errors={"code": "兑换码为8位字母和数字"})
+    except DomainError as exc:
+        if exc.status in (401, 403) or exc.status >= 500:
+            raise
+        found = None
+        try:
+            found = await rewards.look_up(code=values.get("code", ""), now=now)
+        except NotFound:
+            pass
+        return render(request, "pickup.html", status=exc.status, title="奖品领取", found=found,
+                      code=values.get("code", ""), errors={"code": exc.message})
+    found = await rewards.look_up(code=form.code, now=now)
+    return render(request, "pickup.html", title="奖品领取", found=found, code="", errors={},
+                  done="已发放。")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tortoise.functions import Count
+
 from models import User, UserRole
 from server import audit, feed
 from server.errors import NotFound
@@ -48,3 +50,29 @@ async def remove(*, admin_id: int, user_id: int, role: str) -> None:
 
 async def list_staff() -> list[UserRole]:
     return await UserRole.filter(role__in=("worker", "org_staff")).order_by("id")
+
+
+def _staff(station_id: int | None):
+    qs = UserRole.filter(role__in=("worker", "org_staff"))
+    return qs if station_id is None else qs.filter(station_id=station_id)
+
+
+async def staff_by_station(*, station_id: int | None = None, offset: int, limit: int) -> list[UserRole]:
+    """The workers, by station, then the organisation staff (or one station's workers), one page of
+    them, with their account, station and organisation loaded."""
+    return await (_staff(station_id).select_related("user", "station", "organization")
+                  .order_by("-role", "station_id", "organization_id", "user_id").offset(offset).limit(limit))
+
+
+async def count_staff(*, station_id: int | None = None) -> int:
+    """How many workers and organisation staff there are (or workers of one station)."""
+    return await _staff(station_id).count()
+
+
+async def worker_counts(*, station_ids: list[int]) -> dict[int, int]:
+    """How many workers each of ``station_ids`` has (a station without any is absent)."""
+    if not station_ids:
+        return {}
+    rows = await (UserRole.filter(role="worker", station_id__in=station_ids).annotate(n=Count("id"))
+                  .group_by("station_id").values_list("station_id", "n"))
+    return {station_id: n for station_id, n in rows}

@@ -13,9 +13,10 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from models import PointsAccount, PointsEntry, Redemption, Reward, Station
+from models import PointsAccount, PointsEntry, Redemption, Reward, Station, VolunteerProfile
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
 from server.notifications import notify
+from server.pii import mask_name
 from server.points import ledger
 
 # No 0/O, 1/I/L: codes are read aloud and typed by people at a station counter.
@@ -147,13 +148,32 @@ async def cancel(*, account: PointsAccount, redemption: Redemption, now: datetim
     return await _give_back(account=account, redemption=redemption, to="cancelled", now=now, actor_id=account.user_id)
 
 
-async def fulfil(*, code: str, station_id: int, worker_id: int, now: datetime) -> Redemption:
-    """Hand the reward over at a pick-up station, once."""
+def _code(code: str) -> str:
+    """A typed pick-up code as ``new_code`` draws them, or NotFound: anything else names none."""
     code = code.strip().upper()
     # Only what new_code draws can name a redemption; anything else (some letters grow when
     # capitalised, 'ß' to 'SS') is no code, not a lookup the ORM refuses.
     if len(code) != 8 or not set(code) <= set(CODE_ALPHABET):
         raise NotFound("兑换码不存在")
+    return code
+
+
+async def look_up(*, code: str, now: datetime) -> dict[str, Any]:
+    """What a worker sees before handing a reward over: the reward, who redeemed it (their volunteer
+    name, masked), its state and deadline."""
+    redemption = await Redemption.get_or_none(pickup_code=_code(code)).select_related("reward", "account")
+    if redemption is None:
+        raise NotFound("兑换码不存在")
+    volunteer = await VolunteerProfile.get_or_none(user_id=redemption.account.user_id)
+    status = "expired" if redemption.status == "pending" and redemption.expires_at <= now else redemption.status
+    return {**present_redemption(redemption), "status": status, "reward_name": redemption.reward.name,
+            "donor": redemption.reward.donor, "who": mask_name(volunteer.name) if volunteer else None,
+            "pickup_station_ids": redemption.reward.pickup_station_ids or []}
+
+
+async def fulfil(*, code: str, station_id: int, worker_id: int, now: datetime) -> Redemption:
+    """Hand the reward over at a pick-up station, once."""
+    code = _code(code)
     found = await Redemption.get_or_none(pickup_code=code)
     if found is None:
         raise NotFound("兑换码不存在")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.functions import Count
 
 from models import Assessment, District, Need, Organization, ResidentProfile, Station, Task, UserRole, VolunteerProfile
 from server.errors import Conflict, NotFound
@@ -69,12 +70,28 @@ async def delete_district(*, district_id: int) -> None:
     await district.delete()
 
 
-async def list_stations(*, district_id: int | None = None) -> list[Station]:
-    """Stations, optionally of one district, with their district loaded."""
+async def list_stations(*, district_id: int | None = None, offset: int = 0, limit: int | None = None) -> list[Station]:
+    """Stations, optionally of one district and one page of them, with their district loaded."""
     qs = Station.all().select_related("district").order_by("district_id", "id")
     if district_id is not None:
         qs = qs.filter(district_id=district_id)
+    if limit is not None:
+        qs = qs.offset(offset).limit(limit)
     return await qs
+
+
+async def count_stations(*, district_id: int | None = None) -> int:
+    """How many stations there are, or how many one district has."""
+    qs = Station.all()
+    if district_id is not None:
+        qs = qs.filter(district_id=district_id)
+    return await qs.count()
+
+
+async def stations_per_district() -> dict[int, int]:
+    """How many stations each district has, by district id (a district without any is absent)."""
+    rows = await Station.all().annotate(n=Count("id")).group_by("district_id").values_list("district_id", "n")
+    return {district_id: n for district_id, n in rows}
 
 
 async def get_station(*, station_id: int) -> Station:

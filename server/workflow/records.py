@@ -15,7 +15,7 @@ from config import Settings
 from models import Need, PointsEntry, ResidentProfile, Service, Task, TaskClaim, Upload, VolunteerProfile
 from server import audit, geo
 from server.errors import DomainError, Forbidden, ValidationFailed
-from server.pii import FieldCipher
+from server.pii import FieldCipher, mask_name
 from server.points import ledger
 from server.workflow import content, events, needs, plates, tasks
 
@@ -247,6 +247,6 @@ async def for_review(rows: list[tuple[Task, list[tuple[TaskClaim, str]]]], *, ci
             item["photos"] = len(claim.photos or [])
             item["submitted_at"] = claim.submitted_at
         household = households.get(task.need_id)
-        shown["household"] = {"id": household.id, "name": household.name} if household else None
+        shown["household"] = {"id": household.id, "name": mask_name(household.name)} if household else None
         out.append(shown)
     return out

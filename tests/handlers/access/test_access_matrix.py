@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from models import IdentityCase
+from server.people import console_tickets
 from tests.builders import new_openid, resident_payload, volunteer_payload
 from tests.handlers.access.matrix_support import Worlds, station_apart, unique_district
 
@@ -68,6 +69,9 @@ ROUTES = [
      lambda w: {"user_id": w.sessions["resident"].id, "role": "worker", "station_id": w.b.id}, {"admin"}, 403),
     ("admin.staff.remove", "DELETE", lambda w: "/api/v1/admin/staff",
      lambda w: {"user_id": w.sessions["worker_b"].id, "role": "worker"}, {"admin"}, 403),
+    # A console login's code, scanned: any worker or administrator may let that browser in.
+    ("console.tickets.approve", "POST", lambda w: "/api/v1/console/tickets/approve",
+     lambda w: {"ticket": w.console_ticket}, {"worker_a", "worker_b", "admin"}, 403),
 ]
 
 
@@ -100,8 +104,11 @@ async def _build_world(client, api):
         "org_staff": await fast_login(api, "org_staff", organization_id=(await make_organization()).id),
         "admin": await fast_login(api, "admin"),
     }
+    # A browser waiting on the console's login page; the world's own, so each approval is a first.
+    ticket = await console_tickets.create_ticket(redis=api.app.ctx.redis.aio, prefix=api.settings.redis_prefix,
+                                                 browser=None, now=api.app.ctx.clock())
     return SimpleNamespace(a=a, b=b, sessions=sessions, resident_id=r.json()["id"], pending_id=p.json()["id"], case_id=case.id,
-                           spare_district=spare_district, spare_station=spare_station)
+                           spare_district=spare_district, spare_station=spare_station, console_ticket=ticket.scene)
 
 
 @pytest.fixture(scope="module")

@@ -224,3 +224,31 @@ async def test_a_volunteer_application_is_approved_or_rejected(api, client):
     statuses = {v["id"]: v["status"] for v in (await client.get(
         "/api/v1/volunteers", headers=worker.headers)).json()["items"]}
     assert statuses == {first["id"]: "approved", second["id"]: "rejected"}
+
+
+async def test_a_reward_is_handed_over_once_by_its_code(api, client):
+    from models import Redemption
+    from tests.builders import give_points, make_reward
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker, name="赵志愿")
+    await give_points(api, volunteer, 50)
+    reward = await make_reward()
+    r = await client.post(f"/api/v1/rewards/{reward.id}/redeem", headers={**volunteer.headers, "Idempotency-Key": "pickup-1"})
+    assert r.status_code in (200, 201), r.text
+    code = r.json()["pickup_code"]
+    async with console_browser(api, worker.openid) as b:
+        r = await b.post("/console/rewards/look-up", {"code": "ABC"})
+        assert r.status_code == 422 and "兑换码为8位字母和数字" in r.text
+        r = await b.post("/console/rewards/look-up", {"code": "ZZZZZZZZ"})
+        assert r.status_code == 404 and "兑换码不存在" in r.text
+        r = await b.post("/console/rewards/look-up", {"code": code.lower()})
+        assert r.status_code == 200 and "爱心米面油礼包" in r.text and "待领取" in r.text and "赵**" in r.text
+        assert (await Redemption.get(pickup_code=code)).status == "pending"  # looking changes nothing
+        r = await b.post("/console/rewards/fulfil", {"code": code})
+        assert r.status_code == 200 and "已发放" in r.text and "已领取" in r.text
+        r = await b.post("/console/rewards/fulfil", {"code": code})
+        assert r.status_code == 409 and "已领取" in r.text
+    redemption = await Redemption.get(pickup_code=code)
+    assert redemption.status == "fulfilled" and redemption.fulfilled_by == worker.id
