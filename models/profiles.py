@@ -78,6 +78,7 @@ class VolunteerProfile(Model):
 
     class Meta:
         table = "volunteer_profiles"
+        indexes = (("station_id", "status"),)
 
 
 class IdentityCase(Model):

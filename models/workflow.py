@@ -55,7 +55,7 @@ class Need(Model):
 
     class Meta:
         table = "needs"
-        indexes = (("station_id", "status", "created_at"), ("resident_id", "status"))
+        indexes = (("station_id", "status", "created_at"), ("resident_id", "status"), ("station_id", "follow_up"))
 
 
 class Task(Model):
@@ -94,7 +94,7 @@ class Task(Model):
         table = "tasks"
         # (status, cell, …) covers the browse query: it is answered from the index alone, without
         # a row lookup per candidate (at 1 M tasks the rows no longer fit the buffer pool).
-        indexes = (("status", "scheduled_start"), ("station_id", "status"),
+        indexes = (("status", "scheduled_start"), ("station_id", "status"), ("station_id", "status", "scheduled_start"),
                    ("status", "cell", "scheduled_end", "approx_lat", "approx_lng", "scheduled_start", "service_id",
                     "need_id"))
 

@@ -42,11 +42,10 @@ async def find_session(redis, *, prefix: str, session_id: str | None) -> Console
     """The live session of this id, its idle time restarted; None if there is none."""
     if not session_id or len(session_id) > 100:
         return None
-    key = _key(prefix, session_id)
-    raw = await redis.get(key)
+    # Read and renewed in one round trip (GETEX, Redis 6.2+).
+    raw = await redis.getex(_key(prefix, session_id), ex=IDLE_SECONDS)
     if raw is None:
         return None
-    await redis.expire(key, IDLE_SECONDS)
     return ConsoleSession(**json.loads(raw))
 
 

@@ -14,7 +14,7 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.common import RejectIn, Strict
-from handlers.console.common import PAGE_SIZE, FormInvalid, console, form_values, read_form, render
+from handlers.console.common import PAGE_SIZE, FormInvalid, console, form_values, local, read_form, render
 from server import labels
 from server.access import access_resident, access_volunteer_for_review
 from server.care import assessments
@@ -77,13 +77,14 @@ async def _household_page(request: Request, actor, resident_id: int, *, status: 
                           reveal: dict | None = None):
     resident = await access_resident(actor, resident_id)
     cipher = request.app.ctx.cipher
-    spec = await assessments.current()
     done = await assessments.history(resident_id=resident.id)
     radar = None
     if done:
         latest = done[0]
-        radar = {"indicator": [{"name": d["name"], "max": 100} for d in spec["dimensions"]],
-                 "value": [round((latest.scores or {}).get(d["id"], 0.0), 1) for d in spec["dimensions"]]}
+        spec = await assessments.spec_for(latest.version)
+        radar = {"type": "radar", "indicator": [{"name": d["name"], "max": 100} for d in spec["dimensions"]],
+                 "series": [{"name": f"{local(latest.visited_at, '%Y-%m-%d')} 评估",
+                             "data": [round((latest.scores or {}).get(d["id"], 0.0), 1) for d in spec["dimensions"]]}]}
     return render(request, "household.html", status=status, title="居民档案",
                   resident=residents.present(resident, cipher=cipher), full=full,
                   reveal=reveal or {"fields": {}, "errors": {}}, story=await history.of_household(resident=resident),

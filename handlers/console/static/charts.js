@@ -10,7 +10,21 @@
 
   var COLOURS = ["#0b5394", "#e07b39", "#3f9b5a", "#9b59b6", "#c0392b"];
 
+  // A household's assessment: {type: "radar", indicator: [{name, max}], series: [{name, data: [...]}]}.
+  function radar(spec) {
+    return {
+      color: COLOURS,
+      animation: false,
+      tooltip: { renderMode: "richText" },
+      legend: { show: spec.series.length > 1, bottom: 0 },
+      radar: { indicator: spec.indicator, radius: "65%", axisName: { color: "#1f2933" } },
+      series: [{ type: "radar", areaStyle: { opacity: 0.2 },
+                 data: spec.series.map(function (s) { return { name: s.name, value: s.data }; }) }]
+    };
+  }
+
   function option(spec) {
+    if (spec.type === "radar") { return radar(spec); }
     var empty = !spec.categories.length;
     var axes = (spec.axes && spec.axes.length ? spec.axes : [""]).map(function (name, i) {
       var axis = { type: "value", name: name, minInterval: 1, splitLine: { show: i === 0 } };
