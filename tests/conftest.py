@@ -194,9 +194,11 @@ async def _truncate_all() -> None:
     await catalogue.sync_defaults()
     # The data went behind the app's back: no process-local cache may remember any of it.
     from server import feed
+    from server.reports import dashboard
     from server.workflow import browse
 
     feed.current().reset()
+    dashboard.forget()
     browse._START_HALF.clear()
     browse._DENSE_AREAS.clear()
 

@@ -26,7 +26,7 @@ from server import labels, sessions
 from server.access import require_worker_station
 from server.auth import authenticate_console
 from server.clock import CHINA_TZ
-from server.errors import DomainError, Forbidden, NotFound, Unauthenticated
+from server.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
 
 HERE = Path(__file__).parent
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
@@ -195,10 +195,18 @@ class FormInvalid(Exception):
         self.values = values
 
 
+def posted(request: Request):
+    """The posted form, or 400 if it cannot be read as one (not UTF-8, broken escapes)."""
+    try:
+        return request.form or {}
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationFailed("提交的内容格式有误,请刷新页面后重试") from None
+
+
 def form_values(request: Request, *, lists: tuple[str, ...] = ()) -> dict[str, Any]:
     """The posted form as the API's JSON would carry it: empty fields absent, ``lists`` as lists."""
     out: dict[str, Any] = {}
-    for key, values in (request.form or {}).items():
+    for key, values in posted(request).items():
         if key in lists:
             out[key] = [v.strip() for v in values if v.strip()]
         elif values and values[0].strip():

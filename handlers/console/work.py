@@ -261,7 +261,7 @@ async def record_reject(request: Request, actor, task_id: int):
 async def record_confirm_many(request: Request, actor):
     """Confirm the ticked records, each on its own (``POST /api/v1/tasks/confirm``): the page then
     lists what was confirmed and, for the others, why not (a short service wants its own reason)."""
-    ids = [int(v) for v in (request.form or {}).getlist("ids", []) if v.isdigit() and len(v) < 19]
+    ids = [int(v) for v in form_values(request, lists=("ids",)).get("ids", []) if v.isdigit() and len(v) < 19]
     if not ids:
         return await _records_page(request, actor, status=422, results=[], errors={0: {"": "请先勾选要确认的服务记录"}})
     ctx = request.app.ctx

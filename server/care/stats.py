@@ -10,6 +10,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from tortoise.expressions import Subquery
 from tortoise.functions import Count, Min, Sum
 
 from models import Need, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile, WorkflowEvent
@@ -44,11 +45,10 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
         return qs if stations is None else qs.filter(**{f"{field}__in": stations})
 
     needs = in_scope(Need.filter(created_at__gte=start, created_at__lt=end))
-    # Claims are scoped through their tasks' ids: aggregates over a join gave wrong sums in the ORM.
-    scope_tasks = None if stations is None else list(await Task.filter(station_id__in=stations).values_list("id", flat=True))
-
+    # Claims are scoped through their tasks' ids (aggregates over a join gave wrong sums in the ORM),
+    # as a subquery: a district's task ids are tens of thousands, too many to send back and forth.
     def claims_in_scope(qs):
-        return qs if scope_tasks is None else qs.filter(task_id__in=scope_tasks)
+        return qs if stations is None else qs.filter(task_id__in=Subquery(Task.filter(station_id__in=stations).values("id")))
 
     async def grouped(qs, key: str) -> dict[str, int]:
         rows = await qs.annotate(n=Count("id")).group_by(key).values(key, "n")
@@ -92,9 +92,8 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
     if stations is not None:
         # Points belong to volunteers; a station's are its own volunteers'.
 
-        users = await VolunteerProfile.filter(station_id__in=stations).values_list("user_id", flat=True)
-        accounts = await PointsAccount.filter(user_id__in=list(users)).values_list("id", flat=True)
-        entries = entries.filter(account_id__in=list(accounts))
+        users = VolunteerProfile.filter(station_id__in=stations).values("user_id")
+        entries = entries.filter(account_id__in=Subquery(PointsAccount.filter(user_id__in=Subquery(users)).values("id")))
     # Net, as the accounts are (机制三 统计分析 must agree with the ledger an auditor compares it
     # with): reversals (negative) take back what was issued, refunds give back what was redeemed.
     issued = await _sum(entries.filter(kind__in=("service_award", "bonus", "reversal")), "amount")

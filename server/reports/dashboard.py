@@ -94,8 +94,35 @@ def _labelled(counts: dict[str, int], names: dict[str, str]) -> list[dict[str, A
             for code, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
 
 
+# A dashboard computed is kept while nothing it counts has moved: the newest workflow event (every
+# need, task and claim change writes one, ratings too) and the newest points entry. Staff reload the
+# page all day; a station's figures are some twenty statements, and they change far less often.
+_KEPT: dict[tuple[Any, ...], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+_KEPT_MAX = 1000
+_MOVED = "SELECT (SELECT MAX(id) FROM workflow_events) AS events, (SELECT MAX(id) FROM points_entries) AS points"
+
+
 async def dashboard(*, scope: str, scope_id: int | None, start: datetime, end: datetime) -> dict[str, Any]:
-    """The overview of ``scope`` over [start, end) and the series of its charts, labelled."""
+    """The overview of ``scope`` over [start, end) and the series of its charts, labelled; computed
+    again only when a workflow event or a points entry has been written since it last was."""
+    key = (scope, scope_id, start, end)
+    moved = tuple((await sql.rows(_MOVED))[0].values())
+    kept = _KEPT.get(key)
+    if kept is not None and kept[0] == moved:
+        return kept[1]
+    result = await _dashboard(scope=scope, scope_id=scope_id, start=start, end=end)
+    if len(_KEPT) >= _KEPT_MAX:
+        _KEPT.clear()
+    _KEPT[key] = (moved, result)
+    return result
+
+
+def forget() -> None:
+    """Drop every kept dashboard (data changed behind the app's back: a restore, a test's reset)."""
+    _KEPT.clear()
+
+
+async def _dashboard(*, scope: str, scope_id: int | None, start: datetime, end: datetime) -> dict[str, Any]:
     name, compared = await _place(scope, scope_id)
     station_ids = [scope_id] if scope == "station" else [s["id"] for s in compared]
     overview = await stats.overview(scope=scope, scope_id=scope_id, start=start, end=end)

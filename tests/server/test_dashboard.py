@@ -18,3 +18,17 @@ def test_the_default_period_is_eight_calendar_weeks_up_to_today():
     assert dashboard.default_days(today=date(2026, 12, 13)) == (date(2026, 10, 19), date(2026, 12, 13))  # a Sunday
     # Late on a Sunday in UTC is already Monday in Weihai.
     assert dashboard.local_today(datetime(2026, 12, 13, 17, 0, tzinfo=timezone.utc)) == date(2026, 12, 14)
+
+
+async def test_a_kept_dashboard_is_computed_again_once_anything_it_counts_moves(client):
+    from tests.builders import make_need, make_resident, make_station
+
+    station = await make_station()
+    start, end = dashboard.local_days(first=date(2020, 1, 1), last=date(2099, 12, 31))
+    before = await dashboard.dashboard(scope="station", scope_id=station.id, start=start, end=end)
+    again = await dashboard.dashboard(scope="station", scope_id=station.id, start=start, end=end)
+    assert again is before  # nothing moved: the kept one
+    assert before["overview"]["needs"]["total"] == 0
+    await make_need(client, (await make_resident(client, station))[0])  # a need: a workflow event
+    after = await dashboard.dashboard(scope="station", scope_id=station.id, start=start, end=end)
+    assert after is not before and after["overview"]["needs"]["total"] == 1

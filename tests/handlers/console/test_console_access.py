@@ -135,3 +135,29 @@ async def test_no_state_changes_without_the_pages_csrf_token(api, client):
     # A cross-site form cannot carry the header; SameSite=Strict keeps the cookie home as well.
     async with httpx.AsyncClient(base_url=api.url) as other:
         assert (await other.post(f"/console/needs/{need_id}/accept")).status_code == 401
+
+
+HOSTILE_FORMS = [
+    b"%ZZ=%E0%A4%A&&&=",                             # broken escapes, empty names
+    b"reason=" + b"\xff\xfe" * 50,                  # not UTF-8
+    b"minutes=" + b"9" * 5000,                       # a number no field holds
+    b"ids=" + b"&ids=".join(b"%d" % i for i in range(10**6, 10**6 + 300)) + b"&ids=99999999999999999999999",
+    b"reason=%00%E2%80%AE%E2%80%8B&title=%00&scheduled_start=9999-99-99T99:99",
+    b'{"reason": ' * 200,                            # JSON where a form is expected
+    b"q=" + b"1" * 100 + b"&page=-1&category=" + b"x" * 500,
+]
+
+
+async def test_hostile_forms_are_refused_plainly_on_every_console_form(api, client):
+    """Every console form under a worker's session: whatever is posted, a page, never a 500."""
+    _, worker_a, _, _, _, ids = await world(client)
+    posts = [path for method, path in console_routes(api.app) if method == "POST"]
+    assert len(posts) >= 10
+    async with console_browser(api, worker_a.openid) as b:
+        await b.get("/console/")
+        for path in posts:
+            for body in HOSTILE_FORMS:
+                r = await b.client.post(fill(path, ids), content=body, headers={
+                    "X-CSRF-Token": b.csrf, "HX-Request": "true",
+                    "Content-Type": "application/x-www-form-urlencoded"})
+                assert r.status_code < 500, (path, body[:40], r.status_code, r.text[:300])
