@@ -11,14 +11,16 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
+from handlers.care.schemas import AssessmentIn
 from handlers.common import RejectIn, Strict
 from handlers.console.common import PAGE_SIZE, FormInvalid, console, form_values, local, read_form, render
 from server import labels
 from server.access import access_resident, access_volunteer_for_review
 from server.care import assessments
-from server.errors import ValidationFailed
+from server.errors import DomainError, ValidationFailed
 from server.people import residents, volunteers
 from server.points import ledger
 from server.transactions import atomic
@@ -177,3 +179,105 @@ async def volunteer_reject(request: Request, actor, volunteer_id: int):
         await volunteers.reject(volunteer=volunteer, reviewer_id=actor.id, reason=form.reason,
                                 now=request.app.ctx.clock())
     return await _volunteer_page(request, actor, volunteer_id, done="已驳回申请,志愿者会收到原因。")
+
+
+# --- home visit (入户调查) -------------------------------------------------------------------------
+
+
+def _answers(spec: dict, values: dict) -> tuple[dict, dict[str, str]]:
+    """The posted answers typed as the questionnaire's items take them (numbers, choices, yes/no),
+    and the items that cannot be, each with its message. The questionnaire then checks them as the
+    API's does (``assessments.check_answers``)."""
+    answers, errors = {}, {}
+    for dimension in spec["dimensions"]:
+        for item in dimension["items"]:
+            key, kind = item["id"], item["type"]
+            raw = values.get(f"a_{key}")
+            if kind == "multi":
+                answers[key] = list(dict.fromkeys(raw or []))
+                continue
+            if raw in (None, ""):
+                errors[key] = "请填写此项" if kind == "number" else "请选择一项"
+                continue
+            if kind == "number":
+                try:
+                    number = float(raw)
+                except ValueError:
+                    errors[key] = "请填写数字"
+                    continue
+                answers[key] = int(number) if number.is_integer() else number
+            elif kind == "bool":
+                answers[key] = raw == "yes"
+            else:
+                answers[key] = raw
+    return answers, errors
+
+
+def _item_message(item: dict) -> str:
+    if item["type"] == "number":
+        return f"请填写 {item.get('min', 0)}–{item.get('max', '')} 之间的数字"
+    return "请从选项中选择"
+
+
+async def _assess_page(request: Request, actor, resident_id: int, *, status: int = 200, values: dict | None = None,
+                       errors: dict | None = None):
+    resident = await access_resident(actor, resident_id, purpose="edit")
+    spec = await assessments.current()
+    now = request.app.ctx.clock()
+    return render(request, "assess.html", status=status, title="入户调查", resident=residents.present(
+        resident, cipher=request.app.ctx.cipher), spec=spec, values=values or {"visited_at": local(now, "%Y-%m-%dT%H:%M")},
+        errors=errors or {})
+
+
+@bp.get("/households/<resident_id:int>/assess")
+@openapi.exclude()
+@console("worker")
+async def assess_form(request: Request, actor, resident_id: int):
+    return await _assess_page(request, actor, resident_id)
+
+
+@bp.post("/households/<resident_id:int>/assess")
+@openapi.exclude()
+@console("worker")
+async def assess(request: Request, actor, resident_id: int):
+    """A home visit recorded from the questionnaire in force, as ``POST .../assessments``."""
+    values = form_values(request, lists=tuple(f"a_{i['id']}" for d in (await assessments.current())["dimensions"]
+                                              for i in d["items"] if i["type"] == "multi"))
+    spec = await assessments.current()
+    items = {i["id"]: i for d in spec["dimensions"] for i in d["items"]}
+    answers, errors = _answers(spec, values)
+    try:
+        assessments.check_answers(spec, answers)  # every item at once, as the service will check them
+    except ValidationFailed as exc:
+        for d in exc.details if isinstance(exc.details, list) else []:
+            key = str(d.get("field", "")).removeprefix("answers.")
+            if key in items:
+                errors.setdefault(key, _item_message(items[key]))
+    try:
+        form = read_form(AssessmentIn, {"answers": answers, "visited_at": values.get("visited_at"),
+                                        "visit_notes": values.get("visit_notes")}, local_times=("visited_at",))
+    except FormInvalid as exc:
+        errors.update({k: v for k, v in exc.errors.items() if k != "answers"})
+    if errors:
+        return await _assess_page(request, actor, resident_id, status=422, values=values, errors=errors)
+    ctx = request.app.ctx
+    try:
+        async with atomic():
+            resident = await access_resident(actor, resident_id, purpose="edit")
+            await assessments.record(resident=resident, answers=form.answers, visited_at=form.visited_at,
+                                     visit_notes=form.visit_notes, assessor_id=actor.id, cipher=ctx.cipher,
+                                     now=ctx.clock())
+    except ValidationFailed as exc:
+        named = {}
+        for d in exc.details if isinstance(exc.details, list) else []:
+            field = str(d.get("field", ""))
+            key = field.removeprefix("answers.")
+            named[key] = _item_message(items[key]) if key in items else exc.message
+        return await _assess_page(request, actor, resident_id, status=exc.status, values=values,
+                                  errors=named or {"": exc.message})
+    except DomainError as exc:
+        if exc.status in (401, 403, 404) or exc.status >= 500:
+            raise
+        return await _assess_page(request, actor, resident_id, status=exc.status, values=values,
+                                  errors={"": exc.message})
+    return HTTPResponse(status=204, headers={"HX-Redirect": f"/console/households/{resident_id}"})

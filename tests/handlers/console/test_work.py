@@ -252,3 +252,42 @@ async def test_a_reward_is_handed_over_once_by_its_code(api, client):
         assert r.status_code == 409 and "已领取" in r.text
     redemption = await Redemption.get(pickup_code=code)
     assert redemption.status == "fulfilled" and redemption.fulfilled_by == worker.id
+
+
+def visit_form(answers: dict) -> list[tuple[str, str]]:
+    """The questionnaire's answers as the assessment page posts them."""
+    out = []
+    for key, value in answers.items():
+        if isinstance(value, bool):
+            out.append((f"a_{key}", "yes" if value else "no"))
+        elif isinstance(value, list):
+            out += [(f"a_{key}", v) for v in value]
+        else:
+            out.append((f"a_{key}", str(value)))
+    return out
+
+
+async def test_a_home_visit_is_recorded_from_the_questionnaire_item_by_item(api, client):
+    from models import Assessment
+    from tests.handlers.care.test_assessments import HARD
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, household = await make_resident(client, station)
+    visited = (datetime.now(CHINA_TZ) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    async with console_browser(api, worker.openid) as b:
+        page = await b.get(f"/console/households/{household['id']}/assess")
+        assert page.status_code == 200 and "共同生活人数" in page.text and "无人照料" in page.text
+        wrong = {**HARD, "household_size": 99}
+        del wrong["caregiver"]
+        r = await b.post(f"/console/households/{household['id']}/assess",
+                         visit_form(wrong) + [("visited_at", visited), ("visit_notes", "卧床")])
+        assert r.status_code == 422
+        assert "请选择一项" in r.text and "请填写 1–20 之间的数字" in r.text and "卧床" in r.text
+        assert 'value="99"' in r.text  # what was typed stays
+        assert not await Assessment.exists(resident_id=household["id"])
+        r = await b.post(f"/console/households/{household['id']}/assess",
+                         visit_form(HARD) + [("visited_at", visited), ("visit_notes", "卧床")])
+        assert r.status_code == 204, text_of(r.text)
+    row = await Assessment.get(resident_id=household["id"])
+    assert row.level == "特别困难" and row.overall == 91.54 and row.assessor_id == worker.id
