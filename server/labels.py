@@ -31,6 +31,10 @@ SUBJECT = {"need": "需求", "task": "任务", "claim": "认领"}
 POINTS_KIND = {"service_award": "服务奖励", "reversal": "冲正", "adjustment": "人工调整", "redemption": "兑换",
                "redemption_refund": "兑换退回", "bonus": "奖励"}
 REDEMPTION_STATUS = {"pending": "待领取", "fulfilled": "已领取", "cancelled": "已取消", "expired": "已过期"}
+REFERRAL_STATUS = {"pending": "待回应", "accepted": "已接单", "declined": "已婉拒", "escalated": "已超时上报",
+                   "withdrawn": "已撤回"}
+PAIRING_STATUS = {"active": "进行中", "ended": "已结束"}
+WEEKDAYS = {1: "周一", 2: "周二", 3: "周三", 4: "周四", 5: "周五", 6: "周六", 7: "周日"}
 VOLUNTEER_STATUS = {"pending": "待审核", "approved": "已通过", "rejected": "未通过", "suspended": "已暂停"}
 
 VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
@@ -41,7 +45,8 @@ VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 
 _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_status": CLAIM_STATUS,
             "urgency": URGENCY, "need_source": NEED_SOURCE, "role": ROLE, "subject": SUBJECT,
-            "volunteer_status": VOLUNTEER_STATUS, "points_kind": POINTS_KIND, "redemption_status": REDEMPTION_STATUS}
+            "volunteer_status": VOLUNTEER_STATUS, "points_kind": POINTS_KIND, "redemption_status": REDEMPTION_STATUS,
+            "referral_status": REFERRAL_STATUS, "pairing_status": PAIRING_STATUS}
 
 
 def label(vocabulary: str, code: str | None) -> str:

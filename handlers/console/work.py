@@ -16,18 +16,19 @@ from sanic_ext import openapi
 
 from handlers.common import RejectIn
 from handlers.console.common import (
-    FormInvalid, console, domain_field_errors, form_values, local_input, read_form, render,
+    FormInvalid, console, domain_field_errors, form_values, local, local_input, message, read_form, render,
 )
 from handlers.points.schemas import FulfilIn
-from handlers.workflow.schemas import ConfirmIn, NeedIn, NeedListQuery, TaskIn
+from handlers.workflow.schemas import ConfirmIn, NeedIn, NeedListQuery, PairingIn, TaskIn
 from handlers.workflow.tasks import confirm_records
 from server import labels, ratelimit
-from server.access import access_need, access_need_household, access_resident, access_task
+from server.access import access_need, access_need_household, access_pairing, access_resident, access_task
 from server.errors import DomainError, NotFound, ValidationFailed
+from server.people import volunteers
 from server.points import rewards
 from server.reference import catalogue
 from server.transactions import atomic
-from server.workflow import content, flows, needs, records, tasks
+from server.workflow import content, flows, needs, pairings, records, referrals, tasks
 
 bp = Blueprint("console_work", url_prefix="/console")
 
@@ -39,6 +40,8 @@ DONE = {
     "reported": "已代报需求,下一步:受理并派发。",
     "confirmed": "服务记录已确认,志愿者的海贝分已入账。",
     "record_rejected": "已退回服务记录,志愿者会收到通知。",
+    "paired": "已建立结对帮扶,本周的服务任务已生成。",
+    "pairing_ended": "已结束结对帮扶,未开始的服务任务已取消。",
 }
 
 
@@ -75,7 +78,7 @@ async def need_list(request: Request, actor):
 
 
 async def _need_page(request: Request, actor, need_id: int, *, status: int = 200, dispatch: dict | None = None,
-                     reject: dict | None = None) -> HTTPResponse:
+                     reject: dict | None = None, pairing: dict | None = None) -> HTTPResponse:
     need = await access_need(actor, need_id)
     ctx = request.app.ctx
     now = ctx.clock()
@@ -87,7 +90,10 @@ async def _need_page(request: Request, actor, need_id: int, *, status: int = 200
     return render(request, "need.html", status=status, title=f"需求 {need.id}",
                   need=needs.present(need, cipher=ctx.cipher), resident_name=need.resident.name,
                   events=await needs.timeline(need=need), tasks=task_rows, done=_done(request),
-                  dispatch=dispatch or {"fields": defaults, "errors": {}}, reject=reject or {"fields": {}, "errors": {}})
+                  dispatch=dispatch or {"fields": defaults, "errors": {}}, reject=reject or {"fields": {}, "errors": {}},
+                  pairing=pairing or {"fields": {"starts_on": local(now, "%Y-%m-%d"), "minutes": "60", "start_time": "09:00"},
+                                      "errors": {}},
+                  volunteers=await volunteers.approved_at(station_id=need.station_id), weekdays=labels.WEEKDAYS)
 
 
 @bp.get("/needs/<need_id:int>")
@@ -326,3 +332,74 @@ async def pickup_fulfil(request: Request, actor):
     found = await rewards.look_up(code=form.code, now=now)
     return render(request, "pickup.html", title="奖品领取", found=found, code="", errors={},
                   done="已发放。")
+
+
+# --- pairings (结对帮扶) and referrals (转介) --------------------------------------------------------
+
+
+@bp.get("/pairings")
+@openapi.exclude()
+@console("worker")
+async def pairing_list(request: Request, actor):
+    now = request.app.ctx.clock()
+    rows = await pairings.list_for(actor=actor, volunteer_ids=frozenset(), resident_ids=frozenset(), status=None)
+    rows = [p for p in rows if p.station_id == actor.station_id]  # the station's, not the worker's own household's
+    return render(request, "pairings.html", title="结对帮扶", items=[await pairings.present(p, viewer="worker", now=now)
+                                                                   for p in rows], done=_done(request))
+
+
+@bp.post("/pairings/<pairing_id:int>/end")
+@openapi.exclude()
+@console("worker")
+async def pairing_end(request: Request, actor, pairing_id: int):
+    values = form_values(request)
+    now = request.app.ctx.clock()
+    try:
+        form = read_form(RejectIn, values)
+    except FormInvalid:
+        return message(request, status=422, title="无法结束", text="请填写结束原因。")
+    async with atomic():
+        pairing, viewer = await access_pairing(actor, pairing_id, purpose="end")
+        await pairings.end(pairing=pairing, actor_id=actor.id, role=viewer, reason=form.reason, now=now)
+    return _go("/console/pairings?ok=pairing_ended")
+
+
+@bp.post("/needs/<need_id:int>/pairings")
+@openapi.exclude()
+@console("worker")
+async def pairing_create(request: Request, actor, need_id: int):
+    """结对帮扶 from a need's page: a volunteer of the station on a weekly schedule, as ``POST
+    /api/v1/pairings``; the first week's tasks are generated at once."""
+    values = form_values(request, lists=("weekdays",))
+    ctx = request.app.ctx
+    now = ctx.clock()
+    data = {"need_id": need_id, "volunteer_id": values.get("volunteer_id"), "starts_on": values.get("starts_on"),
+            "ends_on": values.get("ends_on"), "title": values.get("title"),
+            "schedule": {"weekdays": values.get("weekdays") or [], "start_time": values.get("start_time"),
+                         "minutes": values.get("minutes")}}
+    try:
+        form = read_form(PairingIn, data)
+        async with atomic():
+            need = await access_need(actor, need_id, purpose="manage")
+            pairing = await pairings.create(actor=actor, need=need, data=form.model_dump(), now=now)
+    except FormInvalid as exc:
+        errors = {("weekdays" if k == "schedule" else k): v for k, v in exc.errors.items()}
+        return await _need_page(request, actor, need_id, status=422, pairing={"fields": values, "errors": errors})
+    except DomainError as exc:
+        if exc.status in (401, 403, 404) or exc.status >= 500:
+            raise
+        return await _need_page(request, actor, need_id, status=exc.status, pairing={
+            "fields": values, "errors": domain_field_errors(exc, ("volunteer_id", "starts_on", "ends_on", "title"))})
+    await pairings.generate(now=now, cipher=ctx.cipher, sla_hours=ctx.settings.referral_sla_hours,
+                            pairing_id=pairing.id)
+    return _go(f"/console/needs/{need_id}?ok=paired")
+
+
+@bp.get("/referrals")
+@openapi.exclude()
+@console("worker")
+async def referral_list(request: Request, actor):
+    rows = await referrals.list_for(organization_id=None, station_id=actor.station_id)
+    names = await referrals.organization_names([r.organization_id for r in rows])
+    return render(request, "referrals.html", title="转介", items=[
+        {**referrals.present(r, task=r.task), "organization": names.get(r.organization_id, "")} for r in rows])

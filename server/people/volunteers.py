@@ -179,3 +179,8 @@ async def set_nearby(*, user_id: int, lat: float | None, lng: float | None, radi
     await volunteer.save(update_fields=["nearby_lat", "nearby_lng", "nearby_km"])
     feed.changed("user", user_id)
     return volunteer
+
+
+async def approved_at(*, station_id: int) -> list[VolunteerProfile]:
+    """A station's approved volunteers by name: whom a worker may pair a household with."""
+    return await VolunteerProfile.filter(station_id=station_id, status="approved").order_by("name", "id").limit(500)

@@ -199,3 +199,7 @@ async def update_organization(*, organization_id: int, changes: dict[str, Any]) 
     org.update_from_dict(changes)
     await org.save()
     return org
+
+
+async def organization_names(ids: list[int]) -> dict[int, str]:
+    return dict(await Organization.filter(id__in=sorted(set(ids))).values_list("id", "name")) if ids else {}

@@ -291,3 +291,36 @@ async def test_a_home_visit_is_recorded_from_the_questionnaire_item_by_item(api,
         assert r.status_code == 204, text_of(r.text)
     row = await Assessment.get(resident_id=household["id"])
     assert row.level == "特别困难" and row.overall == 91.54 and row.assessor_id == worker.id
+
+
+async def test_a_household_is_paired_with_a_volunteer_and_the_pairing_ended(api, client):
+    from models import Pairing
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    _, volunteer = await make_volunteer(client, station, approved_by=worker, name="钱志愿")
+    starts = (datetime.now(CHINA_TZ).date() + timedelta(days=1)).isoformat()
+    async with console_browser(api, worker.openid) as b:
+        await b.post(f"/console/needs/{need['id']}/accept")
+        page = await b.get(f"/console/needs/{need['id']}")
+        assert 'id="pairing"' in page.text and "钱志愿" in page.text
+        r = await b.post(f"/console/needs/{need['id']}/pairings", [
+            ("volunteer_id", str(volunteer["id"])), ("start_time", "09:00"), ("minutes", "60"), ("starts_on", starts)])
+        assert r.status_code == 422 and "至少 1 项" in r.text  # no weekday ticked
+        assert not await Pairing.exists(need_id=need["id"])
+        r = await b.post(f"/console/needs/{need['id']}/pairings", [
+            ("volunteer_id", str(volunteer["id"])), ("weekdays", "1"), ("weekdays", "4"), ("start_time", "09:00"),
+            ("minutes", "60"), ("starts_on", starts)])
+        assert r.status_code == 204, text_of(r.text)
+        pairing = await Pairing.get(need_id=need["id"])
+        page = await b.get("/console/pairings")
+        assert f'id="pairing-{pairing.id}"' in page.text and "进行中" in page.text and "钱**" in page.text
+        r = await b.post(f"/console/pairings/{pairing.id}/end", {"reason": ""})
+        assert r.status_code == 422
+        r = await b.post(f"/console/pairings/{pairing.id}/end", {"reason": "居民搬离"})
+        assert r.status_code == 204
+        page = await b.get("/console/referrals")
+        assert page.status_code == 200 and "转介" in page.text
+    assert (await Pairing.get(id=pairing.id)).status == "ended"
