@@ -72,7 +72,8 @@ async def home(request: Request, actor):
         return redirect("/console/stats")  # administrators start from the statistics
     now = request.app.ctx.clock()
     counts = await desk.summary(station_id=actor.station_id, now=now)
-    return render(request, "desk.html", counts=counts, now=now)
+    soon = await desk.starting_soon(station_id=actor.station_id, now=now) if counts["unclaimed_soon"] else []
+    return render(request, "desk.html", counts=counts, soon=soon, now=now)
 
 
 @bp.post("/logout")

@@ -8,7 +8,7 @@ One statement of five counts, each answered from an index (``needs (station_id, 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from server import sql
@@ -25,6 +25,29 @@ _COUNTS = (
     " (SELECT COUNT(*) FROM needs WHERE station_id = %s AND follow_up = %s) AS follow_ups,"
     " (SELECT COUNT(*) FROM volunteer_profiles WHERE station_id = %s AND status = 'pending') AS volunteer_applications"
 )
+
+
+_SOON = (
+    "SELECT id, need_id, title, scheduled_start, volunteers_needed, claimed_count FROM tasks"
+    " WHERE station_id = %s AND status = 'open' AND scheduled_start >= %s AND scheduled_start <= %s"
+    " ORDER BY scheduled_start, id LIMIT 10"
+)
+
+
+async def starting_soon(*, station_id: int, now: datetime) -> list[dict[str, Any]]:
+    """The station's open tasks that start within ``SOON`` and still want volunteers, soonest first:
+    the worker's calls to make today."""
+    rows = await sql.rows(_SOON, [station_id, now, now + SOON])
+    for row in rows:
+        row["scheduled_start"] = _utc(row["scheduled_start"])
+    return rows
+
+
+def _utc(value: Any) -> datetime:
+    """A stored moment as the drivers return it raw (naive UTC from MariaDB, text from SQLite)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 async def summary(*, station_id: int, now: datetime) -> dict[str, Any]:

@@ -131,3 +131,22 @@ async def test_nothing_else_is_served_and_no_page_loads_from_elsewhere(api, clie
     assert len(assets) >= 3
     for ref in assets:
         assert ref.startswith("/console/static/") and (await client.get(ref)).status_code == 200, ref
+
+
+async def test_the_desk_lists_the_tasks_starting_soon_that_want_volunteers(api, client):
+    from tests.builders import make_task, soon
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    need = await make_need(client, resident)
+    await make_task(client, worker, need, title="上午打扫", scheduled_start=soon(60).isoformat(),
+                    scheduled_end=soon(120).isoformat())
+    later = await make_need(client, resident, service_code="LIVING_SHOP")
+    await make_task(client, worker, later, title="下周代购", scheduled_start=soon(60 * 24 * 3).isoformat(),
+                    scheduled_end=soon(60 * 24 * 3 + 60).isoformat())
+    async with console_client(api, worker.openid) as c:
+        page = (await c.get("/console/")).text
+    assert desk_counts(page)["unclaimed_soon"] == 1
+    listed = page[page.index('id="soon"'):]
+    assert "上午打扫" in listed and "下周代购" not in listed and "0/1" in listed
