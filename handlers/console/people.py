@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, raw
 from sanic_ext import openapi
 
 from handlers.care.schemas import AssessmentIn
@@ -19,7 +19,10 @@ from handlers.common import RejectIn, Strict
 from handlers.console.common import PAGE_SIZE, FormInvalid, console, form_values, local, read_form, render
 from server import labels
 from server.access import access_resident, access_volunteer_for_review
-from server.care import assessments
+from server.care import assessments, policies
+from server.http import XLSX, xlsx_headers
+from server.reference import catalogue
+from server.reports import worksheets
 from server.errors import DomainError, ValidationFailed
 from server.people import residents, volunteers
 from server.points import ledger
@@ -281,3 +284,29 @@ async def assess(request: Request, actor, resident_id: int):
         return await _assess_page(request, actor, resident_id, status=exc.status, values=values,
                                   errors={"": exc.message})
     return HTTPResponse(status=204, headers={"HX-Redirect": f"/console/households/{resident_id}"})
+
+
+@bp.get("/households/<resident_id:int>/advice")
+@openapi.exclude()
+@console("worker")
+async def household_advice(request: Request, actor, resident_id: int):
+    """The policies a household appears to qualify for and the services the rules recommend: a part
+    of the household's page, loaded after it (htmx), so the page itself stays quick."""
+    resident = await access_resident(actor, resident_id, purpose="edit")
+    names = await catalogue.service_names()
+    advice = [{**r, "services": [(code, names.get(code, code)) for code in r["services"]]}
+              for r in await assessments.recommendations(resident=resident)]
+    return render(request, "_household_advice.html", resident_id=resident.id, advice=advice,
+                  policies=await policies.eligible(resident=resident, now=request.app.ctx.clock()))
+
+
+@bp.get("/households/<resident_id:int>/worksheet.xlsx")
+@openapi.exclude()
+@console("worker")
+async def household_worksheet(request: Request, actor, resident_id: int):
+    """The printable 入户调查表 (masked), as ``GET .../visit-worksheet``."""
+    resident = await access_resident(actor, resident_id, purpose="edit")
+    ctx = request.app.ctx
+    data = await worksheets.visit_worksheet(resident=resident, unmasked=False, cipher=ctx.cipher, now=ctx.clock(),
+                                            actor_id=actor.id)
+    return raw(data, content_type=XLSX, headers=xlsx_headers(f"visit-{resident.id}.xlsx"))

@@ -168,7 +168,9 @@ async def _report_page(request: Request, actor, resident_id: int, *, status: int
 @openapi.exclude()
 @console("worker")
 async def report_form(request: Request, actor, resident_id: int):
-    return await _report_page(request, actor, resident_id)
+    service = (request.args.get("service") or "")[:40]  # a recommended service, chosen already
+    return await _report_page(request, actor, resident_id, values={"source": "assessment" if service else "worker",
+                                                                   "urgency": "normal", "service_code": service})
 
 
 @bp.post("/households/<resident_id:int>/report")

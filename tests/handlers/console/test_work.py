@@ -324,3 +324,26 @@ async def test_a_household_is_paired_with_a_volunteer_and_the_pairing_ended(api,
         page = await b.get("/console/referrals")
         assert page.status_code == 200 and "转介" in page.text
     assert (await Pairing.get(id=pairing.id)).status == "ended"
+
+
+async def test_a_households_advice_and_its_visit_worksheet(api, client):
+    from tests.handlers.care.test_assessments import HARD, assess
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, household = await make_resident(client, station, checked_by=worker)
+    await assess(client, worker, household["id"], HARD)
+    recommended = (await client.get(f"/api/v1/residents/{household['id']}/recommendations",
+                                    headers=worker.headers)).json()
+    assert recommended, "the hard household fires a rule"
+    async with console_browser(api, worker.openid) as b:
+        page = await b.get(f"/console/households/{household['id']}")
+        assert f'hx-get="/console/households/{household["id"]}/advice"' in page.text
+        r = await b.get(f"/console/households/{household['id']}/advice")
+        assert r.status_code == 200 and recommended[0]["reason"] in r.text
+        code = recommended[0]["services"][0]
+        assert f"/report?service={code}" in r.text
+        form = await b.get(f"/console/households/{household['id']}/report", params={"service": code})
+        assert f'value="{code}" selected' in form.text
+        r = await b.get(f"/console/households/{household['id']}/worksheet.xlsx")
+        assert r.status_code == 200 and r.content[:2] == b"PK" and "no-store" in r.headers["cache-control"]
