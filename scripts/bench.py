@@ -296,9 +296,11 @@ def stop_processes(procs: list[subprocess.Popen]) -> None:
 
 LUA_COMMON = """
 local counter = 0
+threads = {}
 function setup(thread)
   thread:set("tid", counter)
   counter = counter + 1
+  threads[#threads + 1] = thread
 end
 local lines = {}
 function load_lines(path)
@@ -317,6 +319,25 @@ end
 
 CONSOLE_LUA = """
 init = init_stepped
+-- The server's own time on each page (its Server-Timing header), kept per thread and summed up by
+-- done() as percentiles: what the page cost the server, without wrk's queueing.
+durations = {}
+function response(status, headers, body)
+  local t = headers["Server-Timing"] or headers["server-timing"]
+  if t then
+    local d = t:match("dur=([%d%.]+)")
+    if d then durations[#durations + 1] = tonumber(d) end
+  end
+end
+function done(summary, latency, requests)
+  local all = {}
+  for _, thread in ipairs(threads) do
+    for _, d in ipairs(thread:get("durations")) do all[#all + 1] = d end
+  end
+  table.sort(all)
+  local function pct(q) if #all == 0 then return 0 end return all[math.max(1, math.ceil(q * #all))] end
+  io.write(string.format("SERVER_TIME n=%d p50=%.2f p90=%.2f p99=%.2f\\n", #all, pct(0.5), pct(0.9), pct(0.99)))
+end
 function console_line()
   return next_line():match("(%S+) (%S+) (%S+) (%S+)")
 end
@@ -681,6 +702,10 @@ def parse_wrk(out: str) -> dict:
         "p99_ms": _ms(grab(r"99%\s+([\d.]+\w+)", "0ms")),
         "requests": requests,
         "errors": errors,
+        # The console's scenarios: the server's own time (Server-Timing), as their Lua sums it up.
+        **({"server_p50_ms": float(server.group(2)), "server_p90_ms": float(server.group(3)),
+            "server_p99_ms": float(server.group(4))}
+           if (server := re.search(r"SERVER_TIME n=(\d+) p50=([\d.]+) p90=([\d.]+) p99=([\d.]+)", out)) else {}),
     }
 
 
@@ -797,7 +822,8 @@ def main() -> None:
         return
     try:
         for name in args.scenarios.split(","):
-            say(f"scenario {name}: {args.connections} connections, {args.duration} s")
+            connections = CONSOLE_CONNECTIONS if name.startswith("console_") else args.connections
+            say(f"scenario {name}: {connections} connections, {args.duration} s")
             results[name] = run_wrk(name, args, inputs, api_pid=procs[1].pid)
     finally:
         stop_processes(procs)
@@ -820,6 +846,12 @@ def main() -> None:
               f"{r['errors']:>7} {ratio:>8} {r['api_cpu_us']:>8.1f} {r['db_redis_cpu_us']:>8.1f} {r['steal_pct']:>5.1f}%")
     print("(API µs, DB+R µs: CPU per request of the API processes, of MariaDB + Redis; steal: the share"
           " of the machine's CPU time its hypervisor gave to others meanwhile)")
+    console = {name: r for name, r in results.items() if "server_p99_ms" in r}
+    if console:
+        print(f"\nconsole pages at {CONSOLE_CONNECTIONS} connections, server time (Server-Timing):")
+        print(f"{'scenario':<18} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}")
+        for name, r in console.items():
+            print(f"{name:<18} {r['server_p50_ms']:>8.2f} {r['server_p90_ms']:>8.2f} {r['server_p99_ms']:>8.2f}")
     print(f"\n{report['machine']['cpus']} CPUs ({report['machine']['cpu']}), {args.workers} API workers × "
           f"{args.pool} database connections, {data['tasks']} tasks ({len(data['open_tasks'])} open); "
           f"JSON: {path.relative_to(ROOT)}")

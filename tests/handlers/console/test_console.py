@@ -44,6 +44,7 @@ async def test_a_worker_sees_what_waits_for_the_station(api, client):
         csp = r.headers["content-security-policy"]
         assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert r.headers["cache-control"] == "no-store"
+        assert re.fullmatch(r"app;dur=\d+\.\d", r.headers["server-timing"])  # what scripts/bench reads
 
 
 async def test_the_session_cookie_is_httponly_strict_and_scoped_to_the_console(api, client):
