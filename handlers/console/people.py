@@ -82,7 +82,7 @@ async def _household_page(request: Request, actor, resident_id: int, *, status: 
                           reveal: dict | None = None):
     resident = await access_resident(actor, resident_id)
     cipher = request.app.ctx.cipher
-    done = await assessments.history(resident_id=resident.id)
+    done = await assessments.scores(resident_id=resident.id)
     radar = None
     if done:
         latest = done[0]

@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 
 from config.data import QUESTIONNAIRE, RECOMMENDATION_RULES
 from models import Assessment, District, QuestionnaireVersion, ResidentProfile, Station
-from server import audit
+from server import audit, sql
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
 from server.workflow import needs
@@ -156,6 +156,17 @@ async def record(*, resident: ResidentProfile, answers: dict[str, Any], visited_
         scores=dims, overall=overall, level=level, visited_at=visited_at,
         visit_notes_enc=cipher.encrypt_optional(visit_notes or None, context=NOTES_CONTEXT), assessor_id=assessor_id,
     )
+
+
+_SCORES = sql.Statement(lambda: (
+    f"SELECT {sql.columns(Assessment, 'a', only=('id', 'version', 'scores', 'overall', 'level', 'visited_at'))}"
+    " FROM assessments a WHERE a.resident_id = %s ORDER BY a.visited_at DESC, a.id DESC LIMIT 50"))
+
+
+async def scores(*, resident_id: int) -> list[Assessment]:
+    """A household's assessments, newest first, with their scores only (no answers, no notes):
+    what its page charts and lists."""
+    return [sql.hydrate(Assessment, row) for row in await sql.rows(_SCORES, [resident_id])]
 
 
 async def history(*, resident_id: int) -> list[Assessment]:
