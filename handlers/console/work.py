@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, raw
 from sanic_ext import openapi
 
 from handlers.common import RejectIn
@@ -22,7 +22,9 @@ from handlers.points.schemas import FulfilIn
 from handlers.workflow.schemas import ConfirmIn, NeedIn, NeedListQuery, PairingIn, TaskIn
 from handlers.workflow.tasks import confirm_records
 from server import labels, ratelimit
-from server.access import access_need, access_need_household, access_pairing, access_resident, access_task
+from server.access import (
+    access_need, access_need_household, access_pairing, access_resident, access_task, access_upload,
+)
 from server.errors import DomainError, NotFound, ValidationFailed
 from server.people import volunteers
 from server.points import rewards
@@ -405,3 +407,19 @@ async def referral_list(request: Request, actor):
     names = await referrals.organization_names([r.organization_id for r in rows])
     return render(request, "referrals.html", title="转介", items=[
         {**referrals.present(r, task=r.task), "organization": names.get(r.organization_id, "")} for r in rows])
+
+
+@bp.get("/photos/<upload_id:int>")
+@openapi.exclude()
+@console("staff")
+async def photo(request: Request, actor, upload_id: int):
+    """A service record's photo for the station that confirms it (``GET /api/v1/uploads/<id>``'s
+    check and answer)."""
+    row = await access_upload(actor, upload_id)
+    try:
+        data = await request.app.ctx.storage.get(row.storage_key)
+    except FileNotFoundError:
+        raise NotFound("图片不存在") from None
+    # A photo of someone's home: kept by no cache on the way or on a shared PC.
+    return raw(data, content_type=row.content_type,
+               headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})

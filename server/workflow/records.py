@@ -244,7 +244,7 @@ async def for_review(rows: list[tuple[Task, list[tuple[TaskClaim, str]]]], *, ci
                                          service_name=task.service.name)
         for item, (claim, _) in zip(shown["claims"], claims):
             item["evidence"] = claim.checkin_evidence or {}
-            item["photos"] = len(claim.photos or [])
+            item["photos"] = list(claim.photos or [])
             item["submitted_at"] = claim.submitted_at
         household = households.get(task.need_id)
         shown["household"] = {"id": household.id, "name": mask_name(household.name)} if household else None

@@ -347,3 +347,29 @@ async def test_a_households_advice_and_its_visit_worksheet(api, client):
         assert f'value="{code}" selected' in form.text
         r = await b.get(f"/console/households/{household['id']}/worksheet.xlsx")
         assert r.status_code == 200 and r.content[:2] == b"PK" and "no-store" in r.headers["cache-control"]
+
+
+async def test_a_records_photos_are_shown_to_its_station_only(api, client):
+    from tests.builders import record_after
+    from tests.handlers.workflow.test_catalogue_uploads import tiny_png
+
+    station = await make_station()
+    task, need, worker, resident, volunteer = await make_open_task_and_volunteer(client, station)
+    r = await client.post("/api/v1/uploads", files={"file": ("p.png", tiny_png(), "image/png")},
+                          headers=volunteer.headers)
+    assert r.status_code == 201, r.text
+    photo = r.json()["id"]
+    assert (await client.post(f"/api/v1/tasks/{task['id']}/claim", headers=volunteer.headers)).status_code == 200
+    r = await client.post(f"/api/v1/tasks/{task['id']}/check-in", json={"lat": 37.512345, "lng": 122.121234},
+                          headers=volunteer.headers)
+    assert r.status_code == 200, r.text
+    assert (await record_after(client, task["id"], volunteer, 40, photos=[photo])).status_code == 200
+    other = await make_worker(client, await make_station())
+    async with console_browser(api, worker.openid) as b:
+        page = await b.get("/console/records")
+        assert f'src="/console/photos/{photo}"' in page.text and "照片:1 张" in page.text
+        r = await b.get(f"/console/photos/{photo}")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png" and r.content == tiny_png()
+        assert "no-store" in r.headers["cache-control"]
+    async with console_browser(api, other.openid) as b:
+        assert (await b.get(f"/console/photos/{photo}")).status_code == 404
