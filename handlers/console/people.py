@@ -46,7 +46,7 @@ def _page_number(raw: str | None) -> int:
 @console("worker")
 async def household_list(request: Request, actor):
     return await _households(request, actor, q="", category=_clip(request.args.get("category"), 20),
-                             page=_page_number(request.args.get("page")))
+                             level=_clip(request.args.get("level"), 10), page=_page_number(request.args.get("page")))
 
 
 @bp.post("/households")
@@ -57,23 +57,28 @@ async def household_search(request: Request, actor):
     ends up in proxies' logs and the browser's history."""
     values = form_values(request)
     return await _households(request, actor, q=_clip(values.get("q"), 40) or "",
-                             category=_clip(values.get("category"), 20), page=_page_number(values.get("page")))
+                             category=_clip(values.get("category"), 20), level=_clip(values.get("level"), 10),
+                             page=_page_number(values.get("page")))
 
 
 def _clip(value: str | None, length: int) -> str | None:
     return (value or "").strip()[:length] or None
 
 
-async def _households(request: Request, actor, *, q: str, category: str | None, page: int):
+async def _households(request: Request, actor, *, q: str, category: str | None, level: str | None, page: int):
     cipher = request.app.ctx.cipher
     error = None
+    levels = [lv["name"] for lv in (await assessments.current())["levels"]]
+    level = level if level in levels else None
+    among = await assessments.households_at_level(station_id=actor.station_id, level=level) if level else None
     try:
         rows, total = await residents.list_for_station(
             station_id=actor.station_id, category=category, name=None, lookup=q or None, cipher=cipher,
-            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, among=among)
     except ValidationFailed as exc:
         rows, total, error = [], 0, exc.message
     return render(request, "households.html", title="居民台账", q=residents.masked_lookup(q), category=category,
+                  level=level, levels=levels,
                   error=error, items=[residents.present(r, cipher=cipher) for r in rows], total=total, page=page,
                   pages=max(1, -(-total // PAGE_SIZE)))
 

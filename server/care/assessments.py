@@ -217,6 +217,11 @@ async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
     return {"station_id": station_id, "dimension": dimension or "overall", "items": ranked, "unassessed": unassessed}
 
 
+async def households_at_level(*, station_id: int, level: str) -> list[int]:
+    """The station's households whose latest assessment put them at ``level`` (特别困难…)."""
+    return [rid for rid, a in (await _latest_by_household([station_id])).items() if a["level"] == level]
+
+
 async def _latest_by_household(station_ids: list[int]) -> dict[int, dict[str, Any]]:
     """The latest assessment of each household of these stations now (later visit, then later id)."""
     rows = await Assessment.filter(resident__station_id__in=station_ids or [0]).order_by("visited_at", "id").values(

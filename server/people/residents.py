@@ -302,12 +302,15 @@ async def update_on_behalf(*, worker_id: int, station_id: int, resident: Residen
 async def list_for_station(
     *, station_id: int, category: str | None, name: str | None, limit: int, offset: int,
     declared: bool = False, cipher: FieldCipher | None = None, lookup: str | None = None,
+    among: list[int] | None = None,
 ) -> tuple[list[ResidentProfile], int]:
     """A station's active households, newest first; optionally by (checked) category, name prefix,
     or only those whose declared categories await a check. ``lookup`` (with ``cipher``) finds a
     household the way a worker is asked about it: an ID number or a phone number, exactly,
     through their blind indexes, or else a name prefix."""
     qs = ResidentProfile.filter(station_id=station_id, status="active").order_by("-id")
+    if among is not None:  # only these (e.g. the households at a difficulty level)
+        qs = qs.filter(id__in=among or [0])
     if lookup and cipher is not None:
         qs = qs.filter(**_lookup(lookup, cipher))
     if name:

@@ -373,3 +373,21 @@ async def test_a_records_photos_are_shown_to_its_station_only(api, client):
         assert "no-store" in r.headers["cache-control"]
     async with console_browser(api, other.openid) as b:
         assert (await b.get(f"/console/photos/{photo}")).status_code == 404
+
+
+async def test_households_are_filtered_by_category_and_difficulty_level(api, client):
+    from tests.handlers.care.test_assessments import HARD, MILD, assess
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, hard = await make_resident(client, station, checked_by=worker, categories=["特困"])
+    _, mild = await make_resident(client, station, checked_by=worker, categories=["低保"])
+    await assess(client, worker, hard["id"], HARD)
+    await assess(client, worker, mild["id"], MILD)
+    async with console_browser(api, worker.openid) as b:
+        page = await b.post("/console/households", {"level": "特别困难"})
+        assert f"/console/households/{hard['id']}\"" in page.text and f"/console/households/{mild['id']}\"" not in page.text
+        page = await b.get("/console/households", params={"category": "低保"})
+        assert f"/console/households/{mild['id']}\"" in page.text and f"/console/households/{hard['id']}\"" not in page.text
+        page = await b.get("/console/households", params={"level": "一般"})
+        assert "没有找到符合条件的居民" in page.text
