@@ -36,6 +36,29 @@ REFERRAL_STATUS = {"pending": "待回应", "accepted": "已接单", "declined": 
 PAIRING_STATUS = {"active": "进行中", "ended": "已结束"}
 WEEKDAYS = {1: "周一", 2: "周二", 3: "周三", 4: "周四", 5: "周五", 6: "周六", 7: "周日"}
 VOLUNTEER_STATUS = {"pending": "待审核", "approved": "已通过", "rejected": "未通过", "suspended": "已暂停"}
+POLICY_KIND = {"government_policy": "政府政策", "charity_project": "慈善项目", "social_org_project": "社会组织项目"}
+POLICY_STATUS = {"active": "有效", "retired": "已停用"}
+# The earning rules' keys (config/points_rules.json, PUT /admin/points-rules).
+POINTS_RULE = {"points_per_hour": "各服务每小时积分", "min_per_service": "每次服务最低积分",
+               "urgent_bonus": "紧急需求加分", "first_service_bonus": "首次服务奖励",
+               "daily_cap": "每日积分上限", "redemption_expiry_days": "兑换码有效天数"}
+QUESTION_TYPE = {"single": "单选", "multi": "多选", "number": "数值", "bool": "是否"}
+REWARD_STATUS = {"active": "兑换中", "retired": "已下架"}
+DONOR_KIND = {"enterprise": "爱心企业", "unit": "爱心单位", "individual": "爱心人士", "organization": "社会组织"}
+ORGANIZATION_KIND = {"social_organization": "社会组织", "community_enterprise": "社区企业",
+                     "social_work_agency": "社会工作服务机构", "charity": "慈善组织", "other": "其他"}
+# The qualifications 机制二 asks of a provider (server/workflow/referrals.py QUALIFICATIONS).
+QUALIFICATION_KIND = {"legal_capacity": "独立法人资格", "staff": "专业人员", "facilities": "场地设施",
+                      "finance": "财务制度"}
+PROJECT_STATUS = {"proposed": "已申报", "approved": "已立项", "in_progress": "实施中", "acceptance_pending": "待验收",
+                  "accepted": "验收通过", "failed": "验收不通过"}
+# A project's steps, by the status each moves it to (server/care/projects.py STEPS): what the button says.
+PROJECT_STEP = {"approved": "立项", "in_progress": "开始实施", "acceptance_pending": "申请验收", "accepted": "验收通过",
+                "failed": "验收不通过"}
+# A project's KPIs (server/care/projects.py kpis), as the project ledger heads them.
+PROJECT_KPI = {"tasks": "任务数", "tasks_done": "完成任务", "verified_hours": "核定时长(小时)", "on_time_rate": "准时率",
+               "median_minutes_to_first_service": "需求到首次服务中位数(分钟)", "average_rating": "平均评分",
+               "complaints": "投诉数"}
 
 VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "need_status": (NEED_STATUS, NEED_STATES),
@@ -46,7 +69,12 @@ VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_status": CLAIM_STATUS,
             "urgency": URGENCY, "need_source": NEED_SOURCE, "role": ROLE, "subject": SUBJECT,
             "volunteer_status": VOLUNTEER_STATUS, "points_kind": POINTS_KIND, "redemption_status": REDEMPTION_STATUS,
-            "referral_status": REFERRAL_STATUS, "pairing_status": PAIRING_STATUS}
+            "referral_status": REFERRAL_STATUS, "pairing_status": PAIRING_STATUS,
+            "policy_kind": POLICY_KIND, "policy_status": POLICY_STATUS, "points_rule": POINTS_RULE,
+            "question_type": QUESTION_TYPE,
+            "reward_status": REWARD_STATUS, "donor_kind": DONOR_KIND, "organization_kind": ORGANIZATION_KIND,
+            "qualification_kind": QUALIFICATION_KIND, "project_status": PROJECT_STATUS, "project_step": PROJECT_STEP,
+            "project_kpi": PROJECT_KPI}
 
 
 def label(vocabulary: str, code: str | None) -> str:

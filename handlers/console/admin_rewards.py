@@ -1,5 +1,440 @@
-"""Console pages: admin_rewards (being written)."""
+"""Console pages for administrators: the rewards donated for points (and their stock), the provider
+organisations with what they offer, where and on which qualifications, and the purchased-service
+projects over their lifecycle (立项、实施、验收) with their KPIs.
 
-from sanic import Blueprint
+As on the other administration pages (handlers/console/admin.py), the forms are the API's: the
+same schemas read them (handlers/points/schemas.py, handlers/reference/schemas.py,
+handlers/workflow/schemas.py, handlers/care/schemas.py) and the same services act on them
+(server/points/rewards.py, server/reference/places.py, server/workflow/referrals.py,
+server/care/projects.py), in one transaction per request. A form that fails comes back (422, or
+the domain error's status) with what was typed and a message at each field; one that succeeds
+brings the list or the record back with a notice.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from handlers.care.schemas import ProjectIn, ProjectStepIn
+from handlers.console.admin import Form, page_or_part, paging, positive_arg
+from handlers.console.common import (
+    PAGE_SIZE, FormInvalid, console, domain_field_errors, form_values, message, read_form, render,
+)
+from handlers.points.schemas import RewardIn, RewardPatch
+from handlers.reference.schemas import OrganizationIn
+from handlers.workflow.schemas import OrganizationPatch, Qualification
+from server import labels
+from server.care import projects
+from server.errors import DomainError, NotFound
+from server.points import rewards
+from server.reference import catalogue, places
+from server.transactions import atomic
+from server.workflow import referrals
+from server.workflow.events import InvalidState
 
 bp = Blueprint("console_admin_rewards", url_prefix="/console")
+
+# Domain errors about one field of the form that caused them: shown at that field.
+FIELD_OF: dict[type[DomainError], str] = {places.OrganizationNameTaken: "name"}
+
+
+def errors_of(exc: DomainError, schema: type[BaseModel]) -> dict[str, str]:
+    """A domain error as the messages of a form read by ``schema``."""
+    name = FIELD_OF.get(type(exc))
+    return {name: exc.message} if name else domain_field_errors(exc, schema.model_fields)
+
+
+def options(vocabulary: str, codes) -> list[tuple[str, str]]:
+    return [(code, labels.label(vocabulary, code)) for code in codes]
+
+
+def station_groups(stations) -> list[tuple[str, list[tuple[int, str]]]]:
+    """Stations as the forms offer them: by district, each by name."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for s in stations:
+        groups.setdefault(s.district.name, []).append((s.id, s.name))
+    return list(groups.items())
+
+
+def service_groups(services) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The active catalogue as the forms offer it: by category, each service by name."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for s in services:
+        groups.setdefault(s.category.name, []).append((s.code, s.name))
+    return list(groups.items())
+
+
+# --- rewards ----------------------------------------------------------------------------------
+
+
+async def rewards_context(request: Request, *, create_form: Form | None = None,
+                          editing: tuple[int, Form] | None = None, flash: str | None = None,
+                          level: str = "ok") -> dict[str, Any]:
+    pager = paging(request, "/console/admin/rewards", await rewards.count_rewards())
+    stations = await places.list_stations()
+    return {
+        "title": "奖品", "rewards": await rewards.list_rewards(offset=pager["offset"], limit=PAGE_SIZE),
+        "pager": pager, "station_names": {s.id: s.name for s in stations}, "station_groups": station_groups(stations),
+        "donor_kinds": options("donor_kind", labels.DONOR_KIND),
+        "create_form": create_form or Form({"donor_kind": "enterprise", "per_person_limit": "1"}),
+        "editing": editing, "flash": flash, "level": level,
+    }
+
+
+@bp.get("/admin/rewards")
+@openapi.exclude()
+@console("admin")
+async def rewards_page(request: Request, actor):
+    return render(request, "admin_rewards.html", **await rewards_context(request))
+
+
+@bp.post("/admin/rewards")
+@openapi.exclude()
+@console("admin")
+async def create_reward(request: Request, actor):
+    values = form_values(request, lists=("pickup_station_ids",))
+    try:
+        data = read_form(RewardIn, values, local_times=("valid_from", "valid_until"))
+        async with atomic():
+            reward = await rewards.create(data=data.model_dump())
+    except FormInvalid as exc:
+        context = await rewards_context(request, create_form=Form(exc.values, exc.errors))
+        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=422, **context)
+    except DomainError as exc:
+        context = await rewards_context(request, create_form=Form(values, errors_of(exc, RewardIn)))
+        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=exc.status, **context)
+    # The list is newest first: the new reward heads its first page.
+    flash = f"已登记奖品「{reward.name}」(捐赠方:{reward.donor}),库存 {reward.stock} 件。"
+    context = await rewards_context(request, flash=flash)
+    return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", **context)
+
+
+def reward_outcome(reward, *, added: int, status: str | None) -> str:
+    said = []
+    if added > 0:
+        said.append(f"补充库存 {added} 件")
+    elif added < 0:
+        said.append(f"减少库存 {-added} 件")
+    if status == "retired":
+        said.append("下架")
+    elif status == "active":
+        said.append("重新上架")
+    done = "、".join(said) or "保存"
+    return f"已{done}「{reward.name}」,现有库存 {reward.stock}/{reward.total_stock} 件,{labels.label('reward_status', reward.status)}。"
+
+
+@bp.post("/admin/rewards/<reward_id:int>")
+@openapi.exclude()
+@console("admin")
+async def update_reward(request: Request, actor, reward_id: int):
+    values = {k: v for k, v in form_values(request).items() if k in ("add_stock", "status")}
+    try:
+        if not values:  # the restock form sent empty: the API's patch would change nothing
+            raise FormInvalid({"add_stock": "请填写此项"}, values)
+        data = read_form(RewardPatch, values)
+        async with atomic():
+            reward = await rewards.update(reward_id=reward_id, add_stock=data.add_stock or 0, status=data.status)
+    except FormInvalid as exc:
+        context = await rewards_context(request, editing=(reward_id, Form(exc.values, exc.errors)))
+        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=422, **context)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        context = await rewards_context(request, editing=(reward_id, Form(values, errors_of(exc, RewardPatch))))
+        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=exc.status, **context)
+    context = await rewards_context(request, flash=reward_outcome(reward, added=data.add_stock or 0,
+                                                                  status=data.status))
+    return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", **context)
+
+
+# --- organisations ----------------------------------------------------------------------------
+
+
+def qualifications_of(org, *, now: datetime) -> list[dict[str, Any]]:
+    """An organisation's qualification documents as a person reads them: the kind's label, the
+    document, its expiry (a moment, or None when absent or unreadable) and whether it has passed."""
+    out = []
+    for q in org.qualifications or []:
+        try:
+            expires = datetime.fromisoformat(q["expires_at"]) if q.get("expires_at") else None
+        except (TypeError, ValueError):
+            expires = None
+        out.append({"kind": labels.label("qualification_kind", q.get("kind")), "document": q.get("document") or "",
+                    "expires_at": expires, "expired": expires is not None and expires <= now})
+    return out
+
+
+async def orgs_context(request: Request, *, page: int | None = None, create_form: Form | None = None,
+                       flash: str | None = None) -> dict[str, Any]:
+    # A city has tens of providers, not thousands: read whole and paged here (as the catalogue is).
+    organizations = await places.list_organizations()
+    pager = paging(request, "/console/admin/organizations", len(organizations), page=page)
+    districts = await places.list_districts()
+    now = request.app.ctx.clock()
+    return {
+        "title": "社会组织", "organizations": organizations[pager["offset"]:pager["offset"] + PAGE_SIZE], "pager": pager,
+        "district_names": {d.id: d.name for d in districts}, "district_options": [(d.id, d.name) for d in districts],
+        "service_names": await catalogue.service_names(),
+        "station_names": {s.id: s.name for s in await places.list_stations()},
+        "qualifications": {o.id: qualifications_of(o, now=now) for o in organizations},
+        "kinds": options("organization_kind", labels.ORGANIZATION_KIND),
+        "create_form": create_form or Form(), "flash": flash,
+    }
+
+
+@bp.get("/admin/organizations")
+@openapi.exclude()
+@console("admin")
+async def organizations(request: Request, actor):
+    return render(request, "admin_orgs.html", **await orgs_context(request))
+
+
+@bp.post("/admin/organizations")
+@openapi.exclude()
+@console("admin")
+async def create_organization(request: Request, actor):
+    values = form_values(request)
+    try:
+        data = read_form(OrganizationIn, values)
+        async with atomic():
+            org = await places.create_organization(**data.model_dump())
+    except FormInvalid as exc:
+        context = await orgs_context(request, create_form=Form(exc.values, exc.errors))
+        return page_or_part(request, "admin_orgs.html", "_admin_orgs.html", status=422, **context)
+    except DomainError as exc:
+        context = await orgs_context(request, create_form=Form(values, errors_of(exc, OrganizationIn)))
+        return page_or_part(request, "admin_orgs.html", "_admin_orgs.html", status=exc.status, **context)
+    # The list is oldest first: the new organisation is on its last page.
+    total = len(await places.list_organizations())
+    flash = f"已添加机构「{org.name}」({labels.label('organization_kind', org.kind)})。请点击机构名称设置其服务、驿站和资质。"
+    context = await orgs_context(request, page=math.ceil(total / PAGE_SIZE), flash=flash)
+    return page_or_part(request, "admin_orgs.html", "_admin_orgs.html", **context)
+
+
+def org_settings(org) -> Form:
+    """The settings form filled from what the organisation holds."""
+    values: dict[str, Any] = {"services": list(org.services or []), "station_ids": [str(i) for i in org.station_ids or []]}
+    for q in org.qualifications or []:
+        kind = q.get("kind")
+        values[f"document_{kind}"] = q.get("document") or ""
+        try:
+            values[f"expires_at_{kind}"] = datetime.fromisoformat(q["expires_at"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    return Form(values)
+
+
+async def org_context(request: Request, org, *, settings: Form | None = None, flash: str | None = None) -> dict[str, Any]:
+    district = (await places.get_district(district_id=org.district_id)) if org.district_id else None
+    return {
+        "title": org.name, "org": org, "district": district, "settings": settings or org_settings(org),
+        "service_groups": service_groups(await catalogue.list_services()),
+        "station_groups": station_groups(await places.list_stations()),
+        "qualification_kinds": options("qualification_kind", referrals.QUALIFICATIONS),
+        "qualifications": qualifications_of(org, now=request.app.ctx.clock()), "flash": flash,
+    }
+
+
+@bp.get("/admin/organizations/<organization_id:int>")
+@openapi.exclude()
+@console("admin")
+async def organization(request: Request, actor, organization_id: int):
+    org = await places.get_organization(organization_id=organization_id)
+    return render(request, "admin_orgs_detail.html", **await org_context(request, org))
+
+
+def read_settings(values: dict[str, Any]) -> dict[str, Any]:
+    """The settings form as the API's ``OrganizationPatch`` would carry it: every list given, so
+    that unticking everything clears it. Each qualification row is read by the API's own
+    ``Qualification`` schema, its messages kept at its own fields (``document_<kind>``,
+    ``expires_at_<kind>``); a row left empty is no document. Raises ``FormInvalid``."""
+    errors: dict[str, str] = {}
+    rows = []
+    for kind in referrals.QUALIFICATIONS:
+        row = {name: values[f"{name}_{kind}"] for name in ("document", "expires_at") if f"{name}_{kind}" in values}
+        if not row:
+            continue
+        try:
+            rows.append(read_form(Qualification, {"kind": kind, **row}, local_times=("expires_at",)).model_dump())
+        except FormInvalid as exc:
+            for name, text in exc.errors.items():
+                errors.setdefault(f"{name if name in ('document', 'expires_at') else 'document'}_{kind}", text)
+    try:
+        data = read_form(OrganizationPatch, {"services": values.get("services", []),
+                                             "station_ids": values.get("station_ids", []), "qualifications": rows})
+    except FormInvalid as exc:
+        errors = {**exc.errors, **errors}
+    if errors:
+        raise FormInvalid(errors, values)
+    return data.model_dump(exclude_none=True)
+
+
+@bp.post("/admin/organizations/<organization_id:int>")
+@openapi.exclude()
+@console("admin")
+async def update_organization(request: Request, actor, organization_id: int):
+    org = await places.get_organization(organization_id=organization_id)
+    values = form_values(request, lists=("services", "station_ids"))
+    try:
+        changes = read_settings(values)
+        async with atomic():
+            org = await referrals.update_organization(organization_id=organization_id, changes=changes)
+    except FormInvalid as exc:
+        context = await org_context(request, org, settings=Form(exc.values, exc.errors))
+        return page_or_part(request, "admin_orgs_detail.html", "_admin_orgs_settings.html", status=422, **context)
+    flash = (f"已保存「{org.name}」:服务 {len(org.services)} 项,覆盖驿站 {len(org.station_ids)} 个,"
+             f"资质材料 {len(org.qualifications)} 份。")
+    context = await org_context(request, org, flash=flash)
+    return page_or_part(request, "admin_orgs_detail.html", "_admin_orgs_settings.html", **context)
+
+
+# --- purchased-service projects ---------------------------------------------------------------
+
+
+# The API's bound on budget_fen (ProjectIn: at most 10**12 fen), in the form's yuan.
+MAX_BUDGET_YUAN = Decimal(10**10)
+
+
+def yuan_to_fen(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form's budget is typed in yuan (the API's ``budget_fen`` is in fen): converted, or a
+    message for the field when it is no amount of money."""
+    raw = values.get("budget_fen")
+    if raw is None:
+        return values, {}
+    try:
+        amount = Decimal(raw.replace(",", "").replace("\uff0c", ""))
+    except InvalidOperation:
+        return values, {"budget_fen": "请填写金额(元),如 50000 或 50000.50"}
+    if not amount.is_finite() or not 0 <= amount <= MAX_BUDGET_YUAN:
+        return values, {"budget_fen": "金额须在 0 至 100 亿元之间"}
+    if amount != amount.quantize(Decimal("0.01")):
+        return values, {"budget_fen": "请填写金额(元),最多两位小数"}
+    return {**values, "budget_fen": str(int(amount * 100))}, {}
+
+
+async def projects_context(request: Request, *, create_form: Form | None = None,
+                           flash: str | None = None) -> dict[str, Any]:
+    pager = paging(request, "/console/admin/projects", await projects.count_projects())
+    stations = await places.list_stations()
+    services = await catalogue.list_services()
+    organizations = await places.list_organizations()
+    return {
+        "title": "购买服务项目", "projects": await projects.list_projects(offset=pager["offset"], limit=PAGE_SIZE),
+        "pager": pager, "service_names": await catalogue.service_names(),
+        "station_names": {s.id: s.name for s in stations}, "station_groups": station_groups(stations),
+        "service_groups": service_groups(services), "organization_options": [(o.id, o.name) for o in organizations],
+        "create_form": create_form or Form(), "flash": flash,
+    }
+
+
+@bp.get("/admin/projects")
+@openapi.exclude()
+@console("admin")
+async def projects_page(request: Request, actor):
+    return render(request, "admin_projects.html", **await projects_context(request))
+
+
+@bp.post("/admin/projects")
+@openapi.exclude()
+@console("admin")
+async def create_project(request: Request, actor):
+    values = form_values(request, lists=("services", "station_ids"))
+    data, budget_error = yuan_to_fen(values)
+    try:
+        try:
+            form = read_form(ProjectIn, data, local_times=("starts_at", "ends_at"))
+        except FormInvalid as exc:
+            raise FormInvalid({**exc.errors, **budget_error}, values) from None
+        if budget_error:
+            raise FormInvalid(budget_error, values)
+        async with atomic():
+            project = await projects.create(data=form.model_dump(), actor_id=actor.id, now=request.app.ctx.clock())
+    except FormInvalid as exc:
+        context = await projects_context(request, create_form=Form(exc.values, exc.errors))
+        return page_or_part(request, "admin_projects.html", "_admin_projects.html", status=422, **context)
+    except DomainError as exc:
+        context = await projects_context(request, create_form=Form(values, errors_of(exc, ProjectIn)))
+        return page_or_part(request, "admin_projects.html", "_admin_projects.html", status=exc.status, **context)
+    flash = f"已申报项目「{project.name}」。请打开项目办理立项。"
+    context = await projects_context(request, flash=flash)
+    return page_or_part(request, "admin_projects.html", "_admin_projects.html", **context)
+
+
+def kpi_rows(kpis: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """KPIs as (label, figure) in the order the ledger gives them; a figure not yet known is 暂无."""
+    rows = []
+    for key, text in labels.PROJECT_KPI.items():
+        value = (kpis or {}).get(key)
+        if value is None:
+            shown = "暂无"
+        elif key == "on_time_rate":
+            shown = f"{value * 100:.1f}%"
+        else:
+            shown = str(value)
+        rows.append((text, shown))
+    return rows
+
+
+async def project_context(request: Request, project, *, step_forms: dict[str, Form] | None = None,
+                          flash: str | None = None) -> dict[str, Any]:
+    shown = await projects.present(project, grace_minutes=request.app.ctx.settings.checkin_grace_minutes)
+    stations = await places.list_stations()
+    return {
+        "title": project.name, "project": shown,
+        "organization": await places.get_organization(organization_id=project.organization_id),
+        "service_names": await catalogue.service_names(), "station_names": {s.id: s.name for s in stations},
+        "kpis": kpi_rows(shown["kpis"]), "steps": [{**s, "kpis": kpi_rows(s["kpis"])} for s in shown["steps"]],
+        "next_steps": projects.next_steps(status=project.status),
+        "step_forms": step_forms or {}, "flash": flash,
+    }
+
+
+@bp.get("/admin/projects/<project_id:int>")
+@openapi.exclude()
+@console("admin")
+async def project_page(request: Request, actor, project_id: int):
+    project = await projects.get(project_id=project_id)
+    return render(request, "admin_projects_detail.html", **await project_context(request, project))
+
+
+@bp.post("/admin/projects/<project_id:int>/steps")
+@openapi.exclude()
+@console("admin")
+async def project_step(request: Request, actor, project_id: int):
+    project = await projects.get(project_id=project_id)
+    values = form_values(request)
+    to = values.get("to", "")
+    # One document per line, as the textarea holds them.
+    documents = [line.strip() for line in values.get("documents", "").splitlines() if line.strip()]
+    try:
+        data = read_form(ProjectStepIn, {**{k: v for k, v in values.items() if k in ("to", "note")},
+                                         "documents": documents})
+    except FormInvalid as exc:
+        if "to" in exc.errors:
+            return message(request, status=422, title="无法完成", text="请在项目页上选择要办理的步骤。")
+        context = await project_context(request, project, step_forms={to: Form(values, exc.errors)})
+        return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", status=422, **context)
+    ctx = request.app.ctx
+    try:
+        async with atomic():
+            project = await projects.step(project_id=project_id, to=data.to, actor_id=actor.id, note=data.note,
+                                          documents=data.documents, grace_minutes=ctx.settings.checkin_grace_minutes,
+                                          now=ctx.clock())
+    except InvalidState as exc:
+        # Someone moved the project meanwhile: say where it is now, in words.
+        current = labels.label("project_status", (exc.details or {}).get("current_status"))
+        text = f"项目当前为「{current}」,不能{labels.label('project_step', data.to)}。"
+        project = await projects.get(project_id=project_id)
+        context = await project_context(request, project, step_forms={data.to: Form(values, {"": text})})
+        return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", status=exc.status, **context)
+    flash = (f"已办理「{labels.label('project_step', data.to)}」,"
+             f"项目状态:{labels.label('project_status', project.status)}。")
+    context = await project_context(request, project, flash=flash)
+    return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", **context)

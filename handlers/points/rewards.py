@@ -128,7 +128,5 @@ async def update_reward(request: Request, reward_id: int):
     actor.require("admin")
     b = request.ctx.body
     async with atomic():
-        reward = await rewards.restock(reward_id=reward_id, add=b.add_stock or 0)
-        if b.status:
-            reward = await rewards.set_status(reward=reward, status=b.status)
+        reward = await rewards.update(reward_id=reward_id, add_stock=b.add_stock or 0, status=b.status)
     return respond(rewards.present_reward(reward))

@@ -5,7 +5,7 @@ from handlers.common import RejectIn
 from handlers.workflow.schemas import OrganizationPatch, ReferIn, ReferralAcceptIn
 from server.access import access_task
 from server.auth import authenticate
-from server.http import body, dumps, respond
+from server.http import body, respond
 from server.transactions import atomic
 from server.workflow import referrals
 
@@ -69,12 +69,10 @@ async def decline(request: Request, referral_id: int):
 @openapi.secured("token")
 @body(OrganizationPatch)
 async def update_org(request: Request, organization_id: int):
-    import json
-
     actor = await authenticate(request)
     actor.require("admin")
-    changes = json.loads(dumps(request.ctx.body.model_dump(exclude_none=True)))
     async with atomic():
-        org = await referrals.update_organization(organization_id=organization_id, changes=changes)
+        org = await referrals.update_organization(organization_id=organization_id,
+                                                  changes=request.ctx.body.model_dump(exclude_none=True))
     return respond({"id": org.id, "name": org.name, "services": org.services, "station_ids": org.station_ids,
                     "qualifications": org.qualifications})

@@ -51,6 +51,11 @@ async def current() -> dict[str, Any]:
     return row.spec if row else QUESTIONNAIRE
 
 
+async def versions() -> list[QuestionnaireVersion]:
+    """Every published questionnaire version, newest first."""
+    return await QuestionnaireVersion.all().order_by("-version")
+
+
 async def spec_for(version: int) -> dict[str, Any]:
     if version == QUESTIONNAIRE["version"] and not await QuestionnaireVersion.exists(version=version):
         return QUESTIONNAIRE

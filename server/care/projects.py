@@ -44,6 +44,24 @@ async def create(*, data: dict[str, Any], actor_id: int, now: datetime) -> Proje
     return project
 
 
+async def count_projects() -> int:
+    """How many projects there are, in any state."""
+    return await Project.all().count()
+
+
+async def list_projects(*, offset: int = 0, limit: int | None = None) -> list[Project]:
+    """Every project, the newest first, with its organisation loaded; one page of them with ``limit``."""
+    qs = Project.all().select_related("organization").order_by("-id")
+    if limit is not None:
+        qs = qs.offset(offset).limit(limit)
+    return await qs
+
+
+def next_steps(*, status: str) -> list[str]:
+    """The steps a project in ``status`` may take next, in lifecycle order."""
+    return [to for to, (allowed, _) in STEPS.items() if status in allowed]
+
+
 async def get(*, project_id: int) -> Project:
     project = await Project.get_or_none(id=project_id)
     if project is None:

@@ -165,6 +165,11 @@ async def current_rules() -> dict[str, Any]:
     return row.rules if row else POINTS_RULES
 
 
+async def rules_versions() -> list[PointsRules]:
+    """Every stored version of the earning rules, newest first."""
+    return await PointsRules.all().order_by("-version")
+
+
 async def store_shipped_rules() -> None:
     """Store the shipped defaults as the first version if they are not yet: the row publishers lock.
 

@@ -79,6 +79,27 @@ async def restock(*, reward_id: int, add: int) -> Reward:
     return reward
 
 
+async def update(*, reward_id: int, add_stock: int, status: str | None) -> Reward:
+    """Restock (or withdraw) a reward and, if ``status`` is given, put it on or take it off the shelf."""
+    reward = await restock(reward_id=reward_id, add=add_stock)
+    if status:
+        reward = await set_status(reward=reward, status=status)
+    return reward
+
+
+async def count_rewards() -> int:
+    """How many rewards have ever been registered."""
+    return await Reward.all().count()
+
+
+async def list_rewards(*, offset: int = 0, limit: int | None = None) -> list[Reward]:
+    """Every reward, the newest first (the administrators' list), one page of them with ``limit``."""
+    qs = Reward.all().order_by("-id")
+    if limit is not None:
+        qs = qs.offset(offset).limit(limit)
+    return await qs
+
+
 async def mine(*, account: PointsAccount) -> list[Redemption]:
     return await Redemption.filter(account_id=account.id).order_by("-id").limit(100)
 

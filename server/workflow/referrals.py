@@ -9,10 +9,12 @@ referral escalates after the SLA, the task goes back to the station and can be r
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
 from models import OrgReferral, Organization, Task, UserRole, VolunteerProfile
+from server.encoding import dumps
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.notifications import notify
 from server.workflow import claims, events
@@ -196,7 +198,8 @@ async def update_organization(*, organization_id: int, changes: dict[str, Any]) 
     org = await Organization.get_or_none(id=organization_id)
     if org is None:
         raise NotFound("机构不存在")
-    org.update_from_dict(changes)
+    # Kept as JSON: a qualification's expiry as ISO 8601, which check_qualified reads back.
+    org.update_from_dict(json.loads(dumps(changes)))
     await org.save()
     return org
 
