@@ -156,9 +156,9 @@ def read_policy(values: dict[str, Any]) -> PolicyIn:
     try:
         out = read_form(PolicyIn, data, local_times=("valid_from", "valid_until"))
     except FormInvalid as exc:
+        if "eligibility" in exc.errors and "eligibility" not in errors:
+            errors["eligibility"] = RULE_REFUSALS["not_an_object"]  # JSON, but not an object
         errors = {**exc.errors, **errors}
-        if "eligibility" in exc.errors and exc.errors["eligibility"] == "填写有误":
-            errors["eligibility"] = RULE_REFUSALS["not_an_object"]
         raise FormInvalid(errors, values) from None
     if errors:
         raise FormInvalid(errors, values)

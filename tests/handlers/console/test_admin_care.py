@@ -97,7 +97,6 @@ async def test_a_policy_the_schema_or_the_rules_parser_refuses_comes_back_said_a
         r = await b.post("/console/admin/policies", policy_form(title="", eligibility='{"category": 低保}'))
         assert r.status_code == 422, r.text
         rule = field(r.text, "policy-new", "eligibility")
-        print(rule)
         assert "不是有效的 JSON(第 1 行第 14 列附近)" in rule and "{&#34;category&#34;: 低保}" in rule
         assert 'aria-invalid="true"' in rule
         assert "请填写此项" in field(r.text, "policy-new", "title")
@@ -166,7 +165,7 @@ async def test_points_rules_the_schema_refuses_are_said_at_their_fields_and_noth
         assert 'value="-1"' in field(r.text, "rules", "min_per_service")
         urgent = field(r.text, "rules", "urgent_bonus")
         assert "请填写整数" in urgent and 'value="五"' in urgent
-        assert re.search(r'value="5000" aria-label="[^"]+每小时积分" aria-invalid="true"', r.text), r.text
+        assert re.search(r'value="5000"\s+aria-label="[^"]+每小时积分" aria-invalid="true"', r.text), r.text
         assert '<span class="error" id="rules-points_per_hour.CLEAN_HOME-error">不能大于 1000</span>' in r.text
     assert not await PointsRules.filter(version__gt=POINTS_RULES["version"]).exists()
     rules = (await client.get("/api/v1/admin/points-rules", headers=admin.headers)).json()
@@ -192,7 +191,7 @@ async def test_the_questionnaire_in_force_is_shown_in_tables_and_a_new_version_i
         r = await b.post("/console/admin/questionnaire", {"spec": spec_text(dimensions=dimensions)})
         assert r.status_code == 200, r.text
         assert "已发布问卷第 2 版" in r.text and "现行问卷(第 2 版)" in r.text
-        assert "儿童及教育" not in text_of(r.text).split("历史版本")[0]
+        assert not re.search(r"<h3[^>]*>儿童及教育", r.text) and re.search(r"<h3[^>]*>就业", r.text)
         assert re.search(r"第 2 版 现行 \S+ \S+ 用户 \d+ 5 ", text_of(r.text)), text_of(r.text)
     current = (await client.get("/api/v1/assessment/questionnaire", headers=admin.headers)).json()
     assert current["version"] == 2 and [d["id"] for d in current["dimensions"]] == [d["id"] for d in dimensions]
