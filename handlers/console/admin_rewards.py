@@ -23,7 +23,7 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.care.schemas import ProjectIn, ProjectStepIn
-from handlers.console.admin import Form, page_or_part, paging, positive_arg
+from handlers.console.admin import Form, page_or_part, paging
 from handlers.console.common import (
     PAGE_SIZE, FormInvalid, console, domain_field_errors, form_values, message, read_form, render,
 )
@@ -127,7 +127,8 @@ def reward_outcome(reward, *, added: int, status: str | None) -> str:
     elif status == "active":
         said.append("重新上架")
     done = "、".join(said) or "保存"
-    return f"已{done}「{reward.name}」,现有库存 {reward.stock}/{reward.total_stock} 件,{labels.label('reward_status', reward.status)}。"
+    state = labels.label("reward_status", reward.status)
+    return f"已{done}「{reward.name}」,现有库存 {reward.stock}/{reward.total_stock} 件,{state}。"
 
 
 @bp.post("/admin/rewards/<reward_id:int>")
@@ -176,14 +177,15 @@ async def orgs_context(request: Request, *, page: int | None = None, create_form
     # A city has tens of providers, not thousands: read whole and paged here (as the catalogue is).
     organizations = await places.list_organizations()
     pager = paging(request, "/console/admin/organizations", len(organizations), page=page)
+    shown = organizations[pager["offset"]:pager["offset"] + PAGE_SIZE]
     districts = await places.list_districts()
     now = request.app.ctx.clock()
     return {
-        "title": "社会组织", "organizations": organizations[pager["offset"]:pager["offset"] + PAGE_SIZE], "pager": pager,
+        "title": "社会组织", "organizations": shown, "pager": pager,
         "district_names": {d.id: d.name for d in districts}, "district_options": [(d.id, d.name) for d in districts],
         "service_names": await catalogue.service_names(),
         "station_names": {s.id: s.name for s in await places.list_stations()},
-        "qualifications": {o.id: qualifications_of(o, now=now) for o in organizations},
+        "qualifications": {o.id: qualifications_of(o, now=now) for o in shown},
         "kinds": options("organization_kind", labels.ORGANIZATION_KIND),
         "create_form": create_form or Form(), "flash": flash,
     }
@@ -220,7 +222,8 @@ async def create_organization(request: Request, actor):
 
 def org_settings(org) -> Form:
     """The settings form filled from what the organisation holds."""
-    values: dict[str, Any] = {"services": list(org.services or []), "station_ids": [str(i) for i in org.station_ids or []]}
+    values: dict[str, Any] = {"services": list(org.services or []),
+                              "station_ids": [str(i) for i in org.station_ids or []]}
     for q in org.qualifications or []:
         kind = q.get("kind")
         values[f"document_{kind}"] = q.get("document") or ""
@@ -231,7 +234,8 @@ def org_settings(org) -> Form:
     return Form(values)
 
 
-async def org_context(request: Request, org, *, settings: Form | None = None, flash: str | None = None) -> dict[str, Any]:
+async def org_context(request: Request, org, *, settings: Form | None = None,
+                      flash: str | None = None) -> dict[str, Any]:
     district = (await places.get_district(district_id=org.district_id)) if org.district_id else None
     return {
         "title": org.name, "org": org, "district": district, "settings": settings or org_settings(org),
@@ -346,7 +350,8 @@ async def projects_page(request: Request, actor):
 @console("admin")
 async def create_project(request: Request, actor):
     values = form_values(request, lists=("services", "station_ids"))
-    data, budget_error = yuan_to_fen(values)
+    # Boxes none of which is ticked send nothing: an empty choice, which the schema refuses as such.
+    data, budget_error = yuan_to_fen({"services": [], "station_ids": [], **values})
     try:
         try:
             form = read_form(ProjectIn, data, local_times=("starts_at", "ends_at"))
@@ -383,7 +388,7 @@ def kpi_rows(kpis: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 
 async def project_context(request: Request, project, *, step_forms: dict[str, Form] | None = None,
-                          flash: str | None = None) -> dict[str, Any]:
+                          flash: str | None = None, level: str = "ok") -> dict[str, Any]:
     shown = await projects.present(project, grace_minutes=request.app.ctx.settings.checkin_grace_minutes)
     stations = await places.list_stations()
     return {
@@ -391,8 +396,8 @@ async def project_context(request: Request, project, *, step_forms: dict[str, Fo
         "organization": await places.get_organization(organization_id=project.organization_id),
         "service_names": await catalogue.service_names(), "station_names": {s.id: s.name for s in stations},
         "kpis": kpi_rows(shown["kpis"]), "steps": [{**s, "kpis": kpi_rows(s["kpis"])} for s in shown["steps"]],
-        "next_steps": projects.next_steps(status=project.status),
-        "step_forms": step_forms or {}, "flash": flash,
+        "step_forms": {to: (step_forms or {}).get(to) or Form() for to in projects.next_steps(status=project.status)},
+        "flash": flash, "level": level,
     }
 
 
@@ -432,8 +437,9 @@ async def project_step(request: Request, actor, project_id: int):
         current = labels.label("project_status", (exc.details or {}).get("current_status"))
         text = f"项目当前为「{current}」,不能{labels.label('project_step', data.to)}。"
         project = await projects.get(project_id=project_id)
-        context = await project_context(request, project, step_forms={data.to: Form(values, {"": text})})
-        return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", status=exc.status, **context)
+        context = await project_context(request, project, flash=text, level="error")
+        return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", status=exc.status,
+                            **context)
     flash = (f"已办理「{labels.label('project_step', data.to)}」,"
              f"项目状态:{labels.label('project_status', project.status)}。")
     context = await project_context(request, project, flash=flash)

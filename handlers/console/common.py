@@ -62,9 +62,13 @@ NAV = {
     "worker": [("/console/", "工作台"), ("/console/needs", "需求"), ("/console/records", "待确认记录"),
                ("/console/households", "居民台账"), ("/console/volunteers", "志愿者"), ("/console/pairings", "结对帮扶"),
                ("/console/referrals", "转介"), ("/console/rewards", "奖品领取"),
-               ("/console/stats", "统计"), ("/console/ledgers", "台账下载")],
-    "admin": [("/console/stats", "统计"), ("/console/ledgers", "台账下载"), ("/console/admin/stations", "驿站"), ("/console/admin/staff", "工作人员"),
-              ("/console/admin/services", "服务项目"), ("/console/admin/dead-letters", "消息补发")],
+               ("/console/stats", "统计"), ("/console/ledgers", "台账")],
+    "admin": [("/console/stats", "统计"), ("/console/ledgers", "台账"), ("/console/admin/stations", "驿站"), ("/console/admin/staff", "工作人员"),
+              ("/console/admin/services", "服务目录"), ("/console/admin/rewards", "奖品"),
+              ("/console/admin/organizations", "社会组织"), ("/console/admin/projects", "购买服务"),
+              ("/console/admin/policies", "政策"),
+              ("/console/admin/points-rules", "积分规则"), ("/console/admin/questionnaire", "问卷"),
+              ("/console/admin/dead-letters", "消息补发")],
 }
 
 

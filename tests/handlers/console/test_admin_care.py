@@ -32,7 +32,8 @@ def field(page: str, form_id: str, name: str) -> str:
 def policy_form(**over: str) -> dict[str, str]:
     form = {"title": "特困人员生活照料补贴", "issuer": "威海市民政局", "kind": "government_policy",
             "benefits": "每月护理补贴", "status": "active",
-            "eligibility": json.dumps({"all": [{"category": "特困"}, {"answer": "self_care", "in": ["partial", "none"]}]}),
+            "eligibility": json.dumps({"all": [{"category": "特困"},
+                                               {"answer": "self_care", "in": ["partial", "none"]}]}),
             "valid_from": "2026-01-01T00:00", "valid_until": "2027-01-01T00:00"}
     form.update(over)
     return form
@@ -107,7 +108,8 @@ async def test_a_policy_the_schema_or_the_rules_parser_refuses_comes_back_said_a
         assert r.status_code == 400, r.text
         rule = field(r.text, "policy-new", "eligibility")
         assert "资格规则无法解析:「all」第 2 项,类别须是居民类别之一" in rule and "富豪" in rule
-        r = await b.post("/console/admin/policies", policy_form(eligibility=json.dumps({"dimension": "incom", "min": 60})))
+        r = await b.post("/console/admin/policies",
+                         policy_form(eligibility=json.dumps({"dimension": "incom", "min": 60})))
         assert r.status_code == 400 and "现行问卷没有这个指标类别" in field(r.text, "policy-new", "eligibility")
         r = await b.post("/console/admin/policies", policy_form(eligibility="[1, 2]", valid_from="明天"))
         assert r.status_code == 422, r.text
@@ -224,15 +226,37 @@ async def test_a_questionnaire_that_does_not_hold_is_said_where_and_why_and_noth
 
 async def test_every_care_admin_page_and_form_refuses_a_worker(api, client):
     worker = await make_worker(client, await make_station())
+    admin = await make_admin(client)
+    async with console_browser(api, admin.openid) as b:
+        await b.get("/console/admin/policies")
+        await b.post("/console/admin/policies", policy_form())
+    policy = await Policy.get()
     async with console_browser(api, worker.openid) as b:
-        for path in PAGES:
+        for path in (*PAGES, f"/console/admin/policies/{policy.id}"):
             r = await b.get(path)
             assert r.status_code == 403 and "仅供管理员" in r.text, (path, r.text)
         await b.get("/console/")
-        for path, data in (("/console/admin/policies", policy_form()), ("/console/admin/points-rules", {
-                "min_per_service": "1", "urgent_bonus": "1", "first_service_bonus": "1", "redemption_expiry_days": "9"}),
-                ("/console/admin/questionnaire", {"spec": spec_text()})):
+        rules = {"min_per_service": "1", "urgent_bonus": "1", "first_service_bonus": "1",
+                 "redemption_expiry_days": "9"}
+        for path, data in (("/console/admin/policies", policy_form(title="另一项")), ("/console/admin/points-rules", rules),
+                           (f"/console/admin/policies/{policy.id}", policy_form(benefits="改过的")),
+                           ("/console/admin/questionnaire", {"spec": spec_text()})):
             r = await b.post(path, data)
             assert r.status_code == 403, (path, r.text)
+    assert await Policy.all().count() == 1 and (await Policy.get()).version == 1
+    assert not await QuestionnaireVersion.exists()
+    assert not await PointsRules.filter(version__gt=POINTS_RULES["version"]).exists()
+
+
+async def test_nothing_changes_without_the_pages_csrf_token(api, client):
+    admin = await make_admin(client)
+    async with console_browser(api, admin.openid) as b:
+        await b.get("/console/admin/policies")
+        for path, data in (("/console/admin/policies", policy_form()),
+                           ("/console/admin/points-rules", {"min_per_service": "1", "urgent_bonus": "1",
+                                                            "first_service_bonus": "1"}),
+                           ("/console/admin/questionnaire", {"spec": spec_text()})):
+            r = await b.post(path, data, csrf=False)
+            assert r.status_code == 403 and "请求已失效" in r.text, (path, r.text)
     assert not await Policy.exists() and not await QuestionnaireVersion.exists()
     assert not await PointsRules.filter(version__gt=POINTS_RULES["version"]).exists()

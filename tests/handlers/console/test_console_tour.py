@@ -14,7 +14,9 @@ from tests.handlers.console.browsing import Watched, browser  # noqa: F401  (the
 WORKER_PAGES = ["/console/", "/console/needs", "/console/records", "/console/households", "/console/volunteers",
                 "/console/pairings", "/console/referrals", "/console/rewards", "/console/stats", "/console/ledgers"]
 ADMIN_PAGES = ["/console/stats", "/console/ledgers", "/console/admin/stations", "/console/admin/staff",
-               "/console/admin/services", "/console/admin/dead-letters"]
+               "/console/admin/services", "/console/admin/rewards", "/console/admin/organizations",
+               "/console/admin/projects", "/console/admin/policies", "/console/admin/points-rules",
+               "/console/admin/questionnaire", "/console/admin/dead-letters"]
 
 
 async def visit(w: Watched, base: str, path: str, name: str) -> None:
