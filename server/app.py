@@ -99,13 +99,13 @@ def _install_request_id(app: Sanic) -> None:
         if request_id:
             response.headers["X-Request-ID"] = request_id
         started = getattr(request.ctx, "started", None) if request else None
-        if started is not None and request.path.startswith("/console"):
-            # The console's pages say how long the server took on them (browsers' developer
-            # tools show it; scripts/bench reads it for the console's server-time percentiles).
-            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         if started is not None:
             # The route's pattern, not the path: ids must not explode the label set.
             route = request.route.path if request.route else "unmatched"
+            if route.startswith("console"):
+                # The console's pages say how long the server took on them (browsers' developer
+                # tools show it; scripts/bench reads it for the console's server-time percentiles).
+                response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
             metrics.observe_request(route="/" + route.lstrip("/"), method=request.method, status=response.status,
                                     started=started)
 
