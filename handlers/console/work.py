@@ -8,7 +8,6 @@ record is a 404), the same service in the same transaction, the same schema for 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw

@@ -262,7 +262,7 @@ async def test_an_admin_changes_a_services_standards_and_a_wrong_one_is_said_at_
     assert (after.default_minutes, after.min_minutes, after.points_per_hour) == (90, 20, 12)
 
 
-async def test_in_a_browser_an_admin_adds_a_district_and_a_station_and_sends_a_letter_again(api, client, browser):
+async def test_in_a_browser_an_admin_adds_a_district_and_a_station_and_sends_a_letter_again(api, client, browser):  # noqa: F811
     admin = await make_admin(client)
     now = api.app.ctx.clock()
     user = await User.create(openid=new_openid("dead"))

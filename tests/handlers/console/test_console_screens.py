@@ -104,3 +104,30 @@ async def test_an_admin_sets_up_a_station_and_its_worker(api, client, browser): 
     assert await mine.page.locator('[data-name="needs_to_accept"]').inner_text() == "0"
     mine.clean()
     assert district.id  # the station went into the district chosen by name
+
+
+async def test_a_worker_gets_from_the_desk_to_a_need_by_keyboard_alone(api, client, browser):  # noqa: F811
+    station = await make_station()
+    worker = await make_worker(client, station)
+    need = await make_need(client, (await make_resident(client, station))[0])
+    w = await Watched.open(browser)
+    page = w.page
+    await page.goto(f"{api.url}/console/dev-login?code=fake:{worker.openid}")
+    await page.keyboard.press("Tab")  # the first stop: "跳到正文", past the bar
+    assert await page.evaluate("document.activeElement.textContent") == "跳到正文"
+    await page.keyboard.press("Enter")
+    await page.keyboard.press("Tab")  # the first tile of the desk
+    assert "待受理需求" in await page.evaluate("document.activeElement.textContent")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{api.url}/console/needs?status=submitted")
+    for _ in range(30):  # on through the filters to the need's link
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.getAttribute('href')") == f"/console/needs/{need['id']}":
+            break
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{api.url}/console/needs/{need['id']}")
+    # Focus is visible where it is (the stylesheet's :focus-visible outline).
+    await page.keyboard.press("Tab")
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    w.clean()

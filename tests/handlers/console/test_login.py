@@ -7,24 +7,21 @@ import asyncio
 import dataclasses
 import re
 import secrets
-import shutil
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
-import pytest
-from playwright.async_api import async_playwright
 
 from models import User
 from server.people import console_tickets
 from tests.builders import clock_moved, make_admin, make_need, make_resident, make_station, make_volunteer, make_worker
 from tests.handlers.test_platform import assert_error
+from tests.handlers.console.browsing import Watched
+from tests.handlers.console.browsing import browser as chromium  # noqa: F401  (the fixture)
 from tests.wechat.test_standin import scan_png
 
 HTMX = {"HX-Request": "true"}
 APPROVE = "/api/v1/console/tickets/approve"
 # What WeChat takes in a wxacode's scene (getwxacodeunlimit), at most 32 of them.
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCENE_CHARS = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$&'()*+,/:;=?@-._~")
 
 
@@ -228,24 +225,10 @@ async def test_the_page_runs_under_the_csp_and_shows_the_demo_door_only_when_emb
     assert "Secure" in nonce
 
 
-@pytest.fixture
-async def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: .ci/run installs it (apt-get install chromium)")
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-async def test_in_a_real_browser_the_page_polls_and_opens_the_desk_once_approved(api, client, chromium):
+async def test_in_a_real_browser_the_page_polls_and_opens_the_desk_once_approved(api, client, chromium):  # noqa: F811
     worker = await make_worker(client, await make_station())
-    page = await chromium.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    w = await Watched.open(chromium)
+    page = w.page
 
     await page.goto(f"{api.url}/console/login")
     code = page.get_by_role("img", name="登录用小程序码")
@@ -256,8 +239,10 @@ async def test_in_a_real_browser_the_page_polls_and_opens_the_desk_once_approved
     [scene] = scan_png(await shown.body())
     assert (await approve(client, worker, scene)).status_code == 200
     # The next poll (every 2 s) opens the session and htmx follows HX-Redirect to the desk.
+    await w.shot("console-login-code")
     await page.wait_for_url(f"{api.url}/console/", timeout=10_000)
     await page.get_by_text("待受理需求").wait_for()
+    await w.shot("console-login-scanned-desk")
 
     # A code left on the screen past its two minutes: the poll swaps in the notice, and stops.
     await page.goto(f"{api.url}/console/login")
@@ -267,8 +252,10 @@ async def test_in_a_real_browser_the_page_polls_and_opens_the_desk_once_approved
     assert await page.locator("[hx-trigger]").count() == 0
     assert await page.get_by_role("img", name="登录用小程序码").count() == 0
     assert await page.get_by_role("link", name="重新获取二维码").count() == 1
-    # The only error the browser reports is the expired ticket's own status, 404: none from the CSP.
-    assert [e for e in errors if "status of 404" not in e] == [], errors
+    await w.shot("console-login-expired")
+    # The only error the browser reports is the expired ticket's own status, 404: none from the CSP;
+    # nothing was fetched from outside 127.0.0.1.
+    w.clean(allowed_statuses=(404,))
 
 
 # --- one-time links (scripts/create_admin) ----------------------------------------------------
