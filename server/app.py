@@ -37,6 +37,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # (server.http.body) or is refused one (server.http.install_guards).
 RAW_BODY_ROUTES = (
     ("POST", "/api/v1/uploads"),  # a photo: multipart, or the image itself
+    ("POST", "/api/v1/residents/imports"),  # a roster: multipart xlsx
     ("POST", "/api/v1/wechat/callback"),  # WeChat's push messages: XML, signature-checked
 )
 

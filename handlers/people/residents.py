@@ -6,13 +6,14 @@ from sanic_ext import openapi
 
 from handlers.people.schemas import (
     CategoriesIn, IdentityCaseList, IdentityCaseOut, IdentityCaseQuery, ResidentIn, ResidentListQuery, ResidentOut,
-    ResidentPage, SettleCaseIn,
+    ResidentPage, SettleCaseIn, ImportQuery, ImportReport,
 )
 from server import idempotency
 from server.access import access_household_for_plate, access_identity_case, access_resident, require_worker_station
 from server.auth import authenticate
-from server.http import body, dumps, query, respond, returns
-from server.people import accounts, residents
+from server.http import XLSX, XLSX_RESPONSE, body, dumps, query, respond, returns, xlsx_headers
+from server.errors import ValidationFailed
+from server.people import accounts, imports, residents
 from server.transactions import atomic
 from server.workflow import plates
 
@@ -63,6 +64,37 @@ async def create_resident(request: Request):
         if key is not None:
             await idempotency.remember(user_id=actor.id, key=key, digest=digest, status=201, response=out)
     return respond(out, status=201)
+
+
+@bp.get("/imports/template")
+@openapi.summary("The roster template (xlsx) for taking in a station's households (台账导入)")
+@openapi.secured("token")
+@openapi.response(200, XLSX_RESPONSE)
+async def import_template(request: Request):
+    actor = await authenticate(request)
+    actor.require("worker", "admin")
+    return raw(imports.template(), content_type=XLSX, headers=xlsx_headers("居民台账导入模板.xlsx"))
+
+
+@bp.post("/imports")
+@openapi.summary("Take in households from a roster (xlsx, multipart field 'file'): ?dry_run=true checks every row "
+                 "and changes nothing; a real run imports all rows in one transaction, or nothing while any row is "
+                 "wrong (422 IMPORT_ROWS_INVALID with the report). Workers: their station's rows; admins: any")
+@openapi.secured("token")
+@openapi.body({"multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}})
+@query(ImportQuery)
+@returns(ImportReport)
+async def import_residents(request: Request):
+    actor = await authenticate(request)
+    actor.require("worker", "admin")
+    station_id = None if actor.has("admin") else actor.station_id
+    file = request.files.get("file") if request.files else None
+    if file is None or not file.body:
+        raise ValidationFailed("请上传 Excel 文件", details=[{"field": "file", "type": "missing"}])
+    ctx = request.app.ctx
+    report = await imports.run(data=file.body, actor_id=actor.id, station_id=station_id, cipher=ctx.cipher,
+                               now=ctx.clock(), dry_run=request.ctx.query.dry_run)
+    return respond(report)
 
 
 @bp.get("/identity-cases")

@@ -239,3 +239,25 @@ class SettleCaseIn(Strict):
     outcome: Literal["holder_keeps", "claimant_takes"] = Field(
         description="holder_keeps: the newcomer's profile loses the number; claimant_takes: the number moves to it")
     note: Short | None = None
+
+
+# --- roster imports (台账导入) ----------------------------------------------------------------
+
+
+class ImportQuery(Strict):
+    dry_run: bool = Field(True, description="check every row and change nothing (the default)")
+
+
+class ImportRowError(BaseModel):
+    row: int = Field(description="the row's number in the sheet, as Excel shows it")
+    field: str = Field(description="the column's header")
+    code: str
+    message: str
+
+
+class ImportReport(BaseModel):
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[ImportRowError]

@@ -107,7 +107,7 @@ def check_profile(*, data: dict[str, Any]) -> None:
             raise GuardianRequired(details=details)
 
 
-def _apply(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCipher, actor_id: int, now: datetime,
+def apply_profile(resident: ResidentProfile, *, data: dict[str, Any], cipher: FieldCipher, actor_id: int, now: datetime,
            by_household: bool = False) -> None:
     """Copy validated input onto the row, encrypting and masking as it goes. The categories a
     household gives of itself are its declaration (``declare_categories``); a worker's are checked."""
@@ -198,7 +198,7 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher, n
     held = None if resident is None else resident.id_number_index
     if resident is None:
         resident = ResidentProfile(user_id=user.id)
-    _apply(resident, data=data, cipher=cipher, actor_id=user.id, now=now, by_household=True)
+    apply_profile(resident, data=data, cipher=cipher, actor_id=user.id, now=now, by_household=True)
     wanted, claimed = resident.id_number_index, None
     if wanted != held:
         # A number new to this profile is taken in a second step, once the row is saved without
@@ -277,7 +277,7 @@ async def create_on_behalf(*, worker_id: int, station_id: int, data: dict[str, A
     check_profile(data=data)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=None)
     resident = ResidentProfile(entered_on_behalf=True, entered_by=worker_id)
-    _apply(resident, data=data, cipher=cipher, actor_id=worker_id, now=now)
+    apply_profile(resident, data=data, cipher=cipher, actor_id=worker_id, now=now)
     await _save(resident)
     await audit.record(actor_id=worker_id, action="resident.create_on_behalf", subject_type="resident",
                        subject_id=resident.id)
@@ -292,7 +292,7 @@ async def update_on_behalf(*, worker_id: int, station_id: int, resident: Residen
         raise OtherStation()
     check_profile(data=data)
     await _check_duplicate(cipher=cipher, id_number=data.get("id_number"), exclude_id=resident.id)
-    _apply(resident, data=data, cipher=cipher, actor_id=worker_id, now=now)
+    apply_profile(resident, data=data, cipher=cipher, actor_id=worker_id, now=now)
     await _save(resident)
     await audit.record(actor_id=worker_id, action="resident.update_on_behalf", subject_type="resident",
                        subject_id=resident.id)

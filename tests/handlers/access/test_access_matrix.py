@@ -10,7 +10,7 @@ import pytest
 
 from models import IdentityCase
 from server.people import console_tickets
-from tests.builders import new_openid, resident_payload, volunteer_payload
+from tests.builders import new_openid, random_id_number, resident_payload, volunteer_payload
 from tests.handlers.access.matrix_support import Worlds, station_apart, unique_district
 
 # Built once for the module (matrix_support.Worlds): the per-test cleanup leaves its tables alone.
@@ -69,6 +69,10 @@ ROUTES = [
      lambda w: {"user_id": w.sessions["resident"].id, "role": "worker", "station_id": w.b.id}, {"admin"}, 403),
     ("admin.staff.remove", "DELETE", lambda w: "/api/v1/admin/staff",
      lambda w: {"user_id": w.sessions["worker_b"].id, "role": "worker"}, {"admin"}, 403),
+    # A roster checked (a dry run): workers for their station's rows, administrators for any.
+    ("residents.imports.template", "GET", lambda w: "/api/v1/residents/imports/template", None,
+     {"worker_a", "worker_b", "admin"}, 403),
+    ("residents.imports", "POST", lambda w: "/api/v1/residents/imports", "roster", {"worker_a", "worker_b", "admin"}, 403),
     # A console login's code, scanned: any worker or administrator may let that browser in.
     ("console.tickets.approve", "POST", lambda w: "/api/v1/console/tickets/approve",
      lambda w: {"ticket": w.console_ticket}, {"worker_a", "worker_b", "admin"}, 403),
@@ -117,12 +121,30 @@ async def worlds(api, reset_state):
     return Worlds(api, reset_state, _build_world)
 
 
+def _roster(world) -> bytes:
+    """A one-row roster of station A (checked, not imported: the route's default is a dry run)."""
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["姓名", "身份证号", "所属驿站"])
+    book.active.append(["王秀英", random_id_number(), str(world.a.id)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
 async def test_route_by_role(client, world, route, role):
     name, method, path, body, allowed, denied = route
     headers = world.sessions[role].headers if role != "anonymous" else {}
-    r = await client.request(method, path(world), json=body(world) if body else None, headers=headers)
+    if body == "roster":
+        r = await client.request(method, path(world), files={"file": ("roster.xlsx", _roster(world), "application/octet-stream")},
+                                 headers=headers)
+    else:
+        r = await client.request(method, path(world), json=body(world) if body else None, headers=headers)
     if role in allowed:
         assert 200 <= r.status_code < 300, f"{name} as {role}: {r.status_code} {r.text}"
     elif role == "anonymous":
