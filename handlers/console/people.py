@@ -24,7 +24,7 @@ from server.http import XLSX, xlsx_headers
 from server.reference import catalogue
 from server.reports import worksheets
 from server.errors import DomainError, ValidationFailed
-from server.people import residents, volunteers
+from server.people import imports, residents, volunteers
 from server.points import ledger
 from server.transactions import atomic
 from server.workflow import history
@@ -315,3 +315,42 @@ async def household_worksheet(request: Request, actor, resident_id: int):
     data = await worksheets.visit_worksheet(resident=resident, unmasked=False, cipher=ctx.cipher, now=ctx.clock(),
                                             actor_id=actor.id)
     return raw(data, content_type=XLSX, headers=xlsx_headers(f"visit-{resident.id}.xlsx"))
+
+
+# --- roster import (台账导入) -----------------------------------------------------------------------
+
+
+@bp.get("/households/import")
+@openapi.exclude()
+@console("worker")
+async def import_page(request: Request, actor):
+    return render(request, "import.html", title="导入居民台账", report=None)
+
+
+@bp.get("/households/import/template.xlsx")
+@openapi.exclude()
+@console("worker")
+async def import_template(request: Request, actor):
+    return raw(imports.template(), content_type=XLSX, headers=xlsx_headers("居民台账导入模板.xlsx"))
+
+
+@bp.post("/households/import")
+@openapi.exclude()
+@console("worker")
+async def import_run(request: Request, actor):
+    """Check a roster (检查), or import it (导入): ``POST /api/v1/residents/imports``'s service, for the
+    worker's station's rows. The answer is the report, in place below the form (which keeps the file)."""
+    commit = form_values(request).get("commit") == "yes"
+    file = request.files.get("file") if request.files else None
+    if file is None or not file.body:
+        return render(request, "_import_report.html", status=422, report=None, error="请选择要导入的 Excel 文件")
+    ctx = request.app.ctx
+    try:
+        report = await imports.run(data=file.body, actor_id=actor.id, station_id=actor.station_id, cipher=ctx.cipher,
+                                   now=ctx.clock(), dry_run=not commit)
+    except imports.ImportRefused as exc:
+        return render(request, "_import_report.html", status=422, report=exc.details, committed=False,
+                      error=exc.message)
+    except ValidationFailed as exc:
+        return render(request, "_import_report.html", status=400, report=None, error=exc.message)
+    return render(request, "_import_report.html", report=report, committed=commit, error=None)

@@ -148,3 +148,50 @@ async def test_who_may_import(client):
     r = await client.post("/api/v1/residents/imports", files={"file": ("x.xlsx", b"not a workbook", "text/plain")},
                           headers=admin.headers)
     assert r.status_code == 400 and r.json()["error"]["details"][0]["type"] == "not_xlsx"
+
+
+async def test_the_shell_command_checks_then_imports(api, tmp_path):
+    import asyncio
+
+    from tests.test_scripts import run_script
+
+    station = await make_station(name="鲸园驿站")
+    path = tmp_path / "roster.xlsx"
+    path.write_bytes(xlsx([row("鲸园驿站") for _ in range(3)]))
+    done = await asyncio.to_thread(run_script, "import_residents", str(path), settings=api.settings)
+    assert done.returncode == 0, done.stderr
+    assert '"created": 3' in done.stdout and "nothing imported" in done.stderr
+    assert not await ResidentProfile.exists(station_id=station.id)
+    done = await asyncio.to_thread(run_script, "import_residents", str(path), "--commit", settings=api.settings)
+    assert done.returncode == 0, done.stderr
+    assert await ResidentProfile.filter(station_id=station.id).count() == 3
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(xlsx([row("鲸园驿站", 手机号="1")]))
+    done = await asyncio.to_thread(run_script, "import_residents", str(bad), "--commit", settings=api.settings)
+    assert done.returncode == 1 and "PHONE_INVALID" in done.stdout
+
+
+async def test_a_worker_checks_then_imports_a_roster_in_the_console(api, client):
+    from tests.handlers.console.support import console_browser
+
+    station = await make_station(name="鲸园驿站")
+    worker = await make_worker(client, station)
+    bad = xlsx([row("鲸园驿站"), row("鲸园驿站", 手机号="110")])
+    good = xlsx([row("鲸园驿站") for _ in range(3)])
+    async with console_browser(api, worker.openid) as b:
+        page = await b.get("/console/households/import")
+        assert page.status_code == 200 and "下载模板" in page.text
+        template = await b.get("/console/households/import/template.xlsx")
+        assert template.status_code == 200 and template.content[:2] == b"PK"
+        headers = {"X-CSRF-Token": b.csrf, "HX-Request": "true"}
+        r = await b.client.post("/console/households/import", data={"commit": "yes"},
+                                files={"file": ("r.xlsx", bad, "application/octet-stream")}, headers=headers)
+        assert r.status_code == 422 and "手机号应为11位大陆手机号" in r.text and ">3<" in r.text  # row 3
+        r = await b.client.post("/console/households/import", data={"commit": "no"},
+                                files={"file": ("r.xlsx", good, "application/octet-stream")}, headers=headers)
+        assert r.status_code == 200 and "检查通过" in r.text
+        assert not await ResidentProfile.exists(station_id=station.id)
+        r = await b.client.post("/console/households/import", data={"commit": "yes"},
+                                files={"file": ("r.xlsx", good, "application/octet-stream")}, headers=headers)
+        assert r.status_code == 200 and "导入完成" in r.text
+    assert await ResidentProfile.filter(station_id=station.id).count() == 3
