@@ -21,3 +21,4 @@ CONTENT_WORDS: frozenset[str] = frozenset(_load("content_words.json")["risky"])
 QUESTIONNAIRE: dict = _load("questionnaire.json")
 RECOMMENDATION_RULES: list[dict] = _load("recommendation_rules.json")["rules"]
 RATE_LIMITS: dict = _load("rate_limits.json")["limits"]
+REASSESSMENT: dict = _load("reassessment.json")

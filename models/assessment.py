@@ -35,10 +35,14 @@ class Assessment(Model):
     visit_notes_enc = fields.TextField(null=True)
     assessor_id = fields.IntField()
     created_at = fields.DatetimeField(auto_now_add=True)
+    # When the household is due to be assessed again (动态管理): the visit plus its level's interval
+    # (config/reassessment.json); and when the station was reminded of it, once.
+    due_at = fields.DatetimeField(null=True)
+    reminded_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "assessments"
-        indexes = (("station_id", "resident_id", "id"),)
+        indexes = (("station_id", "resident_id", "id"), ("due_at", "reminded_at"))
 
 
 class Policy(Model):

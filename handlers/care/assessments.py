@@ -8,7 +8,7 @@ from handlers.care.schemas import (
 from handlers.common import NeedOut
 from server.access import access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
-from server.care import assessments
+from server.care import assessments, reassessment
 from server.http import XLSX, XLSX_RESPONSE, body, query, respond, returns, xlsx_headers
 from server.reports import worksheets
 from server.transactions import atomic
@@ -69,6 +69,16 @@ async def history(request: Request, resident_id: int):
     return respond(rows, headers={"Cache-Control": "no-store"})
 
 
+@bp.get("/stations/<station_id:int>/reassessments")
+@openapi.summary("动态管理: the station's households due for re-assessment (overdue, or due within the week) and "
+                 "those never assessed (its workers, administrators)")
+@openapi.secured("token")
+async def reassessments_due(request: Request, station_id: int):
+    actor = await authenticate(request)
+    await access_station_ranking(actor, station_id)
+    return respond(await reassessment.due_list(station_id=station_id, now=request.app.ctx.clock()))
+
+
 @bp.get("/stations/<station_id:int>/ranking")
 @openapi.summary("困难指标分类排名: households by latest assessment, overall or within one dimension")
 @openapi.secured("token")
@@ -76,7 +86,8 @@ async def history(request: Request, resident_id: int):
 async def ranking(request: Request, station_id: int):
     actor = await authenticate(request)
     await access_station_ranking(actor, station_id)
-    return respond(await assessments.ranking(station_id=station_id, dimension=request.ctx.query.dimension))
+    return respond(await assessments.ranking(station_id=station_id, dimension=request.ctx.query.dimension,
+                                             now=request.app.ctx.clock()))
 
 
 @bp.get("/residents/<resident_id:int>/visit-worksheet")

@@ -19,6 +19,7 @@ from models import Assessment, District, QuestionnaireVersion, ResidentProfile, 
 from server import audit, sql
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pii import FieldCipher, mask_name
+from server.care import reassessment
 from server.workflow import needs
 
 NOTES_CONTEXT = "assessment.visit_notes"
@@ -160,6 +161,7 @@ async def record(*, resident: ResidentProfile, answers: dict[str, Any], visited_
         resident_id=resident.id, station_id=resident.station_id, version=spec["version"], answers=answers,
         scores=dims, overall=overall, level=level, visited_at=visited_at,
         visit_notes_enc=cipher.encrypt_optional(visit_notes or None, context=NOTES_CONTEXT), assessor_id=assessor_id,
+        due_at=reassessment.due_after(visited_at, level),
     )
 
 
@@ -196,7 +198,7 @@ def present(a: Assessment, *, cipher: FieldCipher, with_notes: bool = True) -> d
             "assessor_id": a.assessor_id}
 
 
-async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
+async def ranking(*, station_id: int, dimension: str | None, now: datetime | None = None) -> dict[str, Any]:
     """Households of a station by their latest assessment, most difficult first; ties by household
     id (stable); households never assessed listed apart."""
     spec = await current()
@@ -216,7 +218,9 @@ async def ranking(*, station_id: int, dimension: str | None) -> dict[str, Any]:
             continue
         value = a.overall if dimension is None else a.scores.get(dimension, 0.0)
         ranked.append({"resident_id": h.id, "name": mask_name(h.name), "score": value, "level": a.level,
-                       "assessed_at": a.visited_at, "categories": h.categories})
+                       "assessed_at": a.visited_at, "categories": h.categories, "due_at": a.due_at,
+                       # An overdue re-assessment (动态管理): the score may no longer describe the household.
+                       "stale": now is not None and a.due_at is not None and a.due_at <= now})
     ranked.sort(key=lambda r: (-r["score"], r["resident_id"]))
     _rank(ranked, key="score")
     return {"station_id": station_id, "dimension": dimension or "overall", "items": ranked, "unassessed": unassessed}

@@ -121,6 +121,8 @@ ROUTES = [
      {"worker_b": 404, "*": 403}, None),
     ("ranking", "GET", lambda w: f"/api/v1/stations/{w.station_a}/ranking", None, {"worker_a", "admin"},
      {"worker_b": 404, "*": 403}, None),
+    ("reassessments", "GET", lambda w: f"/api/v1/stations/{w.station_a}/reassessments", None, {"worker_a", "admin"},
+     {"worker_b": 404, "*": 403}, None),
     ("residents.visit_worksheet", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/visit-worksheet", None,
      {"worker_a"}, MANAGE, None),
     ("ranking.district", "GET", lambda w: f"/api/v1/districts/{w.district_a}/ranking", None, {"admin"}, {"*": 403}, None),
