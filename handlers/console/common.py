@@ -60,7 +60,7 @@ templates.filters["urlquote"] = lambda value: quote(str(value), safe="")
 # The pages each kind of staff works in, in the order the bar shows them.
 NAV = {
     "worker": [("/console/", "工作台"), ("/console/needs", "需求"), ("/console/records", "待确认记录"),
-               ("/console/households", "居民台账"), ("/console/volunteers", "志愿者"), ("/console/pairings", "结对帮扶"),
+               ("/console/households", "居民台账"), ("/console/reassessments", "待复评"), ("/console/volunteers", "志愿者"), ("/console/pairings", "结对帮扶"),
                ("/console/referrals", "转介"), ("/console/rewards", "奖品领取"),
                ("/console/stats", "统计"), ("/console/ledgers", "台账")],
     "admin": [("/console/stats", "统计"), ("/console/ledgers", "台账"), ("/console/admin/stations", "驿站"), ("/console/admin/staff", "工作人员"),

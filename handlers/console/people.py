@@ -19,7 +19,7 @@ from handlers.common import RejectIn, Strict
 from handlers.console.common import PAGE_SIZE, FormInvalid, console, form_values, local, read_form, render
 from server import labels
 from server.access import access_resident, access_volunteer_for_review
-from server.care import assessments, policies
+from server.care import assessments, policies, reassessment
 from server.http import XLSX, xlsx_headers
 from server.reference import catalogue
 from server.reports import worksheets
@@ -354,3 +354,12 @@ async def import_run(request: Request, actor):
     except ValidationFailed as exc:
         return render(request, "_import_report.html", status=400, report=None, error=exc.message)
     return render(request, "_import_report.html", report=report, committed=commit, error=None)
+
+
+@bp.get("/reassessments")
+@openapi.exclude()
+@console("worker")
+async def reassessments_page(request: Request, actor):
+    """动态管理: the station's households due for a new home visit, and those never visited."""
+    listed = await reassessment.due_list(station_id=actor.station_id, now=request.app.ctx.clock())
+    return render(request, "reassessments.html", title="待复评", listed=listed)

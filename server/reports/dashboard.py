@@ -102,6 +102,15 @@ _KEPT_MAX = 1000
 _MOVED = "SELECT (SELECT MAX(id) FROM workflow_events) AS events, (SELECT MAX(id) FROM points_entries) AS points"
 
 
+async def station_ids(scope: str, scope_id: int | None) -> list[int] | None:
+    """The stations a scope covers (None: the city, all of them)."""
+    if scope == "city":
+        return None
+    if scope == "district":
+        return list(await Station.filter(district_id=scope_id).values_list("id", flat=True))
+    return [scope_id]
+
+
 async def dashboard(*, scope: str, scope_id: int | None, start: datetime, end: datetime) -> dict[str, Any]:
     """The overview of ``scope`` over [start, end) and the series of its charts, labelled; computed
     again only when a workflow event or a points entry has been written since it last was."""

@@ -67,3 +67,34 @@ async def test_the_station_sees_who_is_due_then_overdue_and_is_reminded_once(api
         assert listed["due"] == []
     latest = await Assessment.filter(resident_id=hard["id"]).order_by("-id").first()
     assert latest.due_at > latest.visited_at + timedelta(days=88)
+
+
+async def test_the_console_lists_the_households_due(api, client):
+    from tests.handlers.console.support import console_browser
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, hard = await make_resident(client, station)
+    await assess(client, worker, hard["id"], HARD)
+    async with console_browser(api, worker.openid) as b:
+        page = await b.get("/console/reassessments")
+        assert page.status_code == 200 and "没有到期的复评" in page.text
+        with clock_moved(100 * DAY, api.app):
+            page = await b.get("/console/reassessments")
+    listed = page.text[page.text.index('id="due"'):]
+    assert f'/console/households/{hard["id"]}"' in listed and "已逾期" in listed and "特别困难" in listed
+
+
+async def test_the_statistics_count_the_overdue_reassessments(api, client):
+    import re
+
+    from tests.handlers.console.support import console_browser
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, hard = await make_resident(client, station)
+    await assess(client, worker, hard["id"], HARD)
+    async with console_browser(api, worker.openid) as b:
+        with clock_moved(100 * DAY, api.app):
+            page = await b.get("/console/stats")
+    assert re.search(r'data-name="reassessments_overdue">1<', page.text), page.text[:200]

@@ -11,7 +11,8 @@ from tests.builders import (
 from tests.handlers.care.test_assessments import HARD, assess
 from tests.handlers.console.browsing import Watched, browser  # noqa: F401  (the fixture)
 
-WORKER_PAGES = ["/console/", "/console/needs", "/console/records", "/console/households", "/console/volunteers",
+WORKER_PAGES = ["/console/", "/console/needs", "/console/records", "/console/households", "/console/reassessments",
+                "/console/households/import", "/console/volunteers",
                 "/console/pairings", "/console/referrals", "/console/rewards", "/console/stats", "/console/ledgers"]
 ADMIN_PAGES = ["/console/stats", "/console/ledgers", "/console/admin/stations", "/console/admin/staff",
                "/console/admin/services", "/console/admin/rewards", "/console/admin/organizations",
