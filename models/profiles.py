@@ -46,6 +46,11 @@ class ResidentProfile(Model):
     entered_by = fields.IntField(null=True)
     status = fields.CharField(max_length=12, default="active")
     anonymised_at = fields.DatetimeField(null=True)
+    # The end of assistance (退出, status "exited"): why (server/lifecycle/exits.py), a note, when, by whom.
+    exit_reason = fields.CharField(max_length=16, null=True)
+    exit_note = fields.CharField(max_length=200, null=True)
+    exited_at = fields.DatetimeField(null=True)
+    exited_by = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -30,16 +30,18 @@ _RESIDENT = sql.Statement(lambda: f"SELECT {sql.columns(ResidentProfile, 'r')} F
 
 
 async def access_resident(actor: Actor, resident_id: int, *, purpose: str = "view") -> ResidentProfile:
-    """Resolve a resident profile for ``purpose`` in view | unmask | edit.
+    """Resolve a resident profile for ``purpose`` in view | unmask | edit | reinstate.
 
     view:   the person themself, workers of the resident's station, administrators (masked).
     unmask: the person themself and workers of the station only (PIPL art. 28: sensitive data
             to those who need it); every such read is audited by the caller.
-    edit:   workers of the station (on behalf of someone without a phone, 机制一).
+    edit:   workers of the station (on behalf of someone without a phone, 机制一); not while the
+            household's assistance has ended (退出: 409 until it is brought back).
+    reinstate: workers of the station, for a household whose assistance has ended.
     """
     found = await sql.rows(_RESIDENT, [resident_id])
     resident = sql.hydrate(ResidentProfile, found[0]) if found else None
-    if resident is None or resident.status != "active":
+    if resident is None or resident.status not in ("active", "exited"):
         raise NotFound("居民档案不存在")
     own = resident.user_id is not None and resident.user_id == actor.id
     worker = is_worker_of(actor, resident.station_id)
@@ -48,8 +50,10 @@ async def access_resident(actor: Actor, resident_id: int, *, purpose: str = "vie
         raise NotFound("居民档案不存在")
     if purpose == "unmask" and not (own or worker):
         raise Forbidden("仅本人或所属驿站工作人员可查看完整信息")
-    if purpose == "edit" and not worker:
+    if purpose in ("edit", "reinstate") and not worker:
         raise Forbidden("仅所属驿站工作人员可代为编辑")
+    if purpose == "edit" and resident.status == "exited":
+        raise residents.HouseholdExited()
     return resident
 
 

@@ -182,6 +182,9 @@ _MESSAGES = {
 
 
 def field_message(error: dict[str, Any]) -> str:
+    if error["type"] == "value_error":
+        # A schema's own rule (a validator raising ValueError): its message is already Chinese.
+        return str(error.get("msg", "")).removeprefix("Value error, ") or "填写有误"
     template = _MESSAGES.get(error["type"])
     if template is None:
         return "填写有误"

@@ -16,6 +16,7 @@ from sanic_ext import openapi
 
 from handlers.care.schemas import AssessmentIn
 from handlers.common import RejectIn, Strict
+from handlers.people.schemas import ExitIn
 from handlers.console.common import PAGE_SIZE, FormInvalid, console, form_values, local, read_form, render
 from server import labels
 from server.access import access_resident, access_volunteer_for_review
@@ -24,7 +25,9 @@ from server.http import XLSX, xlsx_headers
 from server.reference import catalogue
 from server.reports import worksheets
 from server.errors import DomainError, ValidationFailed
+from server.lifecycle import exits
 from server.people import imports, residents, volunteers
+from server.pii import mask_name
 from server.points import ledger
 from server.transactions import atomic
 from server.workflow import history
@@ -84,7 +87,7 @@ async def _households(request: Request, actor, *, q: str, category: str | None, 
 
 
 async def _household_page(request: Request, actor, resident_id: int, *, status: int = 200, full: dict | None = None,
-                          reveal: dict | None = None):
+                          reveal: dict | None = None, leave: dict | None = None):
     resident = await access_resident(actor, resident_id)
     cipher = request.app.ctx.cipher
     done = await assessments.scores(resident_id=resident.id)
@@ -99,7 +102,10 @@ async def _household_page(request: Request, actor, resident_id: int, *, status: 
                   resident=residents.present(resident, cipher=cipher), full=full,
                   reveal=reveal or {"fields": {}, "errors": {}}, story=await history.of_household(resident=resident),
                   assessments=[{"visited_at": a.visited_at, "overall": a.overall, "level": a.level} for a in done],
-                  radar=radar)
+                  radar=radar, exited=resident.status == "exited", exit_reasons=exits.REASONS,
+                  exit_info={"reason": exits.REASONS.get(resident.exit_reason or "", ""), "note": resident.exit_note,
+                             "at": resident.exited_at},
+                  leave=leave or {"fields": {}, "errors": {}})
 
 
 @bp.get("/households/<resident_id:int>")
@@ -363,3 +369,48 @@ async def reassessments_page(request: Request, actor):
     """动态管理: the station's households due for a new home visit, and those never visited."""
     listed = await reassessment.due_list(station_id=actor.station_id, now=request.app.ctx.clock())
     return render(request, "reassessments.html", title="待复评", listed=listed)
+
+
+# --- exit (退出) and reinstatement ------------------------------------------------------------------
+
+
+@bp.post("/households/<resident_id:int>/exit")
+@openapi.exclude()
+@console("worker")
+async def household_exit(request: Request, actor, resident_id: int):
+    """End a household's assistance: ``POST /api/v1/residents/<id>/exit``'s check and service."""
+    values = form_values(request)
+    try:
+        form = read_form(ExitIn, values)
+    except FormInvalid as exc:
+        return await _household_page(request, actor, resident_id, status=422,
+                                     leave={"fields": exc.values, "errors": exc.errors})
+    try:
+        async with atomic():
+            resident = await access_resident(actor, resident_id, purpose="edit")
+            await exits.exit_household(resident=resident, actor=actor, reason=form.reason, note=form.note,
+                                       now=request.app.ctx.clock())
+    except exits.ServiceUnderWay as exc:
+        return await _household_page(request, actor, resident_id, status=exc.status,
+                                     leave={"fields": values, "errors": {"": exc.message}})
+    return HTTPResponse(status=204, headers={"HX-Redirect": f"/console/households/{resident_id}"})
+
+
+@bp.post("/households/<resident_id:int>/reinstate")
+@openapi.exclude()
+@console("worker")
+async def household_reinstate(request: Request, actor, resident_id: int):
+    async with atomic():
+        resident = await access_resident(actor, resident_id, purpose="reinstate")
+        await exits.reinstate(resident=resident, actor=actor, now=request.app.ctx.clock())
+    return HTTPResponse(status=204, headers={"HX-Redirect": f"/console/households/{resident_id}"})
+
+
+@bp.get("/households/exited")
+@openapi.exclude()
+@console("worker")
+async def households_exited(request: Request, actor):
+    rows = await exits.exits_for(station_id=actor.station_id)
+    return render(request, "households_exited.html", title="已退出救助的居民", items=[
+        {"id": r.id, "name": mask_name(r.name), "community": r.community, "reason": exits.REASONS.get(r.exit_reason, ""),
+         "note": r.exit_note, "at": r.exited_at} for r in rows])

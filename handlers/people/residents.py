@@ -6,13 +6,14 @@ from sanic_ext import openapi
 
 from handlers.people.schemas import (
     CategoriesIn, IdentityCaseList, IdentityCaseOut, IdentityCaseQuery, ResidentIn, ResidentListQuery, ResidentOut,
-    ResidentPage, SettleCaseIn, ImportQuery, ImportReport,
+    ResidentPage, SettleCaseIn, ImportQuery, ImportReport, ExitIn, ExitOut,
 )
 from server import idempotency
 from server.access import access_household_for_plate, access_identity_case, access_resident, require_worker_station
 from server.auth import authenticate
 from server.http import XLSX, XLSX_RESPONSE, body, dumps, query, respond, returns, xlsx_headers
 from server.errors import ValidationFailed
+from server.lifecycle import exits
 from server.people import accounts, imports, residents
 from server.transactions import atomic
 from server.workflow import plates
@@ -167,6 +168,38 @@ async def check_categories(request: Request, resident_id: int):
         resident = await residents.check_categories(worker_id=actor.id, resident=resident,
                                                     categories=request.ctx.body.categories)
     return respond(residents.present(resident, cipher=request.app.ctx.cipher))
+
+
+def _exit_out(resident) -> dict:
+    return {"id": resident.id, "status": resident.status, "exit_reason": resident.exit_reason,
+            "exit_note": resident.exit_note, "exited_at": resident.exited_at}
+
+
+@bp.post("/<resident_id:int>/exit")
+@openapi.summary("End a household's assistance (退出) with a reason: what it had going ends, everyone told; its "
+                 "history stays and it leaves the station's queues, rankings and recommendations (workers of the station)")
+@openapi.secured("token")
+@body(ExitIn)
+@returns(ExitOut)
+async def exit_household(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    async with atomic():
+        resident = await access_resident(actor, resident_id, purpose="edit")
+        resident = await exits.exit_household(resident=resident, actor=actor, reason=request.ctx.body.reason,
+                                              note=request.ctx.body.note, now=request.app.ctx.clock())
+    return respond(_exit_out(resident))
+
+
+@bp.post("/<resident_id:int>/reinstate")
+@openapi.summary("Bring an exited household back (恢复救助); its re-assessment is due at once (workers of the station)")
+@openapi.secured("token")
+@returns(ExitOut)
+async def reinstate(request: Request, resident_id: int):
+    actor = await authenticate(request)
+    async with atomic():
+        resident = await access_resident(actor, resident_id, purpose="reinstate")
+        resident = await exits.reinstate(resident=resident, actor=actor, now=request.app.ctx.clock())
+    return respond(_exit_out(resident))
 
 
 @bp.get("/<resident_id:int>/unmasked")

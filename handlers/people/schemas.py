@@ -261,3 +261,26 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     errors: list[ImportRowError]
+
+
+# --- exit (退出) -------------------------------------------------------------------------------
+
+
+class ExitIn(Strict):
+    reason: Literal["moved_away", "deceased", "not_eligible", "own_request", "other"] = Field(
+        description="moved_away 迁出本辖区 | deceased 去世 | not_eligible 不再符合救助条件 | own_request 本人申请退出 | other 其他")
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _other_says_why(self) -> ExitIn:
+        if self.reason == "other" and not self.note:
+            raise ValueError("选择“其他”时请填写说明")
+        return self
+
+
+class ExitOut(BaseModel):
+    id: int
+    status: str
+    exit_reason: str | None
+    exit_note: str | None
+    exited_at: datetime | None

@@ -57,6 +57,11 @@ class CaseSettled(Conflict):
     message = "该核实事项已处理"
 
 
+class HouseholdExited(Conflict):
+    code = "HOUSEHOLD_EXITED"
+    message = "该居民已退出救助,请先恢复救助再办理"
+
+
 class GuardianRequired(ValidationFailed):
     code = "GUARDIAN_CONSENT_REQUIRED"
     message = "未满14周岁,须填写监护人信息并取得监护人同意"

@@ -131,3 +131,34 @@ async def test_a_worker_gets_from_the_desk_to_a_need_by_keyboard_alone(api, clie
     outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline != "none"
     w.clean()
+
+
+async def test_a_worker_ends_a_households_assistance_and_brings_it_back(api, client, browser):  # noqa: F811
+    from models import Need, ResidentProfile
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, household = await make_resident(client, station)
+    need = await make_need(client, resident)
+    w = await Watched.open(browser)
+    page = w.page
+    await page.goto(f"{api.url}/console/dev-login?code=fake:{worker.openid}")
+    await page.goto(f"{api.url}/console/households/{household['id']}")
+    await page.locator("#f-exit-reason").select_option(label="其他")
+    await page.get_by_role("button", name="结束救助").click()
+    await page.get_by_text("选择“其他”时请填写说明").wait_for()  # the schema's own rule, beside the form
+    assert (await ResidentProfile.get(id=household["id"])).status == "active"
+    await page.locator("#f-exit-reason").select_option(label="迁出本辖区")
+    await page.locator("#f-exit-note").fill("随子女迁往青岛")
+    await page.get_by_role("button", name="结束救助").click()
+    await page.locator("#exited").wait_for()
+    assert "迁出本辖区" in await page.locator("#exited").inner_text()
+    assert (await Need.get(id=need["id"])).status == "cancelled"
+    await w.shot("console-11-household-exited")
+    await page.goto(f"{api.url}/console/households/exited")
+    assert "随子女迁往青岛" in await page.locator("main").inner_text()
+    await page.goto(f"{api.url}/console/households/{household['id']}")
+    await page.get_by_role("button", name="恢复救助").click()
+    await page.locator("#leave").wait_for()
+    assert (await ResidentProfile.get(id=household["id"])).status == "active"
+    w.clean(allowed_statuses=(422,))  # the refused form's own answer
