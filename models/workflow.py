@@ -49,6 +49,10 @@ class Need(Model):
     rated_at = fields.DatetimeField(null=True)
     rated_by = fields.IntField(null=True)
     follow_up = fields.BooleanField(default=False)
+    # A low rating's follow-up (回访), closed by the station with what it found and did.
+    follow_up_note = fields.CharField(max_length=200, null=True)
+    followed_up_at = fields.DatetimeField(null=True)
+    followed_up_by = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     closed_at = fields.DatetimeField(null=True)

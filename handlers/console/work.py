@@ -18,7 +18,7 @@ from handlers.console.common import (
     FormInvalid, console, domain_field_errors, form_values, local, local_input, message, read_form, render,
 )
 from handlers.points.schemas import FulfilIn
-from handlers.workflow.schemas import ConfirmIn, NeedIn, NeedListQuery, PairingIn, TaskIn
+from handlers.workflow.schemas import ConfirmIn, FollowUpIn, NeedIn, NeedListQuery, PairingIn, TaskIn
 from handlers.workflow.tasks import confirm_records
 from server import labels, ratelimit
 from server.access import (
@@ -42,6 +42,7 @@ DONE = {
     "confirmed": "服务记录已确认,志愿者的海贝分已入账。",
     "record_rejected": "已退回服务记录,志愿者会收到通知。",
     "paired": "已建立结对帮扶,本周的服务任务已生成。",
+    "followed_up": "回访已记录。",
     "pairing_ended": "已结束结对帮扶,未开始的服务任务已取消。",
 }
 
@@ -79,7 +80,8 @@ async def need_list(request: Request, actor):
 
 
 async def _need_page(request: Request, actor, need_id: int, *, status: int = 200, dispatch: dict | None = None,
-                     reject: dict | None = None, pairing: dict | None = None) -> HTTPResponse:
+                     reject: dict | None = None, pairing: dict | None = None,
+                     follow: dict | None = None) -> HTTPResponse:
     need = await access_need(actor, need_id)
     ctx = request.app.ctx
     now = ctx.clock()
@@ -94,7 +96,8 @@ async def _need_page(request: Request, actor, need_id: int, *, status: int = 200
                   dispatch=dispatch or {"fields": defaults, "errors": {}}, reject=reject or {"fields": {}, "errors": {}},
                   pairing=pairing or {"fields": {"starts_on": local(now, "%Y-%m-%d"), "minutes": "60", "start_time": "09:00"},
                                       "errors": {}},
-                  volunteers=await volunteers.approved_at(station_id=need.station_id), weekdays=labels.WEEKDAYS)
+                  volunteers=await volunteers.approved_at(station_id=need.station_id), weekdays=labels.WEEKDAYS,
+                  follow=follow or {"fields": {}, "errors": {}}, follow_up_note=need.follow_up_note)
 
 
 @bp.get("/needs/<need_id:int>")
@@ -128,6 +131,23 @@ async def need_reject(request: Request, actor, need_id: int):
         need = await access_need(actor, need_id, purpose="manage")
         await flows.reject_need(need=need, actor=actor, reason=form.reason, now=request.app.ctx.clock())
     return _go(f"/console/needs/{need_id}?ok=rejected")
+
+
+@bp.post("/needs/<need_id:int>/follow-up")
+@openapi.exclude()
+@console("worker")
+async def need_follow_up(request: Request, actor, need_id: int):
+    """Close a low rating's follow-up with what the station found and did."""
+    values = form_values(request)
+    try:
+        form = read_form(FollowUpIn, values)
+    except FormInvalid as exc:
+        return await _need_page(request, actor, need_id, status=422,
+                                follow={"fields": exc.values, "errors": exc.errors})
+    async with atomic():
+        need = await access_need(actor, need_id, purpose="manage")
+        await needs.close_follow_up(need=need, actor=actor, note=form.note, now=request.app.ctx.clock())
+    return _go(f"/console/needs/{need_id}?ok=followed_up")
 
 
 @bp.post("/needs/<need_id:int>/tasks")

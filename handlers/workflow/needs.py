@@ -2,7 +2,7 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.common import NeedOut, RejectIn
-from handlers.workflow.schemas import CancelIn, NeedIn, NeedListQuery, NeedPage, RatingIn, TaskIn, TaskOut, Timeline
+from handlers.workflow.schemas import CancelIn, FollowUpIn, NeedIn, NeedListQuery, NeedPage, RatingIn, TaskIn, TaskOut, Timeline
 from server import ratelimit
 from server.access import access_need, access_need_household, sees_need_unmasked
 from server.auth import authenticate
@@ -136,6 +136,19 @@ async def rate_need(request: Request, need_id: int):
         await needs.rate(need=need, actor=actor, role=_role(actor, need), score=b.score, comment=b.comment,
                          would_use_again=b.would_use_again, now=ctx.clock(), screened=screened)
     return respond(needs.present(need, cipher=request.app.ctx.cipher))
+
+
+@bp.post("/<need_id:int>/follow-up")
+@openapi.summary("Close a low rating's follow-up (回访) with a note (workers of the station)")
+@openapi.secured("token")
+@body(FollowUpIn)
+@returns(NeedOut)
+async def close_follow_up(request: Request, need_id: int):
+    actor = await authenticate(request)
+    async with atomic():
+        need = await access_need(actor, need_id, purpose="manage")
+        await needs.close_follow_up(need=need, actor=actor, note=request.ctx.body.note, now=request.app.ctx.clock())
+    return respond(needs.present(await needs.load(need_id=need_id), cipher=request.app.ctx.cipher))
 
 
 @bp.get("/<need_id:int>/timeline")

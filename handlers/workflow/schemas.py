@@ -46,6 +46,11 @@ class NeedPage(CursorPage[NeedOut]):
     pass
 
 
+class FollowUpIn(Strict):
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
+        description="what the follow-up (回访) found and did")
+
+
 class CancelIn(Strict):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
 

@@ -130,6 +130,25 @@ async def accept(*, need: Need, actor: Actor, now: datetime) -> Need:
     return need
 
 
+class NoFollowUp(Conflict):
+    code = "NO_FOLLOW_UP"
+    message = "该需求没有待处理的回访"
+
+
+async def close_follow_up(*, need: Need, actor: Actor, note: str, now: datetime) -> Need:
+    """The station closes a low rating's follow-up (回访) with what it found and did; the note goes
+    on the need's timeline."""
+    locked = await Need.select_for_update().get(id=need.id)
+    if not locked.follow_up:
+        raise NoFollowUp()
+    await Need.filter(id=need.id).update(follow_up=False, follow_up_note=note, followed_up_at=now,
+                                         followed_up_by=actor.id)
+    await events.record(need, need_id=need.id, actor_id=actor.id, actor_role="worker", from_status=locked.status,
+                        to_status=locked.status, now=now, reason=f"回访:{note}"[:200])
+    await need.refresh_from_db()
+    return need
+
+
 async def tell_household(need: Need, event: str, *, now: datetime, **extra: Any) -> None:
     """Tell the household (its account) what became of its need."""
     resident = await ResidentProfile.get(id=need.resident_id)

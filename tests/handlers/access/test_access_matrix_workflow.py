@@ -82,6 +82,8 @@ ROUTES = [
      {"worker_a"}, MANAGE, None),
     ("needs.rating", "POST", lambda w: f"/api/v1/needs/{w.need}/rating", lambda w: {"score": 4, "would_use_again": True},
      {"owner", "worker_a"}, {"admin": 403, "*": 404}, "complete"),
+    ("needs.follow_up", "POST", lambda w: f"/api/v1/needs/{w.need}/follow-up", lambda w: {"note": "已电话回访"},
+     {"worker_a"}, MANAGE, "low_rating"),
     ("needs.timeline", "GET", lambda w: f"/api/v1/needs/{w.need}/timeline", None, {"owner", "worker_a", "admin"},
      {"*": 404}, None),
     ("tasks.open", "GET", lambda w: "/api/v1/tasks/open", None, VOLUNTEERS, {"*": 403}, None),
@@ -237,7 +239,14 @@ def _questionnaire():
     return {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
 
 
-PREPARE = {"check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess, "refer": _refer,
+async def _low_rating(w, client):
+    await _complete(w, client)
+    r = await client.post(f"/api/v1/needs/{w.need}/rating", json={"score": 1, "would_use_again": False},
+                          headers=w.s["owner"].headers)
+    assert r.status_code == 200, r.text
+
+
+PREPARE = {"low_rating": _low_rating, "check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess, "refer": _refer,
            "accept_fresh": _accept_fresh, "pair": _pair, "photo": _photo}
 
 

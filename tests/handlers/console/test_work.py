@@ -391,3 +391,37 @@ async def test_households_are_filtered_by_category_and_difficulty_level(api, cli
         assert f"/console/households/{mild['id']}\"" in page.text and f"/console/households/{hard['id']}\"" not in page.text
         page = await b.get("/console/households", params={"level": "一般"})
         assert "没有找到符合条件的居民" in page.text
+
+
+async def test_a_low_rating_is_followed_up_with_a_note(api, client):
+    from tests.handlers.care.test_stats import deliver
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    resident, _ = await make_resident(client, station)
+    volunteer, _ = await make_volunteer(client, station, approved_by=worker)
+    need = await make_need(client, resident)
+    await deliver(client, worker, volunteer, need, 30)
+    r = await client.post(f"/api/v1/needs/{need['id']}/rating", json={"score": 1, "would_use_again": False,
+                                                                      "comment": "来得太晚"}, headers=resident.headers)
+    assert r.status_code == 200, r.text
+    other = await make_worker(client, await make_station())
+    async with console_browser(api, other.openid) as b:
+        assert (await b.post(f"/console/needs/{need['id']}/follow-up", {"note": "x"})).status_code == 404
+    async with console_browser(api, worker.openid) as b:
+        desk = await b.get("/console/")
+        assert re.search(r'data-name="follow_ups">1<', desk.text)
+        page = await b.get(f"/console/needs/{need['id']}")
+        assert 'id="follow-up"' in page.text
+        r = await b.post(f"/console/needs/{need['id']}/follow-up", {"note": ""})
+        assert r.status_code == 422 and "请填写此项" in r.text
+        r = await b.post(f"/console/needs/{need['id']}/follow-up", {"note": "已电话回访,志愿者因交通延误,已致歉"})
+        assert r.status_code == 204
+        desk = await b.get("/console/")
+        assert re.search(r'data-name="follow_ups">0<', desk.text)
+        page = await b.get(f"/console/needs/{need['id']}")
+        assert 'id="follow-up"' not in page.text and "回访:已电话回访" in page.text
+    r = await client.post(f"/api/v1/needs/{need['id']}/follow-up", json={"note": "再次"}, headers=worker.headers)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "NO_FOLLOW_UP"
+    row = await Need.get(id=need["id"])
+    assert not row.follow_up and row.followed_up_by == worker.id
