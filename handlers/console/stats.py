@@ -27,6 +27,7 @@ from handlers.console.common import FormInvalid, console, read_form, render
 from handlers.reports.schemas import LedgerQuery
 from server.access import ledger_scope, stats_scope
 from server.care import reassessment
+from server.lifecycle import exits
 from server.errors import NotFound, ValidationFailed
 from server.http import XLSX, xlsx_headers
 from server.reports import dashboard, excel
@@ -99,10 +100,13 @@ async def stats_page(request: Request, actor):
         return await refused({"id": "请选择要查看的区县或驿站。"})  # an administrator named a scope but no id
     board = await dashboard.dashboard(scope=scope, scope_id=scope_id, start=start, end=end)
     # Re-assessments due are as of today, not of the period (and not kept with the dashboard).
-    reassess = await reassessment.counts(station_ids=await dashboard.station_ids(scope, scope_id),
-                                         now=request.app.ctx.clock())
+    covered = await dashboard.station_ids(scope, scope_id)
+    reassess = await reassessment.counts(station_ids=covered, now=request.app.ctx.clock())
+    # Exits (退出) in the period, by reason; like re-assessments, read afresh (they write no workflow event).
+    ended = await exits.count(station_ids=covered, start=start, end=end)
     return render(request, "stats.html", board=board, charts=charts(board), first=first, last=last, admin=admin,
-                  reassess=reassess,
+                  reassess=reassess, ended=[(exits.REASONS[k], n) for k, n in ended.items()],
+                  ended_total=sum(ended.values()),
                   errors={}, values=values, choices=await dashboard.scope_choices() if admin else [])
 
 

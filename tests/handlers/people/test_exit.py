@@ -80,3 +80,22 @@ async def test_brought_back_its_reassessment_is_due_at_once(api, client):
     assert await AuditLog.filter(action="resident.reinstate", subject_id=resident_id).count() == 1
     assert not await Pairing.exists(resident_id=resident_id)
     assert await make_task(client, worker, await make_need(client, resident, service_code="LIVING_SHOP"))
+
+
+async def test_the_statistics_count_the_exits_of_the_period(api, client):
+    import re
+
+    from tests.handlers.console.support import console_browser
+    from tests.builders import make_resident, make_worker
+
+    station = await make_station()
+    worker = await make_worker(client, station)
+    _, first = await make_resident(client, station)
+    _, second = await make_resident(client, station)
+    for household, reason in ((first, "moved_away"), (second, "deceased")):
+        r = await client.post(f"/api/v1/residents/{household['id']}/exit", json={"reason": reason},
+                              headers=worker.headers)
+        assert r.status_code == 200, r.text
+    async with console_browser(api, worker.openid) as b:
+        page = await b.get("/console/stats")
+    assert re.search(r'data-name="exits">2<', page.text) and "迁出本辖区 1" in page.text and "去世 1" in page.text
