@@ -22,3 +22,4 @@ QUESTIONNAIRE: dict = _load("questionnaire.json")
 RECOMMENDATION_RULES: list[dict] = _load("recommendation_rules.json")["rules"]
 RATE_LIMITS: dict = _load("rate_limits.json")["limits"]
 REASSESSMENT: dict = _load("reassessment.json")
+COMPLAINTS: dict = _load("complaints.json")

@@ -3,6 +3,7 @@
 from models.assessment import Assessment, Policy, PolicyReferral, PolicyRevision, QuestionnaireVersion
 from models.audit import AuditLog
 from models.catalogue import Service, ServiceCategory
+from models.complaints import Complaint
 from models.notifications import CallbackEvent, ContentFlag, Notification, OutboxMessage, SubscriptionQuota
 from models.places import District, Organization, Project, ProjectStep, Station
 from models.points import (
@@ -13,6 +14,7 @@ from models.users import ROLES, User, UserRole, WechatSession
 from models.workflow import CLAIM_ACTIVE, CLAIM_ENDED, NEED_UNDER_WAY, Need, OrgReferral, Pairing, Task, TaskClaim, Upload, WorkflowEvent
 
 __all__ = [
+    "Complaint",
     "CLAIM_ACTIVE",
     "CLAIM_ENDED",
     "NEED_UNDER_WAY",

@@ -11,7 +11,7 @@ import hmac
 from dataclasses import dataclass
 
 from models import (
-    CLAIM_ENDED, IdentityCase, Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, Upload,
+    CLAIM_ENDED, Complaint, IdentityCase, Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, Upload,
     VolunteerProfile,
 )
 from server import sql
@@ -329,3 +329,19 @@ def require_metrics_access(*, token: str, authorization: str, client_ip: str) ->
             raise Forbidden("需要监控令牌")
     elif client_ip not in LOOPBACK:
         raise Forbidden("仅限本机访问,或设置 HAIBEI_METRICS_TOKEN")
+
+
+async def access_complaint(actor: Actor, complaint_id: int, *, purpose: str = "view") -> Complaint:
+    """A complaint. view: its complainant (or the worker who filed it), the workers of its station,
+    administrators; answer: the station's workers, or administrators once it is escalated."""
+    complaint = await Complaint.get_or_none(id=complaint_id)
+    if complaint is None:
+        raise NotFound("投诉不存在")
+    own = actor.id in (complaint.complainant_user_id, complaint.filed_by)
+    worker = is_worker_of(actor, complaint.station_id)
+    admin = actor.has("admin")
+    if not (own or worker or admin):
+        raise NotFound("投诉不存在")
+    if purpose == "answer" and not (worker or (admin and complaint.status == "escalated")):
+        raise Forbidden("仅所属驿站工作人员可以答复投诉")
+    return complaint

@@ -26,7 +26,7 @@ from handlers.common import Id, Strict
 from handlers.console.common import FormInvalid, console, read_form, render
 from handlers.reports.schemas import LedgerQuery
 from server.access import ledger_scope, stats_scope
-from server.care import reassessment
+from server.care import complaints, reassessment
 from server.lifecycle import exits
 from server.errors import NotFound, ValidationFailed
 from server.http import XLSX, xlsx_headers
@@ -104,9 +104,10 @@ async def stats_page(request: Request, actor):
     reassess = await reassessment.counts(station_ids=covered, now=request.app.ctx.clock())
     # Exits (退出) in the period, by reason; like re-assessments, read afresh (they write no workflow event).
     ended = await exits.count(station_ids=covered, start=start, end=end)
+    complained = await complaints.counts(station_ids=covered, now=request.app.ctx.clock())
     return render(request, "stats.html", board=board, charts=charts(board), first=first, last=last, admin=admin,
                   reassess=reassess, ended=[(exits.REASONS[k], n) for k, n in ended.items()],
-                  ended_total=sum(ended.values()),
+                  ended_total=sum(ended.values()), complained=complained,
                   errors={}, values=values, choices=await dashboard.scope_choices() if admin else [])
 
 

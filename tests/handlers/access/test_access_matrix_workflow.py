@@ -84,6 +84,17 @@ ROUTES = [
      {"owner", "worker_a"}, {"admin": 403, "*": 404}, "complete"),
     ("needs.follow_up", "POST", lambda w: f"/api/v1/needs/{w.need}/follow-up", lambda w: {"note": "已电话回访"},
      {"worker_a"}, MANAGE, "low_rating"),
+    ("complaints.create", "POST", lambda w: "/api/v1/complaints", lambda w: {"subject": "station", "text": "服务不及时"},
+     {"owner", "volunteer", "claimant"}, {"*": 403}, None),
+    ("complaints.list", "GET", lambda w: "/api/v1/complaints", None, SIGNED_IN, None, None),
+    ("complaints.get", "GET", lambda w: f"/api/v1/complaints/{w.complaint}", None, {"owner", "worker_a", "admin"},
+     {"*": 404}, "complaint"),
+    ("complaints.answer", "POST", lambda w: f"/api/v1/complaints/{w.complaint}/answer", lambda w: {"text": "已核实"},
+     {"worker_a"}, {"owner": 403, "admin": 403, "*": 404}, "complaint"),
+    ("complaints.accept", "POST", lambda w: f"/api/v1/complaints/{w.complaint}/accept", None,
+     {"owner"}, {"worker_a": 403, "admin": 403, "*": 404}, "answered"),
+    ("complaints.reopen", "POST", lambda w: f"/api/v1/complaints/{w.complaint}/reopen", lambda w: {"reason": "仍未解决"},
+     {"owner"}, {"worker_a": 403, "admin": 403, "*": 404}, "answered"),
     ("needs.timeline", "GET", lambda w: f"/api/v1/needs/{w.need}/timeline", None, {"owner", "worker_a", "admin"},
      {"*": 404}, None),
     ("tasks.open", "GET", lambda w: "/api/v1/tasks/open", None, VOLUNTEERS, {"*": 403}, None),
@@ -239,6 +250,20 @@ def _questionnaire():
     return {k: v for k, v in QUESTIONNAIRE.items() if k != "version"}
 
 
+async def _complaint(w, client):
+    r = await client.post("/api/v1/complaints", json={"subject": "service", "subject_id": w.need, "text": "来得太晚"},
+                          headers=w.s["owner"].headers)
+    assert r.status_code == 201, r.text
+    w.complaint = r.json()["id"]
+
+
+async def _answered(w, client):
+    await _complaint(w, client)
+    r = await client.post(f"/api/v1/complaints/{w.complaint}/answer", json={"text": "已核实,致歉"},
+                          headers=w.s["worker_a"].headers)
+    assert r.status_code == 200, r.text
+
+
 async def _low_rating(w, client):
     await _complete(w, client)
     r = await client.post(f"/api/v1/needs/{w.need}/rating", json={"score": 1, "would_use_again": False},
@@ -246,7 +271,7 @@ async def _low_rating(w, client):
     assert r.status_code == 200, r.text
 
 
-PREPARE = {"low_rating": _low_rating, "check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess, "refer": _refer,
+PREPARE = {"complaint": _complaint, "answered": _answered, "low_rating": _low_rating, "check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess, "refer": _refer,
            "accept_fresh": _accept_fresh, "pair": _pair, "photo": _photo}
 
 

@@ -16,7 +16,7 @@ from tests.builders import (
     login, make_admin, make_district, make_need, make_resident, make_station, make_worker, new_openid,
 )
 from tests.handlers.console.test_console import console_client, desk_counts
-from tests.handlers.console.test_console_browser import SHOTS, browser  # noqa: F401 (a fixture)
+from tests.handlers.console.browsing import SHOTS, browser  # noqa: F401 (a fixture)
 
 PAGES = ("/console/admin/stations", "/console/admin/staff", "/console/admin/dead-letters",
          "/console/admin/services")
