@@ -73,7 +73,8 @@ async def test_openapi_documents_every_route_with_schemas(client, api):
     bodiless = {("post", "/api/v1/volunteers/{volunteer_id}/approve"), ("post", "/api/v1/needs/{need_id}/accept"),
                 ("post", "/api/v1/tasks/{task_id}/claim"), ("post", "/api/v1/tasks/{task_id}/release"),
                 ("post", "/api/v1/rewards/{reward_id}/redeem"), ("post", "/api/v1/redemptions/{redemption_id}/cancel"),
-                ("post", "/api/v1/admin/credit-exports"), ("post", "/api/v1/content/reviews/{flag_id}/resolve")}
+                ("post", "/api/v1/admin/credit-exports"), ("post", "/api/v1/content/reviews/{flag_id}/resolve"),
+                ("post", "/api/v1/complaints/{complaint_id}/accept"), ("post", "/api/v1/residents/{resident_id}/reinstate")}
     for method, path in sorted(routes):
         op = paths.get(path, {}).get(method)
         assert op is not None, f"{method} {path} missing from OpenAPI"
