@@ -59,6 +59,16 @@ PROJECT_STEP = {"approved": "立项", "in_progress": "开始实施", "acceptance
 PROJECT_KPI = {"tasks": "任务数", "tasks_done": "完成任务", "verified_hours": "核定时长(小时)", "on_time_rate": "准时率",
                "median_minutes_to_first_service": "需求到首次服务中位数(分钟)", "average_rating": "平均评分",
                "complaints": "投诉数"}
+# Complaints (models/complaints.py COMPLAINT_STATES, COMPLAINT_SUBJECTS).
+COMPLAINT_STATUS = {"open": "待答复", "answered": "已答复", "accepted": "已解决", "escalated": "已上报区县"}
+COMPLAINT_SUBJECT = {"service": "服务", "task": "任务", "volunteer": "志愿者", "station": "驿站"}
+# Why a household's assistance ended (server/lifecycle/exits.py REASONS).
+EXIT_REASON = {"moved_away": "迁出本辖区", "deceased": "去世", "not_eligible": "不再符合救助条件",
+               "own_request": "本人申请退出", "other": "其他"}
+# Deadlines watched by the jobs (server/care/deadlines.py), and how far each has gone.
+DEADLINE_KIND = {"need_accept": "需求受理超时", "record_confirm": "服务记录确认超时",
+                 "policy_expiry": "政策即将到期", "qualification_expiry": "机构资质即将到期"}
+DEADLINE_STAGE = {"remind": "已提醒", "escalate": "已上报区县"}
 
 VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "need_status": (NEED_STATUS, NEED_STATES),
@@ -74,7 +84,9 @@ _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_statu
             "question_type": QUESTION_TYPE,
             "reward_status": REWARD_STATUS, "donor_kind": DONOR_KIND, "organization_kind": ORGANIZATION_KIND,
             "qualification_kind": QUALIFICATION_KIND, "project_status": PROJECT_STATUS, "project_step": PROJECT_STEP,
-            "project_kpi": PROJECT_KPI}
+            "project_kpi": PROJECT_KPI, "complaint_status": COMPLAINT_STATUS,
+            "complaint_subject": COMPLAINT_SUBJECT, "exit_reason": EXIT_REASON, "deadline_kind": DEADLINE_KIND,
+            "deadline_stage": DEADLINE_STAGE}
 
 
 def label(vocabulary: str, code: str | None) -> str:

@@ -13,13 +13,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from models import Assessment, Need, Pairing, ResidentProfile, Task, TaskClaim
-from server import audit
+from server import audit, labels
 from server.actors import Actor
 from server.errors import Conflict
 from server.workflow import flows, pairings, tasks
 
-REASONS = {"moved_away": "迁出本辖区", "deceased": "去世", "not_eligible": "不再符合救助条件",
-           "own_request": "本人申请退出", "other": "其他"}
+REASONS = labels.EXIT_REASON
 
 
 class ServiceUnderWay(Conflict):
