@@ -23,3 +23,4 @@ RECOMMENDATION_RULES: list[dict] = _load("recommendation_rules.json")["rules"]
 RATE_LIMITS: dict = _load("rate_limits.json")["limits"]
 REASSESSMENT: dict = _load("reassessment.json")
 COMPLAINTS: dict = _load("complaints.json")
+DEADLINES: dict = _load("deadlines.json")

@@ -3,6 +3,7 @@
 from handlers.reference.admin import bp as admin
 from handlers.care.assessments import bp as assessments
 from handlers.care.complaints import bp as complaints
+from handlers.care.deadlines import bp as deadlines
 from handlers.people.auth import bp as auth
 from handlers.people.console_tickets import bp as console_tickets
 from handlers.notifications.callback import bp as wechat_callback
@@ -35,4 +36,4 @@ from handlers.people.volunteers import bp as volunteers
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
               credit_admin, points_adjust, notifications, wechat_callback,
-              assessments, complaints, policies, stats, referrals, projects, ledgers, pairings, console_tickets, *console]
+              assessments, complaints, deadlines, policies, stats, referrals, projects, ledgers, pairings, console_tickets, *console]

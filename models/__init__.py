@@ -4,6 +4,7 @@ from models.assessment import Assessment, Policy, PolicyReferral, PolicyRevision
 from models.audit import AuditLog
 from models.catalogue import Service, ServiceCategory
 from models.complaints import Complaint
+from models.deadlines import DeadlineNotice
 from models.notifications import CallbackEvent, ContentFlag, Notification, OutboxMessage, SubscriptionQuota
 from models.places import District, Organization, Project, ProjectStep, Station
 from models.points import (
@@ -15,6 +16,7 @@ from models.workflow import CLAIM_ACTIVE, CLAIM_ENDED, NEED_UNDER_WAY, Need, Org
 
 __all__ = [
     "Complaint",
+    "DeadlineNotice",
     "CLAIM_ACTIVE",
     "CLAIM_ENDED",
     "NEED_UNDER_WAY",

@@ -59,7 +59,9 @@ class Need(Model):
 
     class Meta:
         table = "needs"
-        indexes = (("station_id", "status", "created_at"), ("resident_id", "status"), ("station_id", "follow_up"))
+        # (status, urgency, created_at): the deadline job's needs waiting to be accepted, city-wide.
+        indexes = (("station_id", "status", "created_at"), ("resident_id", "status"), ("station_id", "follow_up"),
+                   ("status", "urgency", "created_at"))
 
 
 class Task(Model):
@@ -130,7 +132,8 @@ class TaskClaim(Model):
 
     class Meta:
         table = "task_claims"
-        indexes = (("volunteer_id", "status"),)
+        # (status, submitted_at): the deadline job's records waiting to be confirmed.
+        indexes = (("volunteer_id", "status"), ("status", "submitted_at"))
 
 
 class WorkflowEvent(Model):

@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from config import Settings
 from models import Redemption, Task, TaskClaim, VolunteerProfile
-from server.care import complaints, reassessment
+from server.care import complaints, deadlines, reassessment
 from server.notifications import notify
 from server.pii import FieldCipher, install_cipher
 from server.points import rewards
@@ -111,6 +111,7 @@ async def run_all(*, settings: Settings, now: datetime, cipher: FieldCipher | No
         "escalated_referrals": lambda: referrals.escalate_overdue(now=now),
         "reminded_reassessments": lambda: reassessment.remind(now=now),
         "escalated_complaints": lambda: complaints.escalate_overdue(now=now),
+        "deadline_notices": lambda: deadlines.run(now=now),
         "pairing_tasks": lambda: pairings.generate(now=now, cipher=cipher, sla_hours=settings.referral_sla_hours),
         "swept_uploads": lambda: uploads.sweep_unattached(now=now, storage=LocalStorage(settings.upload_dir)),
     }

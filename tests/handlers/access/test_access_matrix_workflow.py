@@ -87,6 +87,7 @@ ROUTES = [
     ("complaints.create", "POST", lambda w: "/api/v1/complaints", lambda w: {"subject": "station", "text": "服务不及时"},
      {"owner", "volunteer", "claimant"}, {"*": 403}, None),
     ("complaints.list", "GET", lambda w: "/api/v1/complaints", None, SIGNED_IN, None, None),
+    ("deadlines.list", "GET", lambda w: "/api/v1/deadlines", None, {"worker_a", "worker_b", "admin"}, {"*": 403}, None),
     ("complaints.get", "GET", lambda w: f"/api/v1/complaints/{w.complaint}", None, {"owner", "worker_a", "admin"},
      {"*": 404}, "complaint"),
     ("complaints.answer", "POST", lambda w: f"/api/v1/complaints/{w.complaint}/answer", lambda w: {"text": "已核实"},

@@ -61,7 +61,8 @@ async def test_claimed_task_past_its_window_is_released_then_expired(api, client
     later = utc_now() + timedelta(hours=3)
     assert await jobs.run_all(settings=api.settings, now=later) == {
         "released_claims": 1, "expired_tasks": 1, "expired_redemptions": 0, "warned_unclaimed": 0,
-        "reminded_redemptions": 0, "escalated_referrals": 0, "reminded_reassessments": 0, "escalated_complaints": 0, "pairing_tasks": 0, "swept_uploads": 0}
+        "reminded_redemptions": 0, "escalated_referrals": 0, "reminded_reassessments": 0, "escalated_complaints": 0, "deadline_notices": 0, "pairing_tasks": 0,
+        "swept_uploads": 0}
     assert (await Task.get(id=task["id"])).status == "expired"
 
 

@@ -1,0 +1,40 @@
+"""Deadline notices (督办): the reminders and escalations the deadline job sent
+(server/care/deadlines.py). A worker reads the station's; an administrator reads them all."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from handlers.common import Id, Strict
+from server.auth import authenticate
+from server.care import deadlines
+from server.errors import Forbidden
+from server.http import query, respond
+
+bp = Blueprint("deadlines", url_prefix="/api/v1/deadlines")
+
+
+class DeadlineQuery(Strict):
+    kind: Literal["need_accept", "record_confirm", "policy_expiry", "qualification_expiry"] | None = None
+    stage: Literal["remind", "escalate"] | None = None
+    station_id: Id | None = None
+
+
+@bp.get("")
+@openapi.summary("Reminders and escalations of late work: my station's (workers), or all (administrators)")
+@openapi.secured("token")
+@query(DeadlineQuery)
+async def list_notices(request: Request):
+    actor = await authenticate(request)
+    q = request.ctx.query
+    if actor.has("admin"):
+        stations = None if q.station_id is None else [q.station_id]
+    elif actor.has("worker") and actor.station_id is not None:
+        stations = [actor.station_id]
+    else:
+        raise Forbidden("仅驿站工作人员和管理员可以查看督办记录")
+    rows = await deadlines.notices(station_ids=stations, kind=q.kind, stage=q.stage)
+    return respond({"items": [deadlines.present(n) for n in rows]})
