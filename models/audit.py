@@ -20,4 +20,5 @@ class AuditLog(Model):
 
     class Meta:
         table = "audit_log"
-        indexes = (("subject_type", "subject_id"), ("actor_id",))
+        # (action, created_at): the exits ledger reads one action over a period, city-wide.
+        indexes = (("subject_type", "subject_id"), ("actor_id",), ("action", "created_at"))

@@ -58,7 +58,7 @@ PROJECT_STEP = {"approved": "立项", "in_progress": "开始实施", "acceptance
 # A project's KPIs (server/care/projects.py kpis), as the project ledger heads them.
 PROJECT_KPI = {"tasks": "任务数", "tasks_done": "完成任务", "verified_hours": "核定时长(小时)", "on_time_rate": "准时率",
                "median_minutes_to_first_service": "需求到首次服务中位数(分钟)", "average_rating": "平均评分",
-               "complaints": "投诉数"}
+               "complaints": "投诉数", "low_ratings": "低评分(≤2分)"}
 # Complaints (models/complaints.py COMPLAINT_STATES, COMPLAINT_SUBJECTS).
 COMPLAINT_STATUS = {"open": "待答复", "answered": "已答复", "accepted": "已解决", "escalated": "已上报区县"}
 COMPLAINT_SUBJECT = {"service": "服务", "task": "任务", "volunteer": "志愿者", "station": "驿站"}

@@ -11,11 +11,12 @@ bp = Blueprint("stats", url_prefix="/api/v1/stats")
 
 
 @bp.get("/overview")
-@openapi.summary("Statistics for a station (workers: their own), a district or the city (admins)")
+@openapi.summary("Statistics for a station (workers: their own), a district or the city (admins), with complaints, exits and re-assessments due")
 @openapi.secured("token")
 @query(StatsQuery)
 async def overview(request: Request):
     actor = await authenticate(request)
     q = request.ctx.query
     scope_id = await stats_scope(actor, q.scope, q.id)
-    return respond(await stats.overview(scope=q.scope, scope_id=scope_id, start=q.start, end=q.end))
+    return respond(await stats.overview(scope=q.scope, scope_id=scope_id, start=q.start, end=q.end,
+                                        now=request.app.ctx.clock()))

@@ -61,9 +61,11 @@ templates.filters["urlquote"] = lambda value: quote(str(value), safe="")
 NAV = {
     "worker": [("/console/", "工作台"), ("/console/needs", "需求"), ("/console/records", "待确认记录"),
                ("/console/households", "居民台账"), ("/console/reassessments", "待复评"), ("/console/volunteers", "志愿者"), ("/console/pairings", "结对帮扶"),
-               ("/console/referrals", "转介"), ("/console/rewards", "奖品领取"),
+               ("/console/referrals", "转介"), ("/console/complaints", "投诉"), ("/console/deadlines", "督办"),
+               ("/console/rewards", "奖品领取"),
                ("/console/stats", "统计"), ("/console/ledgers", "台账")],
-    "admin": [("/console/stats", "统计"), ("/console/ledgers", "台账"), ("/console/admin/stations", "驿站"), ("/console/admin/staff", "工作人员"),
+    "admin": [("/console/stats", "统计"), ("/console/ledgers", "台账"), ("/console/complaints", "投诉"),
+              ("/console/deadlines", "督办"), ("/console/admin/stations", "驿站"), ("/console/admin/staff", "工作人员"),
               ("/console/admin/services", "服务目录"), ("/console/admin/rewards", "奖品"),
               ("/console/admin/organizations", "社会组织"), ("/console/admin/projects", "购买服务"),
               ("/console/admin/policies", "政策"),

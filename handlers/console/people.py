@@ -17,6 +17,7 @@ from sanic_ext import openapi
 from handlers.care.schemas import AssessmentIn
 from handlers.common import RejectIn, Strict
 from handlers.people.schemas import ExitIn
+from handlers.console.care import household_complaints
 from handlers.console.common import PAGE_SIZE, FormInvalid, console, form_values, local, read_form, render
 from server import labels
 from server.access import access_resident, access_volunteer_for_review
@@ -105,7 +106,8 @@ async def _household_page(request: Request, actor, resident_id: int, *, status: 
                   radar=radar, exited=resident.status == "exited", exit_reasons=exits.REASONS,
                   exit_info={"reason": exits.REASONS.get(resident.exit_reason or "", ""), "note": resident.exit_note,
                              "at": resident.exited_at},
-                  leave=leave or {"fields": {}, "errors": {}})
+                  leave=leave or {"fields": {}, "errors": {}},
+                  complaints_panel=await household_complaints(resident=resident, now=request.app.ctx.clock()))
 
 
 @bp.get("/households/<resident_id:int>")

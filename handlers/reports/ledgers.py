@@ -14,7 +14,7 @@ bp = Blueprint("ledgers", url_prefix="/api/v1/ledgers")
 
 
 @bp.get("/<kind:str>")
-@openapi.summary("台账 as Excel (needs | points | service_records | volunteer_hours | assessments | project_kpis), streamed; PII masked unless ?unmasked=true by the station (audited)")
+@openapi.summary("台账 as Excel (needs | points | service_records | volunteer_hours | assessments | project_kpis | exits | complaints), streamed; PII masked unless ?unmasked=true by the station (audited)")
 @openapi.secured("token")
 @query(LedgerQuery)
 @openapi.response(200, XLSX_RESPONSE)

@@ -10,16 +10,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.expressions import Q
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from config.data import COMPLAINTS
-from models import Complaint, Need, ResidentProfile, Task, UserRole, VolunteerProfile
+from models import Complaint, Need, ResidentProfile, Station, Task, UserRole, VolunteerProfile
 from server import audit
 from server.errors import Conflict, Forbidden, ValidationFailed
 from server.notifications import notify
+from server.pii import mask_name
 
 ANSWER_WITHIN = timedelta(days=COMPLAINTS["answer_within_days"])
 ESCALATE_AFTER_REOPENS = COMPLAINTS["escalate_after_reopens"]
+# The states in which a complaint waits for an answer: the station's (open, also after a reopening)
+# or, once escalated, the district's as well.
+AWAITING_ANSWER = ("open", "escalated")
 
 
 class ComplaintState(Conflict):
@@ -59,7 +65,7 @@ async def _locked(complaint: Complaint) -> Complaint:
 
 async def answer(*, complaint: Complaint, actor, text: str, now: datetime) -> Complaint:
     locked = await _locked(complaint)
-    if locked.status not in ("open", "escalated"):
+    if locked.status not in AWAITING_ANSWER:
         raise ComplaintState()
     await Complaint.filter(id=locked.id).update(status="answered", answer=text, answered_by=actor.id, answered_at=now)
     if locked.complainant_user_id is not None:
@@ -138,11 +144,79 @@ async def list_for(*, station_id: int | None, user_id: int | None, status: str |
     return await qs.order_by("-id").limit(200)
 
 
+def overdue(*, status: str, due_at: datetime, now: datetime) -> bool:
+    """Open past its deadline (an escalated one has gone up already and is counted as such)."""
+    return status == "open" and due_at < now
+
+
+async def for_staff(*, station_id: int | None, status: str | None, limit: int = 200) -> list[Complaint]:
+    """Complaints as staff work through them: a station's (its workers) or the city's (``station_id``
+    None, the administrators). Without ``status``, those waiting for an answer first, then the
+    rest; newest first within each."""
+    qs = Complaint.all() if station_id is None else Complaint.filter(station_id=station_id)
+    if status:
+        return await qs.filter(status=status).order_by("-id").limit(limit)
+    waiting = await qs.filter(status__in=AWAITING_ANSWER).order_by("-id").limit(limit)
+    rest = await qs.exclude(status__in=AWAITING_ANSWER).order_by("-id").limit(max(limit - len(waiting), 0)) \
+        if len(waiting) < limit else []
+    return [*waiting, *rest]
+
+
+async def of_household(*, resident: ResidentProfile) -> list[Complaint]:
+    """A household's complaints to its station (its own and those a worker filed for it), newest
+    first. The station narrows the read to its index, and to what the station's workers may open."""
+    return await Complaint.filter(station_id=resident.station_id, resident_id=resident.id).order_by("-id").limit(200)
+
+
+async def present_for_staff(rows: list[Complaint], *, now: datetime) -> list[dict[str, Any]]:
+    """Complaints as the console shows them to staff: each with its household's masked name (None
+    for a volunteer's), its station's name, whether a worker filed it for the household, whether it
+    is overdue, and the need it concerns (a service's own, a task's need), whose page tells more."""
+    resident_ids = {c.resident_id for c in rows if c.resident_id is not None}
+    task_ids = {c.subject_id for c in rows if c.subject == "task" and c.subject_id is not None}
+    names = dict(await ResidentProfile.filter(id__in=resident_ids).values_list("id", "name")) if resident_ids else {}
+    task_needs = dict(await Task.filter(id__in=task_ids).values_list("id", "need_id")) if task_ids else {}
+    stations = dict(await Station.filter(id__in={c.station_id for c in rows}).values_list("id", "name")) if rows else {}
+    out = []
+    for c in rows:
+        need_id = {"service": c.subject_id, "task": task_needs.get(c.subject_id)}.get(c.subject)
+        out.append({**present(c), "household_name": mask_name(names.get(c.resident_id)),
+                    "station_name": stations.get(c.station_id, ""), "need_id": need_id,
+                    "filed_for": c.filed_by != c.complainant_user_id, "closed_at": c.closed_at,
+                    "overdue": overdue(status=c.status, due_at=c.due_at, now=now)})
+    return out
+
+
 async def counts(*, station_ids: list[int] | None, now: datetime) -> dict[str, int]:
-    """Complaints open, overdue (open past their deadline), escalated and resolved (accepted)."""
-    qs = Complaint.all() if station_ids is None else Complaint.filter(station_id__in=station_ids or [0])
-    rows = await qs.values_list("status", "due_at")
-    return {"open": sum(1 for s, _ in rows if s == "open"),
-            "overdue": sum(1 for s, due in rows if s == "open" and due < now),
-            "escalated": sum(1 for s, _ in rows if s == "escalated"),
-            "resolved": sum(1 for s, _ in rows if s == "accepted")}
+    """Complaints open, overdue (open past their deadline), escalated and resolved (accepted), as
+    of ``now``, across stations (None: all): two aggregates, no rows."""
+    qs = _scoped(Complaint.all(), station_ids)
+    by_status = dict(await qs.annotate(n=Count("id")).group_by("status").values_list("status", "n"))
+    return {"open": by_status.get("open", 0),
+            "overdue": await qs.filter(status="open", due_at__lt=now).count(),
+            "escalated": by_status.get("escalated", 0),
+            "resolved": by_status.get("accepted", 0)}
+
+
+def _scoped(qs, station_ids: list[int] | None):
+    return qs if station_ids is None else qs.filter(station_id__in=station_ids or [0])
+
+
+async def count_filed(*, station_ids: list[int] | None, start: datetime, end: datetime) -> int:
+    """Complaints filed in [start, end) across stations (None: all)."""
+    return await _scoped(Complaint.filter(created_at__gte=start, created_at__lt=end), station_ids).count()
+
+
+def filed_in(*, station_id: int | None, start: datetime, end: datetime):
+    """The query of the complaints filed in [start, end) at one station (None: all), for the ledger."""
+    qs = Complaint.filter(created_at__gte=start, created_at__lt=end)
+    return qs if station_id is None else qs.filter(station_id=station_id)
+
+
+async def count_about(*, task_ids: list[int], need_ids: list[int]) -> int:
+    """Complaints about any of ``task_ids`` (subject "task") or of ``need_ids`` (subject "service":
+    its subject_id is the need, see ``_check_subject``), in one COUNT."""
+    if not task_ids and not need_ids:
+        return 0
+    return await Complaint.filter(Q(subject="task", subject_id__in=task_ids or [0])
+                                  | Q(subject="service", subject_id__in=need_ids or [0])).count()

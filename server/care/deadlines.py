@@ -44,7 +44,7 @@ EXPIRY_AHEAD = timedelta(days=DEADLINES["expiry_notice_days"])
 BATCH = 500  # items looked at per kind and run; the rest wait a minute for the next run
 
 
-def _hours(h: int) -> str:
+def hours_text(h: int) -> str:
     return f"{h // 24}天" if h % 24 == 0 and h >= 24 else f"{h}小时"
 
 
@@ -129,7 +129,7 @@ async def _need_notice(row: dict[str, Any], *, stage: str, urgency: str, now: da
                             started_at=row["created_at"], due_at=stage_due("need_accept", row["created_at"], urgency)[stage],
                             created_at=now)
     told = "已提醒驿站" if stage == "remind" else "已上报区县督办"
-    ctx = {"need_id": row["id"], "service_name": service_name, "waited": _hours(waited),
+    ctx = {"need_id": row["id"], "service_name": service_name, "waited": hours_text(waited),
            "urgency": labels.URGENCY.get(urgency, ""), "at": now}
 
     async def then() -> None:
@@ -137,7 +137,7 @@ async def _need_notice(row: dict[str, Any], *, stage: str, urgency: str, now: da
         if need.status != "submitted":
             raise _Moved()
         await events.record(need, need_id=need.id, actor_id=None, actor_role="system", from_status=need.status,
-                            to_status=need.status, now=now, reason=f"督办:需求等待受理已超过{_hours(waited)},{told}")
+                            to_status=need.status, now=now, reason=f"督办:需求等待受理已超过{hours_text(waited)},{told}")
         if stage == "remind":
             await notify.notify_station_workers(station_id=need.station_id, event="need_accept_overdue", ctx=ctx, now=now)
         else:
@@ -191,7 +191,7 @@ async def _record_notice(row: dict[str, Any], task: dict[str, Any], *, stage: st
                             started_at=row["submitted_at"], due_at=stage_due("record_confirm", row["submitted_at"])[stage],
                             created_at=now)
     told = "已提醒驿站" if stage == "remind" else "已上报区县督办"
-    ctx = {"task_id": task["id"], "title": task["title"], "waited": _hours(waited), "at": now}
+    ctx = {"task_id": task["id"], "title": task["title"], "waited": hours_text(waited), "at": now}
 
     async def then() -> None:
         claim = await TaskClaim.select_for_update().get(id=row["id"])
@@ -199,7 +199,7 @@ async def _record_notice(row: dict[str, Any], task: dict[str, Any], *, stage: st
             raise _Moved()
         await events.record(claim, need_id=task["need_id"], actor_id=None, actor_role="system",
                             from_status=claim.status, to_status=claim.status, now=now,
-                            reason=f"督办:服务记录等待确认已超过{_hours(waited)},{told}")
+                            reason=f"督办:服务记录等待确认已超过{hours_text(waited)},{told}")
         if stage == "remind":
             await notify.notify_station_workers(station_id=task["station_id"], event="record_confirm_overdue",
                                                 ctx=ctx, now=now)
@@ -316,4 +316,36 @@ async def counts(*, station_ids: list[int] | None, start: datetime, end: datetim
     out: dict[str, dict[str, int]] = {k: {"remind": 0, "escalate": 0} for k in labels.DEADLINE_KIND}
     for r in await qs.annotate(n=Count("id")).group_by("kind", "stage").values("kind", "stage", "n"):
         out[r["kind"]][r["stage"]] = r["n"]
+    return out
+
+
+async def board(*, station_ids: list[int] | None, kind: str | None = None, stage: str | None = None,
+                limit: int = 200) -> list[dict[str, Any]]:
+    """Notices as the supervision page lists them: each with its station's name and whether what
+    ran late is still waiting (a need not yet accepted, a record not yet confirmed)."""
+    rows = await notices(station_ids=station_ids, kind=kind, stage=stage, limit=limit)
+    need_ids = [n.subject_id for n in rows if n.kind == "need_accept"]
+    claim_ids = [n.subject_id for n in rows if n.kind == "record_confirm"]
+    waiting_needs = set(await Need.filter(id__in=need_ids or [0], status="submitted").values_list("id", flat=True))
+    waiting_claims = dict(await TaskClaim.filter(id__in=claim_ids or [0], status="submitted")
+                          .values_list("id", "submitted_at"))
+    stations = dict(await Station.filter(id__in={n.station_id for n in rows if n.station_id} or {0})
+                    .values_list("id", "name"))
+    policies = dict(await Policy.filter(id__in=[n.subject_id for n in rows if n.kind == "policy_expiry"] or [0])
+                    .values_list("id", "title"))
+    orgs = dict(await Organization.filter(id__in=[n.subject_id for n in rows if n.kind == "qualification_expiry"] or [0])
+                .values_list("id", "name"))
+    out = []
+    for n in rows:
+        if n.kind == "need_accept":
+            still, what = n.subject_id in waiting_needs, f"需求 {n.subject_id}"
+        elif n.kind == "record_confirm":
+            # The same record, still waiting on the same submission (one sent back and sent again is a new wait).
+            still = waiting_claims.get(n.subject_id) == n.started_at
+            what = f"服务记录 {n.subject_id}"
+        elif n.kind == "policy_expiry":
+            still, what = None, policies.get(n.subject_id, "")
+        else:
+            still, what = None, f"{orgs.get(n.subject_id, '')} · {n.detail}"
+        out.append({**present(n), "station_name": stations.get(n.station_id, ""), "what": what, "still_waiting": still})
     return out

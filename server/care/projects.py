@@ -11,6 +11,7 @@ from statistics import median
 from typing import Any
 
 from models import Need, Organization, Project, ProjectStep, Station, Task, TaskClaim
+from server.care import complaints
 from server.errors import NotFound, ValidationFailed
 from server.points import ledger
 from server.reference import catalogue
@@ -71,7 +72,8 @@ async def get(*, project_id: int) -> Project:
 
 async def kpis(*, project: Project, grace_minutes: int) -> dict[str, Any]:
     """Tasks done, verified hours, on-time rate, median minutes from need to first service, average
-    rating and complaints (ratings of 2 or less), over the project's tasks."""
+    rating, complaints (投诉 filed about the project's tasks or their needs) and low ratings (2 or
+    less), over the project's tasks."""
     scope = Task.filter(station_id__in=project.station_ids or [0], service_id__in=project.services or [""],
                         scheduled_start__gte=project.starts_at, scheduled_start__lt=project.ends_at)
     task_rows = {t.id: t for t in await scope}
@@ -97,7 +99,10 @@ async def kpis(*, project: Project, grace_minutes: int) -> dict[str, Any]:
         "on_time_rate": round(len(on_time) / len(claims), 4) if claims else None,
         "median_minutes_to_first_service": round(median(waits), 1) if waits else None,
         "average_rating": round(sum(ratings) / len(ratings), 2) if ratings else None,
-        "complaints": sum(1 for r in ratings if r <= 2),
+        # A complaint names a task, or the need it serves (subject "service"): one about a need
+        # counts when any of the need's tasks is the project's.
+        "complaints": await complaints.count_about(task_ids=list(task_rows), need_ids=list(need_ids)),
+        "low_ratings": sum(1 for r in ratings if r <= 2),
     }
 
 

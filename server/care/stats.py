@@ -14,6 +14,8 @@ from tortoise.expressions import Subquery
 from tortoise.functions import Count, Min, Sum
 
 from models import Need, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile, WorkflowEvent
+from server import labels
+from server.care import complaints, reassessment
 from server.points import ledger
 
 
@@ -38,7 +40,37 @@ async def _station_ids(scope: str, scope_id: int | None) -> list[int] | None:
     return [scope_id]
 
 
-async def overview(*, scope: str, scope_id: int | None, start: datetime, end: datetime) -> dict[str, Any]:
+async def supervision(*, station_ids: list[int] | None, start: datetime, end: datetime,
+                      now: datetime) -> dict[str, Any]:
+    """Complaints (filed in the period; open, overdue, escalated and resolved as of ``now``), the
+    households whose assistance ended in the period by reason, and re-assessments due as of ``now``,
+    across stations (None: the city)."""
+    return {
+        "complaints": {"filed": await complaints.count_filed(station_ids=station_ids, start=start, end=end),
+                       **await complaints.counts(station_ids=station_ids, now=now)},
+        "exits": await _exits(station_ids, start, end),
+        "reassessments": await reassessment.counts(station_ids=station_ids, now=now),
+    }
+
+
+async def _exits(station_ids: list[int] | None, start: datetime, end: datetime) -> dict[str, Any]:
+    """As server/lifecycle/exits.py ``count`` (a layer above this one) counts them: households
+    whose assistance ended in the period and that are still out (one brought back is not counted),
+    grouped in SQL. Every reason is listed, with its label, in the vocabulary's order."""
+    qs = ResidentProfile.filter(status="exited", exited_at__gte=start, exited_at__lt=end)
+    if station_ids is not None:
+        qs = qs.filter(station_id__in=station_ids or [0])
+    counted = dict(await qs.annotate(n=Count("id")).group_by("exit_reason").values_list("exit_reason", "n"))
+    reasons = [*labels.EXIT_REASON, *sorted(str(r) for r in counted if r not in labels.EXIT_REASON)]
+    by_reason = [{"reason": r, "label": labels.label("exit_reason", r), "n": counted.get(r, 0)} for r in reasons]
+    return {"total": sum(counted.values()), "by_reason": by_reason}
+
+
+async def overview(*, scope: str, scope_id: int | None, start: datetime, end: datetime,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """The figures of the period for a station, a district or the city. With ``now``, also the
+    supervision counts (``supervision``), some of them as of that moment: the console's dashboard,
+    which keeps its figures until the data moves, leaves them out and reads them afresh."""
     stations = await _station_ids(scope, scope_id)
 
     def in_scope(qs, field: str = "station_id"):
@@ -115,7 +147,7 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
         comparison = [{"station_id": r["station_id"], "needs": r["n"], "completed": done.get(r["station_id"], 0)}
                       for r in sorted(rows, key=lambda r: r["station_id"])]
 
-    return {
+    out = {
         "scope": scope, "scope_id": scope_id, "from": start, "to": end,
         "needs": {"total": sum(by_status.values()), "by_status": by_status, "by_source": by_source,
                   "by_service": by_service, "by_category": by_category},
@@ -131,4 +163,7 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
                   "released_or_expired_claims": released},
         "stations": comparison,
     }
+    if now is not None:
+        out.update(await supervision(station_ids=stations, start=start, end=end, now=now))
+    return out
 

@@ -16,13 +16,14 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from tortoise.expressions import Subquery
 
 from models import (
-    Assessment, Need, Organization, PointsAccount, PointsEntry, Project, ProjectStep, ResidentProfile, Station, Task,
-    VolunteerProfile,
+    Assessment, AuditLog, Need, Organization, PointsAccount, PointsEntry, Project, ProjectStep, ResidentProfile, Station,
+    Task, User, UserRole, VolunteerProfile,
 )
-from server import audit
-from server.care import assessments, projects
+from server import audit, labels
+from server.care import assessments, complaints, projects
 from server.clock import CHINA_TZ
 from server.errors import DomainError
 from server.people import residents
@@ -35,7 +36,8 @@ MAX_ROWS = 200_000
 
 
 # What an unmasked export of each kind reveals, for the audit row.
-UNMASKED_FIELDS = {"needs": ["name", "phone"], "assessments": ["name", "visit_notes"]}
+UNMASKED_FIELDS = {"needs": ["name", "phone"], "assessments": ["name", "visit_notes"], "exits": ["name"],
+                   "complaints": ["name", "complaint_text", "complaint_answer"]}
 
 
 class ExportTooLarge(DomainError):
@@ -195,9 +197,7 @@ async def project_kpis_rows(*, station_id: int | None, start: datetime, end: dat
                             **_: Any) -> AsyncIterator[list[Any]]:
     """Purchased-service projects running in the period (项目绩效台账): KPIs computed from the task
     data now, then every lifecycle step with the KPIs recorded at that step."""
-    kpi_names = [("tasks", "任务数"), ("tasks_done", "完成任务"), ("verified_hours", "核定时长(小时)"),
-                 ("on_time_rate", "准时率"), ("median_minutes_to_first_service", "需求到首次服务中位数(分钟)"),
-                 ("average_rating", "平均评分"), ("complaints", "投诉数")]
+    kpi_names = list(labels.PROJECT_KPI.items())
     yield ["项目编号", "项目名称", "承接机构", "预算(元)", "开始", "结束", "状态", *[n for _, n in kpi_names]]
     rows = await _projects_in(start, end, station_id)
     orgs = dict(await Organization.filter(id__in={p.organization_id for p in rows} or {0}).values_list("id", "name"))
@@ -216,6 +216,92 @@ async def project_kpis_rows(*, station_id: int | None, start: datetime, end: dat
                    *[("" if k.get(key) is None else k.get(key)) for key, _ in kpi_names]]
 
 
+async def _exits(*, station_id: int | None, start: datetime, end: datetime):
+    """Every exit (退出) done in the period, from the audit trail: reinstatement (恢复) clears the
+    household's exit fields (server/lifecycle/exits.py), so only the trail still says that a
+    household brought back had been out, and why. A household is its station's."""
+    qs = AuditLog.filter(action="resident.exit", subject_type="resident", created_at__gte=start, created_at__lt=end)
+    if station_id is None:
+        return qs
+    return qs.filter(subject_id__in=Subquery(ResidentProfile.filter(station_id=station_id).values("id")))
+
+
+async def _staff_labels(user_ids: set[int]) -> dict[int, str]:
+    """Who did something, as a ledger names a member of staff (an account has no name): the role,
+    and the masked phone when the account has one."""
+    roles: dict[int, set[str]] = {}
+    for user_id, role in await UserRole.filter(user_id__in=user_ids or {0}).values_list("user_id", "role"):
+        roles.setdefault(user_id, set()).add(role)
+    phones = dict(await User.filter(id__in=user_ids or {0}).values_list("id", "phone_masked"))
+    out = {}
+    for user_id in user_ids:
+        held = roles.get(user_id, set())
+        role = next((labels.ROLE[r] for r in ("worker", "admin") if r in held), "工作人员")
+        out[user_id] = f"{role} {phones[user_id]}" if phones.get(user_id) else role
+    return out
+
+
+async def exits_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+                     **_: Any) -> AsyncIterator[list[Any]]:
+    """Households whose assistance ended in the period (退出台账), each exit a row, with when it
+    was brought back if it was (the first reinstatement after that exit)."""
+    yield ["居民", "身份证号", "驿站", "退出原因", "说明", "办理人", "退出时间", "恢复时间"]
+    stations = dict(await Station.all().values_list("id", "name"))
+    async for batch in _batches(await _exits(station_id=station_id, start=start, end=end)):
+        subjects = {a.subject_id for a in batch}
+        households = {r.id: r for r in await ResidentProfile.filter(id__in=subjects)
+                      .only("id", "name", "id_number_masked", "station_id")}
+        back: dict[int, list[tuple[int, datetime]]] = {}
+        for subject_id, audit_id, at in await AuditLog.filter(
+                action="resident.reinstate", subject_type="resident", subject_id__in=subjects,
+                id__gt=batch[0].id).order_by("id").values_list("subject_id", "id", "created_at"):
+            back.setdefault(subject_id, []).append((audit_id, at))
+        staff = await _staff_labels({a.actor_id for a in batch if a.actor_id is not None})
+        for a in batch:
+            h = households.get(a.subject_id)
+            detail = a.detail or {}
+            reinstated = next((at for audit_id, at in back.get(a.subject_id, []) if audit_id > a.id), None)
+            yield [(h.name if unmasked else mask_name(h.name)) if h else "", (h.id_number_masked or "") if h else "",
+                   stations.get(h.station_id, "") if h else "", labels.label("exit_reason", detail.get("reason")),
+                   detail.get("note") or "", staff.get(a.actor_id, ""), _t(a.created_at), _t(reinstated)]
+
+
+COMPLAINT_FIELDS = ("id", "station_id", "resident_id", "subject", "status", "due_at", "answered_at", "reopen_count",
+                    "escalated_at", "closed_at", "created_at")
+
+
+async def _complaints(*, station_id: int | None, start: datetime, end: datetime):
+    return complaints.filed_in(station_id=station_id, start=start, end=end)
+
+
+async def complaints_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+                          **_: Any) -> AsyncIterator[list[Any]]:
+    """Complaints filed in the period (投诉台账) and where each has got to. What the complainant
+    wrote and the answer are sealed (models/sealed.py): only the station's unmasked export has them
+    (and is audited); a masked one does not even open them."""
+    yield ["编号", "驿站", "对象", "投诉人", "提出时间", "答复期限", "状态", "答复时间", "重新提出次数", "上报时间",
+           "结案时间", *(["投诉内容", "答复内容"] if unmasked else [])]
+    stations = dict(await Station.all().values_list("id", "name"))
+    qs = await _complaints(station_id=station_id, start=start, end=end)
+    if not unmasked:
+        qs = qs.only(*COMPLAINT_FIELDS)
+    async for batch in _batches(qs):
+        households = dict(await ResidentProfile.filter(id__in={c.resident_id for c in batch if c.resident_id} or {0})
+                          .values_list("id", "name"))
+        for c in batch:
+            if c.resident_id is None:
+                who = labels.ROLE["volunteer"]
+            else:
+                name = households.get(c.resident_id, "")
+                who = name if unmasked else mask_name(name)
+            row = [c.id, stations.get(c.station_id, ""), labels.label("complaint_subject", c.subject), who,
+                   _t(c.created_at), _t(c.due_at), labels.label("complaint_status", c.status), _t(c.answered_at),
+                   c.reopen_count, _t(c.escalated_at), _t(c.closed_at)]
+            if unmasked:
+                row += [c.text or "", c.answer or ""]
+            yield row
+
+
 KINDS = {
     "needs": ("需求登记台账", needs_rows),
     "points": ("积分流水台账", points_rows),
@@ -223,11 +309,13 @@ KINDS = {
     "volunteer_hours": ("志愿服务时长台账", hours_rows),
     "assessments": ("入户评估台账", assessments_rows),
     "project_kpis": ("购买服务项目绩效台账", project_kpis_rows),
+    "exits": ("退出台账", exits_rows),
+    "complaints": ("投诉台账", complaints_rows),
 }
 
 
 QUERIES = {"needs": _needs, "points": _points, "service_records": _claims, "volunteer_hours": _claims,
-           "assessments": _assessments}
+           "assessments": _assessments, "exits": _exits, "complaints": _complaints}
 
 
 async def count(*, kind: str, station_id: int | None, start: datetime, end: datetime) -> int:

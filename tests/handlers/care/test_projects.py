@@ -67,7 +67,7 @@ async def test_project_lifecycle_and_kpis_from_real_tasks(client, api):
         "on_time_rate": 1.0,
         "median_minutes_to_first_service": round(median(
             (c.checked_in_at - needs[tasks[c.task_id].need_id].created_at).total_seconds() / 60 for c in claims), 1),
-        "average_rating": 3.5, "complaints": 1,
+        "average_rating": 3.5, "complaints": 0, "low_ratings": 1,
     }
     assert expected["verified_hours"] == round(25 / 60, 2)
 

@@ -8,7 +8,7 @@ import re
 
 import httpx
 
-from models import Need, Task, VolunteerProfile
+from models import Complaint, Need, Task, VolunteerProfile
 from tests.builders import (
     make_open_task_and_volunteer, make_resident, make_station, make_volunteer, make_worker, serve_and_record,
 )
@@ -50,18 +50,25 @@ def valid_form(path: str) -> dict[str, str]:
         return {"minutes": "30"}
     if path.endswith(("/reject", "/reveal")):
         return {"reason": "核实情况"}
+    if path.endswith("/answer"):
+        return {"text": "已核实处理"}
+    if path.endswith("/complaints"):
+        return {"subject": "station", "text": "代老人投诉"}
     return {}
 
 
 async def world(client):
-    """Station A with a household, a need, a submitted record and a volunteer; B's worker."""
+    """Station A with a household, a need, a submitted record, a volunteer and a complaint; B's worker."""
     a = await make_station()
     task, need, worker_a, resident, volunteer = await make_open_task_and_volunteer(client, a)
     await serve_and_record(client, task["id"], volunteer)
     worker_b = await make_worker(client, await make_station())
     claim_volunteer = (await Task.get(id=task["id"]).prefetch_related("claims")).claims[0].volunteer_id
+    r = await client.post("/api/v1/complaints", headers=resident.headers,
+                          json={"subject": "station", "text": "无人回复"})
+    assert r.status_code == 201, r.text
     ids = {"need_id": need["id"], "resident_id": need["resident_id"], "task_id": task["id"],
-           "volunteer_id": claim_volunteer, "kind": "needs"}
+           "volunteer_id": claim_volunteer, "complaint_id": r.json()["id"], "kind": "needs"}
     return a, worker_a, worker_b, resident, volunteer, ids
 
 
@@ -69,7 +76,8 @@ async def test_the_console_knows_its_routes(api):
     routes = console_routes(api.app)
     paths = {p for _, p in routes}
     for expected in ("/console/needs", "/console/needs/<need_id:int>", "/console/records",
-                     "/console/households/<resident_id:int>", "/console/volunteers/<volunteer_id:int>"):
+                     "/console/households/<resident_id:int>", "/console/volunteers/<volunteer_id:int>",
+                     "/console/complaints", "/console/complaints/<complaint_id:int>"):
         assert expected in paths
 
 
@@ -93,7 +101,7 @@ async def test_without_a_session_every_page_asks_to_log_in(api, client):
 
 async def test_another_stations_worker_finds_none_of_its_records_by_id(api, client):
     _, worker_a, worker_b, _, _, ids = await world(client)
-    mine = {"need_id", "resident_id", "task_id", "volunteer_id"}
+    mine = {"need_id", "resident_id", "task_id", "volunteer_id", "complaint_id"}
     checked = 0
     async with console_browser(api, worker_b.openid) as b:
         for method, path in console_routes(api.app):
@@ -105,11 +113,13 @@ async def test_another_stations_worker_finds_none_of_its_records_by_id(api, clie
             assert r.status_code == 404, (method, url, r.status_code)
             checked += 1
     assert checked >= 10
-    # Nothing moved: A's need is still dispatched, its record still waits.
+    # Nothing moved: A's need is still dispatched, its record still waits, its complaint is unanswered
+    # and no other was filed for its household.
     assert (await Task.get(id=ids["task_id"])).status == "submitted"
+    assert [(c.id, c.status) for c in await Complaint.all()] == [(ids["complaint_id"], "open")]
     async with console_browser(api, worker_a.openid) as b:  # and A's own worker does see them
         for url in (f"/console/needs/{ids['need_id']}", f"/console/households/{ids['resident_id']}",
-                    f"/console/volunteers/{ids['volunteer_id']}"):
+                    f"/console/volunteers/{ids['volunteer_id']}", f"/console/complaints/{ids['complaint_id']}"):
             assert (await b.get(url)).status_code == 200, url
 
 

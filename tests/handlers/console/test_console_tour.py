@@ -13,8 +13,10 @@ from tests.handlers.console.browsing import Watched, browser  # noqa: F401  (the
 
 WORKER_PAGES = ["/console/", "/console/needs", "/console/records", "/console/households", "/console/reassessments",
                 "/console/households/import", "/console/volunteers",
-                "/console/pairings", "/console/referrals", "/console/rewards", "/console/stats", "/console/ledgers"]
-ADMIN_PAGES = ["/console/stats", "/console/ledgers", "/console/admin/stations", "/console/admin/staff",
+                "/console/pairings", "/console/referrals", "/console/complaints", "/console/rewards", "/console/stats",
+                "/console/ledgers"]
+ADMIN_PAGES = ["/console/stats", "/console/ledgers", "/console/complaints", "/console/admin/stations",
+               "/console/admin/staff",
                "/console/admin/services", "/console/admin/rewards", "/console/admin/organizations",
                "/console/admin/projects", "/console/admin/policies", "/console/admin/points-rules",
                "/console/admin/questionnaire", "/console/admin/dead-letters"]
@@ -37,12 +39,16 @@ async def test_a_worker_tours_every_page(api, client, browser):  # noqa: F811
     await assess(client, worker, need["resident_id"], HARD)
     volunteer_id = (await client.get(f"/api/v1/tasks/{task['id']}", headers=worker.headers)).json()["claims"][0][
         "volunteer_id"]
+    r = await client.post("/api/v1/complaints", headers=worker.headers, json={  # 代为投诉, about the task
+        "subject": "task", "subject_id": task["id"], "text": "志愿者没有按时上门", "resident_id": need["resident_id"]})
+    assert r.status_code == 201, r.text
 
     w = await Watched.open(browser)
     await w.page.goto(f"{api.url}/console/dev-login?code=fake:{worker.openid}")
     pages = WORKER_PAGES + [f"/console/needs/{need['id']}", f"/console/households/{need['resident_id']}",
                             f"/console/households/{need['resident_id']}/report",
-                            f"/console/households/{need['resident_id']}/assess", f"/console/volunteers/{volunteer_id}"]
+                            f"/console/households/{need['resident_id']}/assess", f"/console/volunteers/{volunteer_id}",
+                            f"/console/complaints/{r.json()['id']}"]
     for path in pages:
         name = "worker-" + (path.strip("/").replace("/", "-").replace("console", "", 1).strip("-") or "desk")
         await visit(w, api.url, path, name)

@@ -166,7 +166,7 @@ async def test_project_kpis_ledger_lists_live_kpis_and_each_step(client):
     assert rows[1][:7] == ("项目编号", "项目名称", "承接机构", "预算(元)", "开始", "结束", "状态")
     assert rows[2][:4] == (project["id"], "居家清洁服务项目", "威海市益善社工服务中心", 50000.5) and rows[2][6] == "立项"
     assert rows[2][7:] == (kpis["tasks"], kpis["tasks_done"], kpis["verified_hours"], kpis["on_time_rate"],
-                           kpis["median_minutes_to_first_service"], kpis["average_rating"], kpis["complaints"])
+                           kpis["median_minutes_to_first_service"], kpis["average_rating"], kpis["complaints"], kpis["low_ratings"])
     steps = [row for row in rows[4:] if row[0] == project["id"]]
     assert [(s[1], s[4], s[5]) for s in steps] == [("申报", None, None), ("立项", "立项批复", "批复.pdf、预算.xlsx")]
     assert len(rows) == 2 + 1 + 1 + 1 + 2  # title, header, one project, blank, step header, two steps

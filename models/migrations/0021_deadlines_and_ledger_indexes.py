@@ -30,4 +30,5 @@ class Migration(migrations.Migration):
         ),
         ops.AddIndex(model_name='Need', index=Index(fields=['status', 'urgency', 'created_at'])),
         ops.AddIndex(model_name='TaskClaim', index=Index(fields=['status', 'submitted_at'])),
+        ops.AddIndex(model_name='AuditLog', index=Index(fields=['action', 'created_at'])),
     ]

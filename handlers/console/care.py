@@ -1,0 +1,193 @@
+"""Console pages for complaints (投诉, 保障四 supervision): the station's list and the city's
+escalated ones, a complaint with its history and the answer form, and a complaint filed for a
+household from its page (代为投诉).
+
+Each action is the API's (handlers/care/complaints.py): the same access check
+(``access_complaint``: another station's complaint is a 404; answering is the station's, or the
+administrators' once escalated), the same schema for what is typed, the same service call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse
+from sanic_ext import openapi
+
+from handlers.care.complaints import AnswerIn, ComplaintIn
+from handlers.console.common import FormInvalid, console, domain_field_errors, form_values, read_form, render
+from models import ResidentProfile
+from server import labels
+from server.access import access_complaint, access_need_household, access_resident, is_worker_of
+from server.care import complaints
+from server.errors import DomainError, Forbidden, ValidationFailed
+from server.transactions import atomic
+from server.workflow import content
+
+bp = Blueprint("console_care", url_prefix="/console")
+
+# What a finished action says on the page it leads to (``?ok=``): fixed texts, never echoed input.
+DONE = {
+    "filed": "已代为提交投诉,请在答复期限前答复。",
+    "answered": "已答复。投诉人认可后即为已解决,不满意可重新提出。",
+}
+# The list's status filter: a status, or all of them ("all": those awaiting an answer first).
+ALL = "all"
+
+
+def _go(location: str) -> HTTPResponse:
+    """After an htmx action: load ``location`` (which shows the outcome)."""
+    return HTTPResponse(status=204, headers={"HX-Redirect": location})
+
+
+def _shown(actor, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each complaint with whether its need, volunteer and household pages are the caller's to open
+    (the console's worker pages: their own station's)."""
+    return [{**item, "linked": is_worker_of(actor, item["station_id"])} for item in items]
+
+
+# --- the list -----------------------------------------------------------------------------------
+
+
+@bp.get("/complaints")
+@openapi.exclude()
+@console("staff")
+async def complaint_list(request: Request, actor):
+    """A worker: the station's complaints, those awaiting an answer first. An administrator: the
+    city's, by default those escalated to the district (theirs to answer)."""
+    city = actor.has("admin")
+    asked = request.args.get("status")
+    chosen = asked if asked == ALL or asked in labels.COMPLAINT_STATUS else ("escalated" if city else ALL)
+    now = request.app.ctx.clock()
+    rows = await complaints.for_staff(station_id=None if city else actor.station_id,
+                                      status=None if chosen == ALL else chosen)
+    return render(request, "complaints.html", title="投诉", city=city, chosen=chosen, all=ALL,
+                  statuses=labels.COMPLAINT_STATUS,
+                  items=_shown(actor, await complaints.present_for_staff(rows, now=now)))
+
+
+# --- one complaint ------------------------------------------------------------------------------
+
+
+def _history(c: dict[str, Any]) -> list[dict[str, Any]]:
+    """What happened to the complaint, in order. Only the latest answer and reopening reason are
+    kept (models/complaints.py): a reopening came after the latest answer while the complaint
+    waits again, before it once answered again."""
+    filed = "提出投诉" + ("(工作人员代为提出)" if c["filed_for"] else "")
+    steps: list[dict[str, Any]] = [{"at": c["created_at"], "what": filed}]
+    reopened = {"at": None, "what": f"投诉人不满意答复,重新提出 {c['reopen_count']} 次", "text": c["reopen_reason"]} \
+        if c["reopen_count"] else None
+    if reopened and c["status"] in ("answered", "accepted"):
+        steps.append(reopened)
+        reopened = None
+    if c["answered_at"]:
+        steps.append({"at": c["answered_at"], "what": "最近一次答复" if c["reopen_count"] else "答复",
+                      "text": c["answer"]})
+    if reopened:
+        steps.append(reopened)
+    if c["escalated_at"]:
+        steps.append({"at": c["escalated_at"], "what": "已上报区县(由管理员督办答复)"})
+    if c["closed_at"]:
+        steps.append({"at": c["closed_at"], "what": "投诉人认可答复,已解决"})
+    return steps
+
+
+async def _may_answer(actor, complaint_id: int, status: str) -> bool:
+    """Whether the answer form is the caller's: the API's own check for answering, and a state the
+    service answers from."""
+    try:
+        await access_complaint(actor, complaint_id, purpose="answer")
+    except Forbidden:
+        return False
+    return status in complaints.AWAITING_ANSWER
+
+
+async def _complaint_page(request: Request, actor, complaint_id: int, *, status: int = 200,
+                          answer: dict | None = None, notice: str | None = None) -> HTTPResponse:
+    complaint = await access_complaint(actor, complaint_id)
+    now = request.app.ctx.clock()
+    shown = _shown(actor, await complaints.present_for_staff([complaint], now=now))[0]
+    return render(request, "complaint.html", status=status, title=f"投诉 {complaint.id}", c=shown,
+                  history=_history(shown), city=actor.has("admin"),
+                  may_answer=await _may_answer(actor, complaint.id, complaint.status),
+                  answer=answer or {"fields": {}, "errors": {}}, done=DONE.get(request.args.get("ok", "")),
+                  notice=notice)
+
+
+@bp.get("/complaints/<complaint_id:int>")
+@openapi.exclude()
+@console("staff")
+async def complaint_page(request: Request, actor, complaint_id: int):
+    return await _complaint_page(request, actor, complaint_id)
+
+
+@bp.post("/complaints/<complaint_id:int>/answer")
+@openapi.exclude()
+@console("staff")
+async def complaint_answer(request: Request, actor, complaint_id: int):
+    """Answer it, as ``POST /api/v1/complaints/<id>/answer``: the complainant is notified."""
+    values = form_values(request)
+    try:
+        form = read_form(AnswerIn, values)
+    except FormInvalid as exc:
+        return await _complaint_page(request, actor, complaint_id, status=422,
+                                     answer={"fields": exc.values, "errors": exc.errors})
+    try:
+        async with atomic():
+            complaint = await access_complaint(actor, complaint_id, purpose="answer")
+            await complaints.answer(complaint=complaint, actor=actor, text=form.text, now=request.app.ctx.clock())
+    except complaints.ComplaintState as exc:
+        # Answered meanwhile (another tab, a colleague): the page as it is now, and why not.
+        return await _complaint_page(request, actor, complaint_id, status=exc.status, notice=exc.message)
+    return _go(f"/console/complaints/{complaint_id}?ok=answered")
+
+
+# --- filed for a household (代为投诉), from its page ---------------------------------------------------
+
+
+async def household_complaints(*, resident: ResidentProfile, now, fields: dict | None = None,
+                               errors: dict | None = None) -> dict[str, Any]:
+    """The household page's complaints panel: its complaints and the form to file one for it."""
+    rows = await complaints.of_household(resident=resident)
+    return {"resident_id": resident.id, "exited": resident.status == "exited",
+            # The household page is its station's workers': every page the rows link to is theirs.
+            "items": [{**item, "linked": True} for item in await complaints.present_for_staff(rows, now=now)],
+            "subjects": labels.COMPLAINT_SUBJECT,
+            "answer_days": complaints.ANSWER_WITHIN.days, "fields": fields or {"subject": "station"},
+            "errors": errors or {}}
+
+
+async def _panel(request: Request, actor, resident_id: int, *, status: int, fields: dict,
+                 errors: dict) -> HTTPResponse:
+    """The panel again, in place, with what was typed and why it was refused."""
+    resident = await access_resident(actor, resident_id)
+    panel = await household_complaints(resident=resident, now=request.app.ctx.clock(), fields=fields, errors=errors)
+    return render(request, "_household_complaints.html", status=status, complaints_panel=panel)
+
+
+@bp.post("/households/<resident_id:int>/complaints")
+@openapi.exclude()
+@console("worker")
+async def household_complain(request: Request, actor, resident_id: int):
+    """A complaint of a household filed by a worker of its station (代为投诉), as ``POST
+    /api/v1/complaints`` with ``resident_id``: same schema, same screening, same service."""
+    values = form_values(request)
+    ctx = request.app.ctx
+    try:
+        form = read_form(ComplaintIn, {**values, "resident_id": resident_id})
+        await content.screen(wechat=ctx.wechat, author=actor.user, text=form.text, now=ctx.clock(), field="text")
+        async with atomic():
+            resident, _ = await access_need_household(actor, resident_id)
+            complaint = await complaints.file(actor=actor, resident=resident, volunteer=None, subject=form.subject,
+                                              subject_id=form.subject_id, text=form.text, now=ctx.clock())
+    except FormInvalid as exc:
+        return await _panel(request, actor, resident_id, status=422, fields=values, errors=exc.errors)
+    except ValidationFailed as exc:
+        return await _panel(request, actor, resident_id, status=exc.status, fields=values,
+                            errors=domain_field_errors(exc, ComplaintIn.model_fields))
+    except DomainError as exc:
+        if exc.status >= 500 or exc.status in (401, 403, 404):
+            raise
+        return await _panel(request, actor, resident_id, status=exc.status, fields=values, errors={"": exc.message})
+    return _go(f"/console/complaints/{complaint.id}?ok=filed")
