@@ -15,7 +15,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from handlers.care.complaints import AnswerIn, ComplaintIn
+from handlers.care.complaints import AnswerIn, ComplaintIn, ReopenIn
 from handlers.console.common import FormInvalid, console, domain_field_errors, form_values, read_form, render
 from models import ResidentProfile
 from server import labels
@@ -31,6 +31,8 @@ bp = Blueprint("console_care", url_prefix="/console")
 DONE = {
     "filed": "已代为提交投诉,请在答复期限前答复。",
     "answered": "已答复。投诉人认可后即为已解决,不满意可重新提出。",
+    "accepted": "已代居民确认认可答复,投诉已解决。",
+    "reopened": "已代居民重新提出,驿站需再次答复。",
 }
 # The list's status filter: a status, or all of them ("all": those awaiting an answer first).
 ALL = "all"
@@ -103,8 +105,19 @@ async def _may_answer(actor, complaint_id: int, status: str) -> bool:
     return status in complaints.AWAITING_ANSWER
 
 
+def _speaks_for(actor, complaint) -> bool:
+    """Whether the caller accepts or reopens for the complainant: the worker who filed it for a
+    household (one without a phone answers through them), as the API's ``check_complainant``."""
+    try:
+        complaints.check_complainant(complaint, actor)
+    except Forbidden:
+        return False
+    return complaint.filed_by == actor.id and complaint.complainant_user_id != actor.id
+
+
 async def _complaint_page(request: Request, actor, complaint_id: int, *, status: int = 200,
-                          answer: dict | None = None, notice: str | None = None) -> HTTPResponse:
+                          answer: dict | None = None, notice: str | None = None,
+                          reopen: dict | None = None) -> HTTPResponse:
     complaint = await access_complaint(actor, complaint_id)
     now = request.app.ctx.clock()
     shown = _shown(actor, await complaints.present_for_staff([complaint], now=now))[0]
@@ -112,7 +125,8 @@ async def _complaint_page(request: Request, actor, complaint_id: int, *, status:
                   history=_history(shown), city=actor.has("admin"),
                   may_answer=await _may_answer(actor, complaint.id, complaint.status),
                   answer=answer or {"fields": {}, "errors": {}}, done=DONE.get(request.args.get("ok", "")),
-                  notice=notice)
+                  notice=notice, speaks_for=complaint.status == "answered" and _speaks_for(actor, complaint),
+                  reopen=reopen or {"fields": {}, "errors": {}})
 
 
 @bp.get("/complaints/<complaint_id:int>")
@@ -141,6 +155,44 @@ async def complaint_answer(request: Request, actor, complaint_id: int):
         # Answered meanwhile (another tab, a colleague): the page as it is now, and why not.
         return await _complaint_page(request, actor, complaint_id, status=exc.status, notice=exc.message)
     return _go(f"/console/complaints/{complaint_id}?ok=answered")
+
+
+@bp.post("/complaints/<complaint_id:int>/accept")
+@openapi.exclude()
+@console("worker")
+async def complaint_accept(request: Request, actor, complaint_id: int):
+    """The household is content with the answer, told to the worker who filed for it: as
+    ``POST /api/v1/complaints/<id>/accept``."""
+    try:
+        async with atomic():
+            complaint = await access_complaint(actor, complaint_id)
+            complaints.check_complainant(complaint, actor)
+            await complaints.accept(complaint=complaint, actor=actor, now=request.app.ctx.clock())
+    except complaints.ComplaintState as exc:
+        return await _complaint_page(request, actor, complaint_id, status=exc.status, notice=exc.message)
+    return _go(f"/console/complaints/{complaint_id}?ok=accepted")
+
+
+@bp.post("/complaints/<complaint_id:int>/reopen")
+@openapi.exclude()
+@console("worker")
+async def complaint_reopen(request: Request, actor, complaint_id: int):
+    """The household is not content, told to the worker who filed for it: as
+    ``POST /api/v1/complaints/<id>/reopen`` (the second time it goes up to the district)."""
+    values = form_values(request)
+    try:
+        form = read_form(ReopenIn, values)
+    except FormInvalid as exc:
+        return await _complaint_page(request, actor, complaint_id, status=422,
+                                     reopen={"fields": exc.values, "errors": exc.errors})
+    try:
+        async with atomic():
+            complaint = await access_complaint(actor, complaint_id)
+            complaints.check_complainant(complaint, actor)
+            await complaints.reopen(complaint=complaint, actor=actor, reason=form.reason, now=request.app.ctx.clock())
+    except complaints.ComplaintState as exc:
+        return await _complaint_page(request, actor, complaint_id, status=exc.status, notice=exc.message)
+    return _go(f"/console/complaints/{complaint_id}?ok=reopened")
 
 
 # --- filed for a household (代为投诉), from its page ---------------------------------------------------

@@ -184,3 +184,42 @@ async def test_a_worker_files_a_complaint_for_a_household_from_its_page(api, cli
     assert (complaint.subject, complaint.subject_id, complaint.filed_by, complaint.complainant_user_id,
             complaint.text) == ("service", need["id"], worker.id, resident.id, "打扫不干净,老人不满意")
     assert await Notification.filter(user_id=worker.id, event="complaint_received").exists()
+
+
+async def test_the_worker_who_filed_for_a_household_accepts_or_reopens_for_it(api, client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    colleague = await make_worker(client, station)
+    admin = await make_admin(client)
+    _, household = await make_resident(client, station)
+    filed = await complain(client, worker, subject="station", text="老人说上门时间总是改", resident_id=household["id"])
+    cid = filed["id"]
+
+    async def answer(text: str) -> None:
+        r = await client.post(f"/api/v1/complaints/{cid}/answer", headers=colleague.headers, json={"text": text})
+        assert r.status_code == 200, r.text
+
+    await answer("以后提前一天电话确认")
+    async with console_browser(api, colleague.openid) as other:
+        # Only the worker who filed it speaks for the household.
+        assert 'id="on-behalf"' not in (await other.get(f"/console/complaints/{cid}")).text
+        assert (await other.post(f"/console/complaints/{cid}/accept", {})).status_code == 403
+    async with console_browser(api, worker.openid) as b:
+        page = await b.get(f"/console/complaints/{cid}")
+        assert 'id="on-behalf"' in page.text and "居民认可,已解决" in text_of(page.text)
+        r = await b.post(f"/console/complaints/{cid}/reopen", {"reason": "  "})
+        assert r.status_code == 422 and "请填写此项" in r.text
+        assert (await Complaint.get(id=cid)).status == "answered"
+        r = await b.post(f"/console/complaints/{cid}/reopen", {"reason": "老人说还是没人提前打电话"})
+        assert r.status_code == 204 and r.headers["hx-redirect"].endswith("?ok=reopened")
+        row = await Complaint.get(id=cid)
+        assert row.status == "open" and row.reopen_count == 1 and row.reopen_reason == "老人说还是没人提前打电话"
+        await answer("已指定专人每次提前电话确认")
+        r = await b.post(f"/console/complaints/{cid}/accept", {})
+        assert r.status_code == 204 and r.headers["hx-redirect"].endswith("?ok=accepted")
+        page = await b.get(r.headers["hx-redirect"])
+        assert "已代居民确认认可答复" in text_of(page.text) and 'id="on-behalf"' not in page.text
+        # Accepted already: a second click (a stale page) is the service's refusal, as a page.
+        assert (await b.post(f"/console/complaints/{cid}/accept", {})).status_code == 409
+    assert (await Complaint.get(id=cid)).status == "accepted"
+    assert not await Notification.filter(user_id=admin.id, event="complaint_escalated").exists()

@@ -48,7 +48,7 @@ def valid_form(path: str) -> dict[str, str]:
         return {"service_code": "CLEAN_HOME", "description": "需要打扫"}
     if path.endswith("/confirm"):
         return {"minutes": "30"}
-    if path.endswith(("/reject", "/reveal")):
+    if path.endswith(("/reject", "/reveal", "/reopen")):
         return {"reason": "核实情况"}
     if path.endswith("/answer"):
         return {"text": "已核实处理"}
