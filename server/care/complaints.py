@@ -220,3 +220,25 @@ async def count_about(*, task_ids: list[int], need_ids: list[int]) -> int:
         return 0
     return await Complaint.filter(Q(subject="task", subject_id__in=task_ids or [0])
                                   | Q(subject="service", subject_id__in=need_ids or [0])).count()
+
+
+async def by_station(*, station_ids: list[int] | None, start: datetime, end: datetime,
+                     now: datetime) -> dict[int, dict[str, int]]:
+    """Per station: complaints filed in [start, end), and open, overdue and resolved as of ``now``
+    (stations without any are absent)."""
+    qs = _scoped(Complaint.all(), station_ids)
+    out: dict[int, dict[str, int]] = {}
+
+    def row(station_id: int) -> dict[str, int]:
+        return out.setdefault(station_id, {"filed": 0, "open": 0, "overdue": 0, "escalated": 0, "resolved": 0})
+
+    for station_id, n in await qs.filter(created_at__gte=start, created_at__lt=end).annotate(n=Count("id")) \
+            .group_by("station_id").values_list("station_id", "n"):
+        row(station_id)["filed"] = n
+    for station_id, status, n in await qs.filter(status__in=("open", "escalated", "accepted")).annotate(n=Count("id")) \
+            .group_by("station_id", "status").values_list("station_id", "status", "n"):
+        row(station_id)[{"open": "open", "escalated": "escalated", "accepted": "resolved"}[status]] = n
+    for station_id, n in await qs.filter(status="open", due_at__lt=now).annotate(n=Count("id")) \
+            .group_by("station_id").values_list("station_id", "n"):
+        row(station_id)["overdue"] = n
+    return out

@@ -349,3 +349,11 @@ async def board(*, station_ids: list[int] | None, kind: str | None = None, stage
             still, what = None, f"{orgs.get(n.subject_id, '')} · {n.detail}"
         out.append({**present(n), "station_name": stations.get(n.station_id, ""), "what": what, "still_waiting": still})
     return out
+
+
+async def escalations_by_station(*, station_ids: list[int] | None, start: datetime, end: datetime) -> dict[int, int]:
+    """Escalations of late work sent in the period, per station."""
+    qs = DeadlineNotice.filter(stage="escalate", station_id__isnull=False, created_at__gte=start, created_at__lt=end)
+    if station_ids is not None:
+        qs = qs.filter(station_id__in=station_ids or [0])
+    return dict(await qs.annotate(n=Count("id")).group_by("station_id").values_list("station_id", "n"))

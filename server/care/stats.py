@@ -15,7 +15,7 @@ from tortoise.functions import Count, Min, Sum
 
 from models import Need, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile, WorkflowEvent
 from server import labels
-from server.care import complaints, reassessment
+from server.care import complaints, deadlines, reassessment
 from server.points import ledger
 
 
@@ -40,23 +40,45 @@ async def _station_ids(scope: str, scope_id: int | None) -> list[int] | None:
     return [scope_id]
 
 
-async def supervision(*, station_ids: list[int] | None, start: datetime, end: datetime,
-                      now: datetime) -> dict[str, Any]:
+async def supervision(*, station_ids: list[int] | None, start: datetime, end: datetime, now: datetime,
+                      per_station: bool = False) -> dict[str, Any]:
     """Complaints (filed in the period; open, overdue, escalated and resolved as of ``now``), the
-    households whose assistance ended in the period by reason, and re-assessments due as of ``now``,
-    across stations (None: the city)."""
-    return {
+    households whose assistance ended in the period by reason, re-assessments due as of ``now``,
+    and the reminders and escalations of late work sent in the period, across stations (None: the
+    city). ``per_station`` (a district, the city): complaints and escalations also station by station."""
+    out = {
         "complaints": {"filed": await complaints.count_filed(station_ids=station_ids, start=start, end=end),
                        **await complaints.counts(station_ids=station_ids, now=now)},
         "exits": await _exits(station_ids, start, end),
         "reassessments": await reassessment.counts(station_ids=station_ids, now=now),
+        "deadlines": await _deadlines(station_ids, start, end),
     }
+    if per_station:
+        out["by_station"] = await _supervision_by_station(station_ids, start, end, now)
+    return out
+
+
+async def _deadlines(station_ids: list[int] | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    counted = await deadlines.counts(station_ids=station_ids, start=start, end=end)
+    return [{"kind": kind, "label": labels.DEADLINE_KIND[kind], "reminded": n["remind"], "escalated": n["escalate"]}
+            for kind, n in counted.items()]
+
+
+async def _supervision_by_station(station_ids: list[int] | None, start: datetime, end: datetime,
+                                  now: datetime) -> list[dict[str, Any]]:
+    """Each station with a complaint or an escalation: its complaints and its escalations, by name."""
+    complained = await complaints.by_station(station_ids=station_ids, start=start, end=end, now=now)
+    escalated = await deadlines.escalations_by_station(station_ids=station_ids, start=start, end=end)
+    ids = sorted(set(complained) | set(escalated))
+    names = dict(await Station.filter(id__in=ids or [0]).values_list("id", "name"))
+    empty = {"filed": 0, "open": 0, "overdue": 0, "escalated": 0, "resolved": 0}
+    return [{"station_id": i, "station_name": names.get(i, ""), "complaints": complained.get(i, empty),
+             "deadline_escalations": escalated.get(i, 0)} for i in ids]
 
 
 async def _exits(station_ids: list[int] | None, start: datetime, end: datetime) -> dict[str, Any]:
-    """As server/lifecycle/exits.py ``count`` (a layer above this one) counts them: households
-    whose assistance ended in the period and that are still out (one brought back is not counted),
-    grouped in SQL. Every reason is listed, with its label, in the vocabulary's order."""
+    """Households whose assistance ended in the period and are still out (one brought back is not
+    counted), grouped in SQL. Every reason is listed, with its label, in the vocabulary's order."""
     qs = ResidentProfile.filter(status="exited", exited_at__gte=start, exited_at__lt=end)
     if station_ids is not None:
         qs = qs.filter(station_id__in=station_ids or [0])
@@ -164,6 +186,6 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
         "stations": comparison,
     }
     if now is not None:
-        out.update(await supervision(station_ids=stations, start=start, end=end, now=now))
+        out.update(await supervision(station_ids=stations, start=start, end=end, now=now, per_station=scope != "station"))
     return out
 

@@ -69,15 +69,3 @@ async def reinstate(*, resident: ResidentProfile, actor: Actor, now: datetime) -
 async def exits_for(*, station_id: int) -> list[ResidentProfile]:
     """A station's exited households, most recent first."""
     return await ResidentProfile.filter(station_id=station_id, status="exited").order_by("-exited_at").limit(500)
-
-
-async def count(*, station_ids: list[int] | None, start: datetime, end: datetime) -> dict[str, int]:
-    """Households whose assistance ended in [start, end), by reason, across stations (None: all):
-    still exited now (one brought back is not counted)."""
-    qs = ResidentProfile.filter(status="exited", exited_at__gte=start, exited_at__lt=end)
-    if station_ids is not None:
-        qs = qs.filter(station_id__in=station_ids or [0])
-    out = {reason: 0 for reason in REASONS}
-    for reason in await qs.values_list("exit_reason", flat=True):
-        out[reason] = out.get(reason, 0) + 1
-    return out

@@ -105,6 +105,17 @@ async def test_the_overview_counts_complaints_exits_and_reassessments_in_its_sco
     assert supervision(district.json()) == both
     assert supervision(other_district.json()) == NONE
     assert supervision(nothing.json()) == NONE
+    # Over several stations, station by station, by name; the parts add up to the whole.
+    rows = {row["station_name"]: row for row in district.json()["by_station"]}
+    assert set(rows) == {station.name, sister.name}
+    assert rows[station.name]["complaints"] == {"filed": 2, "open": 1, "overdue": 1, "escalated": 0, "resolved": 1}
+    assert rows[sister.name]["complaints"] == {"filed": 1, "open": 0, "overdue": 0, "escalated": 1, "resolved": 0}
+    for key in ("filed", "open", "overdue", "escalated", "resolved"):
+        assert sum(row["complaints"][key] for row in rows.values()) == district.json()["complaints"][key]
+    assert [row["station_name"] for row in city.json()["by_station"]] == [station.name, sister.name]
+    assert "by_station" not in mine.json() and other_district.json()["by_station"] == []
+    assert [(d["label"], d["reminded"], d["escalated"]) for d in mine.json()["deadlines"]] == [
+        (label, 0, 0) for label in labels.DEADLINE_KIND.values()]
 
     # Filed and exits are of the period: a period before any of it counts none of them.
     before = {"from": (datetime.now(timezone.utc) - timedelta(days=3)).isoformat(),

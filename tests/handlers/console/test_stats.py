@@ -152,6 +152,8 @@ async def test_an_administrator_compares_the_stations_of_a_district(api, client)
     await make_need(client, (await make_resident(client, quiet))[0], service_code="LIVING_MEAL")
     await make_need(client, (await make_resident(client, away))[0])
     admin = await make_admin(client)
+    r = await client.post("/api/v1/complaints", headers=resident.headers, json={"subject": "station", "text": "等太久"})
+    assert r.status_code == 201, r.text
 
     day = {"from": today(), "to": today()}
     async with console_client(api, admin.openid) as c:
@@ -174,6 +176,12 @@ async def test_an_administrator_compares_the_stations_of_a_district(api, client)
     ranking = re.search(r'<table class="list" id="table-stations">.*?</table>', page, re.DOTALL).group(0)
     assert "鲸园驿站" in ranking and "竹岛驿站" in ranking and "龙山驿站" not in ranking
     assert f"scope=station&amp;id={busy.id}" in ranking  # each station opens its own view
+    # Complaints station by station: only the one that has any, by name.
+    watched = re.search(r'<table class="list" id="supervision-by-station">.*?</table>', page, re.DOTALL).group(0)
+    assert re.findall(r"<tr><th scope=\"row\">(.*?)</th>((?:<td[^>]*>\d+</td>)+)", watched) == [
+        ("鲸园驿站", '<td class="num">1</td><td class="num">1</td><td class="num">0</td><td class="num">0</td>'
+                     '<td class="num">0</td><td class="num">0</td>')]
+    assert tiles(page)["complaints_open"] == "1" and tiles(page)["deadline_escalations"] == "0"
     # The choices: districts and stations by name.
     assert re.search(rf'<option value="{district.id}" selected>环翠区</option>', page)
     assert f'<option value="{away.id}">龙山驿站</option>' in page
