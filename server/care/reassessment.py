@@ -35,6 +35,20 @@ def due_after(visited_at: datetime, level: str) -> datetime:
     return local.replace(year=year, month=month, day=day).astimezone(visited_at.tzinfo)
 
 
+STATE_LABELS = {"overdue": "已逾期", "due_soon": "一周内到期", "current": "未到期"}
+
+
+async def revisited(*, assessments: list[Assessment]) -> set[int]:
+    """Which of ``assessments`` a later visit of the same household has replaced (one statement)."""
+    if not assessments:
+        return set()
+    later = {}
+    for resident_id, visited_at in await Assessment.filter(resident_id__in={a.resident_id for a in assessments}) \
+            .values_list("resident_id", "visited_at"):
+        later[resident_id] = max(later.get(resident_id, visited_at), visited_at)
+    return {a.id for a in assessments if later.get(a.resident_id, a.visited_at) > a.visited_at}
+
+
 def state(due_at: datetime | None, now: datetime) -> str:
     """"overdue" once due, "due_soon" within the reminder's week, else "current"."""
     if due_at is None:

@@ -23,7 +23,7 @@ from models import (
     Task, User, UserRole, VolunteerProfile,
 )
 from server import audit, labels
-from server.care import assessments, complaints, projects
+from server.care import assessments, complaints, projects, reassessment
 from server.clock import CHINA_TZ
 from server.errors import DomainError
 from server.people import residents
@@ -166,20 +166,24 @@ async def hours_rows(*, station_id: int | None, start: datetime, end: datetime, 
 
 
 async def assessments_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
-                           cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
-    """Home visits in the period (入户评估台账): scores per dimension, overall, level; visit notes
-    only in the station's own unmasked export."""
+                           cipher: FieldCipher, now: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+    """Home visits in the period (入户评估台账): scores per dimension, overall, level; when the
+    household is due for its next visit and, as of the export, whether it was visited again, is
+    overdue or due within the week; visit notes only in the station's own unmasked export."""
     spec = await assessments.current()
     dims = [(d["id"], d["name"]) for d in spec["dimensions"]]
-    header = ["编号", "入户时间", "居民", "驿站", "问卷版本", *[name for _, name in dims], "综合得分", "困难等级", "评估人"]
+    header = ["编号", "入户时间", "居民", "驿站", "问卷版本", *[name for _, name in dims], "综合得分", "困难等级", "评估人",
+              "复评到期", "复评情况"]
     yield header + (["走访记录"] if unmasked else [])
     stations = dict(await Station.all().values_list("id", "name"))
     async for batch in _batches(await _assessments(station_id=station_id, start=start, end=end)):
         households = dict(await ResidentProfile.filter(id__in={a.resident_id for a in batch}).values_list("id", "name"))
+        revisited = await reassessment.revisited(assessments=batch)
         for a in batch:
             name = households.get(a.resident_id, "")
             row = [a.id, _t(a.visited_at), name if unmasked else mask_name(name), stations.get(a.station_id, ""),
-                   a.version, *[(a.scores or {}).get(key, "") for key, _ in dims], a.overall, a.level, a.assessor_id]
+                   a.version, *[(a.scores or {}).get(key, "") for key, _ in dims], a.overall, a.level, a.assessor_id,
+                   _t(a.due_at), "已复评" if a.id in revisited else reassessment.STATE_LABELS[reassessment.state(a.due_at, now)]]
             if unmasked:
                 row.append(cipher.decrypt_optional(a.visit_notes_enc, context=assessments.NOTES_CONTEXT) or "")
             yield row
@@ -340,7 +344,7 @@ async def build(*, kind: str, station_id: int | None, start: datetime, end: date
                   f"  {'含完整个人信息' if unmasked else '个人信息已脱敏'}"])
     written = 0
     async for row in rows(station_id=station_id, start=start, end=end, unmasked=unmasked, cipher=cipher,
-                          grace_minutes=grace_minutes):
+                          grace_minutes=grace_minutes, now=now):
         sheet.append(_as_text(sheet, row))
         written += 1
         if written % YIELD_EVERY == 0:

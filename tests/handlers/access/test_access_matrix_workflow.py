@@ -173,7 +173,8 @@ ROUTES = [
     # Ledgers (台账): workers export their own station, admins any; full data only the station's.
     *[(f"ledgers.{kind}", "GET", lambda w, kind=kind: f"/api/v1/ledgers/{kind}?from={_q(soon(-600))}&to={_q(soon(600))}",
        None, {"worker_a", "worker_b", "admin"}, {"*": 403}, None)
-      for kind in ("needs", "points", "service_records", "volunteer_hours", "assessments", "project_kpis")],
+      for kind in ("needs", "points", "service_records", "volunteer_hours", "assessments", "project_kpis", "exits",
+                   "complaints")],
     ("ledgers.unmasked", "GET", lambda w: f"/api/v1/ledgers/needs?from={_q(soon(-600))}&to={_q(soon(600))}&unmasked=true",
      None, {"worker_a", "worker_b"}, {"*": 403}, None),
     # Pairing (结对帮扶): the claimant is the paired volunteer.

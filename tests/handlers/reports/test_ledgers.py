@@ -120,7 +120,14 @@ async def test_assessments_ledger_scores_masked_and_notes_only_for_the_station(c
     # The hand-computed scores of tests/handlers/care/test_assessments.py, one row per visit of this station.
     assert [(row[2], row[5], row[6], row[11], row[12]) for row in data] == [
         ("孙**", 100.0, 96.67, 91.54, "特别困难"), ("周**", 30.0, 26.67, 40.39, "较困难")]
+    assert header[14:16] == ("复评到期", "复评情况")
+    # 特别困难 is visited again within 3 months: not due yet as of the export.
+    assert [row[15] for row in data] == ["未到期", "未到期"] and data[0][14] < data[1][14]
     assert "卧床" not in str(rows)
+    await assess(client, worker, hard_home["id"], MILD)  # visited again: the first visit reads so
+    r = await client.get("/api/v1/ledgers/assessments", params=window(), headers=worker.headers)
+    again = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))[2:]
+    assert [(row[2], row[15]) for row in again] == [("孙**", "已复评"), ("周**", "未到期"), ("孙**", "未到期")]
     r = await client.get("/api/v1/ledgers/assessments", params={**window(), "unmasked": "true"}, headers=worker.headers)
     rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
     assert rows[1][-1] == "走访记录" and rows[2][2] == "孙桂兰" and rows[2][-1] == "卧床,子女在外地"
@@ -129,7 +136,7 @@ async def test_assessments_ledger_scores_masked_and_notes_only_for_the_station(c
     # Admins see the whole city, masked.
     admin = await make_admin(client)
     r = await client.get("/api/v1/ledgers/assessments", params=window(), headers=admin.headers)
-    assert len(list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))) == 2 + 3
+    assert len(list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))) == 2 + 4
 
 
 async def test_project_kpis_ledger_lists_live_kpis_and_each_step(client):
