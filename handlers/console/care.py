@@ -9,6 +9,8 @@ administrators' once escalated), the same schema for what is typed, the same ser
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from sanic import Blueprint, Request
@@ -129,6 +131,23 @@ async def _complaint_page(request: Request, actor, complaint_id: int, *, status:
                   reopen=reopen or {"fields": {}, "errors": {}})
 
 
+async def _act(request: Request, actor, complaint_id: int, done: str,
+               action: Callable[[Any, datetime], Awaitable[Any]], *, purpose: str = "view",
+               complainant: bool = False) -> HTTPResponse:
+    """Do ``action`` on the complaint as the API's route does (its access check, and for accepting
+    or reopening its complainant check); one done meanwhile (another tab, a colleague) leaves the
+    page as it now is, with the service's reason."""
+    try:
+        async with atomic():
+            complaint = await access_complaint(actor, complaint_id, purpose=purpose)
+            if complainant:
+                complaints.check_complainant(complaint, actor)
+            await action(complaint, request.app.ctx.clock())
+    except complaints.ComplaintState as exc:
+        return await _complaint_page(request, actor, complaint_id, status=exc.status, notice=exc.message)
+    return _go(f"/console/complaints/{complaint_id}?ok={done}")
+
+
 @bp.get("/complaints/<complaint_id:int>")
 @openapi.exclude()
 @console("staff")
@@ -147,14 +166,8 @@ async def complaint_answer(request: Request, actor, complaint_id: int):
     except FormInvalid as exc:
         return await _complaint_page(request, actor, complaint_id, status=422,
                                      answer={"fields": exc.values, "errors": exc.errors})
-    try:
-        async with atomic():
-            complaint = await access_complaint(actor, complaint_id, purpose="answer")
-            await complaints.answer(complaint=complaint, actor=actor, text=form.text, now=request.app.ctx.clock())
-    except complaints.ComplaintState as exc:
-        # Answered meanwhile (another tab, a colleague): the page as it is now, and why not.
-        return await _complaint_page(request, actor, complaint_id, status=exc.status, notice=exc.message)
-    return _go(f"/console/complaints/{complaint_id}?ok=answered")
+    return await _act(request, actor, complaint_id, "answered", lambda complaint, now: complaints.answer(
+        complaint=complaint, actor=actor, text=form.text, now=now), purpose="answer")
 
 
 @bp.post("/complaints/<complaint_id:int>/accept")
@@ -163,14 +176,8 @@ async def complaint_answer(request: Request, actor, complaint_id: int):
 async def complaint_accept(request: Request, actor, complaint_id: int):
     """The household is content with the answer, told to the worker who filed for it: as
     ``POST /api/v1/complaints/<id>/accept``."""
-    try:
-        async with atomic():
-            complaint = await access_complaint(actor, complaint_id)
-            complaints.check_complainant(complaint, actor)
-            await complaints.accept(complaint=complaint, actor=actor, now=request.app.ctx.clock())
-    except complaints.ComplaintState as exc:
-        return await _complaint_page(request, actor, complaint_id, status=exc.status, notice=exc.message)
-    return _go(f"/console/complaints/{complaint_id}?ok=accepted")
+    return await _act(request, actor, complaint_id, "accepted", lambda complaint, now: complaints.accept(
+        complaint=complaint, actor=actor, now=now), complainant=True)
 
 
 @bp.post("/complaints/<complaint_id:int>/reopen")
@@ -185,14 +192,8 @@ async def complaint_reopen(request: Request, actor, complaint_id: int):
     except FormInvalid as exc:
         return await _complaint_page(request, actor, complaint_id, status=422,
                                      reopen={"fields": exc.values, "errors": exc.errors})
-    try:
-        async with atomic():
-            complaint = await access_complaint(actor, complaint_id)
-            complaints.check_complainant(complaint, actor)
-            await complaints.reopen(complaint=complaint, actor=actor, reason=form.reason, now=request.app.ctx.clock())
-    except complaints.ComplaintState as exc:
-        return await _complaint_page(request, actor, complaint_id, status=exc.status, notice=exc.message)
-    return _go(f"/console/complaints/{complaint_id}?ok=reopened")
+    return await _act(request, actor, complaint_id, "reopened", lambda complaint, now: complaints.reopen(
+        complaint=complaint, actor=actor, reason=form.reason, now=now), complainant=True)
 
 
 # --- filed for a household (代为投诉), from its page ---------------------------------------------------
