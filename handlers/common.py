@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -30,6 +32,46 @@ def _to_utc(value: datetime) -> datetime:
 
 # Times come in with any offset (the mini-program sends +08:00) and are kept in UTC from here on.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# "+08:00" sent unencoded in a query string arrives as " 08:00" (a plus is a space there).
+_PLUS_AS_SPACE = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+
+
+def _period_bound(*, end: bool) -> Callable[[Any], Any]:
+    """A period's bound as people write it: a local date (a whole day in Weihai: the start of the
+    day, or for the end the start of the next, so ``to=2026-12-31`` includes the 31st), a local
+    time without an offset, or a full timestamp with one (its plus sign may have come unencoded)."""
+
+    def read(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if _DATE_ONLY.match(text):
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                raise ValueError("请填写正确的日期,如 2026-12-01") from None
+            if end:
+                if day == date.max:
+                    raise ValueError("时间超出范围")
+                day += timedelta(days=1)
+            return datetime.combine(day, time(), CHINA_TZ)
+        plus = _PLUS_AS_SPACE.match(text)
+        if plus:
+            text = f"{plus[1]}+{plus[2]}"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return text  # pydantic names what is wrong with it
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=CHINA_TZ)
+
+    return read
+
+
+# The bounds of a statistics or ledger period: [start, end), in UTC once read.
+PeriodStart = Annotated[AwareDatetime, BeforeValidator(_period_bound(end=False)), AfterValidator(_to_utc)]
+PeriodEnd = Annotated[AwareDatetime, BeforeValidator(_period_bound(end=True)), AfterValidator(_to_utc)]
 
 
 def _one_line(value: Any) -> Any:

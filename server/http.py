@@ -56,11 +56,63 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
+# pydantic's error types as a person reads them, with the limits from the error's context: the
+# API's details and the console's forms say the same.
+FIELD_MESSAGES = {
+    "missing": "请填写此项",
+    "string_too_short": "请填写此项",
+    "string_too_long": "最多 {max_length} 个字",
+    "too_long": "最多 {max_length} 项",
+    "too_short": "至少 {min_length} 项",
+    "greater_than_equal": "不能小于 {ge}",
+    "less_than_equal": "不能大于 {le}",
+    "greater_than": "须大于 {gt}",
+    "less_than": "须小于 {lt}",
+    "int_parsing": "请填写整数",
+    "int_from_float": "请填写整数",
+    "int_type": "请填写整数",
+    "float_parsing": "请填写数字",
+    "float_type": "请填写数字",
+    "bool_parsing": "请选择是或否",
+    "bool_type": "请选择是或否",
+    "string_type": "请填写文字",
+    "list_type": "须为列表",
+    "dict_type": "须为对象",
+    "model_type": "须为对象",
+    "datetime_parsing": "请填写正确的日期和时间",
+    "datetime_type": "请填写正确的日期和时间",
+    "datetime_from_date_parsing": "请填写正确的日期和时间",
+    "timezone_aware": "请填写带时区的时间,如 2026-12-01T09:00:00+08:00",
+    "date_parsing": "请填写正确的日期",
+    "date_from_datetime_parsing": "请填写正确的日期",
+    "literal_error": "请从选项中选择",
+    "enum": "请从选项中选择",
+    "string_pattern_mismatch": "格式不正确",
+    "extra_forbidden": "不认识的字段",
+    "json_invalid": "不是有效的 JSON",
+    "url_parsing": "请填写正确的网址",
+}
+
+
+def field_message(error: dict[str, Any]) -> str:
+    """One pydantic error as a person reads it (Chinese); a schema's own rule (a validator raising
+    ValueError) already speaks Chinese and is kept."""
+    if error["type"] == "value_error":
+        return str(error.get("msg", "")).removeprefix("Value error, ") or "填写有误"
+    template = FIELD_MESSAGES.get(error["type"])
+    if template is None:
+        return "填写有误"
+    try:
+        return template.format(**(error.get("ctx") or {}))
+    except (KeyError, IndexError):
+        return "填写有误"
+
+
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = ".".join(str(p) for p in err["loc"])
-        out.append({"field": loc, "type": err["type"], "reason": err["msg"]})
+        out.append({"field": loc, "type": err["type"], "reason": field_message(err)})
     return out
 
 

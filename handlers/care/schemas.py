@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from handlers.common import Id, Strict, UtcDatetime
+from handlers.common import Id, PeriodEnd, PeriodStart, Strict, UtcDatetime
 
 # --- assessment ----------------------------------------------------------------------------
 
@@ -177,8 +177,8 @@ class ReferralIn(Strict):
 class StatsQuery(Strict):
     scope: Literal["station", "district", "city"] = "station"
     id: Id | None = Field(None, description="station or district id (admins); workers get their station")
-    start: UtcDatetime = Field(alias="from")
-    end: UtcDatetime = Field(alias="to")
+    start: PeriodStart = Field(alias="from", description="a local date (a whole day in Weihai) or a timestamp")
+    end: PeriodEnd = Field(alias="to", description="a local date (included whole) or a timestamp (excluded)")
 
     @model_validator(mode="after")
     def _range(self) -> StatsQuery:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from handlers.common import Id, Strict, UtcDatetime
+from handlers.common import Id, PeriodEnd, PeriodStart, Strict
 
 
 # The period fields of care's StatsQuery, restated: here they come first among the documented
 # query parameters, there last, and a shared base's fields would come first in both.
 class LedgerQuery(Strict):
-    start: UtcDatetime = Field(alias="from")
-    end: UtcDatetime = Field(alias="to")
+    start: PeriodStart = Field(alias="from", description="a local date (a whole day in Weihai) or a timestamp")
+    end: PeriodEnd = Field(alias="to", description="a local date (included whole) or a timestamp (excluded)")
     station_id: Id | None = Field(None, description="admins; workers get their own station")
     unmasked: bool = False
 
