@@ -1,12 +1,12 @@
 """What a person reads in place of a code: one table per vocabulary, in Chinese.
 
 Ledgers, statistics and the staff console show these labels, never the codes the API carries; a
-test checks that every value of every vocabulary has its label.
+test (tests/server/test_labels.py) checks that every code of every vocabulary has its label.
 """
 
 from __future__ import annotations
 
-from models.workflow import CLAIM_STATES, NEED_STATES, TASK_STATES
+import re
 
 NEED_STATUS = {
     "submitted": "待受理", "accepted": "已受理", "dispatched": "已派单", "in_service": "服务中",
@@ -29,7 +29,7 @@ ROLE = {"resident": "居民", "volunteer": "志愿者", "worker": "驿站工作�
         "admin": "管理员", "system": "系统"}
 SUBJECT = {"need": "需求", "task": "任务", "claim": "认领"}
 POINTS_KIND = {"service_award": "服务奖励", "reversal": "冲正", "adjustment": "人工调整", "redemption": "兑换",
-               "redemption_refund": "兑换退回", "bonus": "奖励"}
+               "redemption_refund": "兑换退回", "bonus": "奖励", "expiry": "积分过期"}
 REDEMPTION_STATUS = {"pending": "待领取", "fulfilled": "已领取", "cancelled": "已取消", "expired": "已过期"}
 REFERRAL_STATUS = {"pending": "待回应", "accepted": "已接单", "declined": "已婉拒", "escalated": "已超时上报",
                    "withdrawn": "已撤回"}
@@ -70,12 +70,6 @@ DEADLINE_KIND = {"need_accept": "需求受理超时", "record_confirm": "服务�
                  "policy_expiry": "政策即将到期", "qualification_expiry": "机构资质即将到期"}
 DEADLINE_STAGE = {"remind": "已提醒", "escalate": "已上报区县"}
 
-VOCABULARIES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
-    "need_status": (NEED_STATUS, NEED_STATES),
-    "task_status": (TASK_STATUS, TASK_STATES),
-    "claim_status": (CLAIM_STATUS, CLAIM_STATES),
-}
-
 _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_status": CLAIM_STATUS,
             "urgency": URGENCY, "need_source": NEED_SOURCE, "role": ROLE, "subject": SUBJECT,
             "volunteer_status": VOLUNTEER_STATUS, "points_kind": POINTS_KIND, "redemption_status": REDEMPTION_STATUS,
@@ -87,6 +81,23 @@ _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_statu
             "project_kpi": PROJECT_KPI, "complaint_status": COMPLAINT_STATUS,
             "complaint_subject": COMPLAINT_SUBJECT, "exit_reason": EXIT_REASON, "deadline_kind": DEADLINE_KIND,
             "deadline_stage": DEADLINE_STAGE}
+
+
+# What the ledger writes as a points entry's reason, and how a person reads it.
+_MACHINE_REASONS = {"netting earlier reversal": "抵扣此前的冲正", "cancelled": "兑换已取消,积分退回",
+                    "expired unclaimed": "逾期未领取,积分退回"}
+_TASK_REASON = re.compile(r"^task (\d+)$")
+
+
+def points_reason(reason: str | None, kind: str | None = None) -> str:
+    """A points entry's reason as a person reads it: the ledger's own notes in words (``task 8``:
+    the service of task 8), what a person wrote as written."""
+    if not reason:
+        return POINTS_KIND.get(kind or "", "")
+    task = _TASK_REASON.match(reason)
+    if task:
+        return f"完成任务 {task.group(1)} 的服务"
+    return _MACHINE_REASONS.get(reason, reason)
 
 
 def label(vocabulary: str, code: str | None) -> str:

@@ -29,7 +29,8 @@ def _pct(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     # Nearest-rank percentile: the smallest value with at least q of the data at or below it.
-    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
+    # + 0.0: a rounded tiny negative (clocks a second apart) reads 0.0, not -0.0.
+    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1) + 0.0
 
 
 async def _station_ids(scope: str, scope_id: int | None) -> list[int] | None:
@@ -58,10 +59,10 @@ async def supervision(*, station_ids: list[int] | None, start: datetime, end: da
     return out
 
 
-async def _deadlines(station_ids: list[int] | None, start: datetime, end: datetime) -> list[dict[str, Any]]:
+async def _deadlines(station_ids: list[int] | None, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
     counted = await deadlines.counts(station_ids=station_ids, start=start, end=end)
-    return [{"kind": kind, "label": labels.DEADLINE_KIND[kind], "reminded": n["remind"], "escalated": n["escalate"]}
-            for kind, n in counted.items()]
+    return {kind: {"label": labels.DEADLINE_KIND[kind], "reminded": n["remind"], "escalated": n["escalate"]}
+            for kind, n in counted.items()}
 
 
 async def _supervision_by_station(station_ids: list[int] | None, start: datetime, end: datetime,
@@ -78,13 +79,13 @@ async def _supervision_by_station(station_ids: list[int] | None, start: datetime
 
 async def _exits(station_ids: list[int] | None, start: datetime, end: datetime) -> dict[str, Any]:
     """Households whose assistance ended in the period and are still out (one brought back is not
-    counted), grouped in SQL. Every reason is listed, with its label, in the vocabulary's order."""
+    counted), grouped in SQL. Every reason is listed, by its code, with its label, in the vocabulary's order."""
     qs = ResidentProfile.filter(status="exited", exited_at__gte=start, exited_at__lt=end)
     if station_ids is not None:
         qs = qs.filter(station_id__in=station_ids or [0])
     counted = dict(await qs.annotate(n=Count("id")).group_by("exit_reason").values_list("exit_reason", "n"))
     reasons = [*labels.EXIT_REASON, *sorted(str(r) for r in counted if r not in labels.EXIT_REASON)]
-    by_reason = [{"reason": r, "label": labels.label("exit_reason", r), "n": counted.get(r, 0)} for r in reasons]
+    by_reason = {r: {"label": labels.label("exit_reason", r), "n": counted.get(r, 0)} for r in reasons}
     return {"total": sum(counted.values()), "by_reason": by_reason}
 
 

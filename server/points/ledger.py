@@ -24,7 +24,7 @@ from tortoise.functions import Sum
 
 from config.data import POINTS_RULES
 from models import Need, PointsAccount, PointsEntry, PointsRules, Redemption, Reward, Service, Task, TaskClaim, User, VolunteerProfile
-from server import sql, transactions
+from server import labels, sql, transactions
 from server.clock import CHINA_TZ
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.notifications import notify
@@ -322,6 +322,8 @@ def present_entry(entry: PointsEntry) -> dict[str, Any]:
     return {
         "id": entry.id, "amount": entry.amount, "kind": entry.kind, "ref_type": entry.ref_type,
         "ref_id": entry.ref_id, "reason": entry.reason, "minutes": entry.minutes,
+        # What the volunteer reads: the kind and the reason in words (the fields above are the record's).
+        "kind_label": labels.label("points_kind", entry.kind), "reason_text": labels.points_reason(entry.reason, entry.kind),
         "balance_after": entry.balance_after, "created_at": entry.created_at,
     }
 

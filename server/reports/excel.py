@@ -19,8 +19,8 @@ from openpyxl.cell import WriteOnlyCell
 from tortoise.expressions import Subquery
 
 from models import (
-    Assessment, AuditLog, Need, Organization, PointsAccount, PointsEntry, Project, ProjectStep, ResidentProfile, Station,
-    Task, User, UserRole, VolunteerProfile,
+    Assessment, AuditLog, Need, Organization, PointsAccount, PointsEntry, Project, ProjectStep, ResidentProfile, Service,
+    Station, Task, User, UserRole, VolunteerProfile,
 )
 from server import audit, labels
 from server.care import assessments, complaints, projects, reassessment
@@ -75,18 +75,24 @@ async def _batches(qs) -> AsyncIterator[list[Any]]:
         last = rows[-1].id
 
 
+async def _service_names() -> dict[str, str]:
+    """Each service's name by its code: the catalogue is small."""
+    return dict(await Service.all().values_list("code", "name"))
+
+
 async def needs_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
                      cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
     yield ["编号", "登记时间", "居民", "联系电话", "服务项目", "紧急程度", "来源", "代报", "状态", "评分"]
+    services = await _service_names()
     async for batch in _batches(await _needs(station_id=station_id, start=start, end=end)):
         households = {r.id: r for r in await ResidentProfile.filter(id__in={n.resident_id for n in batch})}
         for n in batch:
             h = households.get(n.resident_id)
             phone = cipher.decrypt_optional(h.phone_enc, context=residents.CTX["phone"]) if (h and unmasked) else None
             yield [n.id, _t(n.created_at), (h.name if unmasked else mask_name(h.name)) if h else "",
-                   phone if unmasked else (h.phone_masked if h else ""), n.service_id,
-                   "紧急" if n.urgency == "urgent" else "一般", n.source, "是" if n.on_behalf else "否", n.status,
-                   n.rating_score or ""]
+                   phone if unmasked else (h.phone_masked if h else ""), services.get(n.service_id, n.service_id),
+                   labels.label("urgency", n.urgency), labels.label("need_source", n.source),
+                   "是" if n.on_behalf else "否", labels.label("need_status", n.status), n.rating_score or ""]
 
 
 async def points_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
@@ -99,8 +105,8 @@ async def points_rows(*, station_id: int | None, start: datetime, end: datetime,
                 profile = await VolunteerProfile.get_or_none(user_id=user_id)
                 names[account_id] = mask_name(profile.name) if profile else f"用户{user_id}"
         for e in batch:
-            yield [e.id, _t(e.created_at), names.get(e.account_id, ""), e.kind, e.amount, e.balance_after, e.minutes,
-                   e.reason or ""]
+            yield [e.id, _t(e.created_at), names.get(e.account_id, ""), labels.label("points_kind", e.kind), e.amount,
+                   e.balance_after, e.minutes, labels.points_reason(e.reason, e.kind)]
 
 
 async def _station_task_ids(station_id: int | None) -> list[int] | None:
@@ -143,12 +149,14 @@ async def _assessments(*, station_id: int | None, start: datetime, end: datetime
 async def records_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
     """Confirmed service records (服务记录台账), one row per volunteer's part."""
     yield ["记录号", "任务号", "服务项目", "志愿者", "开始", "结束", "核定分钟", "积分", "服务内容", "确认时间"]
+    services = await _service_names()
     async for batch in _batches(await _claims(station_id=station_id, start=start, end=end)):
         tasks_by_id = {t.id: t for t in await Task.filter(id__in={c.task_id for c in batch})}
         people = dict(await VolunteerProfile.filter(id__in={c.volunteer_id for c in batch}).values_list("id", "name"))
         for c in batch:
             t = tasks_by_id[c.task_id]
-            yield [c.id, c.task_id, t.service_id, mask_name(people.get(c.volunteer_id)), _t(c.started_at), _t(c.ended_at),
+            yield [c.id, c.task_id, services.get(t.service_id, t.service_id), mask_name(people.get(c.volunteer_id)),
+                   _t(c.started_at), _t(c.ended_at),
                    c.verified_minutes, c.points_due, c.summary or "", _t(c.confirmed_at)]
 
 
@@ -179,10 +187,12 @@ async def assessments_rows(*, station_id: int | None, start: datetime, end: date
     async for batch in _batches(await _assessments(station_id=station_id, start=start, end=end)):
         households = dict(await ResidentProfile.filter(id__in={a.resident_id for a in batch}).values_list("id", "name"))
         revisited = await reassessment.revisited(assessments=batch)
+        assessors = await _staff_labels({a.assessor_id for a in batch if a.assessor_id is not None})
         for a in batch:
             name = households.get(a.resident_id, "")
             row = [a.id, _t(a.visited_at), name if unmasked else mask_name(name), stations.get(a.station_id, ""),
-                   a.version, *[(a.scores or {}).get(key, "") for key, _ in dims], a.overall, a.level, a.assessor_id,
+                   a.version, *[(a.scores or {}).get(key, "") for key, _ in dims], a.overall, a.level,
+                   assessors.get(a.assessor_id, ""),
                    _t(a.due_at), "已复评" if a.id in revisited else reassessment.STATE_LABELS[reassessment.state(a.due_at, now)]]
             if unmasked:
                 row.append(cipher.decrypt_optional(a.visit_notes_enc, context=assessments.NOTES_CONTEXT) or "")
@@ -213,9 +223,12 @@ async def project_kpis_rows(*, station_id: int | None, start: datetime, end: dat
     yield []
     yield ["项目编号", "节点", "时间", "经办人", "说明", "材料", *[n for _, n in kpi_names]]
     for p in rows:
-        for step in await ProjectStep.filter(project_id=p.id).order_by("id"):
+        steps = await ProjectStep.filter(project_id=p.id).order_by("id")
+        actors = await _staff_labels({step.actor_id for step in steps if step.actor_id is not None})
+        for step in steps:
             k = step.kpis or {}
-            yield [p.id, projects.STATUS_NAMES.get(step.to_status, step.to_status), _t(step.created_at), step.actor_id,
+            yield [p.id, projects.STATUS_NAMES.get(step.to_status, step.to_status), _t(step.created_at),
+                   actors.get(step.actor_id, ""),
                    step.note or "", "、".join(step.documents or []),
                    *[("" if k.get(key) is None else k.get(key)) for key, _ in kpi_names]]
 
@@ -340,7 +353,9 @@ async def build(*, kind: str, station_id: int | None, start: datetime, end: date
                            subject_id=station_id, fields=UNMASKED_FIELDS.get(kind, ["name"]), detail={"kind": kind})
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
-    sheet.append([f"{title}  生成时间 {_t(now)}  范围 {_t(start)} – {_t(end)}  驿站 {station_id or '全市'}"
+    station = await Station.get_or_none(id=station_id) if station_id else None
+    place = station.name if station else "全市"
+    sheet.append([f"{title}  生成时间 {_t(now)}  范围 {_t(start)} – {_t(end)}  {place}"
                   f"  {'含完整个人信息' if unmasked else '个人信息已脱敏'}"])
     written = 0
     async for row in rows(station_id=station_id, start=start, end=end, unmasked=unmasked, cipher=cipher,

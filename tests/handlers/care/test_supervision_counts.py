@@ -30,8 +30,8 @@ async def complain(client, session, **body) -> dict:
     return r.json()
 
 
-def exits_by_reason(**n: int) -> list[dict]:
-    return [{"reason": code, "label": label, "n": n.get(code, 0)} for code, label in labels.EXIT_REASON.items()]
+def exits_by_reason(**n: int) -> dict[str, dict]:
+    return {code: {"label": label, "n": n.get(code, 0)} for code, label in labels.EXIT_REASON.items()}
 
 
 NONE = {"complaints": {"filed": 0, "open": 0, "overdue": 0, "escalated": 0, "resolved": 0},
@@ -98,7 +98,7 @@ async def test_the_overview_counts_complaints_exits_and_reassessments_in_its_sco
     assert supervision(mine.json()) == {
         "complaints": {"filed": 2, "open": 1, "overdue": 1, "escalated": 0, "resolved": 1},
         "exits": exits, "reassessments": {"overdue": 1, "due_soon": 1}}
-    assert {"reason": "moved_away", "label": "迁出本辖区", "n": 1} in mine.json()["exits"]["by_reason"]
+    assert mine.json()["exits"]["by_reason"]["moved_away"] == {"label": "迁出本辖区", "n": 1}
     both = {"complaints": {"filed": 3, "open": 1, "overdue": 1, "escalated": 1, "resolved": 1},
             "exits": exits, "reassessments": {"overdue": 1, "due_soon": 1}}
     assert supervision(city.json()) == both
@@ -114,8 +114,8 @@ async def test_the_overview_counts_complaints_exits_and_reassessments_in_its_sco
         assert sum(row["complaints"][key] for row in rows.values()) == district.json()["complaints"][key]
     assert [row["station_name"] for row in city.json()["by_station"]] == [station.name, sister.name]
     assert "by_station" not in mine.json() and other_district.json()["by_station"] == []
-    assert [(d["label"], d["reminded"], d["escalated"]) for d in mine.json()["deadlines"]] == [
-        (label, 0, 0) for label in labels.DEADLINE_KIND.values()]
+    assert mine.json()["deadlines"] == {kind: {"label": label, "reminded": 0, "escalated": 0}
+                                        for kind, label in labels.DEADLINE_KIND.items()}
 
     # Filed and exits are of the period: a period before any of it counts none of them.
     before = {"from": (datetime.now(timezone.utc) - timedelta(days=3)).isoformat(),

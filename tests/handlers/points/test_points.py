@@ -57,6 +57,8 @@ async def test_confirmation_credits_the_volunteer_once(client):
     assert me["balance"] == 25 and me["earned"] == 25 and me["verified_minutes"] == 30
     entries = (await client.get("/api/v1/points/me/entries", headers=volunteer.headers)).json()["items"]
     assert [(e["kind"], e["amount"], e["balance_after"]) for e in entries] == [("service_award", 25, 25)]
+    # What the volunteer reads: the kind and the reason in words, not the ledger's note "task N".
+    assert [(e["kind_label"], e["reason_text"]) for e in entries] == [("服务奖励", f"完成任务 {task_id} 的服务")]
     assert await PointsEntry.filter(idempotency_key__startswith="award:claim:").count() == 1
 
 
