@@ -18,7 +18,7 @@ from typing import Any
 from tortoise.models import Model
 
 from models import Task, TaskClaim, WorkflowEvent
-from server import feed, sql
+from server import feed, labels, sql
 from server.errors import Conflict
 
 
@@ -27,10 +27,16 @@ class InvalidState(Conflict):
     message = "当前状态下不能进行此操作"
 
 
+_VOCABULARY = {"Need": "need_status", "Task": "task_status", "TaskClaim": "claim_status"}
+
+
 def invalid_state(obj: Model, wanted: str) -> InvalidState:
+    """Refused for the state ``obj`` is in: said by its label (the code stays in the details)."""
+    vocabulary = _VOCABULARY.get(type(obj).__name__)
+    shown = labels.label(vocabulary, obj.status) if vocabulary else obj.status
     return InvalidState(
-        f"当前状态为「{obj.status}」,不能{wanted}",
-        details={"current_status": obj.status, "action": wanted},
+        f"当前状态为「{shown}」,不能{wanted}",
+        details={"current_status": obj.status, "current_status_label": shown, "action": wanted},
     )
 
 

@@ -52,6 +52,10 @@ async def test_confirmation_credits_the_volunteer_once(client):
     results = await asyncio.gather(*(client.post(f"/api/v1/tasks/{task_id}/confirm", json={}, headers=worker.headers)
                                      for _ in range(8)))
     assert sorted(r.status_code for r in results) == [200] + [409] * 7
+    refused = next(r.json()["error"] for r in results if r.status_code == 409)
+    # The state it lost to, in words.
+    assert refused["code"] == "INVALID_STATE" and "confirmed" not in refused["message"]
+    assert "「已确认」" in refused["message"] and refused["details"]["current_status"] == "confirmed"
     me = (await client.get("/api/v1/points/me", headers=volunteer.headers)).json()
     # 30 min × 10/h = 5, the minimum is 5, + 20 first-service bonus.
     assert me["balance"] == 25 and me["earned"] == 25 and me["verified_minutes"] == 30
