@@ -14,16 +14,15 @@ other the whole page.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from pydantic import BaseModel
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.console.common import (
-    PAGE_SIZE, FormInvalid, console, domain_field_errors, form_values, is_htmx, message, read_form, render,
+    PAGE_SIZE, Form, FormInvalid, Refused, all_but, any_refusal, attempt, console, form_values, message,
+    page_or_part, read_form, render,
 )
 from handlers.notifications.schemas import RetryIn
 from handlers.reference.schemas import DistrictIn, ServicePatch, StaffIn, StaffRemoveIn, StationIn
@@ -46,14 +45,6 @@ FIELD_OF: dict[type[DomainError], str] = {places.DistrictCodeTaken: "code", plac
 # --- shared bits ------------------------------------------------------------------------------
 
 
-@dataclass
-class Form:
-    """A form as the templates draw it: what was typed and each field's message ("" for the form's)."""
-
-    values: dict[str, Any] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-
-
 def positive_arg(request: Request, name: str) -> int | None:
     """A positive whole number from the query string, or None when absent or not one."""
     raw = request.args.get(name, "")
@@ -69,19 +60,6 @@ def paging(request: Request, path: str, total: int, *, page: int | None = None, 
     kept = urlencode({k: v for k, v in params.items() if v is not None})
     return {"page": page, "pages": pages, "total": total, "offset": (page - 1) * PAGE_SIZE,
             "base": f"{path}?{kept}&" if kept else f"{path}?"}
-
-
-def errors_of(exc: DomainError, schema: type[BaseModel]) -> dict[str, str]:
-    """A domain error as the messages of a form read by ``schema``."""
-    name = FIELD_OF.get(type(exc))
-    return {name: exc.message} if name else domain_field_errors(exc, schema.model_fields)
-
-
-def page_or_part(request: Request, page: str, part: str, *, status: int = 200, **context: Any):
-    """The whole page, or for htmx only the part a form or a button replaces."""
-    if is_htmx(request):
-        return render(request, part, status=status, part=True, **context)
-    return render(request, page, status=status, **context)
 
 
 # --- districts and stations -------------------------------------------------------------------
@@ -117,17 +95,12 @@ async def stations(request: Request, actor):
 @openapi.exclude()
 @console("admin")
 async def create_district(request: Request, actor):
-    values = form_values(request)
-    try:
-        data = read_form(DistrictIn, values)
-        async with atomic():
-            district = await places.create_district(**data.model_dump())
-    except FormInvalid as exc:
-        context = await places_context(request, district_form=Form(exc.values, exc.errors))
-        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=422, **context)
-    except DomainError as exc:
-        context = await places_context(request, district_form=Form(values, errors_of(exc, DistrictIn)))
-        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=exc.status, **context)
+    district = await attempt(form_values(request), DistrictIn,
+                             lambda data: places.create_district(**data.model_dump()),
+                             refusal=any_refusal, field_of=FIELD_OF)
+    if isinstance(district, Refused):
+        context = await places_context(request, district_form=district.form)
+        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=district.status, **context)
     context = await places_context(request, flash=f"已添加区市「{district.name}」。")
     return page_or_part(request, "admin_stations.html", "_admin_places.html", **context)
 
@@ -136,17 +109,12 @@ async def create_district(request: Request, actor):
 @openapi.exclude()
 @console("admin")
 async def create_station(request: Request, actor):
-    values = form_values(request)
-    try:
-        data = read_form(StationIn, values)
-        async with atomic():
-            station = await places.create_station(**data.model_dump())
-    except FormInvalid as exc:
-        context = await places_context(request, station_form=Form(exc.values, exc.errors))
-        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=422, **context)
-    except DomainError as exc:
-        context = await places_context(request, station_form=Form(values, errors_of(exc, StationIn)))
-        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=exc.status, **context)
+    # A district typed that is not there (NotFound) is the form's to say, as a taken name is.
+    station = await attempt(form_values(request), StationIn, lambda data: places.create_station(**data.model_dump()),
+                            refusal=any_refusal, field_of=FIELD_OF)
+    if isinstance(station, Refused):
+        context = await places_context(request, station_form=station.form)
+        return page_or_part(request, "admin_stations.html", "_admin_places.html", status=station.status, **context)
     # The list turns to the new station's district, at the page it was added to (the last).
     total = await places.count_stations(district_id=station.district_id)
     context = await places_context(request, district_id=station.district_id, page=math.ceil(total / PAGE_SIZE),
@@ -188,6 +156,14 @@ def binding_errors(values: dict[str, Any], errors: dict[str, str]) -> dict[str, 
     return {"station_id": "驿站工作人员须选择一个驿站,不选机构"}
 
 
+def read_appointment(values: dict[str, Any]) -> StaffIn:
+    """The appointment form by the API's ``StaffIn``, a binding refused at the select it needs."""
+    try:
+        return read_form(StaffIn, values)
+    except FormInvalid as exc:
+        raise FormInvalid(binding_errors(values, exc.errors), values) from None
+
+
 @bp.get("/admin/staff")
 @openapi.exclude()
 @console("admin")
@@ -200,19 +176,19 @@ async def staff_list(request: Request, actor):
 @openapi.exclude()
 @console("admin")
 async def appoint(request: Request, actor):
-    values = form_values(request)
-    try:
-        data = read_form(StaffIn, values)
-        async with atomic():
-            grant = await staff.appoint(admin_id=actor.id, **data.model_dump())
-            place = (await places.get_station(station_id=grant.station_id) if grant.station_id
-                     else await places.get_organization(organization_id=grant.organization_id))
-    except FormInvalid as exc:
-        context = await staff_context(request, appoint_form=Form(exc.values, binding_errors(exc.values, exc.errors)))
-        return page_or_part(request, "admin_staff.html", "_admin_staff.html", status=422, **context)
-    except DomainError as exc:
-        context = await staff_context(request, appoint_form=Form(values, errors_of(exc, StaffIn)))
-        return page_or_part(request, "admin_staff.html", "_admin_staff.html", status=exc.status, **context)
+    async def appoint_staff(data: StaffIn):
+        grant = await staff.appoint(admin_id=actor.id, **data.model_dump())
+        place = (await places.get_station(station_id=grant.station_id) if grant.station_id
+                 else await places.get_organization(organization_id=grant.organization_id))
+        return grant, place
+
+    # A user, station or organisation typed that is not there (NotFound) is the form's to say.
+    appointed = await attempt(form_values(request), read_appointment, appoint_staff, refusal=any_refusal,
+                              fields=StaffIn, field_of=FIELD_OF)
+    if isinstance(appointed, Refused):
+        context = await staff_context(request, appoint_form=appointed.form)
+        return page_or_part(request, "admin_staff.html", "_admin_staff.html", status=appointed.status, **context)
+    grant, place = appointed
     flash = f"已任命用户 {grant.user_id} 为{labels.label('role', grant.role)}({place.name})。"
     context = await staff_context(request, flash=flash)
     return page_or_part(request, "admin_staff.html", "_admin_staff.html", **context)
@@ -295,18 +271,13 @@ async def services(request: Request, actor):
 @console("admin")
 async def update_service(request: Request, actor, code: str):
     values = {k: v for k, v in form_values(request).items() if k in SERVICE_STANDARDS}
-    try:
-        data = read_form(ServicePatch, values)
-        async with atomic():
-            service = await catalogue.update_service(code=code, changes=data.model_dump(exclude_unset=True))
-    except FormInvalid as exc:
-        context = await services_context(request, editing=(code, Form(exc.values, exc.errors)))
-        return page_or_part(request, "admin_services.html", "_admin_services.html", status=422, **context)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        context = await services_context(request, editing=(code, Form(values, errors_of(exc, ServicePatch))))
-        return page_or_part(request, "admin_services.html", "_admin_services.html", status=exc.status, **context)
+    service = await attempt(
+        values, ServicePatch,
+        lambda data: catalogue.update_service(code=code, changes=data.model_dump(exclude_unset=True)),
+        refusal=all_but(NotFound), field_of=FIELD_OF)
+    if isinstance(service, Refused):
+        context = await services_context(request, editing=(code, service.form))
+        return page_or_part(request, "admin_services.html", "_admin_services.html", status=service.status, **context)
     flash = (f"已保存「{service.name}」:默认 {service.default_minutes} 分钟,最低 {service.min_minutes} 分钟,"
              f"每小时 {service.points_per_hour} 积分。")
     context = await services_context(request, flash=flash)

@@ -22,9 +22,9 @@ from sanic_ext import openapi
 
 from config.data import HOUSEHOLD_CATEGORIES
 from handlers.care.schemas import PolicyIn, QuestionnaireIn
-from handlers.console.admin import Form, page_or_part
 from handlers.console.common import (
-    FormInvalid, console, field_message, form_values, local, local_input, read_form, render,
+    Form, FormInvalid, Refused, all_but, any_refusal, attempt, console, field_message, form_values, local,
+    local_input, only, page_or_part, read_form, render,
 )
 from handlers.points.schemas import PointsRulesIn
 from server import labels
@@ -219,17 +219,12 @@ async def policy_list(request: Request, actor):
 @openapi.exclude()
 @console("admin")
 async def create_policy(request: Request, actor):
-    values = form_values(request)
-    try:
-        data = read_policy(values)
-        async with atomic():
-            policy = await policies.save(policy_id=None, data=data.model_dump(), actor_id=actor.id)
-    except FormInvalid as exc:
-        context = await policies_context(request, new_form=Form(exc.values, exc.errors))
-        return page_or_part(request, "admin_policies.html", "_admin_policies.html", status=422, **context)
-    except DomainError as exc:
-        context = await policies_context(request, new_form=Form(values, policy_errors(exc)))
-        return page_or_part(request, "admin_policies.html", "_admin_policies.html", status=exc.status, **context)
+    policy = await attempt(form_values(request), read_policy,
+                           lambda data: policies.save(policy_id=None, data=data.model_dump(), actor_id=actor.id),
+                           refusal=any_refusal, messages=policy_errors)
+    if isinstance(policy, Refused):
+        context = await policies_context(request, new_form=policy.form)
+        return page_or_part(request, "admin_policies.html", "_admin_policies.html", status=policy.status, **context)
     flash = f"已添加{labels.label('policy_kind', policy.kind)}「{policy.title}」(第 {policy.version} 版)。"
     if policy.status != "active":
         flash += "它已停用,不在列表中。"
@@ -250,19 +245,12 @@ async def policy_page(request: Request, actor, policy_id: int):
 @console("admin")
 async def update_policy(request: Request, actor, policy_id: int):
     policy = await listed_policy(request, policy_id)
-    values = form_values(request)
-    try:
-        data = read_policy(values)
-        async with atomic():
-            saved = await policies.save(policy_id=policy.id, data=data.model_dump(), actor_id=actor.id)
-    except FormInvalid as exc:
-        context = await policy_context(request, policy=policy, form=Form(exc.values, exc.errors))
-        return page_or_part(request, "admin_policies_edit.html", "_admin_policies_edit.html", status=422, **context)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        context = await policy_context(request, policy=policy, form=Form(values, policy_errors(exc)))
-        return page_or_part(request, "admin_policies_edit.html", "_admin_policies_edit.html", status=exc.status,
+    saved = await attempt(form_values(request), read_policy,
+                          lambda data: policies.save(policy_id=policy.id, data=data.model_dump(), actor_id=actor.id),
+                          refusal=all_but(NotFound), messages=policy_errors)
+    if isinstance(saved, Refused):
+        context = await policy_context(request, policy=policy, form=saved.form)
+        return page_or_part(request, "admin_policies_edit.html", "_admin_policies_edit.html", status=saved.status,
                             **context)
     if saved.status == "active":
         flash = f"已保存「{saved.title}」,现为第 {saved.version} 版。"
@@ -447,13 +435,13 @@ async def questionnaire(request: Request, actor):
 @console("admin")
 async def publish_questionnaire(request: Request, actor):
     values = {k: v for k, v in form_values(request).items() if k == "spec"}
-    try:
-        data = read_questionnaire(values)
-    except FormInvalid as exc:
-        context = await questionnaire_context(request, form=Form(exc.values, exc.errors))
-        return page_or_part(request, "admin_questionnaire.html", "_admin_questionnaire.html", status=422, **context)
-    async with atomic():
-        row = await assessments.publish(spec=data.model_dump(exclude_none=True), actor_id=actor.id)
+    row = await attempt(values, read_questionnaire,
+                        lambda data: assessments.publish(spec=data.model_dump(exclude_none=True), actor_id=actor.id),
+                        refusal=only())
+    if isinstance(row, Refused):
+        context = await questionnaire_context(request, form=row.form)
+        return page_or_part(request, "admin_questionnaire.html", "_admin_questionnaire.html", status=row.status,
+                            **context)
     flash = f"已发布问卷第 {row.version} 版。此后的入户调查按新问卷填写和计分,以往的调查保留原版本。"
     context = await questionnaire_context(request, flash=flash)
     return page_or_part(request, "admin_questionnaire.html", "_admin_questionnaire.html", **context)

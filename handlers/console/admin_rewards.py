@@ -18,14 +18,14 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import BaseModel
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.care.schemas import ProjectIn, ProjectStepIn
-from handlers.console.admin import Form, page_or_part, paging
+from handlers.console.admin import paging
 from handlers.console.common import (
-    PAGE_SIZE, FormInvalid, console, domain_field_errors, form_values, message, read_form, render,
+    PAGE_SIZE, Form, FormInvalid, Refused, all_but, any_refusal, attempt, console, form_values, message, only,
+    page_or_part, read_form, render,
 )
 from handlers.points.schemas import RewardIn, RewardPatch
 from handlers.reference.schemas import OrganizationIn
@@ -43,12 +43,6 @@ bp = Blueprint("console_admin_rewards", url_prefix="/console")
 
 # Domain errors about one field of the form that caused them: shown at that field.
 FIELD_OF: dict[type[DomainError], str] = {places.OrganizationNameTaken: "name"}
-
-
-def errors_of(exc: DomainError, schema: type[BaseModel]) -> dict[str, str]:
-    """A domain error as the messages of a form read by ``schema``."""
-    name = FIELD_OF.get(type(exc))
-    return {name: exc.message} if name else domain_field_errors(exc, schema.model_fields)
 
 
 def options(vocabulary: str, codes) -> list[tuple[str, str]]:
@@ -99,17 +93,12 @@ async def rewards_page(request: Request, actor):
 @openapi.exclude()
 @console("admin")
 async def create_reward(request: Request, actor):
-    values = form_values(request, lists=("pickup_station_ids",))
-    try:
-        data = read_form(RewardIn, values, local_times=("valid_from", "valid_until"))
-        async with atomic():
-            reward = await rewards.create(data=data.model_dump())
-    except FormInvalid as exc:
-        context = await rewards_context(request, create_form=Form(exc.values, exc.errors))
-        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=422, **context)
-    except DomainError as exc:
-        context = await rewards_context(request, create_form=Form(values, errors_of(exc, RewardIn)))
-        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=exc.status, **context)
+    reward = await attempt(form_values(request, lists=("pickup_station_ids",)), RewardIn,
+                           lambda data: rewards.create(data=data.model_dump()),
+                           local_times=("valid_from", "valid_until"), refusal=any_refusal, field_of=FIELD_OF)
+    if isinstance(reward, Refused):
+        context = await rewards_context(request, create_form=reward.form)
+        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=reward.status, **context)
     # The list is newest first: the new reward heads its first page.
     flash = f"已登记奖品「{reward.name}」(捐赠方:{reward.donor}),库存 {reward.stock} 件。"
     context = await rewards_context(request, flash=flash)
@@ -131,27 +120,29 @@ def reward_outcome(reward, *, added: int, status: str | None) -> str:
     return f"已{done}「{reward.name}」,现有库存 {reward.stock}/{reward.total_stock} 件,{state}。"
 
 
+def read_reward_patch(values: dict[str, Any]) -> RewardPatch:
+    """The restock form by the API's ``RewardPatch``; sent empty, it is refused, where the API's
+    patch would change nothing."""
+    if not values:
+        raise FormInvalid({"add_stock": "请填写此项"}, values)
+    return read_form(RewardPatch, values)
+
+
 @bp.post("/admin/rewards/<reward_id:int>")
 @openapi.exclude()
 @console("admin")
 async def update_reward(request: Request, actor, reward_id: int):
+    async def update(data: RewardPatch):
+        reward = await rewards.update(reward_id=reward_id, add_stock=data.add_stock or 0, status=data.status)
+        return reward_outcome(reward, added=data.add_stock or 0, status=data.status)
+
     values = {k: v for k, v in form_values(request).items() if k in ("add_stock", "status")}
-    try:
-        if not values:  # the restock form sent empty: the API's patch would change nothing
-            raise FormInvalid({"add_stock": "请填写此项"}, values)
-        data = read_form(RewardPatch, values)
-        async with atomic():
-            reward = await rewards.update(reward_id=reward_id, add_stock=data.add_stock or 0, status=data.status)
-    except FormInvalid as exc:
-        context = await rewards_context(request, editing=(reward_id, Form(exc.values, exc.errors)))
-        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=422, **context)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        context = await rewards_context(request, editing=(reward_id, Form(values, errors_of(exc, RewardPatch))))
-        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=exc.status, **context)
-    context = await rewards_context(request, flash=reward_outcome(reward, added=data.add_stock or 0,
-                                                                  status=data.status))
+    notice = await attempt(values, read_reward_patch, update, refusal=all_but(NotFound), fields=RewardPatch,
+                           field_of=FIELD_OF)
+    if isinstance(notice, Refused):
+        context = await rewards_context(request, editing=(reward_id, notice.form))
+        return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", status=notice.status, **context)
+    context = await rewards_context(request, flash=notice)
     return page_or_part(request, "admin_rewards.html", "_admin_rewards.html", **context)
 
 
@@ -202,17 +193,12 @@ async def organizations(request: Request, actor):
 @openapi.exclude()
 @console("admin")
 async def create_organization(request: Request, actor):
-    values = form_values(request)
-    try:
-        data = read_form(OrganizationIn, values)
-        async with atomic():
-            org = await places.create_organization(**data.model_dump())
-    except FormInvalid as exc:
-        context = await orgs_context(request, create_form=Form(exc.values, exc.errors))
-        return page_or_part(request, "admin_orgs.html", "_admin_orgs.html", status=422, **context)
-    except DomainError as exc:
-        context = await orgs_context(request, create_form=Form(values, errors_of(exc, OrganizationIn)))
-        return page_or_part(request, "admin_orgs.html", "_admin_orgs.html", status=exc.status, **context)
+    org = await attempt(form_values(request), OrganizationIn,
+                        lambda data: places.create_organization(**data.model_dump()),
+                        refusal=any_refusal, field_of=FIELD_OF)
+    if isinstance(org, Refused):
+        context = await orgs_context(request, create_form=org.form)
+        return page_or_part(request, "admin_orgs.html", "_admin_orgs.html", status=org.status, **context)
     # The list is oldest first: the new organisation is on its last page.
     total = len(await places.list_organizations())
     flash = f"已添加机构「{org.name}」({labels.label('organization_kind', org.kind)})。请点击机构名称设置其服务、驿站和资质。"
@@ -285,14 +271,15 @@ def read_settings(values: dict[str, Any]) -> dict[str, Any]:
 @console("admin")
 async def update_organization(request: Request, actor, organization_id: int):
     org = await places.get_organization(organization_id=organization_id)
-    values = form_values(request, lists=("services", "station_ids"))
-    try:
-        changes = read_settings(values)
-        async with atomic():
-            org = await referrals.update_organization(organization_id=organization_id, changes=changes)
-    except FormInvalid as exc:
-        context = await org_context(request, org, settings=Form(exc.values, exc.errors))
-        return page_or_part(request, "admin_orgs_detail.html", "_admin_orgs_settings.html", status=422, **context)
+    saved = await attempt(form_values(request, lists=("services", "station_ids")), read_settings,
+                          lambda changes: referrals.update_organization(organization_id=organization_id,
+                                                                        changes=changes),
+                          refusal=only())
+    if isinstance(saved, Refused):
+        context = await org_context(request, org, settings=saved.form)
+        return page_or_part(request, "admin_orgs_detail.html", "_admin_orgs_settings.html", status=saved.status,
+                            **context)
+    org = saved
     flash = (f"已保存「{org.name}」:服务 {len(org.services)} 项,覆盖驿站 {len(org.station_ids)} 个,"
              f"资质材料 {len(org.qualifications)} 份。")
     context = await org_context(request, org, flash=flash)
@@ -345,28 +332,30 @@ async def projects_page(request: Request, actor):
     return render(request, "admin_projects.html", **await projects_context(request))
 
 
+def read_project(values: dict[str, Any]) -> ProjectIn:
+    """The new project's form by the API's ``ProjectIn``, its budget typed in yuan."""
+    # Boxes none of which is ticked send nothing: an empty choice, which the schema refuses as such.
+    data, budget_error = yuan_to_fen({"services": [], "station_ids": [], **values})
+    try:
+        form = read_form(ProjectIn, data, local_times=("starts_at", "ends_at"))
+    except FormInvalid as exc:
+        raise FormInvalid({**exc.errors, **budget_error}, values) from None
+    if budget_error:
+        raise FormInvalid(budget_error, values)
+    return form
+
+
 @bp.post("/admin/projects")
 @openapi.exclude()
 @console("admin")
 async def create_project(request: Request, actor):
-    values = form_values(request, lists=("services", "station_ids"))
-    # Boxes none of which is ticked send nothing: an empty choice, which the schema refuses as such.
-    data, budget_error = yuan_to_fen({"services": [], "station_ids": [], **values})
-    try:
-        try:
-            form = read_form(ProjectIn, data, local_times=("starts_at", "ends_at"))
-        except FormInvalid as exc:
-            raise FormInvalid({**exc.errors, **budget_error}, values) from None
-        if budget_error:
-            raise FormInvalid(budget_error, values)
-        async with atomic():
-            project = await projects.create(data=form.model_dump(), actor_id=actor.id, now=request.app.ctx.clock())
-    except FormInvalid as exc:
-        context = await projects_context(request, create_form=Form(exc.values, exc.errors))
-        return page_or_part(request, "admin_projects.html", "_admin_projects.html", status=422, **context)
-    except DomainError as exc:
-        context = await projects_context(request, create_form=Form(values, errors_of(exc, ProjectIn)))
-        return page_or_part(request, "admin_projects.html", "_admin_projects.html", status=exc.status, **context)
+    project = await attempt(
+        form_values(request, lists=("services", "station_ids")), read_project,
+        lambda form: projects.create(data=form.model_dump(), actor_id=actor.id, now=request.app.ctx.clock()),
+        refusal=any_refusal, fields=ProjectIn, field_of=FIELD_OF)
+    if isinstance(project, Refused):
+        context = await projects_context(request, create_form=project.form)
+        return page_or_part(request, "admin_projects.html", "_admin_projects.html", status=project.status, **context)
     flash = f"已申报项目「{project.name}」。请打开项目办理立项。"
     context = await projects_context(request, flash=flash)
     return page_or_part(request, "admin_projects.html", "_admin_projects.html", **context)

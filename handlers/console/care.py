@@ -18,12 +18,12 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from handlers.care.complaints import AnswerIn, ComplaintIn, ReopenIn
-from handlers.console.common import FormInvalid, console, domain_field_errors, form_values, read_form, render
+from handlers.console.common import Form, FormInvalid, Refused, attempt, console, form_values, read_form, render
 from models import ResidentProfile
 from server import labels
 from server.access import access_complaint, access_need_household, access_resident, is_worker_of
 from server.care import complaints
-from server.errors import DomainError, Forbidden, ValidationFailed
+from server.errors import Forbidden
 from server.transactions import atomic
 from server.workflow import content
 
@@ -118,17 +118,17 @@ def _speaks_for(actor, complaint) -> bool:
 
 
 async def _complaint_page(request: Request, actor, complaint_id: int, *, status: int = 200,
-                          answer: dict | None = None, notice: str | None = None,
-                          reopen: dict | None = None) -> HTTPResponse:
+                          answer: Form | None = None, notice: str | None = None,
+                          reopen: Form | None = None) -> HTTPResponse:
     complaint = await access_complaint(actor, complaint_id)
     now = request.app.ctx.clock()
     shown = _shown(actor, await complaints.present_for_staff([complaint], now=now))[0]
     return render(request, "complaint.html", status=status, title=f"投诉 {complaint.id}", c=shown,
                   history=_history(shown), city=actor.has("admin"),
                   may_answer=await _may_answer(actor, complaint.id, complaint.status),
-                  answer=answer or {"fields": {}, "errors": {}}, done=DONE.get(request.args.get("ok", "")),
+                  answer=answer or Form(), done=DONE.get(request.args.get("ok", "")),
                   notice=notice, speaks_for=complaint.status == "answered" and _speaks_for(actor, complaint),
-                  reopen=reopen or {"fields": {}, "errors": {}})
+                  reopen=reopen or Form())
 
 
 async def _act(request: Request, actor, complaint_id: int, done: str,
@@ -164,8 +164,7 @@ async def complaint_answer(request: Request, actor, complaint_id: int):
     try:
         form = read_form(AnswerIn, values)
     except FormInvalid as exc:
-        return await _complaint_page(request, actor, complaint_id, status=422,
-                                     answer={"fields": exc.values, "errors": exc.errors})
+        return await _complaint_page(request, actor, complaint_id, status=422, answer=Form(exc.values, exc.errors))
     return await _act(request, actor, complaint_id, "answered", lambda complaint, now: complaints.answer(
         complaint=complaint, actor=actor, text=form.text, now=now), purpose="answer")
 
@@ -190,8 +189,7 @@ async def complaint_reopen(request: Request, actor, complaint_id: int):
     try:
         form = read_form(ReopenIn, values)
     except FormInvalid as exc:
-        return await _complaint_page(request, actor, complaint_id, status=422,
-                                     reopen={"fields": exc.values, "errors": exc.errors})
+        return await _complaint_page(request, actor, complaint_id, status=422, reopen=Form(exc.values, exc.errors))
     return await _act(request, actor, complaint_id, "reopened", lambda complaint, now: complaints.reopen(
         complaint=complaint, actor=actor, reason=form.reason, now=now), complainant=True)
 
@@ -211,12 +209,12 @@ async def household_complaints(*, resident: ResidentProfile, now, fields: dict |
             "errors": errors or {}}
 
 
-async def _panel(request: Request, actor, resident_id: int, *, status: int, fields: dict,
-                 errors: dict) -> HTTPResponse:
+async def _panel(request: Request, actor, resident_id: int, refused: Refused) -> HTTPResponse:
     """The panel again, in place, with what was typed and why it was refused."""
     resident = await access_resident(actor, resident_id)
-    panel = await household_complaints(resident=resident, now=request.app.ctx.clock(), fields=fields, errors=errors)
-    return render(request, "_household_complaints.html", status=status, complaints_panel=panel)
+    panel = await household_complaints(resident=resident, now=request.app.ctx.clock(), fields=refused.form.values,
+                                       errors=refused.form.errors)
+    return render(request, "_household_complaints.html", status=refused.status, complaints_panel=panel)
 
 
 @bp.post("/households/<resident_id:int>/complaints")
@@ -225,22 +223,20 @@ async def _panel(request: Request, actor, resident_id: int, *, status: int, fiel
 async def household_complain(request: Request, actor, resident_id: int):
     """A complaint of a household filed by a worker of its station (代为投诉), as ``POST
     /api/v1/complaints`` with ``resident_id``: same schema, same screening, same service."""
-    values = form_values(request)
     ctx = request.app.ctx
-    try:
+
+    async def read(values: dict[str, Any]) -> ComplaintIn:
+        # WeChat's screening is called before the transaction opens, not inside it.
         form = read_form(ComplaintIn, {**values, "resident_id": resident_id})
         await content.screen(wechat=ctx.wechat, author=actor.user, text=form.text, now=ctx.clock(), field="text")
-        async with atomic():
-            resident, _ = await access_need_household(actor, resident_id)
-            complaint = await complaints.file(actor=actor, resident=resident, volunteer=None, subject=form.subject,
-                                              subject_id=form.subject_id, text=form.text, now=ctx.clock())
-    except FormInvalid as exc:
-        return await _panel(request, actor, resident_id, status=422, fields=values, errors=exc.errors)
-    except ValidationFailed as exc:
-        return await _panel(request, actor, resident_id, status=exc.status, fields=values,
-                            errors=domain_field_errors(exc, ComplaintIn.model_fields))
-    except DomainError as exc:
-        if exc.status >= 500 or exc.status in (401, 403, 404):
-            raise
-        return await _panel(request, actor, resident_id, status=exc.status, fields=values, errors={"": exc.message})
+        return form
+
+    async def file(form: ComplaintIn):
+        resident, _ = await access_need_household(actor, resident_id)
+        return await complaints.file(actor=actor, resident=resident, volunteer=None, subject=form.subject,
+                                     subject_id=form.subject_id, text=form.text, now=ctx.clock())
+
+    complaint = await attempt(form_values(request), read, file, fields=ComplaintIn)
+    if isinstance(complaint, Refused):
+        return await _panel(request, actor, resident_id, complaint)
     return _go(f"/console/complaints/{complaint.id}?ok=filed")

@@ -1,6 +1,7 @@
 """What every console page shares: the templates, the session check, the role a page is for, CSRF,
-forms validated by the API's own schemas with a Chinese message per field, and the pages that
-say "log in", "not yours" or "not allowed".
+forms validated by the API's own schemas with a Chinese message per field, the one way a posted
+form is acted on or sent back (``attempt``), and the pages that say "log in", "not yours" or "not
+allowed".
 
 A page handler is ``@console("worker")`` (or "admin", or "staff" for either) and receives the
 request and the caller. The checks are the API's (server/access.py): a record of another station
@@ -10,8 +11,10 @@ is a 404 here as it is there, and a volunteer or resident session gets 403 on ev
 from __future__ import annotations
 
 import functools
+import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +30,7 @@ from server.access import require_worker_station
 from server.auth import authenticate_console
 from server.clock import CHINA_TZ
 from server.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from server.transactions import atomic
 
 HERE = Path(__file__).parent
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
@@ -96,6 +100,13 @@ def render(request: Request, name: str, *, status: int = 200, headers: dict[str,
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
+
+
+def page_or_part(request: Request, page: str, part: str, *, status: int = 200, **context: Any) -> HTTPResponse:
+    """The whole page, or for htmx only the part a form or a button replaces."""
+    if is_htmx(request):
+        return render(request, part, status=status, part=True, **context)
+    return render(request, page, status=status, **context)
 
 
 def message(request: Request, *, status: int, title: str, text: str, link: tuple[str, str] | None = None) -> HTTPResponse:
@@ -248,3 +259,97 @@ def domain_field_errors(exc: DomainError, fields: Iterable[str] = ()) -> dict[st
     named = {str(d.get("field")).split(".")[0] for d in details if isinstance(d, dict) and d.get("field")}
     shown = {field: exc.message for field in named if field in set(fields)}
     return shown or {"": exc.message}
+
+
+def errors_of(exc: DomainError, fields: type[BaseModel] | Iterable[str] = (), *,
+              field_of: Mapping[type[DomainError], str] | None = None) -> dict[str, str]:
+    """A domain error as the messages of a form with ``fields`` (a schema's, or named): at the field
+    ``field_of`` gives for its kind (an error that is about one field without naming it), else as
+    ``domain_field_errors`` places it."""
+    name = (field_of or {}).get(type(exc))
+    if name:
+        return {name: exc.message}
+    return domain_field_errors(exc, fields.model_fields if isinstance(fields, type) else fields)
+
+
+# --- acting on a posted form ------------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    """A form as the templates draw it: what was typed and each field's message ("" for the form's)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A form sent back: what was typed with its messages, and the status to answer with."""
+
+    form: Form
+    status: int
+
+
+# Which of the service's refusals a form shows beside its fields; the others are the page's.
+Refusal = Callable[[DomainError], bool]
+
+
+def not_access(exc: DomainError) -> bool:
+    """A refusal of what was typed, not of the caller (401, 403, or 404 from an access check on the
+    record in the address) nor a failure (5xx)."""
+    return exc.status not in (401, 403, 404) and exc.status < 500
+
+
+def any_refusal(exc: DomainError) -> bool:
+    """Every refusal is the form's: the ids the service looks up were typed in it, none is in the
+    address."""
+    return True
+
+
+def all_but(*kinds: type[DomainError]) -> Refusal:
+    """Every refusal but those of ``kinds`` (``NotFound``: the record in the address is gone)."""
+    return lambda exc: not isinstance(exc, kinds)
+
+
+def only(*kinds: type[DomainError]) -> Refusal:
+    """Only refusals of ``kinds``; ``only()``: none, the form is refused only for what was typed."""
+    return lambda exc: isinstance(exc, kinds)
+
+
+D = TypeVar("D")
+T = TypeVar("T")
+
+
+async def attempt(values: dict[str, Any], read: type[D] | Callable[[dict[str, Any]], D | Awaitable[D]],
+                  act: Callable[[D], Awaitable[T]], *, local_times: tuple[str, ...] = (),
+                  refusal: Refusal = not_access, fields: type[BaseModel] | Iterable[str] | None = None,
+                  field_of: Mapping[type[DomainError], str] | None = None,
+                  messages: Callable[[DomainError], dict[str, str]] | None = None) -> T | Refused:
+    """Read ``values`` and do ``act`` with what was read, in one transaction: what ``act`` returns,
+    or ``Refused`` holding ``values`` as typed.
+
+    ``read`` is a schema (read by ``read_form`` with ``local_times``) or a reader raising
+    ``FormInvalid``; an async reader may call out (a rate limit, WeChat's screening) before the
+    transaction opens. A form that fails to read is refused with 422. A ``DomainError`` that
+    ``refusal`` says is the form's is refused with its status, its message placed by ``messages``,
+    else by ``errors_of`` among ``fields`` (the schema's by default) and ``field_of``; any other
+    propagates to the page, as does every other exception.
+    """
+    schema = read if isinstance(read, type) and issubclass(read, BaseModel) else None
+    try:
+        data = read_form(schema, values, local_times=local_times) if schema else read(values)
+        if inspect.isawaitable(data):
+            data = await data
+        async with atomic():
+            return await act(data)
+    except FormInvalid as exc:
+        return Refused(Form(values, exc.errors), 422)
+    except DomainError as exc:
+        if not refusal(exc):
+            raise
+        if messages is None:
+            said = errors_of(exc, fields if fields is not None else schema or (), field_of=field_of)
+        else:
+            said = messages(exc)
+        return Refused(Form(values, said), exc.status)

@@ -18,7 +18,9 @@ from handlers.care.schemas import AssessmentIn
 from handlers.common import RejectIn, Strict
 from handlers.people.schemas import ExitIn
 from handlers.console.care import household_complaints
-from handlers.console.common import PAGE_SIZE, FormInvalid, console, form_values, local, read_form, render
+from handlers.console.common import (
+    PAGE_SIZE, Form, FormInvalid, Refused, attempt, console, form_values, local, only, read_form, render,
+)
 from server import labels
 from server.access import access_resident, access_volunteer_for_review
 from server.care import assessments, policies, reassessment
@@ -88,7 +90,7 @@ async def _households(request: Request, actor, *, q: str, category: str | None, 
 
 
 async def _household_page(request: Request, actor, resident_id: int, *, status: int = 200, full: dict | None = None,
-                          reveal: dict | None = None, leave: dict | None = None):
+                          reveal: Form | None = None, leave: Form | None = None):
     resident = await access_resident(actor, resident_id)
     cipher = request.app.ctx.cipher
     done = await assessments.scores(resident_id=resident.id)
@@ -101,12 +103,12 @@ async def _household_page(request: Request, actor, resident_id: int, *, status: 
                              "data": [round((latest.scores or {}).get(d["id"], 0.0), 1) for d in spec["dimensions"]]}]}
     return render(request, "household.html", status=status, title="居民档案",
                   resident=residents.present(resident, cipher=cipher), full=full,
-                  reveal=reveal or {"fields": {}, "errors": {}}, story=await history.of_household(resident=resident),
+                  reveal=reveal or Form(), story=await history.of_household(resident=resident),
                   assessments=[{"visited_at": a.visited_at, "overall": a.overall, "level": a.level} for a in done],
                   radar=radar, exited=resident.status == "exited", exit_reasons=exits.REASONS,
                   exit_info={"reason": exits.REASONS.get(resident.exit_reason or "", ""), "note": resident.exit_note,
                              "at": resident.exited_at},
-                  leave=leave or {"fields": {}, "errors": {}},
+                  leave=leave or Form(),
                   complaints_panel=await household_complaints(resident=resident, now=request.app.ctx.clock()))
 
 
@@ -122,16 +124,14 @@ async def household_page(request: Request, actor, resident_id: int):
 @console("worker")
 async def household_reveal(request: Request, actor, resident_id: int):
     """Full details for the station's own worker, who says why; audited as the API's unmasked read."""
-    values = form_values(request)
-    try:
-        form = read_form(RevealIn, values)
-    except FormInvalid as exc:
-        return await _household_page(request, actor, resident_id, status=422,
-                                     reveal={"fields": exc.values, "errors": exc.errors})
-    async with atomic():
+    async def read_unmasked(form: RevealIn) -> dict:
         resident = await access_resident(actor, resident_id, purpose="unmask")
-        full = await residents.read_unmasked(actor_id=actor.id, resident=resident, cipher=request.app.ctx.cipher,
+        return await residents.read_unmasked(actor_id=actor.id, resident=resident, cipher=request.app.ctx.cipher,
                                              reason=form.reason)
+
+    full = await attempt(form_values(request), RevealIn, read_unmasked, refusal=only())
+    if isinstance(full, Refused):
+        return await _household_page(request, actor, resident_id, status=full.status, reveal=full.form)
     return await _household_page(request, actor, resident_id, full=full)
 
 
@@ -153,14 +153,14 @@ async def volunteer_list(request: Request, actor):
 
 
 async def _volunteer_page(request: Request, actor, volunteer_id: int, *, status: int = 200,
-                          reject: dict | None = None, done: str | None = None):
+                          reject: Form | None = None, done: str | None = None):
     volunteer = await access_volunteer_for_review(actor, volunteer_id)
     account = await ledger.account_for(user_id=volunteer.user_id)
     entries, _ = await ledger.entries(account=account, cursor=None, limit=20)
     return render(request, "volunteer.html", status=status, title=volunteer.name,
                   volunteer=volunteers.present(volunteer), account=ledger.present_account(account),
                   entries=[ledger.present_entry(e) for e in entries], claims=await history.of_volunteer(volunteer=volunteer),
-                  reject=reject or {"fields": {}, "errors": {}}, done=done)
+                  reject=reject or Form(), done=done)
 
 
 @bp.get("/volunteers/<volunteer_id:int>")
@@ -184,16 +184,14 @@ async def volunteer_approve(request: Request, actor, volunteer_id: int):
 @openapi.exclude()
 @console("worker")
 async def volunteer_reject(request: Request, actor, volunteer_id: int):
-    values = form_values(request)
-    try:
-        form = read_form(RejectIn, values)
-    except FormInvalid as exc:
-        return await _volunteer_page(request, actor, volunteer_id, status=422,
-                                     reject={"fields": exc.values, "errors": exc.errors})
-    async with atomic():
+    async def reject(form: RejectIn) -> None:
         volunteer = await access_volunteer_for_review(actor, volunteer_id)
         await volunteers.reject(volunteer=volunteer, reviewer_id=actor.id, reason=form.reason,
                                 now=request.app.ctx.clock())
+
+    refused = await attempt(form_values(request), RejectIn, reject, refusal=only())
+    if isinstance(refused, Refused):
+        return await _volunteer_page(request, actor, volunteer_id, status=refused.status, reject=refused.form)
     return await _volunteer_page(request, actor, volunteer_id, done="已驳回申请,志愿者会收到原因。")
 
 
@@ -235,6 +233,45 @@ def _item_message(item: dict) -> str:
     return "请从选项中选择"
 
 
+def _items(spec: dict) -> dict[str, dict]:
+    return {i["id"]: i for d in spec["dimensions"] for i in d["items"]}
+
+
+def _read_visit(spec: dict, values: dict) -> AssessmentIn:
+    """The home visit's form by the API's ``AssessmentIn``, its answers checked first as the service
+    will check them (every item at once). Raises ``FormInvalid`` naming each item and field."""
+    items = _items(spec)
+    answers, errors = _answers(spec, values)
+    try:
+        assessments.check_answers(spec, answers)
+    except ValidationFailed as exc:
+        for d in exc.details if isinstance(exc.details, list) else []:
+            key = str(d.get("field", "")).removeprefix("answers.")
+            if key in items:
+                errors.setdefault(key, _item_message(items[key]))
+    try:
+        form = read_form(AssessmentIn, {"answers": answers, "visited_at": values.get("visited_at"),
+                                        "visit_notes": values.get("visit_notes")}, local_times=("visited_at",))
+    except FormInvalid as exc:
+        errors.update({k: v for k, v in exc.errors.items() if k != "answers"})
+    if errors:
+        raise FormInvalid(errors, values)
+    return form
+
+
+def _visit_refusal(spec: dict, exc: DomainError) -> dict[str, str]:
+    """The service's refusal of a visit: a ``ValidationFailed`` at each item it names, the others at
+    the top of the form."""
+    if not isinstance(exc, ValidationFailed):
+        return {"": exc.message}
+    items = _items(spec)
+    named = {}
+    for d in exc.details if isinstance(exc.details, list) else []:
+        key = str(d.get("field", "")).removeprefix("answers.")
+        named[key] = _item_message(items[key]) if key in items else exc.message
+    return named or {"": exc.message}
+
+
 async def _assess_page(request: Request, actor, resident_id: int, *, status: int = 200, values: dict | None = None,
                        errors: dict | None = None):
     resident = await access_resident(actor, resident_id, purpose="edit")
@@ -257,45 +294,21 @@ async def assess_form(request: Request, actor, resident_id: int):
 @console("worker")
 async def assess(request: Request, actor, resident_id: int):
     """A home visit recorded from the questionnaire in force, as ``POST .../assessments``."""
-    values = form_values(request, lists=tuple(f"a_{i['id']}" for d in (await assessments.current())["dimensions"]
-                                              for i in d["items"] if i["type"] == "multi"))
     spec = await assessments.current()
-    items = {i["id"]: i for d in spec["dimensions"] for i in d["items"]}
-    answers, errors = _answers(spec, values)
-    try:
-        assessments.check_answers(spec, answers)  # every item at once, as the service will check them
-    except ValidationFailed as exc:
-        for d in exc.details if isinstance(exc.details, list) else []:
-            key = str(d.get("field", "")).removeprefix("answers.")
-            if key in items:
-                errors.setdefault(key, _item_message(items[key]))
-    try:
-        form = read_form(AssessmentIn, {"answers": answers, "visited_at": values.get("visited_at"),
-                                        "visit_notes": values.get("visit_notes")}, local_times=("visited_at",))
-    except FormInvalid as exc:
-        errors.update({k: v for k, v in exc.errors.items() if k != "answers"})
-    if errors:
-        return await _assess_page(request, actor, resident_id, status=422, values=values, errors=errors)
+    multi = tuple(f"a_{key}" for key, item in _items(spec).items() if item["type"] == "multi")
     ctx = request.app.ctx
-    try:
-        async with atomic():
-            resident = await access_resident(actor, resident_id, purpose="edit")
-            await assessments.record(resident=resident, answers=form.answers, visited_at=form.visited_at,
-                                     visit_notes=form.visit_notes, assessor_id=actor.id, cipher=ctx.cipher,
-                                     now=ctx.clock())
-    except ValidationFailed as exc:
-        named = {}
-        for d in exc.details if isinstance(exc.details, list) else []:
-            field = str(d.get("field", ""))
-            key = field.removeprefix("answers.")
-            named[key] = _item_message(items[key]) if key in items else exc.message
-        return await _assess_page(request, actor, resident_id, status=exc.status, values=values,
-                                  errors=named or {"": exc.message})
-    except DomainError as exc:
-        if exc.status in (401, 403, 404) or exc.status >= 500:
-            raise
-        return await _assess_page(request, actor, resident_id, status=exc.status, values=values,
-                                  errors={"": exc.message})
+
+    async def record(form: AssessmentIn) -> None:
+        resident = await access_resident(actor, resident_id, purpose="edit")
+        await assessments.record(resident=resident, answers=form.answers, visited_at=form.visited_at,
+                                 visit_notes=form.visit_notes, assessor_id=actor.id, cipher=ctx.cipher,
+                                 now=ctx.clock())
+
+    refused = await attempt(form_values(request, lists=multi), lambda values: _read_visit(spec, values), record,
+                            messages=lambda exc: _visit_refusal(spec, exc))
+    if isinstance(refused, Refused):
+        return await _assess_page(request, actor, resident_id, status=refused.status, values=refused.form.values,
+                                  errors=refused.form.errors)
     return HTTPResponse(status=204, headers={"HX-Redirect": f"/console/households/{resident_id}"})
 
 
@@ -381,20 +394,14 @@ async def reassessments_page(request: Request, actor):
 @console("worker")
 async def household_exit(request: Request, actor, resident_id: int):
     """End a household's assistance: ``POST /api/v1/residents/<id>/exit``'s check and service."""
-    values = form_values(request)
-    try:
-        form = read_form(ExitIn, values)
-    except FormInvalid as exc:
-        return await _household_page(request, actor, resident_id, status=422,
-                                     leave={"fields": exc.values, "errors": exc.errors})
-    try:
-        async with atomic():
-            resident = await access_resident(actor, resident_id, purpose="edit")
-            await exits.exit_household(resident=resident, actor=actor, reason=form.reason, note=form.note,
-                                       now=request.app.ctx.clock())
-    except exits.ServiceUnderWay as exc:
-        return await _household_page(request, actor, resident_id, status=exc.status,
-                                     leave={"fields": values, "errors": {"": exc.message}})
+    async def leave(form: ExitIn) -> None:
+        resident = await access_resident(actor, resident_id, purpose="edit")
+        await exits.exit_household(resident=resident, actor=actor, reason=form.reason, note=form.note,
+                                   now=request.app.ctx.clock())
+
+    refused = await attempt(form_values(request), ExitIn, leave, refusal=only(exits.ServiceUnderWay))
+    if isinstance(refused, Refused):
+        return await _household_page(request, actor, resident_id, status=refused.status, leave=refused.form)
     return HTTPResponse(status=204, headers={"HX-Redirect": f"/console/households/{resident_id}"})
 
 

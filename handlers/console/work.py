@@ -8,6 +8,7 @@ record is a 404), the same service in the same transaction, the same schema for 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, raw
@@ -15,7 +16,7 @@ from sanic_ext import openapi
 
 from handlers.common import RejectIn
 from handlers.console.common import (
-    FormInvalid, console, domain_field_errors, form_values, local, local_input, message, read_form, render,
+    Form, FormInvalid, Refused, attempt, console, form_values, local, local_input, message, only, read_form, render,
 )
 from handlers.points.schemas import FulfilIn
 from handlers.workflow.schemas import ConfirmIn, FollowUpIn, NeedIn, NeedListQuery, PairingIn, TaskIn
@@ -79,9 +80,9 @@ async def need_list(request: Request, actor):
                   statuses=labels.NEED_STATUS, done=_done(request))
 
 
-async def _need_page(request: Request, actor, need_id: int, *, status: int = 200, dispatch: dict | None = None,
-                     reject: dict | None = None, pairing: dict | None = None,
-                     follow: dict | None = None) -> HTTPResponse:
+async def _need_page(request: Request, actor, need_id: int, *, status: int = 200, dispatch: Form | None = None,
+                     reject: Form | None = None, pairing: Form | None = None,
+                     follow: Form | None = None) -> HTTPResponse:
     need = await access_need(actor, need_id)
     ctx = request.app.ctx
     now = ctx.clock()
@@ -93,11 +94,10 @@ async def _need_page(request: Request, actor, need_id: int, *, status: int = 200
     return render(request, "need.html", status=status, title=f"需求 {need.id}",
                   need=needs.present(need, cipher=ctx.cipher), resident_name=need.resident.name,
                   events=await needs.timeline(need=need), tasks=task_rows, done=_done(request),
-                  dispatch=dispatch or {"fields": defaults, "errors": {}}, reject=reject or {"fields": {}, "errors": {}},
-                  pairing=pairing or {"fields": {"starts_on": local(now, "%Y-%m-%d"), "minutes": "60", "start_time": "09:00"},
-                                      "errors": {}},
+                  dispatch=dispatch or Form(defaults), reject=reject or Form(), pairing=pairing or Form(
+                      {"starts_on": local(now, "%Y-%m-%d"), "minutes": "60", "start_time": "09:00"}),
                   volunteers=await volunteers.approved_at(station_id=need.station_id), weekdays=labels.WEEKDAYS,
-                  follow=follow or {"fields": {}, "errors": {}}, follow_up_note=need.follow_up_note)
+                  follow=follow or Form(), follow_up_note=need.follow_up_note)
 
 
 @bp.get("/needs/<need_id:int>")
@@ -121,15 +121,13 @@ async def need_accept(request: Request, actor, need_id: int):
 @openapi.exclude()
 @console("worker")
 async def need_reject(request: Request, actor, need_id: int):
-    values = form_values(request)
-    try:
-        form = read_form(RejectIn, values)
-    except FormInvalid as exc:
-        return await _need_page(request, actor, need_id, status=422,
-                                reject={"fields": exc.values, "errors": exc.errors})
-    async with atomic():
+    async def reject(form: RejectIn) -> None:
         need = await access_need(actor, need_id, purpose="manage")
         await flows.reject_need(need=need, actor=actor, reason=form.reason, now=request.app.ctx.clock())
+
+    refused = await attempt(form_values(request), RejectIn, reject, refusal=only())
+    if isinstance(refused, Refused):
+        return await _need_page(request, actor, need_id, status=refused.status, reject=refused.form)
     return _go(f"/console/needs/{need_id}?ok=rejected")
 
 
@@ -138,15 +136,13 @@ async def need_reject(request: Request, actor, need_id: int):
 @console("worker")
 async def need_follow_up(request: Request, actor, need_id: int):
     """Close a low rating's follow-up with what the station found and did."""
-    values = form_values(request)
-    try:
-        form = read_form(FollowUpIn, values)
-    except FormInvalid as exc:
-        return await _need_page(request, actor, need_id, status=422,
-                                follow={"fields": exc.values, "errors": exc.errors})
-    async with atomic():
+    async def close(form: FollowUpIn) -> None:
         need = await access_need(actor, need_id, purpose="manage")
         await needs.close_follow_up(need=need, actor=actor, note=form.note, now=request.app.ctx.clock())
+
+    refused = await attempt(form_values(request), FollowUpIn, close, refusal=only())
+    if isinstance(refused, Refused):
+        return await _need_page(request, actor, need_id, status=refused.status, follow=refused.form)
     return _go(f"/console/needs/{need_id}?ok=followed_up")
 
 
@@ -154,20 +150,16 @@ async def need_follow_up(request: Request, actor, need_id: int):
 @openapi.exclude()
 @console("worker")
 async def need_dispatch(request: Request, actor, need_id: int):
-    values = form_values(request)
     ctx = request.app.ctx
-    try:
-        form = read_form(TaskIn, values, local_times=("scheduled_start", "scheduled_end"))
-        async with atomic():
-            need = await access_need(actor, need_id, purpose="manage")
-            await tasks.create(need=need, actor_id=actor.id, data=form.model_dump(), cipher=ctx.cipher,
-                               now=ctx.clock())
-    except FormInvalid as exc:
-        return await _need_page(request, actor, need_id, status=422,
-                                dispatch={"fields": exc.values, "errors": exc.errors})
-    except ValidationFailed as exc:
-        return await _need_page(request, actor, need_id, status=exc.status,
-                                dispatch={"fields": values, "errors": domain_field_errors(exc, TaskIn.model_fields)})
+
+    async def dispatch(form: TaskIn) -> None:
+        need = await access_need(actor, need_id, purpose="manage")
+        await tasks.create(need=need, actor_id=actor.id, data=form.model_dump(), cipher=ctx.cipher, now=ctx.clock())
+
+    refused = await attempt(form_values(request), TaskIn, dispatch, local_times=("scheduled_start", "scheduled_end"),
+                            refusal=only(ValidationFailed))
+    if isinstance(refused, Refused):
+        return await _need_page(request, actor, need_id, status=refused.status, dispatch=refused.form)
     return _go(f"/console/needs/{need_id}?ok=dispatched")
 
 
@@ -200,27 +192,26 @@ async def report_form(request: Request, actor, resident_id: int):
 async def report(request: Request, actor, resident_id: int):
     """A need reported for a household without a phone (代报, 机制一), as ``POST /api/v1/needs``
     with ``resident_id``: same limit, same screening, same service."""
-    values = form_values(request)
     ctx = request.app.ctx
-    try:
+
+    async def read(values: dict[str, Any]) -> tuple[NeedIn, Any]:
+        # The limit and WeChat's screening are called before the transaction opens, not inside it.
         form = read_form(NeedIn, {**values, "resident_id": resident_id}, local_times=("window_start", "window_end"))
         await ratelimit.hit(request, "need_report", user_id=actor.id)
         screened = await content.screen(wechat=ctx.wechat, author=actor.user, text=form.description,
                                         now=ctx.clock(), field="description")
-        async with atomic():
-            resident, on_behalf = await access_need_household(actor, resident_id)
-            need = await needs.create(actor=actor, resident=resident, on_behalf=on_behalf, data=form.model_dump(),
-                                      cipher=ctx.cipher, now=ctx.clock(), screened=screened)
-    except FormInvalid as exc:
-        return await _report_page(request, actor, resident_id, status=422, values=values, errors=exc.errors)
-    except ValidationFailed as exc:
-        return await _report_page(request, actor, resident_id, status=exc.status, values=values,
-                                  errors=domain_field_errors(exc, NeedIn.model_fields))
-    except DomainError as exc:
-        if exc.status >= 500 or exc.status in (401, 403, 404):
-            raise
-        return await _report_page(request, actor, resident_id, status=exc.status, values=values,
-                                  errors={"": exc.message})
+        return form, screened
+
+    async def create(checked: tuple[NeedIn, Any]):
+        form, screened = checked
+        resident, on_behalf = await access_need_household(actor, resident_id)
+        return await needs.create(actor=actor, resident=resident, on_behalf=on_behalf, data=form.model_dump(),
+                                  cipher=ctx.cipher, now=ctx.clock(), screened=screened)
+
+    need = await attempt(form_values(request), read, create, fields=NeedIn)
+    if isinstance(need, Refused):
+        return await _report_page(request, actor, resident_id, status=need.status, values=need.form.values,
+                                  errors=need.form.errors)
     return _go(f"/console/needs/{need.id}?ok=reported")
 
 
@@ -250,21 +241,17 @@ async def record_list(request: Request, actor):
 @openapi.exclude()
 @console("worker")
 async def record_confirm(request: Request, actor, task_id: int):
-    values = form_values(request)
     ctx = request.app.ctx
-    try:
-        form = read_form(ConfirmIn, values)
-        async with atomic():
-            task, _, _ = await access_task(actor, task_id, purpose="manage")
-            await records.confirm(task=task, actor_id=actor.id, minutes=form.minutes, reason=form.reason,
-                                  settings=ctx.settings, now=ctx.clock())
-    except FormInvalid as exc:
-        return await _records_page(request, actor, status=422, errors={task_id: exc.errors}, values={task_id: values})
-    except DomainError as exc:
-        if exc.status in (401, 403, 404) or exc.status >= 500:
-            raise
-        return await _records_page(request, actor, status=exc.status, errors={task_id: domain_field_errors(exc, ConfirmIn.model_fields)},
-                                   values={task_id: values})
+
+    async def confirm(form: ConfirmIn) -> None:
+        task, _, _ = await access_task(actor, task_id, purpose="manage")
+        await records.confirm(task=task, actor_id=actor.id, minutes=form.minutes, reason=form.reason,
+                              settings=ctx.settings, now=ctx.clock())
+
+    refused = await attempt(form_values(request), ConfirmIn, confirm)
+    if isinstance(refused, Refused):
+        return await _records_page(request, actor, status=refused.status, errors={task_id: refused.form.errors},
+                                   values={task_id: refused.form.values})
     return _go("/console/records?ok=confirmed")
 
 
@@ -272,15 +259,17 @@ async def record_confirm(request: Request, actor, task_id: int):
 @openapi.exclude()
 @console("worker")
 async def record_reject(request: Request, actor, task_id: int):
-    values = form_values(request)
-    try:
-        form = read_form(RejectIn, values)
-    except FormInvalid as exc:
-        return await _records_page(request, actor, status=422, errors={task_id: {f"reject_{k}": v for k, v in exc.errors.items()}},
-                                   values={task_id: {f"reject_{k}": v for k, v in values.items()}})
-    async with atomic():
+    async def reject(form: RejectIn) -> None:
         task, _, _ = await access_task(actor, task_id, purpose="manage")
         await records.reject_record(task=task, actor_id=actor.id, reason=form.reason, now=request.app.ctx.clock())
+
+    refused = await attempt(form_values(request), RejectIn, reject, refusal=only())
+    if isinstance(refused, Refused):
+        # The record's two forms share its row: the send-back form's fields are named reject_*.
+        errors = {f"reject_{k}": v for k, v in refused.form.errors.items()}
+        values = {f"reject_{k}": v for k, v in refused.form.values.items()}
+        return await _records_page(request, actor, status=refused.status, errors={task_id: errors},
+                                   values={task_id: values})
     return _go("/console/records?ok=record_rejected")
 
 
@@ -393,26 +382,29 @@ async def pairing_end(request: Request, actor, pairing_id: int):
 async def pairing_create(request: Request, actor, need_id: int):
     """结对帮扶 from a need's page: a volunteer of the station on a weekly schedule, as ``POST
     /api/v1/pairings``; the first week's tasks are generated at once."""
-    values = form_values(request, lists=("weekdays",))
     ctx = request.app.ctx
     now = ctx.clock()
-    data = {"need_id": need_id, "volunteer_id": values.get("volunteer_id"), "starts_on": values.get("starts_on"),
-            "ends_on": values.get("ends_on"), "title": values.get("title"),
-            "schedule": {"weekdays": values.get("weekdays") or [], "start_time": values.get("start_time"),
-                         "minutes": values.get("minutes")}}
-    try:
-        form = read_form(PairingIn, data)
-        async with atomic():
-            need = await access_need(actor, need_id, purpose="manage")
-            pairing = await pairings.create(actor=actor, need=need, data=form.model_dump(), now=now)
-    except FormInvalid as exc:
-        errors = {("weekdays" if k == "schedule" else k): v for k, v in exc.errors.items()}
-        return await _need_page(request, actor, need_id, status=422, pairing={"fields": values, "errors": errors})
-    except DomainError as exc:
-        if exc.status in (401, 403, 404) or exc.status >= 500:
-            raise
-        return await _need_page(request, actor, need_id, status=exc.status, pairing={
-            "fields": values, "errors": domain_field_errors(exc, ("volunteer_id", "starts_on", "ends_on", "title"))})
+
+    def read(values: dict[str, Any]) -> PairingIn:
+        data = {"need_id": need_id, "volunteer_id": values.get("volunteer_id"), "starts_on": values.get("starts_on"),
+                "ends_on": values.get("ends_on"), "title": values.get("title"),
+                "schedule": {"weekdays": values.get("weekdays") or [], "start_time": values.get("start_time"),
+                             "minutes": values.get("minutes")}}
+        try:
+            return read_form(PairingIn, data)
+        except FormInvalid as exc:
+            # The schedule is one field of the schema, and its message stands beside the weekdays.
+            raise FormInvalid({("weekdays" if k == "schedule" else k): v for k, v in exc.errors.items()},
+                              values) from None
+
+    async def create(form: PairingIn):
+        need = await access_need(actor, need_id, purpose="manage")
+        return await pairings.create(actor=actor, need=need, data=form.model_dump(), now=now)
+
+    pairing = await attempt(form_values(request, lists=("weekdays",)), read, create,
+                            fields=("volunteer_id", "starts_on", "ends_on", "title"))
+    if isinstance(pairing, Refused):
+        return await _need_page(request, actor, need_id, status=pairing.status, pairing=pairing.form)
     await pairings.generate(now=now, cipher=ctx.cipher, sla_hours=ctx.settings.referral_sla_hours,
                             pairing_id=pairing.id)
     return _go(f"/console/needs/{need_id}?ok=paired")
