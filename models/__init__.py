@@ -6,7 +6,7 @@ from models.catalogue import Service, ServiceCategory
 from models.complaints import Complaint
 from models.deadlines import DeadlineNotice
 from models.notifications import CallbackEvent, ContentFlag, Notification, OutboxMessage, SubscriptionQuota
-from models.places import District, Organization, Project, ProjectStep, Station
+from models.places import District, Organization, Project, ProjectPayment, ProjectStep, Station
 from models.points import (
     CreditBatch, CreditIncrement, IdempotencyRecord, PointsAccount, PointsEntry, PointsRules, Redemption, Reward,
 )
@@ -21,6 +21,7 @@ __all__ = [
     "CLAIM_ENDED",
     "NEED_UNDER_WAY",
     "Project",
+    "ProjectPayment",
     "ProjectStep",
     "OrgReferral",
     "Pairing",

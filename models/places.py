@@ -62,11 +62,34 @@ class Project(Model):
     services = fields.JSONField(default=list)
     station_ids = fields.JSONField(default=list)
     status = fields.CharField(max_length=20, default="proposed")
+    # The KPI targets set at 立项 ({kpi: value}; server/care/projects.py TARGETS), compared at 验收.
+    targets = fields.JSONField(default=dict)
     created_by = fields.IntField()
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "projects"
+
+
+class ProjectPayment(Model):
+    """Money paid to the provider against the budget (拨付): advances while the project runs, the
+    final payment only after it was accepted (验收通过)."""
+
+    id = fields.IntField(primary_key=True)
+    project = fields.ForeignKeyField("models.Project", related_name="payments", on_delete=fields.RESTRICT)
+    kind = fields.CharField(max_length=10)  # PAYMENT_KINDS
+    amount_fen = fields.BigIntField()
+    note = fields.CharField(max_length=200, default="")
+    # The acceptance step a final payment rests on.
+    step_id = fields.IntField(null=True)
+    actor_id = fields.IntField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "project_payments"
+
+
+PAYMENT_KINDS = ("advance", "final")
 
 
 class ProjectStep(Model):

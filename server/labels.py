@@ -58,7 +58,9 @@ PROJECT_STEP = {"approved": "立项", "in_progress": "开始实施", "acceptance
 # A project's KPIs (server/care/projects.py kpis), as the project ledger heads them.
 PROJECT_KPI = {"tasks": "任务数", "tasks_done": "完成任务", "verified_hours": "核定时长(小时)", "on_time_rate": "准时率",
                "median_minutes_to_first_service": "需求到首次服务中位数(分钟)", "average_rating": "平均评分",
-               "complaints": "投诉数", "low_ratings": "低评分(≤2分)"}
+               "complaints": "投诉数", "low_ratings": "低评分(≤2分)", "referrals_accepted": "承接转介数"}
+# Payments to a provider (拨付, models/places.py PAYMENT_KINDS).
+PAYMENT_KIND = {"advance": "预拨", "final": "尾款"}
 # Complaints (models/complaints.py COMPLAINT_STATES, COMPLAINT_SUBJECTS).
 COMPLAINT_STATUS = {"open": "待答复", "answered": "已答复", "accepted": "已解决", "escalated": "已上报区县"}
 COMPLAINT_SUBJECT = {"service": "服务", "task": "任务", "volunteer": "志愿者", "station": "驿站"}
@@ -78,7 +80,7 @@ _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_statu
             "question_type": QUESTION_TYPE,
             "reward_status": REWARD_STATUS, "donor_kind": DONOR_KIND, "organization_kind": ORGANIZATION_KIND,
             "qualification_kind": QUALIFICATION_KIND, "project_status": PROJECT_STATUS, "project_step": PROJECT_STEP,
-            "project_kpi": PROJECT_KPI, "complaint_status": COMPLAINT_STATUS,
+            "project_kpi": PROJECT_KPI, "payment_kind": PAYMENT_KIND, "complaint_status": COMPLAINT_STATUS,
             "complaint_subject": COMPLAINT_SUBJECT, "exit_reason": EXIT_REASON, "deadline_kind": DEADLINE_KIND,
             "deadline_stage": DEADLINE_STAGE}
 

@@ -206,3 +206,20 @@ class ProjectStepIn(Strict):
     to: Literal["approved", "in_progress", "acceptance_pending", "accepted", "failed"]
     note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     documents: list[Annotated[str, StringConstraints(max_length=200)]] = Field(default_factory=list, max_length=20)
+    targets: dict[Literal["tasks_done", "verified_hours", "on_time_rate", "average_rating", "referrals_accepted",
+                          "complaints", "low_ratings"], Annotated[float, Field(ge=0, le=10**7)]] | None = Field(
+        None, description="立项 only: KPI targets, e.g. {\"tasks_done\": 100, \"on_time_rate\": 0.9}")
+
+
+class ProjectsQuery(Strict):
+    status: Literal["proposed", "approved", "in_progress", "acceptance_pending", "accepted", "failed"] | None = None
+    organization_id: Id | None = None
+    station_id: Id | None = None
+    offset: int = Field(0, ge=0, le=100_000)
+    limit: int = Field(50, ge=1, le=200)
+
+
+class PaymentIn(Strict):
+    kind: Literal["advance", "final"]
+    amount_fen: int = Field(gt=0, le=10**12)
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""

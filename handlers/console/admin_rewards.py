@@ -19,9 +19,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sanic import Blueprint, Request
+from sanic.response import raw
 from sanic_ext import openapi
 
-from handlers.care.schemas import ProjectIn, ProjectStepIn
+from handlers.care.schemas import PaymentIn, ProjectIn, ProjectStepIn
 from handlers.console.admin import paging
 from handlers.console.common import (
     PAGE_SIZE, Form, FormInvalid, Refused, all_but, any_refusal, attempt, console, form_values, message, only,
@@ -32,6 +33,9 @@ from handlers.reference.schemas import OrganizationIn
 from handlers.workflow.schemas import OrganizationPatch, Qualification
 from server import labels
 from server.care import projects
+from server.http import XLSX, xlsx_headers
+from server.people import staff
+from server.reports import excel
 from server.errors import DomainError, NotFound
 from server.points import rewards
 from server.reference import catalogue, places
@@ -377,17 +381,42 @@ def kpi_rows(kpis: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 
 async def project_context(request: Request, project, *, step_forms: dict[str, Form] | None = None,
-                          flash: str | None = None, level: str = "ok") -> dict[str, Any]:
+                          pay_form: Form | None = None, flash: str | None = None,
+                          level: str = "ok") -> dict[str, Any]:
     shown = await projects.present(project, grace_minutes=request.app.ctx.settings.checkin_grace_minutes)
     stations = await places.list_stations()
+    actors = await staff.labels_of({s["actor_id"] for s in shown["steps"] if s["actor_id"] is not None})
     return {
         "title": project.name, "project": shown,
         "organization": await places.get_organization(organization_id=project.organization_id),
         "service_names": await catalogue.service_names(), "station_names": {s.id: s.name for s in stations},
-        "kpis": kpi_rows(shown["kpis"]), "steps": [{**s, "kpis": kpi_rows(s["kpis"])} for s in shown["steps"]],
+        "kpis": kpi_rows(shown["kpis"]),
+        "steps": [{**s, "kpis": kpi_rows(s["kpis"]), "actor": actors.get(s["actor_id"], "")} for s in shown["steps"]],
         "step_forms": {to: (step_forms or {}).get(to) or Form() for to in projects.next_steps(status=project.status)},
+        "target_fields": [(kpi, labels.label("project_kpi", kpi), "不多于" if better == "<=" else "不少于")
+                          for kpi, better in projects.TARGETS.items()],
+        "payment_kinds": list(labels.PAYMENT_KIND.items()), "pay_form": pay_form or Form({"kind": "advance"}),
         "flash": flash, "level": level,
     }
+
+
+def read_targets(values: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """The 立项 form's targets (``target_<kpi>``, left empty when not set), and each one's message."""
+    targets, errors = {}, {}
+    for kpi in projects.TARGETS:
+        raw = str(values.get(f"target_{kpi}", "")).strip()
+        if not raw:
+            continue
+        try:
+            number = float(raw)
+        except ValueError:
+            errors[f"target_{kpi}"] = "请填写数字"
+            continue
+        if not 0 <= number <= 10**7 or number != number:
+            errors[f"target_{kpi}"] = "须在 0 至 10000000 之间"
+            continue
+        targets[kpi] = raw
+    return targets, errors
 
 
 @bp.get("/admin/projects/<project_id:int>")
@@ -407,20 +436,23 @@ async def project_step(request: Request, actor, project_id: int):
     to = values.get("to", "")
     # One document per line, as the textarea holds them.
     documents = [line.strip() for line in values.get("documents", "").splitlines() if line.strip()]
+    targets, target_errors = read_targets(values) if to == "approved" else ({}, {})
     try:
         data = read_form(ProjectStepIn, {**{k: v for k, v in values.items() if k in ("to", "note")},
-                                         "documents": documents})
+                                         "documents": documents, **({"targets": targets} if targets else {})})
+        if target_errors:
+            raise FormInvalid(target_errors, values)
     except FormInvalid as exc:
         if "to" in exc.errors:
             return message(request, status=422, title="无法完成", text="请在项目页上选择要办理的步骤。")
-        context = await project_context(request, project, step_forms={to: Form(values, exc.errors)})
+        context = await project_context(request, project, step_forms={to: Form(values, {**exc.errors, **target_errors})})
         return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", status=422, **context)
     ctx = request.app.ctx
     try:
         async with atomic():
             project = await projects.step(project_id=project_id, to=data.to, actor_id=actor.id, note=data.note,
                                           documents=data.documents, grace_minutes=ctx.settings.checkin_grace_minutes,
-                                          now=ctx.clock())
+                                          now=ctx.clock(), targets=data.targets)
     except InvalidState as exc:
         # Someone moved the project meanwhile: say where it is now, in words.
         current = labels.label("project_status", (exc.details or {}).get("current_status"))
@@ -429,7 +461,56 @@ async def project_step(request: Request, actor, project_id: int):
         context = await project_context(request, project, flash=text, level="error")
         return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", status=exc.status,
                             **context)
+    except (projects.TargetsRequired, projects.TargetsNotMet, projects.ProviderNotQualified) as exc:
+        # The project's rules: no targets at 立项, targets missed or a provider unqualified at 验收.
+        errors = {"": exc.message}
+        context = await project_context(request, project, step_forms={to: Form(values, errors)})
+        return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", status=exc.status,
+                            **context)
     flash = (f"已办理「{labels.label('project_step', data.to)}」,"
              f"项目状态:{labels.label('project_status', project.status)}。")
     context = await project_context(request, project, flash=flash)
     return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", **context)
+
+
+@bp.post("/admin/projects/<project_id:int>/payments")
+@openapi.exclude()
+@console("admin")
+async def project_pay(request: Request, actor, project_id: int):
+    """拨付, as ``POST /api/v1/admin/projects/<id>/payments``, the amount typed in yuan."""
+    project = await projects.get(project_id=project_id)
+    values = form_values(request)
+    converted, money_errors = yuan_to_fen({"budget_fen": values.get("amount", "")})
+
+    def read(values: dict[str, Any]) -> PaymentIn:
+        if money_errors:
+            raise FormInvalid({"amount": money_errors["budget_fen"]}, values)
+        try:
+            return read_form(PaymentIn, {"kind": values.get("kind", ""), "note": values.get("note", ""),
+                                         "amount_fen": converted.get("budget_fen")})
+        except FormInvalid as exc:
+            raise FormInvalid({("amount" if k == "amount_fen" else k): v for k, v in exc.errors.items()}, values) from None
+
+    def act(form: PaymentIn):
+        return projects.pay(project_id=project_id, kind=form.kind, amount_fen=form.amount_fen, note=form.note,
+                            actor_id=actor.id, now=request.app.ctx.clock())
+
+    paid = await attempt(values, read, act, refusal=only(projects.PaymentRefused), messages=lambda exc: {"": exc.message})
+    if isinstance(paid, Refused):
+        context = await project_context(request, project, pay_form=paid.form)
+        return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", status=paid.status,
+                            **context)
+    flash = f"已登记{labels.label('payment_kind', paid.kind)} {paid.amount_fen / 100:.2f} 元。"
+    context = await project_context(request, await projects.get(project_id=project_id), flash=flash)
+    return page_or_part(request, "admin_projects_detail.html", "_admin_projects_detail.html", **context)
+
+
+@bp.get("/admin/projects/<project_id:int>/acceptance.xlsx")
+@openapi.exclude()
+@console("admin")
+async def project_acceptance(request: Request, actor, project_id: int):
+    """The 验收 ledger, as ``GET /api/v1/admin/projects/<id>/acceptance``."""
+    project = await projects.get(project_id=project_id)
+    ctx = request.app.ctx
+    data = await excel.acceptance(project=project, grace_minutes=ctx.settings.checkin_grace_minutes, now=ctx.clock())
+    return raw(data, content_type=XLSX, headers=xlsx_headers(f"haibei-project-{project.id}-acceptance.xlsx"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise.functions import Count
 
 from models import User, UserRole
-from server import audit, feed
+from server import audit, feed, labels
 from server.errors import NotFound
 from server.reference import places
 
@@ -76,3 +76,18 @@ async def worker_counts(*, station_ids: list[int]) -> dict[int, int]:
     rows = await (UserRole.filter(role="worker", station_id__in=station_ids).annotate(n=Count("id"))
                   .group_by("station_id").values_list("station_id", "n"))
     return {station_id: n for station_id, n in rows}
+
+
+async def labels_of(user_ids: set[int]) -> dict[int, str]:
+    """Who did something, as a ledger names a member of staff (an account has no name): the role,
+    and the masked phone when the account has one."""
+    roles: dict[int, set[str]] = {}
+    for user_id, role in await UserRole.filter(user_id__in=user_ids or {0}).values_list("user_id", "role"):
+        roles.setdefault(user_id, set()).add(role)
+    phones = dict(await User.filter(id__in=user_ids or {0}).values_list("id", "phone_masked"))
+    out = {}
+    for user_id in user_ids:
+        held = roles.get(user_id, set())
+        role = next((labels.ROLE[r] for r in ("worker", "admin") if r in held), "工作人员")
+        out[user_id] = f"{role} {phones[user_id]}" if phones.get(user_id) else role
+    return out

@@ -20,13 +20,13 @@ from tortoise.expressions import Subquery
 
 from models import (
     Assessment, AuditLog, Need, Organization, PointsAccount, PointsEntry, Project, ProjectStep, ResidentProfile, Service,
-    Station, Task, User, UserRole, VolunteerProfile,
+    Station, Task, VolunteerProfile,
 )
 from server import audit, labels
 from server.care import assessments, complaints, projects, reassessment
 from server.clock import CHINA_TZ
 from server.errors import DomainError
-from server.people import residents
+from server.people import residents, staff
 from server.pii import FieldCipher, mask_name
 from server.points import ledger
 
@@ -187,7 +187,7 @@ async def assessments_rows(*, station_id: int | None, start: datetime, end: date
     async for batch in _batches(await _assessments(station_id=station_id, start=start, end=end)):
         households = dict(await ResidentProfile.filter(id__in={a.resident_id for a in batch}).values_list("id", "name"))
         revisited = await reassessment.revisited(assessments=batch)
-        assessors = await _staff_labels({a.assessor_id for a in batch if a.assessor_id is not None})
+        assessors = await staff.labels_of({a.assessor_id for a in batch if a.assessor_id is not None})
         for a in batch:
             name = households.get(a.resident_id, "")
             row = [a.id, _t(a.visited_at), name if unmasked else mask_name(name), stations.get(a.station_id, ""),
@@ -224,7 +224,7 @@ async def project_kpis_rows(*, station_id: int | None, start: datetime, end: dat
     yield ["项目编号", "节点", "时间", "经办人", "说明", "材料", *[n for _, n in kpi_names]]
     for p in rows:
         steps = await ProjectStep.filter(project_id=p.id).order_by("id")
-        actors = await _staff_labels({step.actor_id for step in steps if step.actor_id is not None})
+        actors = await staff.labels_of({step.actor_id for step in steps if step.actor_id is not None})
         for step in steps:
             k = step.kpis or {}
             yield [p.id, projects.STATUS_NAMES.get(step.to_status, step.to_status), _t(step.created_at),
@@ -243,21 +243,6 @@ async def _exits(*, station_id: int | None, start: datetime, end: datetime):
     return qs.filter(subject_id__in=Subquery(ResidentProfile.filter(station_id=station_id).values("id")))
 
 
-async def _staff_labels(user_ids: set[int]) -> dict[int, str]:
-    """Who did something, as a ledger names a member of staff (an account has no name): the role,
-    and the masked phone when the account has one."""
-    roles: dict[int, set[str]] = {}
-    for user_id, role in await UserRole.filter(user_id__in=user_ids or {0}).values_list("user_id", "role"):
-        roles.setdefault(user_id, set()).add(role)
-    phones = dict(await User.filter(id__in=user_ids or {0}).values_list("id", "phone_masked"))
-    out = {}
-    for user_id in user_ids:
-        held = roles.get(user_id, set())
-        role = next((labels.ROLE[r] for r in ("worker", "admin") if r in held), "工作人员")
-        out[user_id] = f"{role} {phones[user_id]}" if phones.get(user_id) else role
-    return out
-
-
 async def exits_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
                      **_: Any) -> AsyncIterator[list[Any]]:
     """Households whose assistance ended in the period (退出台账), each exit a row, with when it
@@ -273,14 +258,14 @@ async def exits_rows(*, station_id: int | None, start: datetime, end: datetime, 
                 action="resident.reinstate", subject_type="resident", subject_id__in=subjects,
                 id__gt=batch[0].id).order_by("id").values_list("subject_id", "id", "created_at"):
             back.setdefault(subject_id, []).append((audit_id, at))
-        staff = await _staff_labels({a.actor_id for a in batch if a.actor_id is not None})
+        handlers_of = await staff.labels_of({a.actor_id for a in batch if a.actor_id is not None})
         for a in batch:
             h = households.get(a.subject_id)
             detail = a.detail or {}
             reinstated = next((at for audit_id, at in back.get(a.subject_id, []) if audit_id > a.id), None)
             yield [(h.name if unmasked else mask_name(h.name)) if h else "", (h.id_number_masked or "") if h else "",
                    stations.get(h.station_id, "") if h else "", labels.label("exit_reason", detail.get("reason")),
-                   detail.get("note") or "", staff.get(a.actor_id, ""), _t(a.created_at), _t(reinstated)]
+                   detail.get("note") or "", handlers_of.get(a.actor_id, ""), _t(a.created_at), _t(reinstated)]
 
 
 COMPLAINT_FIELDS = ("id", "station_id", "resident_id", "subject", "status", "due_at", "answered_at", "reopen_count",
@@ -372,3 +357,74 @@ async def build(*, kind: str, station_id: int | None, start: datetime, end: date
     # process goes on answering meanwhile (scripts/bench_export reports the longest stall).
     await asyncio.to_thread(workbook.save, path)
     return path
+
+
+async def acceptance(*, project: Project, grace_minutes: int, now: datetime) -> bytes:
+    """The 验收 ledger of one project (项目验收台账), a small workbook:
+    the project and its KPIs against the targets set at 立项; every task counted, with the
+    provider's service on it (the KPIs' evidence); the lifecycle steps; the payments."""
+    found = await projects.evidence(project=project, grace_minutes=grace_minutes)
+    live = await projects.kpis(project=project, grace_minutes=grace_minutes)
+    org = await Organization.get(id=project.organization_id)
+    stations = dict(await Station.filter(id__in=project.station_ids or [0]).values_list("id", "name"))
+    services = await _service_names()
+    workbook = Workbook(write_only=True)
+
+    summary = workbook.create_sheet("验收汇总")
+    summary.append([f"购买服务项目验收台账  生成时间 {_t(now)}"])
+    for label, value in (("项目", project.name), ("承接机构", org.name), ("预算(元)", round(project.budget_fen / 100, 2)),
+                         ("服务期", f"{_t(project.starts_at)} – {_t(project.ends_at)}"),
+                         ("服务项目", "、".join(services.get(c, c) for c in project.services or [])),
+                         ("驿站", "、".join(stations.get(i, "") for i in project.station_ids or [])),
+                         ("状态", labels.label("project_status", project.status))):
+        summary.append(_as_text(summary, [label, value]))
+    summary.append([])
+    summary.append(["指标", "目标", "实际", "是否达标"])
+    for c in projects.compare(project.targets or {}, live):
+        sign = "≥" if c["better"] == ">=" else "≤"
+        summary.append([c["label"], f"{sign} {c['target']}", "" if c["actual"] is None else c["actual"],
+                        "达标" if c["met"] else "未达标"])
+    targeted = set(project.targets or {})
+    for kpi, label in labels.PROJECT_KPI.items():
+        if kpi not in targeted:
+            summary.append([label, "未设目标", "" if live.get(kpi) is None else live[kpi], ""])
+
+    tasks_sheet = workbook.create_sheet("计入任务")
+    tasks_sheet.append(["任务号", "服务项目", "驿站", "计划开始", "任务状态", "服务人员", "签到", "核定分钟", "确认时间",
+                        "承接方式"])
+    people = dict(await VolunteerProfile.filter(id__in={c.volunteer_id for c in found["claims"]} or {0})
+                  .values_list("id", "name"))
+    by_task: dict[int, list[Any]] = {}
+    for c in found["claims"]:
+        by_task.setdefault(c.task_id, []).append(c)
+    for task_id, t in sorted(found["tasks"].items()):
+        how = "转介承接" if task_id in found["referrals_accepted"] else "本机构人员服务"
+        for c in by_task.get(task_id) or [None]:
+            tasks_sheet.append(_as_text(tasks_sheet, [
+                t.id, services.get(t.service_id, t.service_id), stations.get(t.station_id, ""), _t(t.scheduled_start),
+                labels.label("task_status", t.status), mask_name(people.get(c.volunteer_id)) if c else "",
+                _t(c.checked_in_at) if c else "", c.verified_minutes if c else "", _t(c.confirmed_at) if c else "",
+                how]))
+
+    steps_sheet = workbook.create_sheet("项目节点")
+    steps_sheet.append(["节点", "时间", "经办人", "说明", "材料"])
+    steps = await ProjectStep.filter(project_id=project.id).order_by("id")
+    actors = await staff.labels_of({s.actor_id for s in steps if s.actor_id is not None})
+    for s in steps:
+        steps_sheet.append(_as_text(steps_sheet, [projects.STATUS_NAMES.get(s.to_status, s.to_status), _t(s.created_at),
+                                                  actors.get(s.actor_id, ""), s.note or "", "、".join(s.documents or [])]))
+
+    pay_sheet = workbook.create_sheet("拨付记录")
+    pay_sheet.append(["类型", "金额(元)", "时间", "说明"])
+    for p in await projects.payments(project_id=project.id):
+        pay_sheet.append(_as_text(pay_sheet, [labels.label("payment_kind", p.kind), round(p.amount_fen / 100, 2),
+                                              _t(p.created_at), p.note]))
+
+    fd, path = tempfile.mkstemp(prefix="haibei-acceptance-", suffix=".xlsx")
+    os.close(fd)
+    try:
+        await asyncio.to_thread(workbook.save, path)
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        os.unlink(path)

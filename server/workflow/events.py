@@ -27,7 +27,7 @@ class InvalidState(Conflict):
     message = "当前状态下不能进行此操作"
 
 
-_VOCABULARY = {"Need": "need_status", "Task": "task_status", "TaskClaim": "claim_status"}
+_VOCABULARY = {"Need": "need_status", "Task": "task_status", "TaskClaim": "claim_status", "Project": "project_status"}
 
 
 def invalid_state(obj: Model, wanted: str) -> InvalidState:

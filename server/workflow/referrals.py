@@ -32,6 +32,13 @@ class ReferralNotPending(Conflict):
     message = "该转介已处理"
 
 
+def missing_qualifications(*, org: Organization, now: datetime) -> list[str]:
+    """The qualifications 机制二 asks of a provider that ``org`` lacks or holds expired at ``now``."""
+    valid = {q.get("kind") for q in org.qualifications or []
+             if q.get("expires_at") and datetime.fromisoformat(q["expires_at"]) > now}
+    return [k for k in QUALIFICATIONS if k not in valid]
+
+
 def check_qualified(*, org: Organization, service_id: str, station_id: int, now: datetime) -> None:
     """Why ``org`` may not serve ``service_id`` at ``station_id``, if it may not."""
     problems = []
@@ -39,9 +46,7 @@ def check_qualified(*, org: Organization, service_id: str, station_id: int, now:
         problems.append("service")
     if station_id not in (org.station_ids or []):
         problems.append("station")
-    valid = {q.get("kind") for q in org.qualifications or []
-             if q.get("expires_at") and datetime.fromisoformat(q["expires_at"]) > now}
-    missing = [k for k in QUALIFICATIONS if k not in valid]
+    missing = missing_qualifications(org=org, now=now)
     if missing:
         problems.append("qualifications:" + ",".join(missing))
     if problems:

@@ -51,7 +51,12 @@ ROUTES = [
                 "ends_at": "2027-01-01T00:00:00+08:00", "services": ["CLEAN_HOME"], "station_ids": [w.station_id]}, *ADMIN_ONLY),
     ("admin.projects.get", "GET", lambda w: f"/api/v1/admin/projects/{w.project_id}", None, *ADMIN_ONLY),
     ("admin.projects.step", "POST", lambda w: f"/api/v1/admin/projects/{w.project_id}/steps",
-     lambda w: {"to": "approved", "note": "立项"}, *ADMIN_ONLY),
+     lambda w: {"to": "approved", "note": "立项", "targets": {"tasks_done": 1}}, *ADMIN_ONLY),
+    ("admin.projects.list", "GET", lambda w: "/api/v1/admin/projects", None, *ADMIN_ONLY),
+    ("admin.projects.pay", "POST", lambda w: f"/api/v1/admin/projects/{w.running_project_id}/payments",
+     lambda w: {"kind": "advance", "amount_fen": 1}, *ADMIN_ONLY),
+    ("admin.projects.acceptance", "GET", lambda w: f"/api/v1/admin/projects/{w.project_id}/acceptance", None,
+     *ADMIN_ONLY),
     # Notifications
     ("subscriptions.templates", "GET", lambda w: "/api/v1/subscriptions/templates", None, set(ROLES), None),
     ("subscriptions.grant", "POST", lambda w: "/api/v1/subscriptions", lambda w: {"accepted": ["TPL_POINTS"]}, SIGNED_IN, None),
@@ -88,11 +93,17 @@ async def _build_world(client, api):
 
     from models import Project
 
-    org_row = await make_organization()
+    org_row = await make_organization(qualifications=[
+        {"kind": k, "document": f"{k}.pdf", "expires_at": "2030-01-01T00:00:00+08:00"}
+        for k in ("legal_capacity", "staff", "facilities", "finance")])
     project = await Project.create(name="p", organization_id=org_row.id, budget_fen=1, created_by=s["admin"].id,
                                    starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                    ends_at=datetime(2027, 1, 1, tzinfo=timezone.utc), services=["CLEAN_HOME"],
                                    station_ids=[a.id])
+    running = await Project.create(name="q", organization_id=org_row.id, budget_fen=1000, created_by=s["admin"].id,
+                                   starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                   ends_at=datetime(2027, 1, 1, tzinfo=timezone.utc), services=["CLEAN_HOME"],
+                                   station_ids=[a.id], status="approved")
     from models import ContentFlag, CreditBatch, CreditIncrement
 
     now = datetime.now(timezone.utc)
@@ -101,7 +112,7 @@ async def _build_world(client, api):
     batch = await CreditBatch.create(created_by=s["admin"].id, created_at=now, count=1)
     await CreditIncrement.create(batch_id=batch.id, user_id=s["volunteer"].id, volunteer_id=1, threshold_hours=10,
                                  increment=1, hours=10.5, evidence_task_ids=[])
-    return SimpleNamespace(s=s, flag_id=flag.id, credit_batch_id=batch.id, org_id=org_row.id, station_id=a.id, project_id=project.id, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
+    return SimpleNamespace(s=s, flag_id=flag.id, credit_batch_id=batch.id, org_id=org_row.id, station_id=a.id, project_id=project.id, running_project_id=running.id, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
                            pickup_code=r.json()["pickup_code"])
 
 

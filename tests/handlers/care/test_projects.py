@@ -4,8 +4,9 @@ from datetime import datetime, timedelta, timezone
 from statistics import median
 
 from models import Need, ProjectStep, Task, TaskClaim
+from server.workflow import referrals
 from tests.builders import (
-    make_admin, make_need, make_organization, make_resident, make_station, make_task, make_volunteer, make_worker,
+    grant, make_admin, make_need, make_organization, make_resident, make_station, make_task, make_volunteer, make_worker,
     record_after,
 )
 from tests.handlers.test_platform import assert_error
@@ -30,6 +31,12 @@ async def serve(client, worker, volunteer, station, minutes, score):
     return task["id"]
 
 
+async def qualified_organization(*, expires: str = "2030-01-01T00:00:00+08:00", **overrides):
+    """A provider holding every qualification 机制二 asks, valid until ``expires``."""
+    quals = [{"kind": k, "document": f"{k}.pdf", "expires_at": expires} for k in referrals.QUALIFICATIONS]
+    return await make_organization(qualifications=quals, **overrides)
+
+
 async def cleaning_project(client, name: str, budget_fen: int):
     """A running project for home cleaning at a new station, with its worker and a volunteer:
     (admin, station, worker, volunteer, organisation, the create response)."""
@@ -37,7 +44,9 @@ async def cleaning_project(client, name: str, budget_fen: int):
     station = await make_station()
     worker = await make_worker(client, station)
     volunteer, _ = await make_volunteer(client, station, approved_by=worker)
-    org = await make_organization()
+    org = await qualified_organization()
+    # The provider's own person: only its people's services count toward its KPIs.
+    await grant(volunteer, "org_staff", organization_id=org.id)
     now = datetime.now(timezone.utc)
     r = await client.post("/api/v1/admin/projects", json={
         "name": name, "organization_id": org.id, "budget_fen": budget_fen,
@@ -71,18 +80,23 @@ async def test_project_lifecycle_and_kpis_from_real_tasks(client, api):
     }
     assert expected["verified_hours"] == round(25 / 60, 2)
 
+    targets = {"tasks_done": 2, "on_time_rate": 0.9, "complaints": 0}
     for to, note in (("approved", "立项批复"), ("in_progress", "开始实施"), ("acceptance_pending", "申请验收")):
-        r = await client.post(f"/api/v1/admin/projects/{project['id']}/steps", json={"to": to, "note": note}, headers=admin.headers)
+        r = await client.post(f"/api/v1/admin/projects/{project['id']}/steps",
+                              json={"to": to, "note": note, **({"targets": targets} if to == "approved" else {})},
+                              headers=admin.headers)
         assert r.status_code == 200, r.text
     assert_error(await client.post(f"/api/v1/admin/projects/{project['id']}/steps", json={"to": "approved", "note": "x"},
                                    headers=admin.headers), 409, "INVALID_STATE")
     r = await client.post(f"/api/v1/admin/projects/{project['id']}/steps",
                           json={"to": "accepted", "note": "验收通过", "documents": ["验收报告.pdf"]}, headers=admin.headers)
     body = r.json()
-    assert body["status"] == "accepted" and body["kpis"] == expected
+    assert body["status"] == "accepted" and body["kpis"] == {**expected, "referrals_accepted": 0}
+    assert [(c["label"], c["target"], c["actual"], c["met"]) for c in body["comparison"]] == [
+        ("完成任务", 2, 2, True), ("准时率", 0.9, 1.0, True), ("投诉数", 0, 0, True)]
     assert [s["to"] for s in body["steps"]] == ["proposed", "approved", "in_progress", "acceptance_pending", "accepted"]
     final = await ProjectStep.filter(project_id=project["id"], to_status="accepted").first()
-    assert final.kpis == expected and final.documents == ["验收报告.pdf"]
+    assert final.kpis == {**expected, "referrals_accepted": 0} and final.documents == ["验收报告.pdf"]
     assert_error(await client.post(f"/api/v1/admin/projects/{project['id']}/steps", json={"to": "failed", "note": "x"},
                                    headers=worker.headers), 403, "FORBIDDEN")
 
@@ -104,7 +118,8 @@ async def test_a_reversed_service_leaves_the_projects_kpis(client):
 
     kpis = (await client.get(f"/api/v1/admin/projects/{project['id']}", headers=admin.headers)).json()["kpis"]
     served = await TaskClaim.get(task_id=kept)
-    assert kpis["tasks"] == 2
+    # The task taken back is no longer the provider's served work at all.
+    assert kpis["tasks"] == 1
     assert kpis["tasks_done"] == 1
     assert kpis["verified_hours"] == round(served.verified_minutes / 60, 2)
 
@@ -116,7 +131,7 @@ async def test_a_project_naming_an_unknown_service_or_station_is_refused(client)
 
     admin = await make_admin(client)
     station = await make_station()
-    org = await make_organization()
+    org = await qualified_organization()
     now = datetime.now(timezone.utc)
     base = {"name": "居家清洁服务项目", "organization_id": org.id, "budget_fen": 1_000_000,
             "starts_at": (now - timedelta(days=1)).isoformat(), "ends_at": (now + timedelta(days=30)).isoformat(),

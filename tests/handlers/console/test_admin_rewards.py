@@ -220,12 +220,22 @@ async def test_an_organisation_form_that_fails_says_why_and_creates_nothing(api,
 
 
 async def test_an_admin_proposes_a_project_and_moves_it_through_its_steps(api, client):
+    from tests.handlers.care.test_projects import qualified_organization
+
     admin = await make_admin(client)
     station = await make_station(name="鲸园驿站")
-    org = await make_organization(name="鲸园社工服务中心")
+    unfit = await make_organization(name="无资质机构")
+    org = await qualified_organization(name="鲸园社工服务中心")
     async with console_browser(api, admin.openid) as b:
         r = await b.get("/console/admin/projects")
         assert r.status_code == 200 and "还没有购买服务项目" in r.text, r.text
+        # A provider without its qualifications is not proposed: the form says what it lacks.
+        r = await b.post("/console/admin/projects", [
+            ("name", "无资质项目"), ("organization_id", str(unfit.id)), ("budget_fen", "100"),
+            ("starts_at", "2026-12-01T08:00"), ("ends_at", "2027-11-30T18:00"), ("services", "CLEAN_HOME"),
+            ("station_ids", str(station.id))])
+        assert r.status_code == 409 and "缺少或已过期的资质:独立法人资格、专业人员、场地设施、财务制度" in r.text, r.text
+        assert not await Project.exists(name="无资质项目")
         r = await b.post("/console/admin/projects", [
             ("name", "鲸园街道居家清洁服务项目"), ("organization_id", str(org.id)), ("budget_fen", "50000.50"),
             ("starts_at", "2026-12-01T08:00"), ("ends_at", "2027-11-30T18:00"), ("services", "CLEAN_HOME"),
@@ -246,9 +256,19 @@ async def test_an_admin_proposes_a_project_and_moves_it_through_its_steps(api, c
         assert "任务数" in page and "准时率" in page and "暂无" in page and "已申报" in page
         assert 'id="step-approved"' in r.text and 'id="step-in_progress"' not in r.text
 
+        # 立项 asks for at least one target, and a target must be a number.
+        r = await b.post(f"/console/admin/projects/{project.id}/steps", {"to": "approved", "note": "审批"})
+        assert r.status_code == 400 and "立项时须设定至少一项绩效目标" in r.text, r.text
         r = await b.post(f"/console/admin/projects/{project.id}/steps",
-                         {"to": "approved", "note": "区民政局审批通过", "documents": "立项批复.pdf\n项目合同.pdf"})
+                         {"to": "approved", "note": "审批", "target_tasks_done": "十"})
+        assert r.status_code == 422 and "请填写数字" in field(r.text, "step-approved", "target_tasks_done")
+        assert (await Project.get(id=project.id)).status == "proposed"
+        r = await b.post(f"/console/admin/projects/{project.id}/steps",
+                         {"to": "approved", "note": "区民政局审批通过", "documents": "立项批复.pdf\n项目合同.pdf",
+                          "target_tasks_done": "1", "target_complaints": "0"})
         assert r.status_code == 200, r.text
+        assert (await Project.get(id=project.id)).targets == {"tasks_done": 1.0, "complaints": 0.0}
+        assert "绩效目标(立项时设定)" in r.text and "未达标" in text_of(r.text)
         assert "已办理「立项」,项目状态:已立项" in r.text
         assert (await Project.get(id=project.id)).status == "approved"
         step = await ProjectStep.get(project_id=project.id, to_status="approved")
@@ -271,16 +291,32 @@ async def test_an_admin_proposes_a_project_and_moves_it_through_its_steps(api, c
         assert r.status_code == 200 and "项目状态:待验收" in r.text, r.text
         assert 'hx-confirm="确定要将项目「鲸园街道居家清洁服务项目」办理为「验收通过」吗?' in r.text
         assert 'hx-confirm="确定要将项目「鲸园街道居家清洁服务项目」办理为「验收不通过」吗?' in r.text
+        # No task was done by the provider: the target is missed and the project is not accepted.
         r = await b.post(f"/console/admin/projects/{project.id}/steps", {"to": "accepted", "note": "验收合格"})
-        assert r.status_code == 200 and "项目已验收通过,办理已结束" in r.text, r.text
-    assert (await Project.get(id=project.id)).status == "accepted"
+        assert r.status_code == 409 and "未达到的绩效目标:完成任务(目标 1.0,实际 0)" in r.text, r.text
+        assert (await Project.get(id=project.id)).status == "acceptance_pending"
+        # An advance is paid before 验收; an amount that is not money is refused at its field.
+        r = await b.post(f"/console/admin/projects/{project.id}/payments", {"kind": "advance", "amount": "二十"})
+        assert r.status_code == 422 and "请填写金额" in field(r.text, "pay", "amount")
+        r = await b.post(f"/console/admin/projects/{project.id}/payments", {"kind": "final", "amount": "100"})
+        assert r.status_code == 409 and "尾款须在验收通过后拨付" in r.text
+        r = await b.post(f"/console/admin/projects/{project.id}/payments",
+                         {"kind": "advance", "amount": "20000.5", "note": "首期预拨"})
+        assert r.status_code == 200 and "已登记预拨 20000.50 元" in r.text and "已拨付 20000.50 元" in r.text, r.text
+        r = await b.post(f"/console/admin/projects/{project.id}/steps", {"to": "failed", "note": "未完成任务"})
+        assert r.status_code == 200 and "项目已验收不通过,办理已结束" in r.text, r.text
+        r = await b.get(f"/console/admin/projects/{project.id}/acceptance.xlsx")
+        assert r.status_code == 200 and r.content.startswith(b"PK")
+    assert (await Project.get(id=project.id)).status == "failed"
     assert await ProjectStep.filter(project_id=project.id).count() == 5
 
 
 async def test_a_project_form_that_fails_keeps_what_was_typed_and_creates_nothing(api, client):
+    from tests.handlers.care.test_projects import qualified_organization
+
     admin = await make_admin(client)
     station = await make_station(name="鲸园驿站")
-    org = await make_organization(name="鲸园社工服务中心")
+    org = await qualified_organization(name="鲸园社工服务中心")
     async with console_browser(api, admin.openid) as b:
         await b.get("/console/admin/projects")
         r = await b.post("/console/admin/projects", [

@@ -140,14 +140,15 @@ async def test_assessments_ledger_scores_masked_and_notes_only_for_the_station(c
 
 
 async def test_project_kpis_ledger_lists_live_kpis_and_each_step(client):
-    from tests.builders import make_organization, make_volunteer
-    from tests.handlers.care.test_projects import serve
+    from tests.builders import grant, make_volunteer
+    from tests.handlers.care.test_projects import qualified_organization, serve
 
     admin = await make_admin(client)
     station = await make_station()
     worker = await make_worker(client, station)
     volunteer, _ = await make_volunteer(client, station, approved_by=worker)
-    org = await make_organization(name="威海市益善社工服务中心")
+    org = await qualified_organization(name="威海市益善社工服务中心")
+    await grant(volunteer, "org_staff", organization_id=org.id)
     now = datetime.now(timezone.utc)
     created = await client.post("/api/v1/admin/projects", json={
         "name": "居家清洁服务项目", "organization_id": org.id, "budget_fen": 5_000_050,
@@ -163,7 +164,7 @@ async def test_project_kpis_ledger_lists_live_kpis_and_each_step(client):
     await serve(client, worker, volunteer, station, 15, 5)
     await serve(client, worker, volunteer, station, 10, 2)
     r = await client.post(f"/api/v1/admin/projects/{project['id']}/steps", json={"to": "approved", "note": "立项批复",
-                          "documents": ["批复.pdf", "预算.xlsx"]}, headers=admin.headers)
+                          "documents": ["批复.pdf", "预算.xlsx"], "targets": {"tasks_done": 2}}, headers=admin.headers)
     assert r.status_code == 200
     kpis = (await client.get(f"/api/v1/admin/projects/{project['id']}", headers=admin.headers)).json()["kpis"]
     assert kpis["tasks_done"] == 2
@@ -173,7 +174,8 @@ async def test_project_kpis_ledger_lists_live_kpis_and_each_step(client):
     assert rows[1][:7] == ("项目编号", "项目名称", "承接机构", "预算(元)", "开始", "结束", "状态")
     assert rows[2][:4] == (project["id"], "居家清洁服务项目", "威海市益善社工服务中心", 50000.5) and rows[2][6] == "立项"
     assert rows[2][7:] == (kpis["tasks"], kpis["tasks_done"], kpis["verified_hours"], kpis["on_time_rate"],
-                           kpis["median_minutes_to_first_service"], kpis["average_rating"], kpis["complaints"], kpis["low_ratings"])
+                           kpis["median_minutes_to_first_service"], kpis["average_rating"], kpis["complaints"], kpis["low_ratings"],
+                           kpis["referrals_accepted"])
     steps = [row for row in rows[4:] if row[0] == project["id"]]
     assert [(s[1], s[4], s[5]) for s in steps] == [("申报", None, None), ("立项", "立项批复", "批复.pdf、预算.xlsx")]
     assert len(rows) == 2 + 1 + 1 + 1 + 2  # title, header, one project, blank, step header, two steps
