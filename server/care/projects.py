@@ -194,6 +194,7 @@ def compare(targets: dict[str, Any], actual: dict[str, Any]) -> list[dict[str, A
     """Each target beside what was reached, and whether it was met (no figure yet: not met)."""
     out = []
     for kpi, target in targets.items():
+        target = int(target) if float(target).is_integer() else target  # 2, not 2.0
         reached = actual.get(kpi)
         better = TARGETS.get(kpi, ">=")
         met = reached is not None and (reached >= target if better == ">=" else reached <= target)

@@ -74,7 +74,7 @@ async def test_kpis_count_the_providers_own_work_only(api, client):
     for to in ("in_progress", "acceptance_pending"):
         assert (await step(client, admin, project["id"], to)).status_code == 200
     error = assert_error(await step(client, admin, project["id"], "accepted"), 409, "TARGETS_NOT_MET")
-    assert "完成任务(目标 2.0,实际 1)" in error["message"]
+    assert "完成任务(目标 2,实际 1)" in error["message"]
     assert [m["kpi"] for m in error["details"]["missed"]] == ["tasks_done"]
 
     # The 验收 ledger: KPIs against targets, and the task counted with who served it.
@@ -83,7 +83,7 @@ async def test_kpis_count_the_providers_own_work_only(api, client):
     book = load_workbook(io.BytesIO(r.content))
     assert book.sheetnames == ["验收汇总", "计入任务", "项目节点", "拨付记录"]
     summary = list(book["验收汇总"].iter_rows(values_only=True))
-    assert ("完成任务", "≥ 2.0", 1, "未达标") in summary and ("核定时长(小时)", "≥ 0.5", 0.75, "达标") in summary
+    assert ("完成任务", "≥ 2", 1, "未达标") in summary and ("核定时长(小时)", "≥ 0.5", 0.75, "达标") in summary
     counted = list(book["计入任务"].iter_rows(values_only=True))[1:]
     assert [(row[0], row[7], row[9]) for row in counted] == [(task["id"], 45, "转介承接")]
     assert (await step(client, admin, project["id"], "failed")).status_code == 200

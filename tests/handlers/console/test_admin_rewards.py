@@ -293,7 +293,7 @@ async def test_an_admin_proposes_a_project_and_moves_it_through_its_steps(api, c
         assert 'hx-confirm="确定要将项目「鲸园街道居家清洁服务项目」办理为「验收不通过」吗?' in r.text
         # No task was done by the provider: the target is missed and the project is not accepted.
         r = await b.post(f"/console/admin/projects/{project.id}/steps", {"to": "accepted", "note": "验收合格"})
-        assert r.status_code == 409 and "未达到的绩效目标:完成任务(目标 1.0,实际 0)" in r.text, r.text
+        assert r.status_code == 409 and "未达到的绩效目标:完成任务(目标 1,实际 0)" in r.text, r.text
         assert (await Project.get(id=project.id)).status == "acceptance_pending"
         # An advance is paid before 验收; an amount that is not money is refused at its field.
         r = await b.post(f"/console/admin/projects/{project.id}/payments", {"kind": "advance", "amount": "二十"})
