@@ -10,6 +10,7 @@ from handlers.notifications.callback import bp as wechat_callback
 from handlers.reference.catalog import bp as catalog
 from handlers.points.credit import bp as credit_admin
 from handlers.health import bp as health
+from handlers.reports.audit import bp as audit
 from handlers.reports.ledgers import bp as ledgers
 from handlers.people.me import bp as me
 from handlers.workflow.needs import bp as needs
@@ -36,4 +37,4 @@ from handlers.people.volunteers import bp as volunteers
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
               credit_admin, points_adjust, notifications, wechat_callback,
-              assessments, complaints, deadlines, policies, stats, referrals, projects, ledgers, pairings, console_tickets, *console]
+              assessments, complaints, deadlines, policies, stats, referrals, projects, ledgers, audit, pairings, console_tickets, *console]

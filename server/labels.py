@@ -72,6 +72,28 @@ DEADLINE_KIND = {"need_accept": "需求受理超时", "record_confirm": "服务�
                  "policy_expiry": "政策即将到期", "qualification_expiry": "机构资质即将到期"}
 DEADLINE_STAGE = {"remind": "已提醒", "escalate": "已上报区县"}
 
+# The audit trail (models/audit.py): what was done, to what, and which personal fields it read.
+AUDIT_ACTION = {
+    "resident.read_unmasked": "查看居民完整信息", "resident.worksheet_unmasked": "下载含完整信息的入户调查表",
+    "assessment.read_notes": "查看走访记录", "ledger.export_unmasked": "导出含完整个人信息的台账",
+    "resident.create": "登记居民档案", "resident.create_on_behalf": "代为登记居民档案",
+    "resident.update_on_behalf": "代为修改居民档案", "resident.categories_checked": "核实救助类别",
+    "resident.import": "导入居民台账", "resident.import_update": "导入时更新居民档案",
+    "resident.exit": "办理退出救助", "resident.reinstate": "恢复救助",
+    "role.grant": "授予角色", "role.revoke": "撤销角色", "volunteer.approve": "通过志愿者申请",
+    "volunteer.reject": "驳回志愿者申请", "identity_case.open": "身份号码争议立案", "identity_case.settle": "身份号码争议处理",
+    "account.close": "注销账号", "claim.confirm_short": "确认时长不足的服务", "complaint.escalate": "投诉上报区县",
+    "project.pay": "项目拨付", "audit.read": "查阅审计日志", "audit.export": "导出审计日志",
+}
+AUDIT_SUBJECT = {"resident": "居民", "volunteer": "志愿者", "station": "驿站", "user": "账号", "claim": "服务记录", "need": "需求",
+                 "complaint": "投诉", "project": "项目", "assessment": "入户评估", "identity_case": "身份争议",
+                 "audit": "审计日志", "import": "台账导入"}
+PERSONAL_FIELD = {"name": "姓名", "id_number": "身份证号", "phone": "电话", "address": "住址", "lat": "位置", "lng": "位置",
+                  "health_notes": "健康状况", "guardian_name": "监护人姓名", "guardian_phone": "监护人电话",
+                  "visit_notes": "走访记录", "complaint_text": "投诉内容", "complaint_answer": "答复内容",
+                  "categories": "救助类别", "declared_categories": "申报类别"}
+
+
 _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_status": CLAIM_STATUS,
             "urgency": URGENCY, "need_source": NEED_SOURCE, "role": ROLE, "subject": SUBJECT,
             "volunteer_status": VOLUNTEER_STATUS, "points_kind": POINTS_KIND, "redemption_status": REDEMPTION_STATUS,
@@ -82,7 +104,17 @@ _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_statu
             "qualification_kind": QUALIFICATION_KIND, "project_status": PROJECT_STATUS, "project_step": PROJECT_STEP,
             "project_kpi": PROJECT_KPI, "payment_kind": PAYMENT_KIND, "complaint_status": COMPLAINT_STATUS,
             "complaint_subject": COMPLAINT_SUBJECT, "exit_reason": EXIT_REASON, "deadline_kind": DEADLINE_KIND,
-            "deadline_stage": DEADLINE_STAGE}
+            "deadline_stage": DEADLINE_STAGE, "audit_action": AUDIT_ACTION, "audit_subject": AUDIT_SUBJECT}
+
+
+def fields_text(names: list[str] | None) -> str:
+    """Personal fields as a person reads the list: labels, each once, in order."""
+    out: list[str] = []
+    for name in names or []:
+        text = PERSONAL_FIELD.get(name)
+        if text and text not in out:
+            out.append(text)
+    return "、".join(out)
 
 
 # What the ledger writes as a points entry's reason, and how a person reads it.

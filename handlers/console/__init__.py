@@ -3,6 +3,7 @@
 from handlers.console.admin import bp as admin
 from handlers.console.admin_care import bp as admin_care
 from handlers.console.admin_rewards import bp as admin_rewards
+from handlers.console.audit import bp as audit
 from handlers.console.care import bp as care
 from handlers.console.deadlines import bp as deadlines
 from handlers.console.login import bp as login
@@ -11,4 +12,4 @@ from handlers.console.people import bp as people
 from handlers.console.stats import bp as stats
 from handlers.console.work import bp as work
 
-blueprints = [pages, login, work, people, care, deadlines, stats, admin, admin_rewards, admin_care]
+blueprints = [pages, login, work, people, care, deadlines, stats, admin, admin_rewards, admin_care, audit]

@@ -74,7 +74,7 @@ NAV = {
               ("/console/admin/organizations", "社会组织"), ("/console/admin/projects", "购买服务"),
               ("/console/admin/policies", "政策"),
               ("/console/admin/points-rules", "积分规则"), ("/console/admin/questionnaire", "问卷"),
-              ("/console/admin/dead-letters", "消息补发")],
+              ("/console/admin/dead-letters", "消息补发"), ("/console/admin/audit", "审计日志")],
 }
 
 

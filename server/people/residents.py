@@ -345,6 +345,15 @@ def _lookup(text: str, cipher: FieldCipher) -> dict[str, str]:
     return {"name__startswith": text.strip()}
 
 
+async def find_by_number(text: str, cipher: FieldCipher) -> ResidentProfile | None:
+    """The household, in any station and any state, whose ID number or phone is ``text`` exactly
+    (through the blind indexes); None when none is, or ``text`` is no such number."""
+    where = _lookup(text, cipher)
+    if "name__startswith" in where:
+        return None
+    return await ResidentProfile.filter(**where).first()
+
+
 def masked_lookup(text: str) -> str:
     """What a search box shows back of what was searched: a number masked as lists show it."""
     compact = "".join(ch for ch in text if ch not in " -\u3000")

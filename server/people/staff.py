@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tortoise.functions import Count
 
-from models import User, UserRole
+from models import Station, User, UserRole
 from server import audit, feed, labels
 from server.errors import NotFound
 from server.reference import places
@@ -79,15 +79,25 @@ async def worker_counts(*, station_ids: list[int]) -> dict[int, int]:
 
 
 async def labels_of(user_ids: set[int]) -> dict[int, str]:
-    """Who did something, as a ledger names a member of staff (an account has no name): the role,
-    and the masked phone when the account has one."""
-    roles: dict[int, set[str]] = {}
-    for user_id, role in await UserRole.filter(user_id__in=user_ids or {0}).values_list("user_id", "role"):
-        roles.setdefault(user_id, set()).add(role)
+    """Who did something, as a ledger or the audit trail names a member of staff (an account has
+    no name): the role, the station of a worker, the masked phone when the account has one, and
+    the account's number (by which the audit trail is filtered)."""
+    roles: dict[int, dict[str, int | None]] = {}
+    for user_id, role, station_id in await UserRole.filter(user_id__in=user_ids or {0}) \
+            .values_list("user_id", "role", "station_id"):
+        roles.setdefault(user_id, {})[role] = station_id
+    stations = dict(await Station.filter(id__in={sid for held in roles.values() for sid in held.values() if sid}
+                                                or {0}).values_list("id", "name"))
     phones = dict(await User.filter(id__in=user_ids or {0}).values_list("id", "phone_masked"))
     out = {}
     for user_id in user_ids:
-        held = roles.get(user_id, set())
-        role = next((labels.ROLE[r] for r in ("worker", "admin") if r in held), "工作人员")
-        out[user_id] = f"{role} {phones[user_id]}" if phones.get(user_id) else role
+        held = roles.get(user_id, {})
+        role = next((r for r in ("worker", "admin") if r in held), None)
+        parts = [labels.ROLE[role] if role else "工作人员"]
+        if role == "worker" and stations.get(held["worker"]):
+            parts.append(stations[held["worker"]])
+        if phones.get(user_id):
+            parts.append(phones[user_id])
+        parts.append(f"编号 {user_id}")
+        out[user_id] = " · ".join(parts)
     return out

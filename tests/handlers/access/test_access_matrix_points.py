@@ -53,6 +53,8 @@ ROUTES = [
     ("admin.projects.step", "POST", lambda w: f"/api/v1/admin/projects/{w.project_id}/steps",
      lambda w: {"to": "approved", "note": "立项", "targets": {"tasks_done": 1}}, *ADMIN_ONLY),
     ("admin.projects.list", "GET", lambda w: "/api/v1/admin/projects", None, *ADMIN_ONLY),
+    ("admin.audit.read", "GET", lambda w: "/api/v1/admin/audit", None, *ADMIN_ONLY),
+    ("admin.audit.export", "GET", lambda w: "/api/v1/admin/audit/export", None, *ADMIN_ONLY),
     ("admin.projects.pay", "POST", lambda w: f"/api/v1/admin/projects/{w.running_project_id}/payments",
      lambda w: {"kind": "advance", "amount_fen": 1}, *ADMIN_ONLY),
     ("admin.projects.acceptance", "GET", lambda w: f"/api/v1/admin/projects/{w.project_id}/acceptance", None,

@@ -53,8 +53,8 @@ async def test_exits_ledger_lists_each_exit_and_when_it_was_undone(api, client):
     data = rows[2:]
     id_masks = dict(await ResidentProfile.filter(id__in=[moved["id"], back["id"]]).values_list("name", "id_number_masked"))
     assert [row[:6] for row in data] == [
-        ("王**", id_masks["王秀英"], "鲸园驿站", "迁出本辖区", "随子女迁往青岛", "驿站工作人员"),
-        ("李**", id_masks["李建国"], "鲸园驿站", "不再符合救助条件", None, "驿站工作人员"),
+        ("王**", id_masks["王秀英"], "鲸园驿站", "迁出本辖区", "随子女迁往青岛", f"驿站工作人员 · 鲸园驿站 · 编号 {worker.id}"),
+        ("李**", id_masks["李建国"], "鲸园驿站", "不再符合救助条件", None, f"驿站工作人员 · 鲸园驿站 · 编号 {worker.id}"),
     ]
     assert all(row[6] for row in data)  # when, local time
     assert data[0][7] is None and data[1][7] >= data[1][6]  # brought back: when
