@@ -12,7 +12,8 @@ def _load(name: str) -> dict:
     return json.loads((_DIR / name).read_text(encoding="utf-8"))
 
 
-HOUSEHOLD_CATEGORIES: tuple[str, ...] = tuple(c["name"] for c in _load("household_categories.json")["categories"])
+HOUSEHOLD_CATEGORY_ROWS: list[dict] = _load("household_categories.json")["categories"]
+HOUSEHOLD_CATEGORIES: tuple[str, ...] = tuple(c["name"] for c in HOUSEHOLD_CATEGORY_ROWS)
 SERVICE_CATALOGUE: dict = _load("service_catalogue.json")
 POINTS_RULES: dict = _load("points_rules.json")
 CREDIT_THRESHOLDS: list[dict] = _load("credit_thresholds.json")["thresholds"]

@@ -7,16 +7,61 @@ medians and 90th percentiles come back as one number per need.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from tortoise.expressions import Subquery
+from tortoise.expressions import RawSQL, Subquery
 from tortoise.functions import Count, Min, Sum
 
-from models import Need, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim, VolunteerProfile, WorkflowEvent
-from server import labels
+from config.data import HOUSEHOLD_CATEGORY_ROWS
+from models import (
+    Complaint, Need, OrgReferral, Pairing, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim,
+    VolunteerProfile, WorkflowEvent,
+)
+from server import labels, sql
+from server.clock import CHINA_TZ
 from server.care import complaints, deadlines, reassessment
 from server.points import ledger
+
+
+# The priority groups of 二(一): their households are counted apart (config/household_categories.json).
+PRIORITY = tuple(c["name"] for c in HOUSEHOLD_CATEGORY_ROWS if c.get("priority"))
+
+
+def _day_of(column: str) -> RawSQL:
+    """The local (Weihai, UTC+8 all year) calendar day of the moment in ``column``. The text holds
+    nothing from outside: a column name of ours and the fixed offset."""
+    if sql.dialect() == "sqlite":
+        return RawSQL(f"date({column}, '+8 hours')")
+    return RawSQL(f"DATE({column} + INTERVAL 8 HOUR)")
+
+
+def _as_day(value: Any) -> date:
+    return value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
+
+
+async def _by_day(qs, column: str, **aggregates: Any) -> dict[date, dict[str, Any]]:
+    rows = await qs.annotate(day=_day_of(column), **aggregates).group_by("day").values("day", *aggregates)
+    return {_as_day(r["day"]): r for r in rows}
+
+
+def _roll_up(days: dict[date, dict[str, Any]], first: date, last: date, unit: str,
+             fields: dict[str, str]) -> list[dict[str, Any]]:
+    """Per-day figures summed into calendar weeks (Monday to Sunday) or months, from the period's
+    first day to its last (the first and last may be partial)."""
+    out: list[dict[str, Any]] = []
+    start = first - timedelta(days=first.weekday()) if unit == "week" else first.replace(day=1)
+    while start <= last:
+        if unit == "week":
+            after = start + timedelta(weeks=1)
+        else:
+            after = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+        row: dict[str, Any] = {"start": max(start, first), "end": min(after - timedelta(days=1), last)}
+        for name, source in fields.items():
+            row[name] = sum((days[d].get(source) or 0) for d in days if start <= d < after)
+        out.append(row)
+        start = after
+    return out
 
 
 async def _sum(qs, field: str) -> int:
@@ -87,6 +132,35 @@ async def _exits(station_ids: list[int] | None, start: datetime, end: datetime) 
     reasons = [*labels.EXIT_REASON, *sorted(str(r) for r in counted if r not in labels.EXIT_REASON)]
     by_reason = {r: {"label": labels.label("exit_reason", r), "n": counted.get(r, 0)} for r in reasons}
     return {"total": sum(counted.values()), "by_reason": by_reason}
+
+
+_NOTHING = {"services": 0, "volunteer_minutes": 0, "referrals": 0, "pairings_started": 0, "complaints_filed": 0,
+            "exits": 0}
+
+
+async def _per_station(stations: list[int] | None, start: datetime, end: datetime) -> dict[int, dict[str, int]]:
+    """The additive figures of the period, station by station (the parts the whole is the sum of)."""
+    def scoped(qs, field: str = "station_id"):
+        return qs if stations is None else qs.filter(**{f"{field}__in": stations or [0]})
+
+    out: dict[int, dict[str, int]] = {}
+
+    def put(sid: int, key: str, value: int) -> None:
+        out.setdefault(sid, dict(_NOTHING))[key] = int(value or 0)
+
+    claims = scoped(ledger.counted_claims().filter(confirmed_at__gte=start, confirmed_at__lt=end), "task__station_id")
+    for r in await claims.annotate(n=Count("id"), minutes=Sum("verified_minutes")).group_by("task__station_id") \
+            .values("task__station_id", "n", "minutes"):
+        put(r["task__station_id"], "services", r["n"])
+        put(r["task__station_id"], "volunteer_minutes", r["minutes"])
+    for key, qs, field in (
+            ("referrals", OrgReferral.filter(created_at__gte=start, created_at__lt=end), "task__station_id"),
+            ("pairings_started", Pairing.filter(created_at__gte=start, created_at__lt=end), "station_id"),
+            ("complaints_filed", Complaint.filter(created_at__gte=start, created_at__lt=end), "station_id"),
+            ("exits", ResidentProfile.filter(status="exited", exited_at__gte=start, exited_at__lt=end), "station_id")):
+        for sid, n in await scoped(qs, field).annotate(n=Count("id")).group_by(field).values_list(field, "n"):
+            put(sid, key, n)
+    return out
 
 
 async def overview(*, scope: str, scope_id: int | None, start: datetime, end: datetime,
@@ -162,13 +236,37 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
     released = await claims_in_scope(TaskClaim.filter(status__in=("released", "expired"), claimed_at__gte=start,
                                                       claimed_at__lt=end)).count()
 
+    # Week by week and month by month (local calendar): needs, services and volunteer hours.
+    first_day, last_day = start.astimezone(CHINA_TZ).date(), (end - timedelta(microseconds=1)).astimezone(CHINA_TZ).date()
+    need_days = await _by_day(needs, "created_at", n=Count("id"))
+    service_days = await _by_day(claims, "confirmed_at", n=Count("id"), minutes=Sum("verified_minutes"))
+    days = {d: {"needs": need_days.get(d, {}).get("n", 0), "services": service_days.get(d, {}).get("n", 0),
+                "minutes": service_days.get(d, {}).get("minutes") or 0} for d in set(need_days) | set(service_days)}
+    series = {unit: [{**row, "hours": round(row.pop("minutes") / 60, 1)}
+                     for row in _roll_up(days, first_day, last_day, unit,
+                                         {"needs": "needs", "services": "services", "minutes": "minutes"})]
+              for unit in ("week", "month")}
+
+    # Households served in the priority groups (特困, 低保), apart from the rest.
+    served_rows = await ResidentProfile.filter(id__in=list(served_ids)).values_list("categories", flat=True)
+    priority = {c: sum(1 for cats in served_rows if c in (cats or [])) for c in PRIORITY}
+    in_priority = sum(1 for cats in served_rows if set(cats or []) & set(PRIORITY))
+
+    referred = await grouped(in_scope(OrgReferral.filter(created_at__gte=start, created_at__lt=end), "task__station_id"),
+                             "status")
+    pairings_started = await in_scope(Pairing.filter(created_at__gte=start, created_at__lt=end)).count()
+    pairings_ended = await in_scope(Pairing.filter(ended_at__gte=start, ended_at__lt=end)).count()
+
     comparison = []
     if scope != "station":
         rows = await needs.annotate(n=Count("id")).group_by("station_id").values("station_id", "n")
         done = {r["station_id"]: r["n"] for r in await needs.filter(status__in=("completed", "closed"))
                 .annotate(n=Count("id")).group_by("station_id").values("station_id", "n")}
-        comparison = [{"station_id": r["station_id"], "needs": r["n"], "completed": done.get(r["station_id"], 0)}
-                      for r in sorted(rows, key=lambda r: r["station_id"])]
+        per = await _per_station(stations, start, end)
+        listed = sorted({r["station_id"] for r in rows} | set(per))
+        needs_at = {r["station_id"]: r["n"] for r in rows}
+        comparison = [{"station_id": sid, "needs": needs_at.get(sid, 0), "completed": done.get(sid, 0),
+                       **per.get(sid, _NOTHING)} for sid in listed]
 
     out = {
         "scope": scope, "scope_id": scope_id, "from": start, "to": end,
@@ -185,6 +283,11 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
         "tasks": {"created": await tasks.count(), "expired": await tasks.filter(status="expired").count(),
                   "released_or_expired_claims": released},
         "stations": comparison,
+        "series": series,
+        "priority_households": {"total": in_priority, "by_category": priority, "others": len(served_rows) - in_priority},
+        "referrals": {"total": sum(referred.values()), "by_status": {
+            code: {"label": labels.label("referral_status", code), "n": n} for code, n in referred.items()}},
+        "pairings": {"started": pairings_started, "ended": pairings_ended},
     }
     if now is not None:
         out.update(await supervision(station_ids=stations, start=start, end=end, now=now, per_station=scope != "station"))
