@@ -30,6 +30,7 @@ from server.access import require_worker_station
 from server.auth import authenticate_console
 from server.clock import CHINA_TZ
 from server.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from server.http import field_message
 from server.transactions import atomic
 
 HERE = Path(__file__).parent
@@ -168,44 +169,6 @@ def console(who: str) -> Callable[[H], H]:
 
 M = TypeVar("M", bound=BaseModel)
 _LOCAL_MINUTE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
-
-# pydantic's error types as a person reads them, with the limits from the error's context.
-_MESSAGES = {
-    "missing": "请填写此项",
-    "string_too_short": "请填写此项",
-    "string_too_long": "最多 {max_length} 个字",
-    "too_long": "最多 {max_length} 项",
-    "too_short": "至少 {min_length} 项",
-    "greater_than_equal": "不能小于 {ge}",
-    "less_than_equal": "不能大于 {le}",
-    "greater_than": "须大于 {gt}",
-    "less_than": "须小于 {lt}",
-    "int_parsing": "请填写整数",
-    "int_from_float": "请填写整数",
-    "float_parsing": "请填写数字",
-    "bool_parsing": "请选择是或否",
-    "datetime_parsing": "请填写正确的日期和时间",
-    "datetime_from_date_parsing": "请填写正确的日期和时间",
-    "date_parsing": "请填写正确的日期",
-    "date_from_datetime_parsing": "请填写正确的日期",
-    "literal_error": "请从选项中选择",
-    "enum": "请从选项中选择",
-    "string_pattern_mismatch": "格式不正确",
-}
-
-
-def field_message(error: dict[str, Any]) -> str:
-    if error["type"] == "value_error":
-        # A schema's own rule (a validator raising ValueError): its message is already Chinese.
-        return str(error.get("msg", "")).removeprefix("Value error, ") or "填写有误"
-    template = _MESSAGES.get(error["type"])
-    if template is None:
-        return "填写有误"
-    try:
-        return template.format(**(error.get("ctx") or {}))
-    except (KeyError, IndexError):
-        return "填写有误"
-
 
 class FormInvalid(Exception):
     """A form's fields that failed, each with its Chinese message, and what was typed."""

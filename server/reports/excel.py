@@ -420,7 +420,13 @@ async def acceptance(*, project: Project, grace_minutes: int, now: datetime) -> 
         pay_sheet.append(_as_text(pay_sheet, [labels.label("payment_kind", p.kind), round(p.amount_fen / 100, 2),
                                               _t(p.created_at), p.note]))
 
-    fd, path = tempfile.mkstemp(prefix="haibei-acceptance-", suffix=".xlsx")
+    return await workbook_bytes(workbook)
+
+
+async def workbook_bytes(workbook: Workbook) -> bytes:
+    """A small write-only workbook as bytes: saved (in a thread: zipping needs nothing of the
+    loop) to a temporary file, read, and the file deleted."""
+    fd, path = tempfile.mkstemp(prefix="haibei-", suffix=".xlsx")
     os.close(fd)
     try:
         await asyncio.to_thread(workbook.save, path)
