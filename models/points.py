@@ -80,6 +80,11 @@ class Reward(Model):
     valid_from = fields.DatetimeField()
     valid_until = fields.DatetimeField()
     pickup_station_ids = fields.JSONField(default=list)
+    # Where and how to pick it up, in the donor's or the bureau's words ("驿站服务台, 工作日 9:00-17:00").
+    pickup_place = fields.CharField(max_length=200, null=True)
+    # A picture of it: an https address the mini-program loads (uploads are service photos,
+    # private to their station, and swept when no record holds them).
+    image_url = fields.CharField(max_length=500, null=True)
     status = fields.CharField(max_length=10, default="active")
     created_at = fields.DatetimeField(auto_now_add=True)
 

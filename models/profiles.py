@@ -63,6 +63,10 @@ class VolunteerProfile(Model):
     user = fields.OneToOneField("models.User", related_name="volunteer", on_delete=fields.CASCADE)
     station = fields.ForeignKeyField("models.Station", related_name="volunteers", on_delete=fields.RESTRICT)
     name = fields.CharField(max_length=40)
+    # The name the volunteer chose to be shown by (昵称) where other people see them by name: the
+    # leaderboards. Not reviewed by the station (the real name above is); judged clean by the
+    # content check before it is kept (server/workflow/content.py). NULL: the masked real name.
+    display_name = fields.CharField(max_length=12, null=True)
     phone_enc = fields.CharField(max_length=200, null=True)
     phone_masked = fields.CharField(max_length=20, null=True)
     skills = fields.JSONField(default=list)

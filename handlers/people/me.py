@@ -11,6 +11,7 @@ from server.http import body, respond, returns
 from server.lifecycle import closing
 from server.people import accounts, residents, volunteers
 from server.transactions import atomic
+from server.workflow import content
 
 bp = Blueprint("me", url_prefix="/api/v1/me")
 
@@ -65,16 +66,19 @@ async def put_resident(request: Request):
 
 
 @bp.put("/volunteer")
-@openapi.summary("Apply as a volunteer, or edit the application")
+@openapi.summary("Apply as a volunteer, or edit the application and the display name (昵称) shown on leaderboards")
 @openapi.secured("token")
 @body(VolunteerIn)
 @returns(VolunteerOut)
 async def put_volunteer(request: Request):
     actor = await authenticate(request)
+    ctx = request.app.ctx
+    # Only what was sent: a display name left out stays as it is.
+    data = request.ctx.body.model_dump(exclude_unset=True)
+    await content.screen_for_everyone(wechat=ctx.wechat, author=actor.user, now=ctx.clock(), field="display_name",
+                                      text=volunteers.display_name_to_check(volunteer=actor.volunteer, data=data))
     async with atomic():
-        volunteer = await volunteers.upsert_own(
-            user=actor.user, data=request.ctx.body.model_dump(), cipher=request.app.ctx.cipher
-        )
+        volunteer = await volunteers.upsert_own(user=actor.user, data=data, cipher=ctx.cipher)
     return respond(volunteers.present(volunteer))
 
 

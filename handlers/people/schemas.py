@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from config.data import HOUSEHOLD_CATEGORIES
-from handlers.common import Code, Id, LatLng, ListQuery, Name, Short, Strict, Text, TotalPage
+from handlers.common import Code, Id, LatLng, ListQuery, Name, OneLine, Short, Strict, Text, TotalPage
 from server import pii
+from server.text import for_matching
 
 
 def _phone(value: str | None) -> str | None:
@@ -28,6 +30,23 @@ def _id_number(value: str | None) -> str | None:
         return pii.normalize_id_number(value)
     except ValueError:
         raise ValueError("身份证号无效(请检查位数、出生日期和校验位)") from None
+
+
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
+def _display_name(value: str | None) -> str | None:
+    if not value:
+        return None  # empty clears it, as null does: the masked real name again
+    # Shown to the whole city: a phone number in it would publish it (the volunteer's own, or an
+    # advertisement's), whatever digits it is written in or broken up by.
+    if _MOBILE.search(re.sub(r"\D", "", for_matching(value))):
+        raise ValueError("昵称中不能包含手机号")
+    return value
+
+
+# A volunteer's display name (昵称): one line, up to 12 characters.
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=12), OneLine]
 
 
 def _known_categories(value: list[str]) -> list[str]:
@@ -102,6 +121,8 @@ class VolunteerOut(BaseModel):
     user_id: int
     station_id: int
     name: str
+    display_name: str | None = Field(description="the name chosen to be shown on the leaderboards (昵称); "
+                                                 "null: they show the masked name")
     phone: str | None
     id_number: str | None = Field(None, description="masked")
     skills: list[str]
@@ -166,9 +187,14 @@ class VolunteerIn(Strict):
         None, description="optional: lets verified hours count toward the 海贝分 credit score")
     skills: list[Annotated[str, StringConstraints(max_length=40)]] = Field(default_factory=list, max_length=20)
     station_id: Id
+    display_name: DisplayName | None = Field(None, description=(
+        "昵称 shown on the leaderboards instead of the masked name, 1-12 characters, checked by WeChat's "
+        "content check (refused unless clean); left out: unchanged; null or empty: cleared. Changing it "
+        "does not send the application back to review"))
 
     _phone = field_validator("phone")(classmethod(lambda cls, v: _phone(v)))
     _id_number = field_validator("id_number")(classmethod(lambda cls, v: _id_number(v)))
+    _display_name = field_validator("display_name")(classmethod(lambda cls, v: _display_name(v)))
 
     @field_validator("skills")
     @classmethod

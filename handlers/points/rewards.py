@@ -48,7 +48,7 @@ async def redeem(request: Request, reward_id: int):
         rules = await ledger.current_rules()
         redemption = await rewards.redeem(account=account, reward_id=reward_id, now=ctx.clock(),
                                           expiry_days=int(rules.get("redemption_expiry_days", 14)))
-        out = json.loads(dumps(rewards.present_redemption(redemption)))
+        out = json.loads(dumps((await rewards.present_redemptions([redemption]))[0]))
         await idempotency.remember(user_id=actor.id, key=key, digest=digest, status=201, response=out)
     return respond(out, status=201)
 
@@ -60,7 +60,7 @@ async def redeem(request: Request, reward_id: int):
 async def my_redemptions(request: Request):
     actor = await authenticate(request)
     account = await ledger.account_for(user_id=actor.id)
-    return respond([rewards.present_redemption(r) for r in await rewards.mine(account=account)])
+    return respond(await rewards.present_redemptions(await rewards.mine(account=account)))
 
 
 @redemptions_bp.post("/<redemption_id:int>/cancel")
@@ -75,7 +75,7 @@ async def cancel(request: Request, redemption_id: int):
         redemption = await access_redemption(actor, redemption_id, account=account)
         await rewards.cancel(account=account, redemption=redemption, now=request.app.ctx.clock())
     await redemption.refresh_from_db()
-    return respond(rewards.present_redemption(redemption))
+    return respond((await rewards.present_redemptions([redemption]))[0])
 
 
 @redemptions_bp.post("/fulfil")
@@ -89,7 +89,7 @@ async def fulfil(request: Request):
     async with atomic():
         redemption = await rewards.fulfil(code=request.ctx.body.code, station_id=station_id, worker_id=actor.id,
                                           now=request.app.ctx.clock())
-    return respond(rewards.present_redemption(redemption))
+    return respond((await rewards.present_redemptions([redemption]))[0])
 
 
 @redemptions_bp.get("/<redemption_id:int>/wxacode")
@@ -119,7 +119,7 @@ async def create_reward(request: Request):
 
 
 @admin_bp.patch("/<reward_id:int>")
-@openapi.summary("Restock or retire a reward")
+@openapi.summary("Restock or retire a reward, or change its picture and pick-up place")
 @openapi.secured("token")
 @body(RewardPatch)
 @returns(RewardOut)
@@ -128,5 +128,6 @@ async def update_reward(request: Request, reward_id: int):
     actor.require("admin")
     b = request.ctx.body
     async with atomic():
-        reward = await rewards.update(reward_id=reward_id, add_stock=b.add_stock or 0, status=b.status)
+        reward = await rewards.update(reward_id=reward_id, add_stock=b.add_stock or 0, status=b.status,
+                                      shown=b.model_dump(exclude_unset=True, include=set(rewards.SHOWN_FIELDS)))
     return respond(rewards.present_reward(reward))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
-from handlers.common import CursorPage, Id, Patch, Strict, UtcDatetime
+from handlers.common import CursorPage, Id, OneLine, Patch, Strict, UtcDatetime
 
 # --- points ------------------------------------------------------------------------------
 
@@ -85,6 +86,29 @@ class AdjustmentIn(Strict):
 # --- rewards -----------------------------------------------------------------------------
 
 
+def _image_url(value: str) -> str | None:
+    """An https address of a picture (what the mini-program's image loads); empty clears it."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        fine = parts.scheme.lower() == "https" and bool(parts.hostname) and not any(c.isspace() for c in value)
+    except ValueError:  # an address urlsplit cannot read (a broken [IPv6] host)
+        fine = False
+    if not fine:
+        raise ValueError("请填写以 https:// 开头的图片网址")
+    return value
+
+
+def _blank_is_none(value: str) -> str | None:
+    return value or None
+
+
+ImageUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(_image_url)]
+PickupPlace = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), OneLine,
+                        AfterValidator(_blank_is_none)]
+
+
 class RewardIn(Strict):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
     donor: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -96,11 +120,17 @@ class RewardIn(Strict):
     valid_from: UtcDatetime
     valid_until: UtcDatetime
     pickup_station_ids: list[Id] = Field(default_factory=list, max_length=50)
+    pickup_place: PickupPlace | None = Field(None, description="where and when to pick it up, as volunteers read it")
+    image_url: ImageUrl | None = Field(None, description="a picture of the reward (https)")
 
 
 class RewardPatch(Patch):
+    NULLABLE = frozenset({"pickup_place", "image_url"})
+
     add_stock: int | None = Field(None, ge=-100000, le=100000)
     status: Literal["active", "retired"] | None = None
+    pickup_place: PickupPlace | None = Field(None, description="null or empty clears it")
+    image_url: ImageUrl | None = Field(None, description="null or empty clears it")
 
 
 class RewardOut(BaseModel):
@@ -115,14 +145,36 @@ class RewardOut(BaseModel):
     valid_from: datetime
     valid_until: datetime
     pickup_station_ids: list[int]
+    pickup_place: str | None
+    image_url: str | None
     status: str
+
+
+class PickupStationOut(BaseModel):
+    id: int
+    name: str
+    address: str
+    phone: str | None
+
+
+class RedeemedRewardOut(BaseModel):
+    """What a volunteer needs to recognise and fetch what they redeemed."""
+
+    id: int
+    name: str
+    image_url: str | None
+    pickup_place: str | None
+    pickup_stations: list[PickupStationOut] = Field(
+        description="the stations that hand it over; empty: any station")
 
 
 class RedemptionOut(BaseModel):
     id: int
     reward_id: int
+    reward: RedeemedRewardOut
     points: int
     status: str
+    status_label: str = Field(description="the status in words (待领取, 已领取, 已取消, 已过期)")
     pickup_code: str
     expires_at: datetime
     fulfilled_at: datetime | None

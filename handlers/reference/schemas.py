@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
 
 from handlers.common import Id, LatLng, Patch, Short, Strict
+from server import pii
 
 # --- places and staff ----------------------------------------------------------------------
+
+# A landline as people write it: the area code (010 and 02x have three digits, every other one
+# four), in brackets or not, the number (7-8 digits), and an extension after "-", "转" or "#".
+_LANDLINE = re.compile(r"\(?(0(?:[12]\d|[3-9]\d{2}))\)?-?([2-9]\d{6,7})(?:(?:-|转|#)(\d{1,6}))?")
+# A nationwide service number (400/800).
+_SERVICE_NUMBER = re.compile(r"([48]00)-?(\d{3})-?(\d{4})")
+
+
+def _station_phone(value: str | None) -> str | None:
+    """A station's public number, written one way, in groups as it is read out and dialled: a
+    landline as ``0631-5200000`` (``转`` and the extension after it), 400/800 numbers as
+    ``400-123-4567``, a mobile (a duty phone) as ``138-0631-0000``. Empty clears it. (A person's
+    phone is kept as its bare 11 digits, encrypted; a station's number is public, shown as is.)"""
+    if not value:
+        return None
+    text = re.sub(r"[\s\u3000]+", "", value).replace("（", "(").replace("）", ")").replace("－", "-")
+    landline = _LANDLINE.fullmatch(text)
+    if landline:
+        area, number, extension = landline.groups()
+        return f"{area}-{number}" + (f"转{extension}" if extension else "")
+    service = _SERVICE_NUMBER.fullmatch(text)
+    if service:
+        return "-".join(service.groups())
+    try:
+        mobile = pii.normalize_phone(text)
+        return f"{mobile[:3]}-{mobile[3:7]}-{mobile[7:]}"
+    except ValueError:
+        raise ValueError("电话格式不正确:请填写带区号的座机号(如 0631-5200000)或11位手机号") from None
+
+
+StationPhone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20), AfterValidator(_station_phone)]
 
 
 class DistrictIn(Strict):
@@ -31,7 +64,9 @@ class StationIn(LatLng):
     name: Short
     town: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
     address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    phone: StationPhone | None = Field(None, description=(
+        "the station's public number, told to volunteers on the tasks they claim: a landline with its "
+        "area code, a 400/800 number or a mobile; kept as 0631-5200000, 400-123-4567, 138-0631-0000"))
 
 
 class StationPatch(Patch, LatLng):
@@ -40,7 +75,7 @@ class StationPatch(Patch, LatLng):
     name: Short | None = None
     town: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = None
     address: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = None
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None = None
+    phone: StationPhone | None = Field(None, description="as in StationIn; null or empty clears it")
 
 
 class StationOut(BaseModel):

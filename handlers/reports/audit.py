@@ -28,7 +28,7 @@ class AuditQuery(Strict):
     action: Action | None = None
     start: PeriodStart | None = Field(None, alias="from")
     end: PeriodEnd | None = Field(None, alias="to")
-    before: int | None = Field(None, ge=1, description="cursor: rows older than this id")
+    before: Id | None = Field(None, description="cursor: rows older than this id")
 
     def filters(self) -> audit_trail.Filters:
         return audit_trail.Filters(resident_id=self.resident_id, actor_id=self.actor_id, action=self.action,

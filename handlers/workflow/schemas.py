@@ -90,6 +90,11 @@ class TaskIn(Strict):
     notes_for_volunteer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
 
 
+class TaskStationOut(BaseModel):
+    name: str
+    phone: str | None = Field(description="the station's public number; null when none was given")
+
+
 class TaskOut(BaseModel):
     id: int
     service_code: str
@@ -107,6 +112,8 @@ class TaskOut(BaseModel):
     claims: list[dict] | None = None
     location: dict | None = Field(None, description="claimant only: the exact place, for navigation")
     contact: dict | None = None
+    station: TaskStationOut | None = Field(None, description=(
+        "the claimant (while the claim is live, as the contact) and workers: the station to call about the task"))
     min_minutes: int | None = Field(None, description="workers only: the service's minimum duration")
     short_service: bool | None = Field(None, description=(
         "workers only: a submitted record is shorter than min_minutes (each claim says which, with its"

@@ -97,7 +97,7 @@ async def claim_task(request: Request, task_id: int):
     # The task, the claim, its live claims and the need (with its household) are as committed.
     return respond(await tasks.present_full(won.task, cipher=ctx.cipher, viewer="claimant", claim=won.claim,
                                             now=ctx.clock(), need=won.need, claims=won.claims,
-                                            service_name=won.service_name))
+                                            service_name=won.service_name, station=won.station))
 
 
 @bp.post("/<task_id:int>/release")

@@ -94,9 +94,9 @@ async def close_account(*, user: User, now: datetime | None = None) -> list[str]
         for pairing in await Pairing.filter(volunteer_id=volunteer.id, status="active"):
             await pairings.end(pairing=pairing, actor_id=user.id, role="volunteer", reason=reason, now=now)
         await VolunteerProfile.filter(user_id=user.id).update(
-            name="已注销", phone_enc=None, phone_masked=None, skills=[], status="closed", id_number_enc=None,
-            id_number_index=None, id_number_masked=None, nearby_lat=None, nearby_lng=None, nearby_km=None,
-            reject_reason=None,
+            name="已注销", display_name=None, phone_enc=None, phone_masked=None, skills=[], status="closed",
+            id_number_enc=None, id_number_index=None, id_number_masked=None, nearby_lat=None, nearby_lng=None,
+            nearby_km=None, reject_reason=None,
         )
         feed.changed("claims", volunteer.id)
 

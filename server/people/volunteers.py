@@ -74,9 +74,21 @@ async def upsert_own(*, user: User, data: dict[str, Any], cipher: FieldCipher) -
     volunteer.id_number_enc = cipher.encrypt_optional(id_number, context=ID_NUMBER_CONTEXT)
     volunteer.id_number_index = _index(cipher, id_number)
     volunteer.id_number_masked = mask_id_number(id_number)
+    if "display_name" in data:  # left out: kept as it is
+        volunteer.display_name = data["display_name"] or None
     await volunteer.save()
     feed.changed("user", user.id)
     return volunteer
+
+
+def display_name_to_check(*, volunteer: VolunteerProfile | None, data: dict[str, Any]) -> str | None:
+    """The display name a save would newly show, which the content check must pass first (None:
+    nothing new). One already kept passed it when it was set, so saving the application again
+    (WeChat down, say) does not hang on it."""
+    wanted = data.get("display_name")
+    if not wanted or (volunteer is not None and volunteer.display_name == wanted):
+        return None
+    return wanted
 
 
 def _index(cipher: FieldCipher, id_number: str | None) -> str | None:
@@ -155,6 +167,7 @@ def present(volunteer: VolunteerProfile) -> dict[str, Any]:
         "user_id": volunteer.user_id,
         "station_id": volunteer.station_id,
         "name": volunteer.name,
+        "display_name": volunteer.display_name,
         "phone": volunteer.phone_masked,
         "id_number": volunteer.id_number_masked,
         "skills": list(volunteer.skills or []),

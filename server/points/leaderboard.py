@@ -197,8 +197,9 @@ async def read(
     *, redis: Any, prefix: str, scope: str, scope_id: int, period: str, metric: str, user_id: int, limit: int,
     now: datetime,
 ) -> dict[str, Any]:
-    """Top ``limit`` with masked names, and the caller's own rank. From Redis; when Redis does not
-    answer, computed from the ledger instead (slower, same answer), and rebuilt once it is back."""
+    """Top ``limit`` (each by their display name, else masked name), and the caller's own rank. From
+    Redis; when Redis does not answer, computed from the ledger instead (slower, same answer), and
+    rebuilt once it is back."""
     global _missed
     try:
         return await _read_redis(redis=redis, prefix=prefix, scope=scope, scope_id=scope_id, period=period,
@@ -273,13 +274,15 @@ async def _read_redis(
 
 
 async def _names(top: list) -> dict[int, str]:
-    """The names of the volunteers on ``top``, by user id. By hand (server/sql.py): built through
-    the ORM, this took more of a board read than all the rest."""
+    """How the volunteers on ``top`` are shown, by user id: the display name they chose, else their
+    name masked. By hand (server/sql.py): built through the ORM, this took more of a board read
+    than all the rest."""
     ids = [int(member) for member, _ in top]
     if not ids:
         return {}
-    return {row["user_id"]: row["name"] for row in await sql.rows(
-        f"SELECT user_id, name FROM {VolunteerProfile._meta.db_table} WHERE user_id IN ({sql.placeholders(ids)})", ids)}
+    return {row["user_id"]: row["display_name"] or mask_name(row["name"]) for row in await sql.rows(
+        f"SELECT user_id, name, display_name FROM {VolunteerProfile._meta.db_table}"
+        f" WHERE user_id IN ({sql.placeholders(ids)})", ids)}
 
 
 def _present(*, scope: str, scope_id: int, period: str, metric: str, top: list, names: dict, rank: int | None,
@@ -292,7 +295,7 @@ def _present(*, scope: str, scope_id: int, period: str, metric: str, top: list, 
     return {
         "scope": scope, "scope_id": scope_id, "period": period, "metric": metric,
         "items": [
-            {"rank": i + 1, "user_id": uid, "name": mask_name(names.get(uid)) or "志愿者", "value": value(score)}
+            {"rank": i + 1, "user_id": uid, "name": names.get(uid) or "志愿者", "value": value(score)}
             for i, ((_, score), uid) in enumerate(zip(top, ids))
         ],
         "me": None if rank is None else {"rank": rank + 1, "value": value(mine or 0)},

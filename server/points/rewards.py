@@ -14,6 +14,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from models import PointsAccount, PointsEntry, Redemption, Reward, Station, VolunteerProfile
+from server import labels
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed
 from server.notifications import notify
 from server.pii import mask_name
@@ -79,9 +80,21 @@ async def restock(*, reward_id: int, add: int) -> Reward:
     return reward
 
 
-async def update(*, reward_id: int, add_stock: int, status: str | None) -> Reward:
-    """Restock (or withdraw) a reward and, if ``status`` is given, put it on or take it off the shelf."""
+# What the volunteer is shown of a reward besides its name, which an administrator may change at any
+# time (a PATCH's ``shown``); None clears one.
+SHOWN_FIELDS = ("pickup_place", "image_url")
+
+
+async def update(*, reward_id: int, add_stock: int, status: str | None,
+                 shown: dict[str, Any] | None = None) -> Reward:
+    """Restock (or withdraw) a reward, change what is shown of it (``shown``: ``SHOWN_FIELDS``) and,
+    if ``status`` is given, put it on or take it off the shelf."""
     reward = await restock(reward_id=reward_id, add=add_stock)
+    shown = {name: value for name, value in (shown or {}).items() if name in SHOWN_FIELDS}
+    if shown:
+        await Reward.filter(id=reward.id).update(**shown)
+        for name, value in shown.items():
+            setattr(reward, name, value)
     if status:
         reward = await set_status(reward=reward, status=status)
     return reward
@@ -187,7 +200,10 @@ async def look_up(*, code: str, now: datetime) -> dict[str, Any]:
         raise NotFound("兑换码不存在")
     volunteer = await VolunteerProfile.get_or_none(user_id=redemption.account.user_id)
     status = "expired" if redemption.status == "pending" and redemption.expires_at <= now else redemption.status
-    return {**present_redemption(redemption), "status": status, "reward_name": redemption.reward.name,
+    shown = present_redemption(redemption, reward=redemption.reward,
+                               stations=await _pickup_stations([redemption.reward]))
+    return {**shown, "status": status, "status_label": labels.label("redemption_status", status),
+            "reward_name": redemption.reward.name,
             "donor": redemption.reward.donor, "who": mask_name(volunteer.name) if volunteer else None,
             "pickup_station_ids": redemption.reward.pickup_station_ids or []}
 
@@ -232,13 +248,41 @@ def present_reward(reward: Reward) -> dict[str, Any]:
         "id": reward.id, "name": reward.name, "donor": reward.donor, "donor_kind": reward.donor_kind,
         "description": reward.description, "price": reward.price, "stock": reward.stock,
         "per_person_limit": reward.per_person_limit, "valid_from": reward.valid_from, "valid_until": reward.valid_until,
-        "pickup_station_ids": reward.pickup_station_ids, "status": reward.status,
+        "pickup_station_ids": reward.pickup_station_ids, "pickup_place": reward.pickup_place,
+        "image_url": reward.image_url, "status": reward.status,
     }
 
 
-def present_redemption(redemption: Redemption) -> dict[str, Any]:
+async def _pickup_stations(rewards: list[Reward]) -> dict[int, Station]:
+    """The stations that hand ``rewards`` over, by id, in one read."""
+    ids = {station_id for reward in rewards for station_id in reward.pickup_station_ids or []}
+    return {station.id: station for station in await Station.filter(id__in=ids)} if ids else {}
+
+
+async def present_redemptions(redemptions: list[Redemption]) -> list[dict[str, Any]]:
+    """``present_redemption`` for each, their rewards and pick-up stations read once for all."""
+    if not redemptions:
+        return []
+    rewards = {reward.id: reward for reward in await Reward.filter(id__in={r.reward_id for r in redemptions})}
+    stations = await _pickup_stations(list(rewards.values()))
+    return [present_redemption(r, reward=rewards[r.reward_id], stations=stations) for r in redemptions]
+
+
+def present_redemption(redemption: Redemption, *, reward: Reward, stations: dict[int, Station]) -> dict[str, Any]:
+    """A redemption as its volunteer reads it: what they get (name, picture), where to fetch it
+    (the place as described, and the stations that hand it over: none listed, any station does),
+    and its state in words. ``stations``: at least the reward's pick-up stations, by id."""
     return {
-        "id": redemption.id, "reward_id": redemption.reward_id, "points": redemption.points,
-        "status": redemption.status, "pickup_code": redemption.pickup_code, "expires_at": redemption.expires_at,
+        "id": redemption.id, "reward_id": redemption.reward_id,
+        "reward": {
+            "id": reward.id, "name": reward.name, "image_url": reward.image_url, "pickup_place": reward.pickup_place,
+            "pickup_stations": [
+                {"id": s.id, "name": s.name, "address": s.address, "phone": s.phone}
+                for s in (stations.get(i) for i in reward.pickup_station_ids or []) if s is not None
+            ],
+        },
+        "points": redemption.points, "status": redemption.status,
+        "status_label": labels.label("redemption_status", redemption.status),
+        "pickup_code": redemption.pickup_code, "expires_at": redemption.expires_at,
         "fulfilled_at": redemption.fulfilled_at, "created_at": redemption.created_at,
     }

@@ -27,7 +27,10 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from models import CLAIM_ACTIVE, CLAIM_ENDED, Need, ResidentProfile, Service, SubscriptionQuota, Task, TaskClaim, User, VolunteerProfile
+from models import (
+    CLAIM_ACTIVE, CLAIM_ENDED, Need, ResidentProfile, Service, Station, SubscriptionQuota, Task, TaskClaim, User,
+    VolunteerProfile,
+)
 from server import feed, sql
 from server.actors import Actor
 from server.batching import Batcher
@@ -62,13 +65,15 @@ class Ask:
 @dataclass(slots=True)
 class Won:
     """A claim made: the task as it now is, the claim, the need with its household, the task's live
-    claims with their volunteers' names (this one included), the service's name."""
+    claims with their volunteers' names (this one included), the service's name, the station to
+    call (tasks.present_station)."""
 
     task: Task
     claim: TaskClaim
     need: Need
     claims: list[tuple[TaskClaim, str]]
     service_name: str | None
+    station: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -106,12 +111,13 @@ LIVE_CLAIM_COLUMNS = PRESENTED_CLAIM_COLUMNS + ("task_id", "active_key")
 
 @functools.cache
 def _task_parts() -> str:
-    n, r, s, t = (m._meta.db_table for m in (Need, ResidentProfile, Service, Task))
-    return (f"SELECT t.service_id AS t_service_id, {sql.columns(Need, 'n', 'n_', NEED_COLUMNS)}, {sql.columns(ResidentProfile, 'r', 'r_', HOUSEHOLD_COLUMNS)},"
+    n, r, s, t, st = (m._meta.db_table for m in (Need, ResidentProfile, Service, Task, Station))
+    return (f"SELECT t.id AS t_id, t.service_id AS t_service_id, {sql.columns(Need, 'n', 'n_', NEED_COLUMNS)}, {sql.columns(ResidentProfile, 'r', 'r_', HOUSEHOLD_COLUMNS)},"
             " s.name AS s_name, s.requires_skill AS s_requires_skill, u.openid AS u_openid, u.status AS u_status,"
-            " q.remaining AS q_remaining"
+            " q.remaining AS q_remaining, st.name AS st_name, st.phone AS st_phone"
             f" FROM {t} t JOIN {n} n ON n.id = t.need_id JOIN {r} r ON r.id = n.resident_id"
-            f" JOIN {s} s ON s.code = t.service_id LEFT JOIN {User._meta.db_table} u ON u.id = r.user_id"
+            f" JOIN {s} s ON s.code = t.service_id JOIN {st} st ON st.id = t.station_id"
+            f" LEFT JOIN {User._meta.db_table} u ON u.id = r.user_id"
             f" LEFT JOIN {SubscriptionQuota._meta.db_table} q ON q.user_id = r.user_id AND q.template_id = %s"
             " WHERE t.id IN ({tasks})")
 
@@ -155,6 +161,7 @@ async def take(asks: list[Ask]) -> list[Outcome]:
     open_tasks = [task for task in tasks.values() if task.status == "open"]
     needs: dict[int, Need] = {}
     services: dict[str, dict[str, Any]] = {}
+    stations: dict[int, dict[str, Any]] = {}  # by task
     households: dict[int, str | None] = {}  # household account -> openid (None: inactive or none)
     granted: set[int] = set()  # households with a consent left for the claim's message
     live: dict[int, list[tuple[TaskClaim, str]]] = defaultdict(list)
@@ -168,6 +175,7 @@ async def take(asks: list[Ask]) -> list[Outcome]:
             need.resident = sql.hydrate(ResidentProfile, row, "r_")
             needs[need.id] = need
             services[row["t_service_id"]] = {"name": row["s_name"], "requires_skill": bool(row["s_requires_skill"])}
+            stations[row["t_id"]] = {"name": row["st_name"], "phone": row["st_phone"]}
             if need.resident.user_id is not None:
                 households[need.resident.user_id] = row["u_openid"] if row["u_status"] == "active" else None
                 if row["q_remaining"]:
@@ -226,7 +234,8 @@ async def take(asks: list[Ask]) -> list[Outcome]:
     for _, _, _, volunteer, _ in made:
         feed.changed("claims", volunteer.id)
     won = iter(Won(task=task, claim=claim, need=needs[task.need_id], claims=list(live[task.id]),
-                   service_name=services[task.service_id]["name"]) for _, task, claim, _, _ in made)
+                   service_name=services[task.service_id]["name"], station=stations[task.id])
+               for _, task, claim, _, _ in made)
     # The asks that won are the ones decided None, in the same order.
     return [next(won) if outcome is None else outcome for outcome in outcomes]
 

@@ -10,6 +10,10 @@ The word list is matched on ``for_matching`` (server/text.py) of the text and of
 "賭博", "赌 博" and "赌\u200b博" are caught as "赌博". msgSecCheck gets the text as it will be stored
 (cleaned by the request models), not the matching form.
 
+Text that everyone sees and nobody needs — a volunteer's display name on the leaderboards — is
+held to more: ``screen_for_everyone`` keeps it only when judged clean. It would be shown city-wide
+at once, with no worker between it and its readers, and refusing it turns no one away.
+
 Health notes and other personal data are deliberately *not* sent: passing them to a third party
 would need its own consent (PIPL art. 23).
 """
@@ -39,10 +43,21 @@ class ContentRisky(DomainError):
     message = "内容包含不适宜发布的信息,请修改后重试"
 
 
+class ContentUnchecked(DomainError):
+    status = 503
+    code = "CONTENT_UNCHECKED"
+    message = "暂时无法检查内容,请稍后重试"
+
+
 @dataclass
 class Verdict:
     flag: str | None  # None: clean; "review" | "unchecked": save and flag
     reason: str = ""
+
+
+def _has_session(author: User, now: datetime) -> bool:
+    """msgSecCheck needs the author's WeChat session from the last two hours."""
+    return bool(author.openid and author.last_login_at and now - author.last_login_at <= SESSION_WINDOW)
 
 
 async def screen(*, wechat: WeChatGateway, author: User, text: str | None, now: datetime,
@@ -52,7 +67,7 @@ async def screen(*, wechat: WeChatGateway, author: User, text: str | None, now: 
         return Verdict(None)
     if RISKY_WORDS.search(for_matching(text)):
         raise ContentRisky(details={"field": field, "source": "local"})
-    if not author.openid or not author.last_login_at or now - author.last_login_at > SESSION_WINDOW:
+    if not _has_session(author, now):
         return Verdict("unchecked", "no recent WeChat session")
     try:
         result = await wechat.msg_sec_check(openid=author.openid, content=text[:2500], scene=SCENE_COMMENT)
@@ -64,6 +79,21 @@ async def screen(*, wechat: WeChatGateway, author: User, text: str | None, now: 
     if result["suggest"] == "review":
         return Verdict("review", f"msgSecCheck review (label {result.get('label')})")
     return Verdict(None)
+
+
+async def screen_for_everyone(*, wechat: WeChatGateway, author: User, text: str | None, now: datetime,
+                              field: str = "text") -> None:
+    """Judge text shown to everyone that nobody needs: anything but clean is refused (what WeChat
+    would have a person review as risky; unjudged as unavailable). Call outside transactions."""
+    verdict = await screen(wechat=wechat, author=author, text=text, now=now, field=field)
+    if verdict.flag == "review":
+        raise ContentRisky("内容可能包含不适宜公开的信息,请修改后重试", details={"field": field, "source": "wechat_review"})
+    if verdict.flag == "unchecked":
+        # Without a WeChat session of the last two hours msgSecCheck cannot be asked: signing in
+        # again (wx.login) gives one, and the same request then passes.
+        if not _has_session(author, now):
+            raise ContentUnchecked("请重新进入小程序后再试", details={"field": field, "reason": "no_session"})
+        raise ContentUnchecked(details={"field": field, "reason": "unavailable"})
 
 
 async def flag(*, verdict: Verdict, station_id: int | None, subject_type: str, subject_id: int, field: str,

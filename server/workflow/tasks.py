@@ -20,8 +20,8 @@ from typing import Any
 from tortoise.expressions import F
 
 from models import (
-    CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, ResidentProfile, Service, Task, TaskClaim, UserRole,
-    VolunteerProfile,
+    CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, ResidentProfile, Service, Station, Task, TaskClaim,
+    UserRole, VolunteerProfile,
 )
 from server import feed, geo
 from server.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -322,7 +322,7 @@ async def for_station(*, station_id: int, status: str | None, cursor: int | None
         qs = qs.filter(status=status)
     if cursor:
         qs = qs.filter(id__gt=cursor)
-    rows = await qs.order_by("id").limit(limit + 1).select_related("service")
+    rows = await qs.order_by("id").limit(limit + 1).select_related("service", "station")
     more, rows = len(rows) > limit, rows[:limit]
     live: dict[int, list[tuple[TaskClaim, str]]] = {task.id: [] for task in rows}
     if rows:
@@ -333,7 +333,7 @@ async def for_station(*, station_id: int, status: str | None, cursor: int | None
 
 
 async def load(*, task_id: int) -> Task:
-    task = await Task.get_or_none(id=task_id).select_related("service")
+    task = await Task.get_or_none(id=task_id).select_related("service", "station")
     if task is None:
         raise NotFound("任务不存在")
     return task
@@ -345,12 +345,26 @@ async def _household_of(need: Need) -> ResidentProfile:
     return loaded if isinstance(loaded, ResidentProfile) else await ResidentProfile.get(id=need.resident_id)
 
 
+def present_station(station: Station) -> dict[str, Any]:
+    """The station a task belongs to, as its claimant calls it: its name and public number."""
+    return {"name": station.name, "phone": station.phone}
+
+
+async def _station_of(task: Task) -> dict[str, Any]:
+    """The task's station (``present_station``): the one loaded with it (select_related), else read."""
+    loaded = getattr(task, "station", None)
+    if isinstance(loaded, Station):
+        return present_station(loaded)
+    return present_station(await Station.get(id=task.station_id))
+
+
 async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: TaskClaim | None = None,
                        now: datetime, need: Need | None = None, claims: list[tuple[TaskClaim, str]] | None = None,
-                       service_name: str | None = None) -> dict[str, Any]:
-    """The task for a worker, the household, or a claimant (who gets the exact address). What the
-    caller has in hand and current: ``need`` (with its household, ideally), ``claims`` (the task's
-    live claims with their volunteers' names), ``service_name``."""
+                       service_name: str | None = None, station: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The task for a worker, the household, or a claimant (who gets the exact address, and the
+    station to call). What the caller has in hand and current: ``need`` (with its household,
+    ideally), ``claims`` (the task's live claims with their volunteers' names), ``service_name``,
+    ``station`` (``present_station``)."""
     out = present_public(task, service_name=service_name)
     out["need_id"] = task.need_id
     out["station_id"] = task.station_id
@@ -370,6 +384,7 @@ async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: T
         if not isinstance(service, Service):
             service = await Service.get(code=task.service_id)
         _flag_short(out, claims=[c for c, _ in claims], service=service)
+        out["station"] = station or await _station_of(task)
     if viewer == "claimant" and claim is not None:
         out["my_claim"] = {"id": claim.id, "status": claim.status, "points_due": claim.points_due,
                            "record_reject_reason": claim.record_reject_reason}
@@ -387,6 +402,7 @@ async def present_full(task: Task, *, cipher: FieldCipher, viewer: str, claim: T
                 # The real number stays with the station: volunteers call through it.
                 "call_hint": "请通过驿站电话联系服务对象",
             }
+            out["station"] = station or await _station_of(task)
     return out
 
 
