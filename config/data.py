@@ -25,3 +25,4 @@ RATE_LIMITS: dict = _load("rate_limits.json")["limits"]
 REASSESSMENT: dict = _load("reassessment.json")
 COMPLAINTS: dict = _load("complaints.json")
 DEADLINES: dict = _load("deadlines.json")
+CREDIT_CONSENT: dict = _load("credit_consent.json")

@@ -91,6 +91,13 @@ class Settings:
     # send the same message.
     outbox_lease_s: int = 120
     outbox_backoff_base_s: float = 30.0
+    # The TrueType font embedded in PDFs for their Chinese (the hours certificate): Debian's
+    # fonts-wqy-microhei. Absent, reportlab's STSong-Light is used, which is not embedded: the
+    # reader's own Chinese font then draws it (docs/points.md).
+    pdf_font: str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    # 信用威海's RSA public key (a PEM file): what the credit handoff is encrypted with when the
+    # administrator gives neither a key nor a password; empty = they must give one.
+    credit_receiver_key_file: str = ""
     # Filled in by load(): which secrets were generated for development, for the start-up log.
     generated: tuple[str, ...] = field(default=())
 

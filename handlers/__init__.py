@@ -9,8 +9,10 @@ from handlers.people.console_tickets import bp as console_tickets
 from handlers.notifications.callback import bp as wechat_callback
 from handlers.reference.catalog import bp as catalog
 from handlers.points.credit import bp as credit_admin
+from handlers.points.credit import consent_bp as credit_consent
 from handlers.health import bp as health
 from handlers.reports.audit import bp as audit
+from handlers.reports.certificates import bp as certificates
 from handlers.reports.ledgers import bp as ledgers
 from handlers.people.me import bp as me
 from handlers.workflow.needs import bp as needs
@@ -36,5 +38,5 @@ from handlers.people.volunteers import bp as volunteers
 
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
-              credit_admin, points_adjust, notifications, wechat_callback,
+              credit_admin, credit_consent, certificates, points_adjust, notifications, wechat_callback,
               assessments, complaints, deadlines, policies, stats, referrals, projects, ledgers, audit, pairings, console_tickets, *console]

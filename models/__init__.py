@@ -4,6 +4,7 @@ from models.assessment import Assessment, Policy, PolicyReferral, PolicyRevision
 from models.audit import AuditLog
 from models.catalogue import Service, ServiceCategory
 from models.complaints import Complaint
+from models.credit import CreditConsent, HoursCertificate
 from models.deadlines import DeadlineNotice
 from models.notifications import CallbackEvent, ContentFlag, Notification, OutboxMessage, SubscriptionQuota
 from models.places import District, Organization, Project, ProjectPayment, ProjectStep, Station
@@ -37,6 +38,8 @@ __all__ = [
     "SubscriptionQuota",
     "IdentityCase",
     "CreditBatch",
+    "CreditConsent",
+    "HoursCertificate",
     "CreditIncrement",
     "IdempotencyRecord",
     "PointsAccount",

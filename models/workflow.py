@@ -19,6 +19,9 @@ TASK_STATES = ("open", "referred", "claimed", "checked_in", "submitted", "confir
 CLAIM_ACTIVE = ("claimed", "checked_in", "submitted")
 CLAIM_ENDED = ("released", "cancelled", "expired")
 CLAIM_STATES = CLAIM_ACTIVE + ("confirmed",) + CLAIM_ENDED
+# How a task is delivered: by volunteers, a purchased service, a social organisation, a department
+# (部门联动), a neighbour (邻里互助) or a charity.
+DELIVERY_WAYS = ("volunteer", "purchased", "social_org", "department", "neighbour", "charity")
 
 
 class Need(Model):
@@ -92,6 +95,7 @@ class Task(Model):
     occurrence_key = fields.CharField(max_length=32, null=True, unique=True)
     # When the station was warned that nobody has claimed it yet (once).
     expiry_warned_at = fields.DatetimeField(null=True)
+    delivery_way = fields.CharField(max_length=12, default="volunteer")  # DELIVERY_WAYS
     created_by = fields.IntField()
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

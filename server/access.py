@@ -78,6 +78,15 @@ async def access_volunteer_for_review(actor: Actor, volunteer_id: int) -> Volunt
     return volunteer
 
 
+async def access_volunteer(actor: Actor, volunteer_id: int) -> VolunteerProfile:
+    """A volunteer, for the workers of their station and administrators (their hours certificate)."""
+    actor.require("worker", "admin")
+    volunteer = await VolunteerProfile.get_or_none(id=volunteer_id)
+    if volunteer is None or not (actor.has("admin") or is_worker_of(actor, volunteer.station_id)):
+        raise NotFound("志愿者不存在")
+    return volunteer
+
+
 def require_worker_station(actor: Actor) -> int:
     """The caller's station, for routes that act on 'my station'."""
     actor.require("worker")

@@ -59,6 +59,9 @@ PROJECT_STEP = {"approved": "立项", "in_progress": "开始实施", "acceptance
 PROJECT_KPI = {"tasks": "任务数", "tasks_done": "完成任务", "verified_hours": "核定时长(小时)", "on_time_rate": "准时率",
                "median_minutes_to_first_service": "需求到首次服务中位数(分钟)", "average_rating": "平均评分",
                "complaints": "投诉数", "low_ratings": "低评分(≤2分)", "referrals_accepted": "承接转介数"}
+# How a service was delivered (models/workflow.py DELIVERY_WAYS): 服务类救助's six channels.
+DELIVERY_WAY = {"volunteer": "志愿服务", "purchased": "政府购买服务", "social_org": "社会组织服务",
+                "department": "部门联动", "neighbour": "邻里互助", "charity": "慈善帮扶"}
 # Payments to a provider (拨付, models/places.py PAYMENT_KINDS).
 PAYMENT_KIND = {"advance": "预拨", "final": "尾款"}
 # Complaints (models/complaints.py COMPLAINT_STATES, COMPLAINT_SUBJECTS).
@@ -84,10 +87,11 @@ AUDIT_ACTION = {
     "volunteer.reject": "驳回志愿者申请", "identity_case.open": "身份号码争议立案", "identity_case.settle": "身份号码争议处理",
     "account.close": "注销账号", "claim.confirm_short": "确认时长不足的服务", "complaint.escalate": "投诉上报区县",
     "project.pay": "项目拨付", "audit.read": "查阅审计日志", "audit.export": "导出审计日志",
+    "credit.export": "向信用威海提供海贝分数据",
 }
 AUDIT_SUBJECT = {"resident": "居民", "volunteer": "志愿者", "station": "驿站", "user": "账号", "claim": "服务记录", "need": "需求",
                  "complaint": "投诉", "project": "项目", "assessment": "入户评估", "identity_case": "身份争议",
-                 "audit": "审计日志", "import": "台账导入"}
+                 "audit": "审计日志", "import": "台账导入", "credit_batch": "海贝分批次"}
 PERSONAL_FIELD = {"name": "姓名", "id_number": "身份证号", "phone": "电话", "address": "住址", "lat": "位置", "lng": "位置",
                   "health_notes": "健康状况", "guardian_name": "监护人姓名", "guardian_phone": "监护人电话",
                   "visit_notes": "走访记录", "complaint_text": "投诉内容", "complaint_answer": "答复内容",
@@ -102,7 +106,7 @@ _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_statu
             "question_type": QUESTION_TYPE,
             "reward_status": REWARD_STATUS, "donor_kind": DONOR_KIND, "organization_kind": ORGANIZATION_KIND,
             "qualification_kind": QUALIFICATION_KIND, "project_status": PROJECT_STATUS, "project_step": PROJECT_STEP,
-            "project_kpi": PROJECT_KPI, "payment_kind": PAYMENT_KIND, "complaint_status": COMPLAINT_STATUS,
+            "project_kpi": PROJECT_KPI, "payment_kind": PAYMENT_KIND, "delivery_way": DELIVERY_WAY, "complaint_status": COMPLAINT_STATUS,
             "complaint_subject": COMPLAINT_SUBJECT, "exit_reason": EXIT_REASON, "deadline_kind": DEADLINE_KIND,
             "deadline_stage": DEADLINE_STAGE, "audit_action": AUDIT_ACTION, "audit_subject": AUDIT_SUBJECT}
 

@@ -19,7 +19,7 @@ from handlers.console.common import (
     Form, FormInvalid, Refused, attempt, console, form_values, local, local_input, message, only, read_form, render,
 )
 from handlers.points.schemas import FulfilIn
-from handlers.workflow.schemas import ConfirmIn, FollowUpIn, NeedIn, NeedListQuery, PairingIn, TaskIn
+from handlers.workflow.schemas import ConfirmIn, DeliveryWayIn, FollowUpIn, NeedIn, NeedListQuery, PairingIn, TaskIn
 from handlers.workflow.tasks import confirm_records
 from server import labels, ratelimit
 from server.access import (
@@ -45,6 +45,7 @@ DONE = {
     "paired": "已建立结对帮扶,本周的服务任务已生成。",
     "followed_up": "回访已记录。",
     "pairing_ended": "已结束结对帮扶,未开始的服务任务已取消。",
+    "delivery": "服务方式已修改,已记入需求动态。",
 }
 
 
@@ -90,14 +91,15 @@ async def _need_page(request: Request, actor, need_id: int, *, status: int = 200
     start = need.window_start if need.window_start and need.window_start > now else now + timedelta(hours=2)
     end = need.window_end if need.window_end and need.window_end > start else start + timedelta(hours=1)
     defaults = {"title": need.service.name, "scheduled_start": local_input(start), "scheduled_end": local_input(end),
-                "volunteers_needed": 1}
+                "volunteers_needed": 1, "delivery_way": "volunteer"}
     return render(request, "need.html", status=status, title=f"需求 {need.id}",
                   need=needs.present(need, cipher=ctx.cipher), resident_name=need.resident.name,
                   events=await needs.timeline(need=need), tasks=task_rows, done=_done(request),
                   dispatch=dispatch or Form(defaults), reject=reject or Form(), pairing=pairing or Form(
                       {"starts_on": local(now, "%Y-%m-%d"), "minutes": "60", "start_time": "09:00"}),
                   volunteers=await volunteers.approved_at(station_id=need.station_id), weekdays=labels.WEEKDAYS,
-                  follow=follow or Form(), follow_up_note=need.follow_up_note)
+                  follow=follow or Form(), follow_up_note=need.follow_up_note,
+                  delivery_ways=list(labels.DELIVERY_WAY.items()))
 
 
 @bp.get("/needs/<need_id:int>")
@@ -161,6 +163,24 @@ async def need_dispatch(request: Request, actor, need_id: int):
     if isinstance(refused, Refused):
         return await _need_page(request, actor, need_id, status=refused.status, dispatch=refused.form)
     return _go(f"/console/needs/{need_id}?ok=dispatched")
+
+
+@bp.post("/tasks/<task_id:int>/delivery-way")
+@openapi.exclude()
+@console("worker")
+async def task_delivery_way(request: Request, actor, task_id: int):
+    """服务方式, as ``PUT /api/v1/tasks/<id>/delivery-way``: the same check and service."""
+    values = form_values(request)
+
+    async def change(form: DeliveryWayIn):
+        task, _, _ = await access_task(actor, task_id, purpose="manage")
+        return await tasks.set_delivery_way(task=task, way=form.delivery_way, actor_id=actor.id,
+                                            now=request.app.ctx.clock())
+
+    task = await attempt(values, DeliveryWayIn, change, refusal=only())
+    if isinstance(task, Refused):
+        return message(request, status=task.status, title="无法修改", text="请从选项中选择服务方式。")
+    return _go(f"/console/needs/{task.need_id}?ok=delivery")
 
 
 # --- reporting on behalf (代报) -----------------------------------------------------------------

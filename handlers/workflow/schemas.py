@@ -80,6 +80,9 @@ class Timeline(BaseModel):
 # --- tasks ---------------------------------------------------------------------------------
 
 
+DeliveryWay = Literal["volunteer", "purchased", "social_org", "department", "neighbour", "charity"]
+
+
 class TaskIn(Strict):
     service_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -88,6 +91,11 @@ class TaskIn(Strict):
     volunteers_needed: int = Field(1, ge=1, le=20)
     points: int | None = Field(None, ge=0, le=1000)
     notes_for_volunteer: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    delivery_way: DeliveryWay = Field("volunteer", description="how it is delivered (服务方式); volunteers by default")
+
+
+class DeliveryWayIn(Strict):
+    delivery_way: DeliveryWay
 
 
 class TaskStationOut(BaseModel):

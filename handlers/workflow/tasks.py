@@ -3,10 +3,10 @@ from sanic_ext import openapi
 
 from handlers.common import RejectIn
 from handlers.workflow.schemas import (
-    BulkConfirmIn, BulkConfirmOut, CheckInIn, ConfirmIn, OpenTasksQuery, RecordIn, StationTasksQuery, TaskList,
-    TaskOut, TaskPage,
+    BulkConfirmIn, BulkConfirmOut, CheckInIn, ConfirmIn, DeliveryWayIn, OpenTasksQuery, RecordIn, StationTasksQuery,
+    TaskList, TaskOut, TaskPage,
 )
-from server import ratelimit
+from server import labels, ratelimit
 from server.access import access_task
 from server.auth import authenticate
 from server.errors import DomainError
@@ -189,6 +189,20 @@ async def cancel_task(request: Request, task_id: int):
         task, _, _ = await access_task(actor, task_id, purpose="manage")
         await tasks.cancel(task=task, actor_id=actor.id, reason=request.ctx.body.reason, now=ctx.clock())
     return await _show(request, task_id, viewer="worker")
+
+
+@bp.put("/<task_id:int>/delivery-way")
+@openapi.summary("Say how a task is delivered (服务方式: volunteers, purchased service, organisation, department, neighbour, charity; workers of the station)")
+@openapi.secured("token")
+@body(DeliveryWayIn)
+async def set_delivery_way(request: Request, task_id: int):
+    actor = await authenticate(request)
+    async with atomic():
+        task, _, _ = await access_task(actor, task_id, purpose="manage")
+        task = await tasks.set_delivery_way(task=task, way=request.ctx.body.delivery_way, actor_id=actor.id,
+                                            now=request.app.ctx.clock())
+    return respond({"id": task.id, "delivery_way": task.delivery_way,
+                    "delivery_way_label": labels.label("delivery_way", task.delivery_way)})
 
 
 @bp.post("/confirm")

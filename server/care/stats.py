@@ -252,6 +252,13 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
     priority = {c: sum(1 for cats in served_rows if c in (cats or [])) for c in PRIORITY}
     in_priority = sum(1 for cats in served_rows if set(cats or []) & set(PRIORITY))
 
+    # How the period's tasks were delivered, and the services done each way.
+    ways = await grouped(in_scope(Task.filter(created_at__gte=start, created_at__lt=end)), "delivery_way")
+    served_ways = {str(r["task__delivery_way"]): r["n"] for r in await claims.annotate(n=Count("id"))
+                   .group_by("task__delivery_way").values("task__delivery_way", "n")}
+    by_way = {way: {"label": labels.label("delivery_way", way), "tasks": ways.get(way, 0),
+                    "services": served_ways.get(way, 0)} for way in labels.DELIVERY_WAY}
+
     referred = await grouped(in_scope(OrgReferral.filter(created_at__gte=start, created_at__lt=end), "task__station_id"),
                              "status")
     pairings_started = await in_scope(Pairing.filter(created_at__gte=start, created_at__lt=end)).count()
@@ -288,6 +295,7 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
         "referrals": {"total": sum(referred.values()), "by_status": {
             code: {"label": labels.label("referral_status", code), "n": n} for code, n in referred.items()}},
         "pairings": {"started": pairings_started, "ended": pairings_ended},
+        "delivery": by_way,
     }
     if now is not None:
         out.update(await supervision(station_ids=stations, start=start, end=end, now=now, per_station=scope != "station"))

@@ -5,6 +5,10 @@ volunteer's cumulative verified hours cross a threshold of the published table
 (``config/credit_thresholds.json``), one increment is exported, exactly once: the pair
 (user, threshold) is unique, so a second run finds nothing new. Hours taken back by a later
 reversal do not claw back an increment already exported.
+
+Only volunteers whose consent is in force are exported (server/points/consent.py). A batch here
+holds masked ID numbers and blind indexes; what 信用威海 receives, names and full ID numbers
+encrypted for it, is made from a batch by server/reports/credit_handoff.py.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from tortoise.exceptions import IntegrityError
 from config.data import CREDIT_THRESHOLDS
 from models import CreditBatch, CreditIncrement, PointsAccount, VolunteerProfile
 from server.errors import Conflict
-from server.points import ledger
+from server.points import consent, ledger
 
 COLUMNS = ["batch_id", "volunteer_id", "user_id", "id_number_masked", "id_number_index", "hours", "threshold_hours",
            "increment", "evidence_task_ids"]
@@ -42,10 +46,12 @@ async def export(*, actor_id: int | None, now: datetime) -> CreditBatch | None:
         done.setdefault(user_id, set()).add(threshold)
     minutes = dict(await PointsAccount.filter(verified_minutes__gt=0).values_list("user_id", "verified_minutes"))
     pending = []
-    # Only volunteers 信用威海 can credit: an increment without an ID number can't be matched to a
-    # person, and a closed profile has none left. Skipped now, their thresholds stay due, so the
-    # hours count once the volunteer supplies an ID number.
-    eligible = VolunteerProfile.filter(user_id__in=list(minutes), id_number_index__isnull=False).exclude(status="closed")
+    # Only volunteers 信用威海 can credit and who agreed to it: an increment without an ID number
+    # can't be matched to a person, a closed profile has none left, and without consent in force
+    # nothing of theirs may go (server/points/consent.py). Skipped now, their thresholds stay due,
+    # so the hours count once the volunteer supplies an ID number or consents.
+    consenting = (await consent.in_force()) & set(minutes)
+    eligible = VolunteerProfile.filter(user_id__in=list(consenting), id_number_index__isnull=False).exclude(status="closed")
     for volunteer in await eligible:
         for threshold in due_thresholds(minutes=minutes[volunteer.user_id], exported=done.get(volunteer.user_id, set())):
             pending.append((volunteer, threshold))

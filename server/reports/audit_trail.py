@@ -10,8 +10,6 @@ phone, the household by its masked name and station; the free-text reason as it 
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -75,6 +73,9 @@ def _detail_text(row: AuditLog) -> str:
     if row.action == "resident.exit" and detail.get("reason"):
         parts = [f"原因:{labels.label('exit_reason', detail['reason'])}"] + \
                 ([f"说明:{detail['note']}"] if detail.get("note") else [])
+    if row.action == "credit.export":
+        parts.append(f"提供 {detail.get('count', 0)} 条(姓名、身份证号、时长),"
+                     f"未授权或已撤回等未提供 {detail.get('left_out', 0)} 条")
     if detail.get("role"):
         parts.append(f"角色:{labels.label('role', detail['role'])}")
     if row.action in ("audit.read", "audit.export"):
@@ -141,14 +142,7 @@ async def export(*, filters: Filters, reader_id: int, now: datetime) -> bytes:
             sheet.append([_local(r["at"]), r["action_label"], r["actor_label"], r["subject_label"], r["fields_label"],
                           _text(r["detail_text"])])
         await asyncio.sleep(0)
-    fd, path = tempfile.mkstemp(prefix="haibei-audit-", suffix=".xlsx")
-    os.close(fd)
-    try:
-        await asyncio.to_thread(workbook.save, path)
-        with open(path, "rb") as f:
-            return f.read()
-    finally:
-        os.unlink(path)
+    return await excel.workbook_bytes(workbook)
 
 
 def _text(value: str) -> str:

@@ -161,6 +161,7 @@ async def _generate_one(pairing: Pairing, *, day: date, start: datetime, cipher:
         "scheduled_end": start + timedelta(minutes=pairing.schedule["minutes"]),
         "points": pairing.points, "notes_for_volunteer": pairing.notes_for_volunteer,
         "pairing_id": pairing.id, "occurrence_key": f"p{pairing.id}:{day.isoformat()}",
+        "delivery_way": "social_org" if pairing.organization_id is not None else "volunteer",
     })
     if pairing.organization_id is not None:
         await referrals.refer(task=task, organization_id=pairing.organization_id, actor_id=pairing.created_by,

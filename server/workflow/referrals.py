@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from models import OrgReferral, Organization, Task, UserRole, VolunteerProfile
+from models import OrgReferral, Organization, Project, Task, UserRole, VolunteerProfile
 from server.encoding import dumps
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.notifications import notify
@@ -99,6 +99,8 @@ async def accept(*, referral_id: int, organization_id: int, actor_id: int, assig
     check_qualified(org=org, service_id=task.service_id, station_id=task.station_id, now=now)
     volunteers = await _assignees(task, organization_id=referral.organization_id, user_ids=assignee_user_ids)
     await OrgReferral.filter(id=referral.id).update(status="accepted", responded_by=actor_id, responded_at=now)
+    await Task.filter(id=task.id).update(delivery_way=await delivered_by(organization_id=referral.organization_id,
+                                                                         task=task))
     await events.move(task, to="open", allowed_from=("referred",), wanted="承接", need_id=task.need_id,
                       actor_id=actor_id, actor_role="org_staff", now=now, reason="accepted by organisation",
                       locked=task)
@@ -109,6 +111,17 @@ async def accept(*, referral_id: int, organization_id: int, actor_id: int, assig
             "task_id": task.id, "title": task.title, "volunteer_name": volunteer.name, "start": task.scheduled_start})
     await referral.refresh_from_db()
     return referral
+
+
+async def delivered_by(*, organization_id: int, task: Task) -> str:
+    """How a task an organisation took on is delivered: a government-purchased service when one of
+    its projects under way covers the task's service, station and day, else the organisation's own."""
+    running = await Project.filter(organization_id=organization_id, status__in=("approved", "in_progress",
+                                                                                 "acceptance_pending"),
+                                   starts_at__lte=task.scheduled_start, ends_at__gt=task.scheduled_start)
+    if any(task.service_id in (p.services or []) and task.station_id in (p.station_ids or []) for p in running):
+        return "purchased"
+    return "social_org"
 
 
 async def _assignees(task: Task, *, organization_id: int, user_ids: list[int]) -> list[VolunteerProfile]:

@@ -23,7 +23,7 @@ from models import (
     CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, ResidentProfile, Service, Station, Task, TaskClaim,
     UserRole, VolunteerProfile,
 )
-from server import feed, geo
+from server import feed, geo, labels
 from server.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from server.notifications import notify
 from server.people import residents
@@ -134,6 +134,7 @@ async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: Fie
         created_by=actor_id,
         pairing_id=data.get("pairing_id"),
         occurrence_key=data.get("occurrence_key"),
+        delivery_way=data.get("delivery_way") or "volunteer",
     )
     await events.record(task, need_id=need.id, actor_id=actor_id, actor_role="worker", from_status=None,
                         to_status="open", now=now)
@@ -345,6 +346,19 @@ async def _household_of(need: Need) -> ResidentProfile:
     return loaded if isinstance(loaded, ResidentProfile) else await ResidentProfile.get(id=need.resident_id)
 
 
+async def set_delivery_way(*, task: Task, way: str, actor_id: int, now: datetime) -> Task:
+    """The worker says how the task is, or was, delivered (服务方式); the timeline says so."""
+    locked = await Task.select_for_update().get(id=task.id)
+    if locked.delivery_way != way:
+        await Task.filter(id=task.id).update(delivery_way=way)
+        await events.record(locked, need_id=locked.need_id, actor_id=actor_id, actor_role="worker",
+                            from_status=locked.status, to_status=locked.status, now=now,
+                            reason=f"服务方式:{labels.label('delivery_way', locked.delivery_way)} → "
+                                   f"{labels.label('delivery_way', way)}")
+        locked.delivery_way = way
+    return locked
+
+
 def present_station(station: Station) -> dict[str, Any]:
     """The station a task belongs to, as its claimant calls it: its name and public number."""
     return {"name": station.name, "phone": station.phone}
@@ -546,4 +560,4 @@ async def of_need(*, need: Need) -> list[dict[str, Any]]:
     return [{"id": t.id, "title": t.title, "service_name": t.service.name, "status": t.status,
              "scheduled_start": t.scheduled_start, "scheduled_end": t.scheduled_end,
              "volunteers_needed": t.volunteers_needed, "claimed_count": t.claimed_count, "points": t.points,
-             "claims": claims[t.id]} for t in rows]
+             "delivery_way": t.delivery_way, "claims": claims[t.id]} for t in rows]

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from models import PointsEntry
+from server.points import consent
 from tests.builders import bulk_volunteers, fast_login, give_points, make_organization, make_reward
 from tests.handlers.access.matrix_support import Worlds, station_apart
 
@@ -46,6 +47,20 @@ ROUTES = [
     ("admin.rewards.patch", "PATCH", lambda w: f"/api/v1/admin/rewards/{w.reward_id}", lambda w: {"add_stock": 1}, *ADMIN_ONLY),
     ("admin.credit.export", "POST", lambda w: "/api/v1/admin/credit-exports", None, *ADMIN_ONLY),
     ("admin.credit.batch", "GET", lambda w: f"/api/v1/admin/credit-exports/{w.credit_batch_id}", None, *ADMIN_ONLY),
+    ("admin.credit.transfer", "POST", lambda w: f"/api/v1/admin/credit-exports/{w.credit_batch_id}/transfer",
+     lambda w: {"password": "transfer-pass-2026"}, *ADMIN_ONLY),
+    # The consent to the link to 信用威海: anyone signed in reads it and may withdraw (nothing to
+    # withdraw is no error); only an approved volunteer consents.
+    ("credit.consent.get", "GET", lambda w: "/api/v1/me/credit-consent", None, SIGNED_IN, None),
+    ("credit.consent.give", "POST", lambda w: "/api/v1/me/credit-consent", lambda w: {"version": consent.current_version()},
+     {"volunteer"}, {"*": 403}),
+    ("credit.consent.withdraw", "DELETE", lambda w: "/api/v1/me/credit-consent", None, SIGNED_IN, None),
+    # Hours certificates: the volunteer's own; one for a volunteer by their station or an
+    # administrator; and the check by code, public by design (the code is the secret).
+    ("certificate.mine", "GET", lambda w: "/api/v1/me/hours-certificate", None, {"volunteer"}, {"*": 403}),
+    ("certificate.volunteer", "GET", lambda w: f"/api/v1/volunteers/{w.volunteer_profile_id}/hours-certificate", None,
+     {"worker_a", "admin"}, {"worker_b": 404, "*": 403}),
+    ("certificate.verify", "GET", lambda w: f"/api/v1/certificates/{w.certificate_code}", None, set(ROLES), None),
     ("admin.projects.create", "POST", lambda w: "/api/v1/admin/projects",
      lambda w: {"name": "项目", "organization_id": w.org_id, "budget_fen": 100, "starts_at": "2026-01-01T00:00:00+08:00",
                 "ends_at": "2027-01-01T00:00:00+08:00", "services": ["CLEAN_HOME"], "station_ids": [w.station_id]}, *ADMIN_ONLY),
@@ -114,7 +129,15 @@ async def _build_world(client, api):
     batch = await CreditBatch.create(created_by=s["admin"].id, created_at=now, count=1)
     await CreditIncrement.create(batch_id=batch.id, user_id=s["volunteer"].id, volunteer_id=1, threshold_hours=10,
                                  increment=1, hours=10.5, evidence_task_ids=[])
-    return SimpleNamespace(s=s, flag_id=flag.id, credit_batch_id=batch.id, org_id=org_row.id, station_id=a.id, project_id=project.id, running_project_id=running.id, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
+    from models import HoursCertificate, VolunteerProfile
+    from server.reports import certificates
+
+    profile = await VolunteerProfile.get(user_id=s["volunteer"].id)
+    certificate = await HoursCertificate.create(
+        code=certificates.new_code(), user_id=profile.user_id, volunteer_id=profile.id, issued_by=profile.user_id,
+        issued_at=now, snapshot={"name_masked": "志***", "station_name": "驿站", "years": [], "total_minutes": 0})
+    return SimpleNamespace(s=s, flag_id=flag.id, credit_batch_id=batch.id, volunteer_profile_id=profile.id,
+                           certificate_code=certificate.code, org_id=org_row.id, station_id=a.id, project_id=project.id, running_project_id=running.id, award_id=award.id, reward_id=reward.id, redemption_id=r.json()["id"],
                            pickup_code=r.json()["pickup_code"])
 
 

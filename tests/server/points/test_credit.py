@@ -1,4 +1,5 @@
-"""The 海贝分 credit export: exact at each threshold, idempotent across runs (API and script)."""
+"""The 海贝分 credit export: exact at each threshold, idempotent across runs (API and script), of
+volunteers who consented (the handoff itself: tests/handlers/points/test_credit_handoff.py)."""
 
 import asyncio
 import json
@@ -16,6 +17,13 @@ from tests.builders import make_admin, make_station, make_volunteer, make_worker
 ROOT = Path(__file__).resolve().parents[3]
 
 
+async def consent(client, session) -> None:
+    """The volunteer agrees to the link to 信用威海, to the text in force."""
+    version = (await client.get("/api/v1/me/credit-consent", headers=session.headers)).json()["version"]
+    r = await client.post("/api/v1/me/credit-consent", json={"version": version}, headers=session.headers)
+    assert r.status_code == 200 and r.json()["state"] == "consented", r.text
+
+
 async def add_minutes(api, user_id: int, minutes: int) -> None:
     async with in_transaction():
         account = await ledger.lock(user_id=user_id)
@@ -28,6 +36,7 @@ async def test_thresholds_are_exact_and_exported_once(api, client):
     worker = await make_worker(client, station)
     admin = await make_admin(client)
     v, profile = await make_volunteer(client, station, approved_by=worker, id_number="11010519491231002X")
+    await consent(client, v)
     await add_minutes(api, v.id, 10 * 60 - 1)  # 9 h 59 min: not yet
     r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
     assert r.status_code == 200 and r.json()["count"] == 0
@@ -62,6 +71,7 @@ async def test_export_script_is_idempotent(api, client, tmp_path):
     station = await make_station()
     worker = await make_worker(client, station)
     v, _ = await make_volunteer(client, station, approved_by=worker, id_number="11010519491231002X")
+    await consent(client, v)
     await add_minutes(api, v.id, 25 * 60)
     env = {**os.environ, "HAIBEI_DB_URL": api.settings.db_url}
     cmd = [sys.executable, str(ROOT / "scripts" / "export_credit"), "--out", str(tmp_path)]
@@ -85,6 +95,7 @@ async def test_no_id_number_or_closed_profile_keeps_thresholds_due(api, client):
     later, _ = await make_volunteer(client, station, approved_by=worker, name="钱志愿")  # no ID number yet
     leaving, _ = await make_volunteer(client, station, approved_by=worker, id_number=random_id_number())
     for v in (later, leaving):
+        await consent(client, v)
         await add_minutes(api, v.id, 10 * 60)
     r = await client.delete("/api/v1/me", headers=leaving.headers)
     assert r.status_code == 200, r.text
@@ -112,6 +123,7 @@ async def test_a_reversed_service_is_no_evidence(api, client):
     worker = await make_worker(client, station)
     admin = await make_admin(client)
     v, _ = await make_volunteer(client, station, approved_by=worker, id_number="11010519491231002X")
+    await consent(client, v)
     resident, _ = await make_resident(client, station)
     await deliver(client, worker, v, await make_need(client, resident), 30)
     await deliver(client, worker, v, await make_need(client, resident, service_code="LIVING_MEAL"), 40)
@@ -124,3 +136,20 @@ async def test_a_reversed_service_is_no_evidence(api, client):
     assert r.status_code == 201, r.text
     kept = await TaskClaim.get(id=(await PointsEntry.get(kind="service_award", minutes=40)).ref_id)
     assert [i["evidence_task_ids"] for i in r.json()["increments"]] == [[kept.task_id]]
+
+
+async def test_without_consent_in_force_thresholds_stay_due(api, client):
+    station = await make_station()
+    worker = await make_worker(client, station)
+    admin = await make_admin(client)
+    v, _ = await make_volunteer(client, station, approved_by=worker, id_number="11010519491231002X")
+    await add_minutes(api, v.id, 10 * 60)
+    r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["count"] == 0, r.text  # never consented
+    await consent(client, v)
+    assert (await client.delete("/api/v1/me/credit-consent", headers=v.headers)).json()["state"] == "withdrawn"
+    r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
+    assert r.status_code == 200 and r.json()["count"] == 0, r.text  # withdrawn
+    await consent(client, v)
+    r = await client.post("/api/v1/admin/credit-exports", headers=admin.headers)
+    assert r.status_code == 201 and [i["threshold_hours"] for i in r.json()["increments"]] == [10], r.text
