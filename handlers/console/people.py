@@ -17,16 +17,17 @@ from sanic_ext import openapi
 from handlers.care.schemas import AssessmentIn
 from handlers.common import RejectIn, Strict
 from handlers.people.schemas import ExitIn
+from handlers.reports.certificates import pdf_response
 from handlers.console.care import household_complaints
 from handlers.console.common import (
     PAGE_SIZE, Form, FormInvalid, Refused, attempt, console, form_values, local, only, read_form, render,
 )
 from server import labels
-from server.access import access_resident, access_volunteer_for_review
+from server.access import access_resident, access_volunteer, access_volunteer_for_review
 from server.care import assessments, policies, reassessment
 from server.http import XLSX, xlsx_headers
 from server.reference import catalogue
-from server.reports import worksheets
+from server.reports import certificates, worksheets
 from server.errors import DomainError, ValidationFailed
 from server.lifecycle import exits
 from server.people import imports, residents, volunteers
@@ -168,6 +169,18 @@ async def _volunteer_page(request: Request, actor, volunteer_id: int, *, status:
 @console("worker")
 async def volunteer_page(request: Request, actor, volunteer_id: int):
     return await _volunteer_page(request, actor, volunteer_id)
+
+
+@bp.get("/volunteers/<volunteer_id:int>/hours-certificate.pdf")
+@openapi.exclude()
+@console("worker")
+async def volunteer_certificate(request: Request, actor, volunteer_id: int):
+    """志愿服务时长证明, as ``GET /api/v1/volunteers/<id>/hours-certificate``: the same access and PDF."""
+    volunteer = await access_volunteer(actor, volunteer_id)
+    ctx = request.app.ctx
+    pdf = await certificates.issue_pdf(volunteer=volunteer, issued_by=actor.id, now=ctx.clock(),
+                                       font_path=ctx.settings.pdf_font)
+    return pdf_response(pdf)
 
 
 @bp.post("/volunteers/<volunteer_id:int>/approve")

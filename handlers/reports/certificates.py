@@ -1,8 +1,6 @@
 """Volunteer-hours certificates (志愿服务时长证明): the volunteer's own, one issued by their station
 or an administrator, and the public check of a certificate by its code."""
 
-import asyncio
-
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
@@ -15,7 +13,6 @@ from server.auth import authenticate
 from server.http import respond, returns
 from server.people import volunteers
 from server.reports import certificates
-from server.transactions import atomic
 
 bp = Blueprint("certificates", url_prefix="/api/v1")
 
@@ -24,10 +21,12 @@ PDF_RESPONSE = {"application/pdf": {"type": "string", "format": "binary"}}
 
 async def _pdf(request: Request, volunteer: VolunteerProfile, issued_by: int):
     ctx = request.app.ctx
-    async with atomic():
-        certificate = await certificates.issue(volunteer=volunteer, issued_by=issued_by, now=ctx.clock())
-    pdf = await asyncio.to_thread(certificates.render, certificate=certificate, name=volunteer.name,
-                                  font_path=ctx.settings.pdf_font)
+    pdf = await certificates.issue_pdf(volunteer=volunteer, issued_by=issued_by, now=ctx.clock(),
+                                       font_path=ctx.settings.pdf_font)
+    return pdf_response(pdf)
+
+
+def pdf_response(pdf: bytes):
     # The full name is in it: the volunteer's to keep, not a cache's.
     return raw(pdf, content_type="application/pdf", headers={
         "Cache-Control": "no-store", "Content-Disposition": 'attachment; filename="hours-certificate.pdf"'})

@@ -20,6 +20,8 @@ most phones' viewers), is used instead.
 
 from __future__ import annotations
 
+import asyncio
+
 import io
 import os
 import secrets
@@ -37,6 +39,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from tortoise.transactions import in_transaction
 
 from models import HoursCertificate, Station, VolunteerProfile
 from server.clock import CHINA_TZ
@@ -197,3 +201,11 @@ def render(*, certificate: HoursCertificate, name: str, font_path: str) -> bytes
     with _render_lock:
         doc.build(story)
     return buf.getvalue()
+
+
+async def issue_pdf(*, volunteer: VolunteerProfile, issued_by: int, now: datetime, font_path: str) -> bytes:
+    """Issue (or find today's) certificate and draw it: the API's and the console's one path. The
+    drawing runs in a thread, off the event loop."""
+    async with in_transaction():
+        certificate = await issue(volunteer=volunteer, issued_by=issued_by, now=now)
+    return await asyncio.to_thread(render, certificate=certificate, name=volunteer.name, font_path=font_path)

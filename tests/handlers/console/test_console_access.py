@@ -54,6 +54,8 @@ def valid_form(path: str) -> dict[str, str]:
         return {"text": "已核实处理"}
     if path.endswith("/complaints"):
         return {"subject": "station", "text": "代老人投诉"}
+    if path.endswith("/delivery-way"):
+        return {"delivery_way": "neighbour"}
     return {}
 
 
