@@ -150,7 +150,7 @@ async def volunteer_list(request: Request, actor):
                                                     offset=(page - 1) * PAGE_SIZE)
     return render(request, "volunteers.html", title="志愿者", chosen=status, statuses=labels.VOLUNTEER_STATUS,
                   items=[volunteers.present(v) for v in rows], total=total, page=page,
-                  pages=max(1, -(-total // PAGE_SIZE)))
+                  pages=max(1, -(-total // PAGE_SIZE)), service_names=await catalogue.service_names())
 
 
 async def _volunteer_page(request: Request, actor, volunteer_id: int, *, status: int = 200,
@@ -161,7 +161,7 @@ async def _volunteer_page(request: Request, actor, volunteer_id: int, *, status:
     return render(request, "volunteer.html", status=status, title=volunteer.name,
                   volunteer=volunteers.present(volunteer), account=ledger.present_account(account),
                   entries=[ledger.present_entry(e) for e in entries], claims=await history.of_volunteer(volunteer=volunteer),
-                  reject=reject or Form(), done=done)
+                  reject=reject or Form(), done=done, service_names=await catalogue.service_names())
 
 
 @bp.get("/volunteers/<volunteer_id:int>")

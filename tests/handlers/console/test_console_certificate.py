@@ -22,6 +22,8 @@ async def test_a_worker_issues_a_volunteers_hours_certificate(api, client, brows
     page = w.page
     await page.goto(f"{api.url}/console/dev-login?code=fake:{worker.openid}")
     await page.goto(f"{api.url}/console/volunteers/{profile['id']}")
+    shown = await page.locator("main").inner_text()
+    assert "居室保洁" in shown and "CLEAN_HOME" not in shown  # skills by name
     link = page.get_by_role("link", name="开具志愿服务时长证明(PDF)")
     got = await page.request.get(f"{api.url}{await link.get_attribute('href')}")  # a click would be a download
     assert got.status == 200 and got.headers["content-type"] == "application/pdf"
