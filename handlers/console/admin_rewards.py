@@ -23,7 +23,7 @@ from sanic.response import raw
 from sanic_ext import openapi
 
 from handlers.care.schemas import PaymentIn, ProjectIn, ProjectStepIn
-from handlers.console.admin import paging
+from handlers.console.admin import paging, positive_arg
 from handlers.console.common import (
     PAGE_SIZE, Form, FormInvalid, Refused, all_but, any_refusal, attempt, console, form_values, message, only,
     page_or_part, read_form, render,
@@ -316,12 +316,20 @@ def yuan_to_fen(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]
 
 async def projects_context(request: Request, *, create_form: Form | None = None,
                            flash: str | None = None) -> dict[str, Any]:
-    pager = paging(request, "/console/admin/projects", await projects.count_projects())
+    # The list's filters (as GET /api/v1/admin/projects takes them): a status, an organisation, a station.
+    status = request.args.get("status") if request.args.get("status") in labels.PROJECT_STATUS else None
+    wanted = {"status": status, "organization_id": positive_arg(request, "organization_id"),
+              "station_id": positive_arg(request, "station_id")}
+    total = (len(await projects.list_projects(**wanted)) if wanted["station_id"]
+             else await projects.count_projects(status=status, organization_id=wanted["organization_id"]))
+    pager = paging(request, "/console/admin/projects", total, **wanted)
     stations = await places.list_stations()
     services = await catalogue.list_services()
     organizations = await places.list_organizations()
     return {
-        "title": "购买服务项目", "projects": await projects.list_projects(offset=pager["offset"], limit=PAGE_SIZE),
+        "title": "购买服务项目",
+        "projects": await projects.list_projects(offset=pager["offset"], limit=PAGE_SIZE, **wanted),
+        "filters": wanted, "statuses": list(labels.PROJECT_STATUS.items()),
         "pager": pager, "service_names": await catalogue.service_names(),
         "station_names": {s.id: s.name for s in stations}, "station_groups": station_groups(stations),
         "service_groups": service_groups(services), "organization_options": [(o.id, o.name) for o in organizations],

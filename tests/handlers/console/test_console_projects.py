@@ -30,7 +30,17 @@ async def test_an_officer_takes_a_project_through_its_targets_and_payments(api, 
     w = await Watched.open(browser)
     page = w.page
     await page.goto(f"{api.url}/console/dev-login?code=fake:{admin.openid}")
+    other = await qualified_organization(name="别处社工机构")
+    await Project.create(name="别处项目", organization_id=other.id, budget_fen=100, created_by=admin.id,
+                         starts_at=now, ends_at=now + timedelta(days=30), services=["CLEAN_HOME"],
+                         station_ids=[(await make_station(name="竹岛驿站")).id])
     await page.get_by_role("link", name="购买服务").click()
+    # The list filters by station: only this station's project is left.
+    await page.locator("#project-filters select[name=station_id]").select_option(label="鲸园驿站")
+    await page.locator("#project-filters").get_by_role("button", name="筛选").click()
+    await page.wait_for_url(f"**/console/admin/projects?*station_id={station.id}*")
+    listed = await page.locator("main table.list").first.inner_text()
+    assert "鲸园街道居家清洁服务项目" in listed and "别处项目" not in listed
     await page.get_by_role("link", name="鲸园街道居家清洁服务项目").click()
     form = page.locator("#step-approved")
     await form.get_by_label("说明").fill("区民政局审批通过")
