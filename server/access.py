@@ -280,6 +280,16 @@ def ledger_scope(actor: Actor, *, station_id: int | None, unmasked: bool) -> int
     return scope
 
 
+def deadlines_scope(actor: Actor, *, station_id: int | None = None) -> list[int] | None:
+    """Whose reminders and escalations of late work (督办) the caller reads: a worker the station's,
+    an administrator all (or one station's, when named). None: every station."""
+    if actor.has("admin"):
+        return None if station_id is None else [station_id]
+    if actor.has("worker") and actor.station_id is not None:
+        return [actor.station_id]
+    raise Forbidden("仅驿站工作人员和管理员可以查看督办记录")
+
+
 def sees_visit_notes(actor: Actor, resident: ResidentProfile) -> bool:
     """Visit notes are for the station that keeps the household."""
     return is_worker_of(actor, resident.station_id)

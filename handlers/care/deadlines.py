@@ -9,9 +9,9 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.common import Id, Strict
+from server.access import deadlines_scope
 from server.auth import authenticate
 from server.care import deadlines
-from server.errors import Forbidden
 from server.http import query, respond
 
 bp = Blueprint("deadlines", url_prefix="/api/v1/deadlines")
@@ -30,11 +30,6 @@ class DeadlineQuery(Strict):
 async def list_notices(request: Request):
     actor = await authenticate(request)
     q = request.ctx.query
-    if actor.has("admin"):
-        stations = None if q.station_id is None else [q.station_id]
-    elif actor.has("worker") and actor.station_id is not None:
-        stations = [actor.station_id]
-    else:
-        raise Forbidden("仅驿站工作人员和管理员可以查看督办记录")
-    rows = await deadlines.notices(station_ids=stations, kind=q.kind, stage=q.stage)
+    rows = await deadlines.notices(station_ids=deadlines_scope(actor, station_id=q.station_id), kind=q.kind,
+                                   stage=q.stage)
     return respond({"items": [deadlines.present(n) for n in rows]})

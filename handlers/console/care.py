@@ -18,7 +18,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from handlers.care.complaints import AnswerIn, ComplaintIn, ReopenIn
-from handlers.console.common import Form, FormInvalid, Refused, attempt, console, form_values, read_form, render
+from handlers.console.common import Form, FormInvalid, Refused, attempt, console, form_values, go, read_form, render
 from models import ResidentProfile
 from server import labels
 from server.access import access_complaint, access_need_household, access_resident, is_worker_of
@@ -38,11 +38,6 @@ DONE = {
 }
 # The list's status filter: a status, or all of them ("all": those awaiting an answer first).
 ALL = "all"
-
-
-def _go(location: str) -> HTTPResponse:
-    """After an htmx action: load ``location`` (which shows the outcome)."""
-    return HTTPResponse(status=204, headers={"HX-Redirect": location})
 
 
 def _shown(actor, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -145,7 +140,7 @@ async def _act(request: Request, actor, complaint_id: int, done: str,
             await action(complaint, request.app.ctx.clock())
     except complaints.ComplaintState as exc:
         return await _complaint_page(request, actor, complaint_id, status=exc.status, notice=exc.message)
-    return _go(f"/console/complaints/{complaint_id}?ok={done}")
+    return go(f"/console/complaints/{complaint_id}?ok={done}")
 
 
 @bp.get("/complaints/<complaint_id:int>")
@@ -239,4 +234,4 @@ async def household_complain(request: Request, actor, resident_id: int):
     complaint = await attempt(form_values(request), read, file, fields=ComplaintIn)
     if isinstance(complaint, Refused):
         return await _panel(request, actor, resident_id, complaint)
-    return _go(f"/console/complaints/{complaint.id}?ok=filed")
+    return go(f"/console/complaints/{complaint.id}?ok=filed")

@@ -99,6 +99,11 @@ def render(request: Request, name: str, *, status: int = 200, headers: dict[str,
     return html(page, status=status, headers={**PAGE_HEADERS, **(headers or {})})
 
 
+def go(location: str) -> HTTPResponse:
+    """After an htmx action: load ``location`` (which shows the outcome)."""
+    return HTTPResponse(status=204, headers={"HX-Redirect": location})
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 

@@ -16,7 +16,7 @@ from sanic_ext import openapi
 
 from handlers.common import RejectIn
 from handlers.console.common import (
-    Form, FormInvalid, Refused, attempt, console, form_values, local, local_input, message, only, read_form, render,
+    Form, FormInvalid, Refused, attempt, console, form_values, go, local, local_input, message, only, read_form, render,
 )
 from handlers.points.schemas import FulfilIn
 from handlers.workflow.schemas import ConfirmIn, DeliveryWayIn, FollowUpIn, NeedIn, NeedListQuery, PairingIn, TaskIn
@@ -51,11 +51,6 @@ DONE = {
 
 def _done(request: Request) -> str | None:
     return DONE.get(request.args.get("ok", ""))
-
-
-def _go(location: str) -> HTTPResponse:
-    """After an htmx action: load ``location`` (which shows the outcome)."""
-    return HTTPResponse(status=204, headers={"HX-Redirect": location})
 
 
 # --- needs --------------------------------------------------------------------------------------
@@ -116,7 +111,7 @@ async def need_accept(request: Request, actor, need_id: int):
     async with atomic():
         need = await access_need(actor, need_id, purpose="manage")
         await needs.accept(need=need, actor=actor, now=request.app.ctx.clock())
-    return _go(f"/console/needs/{need_id}?ok=accepted")
+    return go(f"/console/needs/{need_id}?ok=accepted")
 
 
 @bp.post("/needs/<need_id:int>/reject")
@@ -130,7 +125,7 @@ async def need_reject(request: Request, actor, need_id: int):
     refused = await attempt(form_values(request), RejectIn, reject, refusal=only())
     if isinstance(refused, Refused):
         return await _need_page(request, actor, need_id, status=refused.status, reject=refused.form)
-    return _go(f"/console/needs/{need_id}?ok=rejected")
+    return go(f"/console/needs/{need_id}?ok=rejected")
 
 
 @bp.post("/needs/<need_id:int>/follow-up")
@@ -145,7 +140,7 @@ async def need_follow_up(request: Request, actor, need_id: int):
     refused = await attempt(form_values(request), FollowUpIn, close, refusal=only())
     if isinstance(refused, Refused):
         return await _need_page(request, actor, need_id, status=refused.status, follow=refused.form)
-    return _go(f"/console/needs/{need_id}?ok=followed_up")
+    return go(f"/console/needs/{need_id}?ok=followed_up")
 
 
 @bp.post("/needs/<need_id:int>/tasks")
@@ -162,7 +157,7 @@ async def need_dispatch(request: Request, actor, need_id: int):
                             refusal=only(ValidationFailed))
     if isinstance(refused, Refused):
         return await _need_page(request, actor, need_id, status=refused.status, dispatch=refused.form)
-    return _go(f"/console/needs/{need_id}?ok=dispatched")
+    return go(f"/console/needs/{need_id}?ok=dispatched")
 
 
 @bp.post("/tasks/<task_id:int>/delivery-way")
@@ -180,7 +175,7 @@ async def task_delivery_way(request: Request, actor, task_id: int):
     task = await attempt(values, DeliveryWayIn, change, refusal=only())
     if isinstance(task, Refused):
         return message(request, status=task.status, title="无法修改", text="请从选项中选择服务方式。")
-    return _go(f"/console/needs/{task.need_id}?ok=delivery")
+    return go(f"/console/needs/{task.need_id}?ok=delivery")
 
 
 # --- reporting on behalf (代报) -----------------------------------------------------------------
@@ -232,7 +227,7 @@ async def report(request: Request, actor, resident_id: int):
     if isinstance(need, Refused):
         return await _report_page(request, actor, resident_id, status=need.status, values=need.form.values,
                                   errors=need.form.errors)
-    return _go(f"/console/needs/{need.id}?ok=reported")
+    return go(f"/console/needs/{need.id}?ok=reported")
 
 
 # --- service records to confirm -----------------------------------------------------------------
@@ -272,7 +267,7 @@ async def record_confirm(request: Request, actor, task_id: int):
     if isinstance(refused, Refused):
         return await _records_page(request, actor, status=refused.status, errors={task_id: refused.form.errors},
                                    values={task_id: refused.form.values})
-    return _go("/console/records?ok=confirmed")
+    return go("/console/records?ok=confirmed")
 
 
 @bp.post("/records/<task_id:int>/reject")
@@ -290,7 +285,7 @@ async def record_reject(request: Request, actor, task_id: int):
         values = {f"reject_{k}": v for k, v in refused.form.values.items()}
         return await _records_page(request, actor, status=refused.status, errors={task_id: errors},
                                    values={task_id: values})
-    return _go("/console/records?ok=record_rejected")
+    return go("/console/records?ok=record_rejected")
 
 
 @bp.post("/records/confirm")
@@ -393,7 +388,7 @@ async def pairing_end(request: Request, actor, pairing_id: int):
     async with atomic():
         pairing, viewer = await access_pairing(actor, pairing_id, purpose="end")
         await pairings.end(pairing=pairing, actor_id=actor.id, role=viewer, reason=form.reason, now=now)
-    return _go("/console/pairings?ok=pairing_ended")
+    return go("/console/pairings?ok=pairing_ended")
 
 
 @bp.post("/needs/<need_id:int>/pairings")
@@ -427,7 +422,7 @@ async def pairing_create(request: Request, actor, need_id: int):
         return await _need_page(request, actor, need_id, status=pairing.status, pairing=pairing.form)
     await pairings.generate(now=now, cipher=ctx.cipher, sla_hours=ctx.settings.referral_sla_hours,
                             pairing_id=pairing.id)
-    return _go(f"/console/needs/{need_id}?ok=paired")
+    return go(f"/console/needs/{need_id}?ok=paired")
 
 
 @bp.get("/referrals")
