@@ -5,6 +5,7 @@ from handlers.console.admin_care import bp as admin_care
 from handlers.console.admin_rewards import bp as admin_rewards
 from handlers.console.audit import bp as audit
 from handlers.console.care import bp as care
+from handlers.console.credit import bp as credit
 from handlers.console.deadlines import bp as deadlines
 from handlers.console.login import bp as login
 from handlers.console.pages import bp as pages
@@ -12,4 +13,4 @@ from handlers.console.people import bp as people
 from handlers.console.stats import bp as stats
 from handlers.console.work import bp as work
 
-blueprints = [pages, login, work, people, care, deadlines, stats, admin, admin_rewards, admin_care, audit]
+blueprints = [pages, login, work, people, care, deadlines, stats, admin, admin_rewards, admin_care, audit, credit]

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tortoise.functions import Count
+
 from config.data import CREDIT_CONSENT
 from models import CreditConsent, User, VolunteerProfile
 from server.errors import Conflict, Forbidden, TokenInvalid
@@ -74,6 +76,24 @@ async def in_force(*, user_ids: list[int] | None = None) -> set[int]:
             return set()
         qs = qs.filter(user_id__in=user_ids)
     return set(await qs.values_list("user_id", flat=True))
+
+
+async def standing() -> dict[str, Any]:
+    """The text in force, and how many people stand where with it (counted by the database): an
+    open consent to this version (``consented``), an open one to an older version, which counts
+    for nothing until given again (``outdated``), and none open any more (``withdrawn``)."""
+    open_by_version = dict(await CreditConsent.filter(withdrawn_at__isnull=True)
+                           .annotate(n=Count("user_id", distinct=True)).group_by("version")
+                           .values_list("version", "n"))
+    [everyone] = await CreditConsent.all().annotate(n=Count("user_id", distinct=True)).values_list("n", flat=True)
+    consented = open_by_version.pop(current_version(), 0)
+    # A person has at most one open consent (``consent`` closes the older one as it opens the next),
+    # so the open ones, summed over versions, are the people still consenting to something.
+    outdated = sum(open_by_version.values())
+    return {
+        "version": current_version(), "title": CREDIT_CONSENT["title"], "text": CREDIT_CONSENT["text"],
+        "consented": consented, "outdated": outdated, "withdrawn": (everyone or 0) - consented - outdated,
+    }
 
 
 async def state_of(*, user_id: int, volunteer: VolunteerProfile | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from tortoise.exceptions import IntegrityError
 
 from config.data import CREDIT_THRESHOLDS
 from models import CreditBatch, CreditIncrement, PointsAccount, VolunteerProfile
-from server.errors import Conflict
+from server.errors import Conflict, NotFound
 from server.points import consent, ledger
 
 COLUMNS = ["batch_id", "volunteer_id", "user_id", "id_number_masked", "id_number_index", "hours", "threshold_hours",
@@ -95,3 +95,15 @@ def to_csv(data: list[dict[str, Any]]) -> str:
     for row in data:
         writer.writerow({**row, "evidence_task_ids": " ".join(str(t) for t in row["evidence_task_ids"])})
     return buf.getvalue()
+
+
+async def batches() -> list[CreditBatch]:
+    """Every export batch, the newest first (made by hand, a few a year: one page holds them)."""
+    return await CreditBatch.all().order_by("-id")
+
+
+async def get_batch(*, batch_id: int) -> CreditBatch:
+    batch = await CreditBatch.get_or_none(id=batch_id)
+    if batch is None:
+        raise NotFound("批次不存在")
+    return batch

@@ -79,7 +79,10 @@ async def test_the_console_knows_its_routes(api):
     paths = {p for _, p in routes}
     for expected in ("/console/needs", "/console/needs/<need_id:int>", "/console/records",
                      "/console/households/<resident_id:int>", "/console/volunteers/<volunteer_id:int>",
-                     "/console/complaints", "/console/complaints/<complaint_id:int>"):
+                     "/console/complaints", "/console/complaints/<complaint_id:int>",
+                     "/console/admin/credit", "/console/admin/credit/batches",
+                     "/console/admin/credit/batches/<batch_id:int>",
+                     "/console/admin/credit/batches/<batch_id:int>/transfer"):
         assert expected in paths
 
 
