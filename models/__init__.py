@@ -2,7 +2,7 @@
 
 from models.assessment import Assessment, Policy, PolicyReferral, PolicyRevision, QuestionnaireVersion
 from models.audit import AuditLog
-from models.catalogue import Service, ServiceCategory
+from models.catalogue import DistrictService, Service, ServiceCategory
 from models.complaints import Complaint
 from models.credit import CreditConsent, HoursCertificate
 from models.deadlines import DeadlineNotice
@@ -53,6 +53,7 @@ __all__ = [
     "Need",
     "Organization",
     "ResidentProfile",
+    "DistrictService",
     "Service",
     "ServiceCategory",
     "Station",

@@ -39,3 +39,22 @@ class Service(Model):
 
     class Meta:
         table = "services"
+
+
+class DistrictService(Model):
+    """A district's own standard for one service of the city catalogue (任务五: 各区市结合实际制定本辖区
+    服务标准): whether it offers the service at all, its standards text and its points per hour.
+    A field left NULL keeps the city's value; no row at all is the city's service as it is."""
+
+    id = fields.IntField(primary_key=True)
+    district = fields.ForeignKeyField("models.District", related_name="services", on_delete=fields.CASCADE)
+    service = fields.ForeignKeyField("models.Service", related_name="district_standards", on_delete=fields.RESTRICT)
+    offered = fields.BooleanField(default=True)
+    description = fields.CharField(max_length=500, null=True)
+    points_per_hour = fields.IntField(null=True)
+    updated_by = fields.IntField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "district_services"
+        unique_together = (("district", "service"),)

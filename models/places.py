@@ -62,6 +62,9 @@ class Project(Model):
     services = fields.JSONField(default=list)
     station_ids = fields.JSONField(default=list)
     status = fields.CharField(max_length=20, default="proposed")
+    # The district that buys it (保障四: districts buy services), or NULL for a city project. Its
+    # stations all lie in that district; its administrators keep it.
+    district = fields.ForeignKeyField("models.District", related_name="projects", null=True, on_delete=fields.RESTRICT)
     # The KPI targets set at 立项 ({kpi: value}; server/care/projects.py TARGETS), compared at 验收.
     targets = fields.JSONField(default=dict)
     created_by = fields.IntField()

@@ -3,7 +3,7 @@
 from tortoise import fields
 from tortoise.models import Model
 
-ROLES = ("resident", "volunteer", "worker", "org_staff", "admin")
+ROLES = ("resident", "volunteer", "worker", "org_staff", "district_admin", "admin")
 
 
 class User(Model):
@@ -25,7 +25,8 @@ class User(Model):
 
 
 class UserRole(Model):
-    """A role a user holds. A worker binds to a station, org_staff to an organisation."""
+    """A role a user holds. A worker binds to a station, org_staff to an organisation, a district
+    administrator (区市民政) to a district."""
 
     id = fields.IntField(primary_key=True)
     user = fields.ForeignKeyField("models.User", related_name="roles", on_delete=fields.CASCADE)
@@ -34,6 +35,8 @@ class UserRole(Model):
     organization = fields.ForeignKeyField(
         "models.Organization", related_name="staff", null=True, on_delete=fields.RESTRICT
     )
+    district = fields.ForeignKeyField("models.District", related_name="administrators", null=True,
+                                      on_delete=fields.RESTRICT)
     granted_by = fields.IntField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

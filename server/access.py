@@ -9,20 +9,168 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from typing import Any
 
 from models import (
-    CLAIM_ENDED, Complaint, IdentityCase, Need, Pairing, PointsAccount, PointsEntry, Redemption, ResidentProfile, Station, Task, TaskClaim, Upload,
-    VolunteerProfile,
+    CLAIM_ENDED, Complaint, IdentityCase, Need, Organization, Pairing, Project, PointsAccount, PointsEntry, Redemption, ResidentProfile,
+    Station, Task, TaskClaim, Upload, UserRole, VolunteerProfile,
 )
 from server import sql
 from server.actors import Actor
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.people import residents
+from server.reference import places
 from server.workflow.needs import NoHousehold
 
 
 def is_worker_of(actor: Actor, station_id: int | None) -> bool:
     return actor.station_id is not None and actor.station_id == station_id
+
+
+# --- administrators: the city's, and each district's own ------------------------------------
+#
+# A district administrator (区市民政) oversees its own district as a city administrator oversees
+# the city: its stations, their staff, records and statistics, its projects and its catalogue
+# standards (任务五: 各区市结合实际制定本辖区服务标准; 机制二/三: 各区市 run the stations and buy the
+# services). What is the city's alone — districts, the catalogue itself, points rules, rewards,
+# the 信用威海 handoff — stays with city administrators. Another district's records are 404 to it,
+# as any record a caller may not see.
+
+ADMINS = ("admin", "district_admin")
+
+
+def require_admin(actor: Actor) -> int | None:
+    """A city or district administrator; returns the district they are confined to (None: the city)."""
+    actor.require(*ADMINS)
+    return None if actor.has("admin") else actor.district_id
+
+
+def oversees_district(actor: Actor, district_id: int | None) -> bool:
+    """City administrators oversee every district; a district administrator only its own."""
+    return actor.has("admin") or (actor.district_id is not None and actor.district_id == district_id)
+
+
+async def oversees_station(actor: Actor, station_id: int | None) -> bool:
+    """Whether the caller administers ``station_id``: any for the city's, their district's for a
+    district administrator (one read, only for them)."""
+    if actor.has("admin"):
+        return True
+    if actor.district_id is None or station_id is None:
+        return False
+    return await places.district_of(station_id=station_id) == actor.district_id
+
+
+async def district_station_ids(actor: Actor) -> list[int] | None:
+    """The stations an administrator's lists are confined to: None for the city's (all of them),
+    their district's for a district administrator."""
+    district_id = require_admin(actor)
+    return None if district_id is None else await places.station_ids(district_id=district_id)
+
+
+async def access_district(actor: Actor, district_id: int) -> int:
+    """A district, for its own administrators and the city's (another district's is 404)."""
+    require_admin(actor)
+    if not oversees_district(actor, district_id):
+        raise NotFound("区市不存在")
+    await places.get_district(district_id=district_id)
+    return district_id
+
+
+async def access_organization(actor: Actor, organization_id: int, *, purpose: str = "view") -> Organization:
+    """A provider organisation, for administrators. view: the city's any; a district's its own
+    district's and the city-wide ones (which it may buy from). edit: the city's any, a district's
+    only its own district's (a city-wide one is the city's to keep: 403)."""
+    district_id = require_admin(actor)
+    org = await places.get_organization(organization_id=organization_id)
+    if district_id is None or org.district_id == district_id:
+        return org
+    if org.district_id is not None:
+        raise NotFound("机构不存在")
+    if purpose == "edit":
+        raise Forbidden("全市性机构由市级管理员维护")
+    return org
+
+
+async def access_project(actor: Actor, project_id: int) -> Project:
+    """A purchased-service project: the city's administrators any, a district's its own district's
+    (保障四: districts buy services); another's is 404."""
+    district_id = require_admin(actor)
+    project = await Project.get_or_none(id=project_id)
+    if project is None or (district_id is not None and project.district_id != district_id):
+        raise NotFound("项目不存在")
+    return project
+
+
+async def project_district(actor: Actor, *, asked: int | None, organization_id: int, station_ids: list[int]) -> int | None:
+    """The district a new project is bought by: a district administrator's own (its stations and
+    provider within its reach, 404 otherwise); a city administrator's choice (None: the city's)."""
+    district_id = require_admin(actor)
+    if district_id is not None:
+        if asked not in (None, district_id):
+            raise NotFound("区市不存在")
+        await access_organization(actor, organization_id)
+        await check_stations_overseen(actor, station_ids)
+        return district_id
+    if asked is not None:
+        await places.get_district(district_id=asked)
+    return asked
+
+
+async def audit_reach(actor: Actor) -> dict[str, Any]:
+    """What of the audit trail an auditor reads: the city's administrators all of it; a district's
+    the rows about its households and those its own staff wrote (the filters to add)."""
+    district_id = require_admin(actor)
+    if district_id is None:
+        return {}
+    return {"district_id": district_id, "stations": tuple(await places.station_ids(district_id=district_id))}
+
+
+async def check_stations_overseen(actor: Actor, station_ids: list[int], *, field: str = "station_ids") -> None:
+    """Every one of ``station_ids`` is the caller's to administer (a district's administrator cannot
+    put another district's station into its projects or organisations): 404 naming the field."""
+    for station_id in station_ids:
+        if not await oversees_station(actor, station_id):
+            raise NotFound("驿站不存在", details=[{"field": field, "type": "unknown_station", "id": station_id}])
+
+
+async def check_staff_binding(actor: Actor, *, role: str, station_id: int | None,
+                              organization_id: int | None) -> None:
+    """Whether the caller may give ``role`` bound there: the city's administrators any; a district's
+    administrator workers of its stations and staff of its organisations, never another district
+    administrator (the city appoints those)."""
+    if require_admin(actor) is None:
+        return
+    if role == "district_admin":
+        raise Forbidden("区市管理员由市级管理员任命")
+    if station_id is not None and not await oversees_station(actor, station_id):
+        raise NotFound("驿站不存在")
+    if organization_id is not None:
+        await access_organization(actor, organization_id, purpose="edit")
+
+
+async def access_staff_grant(actor: Actor, *, user_id: int, role: str) -> UserRole:
+    """A role held by someone, for taking it away: the city's administrators any; a district's only
+    what it could have given (404 for anything else, as for someone it cannot see)."""
+    require_admin(actor)
+    grant = await UserRole.get_or_none(user_id=user_id, role=role)
+    if grant is None:
+        raise NotFound("该用户没有此角色")
+    try:
+        await check_staff_binding(actor, role=role, station_id=grant.station_id,
+                                  organization_id=grant.organization_id)
+    except (NotFound, Forbidden):
+        raise NotFound("该用户没有此角色") from None
+    return grant
+
+
+async def access_station_admin(actor: Actor, station_id: int) -> int:
+    """A station, for administering it (its details, its workers): the city's administrators and its
+    district's; 404 to anyone else."""
+    require_admin(actor)
+    if not await oversees_station(actor, station_id):
+        raise NotFound("驿站不存在")
+    await places.get_station(station_id=station_id)
+    return station_id
 
 
 # The household behind most checks, read by hand (the ORM's query building cost more than the read).
@@ -32,7 +180,8 @@ _RESIDENT = sql.Statement(lambda: f"SELECT {sql.columns(ResidentProfile, 'r')} F
 async def access_resident(actor: Actor, resident_id: int, *, purpose: str = "view") -> ResidentProfile:
     """Resolve a resident profile for ``purpose`` in view | unmask | edit | reinstate.
 
-    view:   the person themself, workers of the resident's station, administrators (masked).
+    view:   the person themself, workers of the resident's station, administrators of the city or
+            the station's district (masked).
     unmask: the person themself and workers of the station only (PIPL art. 28: sensitive data
             to those who need it); every such read is audited by the caller.
     edit:   workers of the station (on behalf of someone without a phone, 机制一); not while the
@@ -45,8 +194,7 @@ async def access_resident(actor: Actor, resident_id: int, *, purpose: str = "vie
         raise NotFound("居民档案不存在")
     own = resident.user_id is not None and resident.user_id == actor.id
     worker = is_worker_of(actor, resident.station_id)
-    admin = actor.has("admin")
-    if not (own or worker or admin):
+    if not (own or worker or await oversees_station(actor, resident.station_id)):
         raise NotFound("居民档案不存在")
     if purpose == "unmask" and not (own or worker):
         raise Forbidden("仅本人或所属驿站工作人员可查看完整信息")
@@ -79,10 +227,11 @@ async def access_volunteer_for_review(actor: Actor, volunteer_id: int) -> Volunt
 
 
 async def access_volunteer(actor: Actor, volunteer_id: int) -> VolunteerProfile:
-    """A volunteer, for the workers of their station and administrators (their hours certificate)."""
-    actor.require("worker", "admin")
+    """A volunteer, for the workers of their station and its administrators (their hours certificate)."""
+    actor.require("worker", *ADMINS)
     volunteer = await VolunteerProfile.get_or_none(id=volunteer_id)
-    if volunteer is None or not (actor.has("admin") or is_worker_of(actor, volunteer.station_id)):
+    if volunteer is None or not (is_worker_of(actor, volunteer.station_id)
+                                 or await oversees_station(actor, volunteer.station_id)):
         raise NotFound("志愿者不存在")
     return volunteer
 
@@ -111,7 +260,7 @@ async def access_identity_case(actor: Actor, case_id: int, *,
 async def access_need(actor: Actor, need_id: int, *, purpose: str = "view") -> Need:
     """Resolve a need for ``purpose`` in view | manage | household.
 
-    view:      the household, workers of its station, administrators.
+    view:      the household, workers of its station, its administrators (city, district).
     manage:    workers of the station (accept, reject, dispatch tasks).
     household: the household itself or a worker of the station on its behalf (cancel, rate).
     """
@@ -120,7 +269,7 @@ async def access_need(actor: Actor, need_id: int, *, purpose: str = "view") -> N
         raise NotFound("需求不存在")
     own = need.resident.user_id is not None and need.resident.user_id == actor.id
     worker = is_worker_of(actor, need.station_id)
-    if not (own or worker or actor.has("admin")):
+    if not (own or worker or await oversees_station(actor, need.station_id)):
         raise NotFound("需求不存在")
     if purpose == "manage" and not worker:
         raise Forbidden("仅所属驿站工作人员可处理")
@@ -154,7 +303,7 @@ async def task_viewer(actor: Actor, task: Task, *, as_claimant: bool = False) ->
     need = await Need.get(id=task.need_id).select_related("resident")
     if need.resident.user_id is not None and need.resident.user_id == actor.id:
         return "household", None
-    if actor.has("admin"):
+    if await oversees_station(actor, task.station_id):
         return "admin", None
     if volunteer is not None and task.status == "open":
         return "browser", None
@@ -244,9 +393,9 @@ async def access_redemption(actor: Actor, redemption_id: int, *, account: Points
 
 
 async def access_station_ranking(actor: Actor, station_id: int) -> None:
-    """A station's ranking: its workers, and administrators for any station."""
-    if actor.has("admin"):
-        if not await Station.exists(id=station_id):
+    """A station's ranking: its workers, and its administrators (the city's, its district's)."""
+    if actor.has("admin") or actor.has("district_admin"):
+        if not await oversees_station(actor, station_id) or not await Station.exists(id=station_id):
             raise NotFound("驿站不存在")
         return
     actor.require("worker")
@@ -255,12 +404,25 @@ async def access_station_ranking(actor: Actor, station_id: int) -> None:
 
 
 async def stats_scope(actor: Actor, scope: str, scope_id: int | None) -> int | None:
-    """Workers see their own station's statistics; administrators any station, district or the city."""
+    """Workers see their own station's statistics; city administrators any station, district or the
+    city; a district administrator its district (the default) or one of its stations."""
     if actor.has("admin"):
         if scope == "city":
             return None
         if scope_id is None:
             raise ValidationFailed("请指定 id", details=[{"field": "id", "type": "missing"}])
+        return scope_id
+    if actor.has("district_admin"):
+        if scope == "city":
+            raise Forbidden("仅可查看本区市统计")
+        if scope == "district":
+            if scope_id is not None and scope_id != actor.district_id:
+                raise NotFound("区市不存在")
+            return actor.district_id
+        if scope_id is None:
+            raise ValidationFailed("请指定 id", details=[{"field": "id", "type": "missing"}])
+        if not await oversees_station(actor, scope_id):
+            raise NotFound("驿站不存在")
         return scope_id
     actor.require("worker")
     if scope != "station" or (scope_id is not None and scope_id != actor.station_id):
@@ -268,23 +430,49 @@ async def stats_scope(actor: Actor, scope: str, scope_id: int | None) -> int | N
     return actor.station_id
 
 
-def ledger_scope(actor: Actor, *, station_id: int | None, unmasked: bool) -> int | None:
-    """Which station's ledger the caller may export: workers their own, administrators any or all.
-    Full personal data only for the station that keeps the households (as for unmasked reads)."""
-    actor.require("worker", "admin")
-    if not actor.has("admin") and station_id not in (None, actor.station_id):
-        raise Forbidden("仅可导出本驿站台账")
-    scope = station_id if actor.has("admin") else actor.station_id
-    if unmasked and (actor.station_id is None or scope != actor.station_id):
+@dataclass(frozen=True)
+class Reach:
+    """The stations an export covers (None: the whole city) and what its heading calls them."""
+
+    stations: list[int] | None
+    place: str
+
+
+async def ledger_scope(actor: Actor, *, station_id: int | None, unmasked: bool) -> Reach:
+    """Which stations' ledger the caller may export: workers their own station's, a district
+    administrator their district's or one of its stations', city administrators any station's or
+    the city's. Full personal data only for the station that keeps the households (as for
+    unmasked reads)."""
+    actor.require("worker", *ADMINS)
+    if actor.has("admin") or actor.has("district_admin"):
+        if station_id is not None:
+            if not await oversees_station(actor, station_id):
+                raise NotFound("驿站不存在")
+            reach = Reach([station_id], (await places.get_station(station_id=station_id)).name)
+        elif actor.has("admin"):
+            reach = Reach(None, "全市")
+        else:
+            district = await places.get_district(district_id=actor.district_id)
+            reach = Reach(await places.station_ids(district_id=district.id), district.name)
+    else:
+        if station_id not in (None, actor.station_id):
+            raise Forbidden("仅可导出本驿站台账")
+        reach = Reach([actor.station_id], (await places.get_station(station_id=actor.station_id)).name)
+    if unmasked and (actor.station_id is None or reach.stations != [actor.station_id]):
         raise Forbidden("仅所属驿站工作人员可导出完整个人信息")
-    return scope
+    return reach
 
 
-def deadlines_scope(actor: Actor, *, station_id: int | None = None) -> list[int] | None:
+async def deadlines_scope(actor: Actor, *, station_id: int | None = None) -> list[int] | None:
     """Whose reminders and escalations of late work (督办) the caller reads: a worker the station's,
-    an administrator all (or one station's, when named). None: every station."""
-    if actor.has("admin"):
-        return None if station_id is None else [station_id]
+    a district administrator the district's, a city administrator all (or, for either, one
+    station's, when named). None: every station."""
+    if actor.has("admin") or actor.has("district_admin"):
+        if station_id is not None:
+            if not await oversees_station(actor, station_id):
+                raise NotFound("驿站不存在")
+            return [station_id]
+        return await district_station_ids(actor)
     if actor.has("worker") and actor.station_id is not None:
         return [actor.station_id]
     raise Forbidden("仅驿站工作人员和管理员可以查看督办记录")
@@ -301,12 +489,16 @@ class PairingTies:
 
     volunteer_ids: frozenset[int]
     resident_ids: frozenset[int]
+    # The stations a district administrator oversees (empty for anyone else).
+    overseen_station_ids: frozenset[int] = frozenset()
 
 
 async def pairing_ties(actor: Actor) -> PairingTies:
+    overseen = await places.station_ids(district_id=actor.district_id) if actor.district_id is not None else []
     return PairingTies(
         volunteer_ids=frozenset(await VolunteerProfile.filter(user_id=actor.id).values_list("id", flat=True)),
         resident_ids=frozenset(await ResidentProfile.filter(user_id=actor.id).values_list("id", flat=True)),
+        overseen_station_ids=frozenset(overseen),
     )
 
 
@@ -320,7 +512,7 @@ def pairing_viewer(actor: Actor, pairing: Pairing, ties: PairingTies) -> str | N
         return "org_staff"
     if pairing.resident_id in ties.resident_ids:
         return "household"
-    if actor.has("admin"):
+    if actor.has("admin") or pairing.station_id in ties.overseen_station_ids:
         return "admin"
     return None
 
@@ -352,13 +544,14 @@ def require_metrics_access(*, token: str, authorization: str, client_ip: str) ->
 
 async def access_complaint(actor: Actor, complaint_id: int, *, purpose: str = "view") -> Complaint:
     """A complaint. view: its complainant (or the worker who filed it), the workers of its station,
-    administrators; answer: the station's workers, or administrators once it is escalated."""
+    its administrators (the city's, its district's); answer: the station's workers, or those
+    administrators once it is escalated."""
     complaint = await Complaint.get_or_none(id=complaint_id)
     if complaint is None:
         raise NotFound("投诉不存在")
     own = actor.id in (complaint.complainant_user_id, complaint.filed_by)
     worker = is_worker_of(actor, complaint.station_id)
-    admin = actor.has("admin")
+    admin = await oversees_station(actor, complaint.station_id)
     if not (own or worker or admin):
         raise NotFound("投诉不存在")
     if purpose == "answer" and not (worker or (admin and complaint.status == "escalated")):

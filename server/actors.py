@@ -34,6 +34,12 @@ class Actor:
         return role.station_id if role else None
 
     @property
+    def district_id(self) -> int | None:
+        """The district a district administrator (区市民政) keeps, or None for everyone else."""
+        role = self.roles.get("district_admin")
+        return role.district_id if role else None
+
+    @property
     def organization_id(self) -> int | None:
         role = self.roles.get("org_staff")
         return role.organization_id if role else None

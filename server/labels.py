@@ -26,7 +26,7 @@ NEED_SOURCE = {
     "hotline": "热线来电", "assessment": "评估发现",
 }
 ROLE = {"resident": "居民", "volunteer": "志愿者", "worker": "驿站工作人员", "org_staff": "社会组织人员",
-        "admin": "管理员", "system": "系统"}
+        "district_admin": "区市管理员", "admin": "管理员", "system": "系统"}
 SUBJECT = {"need": "需求", "task": "任务", "claim": "认领"}
 POINTS_KIND = {"service_award": "服务奖励", "reversal": "冲正", "adjustment": "人工调整", "redemption": "兑换",
                "redemption_refund": "兑换退回", "bonus": "奖励", "expiry": "积分过期"}

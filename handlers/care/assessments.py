@@ -6,7 +6,7 @@ from handlers.care.schemas import (
     AssessmentIn, AssessmentOut, QuestionnaireIn, RankingQuery, RecommendedNeedIn, ScopeRankingQuery, WorksheetQuery,
 )
 from handlers.common import NeedOut
-from server.access import access_resident, access_station_ranking, sees_visit_notes
+from server.access import ADMINS, access_district, access_resident, access_station_ranking, sees_visit_notes
 from server.auth import authenticate
 from server.care import assessments, reassessment
 from server.http import XLSX, XLSX_RESPONSE, body, query, respond, returns, xlsx_headers
@@ -22,7 +22,7 @@ bp = Blueprint("assessments", url_prefix="/api/v1")
 @openapi.secured("token")
 async def questionnaire(request: Request):
     actor = await authenticate(request)
-    actor.require("worker", "admin")
+    actor.require("worker", *ADMINS)
     return respond(await assessments.current())
 
 
@@ -61,7 +61,7 @@ async def create(request: Request, resident_id: int):
 @openapi.response(200, {"application/json": list[AssessmentOut]})
 async def history(request: Request, resident_id: int):
     actor = await authenticate(request)
-    actor.require("worker", "admin")
+    actor.require("worker", *ADMINS)
     async with atomic():
         resident = await access_resident(actor, resident_id)
         rows = await assessments.history_read(resident=resident, with_notes=sees_visit_notes(actor, resident),
@@ -106,12 +106,11 @@ async def visit_worksheet(request: Request, resident_id: int):
 
 
 @bp.get("/districts/<district_id:int>/ranking")
-@openapi.summary("困难指标分类排名 for a district (admins): its stations compared, and its most difficult households")
+@openapi.summary("困难指标分类排名 for a district (the city's administrators, the district's own): its stations compared, and its most difficult households")
 @openapi.secured("token")
 @query(ScopeRankingQuery)
 async def district_ranking(request: Request, district_id: int):
-    actor = await authenticate(request)
-    actor.require("admin")
+    await access_district(await authenticate(request), district_id)
     q = request.ctx.query
     return respond(await assessments.ranking_across(district_id=district_id, dimension=q.dimension, limit=q.limit))
 

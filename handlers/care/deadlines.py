@@ -30,6 +30,6 @@ class DeadlineQuery(Strict):
 async def list_notices(request: Request):
     actor = await authenticate(request)
     q = request.ctx.query
-    rows = await deadlines.notices(station_ids=deadlines_scope(actor, station_id=q.station_id), kind=q.kind,
+    rows = await deadlines.notices(station_ids=await deadlines_scope(actor, station_id=q.station_id), kind=q.kind,
                                    stage=q.stage)
     return respond({"items": [deadlines.present(n) for n in rows]})

@@ -1,4 +1,4 @@
-"""Purchased-service projects (admins): proposed, listed, moved through 立项/实施/验收 with their
+"""Purchased-service projects (the city's administrators, and each district's for its own): proposed, listed, moved through 立项/实施/验收 with their
 targets, paid against the budget, and the 验收 ledger with the KPI evidence (server/care/projects.py)."""
 
 from sanic import Blueprint, Request
@@ -6,6 +6,7 @@ from sanic.response import raw
 from sanic_ext import openapi
 
 from handlers.care.schemas import PaymentIn, ProjectIn, ProjectsQuery, ProjectStepIn
+from server.access import access_project, project_district, require_admin
 from server.auth import authenticate
 from server.care import projects
 from server.http import XLSX, XLSX_RESPONSE, body, query, respond, xlsx_headers
@@ -16,8 +17,9 @@ bp = Blueprint("projects", url_prefix="/api/v1/admin/projects")
 
 
 async def _admin(request: Request):
+    """A city administrator, or a district's for its own projects (server/access.py)."""
     actor = await authenticate(request)
-    actor.require("admin")
+    require_admin(actor)
     return actor
 
 
@@ -28,8 +30,11 @@ async def _admin(request: Request):
 async def create(request: Request):
     actor = await _admin(request)
     ctx = request.app.ctx
+    data = request.ctx.body.model_dump()
+    data["district_id"] = await project_district(actor, asked=data["district_id"], organization_id=data["organization_id"],
+                                                 station_ids=data["station_ids"])
     async with atomic():
-        project = await projects.create(data=request.ctx.body.model_dump(), actor_id=actor.id, now=ctx.clock())
+        project = await projects.create(data=data, actor_id=actor.id, now=ctx.clock())
     return respond(await projects.present(project, grace_minutes=ctx.settings.checkin_grace_minutes), status=201)
 
 
@@ -38,10 +43,11 @@ async def create(request: Request):
 @openapi.secured("token")
 @query(ProjectsQuery)
 async def list_projects(request: Request):
-    await _admin(request)
+    actor = await _admin(request)
     q = request.ctx.query
     rows = await projects.list_projects(offset=q.offset, limit=q.limit, status=q.status,
-                                        organization_id=q.organization_id, station_id=q.station_id)
+                                        organization_id=q.organization_id, station_id=q.station_id,
+                                        district_id=require_admin(actor))
     return respond({"items": [projects.present_brief(p) for p in rows]})
 
 
@@ -49,8 +55,7 @@ async def list_projects(request: Request):
 @openapi.summary("A project with live KPIs and every lifecycle step")
 @openapi.secured("token")
 async def get(request: Request, project_id: int):
-    await _admin(request)
-    project = await projects.get(project_id=project_id)
+    project = await access_project(await _admin(request), project_id)
     return respond(await projects.present(project, grace_minutes=request.app.ctx.settings.checkin_grace_minutes))
 
 
@@ -60,6 +65,7 @@ async def get(request: Request, project_id: int):
 @body(ProjectStepIn)
 async def step(request: Request, project_id: int):
     actor = await _admin(request)
+    await access_project(actor, project_id)
     b = request.ctx.body
     ctx = request.app.ctx
     async with atomic():
@@ -75,6 +81,7 @@ async def step(request: Request, project_id: int):
 @body(PaymentIn)
 async def pay(request: Request, project_id: int):
     actor = await _admin(request)
+    await access_project(actor, project_id)
     b = request.ctx.body
     async with atomic():
         payment = await projects.pay(project_id=project_id, kind=b.kind, amount_fen=b.amount_fen, note=b.note,
@@ -87,8 +94,7 @@ async def pay(request: Request, project_id: int):
 @openapi.secured("token")
 @openapi.response(200, XLSX_RESPONSE)
 async def acceptance(request: Request, project_id: int):
-    await _admin(request)
+    project = await access_project(await _admin(request), project_id)
     ctx = request.app.ctx
-    project = await projects.get(project_id=project_id)
     data = await excel.acceptance(project=project, grace_minutes=ctx.settings.checkin_grace_minutes, now=ctx.clock())
     return raw(data, content_type=XLSX, headers=xlsx_headers(f"haibei-project-{project.id}-acceptance.xlsx"))

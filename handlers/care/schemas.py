@@ -200,6 +200,8 @@ class ProjectIn(Strict):
     ends_at: UtcDatetime
     services: list[Annotated[str, StringConstraints(max_length=40)]] = Field(min_length=1, max_length=40)
     station_ids: list[Id] = Field(min_length=1, max_length=200)
+    district_id: Id | None = Field(None, description="the district buying it (a district administrator's own, "
+                                                     "whatever is given); none: a city project")
 
 
 class ProjectStepIn(Strict):

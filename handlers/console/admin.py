@@ -21,12 +21,15 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.console.common import (
-    PAGE_SIZE, Form, FormInvalid, Refused, all_but, any_refusal, attempt, console, form_values, message,
+    PAGE_SIZE, Form, FormInvalid, Refused, all_but, any_refusal, attempt, only, console, form_values, message,
     page_or_part, read_form, render,
 )
 from handlers.notifications.schemas import RetryIn
-from handlers.reference.schemas import DistrictIn, ServicePatch, StaffIn, StaffRemoveIn, StationIn
+from handlers.reference.schemas import DistrictIn, DistrictServiceIn, ServicePatch, StaffIn, StaffRemoveIn, StationIn
 from server import labels
+from server.access import (
+    access_district, access_staff_grant, check_staff_binding, oversees_district, require_admin,
+)
 from server.errors import DomainError, NotFound
 from server.notifications import outbox
 from server.people import staff
@@ -36,7 +39,7 @@ from server.transactions import atomic
 bp = Blueprint("console_admin", url_prefix="/console")
 
 # The roles an administrator appoints here, in the order the select offers them.
-STAFF_ROLES = ("worker", "org_staff")
+STAFF_ROLES = ("worker", "org_staff", "district_admin")
 
 # Domain errors that are about one field of the form that caused them: shown at that field.
 FIELD_OF: dict[type[DomainError], str] = {places.DistrictCodeTaken: "code", places.StationNameTaken: "name"}
@@ -65,12 +68,14 @@ def paging(request: Request, path: str, total: int, *, page: int | None = None, 
 # --- districts and stations -------------------------------------------------------------------
 
 
-async def places_context(request: Request, *, district_id: int | None = None, page: int | None = None,
+async def places_context(request: Request, actor, *, district_id: int | None = None, page: int | None = None,
                          district_form: Form | None = None, station_form: Form | None = None,
                          flash: str | None = None) -> dict[str, Any]:
-    districts = await places.list_districts()
+    """The districts and stations the caller administers: a district's administrator its own."""
+    districts = [d for d in await places.list_districts() if oversees_district(actor, d.id)]
     if district_id is not None and district_id not in {d.id for d in districts}:
         district_id = None
+    district_id = require_admin(actor) or district_id
     pager = paging(request, "/console/admin/stations", await places.count_stations(district_id=district_id), page=page,
                    district_id=district_id)
     stations = await places.list_stations(district_id=district_id, offset=pager["offset"], limit=PAGE_SIZE)
@@ -85,9 +90,9 @@ async def places_context(request: Request, *, district_id: int | None = None, pa
 
 @bp.get("/admin/stations")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def stations(request: Request, actor):
-    context = await places_context(request, district_id=positive_arg(request, "district_id"))
+    context = await places_context(request, actor, district_id=positive_arg(request, "district_id"))
     return render(request, "admin_stations.html", **context)
 
 
@@ -99,25 +104,29 @@ async def create_district(request: Request, actor):
                              lambda data: places.create_district(**data.model_dump()),
                              refusal=any_refusal, field_of=FIELD_OF)
     if isinstance(district, Refused):
-        context = await places_context(request, district_form=district.form)
+        context = await places_context(request, actor, district_form=district.form)
         return page_or_part(request, "admin_stations.html", "_admin_places.html", status=district.status, **context)
-    context = await places_context(request, flash=f"已添加区市「{district.name}」。")
+    context = await places_context(request, actor, flash=f"已添加区市「{district.name}」。")
     return page_or_part(request, "admin_stations.html", "_admin_places.html", **context)
 
 
 @bp.post("/admin/stations")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def create_station(request: Request, actor):
-    # A district typed that is not there (NotFound) is the form's to say, as a taken name is.
-    station = await attempt(form_values(request), StationIn, lambda data: places.create_station(**data.model_dump()),
-                            refusal=any_refusal, field_of=FIELD_OF)
+    async def create(data: StationIn):
+        await access_district(actor, data.district_id)
+        return await places.create_station(**data.model_dump())
+
+    # A district typed that is not there, or not the caller's (NotFound), is the form's to say, as
+    # a taken name is.
+    station = await attempt(form_values(request), StationIn, create, refusal=any_refusal, field_of=FIELD_OF)
     if isinstance(station, Refused):
-        context = await places_context(request, station_form=station.form)
+        context = await places_context(request, actor, station_form=station.form)
         return page_or_part(request, "admin_stations.html", "_admin_places.html", status=station.status, **context)
     # The list turns to the new station's district, at the page it was added to (the last).
     total = await places.count_stations(district_id=station.district_id)
-    context = await places_context(request, district_id=station.district_id, page=math.ceil(total / PAGE_SIZE),
+    context = await places_context(request, actor, district_id=station.district_id, page=math.ceil(total / PAGE_SIZE),
                                    flash=f"已添加驿站「{station.name}」({station.district.name})。")
     return page_or_part(request, "admin_stations.html", "_admin_places.html", **context)
 
@@ -125,15 +134,22 @@ async def create_station(request: Request, actor):
 # --- staff ------------------------------------------------------------------------------------
 
 
-async def staff_context(request: Request, *, station_id: int | None = None, appoint_form: Form | None = None,
+async def staff_context(request: Request, actor, *, station_id: int | None = None, appoint_form: Form | None = None,
                         flash: str | None = None) -> dict[str, Any]:
-    all_stations = await places.list_stations()
+    """The staff the caller administers (a district's: of its stations and organisations) and what
+    it may appoint them to."""
+    district_id = require_admin(actor)
+    all_stations = await places.list_stations(district_id=district_id)
     if station_id is not None and station_id not in {s.id for s in all_stations}:
         station_id = None
-    pager = paging(request, "/console/admin/staff", await staff.count_staff(station_id=station_id),
-                   station_id=station_id)
-    rows = await staff.staff_by_station(station_id=station_id, offset=pager["offset"], limit=PAGE_SIZE)
-    organizations = await places.list_organizations()
+    pager = paging(request, "/console/admin/staff",
+                   await staff.count_staff(station_id=station_id, district_id=district_id), station_id=station_id)
+    rows = await staff.staff_by_station(station_id=station_id, district_id=district_id, offset=pager["offset"],
+                                        limit=PAGE_SIZE)
+    # A district appoints the staff of its own organisations; city-wide ones are the city's.
+    organizations = [o for o in await places.list_organizations(district_id=district_id)
+                     if district_id is None or o.district_id == district_id]
+    districts = await places.list_districts() if district_id is None else []
     groups: dict[str, list[tuple[int, str]]] = {}
     for s in all_stations:
         groups.setdefault(s.district.name, []).append((s.id, s.name))
@@ -141,7 +157,9 @@ async def staff_context(request: Request, *, station_id: int | None = None, appo
         "title": "工作人员", "grants": rows, "pager": pager, "station_id": station_id,
         "all_stations": all_stations, "station_groups": list(groups.items()), "organizations": organizations,
         "organization_options": [(o.id, o.name) for o in organizations],
-        "roles": [(code, labels.label("role", code)) for code in STAFF_ROLES],
+        "roles": [(code, labels.label("role", code)) for code in STAFF_ROLES
+                  if code != "district_admin" or district_id is None],
+        "district_options": [(d.id, d.name) for d in districts],
         "appoint_form": appoint_form or Form({"role": "worker"}), "flash": flash,
     }
 
@@ -153,6 +171,8 @@ def binding_errors(values: dict[str, Any], errors: dict[str, str]) -> dict[str, 
         return errors
     if values.get("role") == "org_staff":
         return {"organization_id": "社会组织人员须选择一个机构,不选驿站"}
+    if values.get("role") == "district_admin":
+        return {"district_id": "区市管理员须选择一个区市,不选驿站和机构"}
     return {"station_id": "驿站工作人员须选择一个驿站,不选机构"}
 
 
@@ -166,47 +186,51 @@ def read_appointment(values: dict[str, Any]) -> StaffIn:
 
 @bp.get("/admin/staff")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def staff_list(request: Request, actor):
-    context = await staff_context(request, station_id=positive_arg(request, "station_id"))
+    context = await staff_context(request, actor, station_id=positive_arg(request, "station_id"))
     return render(request, "admin_staff.html", **context)
 
 
 @bp.post("/admin/staff")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def appoint(request: Request, actor):
     async def appoint_staff(data: StaffIn):
+        await check_staff_binding(actor, role=data.role, station_id=data.station_id,
+                                  organization_id=data.organization_id)
         grant = await staff.appoint(admin_id=actor.id, **data.model_dump())
         place = (await places.get_station(station_id=grant.station_id) if grant.station_id
-                 else await places.get_organization(organization_id=grant.organization_id))
+                 else await places.get_organization(organization_id=grant.organization_id) if grant.organization_id
+                 else await places.get_district(district_id=grant.district_id))
         return grant, place
 
     # A user, station or organisation typed that is not there (NotFound) is the form's to say.
     appointed = await attempt(form_values(request), read_appointment, appoint_staff, refusal=any_refusal,
                               fields=StaffIn, field_of=FIELD_OF)
     if isinstance(appointed, Refused):
-        context = await staff_context(request, appoint_form=appointed.form)
+        context = await staff_context(request, actor, appoint_form=appointed.form)
         return page_or_part(request, "admin_staff.html", "_admin_staff.html", status=appointed.status, **context)
     grant, place = appointed
     flash = f"已任命用户 {grant.user_id} 为{labels.label('role', grant.role)}({place.name})。"
-    context = await staff_context(request, flash=flash)
+    context = await staff_context(request, actor, flash=flash)
     return page_or_part(request, "admin_staff.html", "_admin_staff.html", **context)
 
 
 @bp.post("/admin/staff/remove")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def remove(request: Request, actor):
     values = form_values(request)
     try:
         data = read_form(StaffRemoveIn, values)
     except FormInvalid:
         return message(request, status=422, title="无法完成", text="请在列表中选择要撤销的人员。")
+    await access_staff_grant(actor, user_id=data.user_id, role=data.role)
     async with atomic():
         await staff.remove(admin_id=actor.id, **data.model_dump())
     flash = f"已撤销用户 {data.user_id} 的{labels.label('role', data.role)}角色。"
-    context = await staff_context(request, station_id=positive_arg(request, "station_id"), flash=flash)
+    context = await staff_context(request, actor, station_id=positive_arg(request, "station_id"), flash=flash)
     return page_or_part(request, "admin_staff.html", "_admin_staff.html", **context)
 
 
@@ -282,3 +306,64 @@ async def update_service(request: Request, actor, code: str):
              f"每小时 {service.points_per_hour} 积分。")
     context = await services_context(request, flash=flash)
     return page_or_part(request, "admin_services.html", "_admin_services.html", **context)
+
+
+# --- a district's own service standards -------------------------------------------------------
+
+
+async def district_services_context(request: Request, actor, *, district_id: int | None,
+                                    editing: tuple[str, Form] | None = None, flash: str | None = None,
+                                    level: str = "ok") -> dict[str, Any]:
+    """The catalogue as one district has it (a district's administrator: their own; the city's:
+    the district chosen, the first by default)."""
+    districts = [d for d in await places.list_districts() if oversees_district(actor, d.id)]
+    chosen = next((d for d in districts if d.id == (require_admin(actor) or district_id)), None) or \
+        (districts[0] if districts else None)
+    rows = await catalogue.services_for(district_id=chosen.id) if chosen else []
+    return {"title": "区市服务标准", "districts": districts, "district": chosen,
+            "rows": [{"service": service, "standard": standard, "shown": catalogue.present_for_district(service, standard)}
+                     for service, standard in rows],
+            "editing": editing, "flash": flash, "level": level}
+
+
+@bp.get("/admin/district-services")
+@openapi.exclude()
+@console("district")
+async def district_services(request: Request, actor):
+    context = await district_services_context(request, actor, district_id=positive_arg(request, "district_id"))
+    return render(request, "admin_district_services.html", **context)
+
+
+def read_standard(values: dict[str, Any]) -> DistrictServiceIn:
+    """The row's form by the API's ``DistrictServiceIn``: an unticked box is "not offered", an empty
+    field the city's value."""
+    return read_form(DistrictServiceIn, {
+        "offered": values.get("offered") == "on",
+        **{k: values[k] for k in ("description", "points_per_hour") if str(values.get(k, "")).strip()}})
+
+
+@bp.post("/admin/district-services/<district_id:int>/<code:str>")
+@openapi.exclude()
+@console("district")
+async def set_district_service(request: Request, actor, district_id: int, code: str):
+    """One service's standard in one district, as ``PUT /api/v1/admin/districts/<id>/services/<code>``."""
+    await access_district(actor, district_id)
+    service = await catalogue.get_service(code=code)
+
+    def act(data: DistrictServiceIn):
+        return catalogue.set_standard(district_id=district_id, code=code, actor_id=actor.id,
+                                      now=request.app.ctx.clock(), **data.model_dump())
+
+    saved = await attempt(form_values(request), read_standard, act, refusal=only(catalogue.StandardInUse),
+                          fields=DistrictServiceIn, messages=lambda exc: {"": exc.message})
+    if isinstance(saved, Refused):
+        context = await district_services_context(request, actor, district_id=district_id,
+                                                  editing=(code, saved.form))
+        return page_or_part(request, "admin_district_services.html", "_admin_district_services.html",
+                            status=saved.status, **context)
+    shown = catalogue.present_for_district(service, saved)
+    flash = (f"已保存「{service.name}」:{'开展' if shown['offered'] else '本区市不开展'},"
+             f"每小时 {shown['points_per_hour']} 积分" + (",使用本区市服务标准说明" if saved and saved.description else "")
+             + "。")
+    context = await district_services_context(request, actor, district_id=district_id, flash=flash)
+    return page_or_part(request, "admin_district_services.html", "_admin_district_services.html", **context)

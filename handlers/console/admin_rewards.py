@@ -32,6 +32,10 @@ from handlers.points.schemas import RewardIn, RewardPatch
 from handlers.reference.schemas import OrganizationIn
 from handlers.workflow.schemas import OrganizationPatch, Qualification
 from server import labels
+from server.access import (
+    access_district, access_organization, access_project, check_stations_overseen, oversees_district, project_district,
+    require_admin,
+)
 from server.care import projects
 from server.http import XLSX, xlsx_headers
 from server.people import staff
@@ -167,19 +171,22 @@ def qualifications_of(org, *, now: datetime) -> list[dict[str, Any]]:
     return out
 
 
-async def orgs_context(request: Request, *, page: int | None = None, create_form: Form | None = None,
+async def orgs_context(request: Request, actor, *, page: int | None = None, create_form: Form | None = None,
                        flash: str | None = None) -> dict[str, Any]:
     # A city has tens of providers, not thousands: read whole and paged here (as the catalogue is).
-    organizations = await places.list_organizations()
+    # A district's administrator sees its own and the city-wide ones (server/access.py).
+    district_id = require_admin(actor)
+    organizations = await places.list_organizations(district_id=district_id)
     pager = paging(request, "/console/admin/organizations", len(organizations), page=page)
     shown = organizations[pager["offset"]:pager["offset"] + PAGE_SIZE]
-    districts = await places.list_districts()
+    districts = [d for d in await places.list_districts() if oversees_district(actor, d.id)]
     now = request.app.ctx.clock()
     return {
         "title": "社会组织", "organizations": shown, "pager": pager,
         "district_names": {d.id: d.name for d in districts}, "district_options": [(d.id, d.name) for d in districts],
         "service_names": await catalogue.service_names(),
         "station_names": {s.id: s.name for s in await places.list_stations()},
+        "editable": {o.id for o in shown if district_id is None or o.district_id == district_id},
         "qualifications": {o.id: qualifications_of(o, now=now) for o in shown},
         "kinds": options("organization_kind", labels.ORGANIZATION_KIND),
         "create_form": create_form or Form(), "flash": flash,
@@ -188,25 +195,30 @@ async def orgs_context(request: Request, *, page: int | None = None, create_form
 
 @bp.get("/admin/organizations")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def organizations(request: Request, actor):
-    return render(request, "admin_orgs.html", **await orgs_context(request))
+    return render(request, "admin_orgs.html", **await orgs_context(request, actor))
 
 
 @bp.post("/admin/organizations")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def create_organization(request: Request, actor):
-    org = await attempt(form_values(request), OrganizationIn,
-                        lambda data: places.create_organization(**data.model_dump()),
-                        refusal=any_refusal, field_of=FIELD_OF)
+    async def create(data: OrganizationIn):
+        fields = data.model_dump()
+        if require_admin(actor) is not None:
+            # A district registers its own providers (as POST /api/v1/admin/organizations).
+            fields["district_id"] = await access_district(actor, fields["district_id"] or actor.district_id)
+        return await places.create_organization(**fields)
+
+    org = await attempt(form_values(request), OrganizationIn, create, refusal=any_refusal, field_of=FIELD_OF)
     if isinstance(org, Refused):
-        context = await orgs_context(request, create_form=org.form)
+        context = await orgs_context(request, actor, create_form=org.form)
         return page_or_part(request, "admin_orgs.html", "_admin_orgs.html", status=org.status, **context)
     # The list is oldest first: the new organisation is on its last page.
-    total = len(await places.list_organizations())
+    total = len(await places.list_organizations(district_id=require_admin(actor)))
     flash = f"已添加机构「{org.name}」({labels.label('organization_kind', org.kind)})。请点击机构名称设置其服务、驿站和资质。"
-    context = await orgs_context(request, page=math.ceil(total / PAGE_SIZE), flash=flash)
+    context = await orgs_context(request, actor, page=math.ceil(total / PAGE_SIZE), flash=flash)
     return page_or_part(request, "admin_orgs.html", "_admin_orgs.html", **context)
 
 
@@ -224,13 +236,15 @@ def org_settings(org) -> Form:
     return Form(values)
 
 
-async def org_context(request: Request, org, *, settings: Form | None = None,
+async def org_context(request: Request, actor, org, *, settings: Form | None = None,
                       flash: str | None = None) -> dict[str, Any]:
     district = (await places.get_district(district_id=org.district_id)) if org.district_id else None
+    district_id = require_admin(actor)
     return {
         "title": org.name, "org": org, "district": district, "settings": settings or org_settings(org),
+        "editable": district_id is None or org.district_id == district_id,
         "service_groups": service_groups(await catalogue.list_services()),
-        "station_groups": station_groups(await places.list_stations()),
+        "station_groups": station_groups(await places.list_stations(district_id=district_id)),
         "qualification_kinds": options("qualification_kind", referrals.QUALIFICATIONS),
         "qualifications": qualifications_of(org, now=request.app.ctx.clock()), "flash": flash,
     }
@@ -238,10 +252,10 @@ async def org_context(request: Request, org, *, settings: Form | None = None,
 
 @bp.get("/admin/organizations/<organization_id:int>")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def organization(request: Request, actor, organization_id: int):
-    org = await places.get_organization(organization_id=organization_id)
-    return render(request, "admin_orgs_detail.html", **await org_context(request, org))
+    org = await access_organization(actor, organization_id)
+    return render(request, "admin_orgs_detail.html", **await org_context(request, actor, org))
 
 
 def read_settings(values: dict[str, Any]) -> dict[str, Any]:
@@ -272,21 +286,24 @@ def read_settings(values: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/admin/organizations/<organization_id:int>")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def update_organization(request: Request, actor, organization_id: int):
-    org = await places.get_organization(organization_id=organization_id)
-    saved = await attempt(form_values(request, lists=("services", "station_ids")), read_settings,
-                          lambda changes: referrals.update_organization(organization_id=organization_id,
-                                                                        changes=changes),
+    org = await access_organization(actor, organization_id, purpose="edit")
+
+    async def save(changes: dict[str, Any]):
+        await check_stations_overseen(actor, changes.get("station_ids") or [])
+        return await referrals.update_organization(organization_id=organization_id, changes=changes)
+
+    saved = await attempt(form_values(request, lists=("services", "station_ids")), read_settings, save,
                           refusal=only())
     if isinstance(saved, Refused):
-        context = await org_context(request, org, settings=saved.form)
+        context = await org_context(request, actor, org, settings=saved.form)
         return page_or_part(request, "admin_orgs_detail.html", "_admin_orgs_settings.html", status=saved.status,
                             **context)
     org = saved
     flash = (f"已保存「{org.name}」:服务 {len(org.services)} 项,覆盖驿站 {len(org.station_ids)} 个,"
              f"资质材料 {len(org.qualifications)} 份。")
-    context = await org_context(request, org, flash=flash)
+    context = await org_context(request, actor, org, flash=flash)
     return page_or_part(request, "admin_orgs_detail.html", "_admin_orgs_settings.html", **context)
 
 
@@ -314,21 +331,25 @@ def yuan_to_fen(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]
     return {**values, "budget_fen": str(int(amount * 100))}, {}
 
 
-async def projects_context(request: Request, *, create_form: Form | None = None,
+async def projects_context(request: Request, actor, *, create_form: Form | None = None,
                            flash: str | None = None) -> dict[str, Any]:
-    # The list's filters (as GET /api/v1/admin/projects takes them): a status, an organisation, a station.
+    # The list's filters (as GET /api/v1/admin/projects takes them): a status, an organisation, a
+    # station; a district's administrator only ever its own district's projects.
+    district_id = require_admin(actor)
     status = request.args.get("status") if request.args.get("status") in labels.PROJECT_STATUS else None
     wanted = {"status": status, "organization_id": positive_arg(request, "organization_id"),
               "station_id": positive_arg(request, "station_id")}
-    total = (len(await projects.list_projects(**wanted)) if wanted["station_id"]
-             else await projects.count_projects(status=status, organization_id=wanted["organization_id"]))
+    total = (len(await projects.list_projects(**wanted, district_id=district_id)) if wanted["station_id"]
+             else await projects.count_projects(status=status, organization_id=wanted["organization_id"],
+                                                district_id=district_id))
     pager = paging(request, "/console/admin/projects", total, **wanted)
-    stations = await places.list_stations()
+    stations = await places.list_stations(district_id=district_id)
     services = await catalogue.list_services()
-    organizations = await places.list_organizations()
+    organizations = await places.list_organizations(district_id=district_id)
     return {
         "title": "购买服务项目",
-        "projects": await projects.list_projects(offset=pager["offset"], limit=PAGE_SIZE, **wanted),
+        "projects": await projects.list_projects(offset=pager["offset"], limit=PAGE_SIZE, district_id=district_id,
+                                                 **wanted),
         "filters": wanted, "statuses": list(labels.PROJECT_STATUS.items()),
         "pager": pager, "service_names": await catalogue.service_names(),
         "station_names": {s.id: s.name for s in stations}, "station_groups": station_groups(stations),
@@ -339,9 +360,9 @@ async def projects_context(request: Request, *, create_form: Form | None = None,
 
 @bp.get("/admin/projects")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def projects_page(request: Request, actor):
-    return render(request, "admin_projects.html", **await projects_context(request))
+    return render(request, "admin_projects.html", **await projects_context(request, actor))
 
 
 def read_project(values: dict[str, Any]) -> ProjectIn:
@@ -359,17 +380,22 @@ def read_project(values: dict[str, Any]) -> ProjectIn:
 
 @bp.post("/admin/projects")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def create_project(request: Request, actor):
-    project = await attempt(
-        form_values(request, lists=("services", "station_ids")), read_project,
-        lambda form: projects.create(data=form.model_dump(), actor_id=actor.id, now=request.app.ctx.clock()),
-        refusal=any_refusal, fields=ProjectIn, field_of=FIELD_OF)
+    async def create(form: ProjectIn):
+        data = form.model_dump()
+        data["district_id"] = await project_district(actor, asked=data["district_id"],
+                                                     organization_id=data["organization_id"],
+                                                     station_ids=data["station_ids"])
+        return await projects.create(data=data, actor_id=actor.id, now=request.app.ctx.clock())
+
+    project = await attempt(form_values(request, lists=("services", "station_ids")), read_project, create,
+                            refusal=any_refusal, fields=ProjectIn, field_of=FIELD_OF)
     if isinstance(project, Refused):
-        context = await projects_context(request, create_form=project.form)
+        context = await projects_context(request, actor, create_form=project.form)
         return page_or_part(request, "admin_projects.html", "_admin_projects.html", status=project.status, **context)
     flash = f"已申报项目「{project.name}」。请打开项目办理立项。"
-    context = await projects_context(request, flash=flash)
+    context = await projects_context(request, actor, flash=flash)
     return page_or_part(request, "admin_projects.html", "_admin_projects.html", **context)
 
 
@@ -429,17 +455,17 @@ def read_targets(values: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]
 
 @bp.get("/admin/projects/<project_id:int>")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def project_page(request: Request, actor, project_id: int):
-    project = await projects.get(project_id=project_id)
+    project = await access_project(actor, project_id)
     return render(request, "admin_projects_detail.html", **await project_context(request, project))
 
 
 @bp.post("/admin/projects/<project_id:int>/steps")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def project_step(request: Request, actor, project_id: int):
-    project = await projects.get(project_id=project_id)
+    project = await access_project(actor, project_id)
     values = form_values(request)
     to = values.get("to", "")
     # One document per line, as the textarea holds them.
@@ -483,10 +509,10 @@ async def project_step(request: Request, actor, project_id: int):
 
 @bp.post("/admin/projects/<project_id:int>/payments")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def project_pay(request: Request, actor, project_id: int):
     """拨付, as ``POST /api/v1/admin/projects/<id>/payments``, the amount typed in yuan."""
-    project = await projects.get(project_id=project_id)
+    project = await access_project(actor, project_id)
     values = form_values(request)
     converted, money_errors = yuan_to_fen({"budget_fen": values.get("amount", "")})
 
@@ -515,10 +541,10 @@ async def project_pay(request: Request, actor, project_id: int):
 
 @bp.get("/admin/projects/<project_id:int>/acceptance.xlsx")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def project_acceptance(request: Request, actor, project_id: int):
     """The 验收 ledger, as ``GET /api/v1/admin/projects/<id>/acceptance``."""
-    project = await projects.get(project_id=project_id)
+    project = await access_project(actor, project_id)
     ctx = request.app.ctx
     data = await excel.acceptance(project=project, grace_minutes=ctx.settings.checkin_grace_minutes, now=ctx.clock())
     return raw(data, content_type=XLSX, headers=xlsx_headers(f"haibei-project-{project.id}-acceptance.xlsx"))

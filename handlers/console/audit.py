@@ -1,4 +1,4 @@
-"""The audit trail page (审计日志) for administrators: who read or changed whose personal data,
+"""The audit trail page (审计日志) for administrators (a district's: its own households and staff): who read or changed whose personal data,
 filtered by the household (found by its ID or phone number, posted, never put in an address), the
 reader, the action and local dates; a page at a time, and the same as a workbook. Each reading is
 itself recorded (server/reports/audit_trail.py, as ``GET /api/v1/admin/audit``)."""
@@ -16,6 +16,7 @@ from handlers.console.common import FormInvalid, console, form_values, read_form
 from handlers.console.stats import query_values
 from handlers.reports.audit import AuditQuery
 from server import labels
+from server.access import audit_reach, oversees_station
 from server.errors import ValidationFailed
 from server.http import XLSX, xlsx_headers
 from server.people import residents
@@ -39,13 +40,14 @@ async def _read(request: Request, actor, values: dict[str, Any], who: str = "") 
         q = read_form(AuditQuery, values)
     except FormInvalid as exc:
         return _page(request, status=400, values=values, errors=exc.errors)
-    items, next_before = await audit_trail.read(filters=q.filters(), reader_id=actor.id, before=q.before)
+    items, next_before = await audit_trail.read(filters=q.filters(await audit_reach(actor)), reader_id=actor.id,
+                                                before=q.before)
     return _page(request, values=values, errors={}, items=items, next_before=next_before, who=who)
 
 
 @bp.get("/admin/audit")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def audit_page(request: Request, actor):
     """The form; with filters in the address (a next page, a reader's id), their rows."""
     values = query_values(request, FILTERS)
@@ -56,7 +58,7 @@ async def audit_page(request: Request, actor):
 
 @bp.post("/admin/audit")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def audit_search(request: Request, actor):
     """A search, posted: the household by its number (through the blind indexes), then the rows."""
     posted = form_values(request)
@@ -68,7 +70,7 @@ async def audit_search(request: Request, actor):
             household = await residents.find_by_number(number, request.app.ctx.cipher)
         except ValidationFailed as exc:
             return _page(request, status=400, values=values, errors={"number": exc.message})
-        if household is None:
+        if household is None or not await oversees_station(actor, household.station_id):
             return _page(request, status=404, values=values,
                          errors={"number": "没有找到该身份证号或手机号的居民(须完整输入)。"})
         values["resident_id"] = str(household.id)
@@ -78,12 +80,13 @@ async def audit_search(request: Request, actor):
 
 @bp.get("/admin/audit.xlsx")
 @openapi.exclude()
-@console("admin")
+@console("district")
 async def audit_export(request: Request, actor):
     values = query_values(request, FILTERS)
     try:
         q = read_form(AuditQuery, values)
     except FormInvalid as exc:
         return _page(request, status=400, values=values, errors=exc.errors)
-    data = await audit_trail.export(filters=q.filters(), reader_id=actor.id, now=request.app.ctx.clock())
+    data = await audit_trail.export(filters=q.filters(await audit_reach(actor)), reader_id=actor.id,
+                                    now=request.app.ctx.clock())
     return raw(data, content_type=XLSX, headers=xlsx_headers("haibei-audit.xlsx"))

@@ -21,7 +21,7 @@ from handlers.care.complaints import AnswerIn, ComplaintIn, ReopenIn
 from handlers.console.common import Form, FormInvalid, Refused, attempt, console, form_values, go, read_form, render
 from models import ResidentProfile
 from server import labels
-from server.access import access_complaint, access_need_household, access_resident, is_worker_of
+from server.access import access_complaint, district_station_ids, access_need_household, access_resident, is_worker_of
 from server.care import complaints
 from server.errors import Forbidden
 from server.transactions import atomic
@@ -54,13 +54,13 @@ def _shown(actor, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @console("staff")
 async def complaint_list(request: Request, actor):
     """A worker: the station's complaints, those awaiting an answer first. An administrator: the
-    city's, by default those escalated to the district (theirs to answer)."""
-    city = actor.has("admin")
+    city's (a district's: the district's), by default those escalated (theirs to answer)."""
+    city = actor.has("admin") or actor.has("district_admin")
     asked = request.args.get("status")
     chosen = asked if asked == ALL or asked in labels.COMPLAINT_STATUS else ("escalated" if city else ALL)
     now = request.app.ctx.clock()
-    rows = await complaints.for_staff(station_id=None if city else actor.station_id,
-                                      status=None if chosen == ALL else chosen)
+    stations = await district_station_ids(actor) if city else [actor.station_id]
+    rows = await complaints.for_staff(stations=stations, status=None if chosen == ALL else chosen)
     return render(request, "complaints.html", title="投诉", city=city, chosen=chosen, all=ALL,
                   statuses=labels.COMPLAINT_STATUS,
                   items=_shown(actor, await complaints.present_for_staff(rows, now=now)))
@@ -119,7 +119,7 @@ async def _complaint_page(request: Request, actor, complaint_id: int, *, status:
     now = request.app.ctx.clock()
     shown = _shown(actor, await complaints.present_for_staff([complaint], now=now))[0]
     return render(request, "complaint.html", status=status, title=f"投诉 {complaint.id}", c=shown,
-                  history=_history(shown), city=actor.has("admin"),
+                  history=_history(shown), city=actor.has("admin") or actor.has("district_admin"),
                   may_answer=await _may_answer(actor, complaint.id, complaint.status),
                   answer=answer or Form(), done=DONE.get(request.args.get("ok", "")),
                   notice=notice, speaks_for=complaint.status == "answered" and _speaks_for(actor, complaint),

@@ -3,8 +3,8 @@ forms validated by the API's own schemas with a Chinese message per field, the o
 form is acted on or sent back (``attempt``), and the pages that say "log in", "not yours" or "not
 allowed".
 
-A page handler is ``@console("worker")`` (or "admin", or "staff" for either) and receives the
-request and the caller. The checks are the API's (server/access.py): a record of another station
+A page handler is ``@console("worker")`` (or "admin" for the city's administrators, "district" for
+theirs and the districts', or "staff" for any of them) and receives the request and the caller. The checks are the API's (server/access.py): a record of another station
 is a 404 here as it is there, and a volunteer or resident session gets 403 on every page.
 """
 
@@ -26,7 +26,7 @@ from sanic import Request
 from sanic.response import HTTPResponse, html
 
 from server import labels, sessions
-from server.access import require_worker_station
+from server.access import ADMINS, require_admin, require_worker_station
 from server.auth import authenticate_console
 from server.clock import CHINA_TZ
 from server.errors import DomainError, Forbidden, NotFound, Unauthenticated, ValidationFailed
@@ -69,13 +69,20 @@ NAV = {
                ("/console/referrals", "转介"), ("/console/complaints", "投诉"), ("/console/deadlines", "督办"),
                ("/console/rewards", "奖品领取"),
                ("/console/stats", "统计"), ("/console/ledgers", "台账")],
+    "district_admin": [("/console/stats", "统计"), ("/console/ledgers", "台账"), ("/console/complaints", "投诉"),
+                       ("/console/deadlines", "督办"), ("/console/admin/stations", "驿站"),
+                       ("/console/admin/staff", "工作人员"), ("/console/admin/district-services", "本区服务标准"),
+                       ("/console/admin/organizations", "社会组织"), ("/console/admin/projects", "购买服务"),
+                       ("/console/admin/audit", "审计日志")],
     "admin": [("/console/stats", "统计"), ("/console/ledgers", "台账"), ("/console/complaints", "投诉"),
               ("/console/deadlines", "督办"), ("/console/admin/stations", "驿站"), ("/console/admin/staff", "工作人员"),
-              ("/console/admin/services", "服务目录"), ("/console/admin/rewards", "奖品"),
+              ("/console/admin/services", "服务目录"), ("/console/admin/district-services", "区市服务标准"),
+              ("/console/admin/rewards", "奖品"),
               ("/console/admin/organizations", "社会组织"), ("/console/admin/projects", "购买服务"),
               ("/console/admin/policies", "政策"),
               ("/console/admin/points-rules", "积分规则"), ("/console/admin/questionnaire", "问卷"),
-              ("/console/admin/dead-letters", "消息补发"), ("/console/admin/audit", "审计日志")],
+              ("/console/admin/dead-letters", "消息补发"), ("/console/admin/audit", "审计日志"),
+              ("/console/admin/credit", "信用威海对接")],
 }
 
 
@@ -83,9 +90,10 @@ def nav_for(actor) -> list[tuple[str, str]]:
     if actor is None:
         return []
     items: list[tuple[str, str]] = []
-    for role in ("worker", "admin"):
-        if actor.has(role):
-            items += [item for item in NAV[role] if item not in items]
+    for role in ("worker", "admin", "district_admin"):
+        if actor.has(role) and not (role == "district_admin" and actor.has("admin")):
+            hrefs = {href for href, _ in items}
+            items += [item for item in NAV[role] if item[0] not in hrefs]
     return items
 
 
@@ -125,8 +133,11 @@ def message(request: Request, *, status: int, title: str, text: str, link: tuple
 
 WHO = {
     "worker": ("工作台供驿站工作人员使用。", lambda actor: require_worker_station(actor)),
-    "admin": ("此页面仅供管理员使用。", lambda actor: actor.require("admin")),
-    "staff": ("工作台供驿站工作人员和管理员使用。", lambda actor: actor.require("worker", "admin")),
+    # The city's own pages (districts, the catalogue, points rules, rewards, 信用威海 ...).
+    "admin": ("此页面仅供管理员使用(限市级管理员)。", lambda actor: actor.require("admin")),
+    # Pages the city's and each district's administrators share, each seeing its own (server/access.py).
+    "district": ("此页面仅供管理员使用。", lambda actor: require_admin(actor)),
+    "staff": ("工作台供驿站工作人员和管理员使用。", lambda actor: actor.require("worker", *ADMINS)),
 }
 
 H = TypeVar("H", bound=Callable[..., Any])

@@ -34,7 +34,7 @@ async def deadlines_page(request: Request, actor):
     except FormInvalid as exc:
         return render(request, "deadlines.html", status=400, items=[], values=values, errors=exc.errors, admin=admin,
                       kinds=labels.DEADLINE_KIND, stages=labels.DEADLINE_STAGE, limits=_limits())
-    items = await deadlines.board(station_ids=deadlines_scope(actor), kind=f.kind, stage=f.stage)
+    items = await deadlines.board(station_ids=await deadlines_scope(actor), kind=f.kind, stage=f.stage)
     return render(request, "deadlines.html", items=items, values=values, errors={}, admin=admin,
                   kinds=labels.DEADLINE_KIND, stages=labels.DEADLINE_STAGE, limits=_limits())
 

@@ -77,18 +77,22 @@ def period(request: Request, first: date | None, last: date | None) -> tuple[dat
 @openapi.exclude()
 @console("staff")
 async def stats_page(request: Request, actor):
-    admin = actor.has("admin")
+    admin = actor.has("admin") or actor.has("district_admin")
+    city = actor.has("admin")
     values = query_values(request, ("from", "to", "scope", "id"))
+
+    async def choices() -> list[dict[str, Any]]:
+        return await dashboard.scope_choices(district_id=None if city else actor.district_id) if admin else []
 
     async def refused(errors: dict[str, str]):
         return render(request, "stats.html", status=400, errors=errors, values=values, board=None, admin=admin,
-                      choices=await dashboard.scope_choices() if admin else [])
+                      city=city, choices=await choices())
 
     try:
         f = read_form(StatsFilters, values)
         first, last = period(request, f.first, f.last)
         start, end = dashboard.local_days(first=first, last=last)
-        scope = f.scope or ("city" if admin else "station")
+        scope = f.scope or ("city" if city else "district" if admin else "station")
         # The API's own limits on a period (to after from, at most a year).
         read_form(StatsQuery, {"scope": scope, "from": start.isoformat(), "to": end.isoformat()})
     except FormInvalid as exc:
@@ -104,8 +108,7 @@ async def stats_page(request: Request, actor):
     watch = await stats.supervision(station_ids=covered, start=start, end=end, now=request.app.ctx.clock(),
                                     per_station=scope != "station")
     return render(request, "stats.html", board=board, charts=charts(board), first=first, last=last, admin=admin,
-                  watch=watch,
-                  errors={}, values=values, choices=await dashboard.scope_choices() if admin else [])
+                  city=city, watch=watch, errors={}, values=values, choices=await choices())
 
 
 def _week(week: dict[str, Any]) -> str:
@@ -146,9 +149,8 @@ def _ledger_request(request: Request, actor, values: dict[str, str]) -> dict[str
     f = read_form(LedgerFilters, values)
     first, last = period(request, f.first, f.last)
     start, end = dashboard.local_days(first=first, last=last)
-    station_id = ledger_scope(actor, station_id=f.station_id, unmasked=False)
     read_form(LedgerQuery, {"from": start.isoformat(), "to": end.isoformat()})
-    return {"first": first, "last": last, "start": start, "end": end, "station_id": station_id}
+    return {"first": first, "last": last, "start": start, "end": end, "station_id": f.station_id}
 
 
 def _ledger_errors(exc: FormInvalid) -> dict[str, str]:
@@ -159,19 +161,20 @@ def _ledger_errors(exc: FormInvalid) -> dict[str, str]:
 @openapi.exclude()
 @console("staff")
 async def ledgers_page(request: Request, actor):
-    admin = actor.has("admin")
+    admin = actor.has("admin") or actor.has("district_admin")
+    district_id = None if actor.has("admin") else actor.district_id
     values = query_values(request, ("from", "to", "station_id"))
     try:
         asked = _ledger_request(request, actor, values)
     except FormInvalid as exc:
         return render(request, "ledgers.html", status=400, errors=_ledger_errors(exc), values=values, asked=None,
-                      kinds=[], admin=admin, choices=await dashboard.scope_choices() if admin else [])
+                      kinds=[], admin=admin, choices=await dashboard.scope_choices(district_id=district_id) if admin else [])
     query = {"from": asked["first"].isoformat(), "to": asked["last"].isoformat()}
     if admin and asked["station_id"] is not None:
         query["station_id"] = str(asked["station_id"])
     return render(request, "ledgers.html", errors={}, values=values, asked=asked, query=query, admin=admin,
-                  kinds=[(kind, title) for kind, (title, _) in excel.KINDS.items()],
-                  choices=await dashboard.scope_choices() if admin else [])
+                  kinds=[(kind, title) for kind, (title, _) in excel.KINDS.items()], city=actor.has("admin"),
+                  choices=await dashboard.scope_choices(district_id=district_id) if admin else [])
 
 
 @bp.get("/ledgers/<kind:ext=xlsx>")
@@ -186,7 +189,8 @@ async def ledger_download(request: Request, actor, kind: str, ext: str):
         return render(request, "message.html", status=400, title="无法导出", text=";".join(_ledger_errors(exc).values()),
                       link=("/console/ledgers", "返回台账下载"))
     ctx = request.app.ctx
-    path = await excel.build(kind=kind, station_id=asked["station_id"], start=asked["start"], end=asked["end"],
+    reach = await ledger_scope(actor, station_id=asked["station_id"], unmasked=False)
+    path = await excel.build(kind=kind, stations=reach.stations, place=reach.place, start=asked["start"], end=asked["end"],
                              unmasked=False, cipher=ctx.cipher, actor_id=actor.id, now=ctx.clock(),
                              grace_minutes=ctx.settings.checkin_grace_minutes)
     first, last = asked["first"], asked["last"]

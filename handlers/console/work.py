@@ -186,7 +186,8 @@ SOURCES = {k: v for k, v in labels.NEED_SOURCE.items() if k != "self"}
 async def _report_page(request: Request, actor, resident_id: int, *, status: int = 200,
                        values: dict | None = None, errors: dict | None = None) -> HTTPResponse:
     resident = await access_resident(actor, resident_id, purpose="edit")
-    services = [s for s in await catalogue.list_services()]
+    # The services the household's district offers (its own standards, 任务五).
+    services = await catalogue.offered_services(station_id=resident.station_id)
     return render(request, "need_new.html", status=status, title="代报需求", resident=resident,
                   services=services, sources=SOURCES, urgencies=labels.URGENCY,
                   values=values or {"source": "worker", "urgency": "normal"}, errors=errors or {})

@@ -77,6 +77,7 @@ class UserOut(BaseModel):
     roles: list[str]
     station_id: int | None = None
     organization_id: int | None = None
+    district_id: int | None = Field(None, description="the district a district administrator keeps")
     phone: str | None = Field(None, description="masked")
 
 

@@ -3,10 +3,13 @@ from sanic_ext import openapi
 
 from handlers.common import Ok
 from handlers.reference.schemas import (
-    DistrictIn, DistrictOut, DistrictPatch, OrganizationIn, OrganizationOut, ServiceIn, ServiceOut, ServicePatch,
+    DistrictIn, DistrictOut, DistrictPatch, DistrictServiceIn, DistrictServiceOut, OrganizationIn, OrganizationOut, ServiceIn, ServiceOut, ServicePatch,
     StaffIn, StaffOut, StaffRemoveIn, StationIn, StationOut, StationPatch,
 )
 from handlers.reference.stations import present_station
+from server.access import (
+    access_district, access_staff_grant, access_station_admin, check_staff_binding, oversees_district, require_admin,
+)
 from server.actors import Actor
 from server.auth import authenticate
 from server.http import body, respond, returns
@@ -18,8 +21,16 @@ bp = Blueprint("admin", url_prefix="/api/v1/admin")
 
 
 async def _admin(request: Request) -> Actor:
+    """A city administrator: districts and the catalogue itself are the city's."""
     actor = await authenticate(request)
     actor.require("admin")
+    return actor
+
+
+async def _any_admin(request: Request) -> Actor:
+    """A city or district administrator (server/access.py: a district's sees only its own)."""
+    actor = await authenticate(request)
+    require_admin(actor)
     return actor
 
 
@@ -32,15 +43,17 @@ def _org(o) -> dict:
 
 
 def _grant(g) -> dict:
-    return {"user_id": g.user_id, "role": g.role, "station_id": g.station_id, "organization_id": g.organization_id}
+    return {"user_id": g.user_id, "role": g.role, "station_id": g.station_id, "organization_id": g.organization_id,
+            "district_id": g.district_id}
 
 
 @bp.get("/districts")
 @openapi.secured("token")
 @openapi.response(200, {"application/json": list[DistrictOut]})
 async def list_districts(request: Request):
-    await _admin(request)
-    return respond([_district(d) for d in await places.list_districts()])
+    actor = await _any_admin(request)
+    districts = await places.list_districts()
+    return respond([_district(d) for d in districts if oversees_district(actor, d.id)])
 
 
 @bp.post("/districts")
@@ -77,12 +90,36 @@ async def delete_district(request: Request, district_id: int):
     return respond({"ok": True})
 
 
+@bp.get("/districts/<district_id:int>/services")
+@openapi.summary("The catalogue as a district has it: which services it offers, its own standards text and points")
+@openapi.secured("token")
+@openapi.response(200, {"application/json": list[DistrictServiceOut]})
+async def district_services(request: Request, district_id: int):
+    await access_district(await _any_admin(request), district_id)
+    return respond([catalogue.present_for_district(service, standard)
+                    for service, standard in await catalogue.services_for(district_id=district_id)])
+
+
+@bp.put("/districts/<district_id:int>/services/<code:str>")
+@openapi.summary("Set a district's standard for one service (任务五: districts set their own standards)")
+@openapi.secured("token")
+@body(DistrictServiceIn)
+@returns(DistrictServiceOut)
+async def set_district_service(request: Request, district_id: int, code: str):
+    actor = await _any_admin(request)
+    await access_district(actor, district_id)
+    async with atomic():
+        standard = await catalogue.set_standard(district_id=district_id, code=code, actor_id=actor.id,
+                                                now=request.app.ctx.clock(), **request.ctx.body.model_dump())
+    return respond(catalogue.present_for_district(await catalogue.get_service(code=code), standard))
+
+
 @bp.get("/stations")
 @openapi.secured("token")
 @openapi.response(200, {"application/json": list[StationOut]})
 async def list_stations(request: Request):
-    await _admin(request)
-    return respond([present_station(s) for s in await places.list_stations()])
+    actor = await _any_admin(request)
+    return respond([present_station(s) for s in await places.list_stations(district_id=require_admin(actor))])
 
 
 @bp.post("/stations")
@@ -90,7 +127,8 @@ async def list_stations(request: Request):
 @body(StationIn)
 @returns(StationOut, status=201)
 async def create_station(request: Request):
-    await _admin(request)
+    actor = await _any_admin(request)
+    await access_district(actor, request.ctx.body.district_id)
     async with atomic():
         station = await places.create_station(**request.ctx.body.model_dump())
     return respond(present_station(station), status=201)
@@ -101,7 +139,7 @@ async def create_station(request: Request):
 @body(StationPatch)
 @returns(StationOut)
 async def update_station(request: Request, station_id: int):
-    await _admin(request)
+    await access_station_admin(await _any_admin(request), station_id)
     async with atomic():
         station = await places.update_station(
             station_id=station_id, changes=request.ctx.body.model_dump(exclude_unset=True)
@@ -113,7 +151,7 @@ async def update_station(request: Request, station_id: int):
 @openapi.secured("token")
 @returns(Ok)
 async def delete_station(request: Request, station_id: int):
-    await _admin(request)
+    await access_station_admin(await _any_admin(request), station_id)
     async with atomic():
         await places.delete_station(station_id=station_id)
     return respond({"ok": True})
@@ -123,8 +161,8 @@ async def delete_station(request: Request, station_id: int):
 @openapi.secured("token")
 @openapi.response(200, {"application/json": list[OrganizationOut]})
 async def list_organizations(request: Request):
-    await _admin(request)
-    return respond([_org(o) for o in await places.list_organizations()])
+    actor = await _any_admin(request)
+    return respond([_org(o) for o in await places.list_organizations(district_id=require_admin(actor))])
 
 
 @bp.post("/organizations")
@@ -132,9 +170,13 @@ async def list_organizations(request: Request):
 @body(OrganizationIn)
 @returns(OrganizationOut, status=201)
 async def create_organization(request: Request):
-    await _admin(request)
+    actor = await _any_admin(request)
+    data = request.ctx.body.model_dump()
+    if require_admin(actor) is not None:
+        # A district registers its own providers; a city-wide one is the city's to register.
+        data["district_id"] = await access_district(actor, data["district_id"] or actor.district_id)
     async with atomic():
-        org = await places.create_organization(**request.ctx.body.model_dump())
+        org = await places.create_organization(**data)
     return respond(_org(org), status=201)
 
 
@@ -142,8 +184,8 @@ async def create_organization(request: Request):
 @openapi.secured("token")
 @openapi.response(200, {"application/json": list[StaffOut]})
 async def list_staff(request: Request):
-    await _admin(request)
-    return respond([_grant(g) for g in await staff.list_staff()])
+    actor = await _any_admin(request)
+    return respond([_grant(g) for g in await staff.list_staff(district_id=require_admin(actor))])
 
 
 @bp.post("/staff")
@@ -152,9 +194,11 @@ async def list_staff(request: Request):
 @body(StaffIn)
 @returns(StaffOut)
 async def appoint_staff(request: Request):
-    actor = await _admin(request)
+    actor = await _any_admin(request)
+    b = request.ctx.body
+    await check_staff_binding(actor, role=b.role, station_id=b.station_id, organization_id=b.organization_id)
     async with atomic():
-        grant = await staff.appoint(admin_id=actor.id, **request.ctx.body.model_dump())
+        grant = await staff.appoint(admin_id=actor.id, **b.model_dump())
     return respond(_grant(grant))
 
 
@@ -164,7 +208,8 @@ async def appoint_staff(request: Request):
 @body(StaffRemoveIn)
 @returns(Ok)
 async def remove_staff(request: Request):
-    actor = await _admin(request)
+    actor = await _any_admin(request)
+    await access_staff_grant(actor, **request.ctx.body.model_dump())
     async with atomic():
         await staff.remove(admin_id=actor.id, **request.ctx.body.model_dump())
     return respond({"ok": True})

@@ -105,20 +105,24 @@ class OrganizationOut(BaseModel):
 
 class StaffRemoveIn(Strict):
     user_id: Id
-    role: Literal["worker", "org_staff"]
+    role: Literal["worker", "org_staff", "district_admin"]
 
 
 class StaffIn(StaffRemoveIn):
     # The role to grant (StaffRemoveIn's fields) and the one place it binds to.
     station_id: Id | None = None
     organization_id: Id | None = None
+    district_id: Id | None = None
 
     @model_validator(mode="after")
     def _binding(self) -> StaffIn:
-        if self.role == "worker" and (self.station_id is None or self.organization_id is not None):
+        bound = {k for k in ("station_id", "organization_id", "district_id") if getattr(self, k) is not None}
+        if self.role == "worker" and bound != {"station_id"}:
             raise ValueError("社区工作者须且只能绑定一个驿站 (station_id)")
-        if self.role == "org_staff" and (self.organization_id is None or self.station_id is not None):
+        if self.role == "org_staff" and bound != {"organization_id"}:
             raise ValueError("机构人员须且只能绑定一个机构 (organization_id)")
+        if self.role == "district_admin" and bound != {"district_id"}:
+            raise ValueError("区市管理员须且只能绑定一个区市 (district_id)")
         return self
 
 
@@ -127,6 +131,7 @@ class StaffOut(BaseModel):
     role: str
     station_id: int | None
     organization_id: int | None
+    district_id: int | None = None
 
 
 # --- service catalogue -------------------------------------------------------------------
@@ -180,3 +185,21 @@ class ServicePatch(Patch):
 
 class CatalogQuery(Strict):
     include_retired: bool = False
+    station_id: Id | None = Field(None, description="the services as the station's district offers them: its own "
+                                                    "standards text and points, and none it does not offer")
+
+
+class DistrictServiceIn(Strict):
+    """A district's standard for one service; null keeps the city's (offered, with nothing of its
+    own, is the city's service as it is)."""
+
+    offered: bool = True
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None = None
+    points_per_hour: int | None = Field(None, ge=0, le=1000)
+
+
+class DistrictServiceOut(ServiceOut):
+    offered: bool
+    district_standard: bool
+    city_description: str
+    city_points_per_hour: int

@@ -1,4 +1,4 @@
-"""The audit trail for administrators: read a page, or export the workbook, filtered by the
+"""The audit trail for administrators (a district's: what concerns its own households and staff): read a page, or export the workbook, filtered by the
 household concerned, the reader, the action and the period (server/reports/audit_trail.py);
 reading and exporting are themselves recorded."""
 
@@ -13,6 +13,7 @@ from sanic_ext import openapi
 
 from handlers.common import Id, PeriodEnd, PeriodStart, Strict
 from server import labels
+from server.access import audit_reach
 from server.auth import authenticate
 from server.http import XLSX, XLSX_RESPONSE, query, respond, xlsx_headers
 from server.reports import audit_trail
@@ -30,20 +31,20 @@ class AuditQuery(Strict):
     end: PeriodEnd | None = Field(None, alias="to")
     before: Id | None = Field(None, description="cursor: rows older than this id")
 
-    def filters(self) -> audit_trail.Filters:
+    def filters(self, reach: dict) -> audit_trail.Filters:
         return audit_trail.Filters(resident_id=self.resident_id, actor_id=self.actor_id, action=self.action,
-                                   start=self.start, end=self.end)
+                                   start=self.start, end=self.end, **reach)
 
 
 @bp.get("")
-@openapi.summary("The audit trail, newest first (administrators); the reading is recorded")
+@openapi.summary("The audit trail, newest first (administrators; a district its own); the reading is recorded")
 @openapi.secured("token")
 @query(AuditQuery)
 async def read(request: Request):
     actor = await authenticate(request)
-    actor.require("admin")
     q = request.ctx.query
-    items, cursor = await audit_trail.read(filters=q.filters(), reader_id=actor.id, before=q.before)
+    items, cursor = await audit_trail.read(filters=q.filters(await audit_reach(actor)), reader_id=actor.id,
+                                           before=q.before)
     return respond({"items": items, "next_before": cursor})
 
 
@@ -54,6 +55,6 @@ async def read(request: Request):
 @openapi.response(200, XLSX_RESPONSE)
 async def export(request: Request):
     actor = await authenticate(request)
-    actor.require("admin")
-    data = await audit_trail.export(filters=request.ctx.query.filters(), reader_id=actor.id, now=request.app.ctx.clock())
+    data = await audit_trail.export(filters=request.ctx.query.filters(await audit_reach(actor)), reader_id=actor.id,
+                                    now=request.app.ctx.clock())
     return raw(data, content_type=XLSX, headers=xlsx_headers("haibei-audit.xlsx"))

@@ -23,9 +23,9 @@ async def export(request: Request, kind: str):
     if kind not in excel.KINDS:
         raise NotFound("台账类型不存在")
     q = request.ctx.query
-    station_id = ledger_scope(actor, station_id=q.station_id, unmasked=q.unmasked)
+    reach = await ledger_scope(actor, station_id=q.station_id, unmasked=q.unmasked)
     ctx = request.app.ctx
-    path = await excel.build(kind=kind, station_id=station_id, start=q.start, end=q.end, unmasked=q.unmasked,
+    path = await excel.build(kind=kind, stations=reach.stations, place=reach.place, start=q.start, end=q.end, unmasked=q.unmasked,
                                cipher=ctx.cipher, actor_id=actor.id, now=ctx.clock(),
                                grace_minutes=ctx.settings.checkin_grace_minutes)
     try:

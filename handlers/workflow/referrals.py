@@ -3,7 +3,7 @@ from sanic_ext import openapi
 
 from handlers.common import RejectIn
 from handlers.workflow.schemas import OrganizationPatch, ReferIn, ReferralAcceptIn
-from server.access import access_task
+from server.access import access_organization, access_task, check_stations_overseen
 from server.auth import authenticate
 from server.http import body, respond
 from server.transactions import atomic
@@ -65,12 +65,13 @@ async def decline(request: Request, referral_id: int):
 
 
 @bp.patch("/admin/organizations/<organization_id:int>")
-@openapi.summary("Set an organisation's services, stations covered and qualification documents (admins)")
+@openapi.summary("Set an organisation's services, stations covered and qualification documents (administrators: a district its own)")
 @openapi.secured("token")
 @body(OrganizationPatch)
 async def update_org(request: Request, organization_id: int):
     actor = await authenticate(request)
-    actor.require("admin")
+    await access_organization(actor, organization_id, purpose="edit")
+    await check_stations_overseen(actor, request.ctx.body.station_ids or [])
     async with atomic():
         org = await referrals.update_organization(organization_id=organization_id,
                                                   changes=request.ctx.body.model_dump(exclude_none=True))

@@ -15,11 +15,13 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from config.data import COMPLAINTS
-from models import Complaint, Need, ResidentProfile, Station, Task, UserRole, VolunteerProfile
+from models import Complaint, Need, ResidentProfile, Station, Task, VolunteerProfile
 from server import audit
 from server.errors import Conflict, Forbidden, ValidationFailed
 from server.notifications import notify
+from server.people import staff
 from server.pii import mask_name
+from server.reference import places
 
 ANSWER_WITHIN = timedelta(days=COMPLAINTS["answer_within_days"])
 ESCALATE_AFTER_REOPENS = COMPLAINTS["escalate_after_reopens"]
@@ -100,14 +102,15 @@ async def reopen(*, complaint: Complaint, actor, reason: str, now: datetime) -> 
 
 
 async def _escalate(complaint_id: int, *, now: datetime, why: str) -> bool:
-    """Up to the district (the administrators), once: the status moves only from open."""
+    """Up to the district (its administrators, or the city's while it has none), once: the status
+    moves only from open."""
     if not await Complaint.filter(id=complaint_id, status="open", escalated_at__isnull=True).update(
             status="escalated", escalated_at=now):
         return False
     complaint = await Complaint.get(id=complaint_id)
-    admins = await UserRole.filter(role="admin").values_list("user_id", flat=True)
+    district_id = await places.district_of(station_id=complaint.station_id)
     await notify.notify_many([(user_id, "complaint_escalated", {"complaint_id": complaint.id, "at": now})
-                              for user_id in admins], now=now)
+                              for user_id in await staff.supervisors_of(district_id=district_id)], now=now)
     await audit.record(actor_id=None, action="complaint.escalate", subject_type="complaint", subject_id=complaint.id,
                        detail={"why": why})
     return True
@@ -149,11 +152,11 @@ def overdue(*, status: str, due_at: datetime, now: datetime) -> bool:
     return status == "open" and due_at < now
 
 
-async def for_staff(*, station_id: int | None, status: str | None, limit: int = 200) -> list[Complaint]:
-    """Complaints as staff work through them: a station's (its workers) or the city's (``station_id``
-    None, the administrators). Without ``status``, those waiting for an answer first, then the
-    rest; newest first within each."""
-    qs = Complaint.all() if station_id is None else Complaint.filter(station_id=station_id)
+async def for_staff(*, stations: list[int] | None, status: str | None, limit: int = 200) -> list[Complaint]:
+    """Complaints as staff work through them: a station's (its workers), a district's or the city's
+    (``stations`` None, the city's administrators). Without ``status``, those waiting for an answer
+    first, then the rest; newest first within each."""
+    qs = Complaint.all() if stations is None else Complaint.filter(station_id__in=stations)
     if status:
         return await qs.filter(status=status).order_by("-id").limit(limit)
     waiting = await qs.filter(status__in=AWAITING_ANSWER).order_by("-id").limit(limit)
@@ -207,10 +210,10 @@ async def count_filed(*, station_ids: list[int] | None, start: datetime, end: da
     return await _scoped(Complaint.filter(created_at__gte=start, created_at__lt=end), station_ids).count()
 
 
-def filed_in(*, station_id: int | None, start: datetime, end: datetime):
-    """The query of the complaints filed in [start, end) at one station (None: all), for the ledger."""
+def filed_in(*, stations: list[int] | None, start: datetime, end: datetime):
+    """The query of the complaints filed in [start, end) at ``stations`` (None: all), for the ledger."""
     qs = Complaint.filter(created_at__gte=start, created_at__lt=end)
-    return qs if station_id is None else qs.filter(station_id=station_id)
+    return qs if stations is None else qs.filter(station_id__in=stations)
 
 
 async def count_about(*, task_ids: list[int], need_ids: list[int]) -> int:

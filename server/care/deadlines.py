@@ -2,9 +2,8 @@
 
 Two waits are the station's (config/deadlines.json): a need not yet accepted (受理), by its
 urgency, and a service record not yet confirmed. Past the first limit the station's workers are
-reminded; past the second, the district is told (保障四: districts supervise). Until districts
-have administrators of their own, the district is told through the city's administrators; each
-notice keeps its district so that can change without a migration.
+reminded; past the second, the district is told (保障四: districts supervise): its own
+administrators, or the city's while it has none (server/people/staff.supervisors_of).
 
 Two expiries are their owners': a policy that stops being valid and an organisation's
 qualification (机制二) that runs out, within ``expiry_notice_days``: the administrators who keep
@@ -30,10 +29,11 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from config.data import DEADLINES
-from models import DeadlineNotice, Need, Organization, Policy, Service, Station, Task, TaskClaim, UserRole
+from models import DeadlineNotice, Need, Organization, Policy, Service, Station, Task, TaskClaim
 from server import labels
 from server.clock import CHINA_TZ
 from server.notifications import notify
+from server.people import staff
 from server.workflow import events
 
 log = logging.getLogger("haibei.deadlines")
@@ -76,7 +76,7 @@ async def _once(notice: DeadlineNotice, then: Callable[[], Awaitable[None]]) -> 
 
 
 async def _admins() -> list[int]:
-    return list(await UserRole.filter(role="admin").values_list("user_id", flat=True))
+    return await staff.supervisors_of(district_id=None)
 
 
 async def _districts(station_ids: set[int]) -> dict[int, int]:
@@ -141,7 +141,8 @@ async def _need_notice(row: dict[str, Any], *, stage: str, urgency: str, now: da
         if stage == "remind":
             await notify.notify_station_workers(station_id=need.station_id, event="need_accept_overdue", ctx=ctx, now=now)
         else:
-            await notify.notify_many([(u, "need_accept_escalated", ctx) for u in await _admins()], now=now)
+            await notify.notify_many([(u, "need_accept_escalated", ctx)
+                                      for u in await staff.supervisors_of(district_id=district_id)], now=now)
 
     return await _moved_is_none(notice, then)
 
@@ -204,7 +205,8 @@ async def _record_notice(row: dict[str, Any], task: dict[str, Any], *, stage: st
             await notify.notify_station_workers(station_id=task["station_id"], event="record_confirm_overdue",
                                                 ctx=ctx, now=now)
         else:
-            await notify.notify_many([(u, "record_confirm_escalated", ctx) for u in await _admins()], now=now)
+            await notify.notify_many([(u, "record_confirm_escalated", ctx)
+                                      for u in await staff.supervisors_of(district_id=district_id)], now=now)
 
     return await _moved_is_none(notice, then)
 
@@ -249,7 +251,7 @@ async def policies_expiring(*, now: datetime) -> int:
 
 async def qualifications_expiring(*, now: datetime) -> int:
     """Organisations' qualifications that run out within the notice period: the organisation's
-    staff and the administrators are told once each."""
+    staff and those who keep it (its district's administrators, else the city's) are told once each."""
     done = 0
     for org in await Organization.all().only("id", "name", "qualifications", "district_id"):
         for q in org.qualifications or []:
@@ -269,9 +271,11 @@ async def qualifications_expiring(*, now: datetime) -> int:
             ctx = {"organization_id": org.id, "name": org.name, "what": labels.QUALIFICATION_KIND.get(kind, kind),
                    "expires": expires}
 
-            async def then(org_id: int = org.id, ctx: dict[str, Any] = ctx) -> None:
+            async def then(org_id: int = org.id, district_id: int | None = org.district_id,
+                           ctx: dict[str, Any] = ctx) -> None:
                 await notify.notify_org_staff(organization_id=org_id, event="qualification_expiring", ctx=ctx, now=now)
-                await notify.notify_many([(u, "qualification_expiring", ctx) for u in await _admins()], now=now)
+                await notify.notify_many([(u, "qualification_expiring", ctx)
+                                          for u in await staff.supervisors_of(district_id=district_id)], now=now)
 
             done += await _once(notice, then)
     return done

@@ -84,7 +84,11 @@ async def create(*, data: dict[str, Any], actor_id: int, now: datetime) -> Proje
     # A project counts the tasks of these services at these stations: a name that matches none
     # would leave it counting nothing, found only at acceptance.
     await catalogue.check_codes(codes=data["services"], field="services")
-    if await Station.filter(id__in=data["station_ids"]).count() != len(set(data["station_ids"])):
+    stations = Station.filter(id__in=data["station_ids"])
+    if data.get("district_id") is not None:
+        # A district's project buys services for its own stations (保障四: districts buy services).
+        stations = stations.filter(district_id=data["district_id"])
+    if await stations.count() != len(set(data["station_ids"])):
         raise ValidationFailed("驿站不存在", details=[{"field": "station_ids", "type": "not_found"}])
     check_provider(org, now=now)  # what was typed is right: is the provider fit to be proposed?
     project = await Project.create(created_by=actor_id, **data)
@@ -93,8 +97,10 @@ async def create(*, data: dict[str, Any], actor_id: int, now: datetime) -> Proje
     return project
 
 
-def _filtered(*, status: str | None = None, organization_id: int | None = None):
+def _filtered(*, status: str | None = None, organization_id: int | None = None, district_id: int | None = None):
     qs = Project.all()
+    if district_id is not None:
+        qs = qs.filter(district_id=district_id)
     if status:
         qs = qs.filter(status=status)
     if organization_id:
@@ -102,16 +108,20 @@ def _filtered(*, status: str | None = None, organization_id: int | None = None):
     return qs
 
 
-async def count_projects(*, status: str | None = None, organization_id: int | None = None) -> int:
-    """How many projects there are (in a status, of an organisation)."""
-    return await _filtered(status=status, organization_id=organization_id).count()
+async def count_projects(*, status: str | None = None, organization_id: int | None = None,
+                         district_id: int | None = None) -> int:
+    """How many projects there are (in a status, of an organisation, of a district)."""
+    return await _filtered(status=status, organization_id=organization_id, district_id=district_id).count()
 
 
 async def list_projects(*, offset: int = 0, limit: int | None = None, status: str | None = None,
-                        organization_id: int | None = None, station_id: int | None = None) -> list[Project]:
+                        organization_id: int | None = None, station_id: int | None = None,
+                        district_id: int | None = None) -> list[Project]:
     """Projects, the newest first, with their organisation loaded; one page of them with ``limit``.
-    ``station_id``: those that cover the station (a JSON list: filtered here, projects are few)."""
-    qs = _filtered(status=status, organization_id=organization_id).select_related("organization").order_by("-id")
+    ``station_id``: those that cover the station (a JSON list: filtered here, projects are few);
+    ``district_id``: a district's own."""
+    qs = _filtered(status=status, organization_id=organization_id, district_id=district_id) \
+        .select_related("organization").order_by("-id")
     if station_id is not None:
         rows = [p for p in await qs if station_id in (p.station_ids or [])]
         return rows[offset:offset + limit] if limit is not None else rows[offset:]
@@ -282,7 +292,7 @@ async def present(project: Project, *, grace_minutes: int) -> dict[str, Any]:
     paid = await payments(project_id=project.id)
     return {
         "id": project.id, "name": project.name, "organization_id": project.organization_id,
-        "budget_fen": project.budget_fen, "starts_at": project.starts_at, "ends_at": project.ends_at,
+        "district_id": project.district_id, "budget_fen": project.budget_fen, "starts_at": project.starts_at, "ends_at": project.ends_at,
         "services": project.services, "station_ids": project.station_ids, "status": project.status,
         "status_label": labels.label("project_status", project.status),
         "kpis": live, "targets": project.targets or {}, "comparison": compare(project.targets or {}, live),
@@ -301,6 +311,7 @@ def present_payment(p: ProjectPayment) -> dict[str, Any]:
 def present_brief(project: Project) -> dict[str, Any]:
     """A project as a list shows it."""
     return {"id": project.id, "name": project.name, "organization_id": project.organization_id,
-            "organization_name": project.organization.name, "budget_fen": project.budget_fen,
+            "organization_name": project.organization.name, "district_id": project.district_id,
+            "budget_fen": project.budget_fen,
             "starts_at": project.starts_at, "ends_at": project.ends_at, "station_ids": project.station_ids,
             "status": project.status, "status_label": labels.label("project_status", project.status)}

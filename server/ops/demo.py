@@ -163,6 +163,8 @@ async def seed(*, cipher: FieldCipher, settings: Settings | None = None) -> dict
             stations.append(station)
 
         await _role(await _user("demo-admin"), "admin")
+        # 环翠区's own administrator (stations 1 and 2).
+        await _role(await _user("demo-district-1"), "district_admin", district_id=districts["371002"].id)
         for i, station in enumerate(stations, start=1):
             await _role(await _user(f"demo-worker-{i}"), "worker", station_id=station.id)
 

@@ -150,10 +150,12 @@ def present_user(*, user: User, roles: dict) -> dict:
     """The account as the mini-program sees it; roles are read fresh, not from the token."""
     worker = roles.get("worker")
     staff = roles.get("org_staff")
+    district = roles.get("district_admin")
     return {
         "id": user.id,
         "roles": sorted(roles),
         "station_id": worker.station_id if worker else None,
         "organization_id": staff.organization_id if staff else None,
+        "district_id": district.district_id if district else None,
         "phone": user.phone_masked,
     }

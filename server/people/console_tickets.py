@@ -157,8 +157,9 @@ async def code_image(*, redis, prefix: str, wechat: WeChatGateway, token: str | 
 
 
 def check_may_approve(actor: Actor) -> None:
-    """Only the console's own people let a browser in: station workers and administrators."""
-    if not (actor.has("worker") or actor.has("admin")):
+    """Only the console's own people let a browser in: station workers and administrators (the
+    city's and the districts')."""
+    if not (actor.has("worker") or actor.has("admin") or actor.has("district_admin")):
         raise NotStaff()
 
 

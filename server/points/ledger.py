@@ -30,6 +30,7 @@ from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.notifications import notify
 from server.idempotency import KeyReused
 from server.points import leaderboard
+from server.reference import catalogue
 
 
 class InsufficientPoints(Conflict):
@@ -211,7 +212,13 @@ async def award_for_claim(
     """
     rules = await current_rules()
     service = await Service.get(code=task.service_id)
-    per_hour = int(rules.get("points_per_hour", {}).get(service.code, service.points_per_hour))
+    # The district's own points for the service (任务五: districts set their standards), else the
+    # city's rules, else the catalogue's.
+    standard = await catalogue.standard_at(code=service.code, station_id=task.station_id)
+    if standard is not None and standard.points_per_hour is not None:
+        per_hour = standard.points_per_hour
+    else:
+        per_hour = int(rules.get("points_per_hour", {}).get(service.code, service.points_per_hour))
     minutes = claim.verified_minutes or 0
     base = max(_round(Decimal(per_hour) * minutes / 60), int(rules.get("min_per_service", 0)))
     account = await lock(user_id=volunteer.user_id)

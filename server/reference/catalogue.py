@@ -1,4 +1,11 @@
-"""The service catalogue (任务五: 5 categories, 20 services; the list itself is left to districts)."""
+"""The service catalogue (任务五: 5 categories, 20 services) and each district's own standards.
+
+The city keeps the catalogue; 任务五 leaves the standards to districts (各区市结合实际制定本辖区
+社会力量参与服务类救助服务标准): a district may not offer a service at all, and may give one its own
+standards text and points per hour (``DistrictService``). Wherever a service is chosen for a
+household — a need, a task, a pairing's task, the services the mini-program lists for a station —
+and wherever its points are worked out, the district's standard applies over the city's.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,11 @@ import time
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Subquery
 from tortoise.transactions import in_transaction
 
 from config.data import SERVICE_CATALOGUE
-from models import Pairing, Service, ServiceCategory
+from models import DistrictService, Pairing, Service, ServiceCategory, Station
 from server.errors import Conflict, NotFound, ValidationFailed
 
 
@@ -124,6 +132,102 @@ async def require_active(*, code: str, field: str = "service_code") -> Service:
     if service is None:
         raise UnknownService(details=[{"field": field, "type": "unknown_service"}])
     return service
+
+
+class NotOffered(ValidationFailed):
+    code = "SERVICE_NOT_OFFERED"
+    message = "本区市未开展该服务项目"
+
+
+async def require_offered(*, code: str, station_id: int, field: str = "service_code") -> Service:
+    """The service for a new need or task at ``station_id``: active in the city's catalogue and
+    offered by the station's district."""
+    service = await require_active(code=code, field=field)
+    standard = await DistrictService.get_or_none(service_id=code, district_id__in=Subquery(
+        Station.filter(id=station_id).values("district_id")))
+    if standard is not None and not standard.offered:
+        raise NotOffered(details=[{"field": field, "type": "not_offered"}])
+    return service
+
+
+async def standards_of(*, district_id: int) -> dict[str, DistrictService]:
+    """A district's own standards, by service code (a service without one is the city's as it is)."""
+    return {s.service_id: s for s in await DistrictService.filter(district_id=district_id)}
+
+
+async def standard_at(*, code: str, station_id: int) -> DistrictService | None:
+    """The standard of the district ``station_id`` lies in for one service, if it set one."""
+    return await DistrictService.get_or_none(service_id=code, district_id__in=Subquery(
+        Station.filter(id=station_id).values("district_id")))
+
+
+def points_per_hour(service: Service, standard: DistrictService | None) -> int:
+    """The catalogue's points per hour, or the district's own."""
+    if standard is not None and standard.points_per_hour is not None:
+        return standard.points_per_hour
+    return service.points_per_hour
+
+
+async def services_for(*, district_id: int) -> list[tuple[Service, DistrictService | None]]:
+    """The active services with the district's standard of each (offered or not)."""
+    standards = await standards_of(district_id=district_id)
+    return [(s, standards.get(s.code)) for s in await list_services()]
+
+
+async def offered_services(*, station_id: int) -> list[Service]:
+    """The active services the station's district offers (a console form's choices)."""
+    found = await Station.filter(id=station_id).limit(1).values_list("district_id", flat=True)
+    district_id = found[0] if found else None
+    standards = await standards_of(district_id=district_id) if district_id is not None else {}
+    return [s for s in await list_services() if (standards.get(s.code) is None or standards[s.code].offered)]
+
+
+class StandardInUse(Conflict):
+    code = "SERVICE_IN_USE"
+    message = "本区市仍有该服务的进行中结对帮扶,请先结束相关结对再停止开展"
+
+
+async def set_standard(*, district_id: int, code: str, offered: bool, description: str | None,
+                       points_per_hour: int | None, actor_id: int, now) -> DistrictService | None:
+    """Set a district's standard for one service: whether it offers it, its own standards text and
+    points per hour (None: the city's). Offered with nothing of its own removes the standard. A
+    service that active pairings of the district still use is not switched off (their recurring
+    tasks could no longer be made), as the city does not retire one."""
+    service = await Service.select_for_update().get_or_none(code=code, status="active")
+    if service is None:
+        raise NotFound("服务项目不存在")
+    if not offered:
+        in_use = await Pairing.filter(service_id=code, status="active", station_id__in=Subquery(
+            Station.filter(district_id=district_id).values("id"))).order_by("id").limit(50).values_list("id", flat=True)
+        if in_use:
+            raise StandardInUse(details={"pairing_ids": list(in_use)})
+    existing = await DistrictService.select_for_update().get_or_none(district_id=district_id, service_id=code)
+    if offered and description is None and points_per_hour is None:
+        if existing is not None:
+            await existing.delete()
+        return None
+    values = {"offered": offered, "description": description, "points_per_hour": points_per_hour,
+              "updated_by": actor_id, "updated_at": now}
+    if existing is None:
+        try:
+            return await DistrictService.create(district_id=district_id, service_id=code, **values)
+        except IntegrityError:
+            raise Conflict("该服务的区市标准正在被修改,请稍后重试") from None
+    existing.update_from_dict(values)
+    await existing.save()
+    return existing
+
+
+def present_for_district(service: Service, standard: DistrictService | None) -> dict[str, Any]:
+    """A service as a district has it: the catalogue's fields with the district's standards text
+    and points in place, and the city's own beside them."""
+    out = present(service)
+    out.update(offered=standard is None or standard.offered, city_description=service.description,
+               city_points_per_hour=service.points_per_hour, district_standard=standard is not None)
+    if standard is not None and standard.description is not None:
+        out["description"] = standard.description
+    out["points_per_hour"] = points_per_hour(service, standard)
+    return out
 
 
 async def check_codes(*, codes: list[str], field: str = "skills") -> None:

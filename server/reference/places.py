@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.functions import Count
 
 from models import Assessment, District, Need, Organization, ResidentProfile, Station, Task, UserRole, VolunteerProfile
@@ -94,6 +95,17 @@ async def stations_per_district() -> dict[int, int]:
     return {district_id: n for district_id, n in rows}
 
 
+async def district_of(*, station_id: int) -> int | None:
+    """The district ``station_id`` lies in (None: no such station)."""
+    found = await Station.filter(id=station_id).limit(1).values_list("district_id", flat=True)
+    return found[0] if found else None
+
+
+async def station_ids(*, district_id: int) -> list[int]:
+    """The stations of one district."""
+    return list(await Station.filter(district_id=district_id).order_by("id").values_list("id", flat=True))
+
+
 async def get_station(*, station_id: int) -> Station:
     station = await Station.get_or_none(id=station_id).select_related("district")
     if station is None:
@@ -145,8 +157,12 @@ async def delete_station(*, station_id: int) -> None:
     await station.delete()
 
 
-async def list_organizations() -> list[Organization]:
-    return await Organization.all().order_by("id")
+async def list_organizations(*, district_id: int | None = None) -> list[Organization]:
+    """Every organisation, or those of one district together with the city-wide ones."""
+    qs = Organization.all()
+    if district_id is not None:
+        qs = qs.filter(Q(district_id=district_id) | Q(district_id=None))
+    return await qs.order_by("id")
 
 
 async def create_organization(*, name: str, kind: str, district_id: int | None) -> Organization:

@@ -16,7 +16,9 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from models import AuditLog, ResidentProfile, Station
+from tortoise.expressions import Q, Subquery
+
+from models import AuditLog, ResidentProfile, Station, UserRole
 from server import audit, labels
 from server.clock import CHINA_TZ
 from server.people import staff
@@ -34,17 +36,28 @@ class Filters:
     action: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    # A district auditor's reach (server/access.audit_reach): rows about its households or done by
+    # its staff; the stations are the district's, read once for the query.
+    district_id: int | None = None
+    stations: tuple[int, ...] = ()
 
     def as_detail(self) -> dict[str, Any]:
-        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items() if v is not None}
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()
+                if v is not None and k != "stations"}
 
 
 # The filters, as the trail's own rows name them.
-_ASKED = {"resident_id": "居民编号", "actor_id": "操作人编号", "action": "操作", "start": "起", "end": "止"}
+_ASKED = {"resident_id": "居民编号", "actor_id": "操作人编号", "action": "操作", "start": "起", "end": "止",
+          "district_id": "区市"}
 
 
 def _query(f: Filters):
     qs = AuditLog.all()
+    if f.district_id is not None:
+        stations = list(f.stations) or [0]
+        staff_of = UserRole.filter(Q(station_id__in=stations) | Q(district_id=f.district_id)).values("user_id")
+        qs = qs.filter(Q(subject_type="resident", subject_id__in=Subquery(
+            ResidentProfile.filter(station_id__in=stations).values("id"))) | Q(actor_id__in=Subquery(staff_of)))
     if f.resident_id is not None:
         qs = qs.filter(subject_type="resident", subject_id=f.resident_id)
     if f.actor_id is not None:

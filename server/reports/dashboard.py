@@ -64,13 +64,15 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) and not isinstance(value, datetime) else date.fromisoformat(str(value)[:10])
 
 
-async def scope_choices() -> list[dict[str, Any]]:
-    """Every district with its stations, by name: what an administrator may look at."""
+async def scope_choices(*, district_id: int | None = None) -> list[dict[str, Any]]:
+    """Every district with its stations, by name (or one district's): what an administrator may
+    look at."""
     stations: dict[int, list[dict[str, Any]]] = {}
+    districts = District.all() if district_id is None else District.filter(id=district_id)
     for s in await Station.all().order_by("name").values("id", "name", "district_id"):
         stations.setdefault(s["district_id"], []).append({"id": s["id"], "name": s["name"]})
     return [{"id": d["id"], "name": d["name"], "stations": stations.get(d["id"], [])}
-            for d in await District.all().order_by("code").values("id", "name")]
+            for d in await districts.order_by("code").values("id", "name")]
 
 
 async def _place(scope: str, scope_id: int | None) -> tuple[str, list[dict[str, Any]]]:

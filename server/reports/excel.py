@@ -80,11 +80,11 @@ async def _service_names() -> dict[str, str]:
     return dict(await Service.all().values_list("code", "name"))
 
 
-async def needs_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+async def needs_rows(*, stations: list[int] | None, start: datetime, end: datetime, unmasked: bool,
                      cipher: FieldCipher, **_: Any) -> AsyncIterator[list[Any]]:
     yield ["编号", "登记时间", "居民", "联系电话", "服务项目", "紧急程度", "来源", "代报", "状态", "评分"]
     services = await _service_names()
-    async for batch in _batches(await _needs(station_id=station_id, start=start, end=end)):
+    async for batch in _batches(await _needs(stations=stations, start=start, end=end)):
         households = {r.id: r for r in await ResidentProfile.filter(id__in={n.resident_id for n in batch})}
         for n in batch:
             h = households.get(n.resident_id)
@@ -95,10 +95,10 @@ async def needs_rows(*, station_id: int | None, start: datetime, end: datetime, 
                    "是" if n.on_behalf else "否", labels.label("need_status", n.status), n.rating_score or ""]
 
 
-async def points_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+async def points_rows(*, stations: list[int] | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
     yield ["流水号", "时间", "志愿者", "类型", "积分", "余额", "服务分钟", "说明"]
     names: dict[int, str] = {}
-    async for batch in _batches(await _points(station_id=station_id, start=start, end=end)):
+    async for batch in _batches(await _points(stations=stations, start=start, end=end)):
         missing = {e.account_id for e in batch} - set(names)
         if missing:
             for account_id, user_id in await PointsAccount.filter(id__in=missing).values_list("id", "user_id"):
@@ -109,48 +109,48 @@ async def points_rows(*, station_id: int | None, start: datetime, end: datetime,
                    e.balance_after, e.minutes, labels.points_reason(e.reason, e.kind)]
 
 
-async def _station_task_ids(station_id: int | None) -> list[int] | None:
-    if station_id is None:
+async def _station_task_ids(stations: list[int] | None) -> list[int] | None:
+    if stations is None:
         return None
-    return list(await Task.filter(station_id=station_id).values_list("id", flat=True)) or [0]
+    return list(await Task.filter(station_id__in=stations).values_list("id", flat=True)) or [0]
 
 
 # One query builder per kind, used both for the rows and for the size check before the export, so
 # the two always count the same thing.
 
-async def _needs(*, station_id: int | None, start: datetime, end: datetime):
+async def _needs(*, stations: list[int] | None, start: datetime, end: datetime):
     qs = Need.filter(created_at__gte=start, created_at__lt=end)
-    return qs if station_id is None else qs.filter(station_id=station_id)
+    return qs if stations is None else qs.filter(station_id__in=stations)
 
 
-async def _points(*, station_id: int | None, start: datetime, end: datetime):
+async def _points(*, stations: list[int] | None, start: datetime, end: datetime):
     """Entries of the station's volunteers' accounts (points belong to volunteers)."""
     qs = PointsEntry.filter(created_at__gte=start, created_at__lt=end)
-    if station_id is None:
+    if stations is None:
         return qs
-    users = await VolunteerProfile.filter(station_id=station_id).values_list("user_id", flat=True)
+    users = await VolunteerProfile.filter(station_id__in=stations).values_list("user_id", flat=True)
     accounts = await PointsAccount.filter(user_id__in=list(users)).values_list("id", flat=True)
     return qs.filter(account_id__in=list(accounts) or [0])
 
 
-async def _claims(*, station_id: int | None, start: datetime, end: datetime):
+async def _claims(*, stations: list[int] | None, start: datetime, end: datetime):
     """Confirmed claims of the station's tasks, less those whose award was reversed: the service
     did not count after all, and the volunteer's verified minutes no longer include it."""
     qs = ledger.counted_claims().filter(confirmed_at__gte=start, confirmed_at__lt=end)
-    task_ids = await _station_task_ids(station_id)
+    task_ids = await _station_task_ids(stations)
     return qs if task_ids is None else qs.filter(task_id__in=task_ids)
 
 
-async def _assessments(*, station_id: int | None, start: datetime, end: datetime):
+async def _assessments(*, stations: list[int] | None, start: datetime, end: datetime):
     qs = Assessment.filter(visited_at__gte=start, visited_at__lt=end)
-    return qs if station_id is None else qs.filter(station_id=station_id)
+    return qs if stations is None else qs.filter(station_id__in=stations)
 
 
-async def records_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+async def records_rows(*, stations: list[int] | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
     """Confirmed service records (服务记录台账), one row per volunteer's part."""
     yield ["记录号", "任务号", "服务项目", "志愿者", "开始", "结束", "核定分钟", "积分", "服务内容", "确认时间"]
     services = await _service_names()
-    async for batch in _batches(await _claims(station_id=station_id, start=start, end=end)):
+    async for batch in _batches(await _claims(stations=stations, start=start, end=end)):
         tasks_by_id = {t.id: t for t in await Task.filter(id__in={c.task_id for c in batch})}
         people = dict(await VolunteerProfile.filter(id__in={c.volunteer_id for c in batch}).values_list("id", "name"))
         for c in batch:
@@ -160,12 +160,12 @@ async def records_rows(*, station_id: int | None, start: datetime, end: datetime
                    c.verified_minutes, c.points_due, c.summary or "", _t(c.confirmed_at)]
 
 
-async def hours_rows(*, station_id: int | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
+async def hours_rows(*, stations: list[int] | None, start: datetime, end: datetime, **_: Any) -> AsyncIterator[list[Any]]:
     """Verified service hours per volunteer in the period (志愿服务时长台账), from one grouped query."""
     from tortoise.functions import Count, Sum
 
     yield ["志愿者编号", "志愿者", "服务次数", "核定时长(小时)"]
-    qs = await _claims(station_id=station_id, start=start, end=end)
+    qs = await _claims(stations=stations, start=start, end=end)
     rows = await qs.annotate(n=Count("id"), minutes=Sum("verified_minutes")).group_by("volunteer_id") \
         .values("volunteer_id", "n", "minutes")
     people = dict(await VolunteerProfile.filter(id__in=[r["volunteer_id"] for r in rows] or [0]).values_list("id", "name"))
@@ -173,7 +173,7 @@ async def hours_rows(*, station_id: int | None, start: datetime, end: datetime, 
         yield [r["volunteer_id"], mask_name(people.get(r["volunteer_id"])), r["n"], round((r["minutes"] or 0) / 60, 2)]
 
 
-async def assessments_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+async def assessments_rows(*, stations: list[int] | None, start: datetime, end: datetime, unmasked: bool,
                            cipher: FieldCipher, now: datetime, **_: Any) -> AsyncIterator[list[Any]]:
     """Home visits in the period (入户评估台账): scores per dimension, overall, level; when the
     household is due for its next visit and, as of the export, whether it was visited again, is
@@ -183,14 +183,14 @@ async def assessments_rows(*, station_id: int | None, start: datetime, end: date
     header = ["编号", "入户时间", "居民", "驿站", "问卷版本", *[name for _, name in dims], "综合得分", "困难等级", "评估人",
               "复评到期", "复评情况"]
     yield header + (["走访记录"] if unmasked else [])
-    stations = dict(await Station.all().values_list("id", "name"))
-    async for batch in _batches(await _assessments(station_id=station_id, start=start, end=end)):
+    station_names = dict(await Station.all().values_list("id", "name"))
+    async for batch in _batches(await _assessments(stations=stations, start=start, end=end)):
         households = dict(await ResidentProfile.filter(id__in={a.resident_id for a in batch}).values_list("id", "name"))
         revisited = await reassessment.revisited(assessments=batch)
         assessors = await staff.labels_of({a.assessor_id for a in batch if a.assessor_id is not None})
         for a in batch:
             name = households.get(a.resident_id, "")
-            row = [a.id, _t(a.visited_at), name if unmasked else mask_name(name), stations.get(a.station_id, ""),
+            row = [a.id, _t(a.visited_at), name if unmasked else mask_name(name), station_names.get(a.station_id, ""),
                    a.version, *[(a.scores or {}).get(key, "") for key, _ in dims], a.overall, a.level,
                    assessors.get(a.assessor_id, ""),
                    _t(a.due_at), "已复评" if a.id in revisited else reassessment.STATE_LABELS[reassessment.state(a.due_at, now)]]
@@ -199,21 +199,21 @@ async def assessments_rows(*, station_id: int | None, start: datetime, end: date
             yield row
 
 
-def _projects_in(start: datetime, end: datetime, station_id: int | None):
+def _projects_in(start: datetime, end: datetime, stations: list[int] | None):
     async def run() -> list[Any]:
         rows = await Project.filter(starts_at__lt=end, ends_at__gt=start).order_by("id")
-        return [p for p in rows if station_id is None or station_id in (p.station_ids or [])]
+        return [p for p in rows if stations is None or set(stations) & set(p.station_ids or [])]
 
     return run()
 
 
-async def project_kpis_rows(*, station_id: int | None, start: datetime, end: datetime, grace_minutes: int = 15,
+async def project_kpis_rows(*, stations: list[int] | None, start: datetime, end: datetime, grace_minutes: int = 15,
                             **_: Any) -> AsyncIterator[list[Any]]:
     """Purchased-service projects running in the period (项目绩效台账): KPIs computed from the task
     data now, then every lifecycle step with the KPIs recorded at that step."""
     kpi_names = list(labels.PROJECT_KPI.items())
     yield ["项目编号", "项目名称", "承接机构", "预算(元)", "开始", "结束", "状态", *[n for _, n in kpi_names]]
-    rows = await _projects_in(start, end, station_id)
+    rows = await _projects_in(start, end, stations)
     orgs = dict(await Organization.filter(id__in={p.organization_id for p in rows} or {0}).values_list("id", "name"))
     for p in rows:
         k = await projects.kpis(project=p, grace_minutes=grace_minutes)
@@ -233,23 +233,23 @@ async def project_kpis_rows(*, station_id: int | None, start: datetime, end: dat
                    *[("" if k.get(key) is None else k.get(key)) for key, _ in kpi_names]]
 
 
-async def _exits(*, station_id: int | None, start: datetime, end: datetime):
+async def _exits(*, stations: list[int] | None, start: datetime, end: datetime):
     """Every exit (退出) done in the period, from the audit trail: reinstatement (恢复) clears the
     household's exit fields (server/lifecycle/exits.py), so only the trail still says that a
     household brought back had been out, and why. A household is its station's."""
     qs = AuditLog.filter(action="resident.exit", subject_type="resident", created_at__gte=start, created_at__lt=end)
-    if station_id is None:
+    if stations is None:
         return qs
-    return qs.filter(subject_id__in=Subquery(ResidentProfile.filter(station_id=station_id).values("id")))
+    return qs.filter(subject_id__in=Subquery(ResidentProfile.filter(station_id__in=stations).values("id")))
 
 
-async def exits_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+async def exits_rows(*, stations: list[int] | None, start: datetime, end: datetime, unmasked: bool,
                      **_: Any) -> AsyncIterator[list[Any]]:
     """Households whose assistance ended in the period (退出台账), each exit a row, with when it
     was brought back if it was (the first reinstatement after that exit)."""
     yield ["居民", "身份证号", "驿站", "退出原因", "说明", "办理人", "退出时间", "恢复时间"]
-    stations = dict(await Station.all().values_list("id", "name"))
-    async for batch in _batches(await _exits(station_id=station_id, start=start, end=end)):
+    station_names = dict(await Station.all().values_list("id", "name"))
+    async for batch in _batches(await _exits(stations=stations, start=start, end=end)):
         subjects = {a.subject_id for a in batch}
         households = {r.id: r for r in await ResidentProfile.filter(id__in=subjects)
                       .only("id", "name", "id_number_masked", "station_id")}
@@ -264,7 +264,7 @@ async def exits_rows(*, station_id: int | None, start: datetime, end: datetime, 
             detail = a.detail or {}
             reinstated = next((at for audit_id, at in back.get(a.subject_id, []) if audit_id > a.id), None)
             yield [(h.name if unmasked else mask_name(h.name)) if h else "", (h.id_number_masked or "") if h else "",
-                   stations.get(h.station_id, "") if h else "", labels.label("exit_reason", detail.get("reason")),
+                   station_names.get(h.station_id, "") if h else "", labels.label("exit_reason", detail.get("reason")),
                    detail.get("note") or "", handlers_of.get(a.actor_id, ""), _t(a.created_at), _t(reinstated)]
 
 
@@ -272,19 +272,19 @@ COMPLAINT_FIELDS = ("id", "station_id", "resident_id", "subject", "status", "due
                     "escalated_at", "closed_at", "created_at")
 
 
-async def _complaints(*, station_id: int | None, start: datetime, end: datetime):
-    return complaints.filed_in(station_id=station_id, start=start, end=end)
+async def _complaints(*, stations: list[int] | None, start: datetime, end: datetime):
+    return complaints.filed_in(stations=stations, start=start, end=end)
 
 
-async def complaints_rows(*, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
+async def complaints_rows(*, stations: list[int] | None, start: datetime, end: datetime, unmasked: bool,
                           **_: Any) -> AsyncIterator[list[Any]]:
     """Complaints filed in the period (投诉台账) and where each has got to. What the complainant
     wrote and the answer are sealed (models/sealed.py): only the station's unmasked export has them
     (and is audited); a masked one does not even open them."""
     yield ["编号", "驿站", "对象", "投诉人", "提出时间", "答复期限", "状态", "答复时间", "重新提出次数", "上报时间",
            "结案时间", *(["投诉内容", "答复内容"] if unmasked else [])]
-    stations = dict(await Station.all().values_list("id", "name"))
-    qs = await _complaints(station_id=station_id, start=start, end=end)
+    station_names = dict(await Station.all().values_list("id", "name"))
+    qs = await _complaints(stations=stations, start=start, end=end)
     if not unmasked:
         qs = qs.only(*COMPLAINT_FIELDS)
     async for batch in _batches(qs):
@@ -296,7 +296,7 @@ async def complaints_rows(*, station_id: int | None, start: datetime, end: datet
             else:
                 name = households.get(c.resident_id, "")
                 who = name if unmasked else mask_name(name)
-            row = [c.id, stations.get(c.station_id, ""), labels.label("complaint_subject", c.subject), who,
+            row = [c.id, station_names.get(c.station_id, ""), labels.label("complaint_subject", c.subject), who,
                    _t(c.created_at), _t(c.due_at), labels.label("complaint_status", c.status), _t(c.answered_at),
                    c.reopen_count, _t(c.escalated_at), _t(c.closed_at)]
             if unmasked:
@@ -320,30 +320,30 @@ QUERIES = {"needs": _needs, "points": _points, "service_records": _claims, "volu
            "assessments": _assessments, "exits": _exits, "complaints": _complaints}
 
 
-async def count(*, kind: str, station_id: int | None, start: datetime, end: datetime) -> int:
+async def count(*, kind: str, stations: list[int] | None, start: datetime, end: datetime) -> int:
     """The rows an export of ``kind`` reads, from the same query the rows come from."""
     if kind == "project_kpis":
-        return len(await _projects_in(start, end, station_id))
-    return await (await QUERIES[kind](station_id=station_id, start=start, end=end)).count()
+        return len(await _projects_in(start, end, stations))
+    return await (await QUERIES[kind](stations=stations, start=start, end=end)).count()
 
 
-async def build(*, kind: str, station_id: int | None, start: datetime, end: datetime, unmasked: bool,
-                cipher: FieldCipher, actor_id: int, now: datetime, grace_minutes: int = 15) -> str:
-    """Write the workbook to a temporary file and return its path (the caller streams and deletes it)."""
-    if await count(kind=kind, station_id=station_id, start=start, end=end) > MAX_ROWS:
+async def build(*, kind: str, stations: list[int] | None, place: str, start: datetime, end: datetime,
+                unmasked: bool, cipher: FieldCipher, actor_id: int, now: datetime, grace_minutes: int = 15) -> str:
+    """Write the workbook of ``stations`` (None: the city's), called ``place`` in its heading, to a
+    temporary file and return its path (the caller streams and deletes it)."""
+    if await count(kind=kind, stations=stations, start=start, end=end) > MAX_ROWS:
         raise ExportTooLarge(details={"max_rows": MAX_ROWS})
     title, rows = KINDS[kind]
     if unmasked:
         await audit.record(actor_id=actor_id, action="ledger.export_unmasked", subject_type="station",
-                           subject_id=station_id, fields=UNMASKED_FIELDS.get(kind, ["name"]), detail={"kind": kind})
+                           subject_id=stations[0] if stations and len(stations) == 1 else None,
+                           fields=UNMASKED_FIELDS.get(kind, ["name"]), detail={"kind": kind})
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
-    station = await Station.get_or_none(id=station_id) if station_id else None
-    place = station.name if station else "全市"
     sheet.append([f"{title}  生成时间 {_t(now)}  范围 {_t(start)} – {_t(end)}  {place}"
                   f"  {'含完整个人信息' if unmasked else '个人信息已脱敏'}"])
     written = 0
-    async for row in rows(station_id=station_id, start=start, end=end, unmasked=unmasked, cipher=cipher,
+    async for row in rows(stations=stations, start=start, end=end, unmasked=unmasked, cipher=cipher,
                           grace_minutes=grace_minutes, now=now):
         sheet.append(_as_text(sheet, row))
         written += 1

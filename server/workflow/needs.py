@@ -66,7 +66,7 @@ async def create(*, actor: Actor, resident: ResidentProfile, on_behalf: bool, da
     """Record a need of ``resident`` (reported for them by a worker when ``on_behalf``); one open need
     per household and service. ``screened``: the content check. Whose household it may be is the
     caller's access check (server.access.access_need_household)."""
-    service = await catalogue.require_active(code=data["service_code"])
+    service = await catalogue.require_offered(code=data["service_code"], station_id=resident.station_id)
     check_window(start=data.get("window_start"), end=data.get("window_end"), now=now)
     source = data.get("source") or ("worker" if on_behalf else "self")
     if not on_behalf and source != "self":

@@ -25,7 +25,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from models import Need, Notification, Organization, Pairing, ResidentProfile, Service, Task, VolunteerProfile
+from models import Need, Notification, Organization, Pairing, ResidentProfile, Service, Station, Task, VolunteerProfile
 from server.actors import Actor
 from server.clock import CHINA_TZ
 from server.errors import Conflict, DomainError, ValidationFailed
@@ -285,7 +285,7 @@ async def list_for(*, actor: Actor, volunteer_ids: frozenset[int], resident_ids:
                    status: str | None) -> list[Pairing]:
     """The caller's pairings in every capacity they hold (their own volunteer profiles and
     households: server.access.pairing_ties), newest first."""
-    from tortoise.expressions import Q
+    from tortoise.expressions import Q, Subquery
 
     conditions = []
     if actor.station_id is not None:
@@ -296,6 +296,8 @@ async def list_for(*, actor: Actor, volunteer_ids: frozenset[int], resident_ids:
         conditions.append(Q(volunteer_id__in=sorted(volunteer_ids)))
     if resident_ids:
         conditions.append(Q(resident_id__in=sorted(resident_ids)))
+    if actor.district_id is not None:
+        conditions.append(Q(station_id__in=Subquery(Station.filter(district_id=actor.district_id).values("id"))))
     if actor.has("admin"):
         conditions = [Q(id__gt=0)]
     if not conditions:

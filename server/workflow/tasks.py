@@ -20,7 +20,7 @@ from typing import Any
 from tortoise.expressions import F
 
 from models import (
-    CLAIM_ACTIVE, CLAIM_ENDED, Need, OrgReferral, Pairing, ResidentProfile, Service, Station, Task, TaskClaim,
+    CLAIM_ACTIVE, CLAIM_ENDED, DistrictService, Need, OrgReferral, Pairing, ResidentProfile, Service, Station, Task, TaskClaim,
     UserRole, VolunteerProfile,
 )
 from server import feed, geo, labels
@@ -60,9 +60,10 @@ class SkillRequired(DomainError):
     message = "该服务需要相应技能,请先在志愿者资料中登记"
 
 
-def default_points(service: Service) -> int:
-    """The catalogue rule: points per hour × the service's default duration, rounded up."""
-    return math.ceil(service.points_per_hour * service.default_minutes / 60)
+def default_points(service: Service, standard: DistrictService | None = None) -> int:
+    """The catalogue rule: points per hour (the district's own, if it set them) × the service's
+    default duration, rounded up."""
+    return math.ceil(catalogue.points_per_hour(service, standard) * service.default_minutes / 60)
 
 
 def service_minutes(start: datetime, end: datetime) -> int:
@@ -110,7 +111,8 @@ async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: Fie
     if current.status not in ("accepted", "dispatched", "in_service"):
         need.status = current.status
         raise events.invalid_state(need, "派发任务")
-    service = await catalogue.require_active(code=data.get("service_code") or need.service_id)
+    service = await catalogue.require_offered(code=data.get("service_code") or need.service_id,
+                                              station_id=need.station_id)
     needs.check_window(start=data["scheduled_start"], end=data["scheduled_end"], now=now, field="scheduled")
     if data["scheduled_start"] < now - timedelta(minutes=5):
         raise ValidationFailed("开始时间已过去", details=[{"field": "scheduled_start", "type": "in_past"}])
@@ -125,7 +127,8 @@ async def create(*, need: Need, actor_id: int, data: dict[str, Any], cipher: Fie
         scheduled_start=data["scheduled_start"],
         scheduled_end=data["scheduled_end"],
         volunteers_needed=data.get("volunteers_needed") or 1,
-        points=data.get("points") if data.get("points") is not None else default_points(service),
+        points=data.get("points") if data.get("points") is not None else default_points(
+            service, await catalogue.standard_at(code=service.code, station_id=need.station_id)),
         notes_for_volunteer=data.get("notes_for_volunteer") or "",
         community=resident.community,
         approx_lat=approx[0],

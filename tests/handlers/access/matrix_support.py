@@ -140,3 +140,40 @@ class Worlds:
                 user = await User.get(id=session.id)
                 session.token = issue_token(user=user, secret=self.api.settings.jwt_secret, ttl_seconds=SHARED_TOKEN_TTL)
                 session.headers["Authorization"] = f"Bearer {session.token}"
+
+
+# --- district administrators ----------------------------------------------------------------
+#
+# Each matrix has two district administrators: ``district_a`` keeps the district of station A (where
+# the matrix's records live), ``district_b`` the district of station B. What each may do is a table
+# of its own beside the routes, one line per route — "ok", or the status it must get — so that a
+# route added without deciding what districts may do with it fails (``with_districts``).
+
+DISTRICT_ROLES = ["district_a", "district_b"]
+
+
+async def district_sessions(api, a, b) -> dict:
+    from tests.builders import fast_login
+
+    return {"district_a": await fast_login(api, "district_admin", district_id=a.district_id),
+            "district_b": await fast_login(api, "district_admin", district_id=b.district_id)}
+
+
+def with_districts(routes: list[tuple], table: dict[str, tuple], *, denied_at: int = 5) -> list[tuple]:
+    """``routes`` with the district administrators' outcomes from ``table`` folded into each entry's
+    allowed roles and refusals."""
+    names = [r[0] for r in routes]
+    missing = [n for n in names if n not in table]
+    stale = [n for n in table if n not in names]
+    assert not missing and not stale, f"district table: missing {missing}, matching no route {stale}"
+    out = []
+    for route in routes:
+        allowed, denied = set(route[4]), route[denied_at]
+        denied = dict(denied) if isinstance(denied, dict) else ({} if denied is None else {"*": denied})
+        for role, want in zip(DISTRICT_ROLES, table[route[0]], strict=True):
+            if want == "ok":
+                allowed.add(role)
+            else:
+                denied[role] = want
+        out.append((*route[:4], allowed, denied, *route[denied_at + 1:]))
+    return out

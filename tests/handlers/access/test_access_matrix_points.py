@@ -8,12 +8,12 @@ import pytest
 from models import PointsEntry
 from server.points import consent
 from tests.builders import bulk_volunteers, fast_login, give_points, make_organization, make_reward
-from tests.handlers.access.matrix_support import Worlds, station_apart
+from tests.handlers.access.matrix_support import DISTRICT_ROLES, Worlds, district_sessions, station_apart, with_districts
 
 # Built once for the module (matrix_support.Worlds): the per-test cleanup leaves its tables alone.
 pytestmark = pytest.mark.shared_world
 
-ROLES = ["anonymous", "resident", "volunteer", "worker_a", "worker_b", "org_staff", "admin"]
+ROLES = ["anonymous", "resident", "volunteer", "worker_a", "worker_b", "org_staff", "admin", *DISTRICT_ROLES]
 SIGNED_IN = set(ROLES) - {"anonymous"}
 ADMIN_ONLY = ({"admin"}, {"*": 403})
 
@@ -61,6 +61,7 @@ ROUTES = [
     ("certificate.volunteer", "GET", lambda w: f"/api/v1/volunteers/{w.volunteer_profile_id}/hours-certificate", None,
      {"worker_a", "admin"}, {"worker_b": 404, "*": 403}),
     ("certificate.verify", "GET", lambda w: f"/api/v1/certificates/{w.certificate_code}", None, set(ROLES), None),
+    # Projects: the world's are bought by station A's district.
     ("admin.projects.create", "POST", lambda w: "/api/v1/admin/projects",
      lambda w: {"name": "项目", "organization_id": w.org_id, "budget_fen": 100, "starts_at": "2026-01-01T00:00:00+08:00",
                 "ends_at": "2027-01-01T00:00:00+08:00", "services": ["CLEAN_HOME"], "station_ids": [w.station_id]}, *ADMIN_ONLY),
@@ -90,6 +91,30 @@ ROUTES = [
 ]
 
 
+_ANYONE = ("ok", "ok")
+_NOT_THEIRS = (403, 403)
+# District administrators (matrix_support.with_districts): district_a keeps station A's district,
+# where the world's projects are bought; points rules, rewards, the credit handoff and the outbox
+# are the city's.
+DISTRICTS = {
+    "points.me": _ANYONE, "points.entries": _ANYONE, "points.accounts": _NOT_THEIRS, "points.reversal": _NOT_THEIRS,
+    "rules.get": _NOT_THEIRS, "rules.put": _NOT_THEIRS, "points.adjust": _NOT_THEIRS, "leaderboard": _ANYONE,
+    "rewards.list": _ANYONE, "rewards.redeem": _ANYONE, "redemptions.mine": _ANYONE,
+    "redemptions.cancel": (404, 404), "redemptions.wxacode": (404, 404), "redemptions.fulfil": _NOT_THEIRS,
+    "admin.rewards.create": _NOT_THEIRS, "admin.rewards.patch": _NOT_THEIRS,
+    "admin.credit.export": _NOT_THEIRS, "admin.credit.batch": _NOT_THEIRS, "admin.credit.transfer": _NOT_THEIRS,
+    "credit.consent.get": _ANYONE, "credit.consent.give": _NOT_THEIRS, "credit.consent.withdraw": _ANYONE,
+    "certificate.mine": _NOT_THEIRS, "certificate.volunteer": ("ok", 404), "certificate.verify": _ANYONE,
+    "admin.projects.create": ("ok", 404), "admin.projects.get": ("ok", 404), "admin.projects.step": ("ok", 404),
+    "admin.projects.list": _ANYONE, "admin.audit.read": _ANYONE, "admin.audit.export": _ANYONE,
+    "admin.projects.pay": ("ok", 404), "admin.projects.acceptance": ("ok", 404),
+    "subscriptions.templates": _ANYONE, "subscriptions.grant": _ANYONE, "notifications.inbox": _ANYONE,
+    "notifications.read": _ANYONE, "content.reviews": _NOT_THEIRS, "content.resolve": _NOT_THEIRS,
+    "outbox.dead": _NOT_THEIRS, "outbox.retry": _NOT_THEIRS, "volunteer.nearby": (404, 404),
+}
+ROUTES_BY_ROLE = with_districts(ROUTES, DISTRICTS)
+
+
 async def _build_world(client, api):
     a, b = await station_apart(), await station_apart()
     s = {
@@ -98,6 +123,7 @@ async def _build_world(client, api):
         "worker_b": await fast_login(api, "worker", station_id=b.id),
         "org_staff": await fast_login(api, "org_staff", organization_id=(await make_organization()).id),
         "admin": await fast_login(api, "admin"),
+        **await district_sessions(api, a, b),
     }
     (s["volunteer"],) = await bulk_volunteers(api, a, 1)
     for session in s.values():
@@ -116,11 +142,11 @@ async def _build_world(client, api):
     project = await Project.create(name="p", organization_id=org_row.id, budget_fen=1, created_by=s["admin"].id,
                                    starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                    ends_at=datetime(2027, 1, 1, tzinfo=timezone.utc), services=["CLEAN_HOME"],
-                                   station_ids=[a.id])
+                                   station_ids=[a.id], district_id=a.district_id)
     running = await Project.create(name="q", organization_id=org_row.id, budget_fen=1000, created_by=s["admin"].id,
                                    starts_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                    ends_at=datetime(2027, 1, 1, tzinfo=timezone.utc), services=["CLEAN_HOME"],
-                                   station_ids=[a.id], status="approved")
+                                   station_ids=[a.id], status="approved", district_id=a.district_id)
     from models import ContentFlag, CreditBatch, CreditIncrement
 
     now = datetime.now(timezone.utc)
@@ -153,7 +179,7 @@ async def worlds(api, reset_state):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
+@pytest.mark.parametrize("route", ROUTES_BY_ROLE, ids=[r[0] for r in ROUTES_BY_ROLE])
 async def test_points_route_by_role(client, world, route, role):
     name, method, path, body, allowed, denied = route
     headers = {**world.s[role].headers, **_idem(world)} if role != "anonymous" else _idem(world)

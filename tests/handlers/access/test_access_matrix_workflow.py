@@ -11,13 +11,14 @@ import pytest
 
 from models import UserRole
 from tests.builders import bulk_volunteers, fast_login, iso, make_need, make_organization, make_task, resident_payload, soon
-from tests.handlers.access.matrix_support import Worlds, station_apart
+from tests.handlers.access.matrix_support import DISTRICT_ROLES, Worlds, district_sessions, station_apart, with_districts
 from tests.handlers.workflow.test_catalogue_uploads import tiny_png
 
 # Built once for the module (matrix_support.Worlds): the per-test cleanup leaves its tables alone.
 pytestmark = pytest.mark.shared_world
 
-ROLES = ["anonymous", "resident", "owner", "volunteer", "claimant", "worker_a", "worker_b", "org_staff", "admin"]
+ROLES = ["anonymous", "resident", "owner", "volunteer", "claimant", "worker_a", "worker_b", "org_staff", "admin",
+         *DISTRICT_ROLES]
 SIGNED_IN = set(ROLES) - {"anonymous"}
 HOME = {"lat": 37.512345, "lng": 122.121234}
 
@@ -198,6 +199,49 @@ ROUTES = [
      {"admin"}, {"*": 403}, None),
 ]
 
+# District administrators (matrix_support.with_districts): district_a keeps station A's district and
+# reads its records as the city's administrators do (and, like them, does not do the station's
+# work); district_b cannot find them.
+_SEEN = ("ok", 404)          # a record of station A, read
+_STATION_WORK = (403, 404)   # a record of station A, the station's to act on
+_NOT_THEIRS = (403, 403)     # a role's own route (workers', volunteers', the city's)
+_ANYONE = ("ok", "ok")
+DISTRICTS = {
+    "catalog": _ANYONE, "needs.create_on_behalf": _STATION_WORK, "needs.list": _ANYONE, "needs.get": _SEEN,
+    "needs.accept": _STATION_WORK, "needs.reject": _STATION_WORK, "needs.cancel": _STATION_WORK,
+    "needs.tasks": _STATION_WORK, "needs.rating": _STATION_WORK, "needs.follow_up": _STATION_WORK,
+    "complaints.create": _NOT_THEIRS, "complaints.list": _ANYONE,
+    # Their own district's late-work notices (none of station A's reach district_b).
+    "deadlines.list": _ANYONE,
+    "complaints.get": _SEEN, "complaints.answer": _STATION_WORK, "complaints.accept": _STATION_WORK,
+    "complaints.reopen": _STATION_WORK, "needs.timeline": _SEEN,
+    "tasks.open": _NOT_THEIRS, "tasks.mine": _NOT_THEIRS, "tasks.station": _NOT_THEIRS,
+    "tasks.get_open": _SEEN, "tasks.get_claimed": _SEEN, "tasks.claim": _NOT_THEIRS,
+    "tasks.release": _STATION_WORK, "tasks.check_in": _STATION_WORK, "tasks.record": _STATION_WORK,
+    "tasks.confirm": _STATION_WORK, "tasks.reject_record": _STATION_WORK, "tasks.cancel": _STATION_WORK,
+    "tasks.delivery_way": _STATION_WORK, "tasks.bulk_confirm": _NOT_THEIRS, "residents.qr_plate": _NOT_THEIRS,
+    "questionnaire.get": _ANYONE, "questionnaire.publish": _NOT_THEIRS,
+    "assessments.create": _STATION_WORK, "assessments.list": _SEEN, "ranking": _SEEN, "reassessments": _SEEN,
+    "residents.visit_worksheet": _STATION_WORK, "ranking.district": _SEEN, "ranking.city": _NOT_THEIRS,
+    "recommendations": _STATION_WORK, "recommendations.need": _STATION_WORK,
+    "policies.list": _ANYONE, "policies.create": _NOT_THEIRS, "policies.update": _NOT_THEIRS,
+    "policies.eligible": _STATION_WORK, "policies.refer": _STATION_WORK,
+    "stats.overview": _SEEN,
+    "tasks.refer": _STATION_WORK, "referrals.list": _NOT_THEIRS, "referrals.accept": _NOT_THEIRS,
+    "referrals.decline": _NOT_THEIRS,
+    # A city-wide organisation: the city's to keep.
+    "admin.organizations.patch": _NOT_THEIRS,
+    # Each district's own stations' ledgers; full personal data only for the station.
+    **{f"ledgers.{kind}": _ANYONE for kind in ("needs", "points", "service_records", "volunteer_hours", "assessments",
+                                                "project_kpis", "exits", "complaints")},
+    "ledgers.unmasked": _NOT_THEIRS,
+    "pairings.create": _STATION_WORK, "pairings.list": _ANYONE, "pairings.get": _SEEN, "pairings.end": _STATION_WORK,
+    "uploads": _ANYONE, "uploads.get": (404, 404),
+    "admin.services.create": _NOT_THEIRS, "admin.services.patch": _NOT_THEIRS,
+}
+ROUTES_BY_ROLE = with_districts(ROUTES, DISTRICTS)
+
+
 async def _refer(w, client):
     r = await client.post(f"/api/v1/tasks/{w.open_task}/refer", json={"organization_id": w.org_id}, headers=w.s["worker_a"].headers)
     assert r.status_code == 201, r.text
@@ -288,6 +332,7 @@ async def _build_world(client, api):
         "worker_a": await fast_login(api, "worker", station_id=a.id),
         "worker_b": await fast_login(api, "worker", station_id=b.id),
         "admin": await fast_login(api, "admin"),
+        **await district_sessions(api, a, b),
     }
     quals = [{"kind": k, "document": "d.pdf", "expires_at": "2030-01-01T00:00:00+08:00"}
              for k in ("legal_capacity", "staff", "facilities", "finance")]
@@ -327,7 +372,7 @@ async def worlds(api, reset_state):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("route", ROUTES, ids=[r[0] for r in ROUTES])
+@pytest.mark.parametrize("route", ROUTES_BY_ROLE, ids=[r[0] for r in ROUTES_BY_ROLE])
 async def test_workflow_route_by_role(client, world, route, role):
     name, method, path, body, allowed, denied, prepare = route  # the world comes prepared
     headers = world.s[role].headers if role != "anonymous" else {}

@@ -60,7 +60,8 @@ async def test_appoint_and_remove_a_worker(client):
     assert "worker" in me["roles"] and me["station_id"] == station.id
     assert (await client.get("/api/v1/residents", headers=person.headers)).status_code == 200
     listed = (await client.get("/api/v1/admin/staff", headers=admin.headers)).json()
-    assert {"user_id": person.id, "role": "worker", "station_id": station.id, "organization_id": None} in listed
+    assert {"user_id": person.id, "role": "worker", "station_id": station.id, "organization_id": None,
+            "district_id": None} in listed
     r = await client.request("DELETE", "/api/v1/admin/staff", json={"user_id": person.id, "role": "worker"}, headers=admin.headers)
     assert r.status_code == 200
     assert_error(await client.get("/api/v1/residents", headers=person.headers), 403, "FORBIDDEN")

@@ -56,7 +56,7 @@ async def test_large_export_streams_in_bounded_memory(api):
         ])
     tracemalloc.start()
     try:
-        path = await excel.build(kind="points", station_id=None, start=now - timedelta(hours=1), end=now + timedelta(hours=1),
+        path = await excel.build(kind="points", stations=None, place="全市", start=now - timedelta(hours=1), end=now + timedelta(hours=1),
                                    unmasked=False, cipher=api.cipher, actor_id=user.id, now=now)
         _, peak = tracemalloc.get_traced_memory()
     finally:
