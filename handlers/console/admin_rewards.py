@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pydantic import ValidationError
 from sanic import Blueprint, Request
 from sanic.response import raw
 from sanic_ext import openapi
@@ -37,7 +38,7 @@ from server.access import (
     require_admin,
 )
 from server.care import projects
-from server.http import XLSX, xlsx_headers
+from server.http import XLSX, field_message, xlsx_headers
 from server.people import staff
 from server.reports import excel
 from server.errors import DomainError, NotFound
@@ -435,22 +436,16 @@ async def project_context(request: Request, project, *, step_forms: dict[str, Fo
 
 
 def read_targets(values: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """The 立项 form's targets (``target_<kpi>``, left empty when not set), and each one's message."""
-    targets, errors = {}, {}
-    for kpi in projects.TARGETS:
-        raw = str(values.get(f"target_{kpi}", "")).strip()
-        if not raw:
-            continue
-        try:
-            number = float(raw)
-        except ValueError:
-            errors[f"target_{kpi}"] = "请填写数字"
-            continue
-        if not 0 <= number <= 10**7 or number != number:
-            errors[f"target_{kpi}"] = "须在 0 至 10000000 之间"
-            continue
-        targets[kpi] = raw
-    return targets, errors
+    """The 立项 form's targets (``target_<kpi>``, left empty when not set), and each one's message,
+    by the API's own ``ProjectStepIn.targets`` (its bounds, its messages)."""
+    given = {kpi: raw for kpi in projects.TARGETS if (raw := str(values.get(f"target_{kpi}", "")).strip())}
+    try:
+        ProjectStepIn.model_validate({"to": "approved", "note": "立项", "targets": given})
+    except ValidationError as exc:
+        return given, {f"target_{error['loc'][1]}": field_message(error)
+                       for error in exc.errors(include_url=False, include_input=False)
+                       if len(error["loc"]) > 1 and error["loc"][0] == "targets"}
+    return given, {}
 
 
 @bp.get("/admin/projects/<project_id:int>")

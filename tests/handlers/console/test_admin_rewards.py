@@ -262,6 +262,10 @@ async def test_an_admin_proposes_a_project_and_moves_it_through_its_steps(api, c
         r = await b.post(f"/console/admin/projects/{project.id}/steps",
                          {"to": "approved", "note": "审批", "target_tasks_done": "十"})
         assert r.status_code == 422 and "请填写数字" in field(r.text, "step-approved", "target_tasks_done")
+        # Out of the API's bounds: its own message, at the field.
+        r = await b.post(f"/console/admin/projects/{project.id}/steps",
+                         {"to": "approved", "note": "审批", "target_on_time_rate": "-0.5"})
+        assert r.status_code == 422 and "不能小于 0" in field(r.text, "step-approved", "target_on_time_rate")
         assert (await Project.get(id=project.id)).status == "proposed"
         r = await b.post(f"/console/admin/projects/{project.id}/steps",
                          {"to": "approved", "note": "区民政局审批通过", "documents": "立项批复.pdf\n项目合同.pdf",

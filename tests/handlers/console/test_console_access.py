@@ -176,3 +176,42 @@ async def test_hostile_forms_are_refused_plainly_on_every_console_form(api, clie
                     "X-CSRF-Token": b.csrf, "HX-Request": "true",
                     "Content-Type": "application/x-www-form-urlencoded"})
                 assert r.status_code < 500, (path, body[:40], r.status_code, r.text[:300])
+
+
+async def test_another_districts_administrator_finds_none_of_its_records_by_id(api, client):
+    """Every console page that takes an id a district administrator may open: another district's
+    administrator gets 404 for station A's district's records, its own gets them."""
+    from datetime import datetime, timedelta, timezone
+
+    from models import District, Project
+    from tests.builders import grant, login, make_district, make_organization, new_openid
+
+    a, _, _, _, _, ids = await world(client)
+    mine = await District.get(id=a.district_id)
+    org = await make_organization(district_id=mine.id)
+    now = datetime.now(timezone.utc)
+    project = await Project.create(name="本区项目", organization_id=org.id, budget_fen=100, created_by=1,
+                                   starts_at=now, ends_at=now + timedelta(days=30), services=["CLEAN_HOME"],
+                                   station_ids=[a.id], district_id=mine.id)
+    ids = {**ids, "organization_id": org.id, "project_id": project.id, "district_id": mine.id, "code": "CLEAN_HOME"}
+    own = await grant(await login(client, new_openid("district")), "district_admin", district_id=mine.id)
+    other = await grant(await login(client, new_openid("district")), "district_admin",
+                        district_id=(await make_district()).id)
+    theirs = {"complaint_id", "organization_id", "project_id", "district_id"}
+    checked = []
+    async with console_browser(api, other.openid) as b:
+        for method, path in console_routes(api.app):
+            names = {name for name, _ in PARAM.findall(path)}
+            if not names & theirs:
+                continue
+            r = await (b.get(fill(path, ids)) if method == "GET" else b.post(fill(path, ids), valid_form(path)))
+            if r.status_code == 403 and "工作台供驿站工作人员使用" in r.text:
+                continue  # a station's own page (answering, accepting): no administrator's
+            assert r.status_code == 404, (method, path, r.status_code)
+            checked.append(path)
+    assert len(checked) >= 8, checked
+    async with console_browser(api, own.openid) as b:
+        for url in (f"/console/complaints/{ids['complaint_id']}", f"/console/admin/organizations/{org.id}",
+                    f"/console/admin/projects/{project.id}", "/console/admin/district-services"):
+            r = await b.get(url)
+            assert r.status_code == 200, (url, r.status_code)
