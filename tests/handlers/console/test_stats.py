@@ -29,6 +29,13 @@ def tiles(page: str) -> dict[str, str]:
     return dict(re.findall(r'data-name="(\w+)">([^<]*)<', page))
 
 
+def table_rows(page: str, table_id: str) -> dict[str, str]:
+    """A table's rows as {first cell: second cell}."""
+    found = re.search(rf'<table class="list" id="{table_id}">(.*?)</table>', page, re.DOTALL)
+    assert found, table_id
+    return dict(re.findall(r"<tr><t[hd][^>]*>([^<]*)</t[hd]><td class=\"num\">([^<]*)</td>", found.group(1)))
+
+
 def series(chart: dict, name: str) -> list:
     return next(s["data"] for s in chart["series"] if s["name"] == name)
 
@@ -76,6 +83,12 @@ async def test_a_worker_reads_the_stations_figures_under_labels(api, client):
     households = charts["households"]
     assert dict(zip(households["categories"], series(households, "受助家庭(户)"))) == {"特困": 1, "独居": 1}
     assert "stations" not in charts and "各驿站对比" not in page  # one station: nothing to compare
+    # The priority groups apart (特困 served, 低保 not yet), referrals and pairings, month by month.
+    priority = table_rows(page, "priority")
+    assert priority["特困"] == "1" and priority["其他困难群众"] == "0"
+    assert table_rows(page, "referrals-pairings")["新建结对帮扶"] == "0"
+    months = table_rows(page, "months")
+    assert list(months.values()) == ["2"], months  # one month: its needs (then services, hours)
     # The page loads its charts from files of its own, not inline.
     assert '<script src="/console/static/charts.js" defer></script>' in page
     assert '<div class="chart" id="chart-weekly"' in page
