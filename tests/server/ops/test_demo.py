@@ -39,7 +39,7 @@ def window(hours: int = 48) -> dict[str, str]:
 async def test_seed_is_idempotent_and_complete(api, client):
     first = await demo.seed(cipher=api.cipher, settings=api.settings)
     second = await demo.seed(cipher=api.cipher, settings=api.settings)
-    assert first == second == {"districts": 2, "stations": 3, "users": 14}
+    assert first == second == {"districts": 2, "stations": 3, "users": 15}
     assert await District.all().count() == 2 and await Station.all().count() == 3
     assert await VolunteerProfile.filter(status="approved").count() == 5
     assert await ResidentProfile.all().count() == 5
@@ -48,6 +48,9 @@ async def test_seed_is_idempotent_and_complete(api, client):
     workers = await UserRole.filter(role="worker").values_list("station_id", flat=True)
     assert sorted(workers) == sorted(await Station.all().values_list("id", flat=True))
     assert await UserRole.exists(role="admin", user__openid="demo-admin")
+    # 环翠区's own administrator, over stations 1 and 2.
+    district_admin = await UserRole.get(role="district_admin", user__openid="demo-district-1")
+    assert (await District.get(id=district_admin.district_id)).name == "环翠区"
 
     r = await client.post("/api/v1/auth/wechat-login", json={"code": "fake:demo-worker-1"})
     assert r.status_code == 200
@@ -56,7 +59,7 @@ async def test_seed_is_idempotent_and_complete(api, client):
     token = r.json()["token"]
     listed = await client.get("/api/v1/residents", headers={"Authorization": f"Bearer {token}"})
     assert listed.json()["total"] >= 1
-    assert await User.filter(openid__startswith="demo-").count() == 14
+    assert await User.filter(openid__startswith="demo-").count() == 15
 
     # The workflow is alive: needs and tasks in several states, once.
     assert sorted(await Need.all().values_list("status", flat=True)) == [
