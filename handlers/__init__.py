@@ -14,6 +14,7 @@ from handlers.health import bp as health
 from handlers.reports.audit import bp as audit
 from handlers.reports.certificates import bp as certificates
 from handlers.reports.ledgers import bp as ledgers
+from handlers.workflow.linkage import bp as linkage
 from handlers.people.me import bp as me
 from handlers.workflow.needs import bp as needs
 from handlers.notifications.notifications import bp as notifications
@@ -39,4 +40,4 @@ from handlers.people.volunteers import bp as volunteers
 blueprints = [health, auth, me, residents, volunteers, stations, admin, catalog, needs, tasks, uploads, points,
               points_admin, leaderboard, rewards, redemptions, rewards_admin,
               credit_admin, credit_consent, certificates, points_adjust, notifications, wechat_callback,
-              assessments, complaints, deadlines, policies, stats, referrals, projects, ledgers, audit, pairings, console_tickets, *console]
+              assessments, complaints, deadlines, policies, stats, referrals, linkage, projects, ledgers, audit, pairings, console_tickets, *console]

@@ -6,6 +6,7 @@ from models.catalogue import DistrictService, Service, ServiceCategory
 from models.complaints import Complaint
 from models.credit import CreditConsent, HoursCertificate
 from models.deadlines import DeadlineNotice
+from models.linkage import Department, DepartmentReferral, NeighbourTie
 from models.notifications import CallbackEvent, ContentFlag, Notification, OutboxMessage, SubscriptionQuota
 from models.places import District, Organization, Project, ProjectPayment, ProjectStep, Station
 from models.points import (
@@ -18,6 +19,9 @@ from models.workflow import CLAIM_ACTIVE, CLAIM_ENDED, NEED_UNDER_WAY, Need, Org
 __all__ = [
     "Complaint",
     "DeadlineNotice",
+    "Department",
+    "DepartmentReferral",
+    "NeighbourTie",
     "CLAIM_ACTIVE",
     "CLAIM_ENDED",
     "NEED_UNDER_WAY",

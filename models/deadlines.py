@@ -7,7 +7,7 @@ it, one wins and sends, the other's insert fails and sends nothing (server/care/
 from tortoise import fields
 from tortoise.models import Model
 
-DEADLINE_KINDS = ("need_accept", "record_confirm", "policy_expiry", "qualification_expiry")
+DEADLINE_KINDS = ("need_accept", "record_confirm", "policy_expiry", "qualification_expiry", "department_answer")
 DEADLINE_STAGES = ("remind", "escalate")
 
 
@@ -15,7 +15,8 @@ class DeadlineNotice(Model):
     id = fields.IntField(primary_key=True)
     kind = fields.CharField(max_length=24)  # DEADLINE_KINDS
     stage = fields.CharField(max_length=10)  # DEADLINE_STAGES
-    # What ran late: the need, the claim (a service record), the policy or the organisation.
+    # What ran late: the need, the claim (a service record), the policy, the organisation or the
+    # department referral.
     subject_id = fields.IntField()
     # Which run of the clock: a record sent back and submitted again starts a new wait, a renewed
     # qualification a new expiry. Part of ``key``.

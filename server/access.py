@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from models import (
-    CLAIM_ENDED, Complaint, IdentityCase, Need, Organization, Pairing, Project, PointsAccount, PointsEntry, Redemption, ResidentProfile,
-    Station, Task, TaskClaim, Upload, UserRole, VolunteerProfile,
+    CLAIM_ENDED, Complaint, Department, DepartmentReferral, IdentityCase, Need, Organization, Pairing, PointsAccount,
+    PointsEntry, Project, Redemption, ResidentProfile, Station, Task, TaskClaim, Upload, UserRole, VolunteerProfile,
 )
 from server import sql
 from server.actors import Actor
@@ -123,6 +123,18 @@ async def audit_reach(actor: Actor) -> dict[str, Any]:
     if district_id is None:
         return {}
     return {"district_id": district_id, "stations": tuple(await places.station_ids(district_id=district_id))}
+
+
+async def access_department(actor: Actor, department_id: int, *, purpose: str = "view") -> Department:
+    """A department tasks are referred to (部门联动), as organisations are: the city's administrators
+    any; a district's its own district's (edit) and the city's own municipal ones (view only)."""
+    district_id = require_admin(actor)
+    department = await Department.get_or_none(id=department_id)
+    if department is None or (district_id is not None and department.district_id not in (None, district_id)):
+        raise NotFound("部门不存在")
+    if purpose == "edit" and district_id is not None and department.district_id != district_id:
+        raise Forbidden("市级部门由市级管理员维护")
+    return department
 
 
 async def check_stations_overseen(actor: Actor, station_ids: list[int], *, field: str = "station_ids") -> None:
@@ -557,3 +569,29 @@ async def access_complaint(actor: Actor, complaint_id: int, *, purpose: str = "v
     if purpose == "answer" and not (worker or (admin and complaint.status == "escalated")):
         raise Forbidden("仅所属驿站工作人员可以答复投诉")
     return complaint
+
+# --- 部门联动 and 邻里互助 (server/workflow/departments.py, neighbours.py) ----------------------------
+
+
+async def access_department_referral(actor: Actor, referral_id: int, *, purpose: str = "view") -> DepartmentReferral:
+    """A task's referral to a department. view: the workers of its station, administrators of the
+    city or the station's district; answer (record what the department did): the station's workers."""
+    referral = await DepartmentReferral.get_or_none(id=referral_id)
+    if referral is None:
+        raise NotFound("部门转介不存在")
+    worker = is_worker_of(actor, referral.station_id)
+    if not (worker or await oversees_station(actor, referral.station_id)):
+        raise NotFound("部门转介不存在")
+    if purpose == "answer" and not worker:
+        raise Forbidden("仅所属驿站工作人员可记录部门反馈")
+    return referral
+
+
+async def access_neighbour_household(actor: Actor, resident_id: int, *, purpose: str = "view") -> ResidentProfile:
+    """A household's neighbour helpers (邻里互助). view: the household itself, the workers of its
+    station, administrators of the city or its district; register: the station's workers, while the
+    household is assisted (退出: 409); end: the station's workers."""
+    resident = await access_resident(actor, resident_id, purpose="edit" if purpose == "register" else "view")
+    if purpose == "end" and not is_worker_of(actor, resident.station_id):
+        raise Forbidden("仅所属驿站工作人员可操作")
+    return resident

@@ -34,6 +34,9 @@ REDEMPTION_STATUS = {"pending": "待领取", "fulfilled": "已领取", "cancelle
 REFERRAL_STATUS = {"pending": "待回应", "accepted": "已接单", "declined": "已婉拒", "escalated": "已超时上报",
                    "withdrawn": "已撤回"}
 PAIRING_STATUS = {"active": "进行中", "ended": "已结束"}
+# A task referred to a department (部门联动, models/linkage.py DEPARTMENT_REFERRAL_STATES).
+DEPARTMENT_REFERRAL_STATUS = {"pending": "待部门反馈", "served": "部门已服务", "returned": "部门已退回",
+                              "withdrawn": "已撤回"}
 WEEKDAYS = {1: "周一", 2: "周二", 3: "周三", 4: "周四", 5: "周五", 6: "周六", 7: "周日"}
 VOLUNTEER_STATUS = {"pending": "待审核", "approved": "已通过", "rejected": "未通过", "suspended": "已暂停"}
 POLICY_KIND = {"government_policy": "政府政策", "charity_project": "慈善项目", "social_org_project": "社会组织项目"}
@@ -72,7 +75,8 @@ EXIT_REASON = {"moved_away": "迁出本辖区", "deceased": "去世", "not_eligi
                "own_request": "本人申请退出", "other": "其他"}
 # Deadlines watched by the jobs (server/care/deadlines.py), and how far each has gone.
 DEADLINE_KIND = {"need_accept": "需求受理超时", "record_confirm": "服务记录确认超时",
-                 "policy_expiry": "政策即将到期", "qualification_expiry": "机构资质即将到期"}
+                 "policy_expiry": "政策即将到期", "qualification_expiry": "机构资质即将到期",
+                 "department_answer": "部门联动超时未反馈"}
 DEADLINE_STAGE = {"remind": "已提醒", "escalate": "已上报区县"}
 
 # The audit trail (models/audit.py): what was done, to what, and which personal fields it read.
@@ -102,6 +106,7 @@ _BY_NAME = {"need_status": NEED_STATUS, "task_status": TASK_STATUS, "claim_statu
             "urgency": URGENCY, "need_source": NEED_SOURCE, "role": ROLE, "subject": SUBJECT,
             "volunteer_status": VOLUNTEER_STATUS, "points_kind": POINTS_KIND, "redemption_status": REDEMPTION_STATUS,
             "referral_status": REFERRAL_STATUS, "pairing_status": PAIRING_STATUS,
+            "department_referral_status": DEPARTMENT_REFERRAL_STATUS,
             "policy_kind": POLICY_KIND, "policy_status": POLICY_STATUS, "points_rule": POINTS_RULE,
             "question_type": QUESTION_TYPE,
             "reward_status": REWARD_STATUS, "donor_kind": DONOR_KIND, "organization_kind": ORGANIZATION_KIND,

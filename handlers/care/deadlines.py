@@ -9,6 +9,7 @@ from sanic import Blueprint, Request
 from sanic_ext import openapi
 
 from handlers.common import Id, Strict
+from server import labels
 from server.access import deadlines_scope
 from server.auth import authenticate
 from server.care import deadlines
@@ -18,7 +19,7 @@ bp = Blueprint("deadlines", url_prefix="/api/v1/deadlines")
 
 
 class DeadlineQuery(Strict):
-    kind: Literal["need_accept", "record_confirm", "policy_expiry", "qualification_expiry"] | None = None
+    kind: Literal[tuple(labels.DEADLINE_KIND)] | None = None  # type: ignore[valid-type]
     stage: Literal["remind", "escalate"] | None = None
     station_id: Id | None = None
 

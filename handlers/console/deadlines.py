@@ -19,7 +19,7 @@ bp = Blueprint("console_deadlines", url_prefix="/console")
 
 
 class DeadlineFilters(Strict):
-    kind: Literal["need_accept", "record_confirm", "policy_expiry", "qualification_expiry"] | None = None
+    kind: Literal["need_accept", "record_confirm", "policy_expiry", "qualification_expiry", "department_answer"] | None = None
     stage: Literal["remind", "escalate"] | None = None
 
 
@@ -44,6 +44,8 @@ def _limits() -> list[tuple[str, str, str]]:
     h = deadlines.hours_text
     need = deadlines.NEED_ACCEPT
     record = deadlines.RECORD_CONFIRM
+    late = deadlines.DEPARTMENT_ANSWER["remind_after_due_hours"]
     return [("一般需求受理", h(need["normal"]["remind_after_hours"]), h(need["normal"]["escalate_after_hours"])),
             ("紧急需求受理", h(need["urgent"]["remind_after_hours"]), h(need["urgent"]["escalate_after_hours"])),
-            ("服务记录确认", h(record["remind_after_hours"]), h(record["escalate_after_hours"]))]
+            ("服务记录确认", h(record["remind_after_hours"]), h(record["escalate_after_hours"])),
+            ("部门联动反馈", f"超过该部门的反馈时限{h(late) + '后' if late else ''}", "不上报(由驿站联系部门)")]

@@ -17,24 +17,25 @@ from sanic_ext import openapi
 from handlers.care.schemas import AssessmentIn
 from handlers.common import RejectIn, Strict
 from handlers.people.schemas import ExitIn
+from handlers.workflow.schemas import NeighbourTieIn
 from handlers.reports.certificates import pdf_response
 from handlers.console.care import household_complaints
 from handlers.console.common import (
-    PAGE_SIZE, Form, FormInvalid, Refused, attempt, console, form_values, local, only, read_form, render,
+    PAGE_SIZE, Form, FormInvalid, Refused, all_but, attempt, console, form_values, go, local, only, read_form, render,
 )
 from server import labels
-from server.access import access_resident, access_volunteer, access_volunteer_for_review
+from server.access import access_neighbour_household, access_resident, access_volunteer, access_volunteer_for_review
 from server.care import assessments, policies, reassessment
 from server.http import XLSX, xlsx_headers
 from server.reference import catalogue
 from server.reports import certificates, worksheets
-from server.errors import DomainError, ValidationFailed
+from server.errors import DomainError, NotFound, ValidationFailed
 from server.lifecycle import exits
 from server.people import imports, residents, volunteers
 from server.pii import mask_name
 from server.points import ledger
 from server.transactions import atomic
-from server.workflow import history
+from server.workflow import history, neighbours
 
 bp = Blueprint("console_people", url_prefix="/console")
 
@@ -90,9 +91,19 @@ async def _households(request: Request, actor, *, q: str, category: str | None, 
                   pages=max(1, -(-total // PAGE_SIZE)))
 
 
+# What a finished action on a household's page says (``?ok=``): fixed texts, never echoed input.
+HOUSEHOLD_DONE = {"neighbour_added": "已登记邻里互助人,可在需求页把该户的任务指派给他。",
+                  "neighbour_ended": "已解除邻里互助关系,已指派的任务不受影响。"}
+
+
 async def _household_page(request: Request, actor, resident_id: int, *, status: int = 200, full: dict | None = None,
-                          reveal: Form | None = None, leave: Form | None = None):
+                          reveal: Form | None = None, leave: Form | None = None, neighbour: Form | None = None):
     resident = await access_resident(actor, resident_id)
+    helpers = await neighbours.helpers_of(resident_id=resident.id)
+    tied = {t.volunteer_id for t in helpers}
+    # The station's approved volunteers not yet this household's helpers (nor the household itself).
+    candidates = [v for v in await volunteers.approved_at(station_id=resident.station_id)
+                  if v.id not in tied and (resident.user_id is None or v.user_id != resident.user_id)]
     cipher = request.app.ctx.cipher
     done = await assessments.scores(resident_id=resident.id)
     radar = None
@@ -110,7 +121,9 @@ async def _household_page(request: Request, actor, resident_id: int, *, status: 
                   exit_info={"reason": exits.REASONS.get(resident.exit_reason or "", ""), "note": resident.exit_note,
                              "at": resident.exited_at},
                   leave=leave or Form(),
-                  complaints_panel=await household_complaints(resident=resident, now=request.app.ctx.clock()))
+                  complaints_panel=await household_complaints(resident=resident, now=request.app.ctx.clock()),
+                  helpers=[neighbours.present(t, full_names=True) for t in helpers], candidates=candidates,
+                  neighbour=neighbour or Form(), done=HOUSEHOLD_DONE.get(request.args.get("ok", "")))
 
 
 @bp.get("/households/<resident_id:int>")
@@ -134,6 +147,35 @@ async def household_reveal(request: Request, actor, resident_id: int):
     if isinstance(full, Refused):
         return await _household_page(request, actor, resident_id, status=full.status, reveal=full.form)
     return await _household_page(request, actor, resident_id, full=full)
+
+
+@bp.post("/households/<resident_id:int>/neighbour-helpers")
+@openapi.exclude()
+@console("worker")
+async def neighbour_register(request: Request, actor, resident_id: int):
+    """邻里互助: one of the station's volunteers registered as the household's neighbour helper, as
+    ``POST /api/v1/residents/<id>/neighbour-helpers``: the same check and service."""
+    async def register(form: NeighbourTieIn):
+        resident = await access_neighbour_household(actor, resident_id, purpose="register")
+        return await neighbours.register(resident=resident, volunteer_id=form.volunteer_id, note=form.note,
+                                         actor_id=actor.id, now=request.app.ctx.clock())
+
+    tie = await attempt(form_values(request), NeighbourTieIn, register, refusal=all_but(NotFound))
+    if isinstance(tie, Refused):
+        return await _household_page(request, actor, resident_id, status=tie.status, neighbour=tie.form)
+    return go(f"/console/households/{resident_id}?ok=neighbour_added#neighbours")
+
+
+@bp.post("/households/<resident_id:int>/neighbour-helpers/<volunteer_id:int>/end")
+@openapi.exclude()
+@console("worker")
+async def neighbour_end(request: Request, actor, resident_id: int, volunteer_id: int):
+    """The tie ended, as ``DELETE /api/v1/residents/<id>/neighbour-helpers/<volunteer_id>``."""
+    async with atomic():
+        resident = await access_neighbour_household(actor, resident_id, purpose="end")
+        await neighbours.end(resident=resident, volunteer_id=volunteer_id, actor_id=actor.id,
+                             now=request.app.ctx.clock())
+    return go(f"/console/households/{resident_id}?ok=neighbour_ended#neighbours")
 
 
 # --- volunteers -----------------------------------------------------------------------------------

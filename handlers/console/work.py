@@ -16,21 +16,26 @@ from sanic_ext import openapi
 
 from handlers.common import RejectIn
 from handlers.console.common import (
-    Form, FormInvalid, Refused, attempt, console, form_values, go, local, local_input, message, only, read_form, render,
+    Form, FormInvalid, Refused, all_but, attempt, console, form_values, go, local, local_input, message, only, read_form,
+    render,
 )
 from handlers.points.schemas import FulfilIn
-from handlers.workflow.schemas import ConfirmIn, DeliveryWayIn, FollowUpIn, NeedIn, NeedListQuery, PairingIn, TaskIn
+from handlers.workflow.schemas import (
+    ConfirmIn, DeliveryWayIn, DepartmentAnswerIn, DepartmentReferIn, FollowUpIn, NeedIn, NeedListQuery, NeighbourDispatchIn,
+    PairingIn, TaskIn,
+)
 from handlers.workflow.tasks import confirm_records
 from server import labels, ratelimit
 from server.access import (
-    access_need, access_need_household, access_pairing, access_resident, access_task, access_upload,
+    access_department_referral, access_need, access_need_household, access_pairing, access_resident, access_task,
+    access_upload,
 )
 from server.errors import DomainError, NotFound, ValidationFailed
 from server.people import volunteers
 from server.points import rewards
 from server.reference import catalogue
 from server.transactions import atomic
-from server.workflow import content, flows, needs, pairings, records, referrals, tasks
+from server.workflow import content, departments, flows, needs, neighbours, pairings, records, referrals, tasks
 
 bp = Blueprint("console_work", url_prefix="/console")
 
@@ -46,6 +51,10 @@ DONE = {
     "followed_up": "回访已记录。",
     "pairing_ended": "已结束结对帮扶,未开始的服务任务已取消。",
     "delivery": "服务方式已修改,已记入需求动态。",
+    "department_referred": "已转介部门,请联系部门并在其反馈后记录结果;超过部门承诺时限未反馈会提醒驿站。",
+    "department_served": "已记录部门服务,任务完成。",
+    "department_returned": "部门已退回,任务重新开放,可派给志愿者或另行转介。",
+    "neighbour_assigned": "已指派邻里互助人,对方会收到通知。",
 }
 
 
@@ -78,11 +87,16 @@ async def need_list(request: Request, actor):
 
 async def _need_page(request: Request, actor, need_id: int, *, status: int = 200, dispatch: Form | None = None,
                      reject: Form | None = None, pairing: Form | None = None,
-                     follow: Form | None = None) -> HTTPResponse:
+                     follow: Form | None = None, linkage: dict[str, Form] | None = None) -> HTTPResponse:
     need = await access_need(actor, need_id)
     ctx = request.app.ctx
     now = ctx.clock()
     task_rows = await tasks.of_need(need=need)
+    # 部门联动 and 邻里互助: what each task can still be handed to, and the answers still awaited.
+    unclaimed = [t for t in task_rows if t["status"] == "open" and t["claimed_count"] == 0]
+    free = [t for t in task_rows if t["status"] == "open" and t["claimed_count"] < t["volunteers_needed"]]
+    suitable = {code: await departments.suitable(service_id=code, station_id=need.station_id)
+                for code in {t["service_code"] for t in unclaimed}}
     start = need.window_start if need.window_start and need.window_start > now else now + timedelta(hours=2)
     end = need.window_end if need.window_end and need.window_end > start else start + timedelta(hours=1)
     defaults = {"title": need.service.name, "scheduled_start": local_input(start), "scheduled_end": local_input(end),
@@ -94,7 +108,11 @@ async def _need_page(request: Request, actor, need_id: int, *, status: int = 200
                       {"starts_on": local(now, "%Y-%m-%d"), "minutes": "60", "start_time": "09:00"}),
                   volunteers=await volunteers.approved_at(station_id=need.station_id), weekdays=labels.WEEKDAYS,
                   follow=follow or Form(), follow_up_note=need.follow_up_note,
-                  delivery_ways=list(labels.DELIVERY_WAY.items()))
+                  delivery_ways=list(labels.DELIVERY_WAY.items()),
+                  unclaimed=unclaimed, free=free, departments=suitable,
+                  awaited=[departments.present(r, now=now) for r in await departments.pending_of_need(need_id=need.id)],
+                  helpers=await neighbours.helpers_of(resident_id=need.resident_id) if free else [],
+                  linkage=linkage or {}, now_input=local_input(now))
 
 
 @bp.get("/needs/<need_id:int>")
@@ -176,6 +194,67 @@ async def task_delivery_way(request: Request, actor, task_id: int):
     if isinstance(task, Refused):
         return message(request, status=task.status, title="无法修改", text="请从选项中选择服务方式。")
     return go(f"/console/needs/{task.need_id}?ok=delivery")
+
+
+# --- 部门联动 and 邻里互助 from the need's page ------------------------------------------------------
+
+
+@bp.post("/tasks/<task_id:int>/department-referral")
+@openapi.exclude()
+@console("worker")
+async def task_department_referral(request: Request, actor, task_id: int):
+    """部门联动, as ``POST /api/v1/tasks/<id>/department-referral``: the same check and service."""
+    task, _, _ = await access_task(actor, task_id, purpose="manage")
+    now = request.app.ctx.clock()
+
+    async def refer(form: DepartmentReferIn):
+        return await departments.refer(task=task, department_id=form.department_id, actor_id=actor.id,
+                                       note=form.note, now=now)
+
+    referral = await attempt(form_values(request), DepartmentReferIn, refer, refusal=all_but(NotFound))
+    if isinstance(referral, Refused):
+        return await _need_page(request, actor, task.need_id, status=referral.status,
+                                linkage={f"dept-{task_id}": referral.form})
+    return go(f"/console/needs/{task.need_id}?ok=department_referred")
+
+
+@bp.post("/department-referrals/<referral_id:int>/outcome")
+@openapi.exclude()
+@console("worker")
+async def department_outcome(request: Request, actor, referral_id: int):
+    """The department's answer, as ``POST /api/v1/department-referrals/<id>/outcome``."""
+    await access_department_referral(actor, referral_id, purpose="answer")
+    need_id = (await departments.load(referral_id=referral_id)).task.need_id
+    now = request.app.ctx.clock()
+
+    async def answer(form: DepartmentAnswerIn):
+        return await departments.record_answer(referral_id=referral_id, outcome=form.outcome, note=form.note,
+                                               served_at=form.served_at, actor_id=actor.id, now=now)
+
+    referral = await attempt(form_values(request), DepartmentAnswerIn, answer, local_times=("served_at",),
+                             refusal=all_but(NotFound))
+    if isinstance(referral, Refused):
+        return await _need_page(request, actor, need_id, status=referral.status,
+                                linkage={f"outcome-{referral_id}": referral.form})
+    return go(f"/console/needs/{need_id}?ok=department_{referral.status}")
+
+
+@bp.post("/tasks/<task_id:int>/neighbour")
+@openapi.exclude()
+@console("worker")
+async def task_neighbour(request: Request, actor, task_id: int):
+    """邻里互助, as ``POST /api/v1/tasks/<id>/neighbour``: a slot for one of the household's helpers."""
+    task, _, _ = await access_task(actor, task_id, purpose="manage")
+    now = request.app.ctx.clock()
+
+    async def assign(form: NeighbourDispatchIn):
+        return await neighbours.dispatch(task=task, volunteer_id=form.volunteer_id, actor_id=actor.id, now=now)
+
+    claim = await attempt(form_values(request), NeighbourDispatchIn, assign, refusal=all_but(NotFound))
+    if isinstance(claim, Refused):
+        return await _need_page(request, actor, task.need_id, status=claim.status,
+                                linkage={f"neighbour-{task_id}": claim.form})
+    return go(f"/console/needs/{task.need_id}?ok=neighbour_assigned")
 
 
 # --- reporting on behalf (代报) -----------------------------------------------------------------
@@ -432,8 +511,11 @@ async def pairing_create(request: Request, actor, need_id: int):
 async def referral_list(request: Request, actor):
     rows = await referrals.list_for(organization_id=None, station_id=actor.station_id)
     names = await referrals.organization_names([r.organization_id for r in rows])
+    now = request.app.ctx.clock()
+    linked = await departments.for_station(station_id=actor.station_id)
     return render(request, "referrals.html", title="转介", items=[
-        {**referrals.present(r, task=r.task), "organization": names.get(r.organization_id, "")} for r in rows])
+        {**referrals.present(r, task=r.task), "organization": names.get(r.organization_id, "")} for r in rows],
+        linked=[departments.present(r, now=now) for r in linked])
 
 
 @bp.get("/photos/<upload_id:int>")

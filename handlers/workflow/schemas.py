@@ -1,13 +1,15 @@
-"""Request and response shapes of needs, tasks, uploads, referrals to organisations and pairings."""
+"""Request and response shapes of needs, tasks, uploads, referrals to organisations and departments,
+pairings and neighbour helpers."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from handlers.common import CursorPage, Id, Items, LatLng, NeedOut, Patch, Strict, UtcDatetime
+from handlers.common import CursorPage, Id, Items, LatLng, Name, NeedOut, OneLine, Patch, Strict, UtcDatetime
+from handlers.reference.schemas import StationPhone
 
 # --- needs ---------------------------------------------------------------------------------
 
@@ -235,3 +237,74 @@ class PairingIn(Strict):
 
 class PairingListQuery(Strict):
     status: Literal["active", "ended"] | None = None
+
+
+# --- 部门联动 (departments) and 邻里互助 (neighbour helpers) --------------------------------------------
+
+ServiceCodes = list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]]
+DepartmentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), OneLine]
+SlaHours = Annotated[int, Field(ge=1, le=24 * 30)]
+
+
+class DepartmentIn(Strict):
+    name: DepartmentName
+    district_id: Id | None = Field(None, description="the district it serves; null: the whole city")
+    contact_person: Name
+    contact_phone: StationPhone = Field(description=(
+        "its office number, as a station's: a landline with its area code, a 400/800 number or a mobile; "
+        "kept as 0631-5200000, 400-123-4567, 138-0631-0000"))
+    sla_hours: SlaHours | None = Field(None, description=(
+        "hours it commits to answering a referral in; the default of config/deadlines.json when left out"))
+    services: ServiceCodes = Field(default_factory=list, max_length=40, description="catalogue codes it handles")
+    active: bool = True
+
+    @field_validator("contact_phone", mode="after")
+    @classmethod
+    def _phone_given(cls, value: str | None) -> str:
+        if not value:
+            raise ValueError("请填写联系电话")
+        return value
+
+
+class DepartmentPatch(Patch):
+    NULLABLE = frozenset({"district_id"})
+
+    name: DepartmentName | None = None
+    district_id: Id | None = None
+    contact_person: Name | None = None
+    contact_phone: StationPhone | None = Field(None, description="as in DepartmentIn")
+    sla_hours: SlaHours | None = None
+    services: ServiceCodes | None = Field(None, max_length=40)
+    active: bool | None = None
+
+
+class DepartmentListQuery(Strict):
+    active: bool | None = None
+
+
+class DepartmentReferIn(Strict):
+    department_id: Id
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = Field(
+        "", description="what the station asked of the department, for its own record")
+
+
+class DepartmentAnswerIn(Strict):
+    outcome: Literal["served", "returned"] = Field(description=(
+        "served: the department gave the service (the task is done, no volunteer, no points); "
+        "returned: it will not, the task is open again"))
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    served_at: UtcDatetime | None = Field(None, description="when the department served; required with served")
+
+
+class DepartmentReferralQuery(Strict):
+    status: Literal["pending", "served", "returned", "withdrawn"] | None = None
+
+
+class NeighbourTieIn(Strict):
+    volunteer_id: Id = Field(description="an approved volunteer of the household's station")
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), OneLine] = Field(
+        "", description="how they are related to the household: 同楼邻居, 老同事…")
+
+
+class NeighbourDispatchIn(Strict):
+    volunteer_id: Id = Field(description="one of the household's neighbour helpers")

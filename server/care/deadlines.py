@@ -9,6 +9,10 @@ Two expiries are their owners': a policy that stops being valid and an organisat
 qualification (机制二) that runs out, within ``expiry_notice_days``: the administrators who keep
 policies, and the organisation's staff with the administrators, are told once.
 
+One wait is a department's (部门联动): a task referred to a department and not answered within the
+time the department committed to (its SLA) reminds the station's workers, once: the department has
+no account to be told, the station calls it.
+
 Each reminder and escalation is a ``DeadlineNotice`` with a unique key, inserted in the same
 transaction as its timeline row and its notifications: with several job runners at once exactly
 one insert wins, and only the winner writes and sends (the others' inserts fail on the key and
@@ -29,7 +33,9 @@ from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from config.data import DEADLINES
-from models import DeadlineNotice, Need, Organization, Policy, Service, Station, Task, TaskClaim
+from models import (
+    DeadlineNotice, Department, DepartmentReferral, Need, Organization, Policy, Service, Station, Task, TaskClaim,
+)
 from server import labels
 from server.clock import CHINA_TZ
 from server.notifications import notify
@@ -41,6 +47,7 @@ log = logging.getLogger("haibei.deadlines")
 NEED_ACCEPT: dict[str, dict[str, int]] = DEADLINES["need_accept"]
 RECORD_CONFIRM: dict[str, int] = DEADLINES["record_confirm"]
 EXPIRY_AHEAD = timedelta(days=DEADLINES["expiry_notice_days"])
+DEPARTMENT_ANSWER: dict[str, int] = DEADLINES["department_answer"]
 BATCH = 500  # items looked at per kind and run; the rest wait a minute for the next run
 
 
@@ -211,6 +218,56 @@ async def _record_notice(row: dict[str, Any], task: dict[str, Any], *, stage: st
     return await _moved_is_none(notice, then)
 
 
+# --- departments not answering ----------------------------------------------------------------------
+
+
+async def departments_waiting(*, now: datetime) -> int:
+    """Department referrals still waiting past the department's time (its SLA, plus the grace of
+    config/deadlines.json): the station's workers are reminded, once per referral."""
+    done = 0
+    limit = now - timedelta(hours=DEPARTMENT_ANSWER["remind_after_due_hours"])
+    rows = await DepartmentReferral.filter(status="pending", due_at__lt=limit).order_by("due_at").limit(BATCH) \
+        .values("id", "created_at", "due_at", "station_id", "task_id", "department_id")
+    pending = await _pending("department_answer", "remind", {r["id"]: r["created_at"] for r in rows})
+    rows = [r for r in rows if r["id"] in pending]
+    tasks = {t["id"]: t for t in await Task.filter(id__in={r["task_id"] for r in rows} or {0})
+             .values("id", "need_id", "title", "scheduled_start")}
+    departments = {d["id"]: d for d in await Department.filter(id__in={r["department_id"] for r in rows} or {0})
+                   .values("id", "name", "contact_person", "contact_phone", "sla_hours")}
+    districts = await _districts({r["station_id"] for r in rows})
+    for r in rows:
+        done += await _department_notice(r, tasks[r["task_id"]], departments[r["department_id"]], now=now,
+                                         district_id=districts.get(r["station_id"]))
+    return done
+
+
+async def _department_notice(row: dict[str, Any], task: dict[str, Any], department: dict[str, Any], *,
+                             now: datetime, district_id: int | None) -> bool:
+    notice = DeadlineNotice(kind="department_answer", stage="remind", subject_id=row["id"],
+                            key=_key("department_answer", "remind", row["id"], row["created_at"]),
+                            detail=department["name"][:100], station_id=row["station_id"], district_id=district_id,
+                            need_id=task["need_id"], started_at=row["created_at"],
+                            due_at=row["due_at"] + timedelta(hours=DEPARTMENT_ANSWER["remind_after_due_hours"]),
+                            created_at=now)
+    ctx = {"task_id": task["id"], "title": task["title"], "department": department["name"],
+           "contact": f"{department['contact_person']} {department['contact_phone']}",
+           "waited": hours_text(department["sla_hours"]), "at": now}
+
+    async def then() -> None:
+        # The task's row first, then the referral's, as recording the department's answer takes them.
+        locked_task = await Task.select_for_update().get(id=task["id"])
+        referral = await DepartmentReferral.select_for_update().get(id=row["id"])
+        if referral.status != "pending":
+            raise _Moved()
+        await events.record(locked_task, need_id=task["need_id"], actor_id=None, actor_role="system",
+                            from_status=locked_task.status, to_status=locked_task.status, now=now,
+                            reason=f"督办:部门「{department['name']}」超过{hours_text(department['sla_hours'])}未反馈,已提醒驿站"[:200])
+        await notify.notify_station_workers(station_id=row["station_id"], event="department_answer_overdue",
+                                            ctx=ctx, now=now)
+
+    return await _moved_is_none(notice, then)
+
+
 # --- expiries -------------------------------------------------------------------------------------
 
 
@@ -283,8 +340,8 @@ async def qualifications_expiring(*, now: datetime) -> int:
 
 async def run(*, now: datetime) -> int:
     """Every deadline, once (a job): how many reminders and escalations were sent."""
-    return (await needs_waiting(now=now) + await records_waiting(now=now) + await policies_expiring(now=now)
-            + await qualifications_expiring(now=now))
+    return (await needs_waiting(now=now) + await records_waiting(now=now) + await departments_waiting(now=now)
+            + await policies_expiring(now=now) + await qualifications_expiring(now=now))
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -326,7 +383,8 @@ async def counts(*, station_ids: list[int] | None, start: datetime, end: datetim
 async def board(*, station_ids: list[int] | None, kind: str | None = None, stage: str | None = None,
                 limit: int = 200) -> list[dict[str, Any]]:
     """Notices as the supervision page lists them: each with its station's name and whether what
-    ran late is still waiting (a need not yet accepted, a record not yet confirmed)."""
+    ran late is still waiting (a need not yet accepted, a record not yet confirmed, a department
+    not yet answered)."""
     rows = await notices(station_ids=station_ids, kind=kind, stage=stage, limit=limit)
     need_ids = [n.subject_id for n in rows if n.kind == "need_accept"]
     claim_ids = [n.subject_id for n in rows if n.kind == "record_confirm"]
@@ -339,6 +397,9 @@ async def board(*, station_ids: list[int] | None, kind: str | None = None, stage
                     .values_list("id", "title"))
     orgs = dict(await Organization.filter(id__in=[n.subject_id for n in rows if n.kind == "qualification_expiry"] or [0])
                 .values_list("id", "name"))
+    waiting_departments = set(await DepartmentReferral.filter(
+        id__in=[n.subject_id for n in rows if n.kind == "department_answer"] or [0], status="pending")
+        .values_list("id", flat=True))
     out = []
     for n in rows:
         if n.kind == "need_accept":
@@ -347,6 +408,8 @@ async def board(*, station_ids: list[int] | None, kind: str | None = None, stage
             # The same record, still waiting on the same submission (one sent back and sent again is a new wait).
             still = waiting_claims.get(n.subject_id) == n.started_at
             what = f"服务记录 {n.subject_id}"
+        elif n.kind == "department_answer":
+            still, what = n.subject_id in waiting_departments, f"部门联动 · {n.detail}"
         elif n.kind == "policy_expiry":
             still, what = None, policies.get(n.subject_id, "")
         else:

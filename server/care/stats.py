@@ -15,8 +15,8 @@ from tortoise.functions import Count, Min, Sum
 
 from config.data import HOUSEHOLD_CATEGORY_ROWS
 from models import (
-    Complaint, Need, OrgReferral, Pairing, PointsAccount, PointsEntry, ResidentProfile, Station, Task, TaskClaim,
-    VolunteerProfile, WorkflowEvent,
+    Complaint, DepartmentReferral, Need, OrgReferral, Pairing, PointsAccount, PointsEntry, ResidentProfile, Station,
+    Task, TaskClaim, VolunteerProfile, WorkflowEvent,
 )
 from server import labels, sql
 from server.clock import CHINA_TZ
@@ -252,10 +252,14 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
     priority = {c: sum(1 for cats in served_rows if c in (cats or [])) for c in PRIORITY}
     in_priority = sum(1 for cats in served_rows if set(cats or []) & set(PRIORITY))
 
-    # How the period's tasks were delivered, and the services done each way.
+    # How the period's tasks were delivered, and the services done each way: confirmed claims, and
+    # the services departments gave (部门联动: no claim, the station recorded them served).
     ways = await grouped(in_scope(Task.filter(created_at__gte=start, created_at__lt=end)), "delivery_way")
     served_ways = {str(r["task__delivery_way"]): r["n"] for r in await claims.annotate(n=Count("id"))
                    .group_by("task__delivery_way").values("task__delivery_way", "n")}
+    linked = await grouped(in_scope(DepartmentReferral.filter(created_at__gte=start, created_at__lt=end)), "status")
+    served_ways["department"] = served_ways.get("department", 0) + await in_scope(DepartmentReferral.filter(
+        status="served", answered_at__gte=start, answered_at__lt=end)).count()
     by_way = {way: {"label": labels.label("delivery_way", way), "tasks": ways.get(way, 0),
                     "services": served_ways.get(way, 0)} for way in labels.DELIVERY_WAY}
 
@@ -296,6 +300,8 @@ async def overview(*, scope: str, scope_id: int | None, start: datetime, end: da
             code: {"label": labels.label("referral_status", code), "n": n} for code, n in referred.items()}},
         "pairings": {"started": pairings_started, "ended": pairings_ended},
         "delivery": by_way,
+        "department_referrals": {"total": sum(linked.values()), "by_status": {
+            code: {"label": labels.label("department_referral_status", code), "n": n} for code, n in linked.items()}},
     }
     if now is not None:
         out.update(await supervision(station_ids=stations, start=start, end=end, now=now, per_station=scope != "station"))

@@ -16,7 +16,7 @@ from models import Assessment, Need, Pairing, ResidentProfile, Task, TaskClaim
 from server import audit, labels
 from server.actors import Actor
 from server.errors import Conflict
-from server.workflow import flows, pairings, tasks
+from server.workflow import flows, neighbours, pairings, tasks
 
 REASONS = labels.EXIT_REASON
 
@@ -42,6 +42,8 @@ async def exit_household(*, resident: ResidentProfile, actor: Actor, reason: str
         await pairings.end(pairing=pairing, actor_id=actor.id, role="worker", reason=why, now=now)
     for task in await Task.filter(need__resident_id=resident.id, status__in=("open", "claimed")):
         await tasks.cancel(task=task, actor_id=actor.id, reason=why, now=now, role="worker")
+    # Its neighbours are no longer its helpers (邻里互助); a household brought back is registered anew.
+    await neighbours.end_for_household(resident_id=resident.id, actor_id=actor.id, now=now)
     await ResidentProfile.filter(id=resident.id).update(status="exited", exit_reason=reason, exit_note=note,
                                                         exited_at=now, exited_by=actor.id)
     await audit.record(actor_id=actor.id, action="resident.exit", subject_type="resident", subject_id=resident.id,

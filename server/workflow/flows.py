@@ -1,5 +1,5 @@
 """Cascades that cross the workflow's parts: a need rejected or cancelled ends the pairings,
-referrals, tasks and claims that hang off it.
+referrals (to organisations and to departments), tasks and claims that hang off it.
 
 These sit above needs, tasks, referrals and pairings (each of which knows only what is below it),
 so none of them has to reach back up to the others.
@@ -11,7 +11,7 @@ from datetime import datetime
 
 from models import Need, Task
 from server.actors import Actor
-from server.workflow import events, needs, pairings, referrals, tasks
+from server.workflow import departments, events, needs, pairings, referrals, tasks
 
 
 async def reject_need(*, need: Need, actor: Actor, reason: str, now: datetime) -> Need:
@@ -41,7 +41,10 @@ async def cancel_need(*, need: Need, actor: Actor, role: str, reason: str | None
     paired = await pairings.end_for_need(need_id=need.id, actor_id=actor.id, reason="需求已取消", now=now)
 
     for task in await Task.filter(need_id=need.id, status="referred"):
-        await referrals.withdraw(task=task, actor_id=actor.id, reason="need cancelled", now=now)
+        # Waiting on a department (部门联动) or on an organisation: either is told nothing more
+        # here (a department has no account), the referral ends and the task is cancelled below.
+        if not await departments.withdraw(task=task, actor_id=actor.id, reason="need cancelled", now=now):
+            await referrals.withdraw(task=task, actor_id=actor.id, reason="need cancelled", now=now)
     # The need's tasks are locked (in id order, as claims lock them) before their claims are read:
     # a claim committed after this transaction's first read is then seen, and cancelled too.
     for task in await Task.select_for_update().filter(need_id=need.id).order_by("id"):

@@ -560,7 +560,7 @@ async def of_need(*, need: Need) -> list[dict[str, Any]]:
             claims[c.task_id].append({"id": c.id, "status": c.status, "volunteer_id": c.volunteer_id,
                                       "volunteer_name": c.volunteer.name, "verified_minutes": c.verified_minutes,
                                       "points_due": c.points_due})
-    return [{"id": t.id, "title": t.title, "service_name": t.service.name, "status": t.status,
-             "scheduled_start": t.scheduled_start, "scheduled_end": t.scheduled_end,
+    return [{"id": t.id, "title": t.title, "service_code": t.service_id, "service_name": t.service.name,
+             "status": t.status, "scheduled_start": t.scheduled_start, "scheduled_end": t.scheduled_end,
              "volunteers_needed": t.volunteers_needed, "claimed_count": t.claimed_count, "points": t.points,
              "delivery_way": t.delivery_way, "claims": claims[t.id]} for t in rows]

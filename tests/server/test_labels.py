@@ -7,6 +7,7 @@ import pytest
 
 from models.complaints import COMPLAINT_STATES, COMPLAINT_SUBJECTS
 from models.deadlines import DEADLINE_KINDS, DEADLINE_STAGES
+from models.linkage import DEPARTMENT_REFERRAL_STATES
 from models.points import ENTRY_KINDS
 from models.users import ROLES
 from models.workflow import CLAIM_STATES, NEED_STATES, TASK_STATES
@@ -20,6 +21,7 @@ VOCABULARIES = [
     ("complaint_status", COMPLAINT_STATES), ("complaint_subject", COMPLAINT_SUBJECTS),
     ("deadline_kind", DEADLINE_KINDS), ("deadline_stage", DEADLINE_STAGES),
     ("project_status", tuple(projects.STATUS_NAMES)), ("urgency", ("normal", "urgent")),
+    ("department_referral_status", DEPARTMENT_REFERRAL_STATES),
 ]
 
 

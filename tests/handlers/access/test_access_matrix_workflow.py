@@ -197,6 +197,32 @@ ROUTES = [
      lambda w: {"code": "MATRIX_TEST", "category_code": "LINK", "name": "测试"}, {"admin"}, {"*": 403}, None),
     ("admin.services.patch", "PATCH", lambda w: "/api/v1/admin/services/LINK_LEGAL", lambda w: {"points_per_hour": 16},
      {"admin"}, {"*": 403}, None),
+    # 部门联动: departments kept by administrators; a task referred to one, its answer recorded by the station.
+    ("admin.departments.list", "GET", lambda w: "/api/v1/admin/departments", None, {"admin"}, {"*": 403}, None),
+    ("admin.departments.create", "POST", lambda w: "/api/v1/admin/departments",
+     lambda w: {"name": "市民政局", "contact_person": "李主任", "contact_phone": "0631-5201234", "services": ["CLEAN_HOME"]},
+     {"admin"}, {"*": 403}, None),
+    ("admin.departments.patch", "PATCH", lambda w: f"/api/v1/admin/departments/{w.department_id}",
+     lambda w: {"sla_hours": 24}, {"admin"}, {"*": 403}, "department"),
+    ("tasks.department_referral", "POST", lambda w: f"/api/v1/tasks/{w.open_task}/department-referral",
+     lambda w: {"department_id": w.department_id, "note": "请部门上门"},
+     {"worker_a"}, {"owner": 403, "admin": 403, "volunteer": 403, "claimant": 403, "*": 404}, "department"),
+    ("department_referrals.list", "GET", lambda w: "/api/v1/department-referrals", None, {"worker_a", "worker_b"},
+     {"*": 403}, None),
+    ("department_referrals.outcome", "POST", lambda w: f"/api/v1/department-referrals/{w.department_referral_id}/outcome",
+     lambda w: {"outcome": "returned", "note": "部门无法安排"}, {"worker_a"}, {"admin": 403, "*": 404},
+     "department_referral"),
+    # 邻里互助: the volunteer registered as the household's neighbour helper, and a task handed to them.
+    ("residents.neighbour_helpers.list", "GET", lambda w: f"/api/v1/residents/{w.resident_id}/neighbour-helpers", None,
+     {"owner", "worker_a", "admin"}, {"*": 404}, None),
+    ("residents.neighbour_helpers.create", "POST", lambda w: f"/api/v1/residents/{w.resident_id}/neighbour-helpers",
+     lambda w: {"volunteer_id": w.helper_profile, "note": "同楼邻居"}, {"worker_a"}, MANAGE, "helper"),
+    ("residents.neighbour_helpers.end", "DELETE",
+     lambda w: f"/api/v1/residents/{w.resident_id}/neighbour-helpers/{w.helper_profile}", None, {"worker_a"}, MANAGE,
+     "neighbour_tie"),
+    ("tasks.neighbour", "POST", lambda w: f"/api/v1/tasks/{w.open_task}/neighbour",
+     lambda w: {"volunteer_id": w.helper_profile},
+     {"worker_a"}, {"owner": 403, "admin": 403, "volunteer": 403, "claimant": 403, "*": 404}, "neighbour_tie"),
 ]
 
 # District administrators (matrix_support.with_districts): district_a keeps station A's district and
@@ -238,6 +264,14 @@ DISTRICTS = {
     "pairings.create": _STATION_WORK, "pairings.list": _ANYONE, "pairings.get": _SEEN, "pairings.end": _STATION_WORK,
     "uploads": _ANYONE, "uploads.get": (404, 404),
     "admin.services.create": _NOT_THEIRS, "admin.services.patch": _NOT_THEIRS,
+    # 部门联动: a district keeps its own departments and reads the city's (the world's is the city's:
+    # not a district's to change); a referral is the station's work.
+    "admin.departments.list": _ANYONE, "admin.departments.create": _ANYONE,
+    "admin.departments.patch": _NOT_THEIRS, "tasks.department_referral": _STATION_WORK,
+    "department_referrals.list": _NOT_THEIRS, "department_referrals.outcome": _STATION_WORK,
+    # 邻里互助: a household's helpers, read by its district; registered, ended and dispatched to by the station.
+    "residents.neighbour_helpers.list": _SEEN, "residents.neighbour_helpers.create": _STATION_WORK,
+    "residents.neighbour_helpers.end": _STATION_WORK, "tasks.neighbour": _STATION_WORK,
 }
 ROUTES_BY_ROLE = with_districts(ROUTES, DISTRICTS)
 
@@ -322,6 +356,39 @@ async def _low_rating(w, client):
 
 PREPARE = {"complaint": _complaint, "answered": _answered, "low_rating": _low_rating, "check_in": _check_in, "submit": _submit, "complete": _complete, "assess": _assess, "refer": _refer,
            "accept_fresh": _accept_fresh, "pair": _pair, "photo": _photo}
+
+
+async def _department(w, client):
+    r = await client.post("/api/v1/admin/departments", json={
+        "name": "区卫生健康局", "contact_person": "王科长", "contact_phone": "0631-5200000", "sla_hours": 48,
+        "services": ["CLEAN_HOME"]}, headers=w.s["admin"].headers)
+    assert r.status_code == 201, r.text
+    w.department_id = r.json()["id"]
+
+
+async def _department_referral(w, client):
+    await _department(w, client)
+    r = await client.post(f"/api/v1/tasks/{w.open_task}/department-referral", json={"department_id": w.department_id},
+                          headers=w.s["worker_a"].headers)
+    assert r.status_code == 201, r.text
+    w.department_referral_id = r.json()["id"]
+
+
+async def _helper(w, client):
+    from models import VolunteerProfile
+
+    w.helper_profile = (await VolunteerProfile.get(user_id=w.s["volunteer"].id)).id
+
+
+async def _neighbour_tie(w, client):
+    await _helper(w, client)
+    r = await client.post(f"/api/v1/residents/{w.resident_id}/neighbour-helpers",
+                          json={"volunteer_id": w.helper_profile, "note": "同楼邻居"}, headers=w.s["worker_a"].headers)
+    assert r.status_code == 201, r.text
+
+
+PREPARE.update(department=_department, department_referral=_department_referral, helper=_helper,
+               neighbour_tie=_neighbour_tie)
 
 
 async def _build_world(client, api):

@@ -56,6 +56,14 @@ def valid_form(path: str) -> dict[str, str]:
         return {"subject": "station", "text": "代老人投诉"}
     if path.endswith("/delivery-way"):
         return {"delivery_way": "neighbour"}
+    if path.endswith("/department-referral"):
+        return {"department_id": "1", "note": "请部门上门"}
+    if path.endswith("/outcome"):
+        return {"outcome": "returned", "note": "部门无法安排"}
+    if path.endswith("/neighbour"):
+        return {"volunteer_id": "1"}
+    if path.endswith("/neighbour-helpers"):
+        return {"volunteer_id": "1", "note": "同楼邻居"}
     return {}
 
 
