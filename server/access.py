@@ -104,16 +104,12 @@ async def access_project(actor: Actor, project_id: int) -> Project:
 async def project_district(actor: Actor, *, asked: int | None, organization_id: int, station_ids: list[int]) -> int | None:
     """The district a new project is bought by: a district administrator's own (its stations and
     provider within its reach, 404 otherwise); a city administrator's choice (None: the city's)."""
-    district_id = require_admin(actor)
-    if district_id is not None:
-        if asked not in (None, district_id):
-            raise NotFound("区市不存在")
+    if require_admin(actor) is not None:
         await access_organization(actor, organization_id)
         await check_stations_overseen(actor, station_ids)
-        return district_id
-    if asked is not None:
+    elif asked is not None:
         await places.get_district(district_id=asked)
-    return asked
+    return await own_district(actor, asked)
 
 
 async def audit_reach(actor: Actor) -> dict[str, Any]:
@@ -173,6 +169,16 @@ async def access_staff_grant(actor: Actor, *, user_id: int, role: str) -> UserRo
     except (NotFound, Forbidden):
         raise NotFound("该用户没有此角色") from None
     return grant
+
+
+async def own_district(actor: Actor, asked: int | None) -> int | None:
+    """The district a record the caller makes or moves is kept in (an organisation, a department):
+    a district administrator's own whatever was asked (another district's is 404, as a district it
+    cannot see); a city administrator's choice (None: the city's own)."""
+    district_id = require_admin(actor)
+    if district_id is None:
+        return asked
+    return await access_district(actor, asked or district_id)
 
 
 async def access_station_admin(actor: Actor, station_id: int) -> int:

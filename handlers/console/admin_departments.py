@@ -32,7 +32,7 @@ from handlers.console.common import (
     render,
 )
 from handlers.workflow.schemas import DepartmentIn
-from server.access import access_department, access_district, oversees_district, require_admin
+from server.access import access_department, oversees_district, own_district, require_admin
 from server.errors import NotFound
 from server.reference import catalogue, places
 from server.workflow import departments
@@ -76,10 +76,8 @@ async def department_list(request: Request, actor):
 @console("district")
 async def create_department(request: Request, actor):
     async def create(data: DepartmentIn):
-        fields = data.model_dump()
-        if require_admin(actor) is not None:
-            # A district keeps its own departments (as POST /api/v1/admin/departments).
-            fields["district_id"] = await access_district(actor, fields.get("district_id") or actor.district_id)
+        # A district keeps its own departments (as POST /api/v1/admin/departments).
+        fields = {**data.model_dump(), "district_id": await own_district(actor, data.district_id)}
         return await departments.create_department(data=fields, now=request.app.ctx.clock())
 
     made = await attempt(form_values(request, lists=("services",)), DepartmentIn, create, refusal=any_refusal)
@@ -133,9 +131,7 @@ async def update_department(request: Request, actor, department_id: int):
     department = await access_department(actor, department_id, purpose="edit")
 
     async def save(form: DepartmentIn):
-        changes = form.model_dump()
-        if require_admin(actor) is not None:
-            changes["district_id"] = await access_district(actor, changes.get("district_id") or actor.district_id)
+        changes = {**form.model_dump(), "district_id": await own_district(actor, form.district_id)}
         return await departments.update_department(department_id=department_id, changes=changes,
                                                    now=request.app.ctx.clock())
 

@@ -34,7 +34,7 @@ from handlers.reference.schemas import OrganizationIn
 from handlers.workflow.schemas import OrganizationPatch, Qualification
 from server import labels
 from server.access import (
-    access_district, access_organization, access_project, check_stations_overseen, oversees_district, project_district,
+    access_organization, access_project, check_stations_overseen, oversees_district, own_district, project_district,
     require_admin,
 )
 from server.care import projects
@@ -206,11 +206,9 @@ async def organizations(request: Request, actor):
 @console("district")
 async def create_organization(request: Request, actor):
     async def create(data: OrganizationIn):
-        fields = data.model_dump()
-        if require_admin(actor) is not None:
-            # A district registers its own providers (as POST /api/v1/admin/organizations).
-            fields["district_id"] = await access_district(actor, fields["district_id"] or actor.district_id)
-        return await places.create_organization(**fields)
+        # A district registers its own providers (as POST /api/v1/admin/organizations).
+        return await places.create_organization(**{**data.model_dump(),
+                                                   "district_id": await own_district(actor, data.district_id)})
 
     org = await attempt(form_values(request), OrganizationIn, create, refusal=any_refusal, field_of=FIELD_OF)
     if isinstance(org, Refused):

@@ -8,7 +8,8 @@ from handlers.reference.schemas import (
 )
 from handlers.reference.stations import present_station
 from server.access import (
-    access_district, access_staff_grant, access_station_admin, check_staff_binding, oversees_district, require_admin,
+    access_district, access_staff_grant, access_station_admin, check_staff_binding, oversees_district, own_district,
+    require_admin,
 )
 from server.actors import Actor
 from server.auth import authenticate
@@ -172,9 +173,8 @@ async def list_organizations(request: Request):
 async def create_organization(request: Request):
     actor = await _any_admin(request)
     data = request.ctx.body.model_dump()
-    if require_admin(actor) is not None:
-        # A district registers its own providers; a city-wide one is the city's to register.
-        data["district_id"] = await access_district(actor, data["district_id"] or actor.district_id)
+    # A district registers its own providers; a city-wide one is the city's to register.
+    data["district_id"] = await own_district(actor, data["district_id"])
     async with atomic():
         org = await places.create_organization(**data)
     return respond(_org(org), status=201)

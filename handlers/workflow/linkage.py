@@ -19,10 +19,10 @@ from server import labels
 from server.access import (
     access_department,
     access_department_referral,
-    access_district,
     access_neighbour_household,
     access_task,
     is_worker_of,
+    own_district,
     require_admin,
     require_worker_station,
 )
@@ -56,9 +56,8 @@ async def list_departments(request: Request):
 async def create_department(request: Request):
     actor = await authenticate(request)
     data = request.ctx.body.model_dump()
-    if require_admin(actor) is not None:
-        # A district keeps its own departments; the municipal ones are the city's.
-        data["district_id"] = await access_district(actor, data.get("district_id") or actor.district_id)
+    # A district keeps its own departments; the municipal ones are the city's.
+    data["district_id"] = await own_district(actor, data.get("district_id"))
     async with atomic():
         department = await departments.create_department(data=data, now=request.app.ctx.clock())
     return respond(departments.present_department(department, service_names=await catalogue.service_names()),
@@ -73,8 +72,8 @@ async def update_department(request: Request, department_id: int):
     actor = await authenticate(request)
     await access_department(actor, department_id, purpose="edit")
     changes = request.ctx.body.model_dump(exclude_unset=True)
-    if require_admin(actor) is not None and changes.get("district_id") not in (None, actor.district_id):
-        await access_district(actor, changes["district_id"])  # another district's: 404
+    if "district_id" in changes:
+        changes["district_id"] = await own_district(actor, changes["district_id"])
     async with atomic():
         department = await departments.update_department(
             department_id=department_id, changes=changes, now=request.app.ctx.clock())
